@@ -1,0 +1,145 @@
+// Errors shaped like Node's own: system errors carry `code`, `errno` (negative,
+// as in Node), `syscall` and a message that says what to do; argument errors
+// carry Node's ERR_* codes and are thrown before any syscall.
+import os from 'node:os';
+import { native, isNativeErrnoError } from './native';
+
+const errnoNames = new Map<number, string>();
+for (const [name, value] of Object.entries(os.constants.errno)) {
+  if (!errnoNames.has(value)) errnoNames.set(value, name);
+}
+// Linux errnos that Node's table leaves out but TUN/TAP and netlink return.
+for (const [name, value] of [['EBADFD', 77], ['ENOTUNIQ', 76], ['ERFKILL', 132]] as const) {
+  if (!errnoNames.has(value)) errnoNames.set(value, name);
+}
+
+/** The symbolic name of a positive errno ('EPERM' for 1). */
+export function errnoName(errno: number): string {
+  return errnoNames.get(errno) ?? `E${errno}`;
+}
+
+/** What a failed system call was doing, for the message and the hint. */
+export interface ErrorContext {
+  /** The interface the call was about. */
+  device?: string;
+  /** A file the call was about (/dev/net/tun). */
+  path?: string;
+}
+
+/**
+ * A failed system call or kernel request. Like Node's SystemError: `code` is
+ * the symbolic errno ('EPERM'), `errno` is negative (-1), `syscall` names the
+ * call ('ioctl(TUNSETIFF)', 'write', 'netlink RTM_NEWADDR').
+ */
+export class TunError extends Error {
+  readonly code: string;
+  readonly errno: number;
+  readonly syscall: string;
+  /** What to do about it, when there is something to say; also in `message`. */
+  readonly hint: string | undefined;
+  readonly device: string | undefined;
+  readonly path: string | undefined;
+
+  constructor(errno: number, syscall: string, context: ErrorContext = {}) {
+    const positive = Math.abs(errno);
+    const code = errnoName(positive);
+    const hint = hintFor(code, syscall, context);
+    const about = context.device !== undefined ? ` for '${context.device}'` : context.path !== undefined ? ` on '${context.path}'` : '';
+    super(`${syscall} failed${about}: ${code} (${native.strerror(positive)})${hint ? `. ${hint}` : ''}`);
+    this.name = 'TunError';
+    this.code = code;
+    this.errno = -positive;
+    this.syscall = syscall;
+    this.hint = hint;
+    this.device = context.device;
+    this.path = context.path;
+  }
+}
+
+function hintFor(code: string, syscall: string, { device, path }: ErrorContext): string | undefined {
+  const dev = device !== undefined && device !== '' ? `'${device}'` : 'the device';
+  switch (code) {
+    case 'EPERM':
+    case 'EACCES':
+      if (syscall === 'open') {
+        return `This process may not open ${path ?? '/dev/net/tun'}: check its mode (crw-rw-rw- is usual) or run with enough privilege`;
+      }
+      return (
+        'The process needs CAP_NET_ADMIN: run it as root, grant the capability ' +
+        '(setcap cap_net_admin+ep on the node binary), or open a persistent device whose owner or group is this user'
+      );
+    case 'ENOENT':
+      if (syscall === 'open') {
+        return `${path ?? '/dev/net/tun'} does not exist: load the tun module (modprobe tun) or, in a container, pass the device in (--device /dev/net/tun)`;
+      }
+      return undefined;
+    case 'EBUSY':
+      return `${dev} is already attached to another file descriptor: close it there, choose another name, or open every queue with multiQueue`;
+    case 'EINVAL':
+      if (syscall === 'ioctl(TUNSETIFF)') {
+        return `${dev} exists with other flags (TUN vs TAP, packetInfo or multiQueue differ), or the name is not valid`;
+      }
+      return undefined;
+    case 'ENODEV':
+    case 'ENXIO':
+      return `${dev} does not exist (any more)`;
+    case 'EBADFD':
+      return `${dev} was deleted or detached while open`;
+    default:
+      return undefined;
+  }
+}
+
+/** Turns what the native core threw into a TunError; anything else is returned as is. */
+export function fromNative(error: unknown, context: ErrorContext = {}): unknown {
+  return isNativeErrnoError(error) ? new TunError(error.errno, error.syscall, context) : error;
+}
+
+/** Node's ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE: a TypeError with a code. */
+export class InvalidArgumentError extends TypeError {
+  readonly code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE';
+  constructor(code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE', message: string) {
+    super(message);
+    this.name = 'TypeError';
+    this.code = code;
+  }
+}
+
+/** Node's ERR_OUT_OF_RANGE: a RangeError with a code. */
+export class OutOfRangeError extends RangeError {
+  readonly code = 'ERR_OUT_OF_RANGE' as const;
+  constructor(message: string) {
+    super(message);
+    this.name = 'RangeError';
+  }
+}
+
+/** A state error (ERR_DEVICE_CLOSED, ERR_STREAM_DESTROYED): the call came too late. */
+export class StateError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'Error';
+    this.code = code;
+  }
+}
+
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return `'${value.length > 40 ? `${value.slice(0, 40)}...` : value}'`;
+  if (value === null) return 'null';
+  if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`;
+  if (typeof value === 'function') return 'a function';
+  return `type ${typeof value} (${String(value)})`;
+}
+
+export function invalidType(name: string, expected: string, value: unknown): InvalidArgumentError {
+  return new InvalidArgumentError('ERR_INVALID_ARG_TYPE', `The "${name}" argument must be ${expected}. Received ${describe(value)}`);
+}
+
+export function invalidValue(name: string, value: unknown, reason: string): InvalidArgumentError {
+  return new InvalidArgumentError('ERR_INVALID_ARG_VALUE', `The "${name}" argument ${reason}. Received ${describe(value)}`);
+}
+
+export function outOfRange(name: string, range: string, value: unknown): OutOfRangeError {
+  return new OutOfRangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${String(value)}`);
+}

@@ -1,0 +1,4 @@
+export { TunDevice, validateName } from './tun-device';
+export type { TunDeviceEvents, TunDeviceOptions, TunMode } from './tun-device';
+export { TunError, InvalidArgumentError, OutOfRangeError, StateError, errnoName } from './errors';
+export type { ErrorContext } from './errors';

@@ -1,0 +1,50 @@
+#include "addon.h"
+
+#include "errno_error.h"
+#include "tun_handle.h"
+#include "tun_open.h"
+
+namespace tuntap {
+
+void TrackResource(Napi::Env env, NativeResource* resource) {
+  AddonData* data = env.GetInstanceData<AddonData>();
+  if (data != nullptr) data->live.insert(resource);
+}
+
+void UntrackResource(Napi::Env env, NativeResource* resource) {
+  AddonData* data = env.GetInstanceData<AddonData>();
+  if (data != nullptr) data->live.erase(resource);
+}
+
+void ReportCallbackException(Napi::Env env, const Napi::Error& error) {
+  napi_fatal_exception(env, error.Value());
+}
+
+namespace {
+
+// Runs when the environment is torn down (process exit, worker exit): every
+// fd and uv handle the user forgot to close is released, without calling JS.
+void ReleaseAll(AddonData* data) {
+  auto live = data->live;  // Release() untracks, so iterate over a copy
+  for (NativeResource* resource : live) resource->Release();
+  data->live.clear();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  AddonData* data = new AddonData();
+  env.SetInstanceData<AddonData>(data);
+  env.AddCleanupHook([data]() { ReleaseAll(data); });
+  InitTunOpen(env, exports);
+  exports.Set("strerror", Napi::Function::New(env, Strerror, "strerror"));
+  exports.Set("TunHandle", TunHandle::Init(env));
+  return exports;
+}
+
+}  // namespace
+}  // namespace tuntap
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
+  return tuntap::Init(env, exports);
+}
+
+NODE_API_MODULE(tuntap, InitAddon)

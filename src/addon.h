@@ -1,0 +1,31 @@
+// Per-environment bookkeeping shared by the native classes.
+#pragma once
+#include <napi.h>
+
+#include <unordered_set>
+
+namespace tuntap {
+
+// Something that owns an fd or a uv handle and must let go of it when the
+// environment (the main thread or a worker) shuts down, even if JS never
+// called close(). Release() runs no JS.
+class NativeResource {
+ public:
+  virtual ~NativeResource() = default;
+  virtual void Release() = 0;
+};
+
+struct AddonData {
+  std::unordered_set<NativeResource*> live;
+};
+
+// Track / untrack a resource for the environment's cleanup hook.
+void TrackResource(Napi::Env env, NativeResource* resource);
+void UntrackResource(Napi::Env env, NativeResource* resource);
+
+// Reports an exception thrown by a JS callback that native code invoked from
+// a libuv callback (no JS frame above to catch it) as an uncaught exception,
+// like Node's own handles do.
+void ReportCallbackException(Napi::Env env, const Napi::Error& error);
+
+}  // namespace tuntap

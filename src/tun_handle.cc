@@ -1,0 +1,250 @@
+#include "tun_handle.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "errno_error.h"
+
+namespace tuntap {
+
+Napi::Function TunHandle::Init(Napi::Env env) {
+  return DefineClass(env, "TunHandle",
+                     {
+                         InstanceMethod<&TunHandle::StartReading>("startReading"),
+                         InstanceMethod<&TunHandle::StopReading>("stopReading"),
+                         InstanceMethod<&TunHandle::Write>("write"),
+                         InstanceMethod<&TunHandle::WriteBatch>("writeBatch"),
+                         InstanceMethod<&TunHandle::WaitWritable>("waitWritable"),
+                         InstanceMethod<&TunHandle::Ref>("ref"),
+                         InstanceMethod<&TunHandle::Unref>("unref"),
+                         InstanceMethod<&TunHandle::Close>("close"),
+                         InstanceAccessor<&TunHandle::GetFd>("fd"),
+                     });
+}
+
+// new TunHandle(fd, maxPacketSize, descriptors: Uint32Array,
+//               writeResults: Int32Array, onRead, onWritable, onError)
+// The handle owns fd from here on, whatever happens.
+TunHandle::TunHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunHandle>(info) {
+  Napi::Env env = info.Env();
+  fd_ = info[0].As<Napi::Number>().Int32Value();
+  maxPacketSize_ = info[1].As<Napi::Number>().Uint32Value();
+  auto descriptors = info[2].As<Napi::Uint32Array>();
+  auto results = info[3].As<Napi::Int32Array>();
+  descriptors_ = descriptors.Data();
+  maxBatch_ = static_cast<uint32_t>(descriptors.ElementLength() / 2);
+  descriptorsRef_ = Napi::Persistent(descriptors.As<Napi::Object>());
+  writeResults_ = results.Data();
+  writeResultsCapacity_ = static_cast<uint32_t>(results.ElementLength());
+  writeResultsRef_ = Napi::Persistent(results.As<Napi::Object>());
+  onRead_ = Napi::Persistent(info[4].As<Napi::Function>());
+  onWritable_ = Napi::Persistent(info[5].As<Napi::Function>());
+  onError_ = Napi::Persistent(info[6].As<Napi::Function>());
+  asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "TunHandle");
+  // A slab holds many packets of the usual size but always has room for one
+  // of the largest; a smaller slab would force a fresh one every read.
+  slabSize_ = std::max<size_t>(256 * 1024, 4 * static_cast<size_t>(maxPacketSize_));
+
+  TrackResource(env, this);
+  poll_ = new uv_poll_t;
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  int rc = uv_poll_init(loop, poll_, fd_);
+  if (rc != 0) {
+    delete poll_;
+    poll_ = nullptr;
+    Release();
+    throw ErrnoError(env, -rc, "uv_poll_init");
+  }
+  poll_->data = this;
+}
+
+TunHandle::~TunHandle() { Release(); }
+
+// Stops polling and closes the fd. uv_poll_stop removes the fd from epoll at
+// once, so closing the fd right after is safe; the uv_poll_t itself can only
+// be freed in its close callback, which may run after this object is gone.
+void TunHandle::Release() {
+  if (poll_ != nullptr) {
+    uv_poll_stop(poll_);
+    poll_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    poll_ = nullptr;
+  }
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+    UntrackResource(Env(), this);
+  }
+  reading_ = false;
+  waitingWritable_ = false;
+  pollEvents_ = 0;
+}
+
+void TunHandle::UpdatePoll() {
+  if (poll_ == nullptr) return;
+  int events = (reading_ ? UV_READABLE : 0) | (waitingWritable_ ? UV_WRITABLE : 0);
+  if (events == pollEvents_) return;
+  if (events == 0) {
+    uv_poll_stop(poll_);
+  } else {
+    uv_poll_start(poll_, events, OnPoll);
+  }
+  pollEvents_ = events;
+}
+
+void TunHandle::Call(Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
+  if (fn.IsEmpty()) return;
+  try {
+    fn.MakeCallback(Value(), args, *asyncContext_);  // needs an object receiver
+  } catch (const Napi::Error& error) {
+    ReportCallbackException(Env(), error);
+  }
+}
+
+void TunHandle::OnPoll(uv_poll_t* poll, int status, int events) {
+  auto* self = static_cast<TunHandle*>(poll->data);
+  if (self == nullptr) return;
+  Napi::Env env = self->Env();
+  Napi::HandleScope scope(env);
+  if (status < 0) {
+    // libuv reports EPOLLERR as EBADF; the kernel's own reason (EBADFD when
+    // the device was deleted under us) comes from a read.
+    int err = -status;
+    uint8_t probe;
+    if (::read(self->fd_, &probe, 0) < 0 && errno != EAGAIN) err = errno;
+    self->reading_ = false;
+    self->waitingWritable_ = false;
+    self->UpdatePoll();
+    self->Call(self->onError_, {Napi::Number::New(env, err), Napi::String::New(env, "poll")});
+    return;
+  }
+  if ((events & UV_WRITABLE) != 0 && self->waitingWritable_) {
+    self->waitingWritable_ = false;
+    self->UpdatePoll();
+    self->Call(self->onWritable_, {});
+  }
+  // The writable callback may have closed or paused us.
+  if ((events & UV_READABLE) != 0 && self->reading_ && self->fd_ >= 0) self->ReadBatch();
+}
+
+void TunHandle::NewSlab(Napi::Env env) {
+  Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(env, slabSize_);
+  slabData_ = buffer.Data();
+  slabUsed_ = 0;
+  slab_ = Napi::Persistent(buffer.As<Napi::Object>());
+}
+
+void TunHandle::ReadBatch() {
+  Napi::Env env = Env();
+  uint32_t count = 0;
+  int error = 0;
+  // Bounded so that one busy device cannot starve the loop: libuv's poll is
+  // level-triggered, so packets left in the ring wake us again next turn.
+  while (count < maxBatch_) {
+    if (slab_.IsEmpty() || slabSize_ - slabUsed_ < maxPacketSize_) {
+      if (count > 0) break;  // this batch's packets all live in one slab
+      NewSlab(env);
+    }
+    ssize_t n = ::read(fd_, slabData_ + slabUsed_, maxPacketSize_);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) error = errno;
+      break;
+    }
+    if (n == 0) break;
+    descriptors_[2 * count] = static_cast<uint32_t>(slabUsed_);
+    descriptors_[2 * count + 1] = static_cast<uint32_t>(n);
+    slabUsed_ += (static_cast<size_t>(n) + 15) & ~static_cast<size_t>(15);
+    count++;
+  }
+  if (count > 0) Call(onRead_, {slab_.Value(), Napi::Number::New(env, count)});
+  if (error != 0 && fd_ >= 0) {
+    Call(onError_, {Napi::Number::New(env, error), Napi::String::New(env, "read")});
+  }
+}
+
+Napi::Value TunHandle::StartReading(const Napi::CallbackInfo& info) {
+  if (fd_ >= 0) {
+    reading_ = true;
+    UpdatePoll();
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value TunHandle::StopReading(const Napi::CallbackInfo& info) {
+  reading_ = false;
+  UpdatePoll();
+  return info.Env().Undefined();
+}
+
+// write(packet: Uint8Array) -> bytes written, or -errno
+Napi::Value TunHandle::Write(const Napi::CallbackInfo& info) {
+  if (fd_ < 0) return Napi::Number::New(info.Env(), -EBADF);
+  auto packet = info[0].As<Napi::Uint8Array>();
+  ssize_t n;
+  do {
+    n = ::write(fd_, packet.Data(), packet.ByteLength());
+  } while (n < 0 && errno == EINTR);
+  return Napi::Number::New(info.Env(), n < 0 ? -errno : static_cast<double>(n));
+}
+
+// writeBatch(packets: Uint8Array[], start, count) -> how many were tried.
+// writeResults[i] holds bytes written or -errno for packets[start + i]. It
+// stops early only at EAGAIN (that packet was not written and has no result)
+// or at a closed fd; any other error belongs to one packet and the batch goes on.
+Napi::Value TunHandle::WriteBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto packets = info[0].As<Napi::Array>();
+  uint32_t start = info[1].As<Napi::Number>().Uint32Value();
+  uint32_t count = std::min(info[2].As<Napi::Number>().Uint32Value(), writeResultsCapacity_);
+  uint32_t done = 0;
+  for (; done < count && fd_ >= 0; done++) {
+    auto packet = packets.Get(start + done).As<Napi::Uint8Array>();
+    ssize_t n;
+    do {
+      n = ::write(fd_, packet.Data(), packet.ByteLength());
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN) break;
+    writeResults_[done] = n < 0 ? -errno : static_cast<int32_t>(n);
+  }
+  return Napi::Number::New(env, done);
+}
+
+Napi::Value TunHandle::WaitWritable(const Napi::CallbackInfo& info) {
+  if (fd_ >= 0) {
+    waitingWritable_ = true;
+    UpdatePoll();
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value TunHandle::Ref(const Napi::CallbackInfo& info) {
+  if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
+  return info.Env().Undefined();
+}
+
+Napi::Value TunHandle::Unref(const Napi::CallbackInfo& info) {
+  if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+  return info.Env().Undefined();
+}
+
+// close(): idempotent. Drops the JS callbacks too, so a closed device holds
+// nothing alive from the native side.
+Napi::Value TunHandle::Close(const Napi::CallbackInfo& info) {
+  Release();
+  onRead_.Reset();
+  onWritable_.Reset();
+  onError_.Reset();
+  slab_.Reset();
+  slabData_ = nullptr;
+  return info.Env().Undefined();
+}
+
+Napi::Value TunHandle::GetFd(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), fd_);
+}
+
+}  // namespace tuntap

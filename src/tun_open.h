@@ -1,0 +1,6 @@
+#pragma once
+#include <napi.h>
+
+namespace tuntap {
+void InitTunOpen(Napi::Env env, Napi::Object exports);
+}
