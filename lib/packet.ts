@@ -1,0 +1,70 @@
+// Small packet helpers that a TUN program needs on day one: the IP version,
+// the Internet checksum, and an ICMP/ICMPv6 echo reply built from a request.
+// They read and write plain Buffers and never throw on short input.
+
+/** 4 or 6 for an IP packet, 0 for anything else (or an empty buffer). */
+export function ipVersion(packet: Uint8Array): 0 | 4 | 6 {
+  const v = packet.length > 0 ? packet[0] >> 4 : 0;
+  return v === 4 || v === 6 ? v : 0;
+}
+
+/** The 16-bit one's-complement sum of `data` (RFC 1071), folded; `initial` adds a pseudo-header's sum. */
+export function onesComplementSum(data: Uint8Array, initial = 0): number {
+  let sum = initial;
+  const even = data.length & ~1;
+  for (let i = 0; i < even; i += 2) sum += (data[i] << 8) | data[i + 1];
+  if (data.length & 1) sum += data[data.length - 1] << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return sum;
+}
+
+/** The Internet checksum of `data` (RFC 1071): the complement of onesComplementSum. */
+export function internetChecksum(data: Uint8Array, initial = 0): number {
+  return ~onesComplementSum(data, initial) & 0xffff;
+}
+
+/**
+ * The echo reply for an IPv4 ICMP echo request or an ICMPv6 echo request,
+ * as a new Buffer (addresses swapped, type changed, checksums recomputed),
+ * or null if `packet` is not a well-formed echo request.
+ */
+export function echoReply(packet: Uint8Array): Buffer | null {
+  const version = ipVersion(packet);
+  if (version === 4) {
+    const ihl = (packet[0] & 0x0f) * 4;
+    const total = (packet[2] << 8) | packet[3];
+    if (ihl < 20 || total > packet.length || total < ihl + 8 || packet[9] !== 1 || packet[ihl] !== 8) return null;
+    const reply = Buffer.from(packet.subarray(0, total));
+    reply.copy(reply, 12, 16, 20); // dst -> src, through a copy of the old src:
+    Buffer.from(packet.subarray(12, 16)).copy(reply, 16);
+    reply[8] = 64; // TTL
+    reply.writeUInt16BE(0, 10);
+    reply.writeUInt16BE(internetChecksum(reply.subarray(0, ihl)), 10);
+    reply[ihl] = 0; // echo reply
+    reply.writeUInt16BE(0, ihl + 2);
+    reply.writeUInt16BE(internetChecksum(reply.subarray(ihl)), ihl + 2);
+    return reply;
+  }
+  if (version === 6) {
+    const payload = (packet[4] << 8) | packet[5];
+    // Only a plain ICMPv6 header directly after the fixed header (next header 58).
+    if (packet[6] !== 58 || 40 + payload > packet.length || payload < 8 || packet[40] !== 128) return null;
+    const reply = Buffer.from(packet.subarray(0, 40 + payload));
+    Buffer.from(packet.subarray(8, 24)).copy(reply, 24);
+    Buffer.from(packet.subarray(24, 40)).copy(reply, 8);
+    reply[7] = 64; // hop limit
+    reply[40] = 129; // echo reply
+    reply.writeUInt16BE(0, 42);
+    reply.writeUInt16BE(internetChecksum(reply.subarray(40), ipv6PseudoHeaderSum(reply, payload, 58)), 42);
+    return reply;
+  }
+  return null;
+}
+
+/** The one's-complement sum of the IPv6 pseudo-header of `packet` for an upper-layer length and protocol. */
+export function ipv6PseudoHeaderSum(packet: Uint8Array, upperLength: number, nextHeader: number): number {
+  let sum = onesComplementSum(packet.subarray(8, 40));
+  sum += (upperLength >>> 16) + (upperLength & 0xffff) + nextHeader;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return sum;
+}
