@@ -83,6 +83,9 @@ function hintFor(code: string, syscall: string, { device, path }: ErrorContext):
     case 'ENODEV':
     case 'ENXIO':
       return `${dev} does not exist (any more)`;
+    case 'EIO':
+      if (syscall === 'write') return `${dev} is down: bring the link up before writing to it`;
+      return undefined;
     case 'EBADFD':
       return `${dev} was deleted or detached while open`;
     default:

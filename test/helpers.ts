@@ -149,3 +149,10 @@ export function isIcmpEchoRequest(p: Buffer, dst?: string): boolean {
   if (p[ihl] !== 8) return false;
   return dst === undefined || p.subarray(16, 20).join('.') === dst;
 }
+
+/** A promise that rejects after ms (unref'd timer) with the message `why()` gives then. */
+export function rejectAfter(ms: number, why: () => string): Promise<never> {
+  return new Promise((_, reject) => {
+    setTimeout(() => reject(new Error(why())), ms).unref();
+  });
+}
