@@ -3,3 +3,18 @@ export type { TunDeviceEvents, TunDeviceOptions, TunMode } from './tun-device';
 export { TunError, InvalidArgumentError, OutOfRangeError, StateError, errnoName } from './errors';
 export type { ErrorContext } from './errors';
 export { echoReply, internetChecksum, ipVersion, ipv6PseudoHeaderSum, onesComplementSum } from './packet';
+export { Netlink, NetlinkWatcher } from './netlink';
+export type {
+  AddAddressOptions,
+  AddressInfo,
+  Link,
+  LinkInfo,
+  LinkStats,
+  NetlinkWatcherEvents,
+  OperState,
+  RouteFilter,
+  RouteInfo,
+  RouteOptions,
+  Scope,
+  WatchOptions,
+} from './netlink';
