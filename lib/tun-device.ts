@@ -359,63 +359,64 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
 
   // ---- rtnetlink helpers and link-state events ----------------------------
   // Thin delegations to one Netlink owned by the device (opened on first use,
-  // closed in #teardown), always by index, so a rename does not matter.
+  // closed in #teardown), always by index, so a rename does not matter. Async,
+  // so a closed device rejects rather than throws.
 
   #netlink: Netlink | undefined;
   #linkMonitor: LinkMonitor | undefined;
 
   /** Adds an address ('10.0.0.1/24', 'fd00::1/64'); see {@link Netlink.addAddress}. */
-  addAddress(cidr: string, options?: AddAddressOptions): Promise<void> {
+  async addAddress(cidr: string, options?: AddAddressOptions): Promise<void> {
     return this.#nl('addAddress').addAddress(this.index, cidr, options);
   }
 
   /** Removes an address (prefix length included). */
-  removeAddress(cidr: string): Promise<void> {
+  async removeAddress(cidr: string): Promise<void> {
     return this.#nl('removeAddress').removeAddress(this.index, cidr);
   }
 
   /** The device's addresses. */
-  addresses(): Promise<AddressInfo[]> {
+  async addresses(): Promise<AddressInfo[]> {
     return this.#nl('addresses').addresses(this.index);
   }
 
   /** Sets the MTU (68 to 65535). */
-  setMtu(mtu: number): Promise<void> {
+  async setMtu(mtu: number): Promise<void> {
     return this.#nl('setMtu').setMtu(this.index, mtu);
   }
 
   /** Brings the link up. `await dev.up()`, then packets can flow. */
-  up(): Promise<void> {
+  async up(): Promise<void> {
     return this.#nl('up').setUp(this.index);
   }
 
   /** Takes the link down. */
-  down(): Promise<void> {
+  async down(): Promise<void> {
     return this.#nl('down').setDown(this.index);
   }
 
   /** Adds a route through this device: `await dev.addRoute('10.33.0.0/16')`. */
-  addRoute(cidr: string, options: Omit<RouteOptions, 'device'> = {}): Promise<void> {
+  async addRoute(cidr: string, options: Omit<RouteOptions, 'device'> = {}): Promise<void> {
     return this.#nl('addRoute').addRoute(cidr, { ...options, device: this.index });
   }
 
   /** Removes a route through this device. */
-  removeRoute(cidr: string, options: Omit<RouteOptions, 'device'> = {}): Promise<void> {
+  async removeRoute(cidr: string, options: Omit<RouteOptions, 'device'> = {}): Promise<void> {
     return this.#nl('removeRoute').removeRoute(cidr, { ...options, device: this.index });
   }
 
   /** The link as the kernel has it now, counters included. */
-  link(): Promise<LinkInfo> {
+  async link(): Promise<LinkInfo> {
     return this.#nl('link').link(this.index);
   }
 
   /** Sets the hardware address (TAP devices; TUN devices have none). */
-  setMacAddress(mac: string): Promise<void> {
+  async setMacAddress(mac: string): Promise<void> {
     return this.#nl('setMacAddress').setMacAddress(this.index, mac);
   }
 
   /** Sets the transmit queue length (the TUN ring, 500 by default). */
-  setTxQueueLength(length: number): Promise<void> {
+  async setTxQueueLength(length: number): Promise<void> {
     return this.#nl('setTxQueueLength').setTxQueueLength(this.index, length);
   }
 

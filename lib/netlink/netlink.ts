@@ -147,7 +147,11 @@ export class Netlink implements Disposable {
     );
   }
 
-  /** Removes an address; the prefix length must match the one it was added with. */
+  /**
+   * Removes an address; the prefix length must match the one it was added
+   * with. Removing a primary IPv4 address also removes the secondary ones in
+   * its subnet unless net.ipv4.conf.<link>.promote_secondaries is 1 (kernel policy).
+   */
   async removeAddress(link: Link, cidr: string): Promise<void> {
     checkLink(link);
     const address = parseCidr(cidr, 'cidr');
