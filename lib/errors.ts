@@ -24,6 +24,8 @@ export interface ErrorContext {
   device?: string;
   /** A file the call was about (/dev/net/tun). */
   path?: string;
+  /** What to do, when the caller knows better than the generic hint (netlink requests do). */
+  hint?: string;
 }
 
 /**
@@ -43,7 +45,7 @@ export class TunError extends Error {
   constructor(errno: number, syscall: string, context: ErrorContext = {}) {
     const positive = Math.abs(errno);
     const code = errnoName(positive);
-    const hint = hintFor(code, syscall, context);
+    const hint = context.hint ?? hintFor(code, syscall, context);
     const about = context.device !== undefined ? ` for '${context.device}'` : context.path !== undefined ? ` on '${context.path}'` : '';
     super(`${syscall} failed${about}: ${code} (${native.strerror(positive)})${hint ? `. ${hint}` : ''}`);
     this.name = 'TunError';

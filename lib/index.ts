@@ -4,3 +4,18 @@ export { TunError, InvalidArgumentError, OutOfRangeError, StateError, errnoName 
 export type { ErrorContext } from './errors';
 export { echoReply, internetChecksum, ipVersion, ipv4UdpPacket, ipv6PseudoHeaderSum, onesComplementSum } from './packet';
 export type { UdpPacketFields } from './packet';
+export { Netlink, NetlinkWatcher } from './netlink';
+export type {
+  AddAddressOptions,
+  AddressInfo,
+  Link,
+  LinkInfo,
+  LinkStats,
+  NetlinkWatcherEvents,
+  OperState,
+  RouteFilter,
+  RouteInfo,
+  RouteOptions,
+  Scope,
+  WatchOptions,
+} from './netlink';

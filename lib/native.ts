@@ -28,6 +28,27 @@ export interface NativeTunHandleConstructor {
   ): NativeTunHandle;
 }
 
+/** A NETLINK_ROUTE socket on a uv_poll; see src/netlink_socket.h. */
+export interface NativeNetlinkSocket {
+  readonly fd: number;
+  /** The port id the kernel gave the socket; replies to it carry it in nlmsg_pid. */
+  readonly portId: number;
+  /** Bytes sent, or -errno. */
+  send(request: Uint8Array): number;
+  ref(): void;
+  unref(): void;
+  close(): void;
+}
+
+export interface NativeNetlinkSocketConstructor {
+  new (
+    groups: number,
+    receiveBufferSize: number,
+    onData: (batch: Buffer, lengths: number[]) => void,
+    onError: (errno: number, syscall: string) => void,
+  ): NativeNetlinkSocket;
+}
+
 export interface NativeConstants {
   readonly IFF_TUN: number;
   readonly IFF_TAP: number;
@@ -47,6 +68,7 @@ export interface NativeBinding {
   strerror(errno: number): string;
   readonly constants: NativeConstants;
   readonly TunHandle: NativeTunHandleConstructor;
+  readonly NetlinkSocket: NativeNetlinkSocketConstructor;
 }
 
 /** An error thrown by the native core: errno is positive, as the kernel gave it. */

@@ -11,6 +11,9 @@ import {
   outOfRange,
 } from './errors';
 import { native, type NativeTunHandle } from './native';
+import type { AddressInfo, LinkInfo } from './netlink/codec';
+import { LinkMonitor } from './netlink/device-link';
+import { kLinkNames, openNetlink, type AddAddressOptions, type Netlink, type RouteOptions } from './netlink/netlink';
 
 /** 'tun' carries IP packets; 'tap' carries Ethernet frames. */
 export type TunMode = 'tun' | 'tap';
@@ -50,6 +53,19 @@ export type TunDeviceEvents = {
    * packet is dropped and `writable` goes on with the next one.
    */
   drop: (packet: Buffer, error: TunError) => void;
+  /**
+   * The link changed (flags, MTU, carrier, name), whoever changed it. Link
+   * events start with the first listener for one of them.
+   */
+  linkChange: (link: LinkInfo) => void;
+  /** The link was brought up (IFF_UP), by this process or another. */
+  up: (link: LinkInfo) => void;
+  /** The link was taken down. */
+  down: (link: LinkInfo) => void;
+  /** An address was added to the device. */
+  addressAdded: (address: AddressInfo) => void;
+  /** An address was removed from the device. */
+  addressRemoved: (address: AddressInfo) => void;
 };
 
 /** The largest IP packet (IPv6: 40-byte header + 65535 payload). */
@@ -158,6 +174,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       },
     });
     this.writable = new PacketWritable(this, opts.writableHighWaterMark);
+    // Link events need a netlink socket: open it only for someone who listens.
+    (this as unknown as EventEmitter).on('newListener', (event: string | symbol) => this.#linkEventListenerAdded(event));
   }
 
   /** The device's MTU, as the kernel has it now. */
@@ -230,6 +248,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.#closed = true;
     this.#reading = false;
     this.#onWritable = undefined;
+    this.#closeNetlink();
     this.#handle.close();
     // The streams get the error only where someone listens for it; the device
     // itself reports it once, so an unhandled fatal error throws once.
@@ -337,7 +356,99 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     if (this.listenerCount('drop') > 0) this.emit('drop', toBuffer(packet), error);
     return false;
   }
+
+  // ---- rtnetlink helpers and link-state events ----------------------------
+  // Thin delegations to one Netlink owned by the device (opened on first use,
+  // closed in #teardown), always by index, so a rename does not matter. Async,
+  // so a closed device rejects rather than throws.
+
+  #netlink: Netlink | undefined;
+  #linkMonitor: LinkMonitor | undefined;
+
+  /** Adds an address ('10.0.0.1/24', 'fd00::1/64'); see {@link Netlink.addAddress}. */
+  async addAddress(cidr: string, options?: AddAddressOptions): Promise<void> {
+    return this.#nl('addAddress').addAddress(this.index, cidr, options);
+  }
+
+  /** Removes an address (prefix length included). */
+  async removeAddress(cidr: string): Promise<void> {
+    return this.#nl('removeAddress').removeAddress(this.index, cidr);
+  }
+
+  /** The device's addresses. */
+  async addresses(): Promise<AddressInfo[]> {
+    return this.#nl('addresses').addresses(this.index);
+  }
+
+  /** Sets the MTU (68 to 65535). */
+  async setMtu(mtu: number): Promise<void> {
+    return this.#nl('setMtu').setMtu(this.index, mtu);
+  }
+
+  /** Brings the link up. `await dev.up()`, then packets can flow. */
+  async up(): Promise<void> {
+    return this.#nl('up').setUp(this.index);
+  }
+
+  /** Takes the link down. */
+  async down(): Promise<void> {
+    return this.#nl('down').setDown(this.index);
+  }
+
+  /** Adds a route through this device: `await dev.addRoute('10.33.0.0/16')`. */
+  async addRoute(cidr: string, options: Omit<RouteOptions, 'device'> = {}): Promise<void> {
+    return this.#nl('addRoute').addRoute(cidr, { ...options, device: this.index });
+  }
+
+  /** Removes a route through this device. */
+  async removeRoute(cidr: string, options: Omit<RouteOptions, 'device'> = {}): Promise<void> {
+    return this.#nl('removeRoute').removeRoute(cidr, { ...options, device: this.index });
+  }
+
+  /** The link as the kernel has it now, counters included. */
+  async link(): Promise<LinkInfo> {
+    return this.#nl('link').link(this.index);
+  }
+
+  /** Sets the hardware address (TAP devices; TUN devices have none). */
+  async setMacAddress(mac: string): Promise<void> {
+    return this.#nl('setMacAddress').setMacAddress(this.index, mac);
+  }
+
+  /** Sets the transmit queue length (the TUN ring, 500 by default). */
+  async setTxQueueLength(length: number): Promise<void> {
+    return this.#nl('setTxQueueLength').setTxQueueLength(this.index, length);
+  }
+
+  #nl(what: string): Netlink {
+    this.#assertOpen(what);
+    if (this.#netlink === undefined) {
+      this.#netlink = openNetlink();
+      this.#netlink[kLinkNames].set(this.index, this.name);
+    }
+    return this.#netlink;
+  }
+
+  #linkEventListenerAdded(event: string | symbol): void {
+    if (this.#closed || this.#linkMonitor !== undefined || !LINK_EVENTS.has(event)) return;
+    this.#linkMonitor = new LinkMonitor(this.index, {
+      linkChange: (link) => this.emit('linkChange', link),
+      up: (link) => this.emit('up', link),
+      down: (link) => this.emit('down', link),
+      addressAdded: (address) => this.emit('addressAdded', address),
+      addressRemoved: (address) => this.emit('addressRemoved', address),
+    });
+  }
+
+  #closeNetlink(): void {
+    this.#linkMonitor?.close();
+    this.#linkMonitor = undefined;
+    this.#netlink?.close();
+    this.#netlink = undefined;
+  }
 }
+
+const LINK_EVENTS = new Set<string | symbol>(['linkChange', 'up', 'down', 'addressAdded', 'addressRemoved']);
 
 class PacketWritable extends Writable {
   readonly #device: TunDevice;

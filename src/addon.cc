@@ -1,6 +1,7 @@
 #include "addon.h"
 
 #include "errno_error.h"
+#include "netlink_socket.h"
 #include "tun_handle.h"
 #include "tun_open.h"
 
@@ -37,6 +38,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitTunOpen(env, exports);
   exports.Set("strerror", Napi::Function::New(env, Strerror, "strerror"));
   exports.Set("TunHandle", TunHandle::Init(env));
+  exports.Set("NetlinkSocket", NetlinkSocket::Init(env));
   return exports;
 }
 

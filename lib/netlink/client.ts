@@ -1,0 +1,237 @@
+// The request/reply half of rtnetlink: sequence numbers, matching replies to
+// requests (an ACK, an NLMSG_ERROR, or a multi-part dump up to NLMSG_DONE),
+// any number of requests in flight, and everything else handed on as a
+// notification. Nothing here blocks: a request is one non-blocking send, and
+// its promise settles when the reply's datagram comes up through the poll.
+import { StateError } from '../errors';
+import { native, type NativeNetlinkSocket } from '../native';
+import {
+  MalformedMessage,
+  NLMSG,
+  NLM_F,
+  decodeDone,
+  decodeError,
+  encodeMessage,
+  parseDatagram,
+  type Attribute,
+  type NetlinkMessage,
+} from './codec';
+
+/** What the client needs of a socket; the native NetlinkSocket has it. */
+export interface NetlinkTransport {
+  readonly portId: number;
+  send(request: Uint8Array): number;
+  ref(): void;
+  unref(): void;
+  close(): void;
+}
+
+/** Makes the error a failed request rejects with, from the kernel's answer. */
+export type ErrorFactory = (errno: number, kernelMessage?: string) => Error;
+
+export interface Request {
+  type: number;
+  /** NLM_F_* beyond REQUEST and ACK, which every request carries. */
+  flags: number;
+  /** The family header (ifinfomsg, ifaddrmsg, rtmsg). */
+  fixed: Buffer;
+  attributes?: readonly Attribute[];
+}
+
+/** A settled request: the data messages of the reply, in order. */
+export interface Reply {
+  messages: NetlinkMessage[];
+  /** The kernel flagged the dump as inconsistent (it changed while dumping). */
+  interrupted: boolean;
+}
+
+interface Pending {
+  messages: NetlinkMessage[];
+  interrupted: boolean;
+  error: ErrorFactory;
+  resolve: (reply: Reply) => void;
+  reject: (error: Error) => void;
+}
+
+export interface ClientHandlers {
+  /**
+   * Every data message, replies included, in the order the kernel queued
+   * them; `reply` tells which. Called synchronously, before a reply's promise
+   * settles, so a watcher can order a snapshot against later events.
+   */
+  onMessage?: (message: NetlinkMessage, reply: boolean) => void;
+  /** Malformed datagrams and lost multicast (ENOBUFS). */
+  onTrouble?: (errno: number, syscall: string, detail?: string) => void;
+}
+
+const ENOBUFS = 105;
+const EBADMSG = 74;
+/** The socket buffer we ask for: a burst of events from many links fits. */
+export const RECEIVE_BUFFER_SIZE = 4 * 1024 * 1024;
+
+export class NetlinkClient {
+  readonly #transport: NetlinkTransport;
+  readonly #handlers: ClientHandlers;
+  readonly #pending = new Map<number, Pending>();
+  #seq: number;
+  #closed = false;
+  #holdsLoop = true; // a new uv_poll holds the loop
+  #keepAlive: boolean;
+
+  /** A client on a new native socket bound to `groups` (0: requests only). */
+  static open(groups: number, handlers: ClientHandlers = {}, keepAlive = false): NetlinkClient {
+    let client: NetlinkClient | undefined;
+    const socket: NativeNetlinkSocket = new native.NetlinkSocket(
+      groups,
+      RECEIVE_BUFFER_SIZE,
+      (batch, lengths) => client?.receive(batch, lengths),
+      (errno, syscall) => client?.trouble(errno, syscall),
+    );
+    client = new NetlinkClient(socket, handlers, keepAlive);
+    return client;
+  }
+
+  /**
+   * `keepAlive`: hold the event loop open for as long as the client is open
+   * (a watcher). Otherwise only while a request is in flight, like a DNS lookup.
+   */
+  constructor(transport: NetlinkTransport, handlers: ClientHandlers = {}, keepAlive = false) {
+    this.#transport = transport;
+    this.#handlers = handlers;
+    this.#keepAlive = keepAlive;
+    // Start away from 0 and from other sockets' counters; it only has to be
+    // unique among this socket's requests in flight.
+    this.#seq = (Date.now() & 0xffff) << 8;
+    this.#updateRef();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Requests in flight. */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  setKeepAlive(keepAlive: boolean): void {
+    this.#keepAlive = keepAlive;
+    this.#updateRef();
+  }
+
+  /** Sends a request; settles with the reply's data messages or the kernel's error. */
+  request(request: Request, error: ErrorFactory): Promise<Reply> {
+    if (this.#closed) return Promise.reject(closedError());
+    do {
+      this.#seq = (this.#seq + 1) >>> 0 || 1;
+    } while (this.#pending.has(this.#seq));
+    const seq = this.#seq;
+    const message = encodeMessage(request.type, request.flags | NLM_F.REQUEST | NLM_F.ACK, seq, request.fixed, request.attributes);
+    return new Promise<Reply>((resolve, reject) => {
+      const sent = this.#transport.send(message);
+      if (sent < 0) {
+        reject(error(-sent));
+        return;
+      }
+      this.#pending.set(seq, { messages: [], interrupted: false, error, resolve, reject });
+      this.#updateRef();
+    });
+  }
+
+  /** Feeds datagrams received from the socket (back to back in `batch`). */
+  receive(batch: Buffer, lengths: readonly number[]): void {
+    let offset = 0;
+    for (const length of lengths) {
+      const datagram = batch.subarray(offset, Math.min(offset + length, batch.length));
+      offset += length;
+      const parsed = parseDatagram(datagram);
+      for (const message of parsed.messages) this.#dispatch(message);
+      if (parsed.malformed !== undefined) this.#malformed(parsed.malformed, parsed.brokenSeq, parsed.brokenPid);
+    }
+  }
+
+  /** A socket-level problem reported by the native side. */
+  trouble(errno: number, syscall: string): void {
+    // Without groups, ENOBUFS means replies were lost: nothing in flight can finish.
+    if (errno === ENOBUFS && this.#pending.size > 0) this.#failAll(errno);
+    this.#handlers.onTrouble?.(errno, syscall);
+  }
+
+  /** Closes the socket; requests in flight reject with ERR_NETLINK_CLOSED. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#transport.close();
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of pending) p.reject(closedError());
+  }
+
+  #dispatch(message: NetlinkMessage): void {
+    const p = message.pid === this.#transport.portId ? this.#pending.get(message.seq) : undefined;
+    if (p === undefined) {
+      // A notification (or a late answer to a request that is gone).
+      if (message.type >= 16) this.#handlers.onMessage?.(message, false);
+      return;
+    }
+    switch (message.type) {
+      case NLMSG.NOOP:
+        return;
+      case NLMSG.ERROR: {
+        const answer = decodeError(message);
+        if (answer instanceof MalformedMessage) this.#settle(message.seq, answer.reason, EBADMSG);
+        else if (answer.errno === 0) this.#settle(message.seq);
+        else this.#settle(message.seq, answer.kernelMessage, answer.errno);
+        return;
+      }
+      case NLMSG.DONE: {
+        const errno = decodeDone(message);
+        if (errno !== 0) this.#settle(message.seq, undefined, errno);
+        else this.#settle(message.seq);
+        return;
+      }
+      case NLMSG.OVERRUN:
+        this.#settle(message.seq, 'netlink overrun', ENOBUFS);
+        return;
+      default:
+        if ((message.flags & NLM_F.DUMP_INTR) !== 0) p.interrupted = true;
+        p.messages.push(message);
+        this.#handlers.onMessage?.(message, true);
+    }
+  }
+
+  #settle(seq: number, kernelMessage?: string, errno = 0): void {
+    const p = this.#pending.get(seq);
+    if (p === undefined) return;
+    this.#pending.delete(seq);
+    this.#updateRef();
+    if (errno === 0) p.resolve({ messages: p.messages, interrupted: p.interrupted });
+    else p.reject(p.error(errno, kernelMessage));
+  }
+
+  #malformed(malformed: MalformedMessage, seq: number | undefined, pid: number | undefined): void {
+    // The reply we could not read may have been the end of a request: fail
+    // that request rather than leave it waiting for ever.
+    if (seq !== undefined && pid === this.#transport.portId && this.#pending.has(seq)) {
+      this.#settle(seq, `malformed reply: ${malformed.reason}`, EBADMSG);
+    }
+    this.#handlers.onTrouble?.(EBADMSG, 'recv', malformed.reason);
+  }
+
+  #failAll(errno: number): void {
+    for (const seq of [...this.#pending.keys()]) this.#settle(seq, 'replies were lost: the socket buffer overflowed', errno);
+  }
+
+  #updateRef(): void {
+    if (this.#closed) return;
+    const hold = this.#keepAlive || this.#pending.size > 0;
+    if (hold === this.#holdsLoop) return;
+    this.#holdsLoop = hold;
+    if (hold) this.#transport.ref();
+    else this.#transport.unref();
+  }
+}
+
+function closedError(): StateError {
+  return new StateError('ERR_NETLINK_CLOSED', 'The netlink socket was closed before the kernel answered');
+}

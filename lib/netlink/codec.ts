@@ -1,0 +1,488 @@
+// rtnetlink messages: building requests and reading what the kernel sends.
+// Everything here is pure (Buffers in, values out) and bounds-checked: a
+// truncated or corrupt message gives a `MalformedMessage` value, never an
+// exception and never a read past the end. Layouts are from
+// <linux/netlink.h>, <linux/rtnetlink.h>, <linux/if_link.h>, <linux/if_addr.h>;
+// all fields are in host byte order.
+import os from 'node:os';
+import { formatIp, formatMac } from './address';
+
+/* eslint-disable @typescript-eslint/naming-convention */
+export const NLMSG = { NOOP: 1, ERROR: 2, DONE: 3, OVERRUN: 4 } as const;
+export const NLM_F = {
+  REQUEST: 0x1, MULTI: 0x2, ACK: 0x4, ECHO: 0x8, DUMP_INTR: 0x10,
+  ROOT: 0x100, MATCH: 0x200, DUMP: 0x300,
+  REPLACE: 0x100, EXCL: 0x200, CREATE: 0x400, APPEND: 0x800,
+  // In an NLMSG_ERROR: the echoed request is cut to its header; TLVs follow it.
+  CAPPED: 0x100, ACK_TLVS: 0x200,
+} as const;
+export const RTM = {
+  NEWLINK: 16, DELLINK: 17, GETLINK: 18, SETLINK: 19,
+  NEWADDR: 20, DELADDR: 21, GETADDR: 22,
+  NEWROUTE: 24, DELROUTE: 25, GETROUTE: 26,
+} as const;
+export const RTMGRP = { LINK: 0x1, IPV4_IFADDR: 0x10, IPV4_ROUTE: 0x40, IPV6_IFADDR: 0x100, IPV6_ROUTE: 0x400 } as const;
+export const IFLA = { ADDRESS: 1, BROADCAST: 2, IFNAME: 3, MTU: 4, LINK: 5, STATS: 7, TXQLEN: 13, OPERSTATE: 16, STATS64: 23, CARRIER: 33 } as const;
+export const IFA = { ADDRESS: 1, LOCAL: 2, LABEL: 3, BROADCAST: 4, CACHEINFO: 6, FLAGS: 8 } as const;
+export const RTA = { DST: 1, SRC: 2, IIF: 3, OIF: 4, GATEWAY: 5, PRIORITY: 6, PREFSRC: 7, TABLE: 15 } as const;
+export const NLMSGERR_ATTR_MSG = 1;
+export const AF_UNSPEC = 0;
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const IFF_UP = 0x1;
+export const RTM_F_CLONED = 0x200;
+export const RT_TABLE_MAIN = 254;
+export const RT_SCOPE = { UNIVERSE: 0, SITE: 200, LINK: 253, HOST: 254, NOWHERE: 255 } as const;
+export const RTN_UNICAST = 1;
+export const RTPROT_STATIC = 4;
+/* eslint-enable @typescript-eslint/naming-convention */
+
+export const HEADER_SIZE = 16;
+const IFINFOMSG_SIZE = 16;
+const IFADDRMSG_SIZE = 8;
+const RTMSG_SIZE = 12;
+const NLA_TYPE_MASK = 0x3fff; // without NLA_F_NESTED and NLA_F_NET_BYTEORDER
+
+const LE = os.endianness() === 'LE';
+const readU16 = (b: Buffer, o: number): number => (LE ? b.readUInt16LE(o) : b.readUInt16BE(o));
+const readU32 = (b: Buffer, o: number): number => (LE ? b.readUInt32LE(o) : b.readUInt32BE(o));
+const readI32 = (b: Buffer, o: number): number => (LE ? b.readInt32LE(o) : b.readInt32BE(o));
+const readU64 = (b: Buffer, o: number): number => Number(LE ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o));
+const writeU16 = (b: Buffer, v: number, o: number): number => (LE ? b.writeUInt16LE(v, o) : b.writeUInt16BE(v, o));
+const writeU32 = (b: Buffer, v: number, o: number): number => (LE ? b.writeUInt32LE(v, o) : b.writeUInt32BE(v, o));
+const writeI32 = (b: Buffer, v: number, o: number): number => (LE ? b.writeInt32LE(v, o) : b.writeInt32BE(v, o));
+
+const align4 = (n: number): number => (n + 3) & ~3;
+
+/** What a message or datagram that could not be read was wrong with. */
+export class MalformedMessage {
+  constructor(readonly reason: string) {}
+}
+
+/** One netlink message: its header fields and the bytes after the header. */
+export interface NetlinkMessage {
+  type: number;
+  flags: number;
+  seq: number;
+  pid: number;
+  payload: Buffer;
+}
+
+/** An attribute to put in a request. */
+export interface Attribute {
+  type: number;
+  value: Buffer;
+}
+
+export const attr = {
+  u32(type: number, value: number): Attribute {
+    const b = Buffer.alloc(4);
+    writeU32(b, value >>> 0, 0);
+    return { type, value: b };
+  },
+  string(type: number, value: string): Attribute {
+    return { type, value: Buffer.from(`${value}\0`) };
+  },
+  bytes(type: number, value: Uint8Array): Attribute {
+    return { type, value: Buffer.from(value) };
+  },
+};
+
+/** One request message: header, the fixed family header, then attributes. */
+export function encodeMessage(type: number, flags: number, seq: number, fixed: Buffer, attributes: readonly Attribute[] = []): Buffer {
+  let length = HEADER_SIZE + align4(fixed.length);
+  for (const a of attributes) length += align4(4 + a.value.length);
+  const b = Buffer.alloc(length);
+  writeU32(b, length, 0);
+  writeU16(b, type, 4);
+  writeU16(b, flags, 6);
+  writeU32(b, seq >>> 0, 8);
+  writeU32(b, 0, 12); // to the kernel: its port id is 0
+  fixed.copy(b, HEADER_SIZE);
+  let offset = HEADER_SIZE + align4(fixed.length);
+  for (const a of attributes) {
+    writeU16(b, 4 + a.value.length, offset);
+    writeU16(b, a.type, offset + 2);
+    a.value.copy(b, offset + 4);
+    offset += align4(4 + a.value.length);
+  }
+  return b;
+}
+
+export function ifinfomsg(family: number, index: number, flags = 0, change = 0): Buffer {
+  const b = Buffer.alloc(IFINFOMSG_SIZE);
+  b[0] = family;
+  writeI32(b, index, 4);
+  writeU32(b, flags, 8);
+  writeU32(b, change, 12);
+  return b;
+}
+
+export function ifaddrmsg(family: number, prefixLength: number, flags: number, scope: number, index: number): Buffer {
+  const b = Buffer.alloc(IFADDRMSG_SIZE);
+  b[0] = family;
+  b[1] = prefixLength;
+  b[2] = flags & 0xff;
+  b[3] = scope;
+  writeU32(b, index, 4);
+  return b;
+}
+
+export interface RtmsgFields {
+  family: number;
+  dstLength: number;
+  table: number;
+  protocol: number;
+  scope: number;
+  type: number;
+}
+
+export function rtmsg(f: RtmsgFields): Buffer {
+  const b = Buffer.alloc(RTMSG_SIZE);
+  b[0] = f.family;
+  b[1] = f.dstLength;
+  b[4] = f.table;
+  b[5] = f.protocol;
+  b[6] = f.scope;
+  b[7] = f.type;
+  return b;
+}
+
+/** The messages of one datagram, in order, and what stopped the reading early. */
+export interface ParsedDatagram {
+  messages: NetlinkMessage[];
+  /** Set when the rest of the datagram could not be read. */
+  malformed?: MalformedMessage;
+  /** seq and pid of the broken message, when its header could be read. */
+  brokenSeq?: number;
+  brokenPid?: number;
+}
+
+/**
+ * Splits a datagram into messages. A header whose length is too small or runs
+ * past the datagram ends the reading: the next message's start cannot be known.
+ */
+export function parseDatagram(datagram: Buffer): ParsedDatagram {
+  const messages: NetlinkMessage[] = [];
+  let offset = 0;
+  while (offset < datagram.length) {
+    const left = datagram.length - offset;
+    if (left < HEADER_SIZE) {
+      return { messages, malformed: new MalformedMessage(`${left} bytes after the last message: too short for a header`) };
+    }
+    const length = readU32(datagram, offset);
+    const seq = readU32(datagram, offset + 8);
+    const pid = readU32(datagram, offset + 12);
+    if (length < HEADER_SIZE || length > left) {
+      return {
+        messages,
+        malformed: new MalformedMessage(`message length ${length} at offset ${offset} does not fit the ${left} bytes left`),
+        brokenSeq: seq,
+        brokenPid: pid,
+      };
+    }
+    messages.push({
+      type: readU16(datagram, offset + 4),
+      flags: readU16(datagram, offset + 6),
+      seq,
+      pid,
+      payload: datagram.subarray(offset + HEADER_SIZE, offset + length),
+    });
+    offset += Math.min(align4(length), left);
+  }
+  return { messages };
+}
+
+/** Attributes by type (the last one wins), or the reason they could not be read. */
+export function parseAttributes(data: Buffer, start: number): Map<number, Buffer> | MalformedMessage {
+  const attributes = new Map<number, Buffer>();
+  let offset = start;
+  while (offset + 4 <= data.length) {
+    const length = readU16(data, offset);
+    if (length < 4 || offset + length > data.length) {
+      return new MalformedMessage(`attribute length ${length} at offset ${offset} runs past the ${data.length}-byte message`);
+    }
+    attributes.set(readU16(data, offset + 2) & NLA_TYPE_MASK, data.subarray(offset + 4, offset + length));
+    offset += align4(length);
+  }
+  return attributes;
+}
+
+function attrString(a: Buffer | undefined): string | undefined {
+  if (a === undefined) return undefined;
+  const nul = a.indexOf(0);
+  return a.subarray(0, nul < 0 ? a.length : nul).toString('utf8');
+}
+
+function attrU32(a: Buffer | undefined): number | undefined {
+  return a !== undefined && a.length >= 4 ? readU32(a, 0) : undefined;
+}
+
+/** The answer in an NLMSG_ERROR: errno 0 is an ACK. */
+export interface ErrorReply {
+  /** Positive errno, or 0 for success. */
+  errno: number;
+  /** The kernel's own words (extended ACK), when it gave any. */
+  kernelMessage?: string;
+}
+
+export function decodeError(message: NetlinkMessage): ErrorReply | MalformedMessage {
+  const p = message.payload;
+  if (p.length < 4) return new MalformedMessage(`NLMSG_ERROR body of ${p.length} bytes: too short for the error code`);
+  const errno = -readI32(p, 0);
+  const reply: ErrorReply = { errno };
+  if ((message.flags & NLM_F.ACK_TLVS) !== 0 && p.length >= 4 + HEADER_SIZE) {
+    // The TLVs follow the echoed request: its header only when capped.
+    const echoed = (message.flags & NLM_F.CAPPED) !== 0 ? HEADER_SIZE : align4(readU32(p, 4));
+    const tlvs = parseAttributes(p, 4 + echoed);
+    if (!(tlvs instanceof MalformedMessage)) {
+      const text = attrString(tlvs.get(NLMSGERR_ATTR_MSG));
+      if (text !== undefined && text !== '') reply.kernelMessage = text;
+    }
+  }
+  return reply;
+}
+
+/** NLMSG_DONE may carry the dump's own error (negative) as an int. */
+export function decodeDone(message: NetlinkMessage): number {
+  return message.payload.length >= 4 ? Math.max(0, -readI32(message.payload, 0)) : 0;
+}
+
+// ---- links -------------------------------------------------------------
+
+const LINK_FLAGS: ReadonlyArray<[number, string]> = [
+  [0x1, 'UP'], [0x2, 'BROADCAST'], [0x4, 'DEBUG'], [0x8, 'LOOPBACK'], [0x10, 'POINTOPOINT'],
+  [0x20, 'NOTRAILERS'], [0x40, 'RUNNING'], [0x80, 'NOARP'], [0x100, 'PROMISC'], [0x200, 'ALLMULTI'],
+  [0x400, 'MASTER'], [0x800, 'SLAVE'], [0x1000, 'MULTICAST'], [0x2000, 'PORTSEL'], [0x4000, 'AUTOMEDIA'],
+  [0x8000, 'DYNAMIC'], [0x10000, 'LOWER_UP'], [0x20000, 'DORMANT'], [0x40000, 'ECHO'],
+];
+const OPER_STATES = ['unknown', 'notpresent', 'down', 'lowerlayerdown', 'testing', 'dormant', 'up'] as const;
+
+/** RFC 2863 operational state, as `ip link` prints it (lower case). */
+export type OperState = (typeof OPER_STATES)[number];
+
+/** A link's traffic counters (rtnl_link_stats64). */
+export interface LinkStats {
+  rxPackets: number;
+  rxBytes: number;
+  rxDropped: number;
+  rxErrors: number;
+  txPackets: number;
+  txBytes: number;
+  txDropped: number;
+  txErrors: number;
+}
+
+/** A network interface as the kernel describes it. */
+export interface LinkInfo {
+  index: number;
+  name: string;
+  /** Administratively up (IFF_UP). */
+  up: boolean;
+  /** Operationally running (IFF_RUNNING): up and with carrier. */
+  running: boolean;
+  /** Carrier (IFF_LOWER_UP): for TUN/TAP, a process has the device open. */
+  carrier: boolean;
+  operState: OperState;
+  /** The kernel's IFF_* flags by name: 'UP', 'POINTOPOINT', 'NOARP', 'LOWER_UP', ... */
+  flags: string[];
+  mtu: number;
+  /** Hardware address, for links that have one (TAP, Ethernet); TUN has none. */
+  mac?: string;
+  txQueueLength: number;
+  stats: LinkStats;
+}
+
+function decodeStats(a: Buffer | undefined, wide: boolean): LinkStats | undefined {
+  const size = wide ? 8 : 4;
+  if (a === undefined || a.length < 8 * size) return undefined;
+  const at = (i: number): number => (wide ? readU64(a, i * 8) : readU32(a, i * 4));
+  // rtnl_link_stats{,64}: rx_packets, tx_packets, rx_bytes, tx_bytes, rx_errors, tx_errors, rx_dropped, tx_dropped
+  return {
+    rxPackets: at(0), txPackets: at(1), rxBytes: at(2), txBytes: at(3),
+    rxErrors: at(4), txErrors: at(5), rxDropped: at(6), txDropped: at(7),
+  };
+}
+
+export function linkFlagNames(flags: number): string[] {
+  return LINK_FLAGS.filter(([bit]) => (flags & bit) !== 0).map(([, name]) => name);
+}
+
+/** ifi_family of an RTM_NEWLINK/DELLINK message (0: the link itself; 10: IPv6 per-link data). */
+export function linkFamily(message: NetlinkMessage): number {
+  return message.payload.length > 0 ? message.payload[0] : -1;
+}
+
+export function decodeLink(message: NetlinkMessage): LinkInfo | MalformedMessage {
+  const p = message.payload;
+  if (p.length < IFINFOMSG_SIZE) return new MalformedMessage(`ifinfomsg of ${p.length} bytes: too short`);
+  const attributes = parseAttributes(p, IFINFOMSG_SIZE);
+  if (attributes instanceof MalformedMessage) return attributes;
+  const index = readI32(p, 4);
+  const flags = readU32(p, 8);
+  const name = attrString(attributes.get(IFLA.IFNAME));
+  if (name === undefined) return new MalformedMessage(`link ${index} has no IFLA_IFNAME`);
+  const operState = OPER_STATES[attributes.get(IFLA.OPERSTATE)?.[0] ?? 0] ?? 'unknown';
+  const address = attributes.get(IFLA.ADDRESS);
+  const stats = decodeStats(attributes.get(IFLA.STATS64), true) ??
+    decodeStats(attributes.get(IFLA.STATS), false) ?? {
+    rxPackets: 0, rxBytes: 0, rxDropped: 0, rxErrors: 0, txPackets: 0, txBytes: 0, txDropped: 0, txErrors: 0,
+  };
+  const info: LinkInfo = {
+    index,
+    name,
+    up: (flags & IFF_UP) !== 0,
+    running: (flags & 0x40) !== 0,
+    carrier: (flags & 0x10000) !== 0,
+    operState,
+    flags: linkFlagNames(flags),
+    mtu: attrU32(attributes.get(IFLA.MTU)) ?? 0,
+    txQueueLength: attrU32(attributes.get(IFLA.TXQLEN)) ?? 0,
+    stats,
+  };
+  if (address !== undefined && address.length > 0) info.mac = formatMac(address);
+  return info;
+}
+
+// ---- addresses -----------------------------------------------------------
+
+const ADDRESS_FLAGS: ReadonlyArray<[number, string]> = [
+  [0x1, 'secondary'], [0x2, 'nodad'], [0x4, 'optimistic'], [0x8, 'dadfailed'], [0x10, 'home'],
+  [0x20, 'deprecated'], [0x40, 'tentative'], [0x80, 'permanent'], [0x100, 'mngtmpaddr'],
+  [0x200, 'noprefixroute'], [0x400, 'autojoin'], [0x800, 'stable-privacy'],
+];
+
+/** An address scope by name, as `ip addr` prints it, or the number for others. */
+export type Scope = 'global' | 'site' | 'link' | 'host' | 'nowhere' | number;
+
+export function scopeName(scope: number): Scope {
+  switch (scope) {
+    case RT_SCOPE.UNIVERSE: return 'global';
+    case RT_SCOPE.SITE: return 'site';
+    case RT_SCOPE.LINK: return 'link';
+    case RT_SCOPE.HOST: return 'host';
+    case RT_SCOPE.NOWHERE: return 'nowhere';
+    default: return scope;
+  }
+}
+
+/** An IP address assigned to an interface. */
+export interface AddressInfo {
+  /** The interface's own address ('10.0.0.1', 'fd00::1'). */
+  address: string;
+  prefixLength: number;
+  family: 4 | 6;
+  /** The interface index. */
+  index: number;
+  scope?: Scope;
+  /** IFA_F_* flags by the names `ip addr` uses: 'permanent', 'tentative', 'nodad', ... */
+  flags?: string[];
+  /** The other end of a point-to-point link, when set apart from `address`. */
+  peer?: string;
+  /** The IPv4 label (eth0:1); absent for IPv6. */
+  label?: string;
+}
+
+export function decodeAddress(message: NetlinkMessage): AddressInfo | MalformedMessage {
+  const p = message.payload;
+  if (p.length < IFADDRMSG_SIZE) return new MalformedMessage(`ifaddrmsg of ${p.length} bytes: too short`);
+  const attributes = parseAttributes(p, IFADDRMSG_SIZE);
+  if (attributes instanceof MalformedMessage) return attributes;
+  const familyCode = p[0];
+  if (familyCode !== AF_INET && familyCode !== AF_INET6) return new MalformedMessage(`address family ${familyCode} is not IP`);
+  const family = familyCode === AF_INET ? 4 : 6;
+  const size = family === 4 ? 4 : 16;
+  // IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer on a
+  // point-to-point link (or the same address). IPv6 only sends IFA_ADDRESS
+  // unless a peer is set.
+  const local = attributes.get(IFA.LOCAL);
+  const other = attributes.get(IFA.ADDRESS);
+  const own = local ?? other;
+  if (own === undefined || own.length < size) return new MalformedMessage('address message without an address');
+  const flagBits = attrU32(attributes.get(IFA.FLAGS)) ?? p[2];
+  const info: AddressInfo = {
+    address: formatIp(own.subarray(0, size)),
+    prefixLength: p[1],
+    family,
+    index: readU32(p, 4),
+    scope: scopeName(p[3]),
+    flags: ADDRESS_FLAGS.filter(([bit]) => (flagBits & bit) !== 0).map(([, name]) => name),
+  };
+  if (local !== undefined && other !== undefined && other.length >= size && !other.subarray(0, size).equals(local.subarray(0, size))) {
+    info.peer = formatIp(other.subarray(0, size));
+  }
+  const label = attrString(attributes.get(IFA.LABEL));
+  if (label !== undefined) info.label = label;
+  return info;
+}
+
+// ---- routes ----------------------------------------------------------------
+
+const ROUTE_TYPES = ['unspec', 'unicast', 'local', 'broadcast', 'anycast', 'multicast', 'blackhole', 'unreachable', 'prohibit', 'throw', 'nat', 'xresolve'];
+const PROTOCOLS: Record<number, string> = { 0: 'unspec', 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static', 9: 'ra', 16: 'dhcp' };
+
+/** A route in a routing table. */
+export interface RouteInfo {
+  /** The destination as CIDR ('10.33.0.0/16', '0.0.0.0/0' for the IPv4 default). */
+  destination: string;
+  prefixLength: number;
+  family: 4 | 6;
+  /** Output interface index. */
+  device?: number;
+  /** Next hop. */
+  via?: string;
+  metric?: number;
+  table: number;
+  /** Who installed it: 'kernel', 'boot' (ip's default), 'static' (this library), 'ra', ... */
+  protocol: string;
+  scope: Scope;
+  /** 'unicast', 'local', 'broadcast', 'multicast', 'blackhole', ... */
+  type: string;
+  /** Preferred source address. */
+  source?: string;
+  /** RTM_F_* flags (RTM_F_CLONED for cache entries). */
+  flags: number;
+}
+
+export function decodeRoute(message: NetlinkMessage): RouteInfo | MalformedMessage {
+  const p = message.payload;
+  if (p.length < RTMSG_SIZE) return new MalformedMessage(`rtmsg of ${p.length} bytes: too short`);
+  const attributes = parseAttributes(p, RTMSG_SIZE);
+  if (attributes instanceof MalformedMessage) return attributes;
+  const familyCode = p[0];
+  if (familyCode !== AF_INET && familyCode !== AF_INET6) return new MalformedMessage(`route family ${familyCode} is not IP`);
+  const family = familyCode === AF_INET ? 4 : 6;
+  const size = family === 4 ? 4 : 16;
+  const prefixLength = p[1];
+  const dst = attributes.get(RTA.DST);
+  const destination = dst !== undefined && dst.length >= size ? formatIp(dst.subarray(0, size)) : family === 4 ? '0.0.0.0' : '::';
+  const ip = (type: number): string | undefined => {
+    const a = attributes.get(type);
+    return a !== undefined && a.length >= size ? formatIp(a.subarray(0, size)) : undefined;
+  };
+  const route: RouteInfo = {
+    destination: `${destination}/${prefixLength}`,
+    prefixLength,
+    family,
+    table: attrU32(attributes.get(RTA.TABLE)) ?? p[4],
+    protocol: PROTOCOLS[p[5]] ?? String(p[5]),
+    scope: scopeName(p[6]),
+    type: ROUTE_TYPES[p[7]] ?? String(p[7]),
+    flags: readU32(p, 8),
+  };
+  const device = attrU32(attributes.get(RTA.OIF));
+  if (device !== undefined) route.device = device;
+  const via = ip(RTA.GATEWAY);
+  if (via !== undefined) route.via = via;
+  const metric = attrU32(attributes.get(RTA.PRIORITY));
+  if (metric !== undefined) route.metric = metric;
+  const source = ip(RTA.PREFSRC);
+  if (source !== undefined) route.source = source;
+  return route;
+}
+
+/** 'RTM_NEWADDR' for 20: names requests in errors. */
+export function messageTypeName(type: number): string {
+  for (const [name, value] of Object.entries(RTM)) if (value === type) return `RTM_${name}`;
+  return `type ${type}`;
+}

@@ -1,0 +1,86 @@
+// Link-state events for one interface (what TunDevice emits as 'linkChange',
+// 'up', 'down', 'addressAdded', 'addressRemoved').
+//
+// One socket both subscribes to the groups and asks for the link's state, so
+// the snapshot and the events come through one queue in the kernel's order:
+// an event queued before the snapshot's reply is older than the snapshot, and
+// one queued after it is newer. That is what lets 'up'/'down' be reported as
+// changes without guessing the state they changed from.
+import { NetlinkClient } from './client';
+import {
+  AF_UNSPEC,
+  MalformedMessage,
+  RTM,
+  RTMGRP,
+  decodeAddress,
+  decodeLink,
+  ifinfomsg,
+  linkFamily,
+  type AddressInfo,
+  type LinkInfo,
+  type NetlinkMessage,
+} from './codec';
+
+export interface LinkEventSink {
+  linkChange(link: LinkInfo): void;
+  up(link: LinkInfo): void;
+  down(link: LinkInfo): void;
+  addressAdded(address: AddressInfo): void;
+  addressRemoved(address: AddressInfo): void;
+}
+
+const ENOBUFS = 105;
+
+export class LinkMonitor {
+  readonly #index: number;
+  readonly #sink: LinkEventSink;
+  readonly #client: NetlinkClient;
+  #up: boolean | undefined;
+
+  constructor(index: number, sink: LinkEventSink) {
+    this.#index = index;
+    this.#sink = sink;
+    this.#client = NetlinkClient.open(
+      RTMGRP.LINK | RTMGRP.IPV4_IFADDR | RTMGRP.IPV6_IFADDR,
+      {
+        onMessage: (m, reply) => this.#onMessage(m, reply),
+        // Lost events: ask again; the answer is compared with what we knew.
+        onTrouble: (errno) => {
+          if (errno === ENOBUFS) this.#snapshot();
+        },
+      },
+      // Someone awaits these events: keep the process alive like a listening socket.
+      true,
+    );
+    this.#snapshot();
+  }
+
+  close(): void {
+    this.#client.close();
+  }
+
+  #snapshot(): void {
+    // The reply is handled in #onMessage, in queue order; the promise only
+    // says the request is over (or the link is gone, which the device reports itself).
+    this.#client.request({ type: RTM.GETLINK, flags: 0, fixed: ifinfomsg(AF_UNSPEC, this.#index) }, (errno) => new Error(`errno ${errno}`)).catch(() => {});
+  }
+
+  #onMessage(m: NetlinkMessage, reply: boolean): void {
+    if (m.type === RTM.NEWLINK) {
+      if (linkFamily(m) !== AF_UNSPEC) return;
+      const link = decodeLink(m);
+      if (link instanceof MalformedMessage || link.index !== this.#index) return;
+      const before = this.#up;
+      this.#up = link.up;
+      // The first snapshot (or an event queued before it) only sets what we know.
+      if (before === undefined) return;
+      if (!reply || before !== link.up) this.#sink.linkChange(link);
+      if (before !== link.up) (link.up ? this.#sink.up : this.#sink.down).call(this.#sink, link);
+    } else if (!reply && (m.type === RTM.NEWADDR || m.type === RTM.DELADDR)) {
+      const address = decodeAddress(m);
+      if (address instanceof MalformedMessage || address.index !== this.#index) return;
+      if (m.type === RTM.NEWADDR) this.#sink.addressAdded(address);
+      else this.#sink.addressRemoved(address);
+    }
+  }
+}

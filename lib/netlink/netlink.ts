@@ -1,0 +1,589 @@
+// The public rtnetlink API: addresses, links and routes, read and changed
+// through the library's own netlink socket (never by running `ip`).
+import { EventEmitter } from 'node:events';
+import type TypedEmitter from 'typed-emitter';
+import { TunError, errnoName, invalidType, invalidValue, outOfRange } from '../errors';
+import { validateName } from '../tun-device';
+import { networkOf, parseCidr, parseIp, parseMac, type Cidr } from './address';
+import { NetlinkClient, type ErrorFactory, type Request } from './client';
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNSPEC,
+  IFA,
+  IFF_UP,
+  IFLA,
+  MalformedMessage,
+  NLM_F,
+  RTA,
+  RTM,
+  RTMGRP,
+  RTM_F_CLONED,
+  RTN_UNICAST,
+  RTPROT_STATIC,
+  RT_SCOPE,
+  RT_TABLE_MAIN,
+  attr,
+  decodeAddress,
+  decodeLink,
+  decodeRoute,
+  ifaddrmsg,
+  ifinfomsg,
+  linkFamily,
+  messageTypeName,
+  rtmsg,
+  type AddressInfo,
+  type Attribute,
+  type LinkInfo,
+  type NetlinkMessage,
+  type RouteInfo,
+} from './codec';
+
+/** An interface by name ('tun0') or index (7). */
+export type Link = string | number;
+
+export interface AddAddressOptions {
+  /** Update the address if it is already there instead of failing with EEXIST. */
+  replace?: boolean;
+}
+
+export interface RouteOptions {
+  /** The output interface. */
+  device?: Link;
+  /** The next hop (same family as the destination). */
+  via?: string;
+  /** The route's priority (lower wins). */
+  metric?: number;
+  /** Routing table; default 254 (main). */
+  table?: number;
+  /** addRoute only: replace a route to the same destination instead of failing with EEXIST. */
+  replace?: boolean;
+}
+
+export interface RouteFilter {
+  device?: Link;
+  family?: 4 | 6;
+  /** Default 254 (main), as `ip route` shows; 'all' for every table. */
+  table?: number | 'all';
+}
+
+const EBADMSG = 74;
+const MAX_U32 = 0xffffffff;
+/** A dump the kernel flags as inconsistent (NLM_F_DUMP_INTR) is taken again, this many times at most. */
+const DUMP_ATTEMPTS = 3;
+
+/** Links by index whose names errors should show (devices register theirs). */
+export const kLinkNames = Symbol('linkNames');
+
+/**
+ * The library's rtnetlink client: one NETLINK_ROUTE socket for requests.
+ * Every method sends one request (or a dump) and settles when the kernel
+ * answers; any number may be in flight at once. Holds the event loop only
+ * while a request is in flight.
+ *
+ * ```ts
+ * const nl = await Netlink.open();
+ * await nl.addAddress('tun0', '10.0.0.1/24');
+ * await nl.setUp('tun0');
+ * console.log(await nl.link('tun0'));
+ * nl.close();
+ * ```
+ */
+export class Netlink implements Disposable {
+  readonly #client: NetlinkClient;
+  readonly [kLinkNames] = new Map<number, string>();
+
+  /** Opens a request socket. Needs CAP_NET_ADMIN for changes, not for reading. */
+  static async open(): Promise<Netlink> {
+    return openNetlink();
+  }
+
+  /**
+   * Opens a socket subscribed to link, address and route changes; see {@link NetlinkWatcher}.
+   *
+   * ```ts
+   * const watcher = await Netlink.watch();
+   * watcher.on('address', (a) => console.log(`${a.address}/${a.prefixLength} on ${a.index}`));
+   * ```
+   */
+  static async watch(options: WatchOptions = {}): Promise<NetlinkWatcher> {
+    return new NetlinkWatcher(options);
+  }
+
+  /** @internal Use Netlink.open(). */
+  constructor(client: NetlinkClient) {
+    this.#client = client;
+  }
+
+  /** Whether close() has run. */
+  get closed(): boolean {
+    return this.#client.closed;
+  }
+
+  /** Closes the socket. Requests in flight reject with ERR_NETLINK_CLOSED. Idempotent. */
+  close(): void {
+    this.#client.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  // ---- addresses ---------------------------------------------------------
+
+  /**
+   * Adds an IPv4 or IPv6 address with its prefix ('10.0.0.1/24', 'fd00::1/64').
+   * The kernel adds the prefix route too, once the link is up.
+   */
+  async addAddress(link: Link, cidr: string, options: AddAddressOptions = {}): Promise<void> {
+    checkLink(link);
+    const address = parseCidr(cidr, 'cidr');
+    if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+    const replace = booleanOption(options.replace, 'options.replace');
+    const index = await this.#index(link);
+    await this.#send(
+      addressRequest(RTM.NEWADDR, NLM_F.CREATE | (replace ? NLM_F.REPLACE : NLM_F.EXCL), address, index),
+      this.#errors(RTM.NEWADDR, link, (code) => addressHint(code, address, cidr, true)),
+    );
+  }
+
+  /**
+   * Removes an address; the prefix length must match the one it was added
+   * with. Removing a primary IPv4 address also removes the secondary ones in
+   * its subnet unless net.ipv4.conf.<link>.promote_secondaries is 1 (kernel policy).
+   */
+  async removeAddress(link: Link, cidr: string): Promise<void> {
+    checkLink(link);
+    const address = parseCidr(cidr, 'cidr');
+    const index = await this.#index(link);
+    await this.#send(addressRequest(RTM.DELADDR, 0, address, index), this.#errors(RTM.DELADDR, link, (code) => addressHint(code, address, cidr, false)));
+  }
+
+  /** The addresses of one link, or of all links. */
+  async addresses(link?: Link): Promise<AddressInfo[]> {
+    if (link !== undefined) checkLink(link);
+    const index = link === undefined ? undefined : await this.#index(link);
+    const messages = await this.#dump({ type: RTM.GETADDR, flags: NLM_F.DUMP, fixed: ifaddrmsg(AF_UNSPEC, 0, 0, 0, 0) }, link);
+    return decodeAll(messages, RTM.NEWADDR, decodeAddress).filter((a) => index === undefined || a.index === index);
+  }
+
+  // ---- links -------------------------------------------------------------
+
+  /** Brings the link up (IFF_UP), like `ip link set dev X up`. */
+  async setUp(link: Link): Promise<void> {
+    await this.#setLink(link, IFF_UP, IFF_UP);
+  }
+
+  /** Takes the link down. */
+  async setDown(link: Link): Promise<void> {
+    await this.#setLink(link, 0, IFF_UP);
+  }
+
+  /** Sets the MTU: 68 to 65535 (the device may allow less). */
+  async setMtu(link: Link, mtu: number): Promise<void> {
+    checkInteger(mtu, 'mtu', 68, 65535);
+    await this.#setLink(link, 0, 0, [attr.u32(IFLA.MTU, mtu)]);
+  }
+
+  /** Sets the hardware address of a TAP or Ethernet link ('02:00:00:00:00:01'). TUN links have none. */
+  async setMacAddress(link: Link, mac: string): Promise<void> {
+    const bytes = parseMac(mac, 'mac');
+    await this.#setLink(link, 0, 0, [attr.bytes(IFLA.ADDRESS, bytes)]);
+  }
+
+  /** Sets the transmit queue length (packets the kernel queues for the device). */
+  async setTxQueueLength(link: Link, length: number): Promise<void> {
+    checkInteger(length, 'length', 0, MAX_U32);
+    await this.#setLink(link, 0, 0, [attr.u32(IFLA.TXQLEN, length)]);
+  }
+
+  /** One link, with its counters. Rejects with ENODEV when there is no such link. */
+  async link(link: Link): Promise<LinkInfo> {
+    checkLink(link);
+    const reply = await this.#send(linkRequest(RTM.GETLINK, link), this.#errors(RTM.GETLINK, link));
+    const found = decodeAll(reply, RTM.NEWLINK, decodeLink)[0];
+    if (found === undefined) throw new TunError(EBADMSG, `netlink ${messageTypeName(RTM.GETLINK)}`, { device: this.#name(link), hint: 'The kernel answered without a readable link message' });
+    this[kLinkNames].set(found.index, found.name);
+    return found;
+  }
+
+  /** Every link in this network namespace. */
+  async links(): Promise<LinkInfo[]> {
+    const messages = await this.#dump({ type: RTM.GETLINK, flags: NLM_F.DUMP, fixed: ifinfomsg(AF_UNSPEC, 0) });
+    return decodeAll(messages, RTM.NEWLINK, decodeLink, (m) => linkFamily(m) === AF_UNSPEC);
+  }
+
+  // ---- routes --------------------------------------------------------------
+
+  /**
+   * Adds a route through a device and/or a gateway.
+   *
+   * ```ts
+   * await nl.addRoute('10.33.0.0/16', { device: 'tun0' });
+   * await nl.addRoute('fd33::/48', { via: 'fd00::2', metric: 100 });
+   * ```
+   */
+  async addRoute(cidr: string, options: RouteOptions = {}): Promise<void> {
+    const route = await this.#routeRequest(cidr, options, true);
+    await this.#send(route.request, this.#errors(RTM.NEWROUTE, options.device, (code) => routeHint(code, cidr, true)));
+  }
+
+  /** Removes a route; the options narrow which one (device, via, metric, table). */
+  async removeRoute(cidr: string, options: RouteOptions = {}): Promise<void> {
+    const route = await this.#routeRequest(cidr, options, false);
+    await this.#send(route.request, this.#errors(RTM.DELROUTE, options.device, (code) => routeHint(code, cidr, false)));
+  }
+
+  /** Routes of the main table (or `filter.table`), without the route cache. */
+  async routes(filter: RouteFilter = {}): Promise<RouteInfo[]> {
+    if (filter === null || typeof filter !== 'object') throw invalidType('filter', 'an object', filter);
+    if (filter.family !== undefined && filter.family !== 4 && filter.family !== 6) throw invalidValue('filter.family', filter.family, 'must be 4 or 6');
+    const table = filter.table ?? RT_TABLE_MAIN;
+    if (table !== 'all') checkInteger(table, 'filter.table', 1, MAX_U32);
+    if (filter.device !== undefined) checkLink(filter.device);
+    const index = filter.device === undefined ? undefined : await this.#index(filter.device);
+    const family = filter.family === 4 ? AF_INET : filter.family === 6 ? AF_INET6 : AF_UNSPEC;
+    const messages = await this.#dump({
+      type: RTM.GETROUTE,
+      flags: NLM_F.DUMP,
+      fixed: rtmsg({ family, dstLength: 0, table: 0, protocol: 0, scope: 0, type: 0 }),
+    });
+    return decodeAll(messages, RTM.NEWROUTE, decodeRoute).filter(
+      (r) =>
+        (r.flags & RTM_F_CLONED) === 0 &&
+        (table === 'all' || r.table === table) &&
+        (filter.family === undefined || r.family === filter.family) &&
+        (index === undefined || r.device === index),
+    );
+  }
+
+  // ---- plumbing --------------------------------------------------------------
+
+  async #routeRequest(cidr: string, options: RouteOptions, adding: boolean): Promise<{ request: Request }> {
+    const destination = parseCidr(cidr === 'default' ? '0.0.0.0/0' : cidr, 'cidr');
+    if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+    if (!networkOf(destination).equals(destination.bytes)) {
+      throw invalidValue('cidr', cidr, 'has host bits set beyond the prefix length');
+    }
+    if (options.device !== undefined) checkLink(options.device);
+    const via = options.via === undefined ? undefined : parseIp(options.via, 'options.via');
+    if (via !== undefined && via.family !== destination.family) {
+      throw invalidValue('options.via', options.via, `must be an IPv${destination.family} address like the destination`);
+    }
+    if (options.metric !== undefined) checkInteger(options.metric, 'options.metric', 0, MAX_U32);
+    const table = options.table ?? RT_TABLE_MAIN;
+    checkInteger(table, 'options.table', 1, MAX_U32);
+    const replace = booleanOption(options.replace, 'options.replace');
+    if (adding && options.device === undefined && via === undefined) {
+      throw invalidValue('options', options, 'must name a device or a gateway (via) for the route');
+    }
+    const index = options.device === undefined ? undefined : await this.#index(options.device);
+    const attributes: Attribute[] = [attr.u32(RTA.TABLE, table)];
+    if (destination.prefixLength > 0) attributes.push(attr.bytes(RTA.DST, destination.bytes));
+    if (index !== undefined) attributes.push(attr.u32(RTA.OIF, index));
+    if (via !== undefined) attributes.push(attr.bytes(RTA.GATEWAY, via.bytes));
+    if (options.metric !== undefined) attributes.push(attr.u32(RTA.PRIORITY, options.metric));
+    const fixed = rtmsg({
+      family: destination.family === 4 ? AF_INET : AF_INET6,
+      dstLength: destination.prefixLength,
+      // Tables above 255 only fit in RTA_TABLE; rtm_table then says "see the attribute".
+      table: table < 256 ? table : 0,
+      // Deleting: protocol, type 0 and scope NOWHERE match any route to the destination.
+      protocol: adding ? RTPROT_STATIC : 0,
+      // A route without a gateway reaches hosts on the link itself.
+      scope: adding ? (via === undefined && destination.family === 4 ? RT_SCOPE.LINK : RT_SCOPE.UNIVERSE) : RT_SCOPE.NOWHERE,
+      type: adding ? RTN_UNICAST : 0,
+    });
+    const flags = adding ? NLM_F.CREATE | (replace ? NLM_F.REPLACE : NLM_F.EXCL) : 0;
+    return { request: { type: adding ? RTM.NEWROUTE : RTM.DELROUTE, flags, fixed, attributes } };
+  }
+
+  async #setLink(link: Link, flags: number, change: number, attributes: Attribute[] = []): Promise<void> {
+    checkLink(link);
+    const request = linkRequest(RTM.SETLINK, link, attributes);
+    request.fixed = ifinfomsg(AF_UNSPEC, typeof link === 'number' ? link : 0, flags, change);
+    await this.#send(request, this.#errors(RTM.SETLINK, link, (code) => setLinkHint(code, attributes)));
+  }
+
+  /** An interface index: a number is one; a name costs one RTM_GETLINK. */
+  async #index(link: Link): Promise<number> {
+    if (typeof link === 'number') return link;
+    return (await this.link(link)).index;
+  }
+
+  async #send(request: Request, error: ErrorFactory): Promise<NetlinkMessage[]> {
+    return (await this.#client.request(request, error)).messages;
+  }
+
+  async #dump(request: Request, link?: Link): Promise<NetlinkMessage[]> {
+    for (let attempt = 1; ; attempt++) {
+      const reply = await this.#client.request(request, this.#errors(request.type, link));
+      // A dump that crossed a change may have skipped or doubled entries.
+      if (!reply.interrupted || attempt === DUMP_ATTEMPTS) return reply.messages;
+    }
+  }
+
+  #name(link: Link | undefined): string | undefined {
+    if (link === undefined) return undefined;
+    return typeof link === 'string' ? link : this[kLinkNames].get(link) ?? `#${link}`;
+  }
+
+  #errors(type: number, link: Link | undefined, specific?: (code: string) => string | undefined): ErrorFactory {
+    const device = this.#name(link);
+    return (errno, kernelMessage) => {
+      const code = errnoName(errno);
+      let hint = specific?.(code) ?? genericHint(code, device);
+      if (kernelMessage !== undefined) hint = hint === undefined ? `The kernel says: ${kernelMessage}` : `${hint} (the kernel says: ${kernelMessage})`;
+      return new TunError(errno, `netlink ${messageTypeName(type)}`, { device, hint });
+    };
+  }
+}
+
+/** Opens a request socket at once (Netlink.open() without the promise). */
+export function openNetlink(): Netlink {
+  try {
+    return new Netlink(NetlinkClient.open(0));
+  } catch (error) {
+    throw toTunError(error);
+  }
+}
+
+function toTunError(error: unknown): unknown {
+  if (error instanceof Error && typeof (error as { errno?: unknown }).errno === 'number') {
+    const e = error as Error & { errno: number; syscall: string };
+    return new TunError(e.errno, e.syscall);
+  }
+  return error;
+}
+
+function decodeAll<T>(messages: NetlinkMessage[], type: number, decode: (m: NetlinkMessage) => T | MalformedMessage, keep?: (m: NetlinkMessage) => boolean): T[] {
+  const out: T[] = [];
+  for (const m of messages) {
+    if (m.type !== type || (keep !== undefined && !keep(m))) continue;
+    // A message we cannot read is left out rather than failing the whole answer.
+    const value = decode(m);
+    if (!(value instanceof MalformedMessage)) out.push(value);
+  }
+  return out;
+}
+
+function linkRequest(type: number, link: Link, attributes: Attribute[] = []): Request {
+  // By index when we have one; the kernel also finds a link by IFLA_IFNAME.
+  if (typeof link === 'number') return { type, flags: 0, fixed: ifinfomsg(AF_UNSPEC, link), attributes };
+  return { type, flags: 0, fixed: ifinfomsg(AF_UNSPEC, 0), attributes: [attr.string(IFLA.IFNAME, link), ...attributes] };
+}
+
+function addressRequest(type: number, flags: number, address: Cidr, index: number): Request {
+  const v4 = address.family === 4;
+  // IFA_LOCAL is the address itself; IFA_ADDRESS the same one, as there is no peer.
+  const scope = v4 && address.bytes[0] === 127 ? RT_SCOPE.HOST : RT_SCOPE.UNIVERSE;
+  return {
+    type,
+    flags,
+    fixed: ifaddrmsg(v4 ? AF_INET : AF_INET6, address.prefixLength, 0, scope, index),
+    attributes: [attr.bytes(IFA.LOCAL, address.bytes), attr.bytes(IFA.ADDRESS, address.bytes)],
+  };
+}
+
+function checkLink(link: unknown): asserts link is Link {
+  if (typeof link === 'number') {
+    checkInteger(link, 'link', 1, 0x7fffffff);
+  } else if (typeof link === 'string') {
+    validateName(link, 'link');
+    if (link === '') throw invalidValue('link', link, 'must not be empty');
+  } else {
+    throw invalidType('link', 'an interface name or index', link);
+  }
+}
+
+function checkInteger(value: unknown, name: string, min: number, max: number): void {
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw invalidType(name, 'an integer', value);
+  if (value < min || value > max) throw outOfRange(name, `>= ${min} and <= ${max}`, value);
+}
+
+function booleanOption(value: unknown, name: string): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') throw invalidType(name, 'a boolean', value);
+  return value;
+}
+
+const NEEDS_ADMIN = 'Changing links, addresses and routes needs CAP_NET_ADMIN in this network namespace: run as root or grant the capability';
+
+function genericHint(code: string, device: string | undefined): string | undefined {
+  switch (code) {
+    case 'EPERM':
+      return NEEDS_ADMIN;
+    case 'ENODEV':
+      return `Interface ${device === undefined ? '' : `'${device}' `}does not exist (any more)`;
+    default:
+      return undefined;
+  }
+}
+
+function addressHint(code: string, address: Cidr, cidr: string, adding: boolean): string | undefined {
+  switch (code) {
+    case 'EEXIST':
+      return `Address ${cidr} is already present; pass { replace: true } to update it`;
+    case 'EADDRNOTAVAIL':
+      return adding ? undefined : `Address ${cidr} is not on this interface (the prefix length must match too)`;
+    case 'EACCES':
+    case 'EPERM':
+    case 'EAFNOSUPPORT':
+      if (address.family === 6 && (adding || code !== 'EPERM')) {
+        return (
+          'IPv6 is disabled on this interface or in this kernel: set net.ipv6.conf.<interface>.disable_ipv6=0 ' +
+          '(and net.ipv6.conf.all.disable_ipv6=0), or boot without ipv6.disable=1'
+        );
+      }
+      return code === 'EPERM' ? NEEDS_ADMIN : undefined;
+    default:
+      return undefined;
+  }
+}
+
+function routeHint(code: string, cidr: string, adding: boolean): string | undefined {
+  switch (code) {
+    case 'EEXIST':
+      return `A route to ${cidr} is already present; pass { replace: true } to replace it`;
+    case 'ESRCH':
+      return `No route to ${cidr} matches (device, via, metric and table must all match)`;
+    case 'ENETUNREACH':
+      return adding ? 'The gateway is not on a directly connected network: add an address in its subnet, and bring the link up, first' : undefined;
+    case 'ENETDOWN':
+      return 'The device is down: bring it up first';
+    default:
+      return undefined;
+  }
+}
+
+function setLinkHint(code: string, attributes: Attribute[]): string | undefined {
+  const setting = attributes[0]?.type;
+  if (code === 'EINVAL' && setting === IFLA.MTU) return 'The MTU is out of range for this device';
+  if (setting === IFLA.ADDRESS && (code === 'EOPNOTSUPP' || code === 'ENOTSUP' || code === 'EINVAL')) {
+    return 'This link has no settable hardware address (TUN devices have none; use a TAP device)';
+  }
+  if (setting === IFLA.ADDRESS && code === 'EADDRNOTAVAIL') return 'The kernel refused this hardware address';
+  return undefined;
+}
+
+// ---- watcher -------------------------------------------------------------------
+
+export interface WatchOptions {
+  /** Link events ('link', 'linkRemoved'). Default true. */
+  links?: boolean;
+  /** IPv4 and IPv6 address events ('address', 'addressRemoved'). Default true. */
+  addresses?: boolean;
+  /** Route events ('route', 'routeRemoved') for the main and other tables. Default false. */
+  routes?: boolean;
+}
+
+/** The events a NetlinkWatcher emits. */
+export type NetlinkWatcherEvents = {
+  /** A link appeared or changed (flags, MTU, name, carrier, ...). */
+  link: (link: LinkInfo) => void;
+  /** A link went away. */
+  linkRemoved: (link: LinkInfo) => void;
+  address: (address: AddressInfo) => void;
+  addressRemoved: (address: AddressInfo) => void;
+  route: (route: RouteInfo) => void;
+  routeRemoved: (route: RouteInfo) => void;
+  /**
+   * ENOBUFS: the kernel dropped events because this socket's queue was full;
+   * re-read what you track. Emitted only when someone listens for 'error'.
+   */
+  error: (error: TunError) => void;
+};
+
+const TypedEventEmitter = EventEmitter as unknown as new () => TypedEmitter<NetlinkWatcherEvents>;
+
+/**
+ * Typed events for every change to links and addresses in this network
+ * namespace, whoever made it (this process, `ip` in another, the kernel).
+ *
+ * ```ts
+ * const watcher = await Netlink.watch();
+ * watcher.on('link', (link) => console.log(link.name, link.up ? 'up' : 'down'));
+ * // ...
+ * watcher.close();
+ * ```
+ */
+export class NetlinkWatcher extends TypedEventEmitter implements Disposable {
+  readonly #client: NetlinkClient;
+
+  /** @internal Use Netlink.watch(). */
+  constructor(options: WatchOptions = {}) {
+    super();
+    if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+    const links = options.links ?? true;
+    const addresses = options.addresses ?? true;
+    const routes = options.routes ?? false;
+    const groups =
+      (links ? RTMGRP.LINK : 0) |
+      (addresses ? RTMGRP.IPV4_IFADDR | RTMGRP.IPV6_IFADDR : 0) |
+      (routes ? RTMGRP.IPV4_ROUTE | RTMGRP.IPV6_ROUTE : 0);
+    try {
+      this.#client = NetlinkClient.open(groups, {
+        onMessage: (m, reply) => {
+          if (!reply) this.#event(m);
+        },
+        onTrouble: (errno, syscall, detail) => {
+          if (this.listenerCount('error') === 0) return;
+          const hint = errno === 105 ? 'Events were lost (the socket queue overflowed): re-read the state you track' : detail;
+          this.emit('error', new TunError(errno, `netlink ${syscall}`, { hint }));
+        },
+      }, true);
+    } catch (error) {
+      throw toTunError(error);
+    }
+  }
+
+  get closed(): boolean {
+    return this.#client.closed;
+  }
+
+  /** Let the process exit while the watcher is open. */
+  unref(): this {
+    this.#client.setKeepAlive(false);
+    return this;
+  }
+
+  ref(): this {
+    this.#client.setKeepAlive(true);
+    return this;
+  }
+
+  /** Stops watching and closes the socket. Idempotent. */
+  close(): void {
+    this.#client.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #event(m: NetlinkMessage): void {
+    switch (m.type) {
+      case RTM.NEWLINK:
+      case RTM.DELLINK: {
+        // AF_INET6 link messages carry IPv6 per-link data, not the link itself.
+        if (linkFamily(m) !== AF_UNSPEC) return;
+        const link = decodeLink(m);
+        if (!(link instanceof MalformedMessage)) this.emit(m.type === RTM.NEWLINK ? 'link' : 'linkRemoved', link);
+        return;
+      }
+      case RTM.NEWADDR:
+      case RTM.DELADDR: {
+        const address = decodeAddress(m);
+        if (!(address instanceof MalformedMessage)) this.emit(m.type === RTM.NEWADDR ? 'address' : 'addressRemoved', address);
+        return;
+      }
+      case RTM.NEWROUTE:
+      case RTM.DELROUTE: {
+        const route = decodeRoute(m);
+        if (!(route instanceof MalformedMessage)) this.emit(m.type === RTM.NEWROUTE ? 'route' : 'routeRemoved', route);
+        return;
+      }
+      default:
+    }
+  }
+}
