@@ -6,6 +6,7 @@
         "src/addon.cc",
         "src/errno_error.cc",
         "src/tun_open.cc",
+        "src/tun_offload.cc",
         "src/tun_handle.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
@@ -13,7 +14,7 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-      "conditions": [["OS!='linux'", {"sources!": ["src/tun_open.cc"]}]]
+      "conditions": [["OS!='linux'", {"sources!": ["src/tun_open.cc", "src/tun_offload.cc"]}]]
     }
   ]
 }

@@ -3,3 +3,20 @@ export type { TunDeviceEvents, TunDeviceOptions, TunMode } from './tun-device';
 export { TunError, InvalidArgumentError, OutOfRangeError, StateError, errnoName } from './errors';
 export type { ErrorContext } from './errors';
 export { echoReply, internetChecksum, ipVersion, ipv6PseudoHeaderSum, onesComplementSum } from './packet';
+export { OffloadNotSupportedError } from './offload';
+export type { EnabledOffloads, OffloadOptions } from './offload';
+export {
+  GSO_ECN,
+  GsoType,
+  VIRTIO_NET_HDR_MRG_RXBUF_SIZE,
+  VIRTIO_NET_HDR_SIZE,
+  VirtioNetFlags,
+  buildVirtioNetHeader,
+  parseVirtioNetHeader,
+  withVirtioNetHeader,
+} from './virtio-net';
+export type { GsoTypeValue, VirtioNetHeader } from './virtio-net';
+export { splitGso } from './gso';
+export type { SplitResult } from './gso';
+export { coalesceTcp } from './gro';
+export type { CoalesceOptions } from './gro';
