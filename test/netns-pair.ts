@@ -17,6 +17,9 @@ export interface NetnsPair {
   nsB: string;
   addressA: string;
   addressB: string;
+  /** IPv6 addresses of the same devices (no DAD, usable at once). */
+  addressA6: string;
+  addressB6: string;
   /** Closes both devices and deletes both namespaces. */
   close(): Promise<void>;
 }
@@ -28,6 +31,7 @@ function ip(...args: string[]): void {
 /** Makes the namespaces and devices; everything made is undone if a step fails. */
 export async function netnsPair(optionsA: TunDeviceOptions, optionsB: TunDeviceOptions): Promise<NetnsPair> {
   const net = uniqueSubnet();
+  const net6 = `fd00:${net.prefix.split('.').slice(1).join(':')}::`;
   const nsA = uniqueName('nsa');
   const nsB = uniqueName('nsb');
   const made: { ns: string[]; devices: TunDevice[] } = { ns: [], devices: [] };
@@ -47,15 +51,16 @@ export async function netnsPair(optionsA: TunDeviceOptions, optionsB: TunDeviceO
       await TunDevice.open({ name: uniqueName('offb'), ...optionsB }),
     ];
     made.devices.push(a, b);
-    for (const [ns, dev, address] of [[nsA, a, net.host(1)], [nsB, b, net.host(2)]] as const) {
+    for (const [ns, dev, address, address6] of [[nsA, a, net.host(1), `${net6}1`], [nsB, b, net.host(2), `${net6}2`]] as const) {
       ip('netns', 'add', ns);
       made.ns.push(ns);
       ip('link', 'set', dev.name, 'netns', ns);
       ip('-n', ns, 'link', 'set', 'lo', 'up');
       ip('-n', ns, 'addr', 'add', `${address}/24`, 'dev', dev.name);
+      ip('-n', ns, 'addr', 'add', `${address6}/64`, 'dev', dev.name, 'nodad');
       ip('-n', ns, 'link', 'set', dev.name, 'up');
     }
-    return { a, b, nsA, nsB, addressA: net.host(1), addressB: net.host(2), close };
+    return { a, b, nsA, nsB, addressA: net.host(1), addressB: net.host(2), addressA6: `${net6}1`, addressB6: `${net6}2`, close };
   } catch (error) {
     await close();
     throw error;
@@ -119,13 +124,14 @@ function lines(child: ReturnType<typeof spawn>): AsyncIterableIterator<string> {
 }
 
 /**
- * Sends `bytes` random bytes over TCP from namespace A to a receiver in
- * namespace B and returns both ends' SHA-256. Fails after `timeoutMs`.
+ * Sends `bytes` random bytes over TCP (IPv4, or IPv6 with `ipv6`) from
+ * namespace A to a receiver in namespace B and returns both ends' SHA-256. Fails after `timeoutMs`.
  */
-export async function tcpTransfer(pair: NetnsPair, bytes: number, timeoutMs = 60_000): Promise<TransferResult> {
+export async function tcpTransfer(pair: NetnsPair, bytes: number, timeoutMs = 60_000, ipv6 = false): Promise<TransferResult> {
+  const to = ipv6 ? pair.addressB6 : pair.addressB;
   const port = String(20000 + (process.pid % 20000));
   const node = process.execPath;
-  const receiver = spawn('ip', ['netns', 'exec', pair.nsB, node, '-e', RECEIVER, port, pair.addressB], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const receiver = spawn('ip', ['netns', 'exec', pair.nsB, node, '-e', RECEIVER, port, to], { stdio: ['ignore', 'pipe', 'inherit'] });
   let sender: ReturnType<typeof spawn> | undefined;
   const timer = setTimeout(() => {
     receiver.kill();
@@ -135,7 +141,7 @@ export async function tcpTransfer(pair: NetnsPair, bytes: number, timeoutMs = 60
     const fromReceiver = lines(receiver);
     const ready = await fromReceiver.next();
     if (ready.done === true || ready.value !== 'listening') throw new Error('the receiver did not start');
-    sender = spawn('ip', ['netns', 'exec', pair.nsA, node, '-e', SENDER, port, pair.addressB, String(bytes)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    sender = spawn('ip', ['netns', 'exec', pair.nsA, node, '-e', SENDER, port, to, String(bytes)], { stdio: ['ignore', 'pipe', 'inherit'] });
     const [sent, received] = await Promise.all([lines(sender).next(), fromReceiver.next()]);
     if (sent.done === true || received.done === true) throw new Error('the transfer did not finish (timed out or a side failed)');
     const s = JSON.parse(sent.value) as { hash: string };

@@ -3,13 +3,28 @@
 // passed as read; super-packets split into MTU-sized segments; split then
 // coalesced again. Byte-exact every time (SHA-256 at both ends).
 import assert from 'node:assert/strict';
-import { GsoType, VIRTIO_NET_HDR_SIZE, coalesceTcp, parseVirtioNetHeader, splitGso, withVirtioNetHeader } from '../lib';
+import { GsoType, TunDevice, VIRTIO_NET_HDR_SIZE, coalesceTcp, parseVirtioNetHeader, splitGso, withVirtioNetHeader } from '../lib';
 import { privilegedTest } from './helpers';
 import { forward, netnsPair, tcpTransfer } from './netns-pair';
 import { checksumsValid } from './packet-builders';
 
 const MB = 1 << 20;
 const MTU = 1500;
+
+/** Forwards a to b cutting every super-packet into segments and merging them again; counts what went by. */
+function splitAndCoalesce(a: TunDevice, b: TunDevice): { segments: number; writes: number; tcpv6: number } {
+  const counts = { segments: 0, writes: 0, tcpv6: 0 };
+  forward(a, b, (p) => {
+    if (parseVirtioNetHeader(p)?.gsoType === GsoType.TCPV6) counts.tcpv6++;
+    const r = splitGso(p);
+    if (!r.ok) return [];
+    counts.segments += r.packets.length;
+    const merged = coalesceTcp(r.packets);
+    counts.writes += merged.length;
+    return merged;
+  });
+  return counts;
+}
 
 privilegedTest('8 MB of TCP through two offload devices and a pass-through forwarder arrive byte-exact', async () => {
   const pair = await netnsPair({ offload: true }, { offload: true });
@@ -74,21 +89,27 @@ privilegedTest('with offloads the reader sees super-packets larger than the MTU,
 privilegedTest('segments coalesced again into super-packets are accepted by an offload device, in fewer writes', async () => {
   const pair = await netnsPair({ offload: { tso: true } }, { offload: { tso: true } });
   try {
-    let segments = 0;
-    let writes = 0;
-    forward(pair.a, pair.b, (p) => {
-      const r = splitGso(p);
-      if (!r.ok) return [];
-      segments += r.packets.length;
-      const merged = coalesceTcp(r.packets);
-      writes += merged.length;
-      return merged;
-    });
+    const counts = splitAndCoalesce(pair.a, pair.b);
     forward(pair.b, pair.a);
     const r = await tcpTransfer(pair, 4 * MB);
     assert.equal(r.receivedHash, r.sentHash);
     assert.equal(r.receivedBytes, 4 * MB);
-    assert.ok(writes * 4 < segments, `${writes} writes for ${segments} segments`);
+    assert.ok(counts.writes * 4 < counts.segments, `${counts.writes} writes for ${counts.segments} segments`);
+  } finally {
+    await pair.close();
+  }
+});
+
+privilegedTest('over IPv6, TCPV6 super-packets split and coalesced again arrive byte-exact', async () => {
+  const pair = await netnsPair({ offload: { tso: true } }, { offload: { tso: true } });
+  try {
+    const counts = splitAndCoalesce(pair.a, pair.b);
+    forward(pair.b, pair.a);
+    const r = await tcpTransfer(pair, 4 * MB, 60_000, true);
+    assert.equal(r.receivedHash, r.sentHash);
+    assert.equal(r.receivedBytes, 4 * MB);
+    assert.ok(counts.tcpv6 > 0, 'the kernel handed over TCPV6 super-packets');
+    assert.ok(counts.writes * 4 < counts.segments, `${counts.writes} writes for ${counts.segments} segments`);
   } finally {
     await pair.close();
   }
