@@ -7,6 +7,7 @@
         "src/errno_error.cc",
         "src/tun_open.cc",
         "src/tun_handle.cc",
+        "src/tun_offload.cc",
         "src/netlink_socket.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
@@ -14,7 +15,7 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-      "conditions": [["OS!='linux'", {"sources!": ["src/tun_open.cc", "src/netlink_socket.cc"]}]]
+      "conditions": [["OS!='linux'", {"sources!": ["src/tun_open.cc", "src/tun_offload.cc", "src/netlink_socket.cc"]}]]
     }
   ]
 }

@@ -19,3 +19,20 @@ export type {
   Scope,
   WatchOptions,
 } from './netlink';
+export { OffloadNotSupportedError } from './offload';
+export type { EnabledOffloads, OffloadOptions } from './offload';
+export {
+  GSO_ECN,
+  GsoType,
+  VIRTIO_NET_HDR_MRG_RXBUF_SIZE,
+  VIRTIO_NET_HDR_SIZE,
+  VirtioNetFlags,
+  buildVirtioNetHeader,
+  parseVirtioNetHeader,
+  withVirtioNetHeader,
+} from './virtio-net';
+export type { GsoTypeValue, VirtioNetHeader } from './virtio-net';
+export { splitGso } from './gso';
+export type { SplitResult } from './gso';
+export { coalesceTcp } from './gro';
+export type { CoalesceOptions } from './gro';

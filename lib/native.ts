@@ -61,8 +61,23 @@ export interface NativeConstants {
   readonly IFNAMSIZ: number;
 }
 
+/** TUNSETOFFLOAD flags; see src/tun_offload.cc. */
+export interface NativeOffloadConstants {
+  readonly TUN_F_CSUM: number;
+  readonly TUN_F_TSO4: number;
+  readonly TUN_F_TSO6: number;
+  readonly TUN_F_TSO_ECN: number;
+  readonly TUN_F_USO4: number;
+  readonly TUN_F_USO6: number;
+}
+
 export interface NativeBinding {
   openTun(path: string, name: string, flags: number): { fd: number; name: string; flags: number };
+  /** TUNSETVNETHDRSZ + TUNSETVNETLE; throws. */
+  setVnetHeader(fd: number, size: number): void;
+  /** TUNSETOFFLOAD: 0 or -errno. */
+  setOffload(fd: number, flags: number): number;
+  readonly offloadConstants: NativeOffloadConstants;
   interfaceMtu(name: string): number;
   interfaceIndex(name: string): number;
   strerror(errno: number): string;

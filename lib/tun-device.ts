@@ -14,6 +14,7 @@ import { native, type NativeTunHandle } from './native';
 import type { AddressInfo, LinkInfo } from './netlink/codec';
 import { LinkMonitor } from './netlink/device-link';
 import { kLinkNames, openNetlink, type AddAddressOptions, type Netlink, type RouteOptions } from './netlink/netlink';
+import { enableOffload, validateOffload, type EnabledOffloads, type OffloadOptions } from './offload';
 
 /** 'tun' carries IP packets; 'tap' carries Ethernet frames. */
 export type TunMode = 'tun' | 'tap';
@@ -40,6 +41,14 @@ export interface TunDeviceOptions {
   writableHighWaterMark?: number;
   /** Packets read from the kernel per event-loop wake-up, at most. Default 64. */
   maxBatch?: number;
+  /**
+   * Offloads (IFF_VNET_HDR + TUNSETOFFLOAD): every packet read then starts
+   * with a 10-byte virtio_net_hdr and may be a super-packet of up to 64 KiB;
+   * every packet written must start with one too. `true` takes checksum, TSO
+   * and USO as far as the kernel has them; an object asks for each and fails
+   * with ENOTSUP naming the flag the kernel refuses. Default false.
+   */
+  offload?: boolean | OffloadOptions;
 }
 
 /** The events a TunDevice emits. */
@@ -110,6 +119,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   readonly writable: Writable;
   /** The largest packet `writable` accepts, headers included. */
   readonly maxPacketSize: number;
+  /** The offloads on, or null when packets carry no virtio_net_hdr. */
+  readonly offload: EnabledOffloads | null;
 
   #handle: NativeTunHandle;
   #descriptors: Uint32Array;
@@ -128,7 +139,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     super();
     const opts = validateOptions(options);
     const c = native.constants;
-    const flags = (opts.mode === 'tap' ? c.IFF_TAP : c.IFF_TUN) | (opts.packetInfo ? 0 : c.IFF_NO_PI);
+    const flags =
+      (opts.mode === 'tap' ? c.IFF_TAP : c.IFF_TUN) | (opts.packetInfo ? 0 : c.IFF_NO_PI) | (opts.offload ? c.IFF_VNET_HDR : 0);
     let opened: { fd: number; name: string; flags: number };
     try {
       opened = native.openTun(opts.path, opts.name, flags);
@@ -138,8 +150,19 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.name = opened.name;
     this.mode = opts.mode;
     this.packetInfo = opts.packetInfo;
+    let offload: EnabledOffloads | null = null;
+    try {
+      if (opts.offload) offload = enableOffload(opened.fd, opts.offload, this.name);
+    } catch (error) {
+      closeFd(opened.fd);
+      throw error;
+    }
+    this.offload = offload;
     this.maxPacketSize =
-      (opts.packetInfo ? PACKET_INFO_SIZE : 0) + (opts.mode === 'tap' ? MAX_LINK_HEADER : 0) + MAX_IP_PACKET;
+      (opts.packetInfo ? PACKET_INFO_SIZE : 0) +
+      (offload?.headerSize ?? 0) +
+      (opts.mode === 'tap' ? MAX_LINK_HEADER : 0) +
+      MAX_IP_PACKET;
     this.#descriptors = new Uint32Array(opts.maxBatch * 2);
     this.#writeResults = new Int32Array(256);
     let handle: NativeTunHandle | undefined;
@@ -505,6 +528,7 @@ interface ValidOptions {
   readableHighWaterMark: number;
   writableHighWaterMark: number;
   maxBatch: number;
+  offload: ReturnType<typeof validateOffload>;
 }
 
 /** Checks a device name the way the kernel's dev_valid_name() does, with clearer words. */
@@ -544,5 +568,6 @@ function validateOptions(options: TunDeviceOptions): ValidOptions {
     readableHighWaterMark: integerOption(options, 'readableHighWaterMark', 64, 1, 1 << 20),
     writableHighWaterMark: integerOption(options, 'writableHighWaterMark', 256 * 1024, 1, 1 << 30),
     maxBatch: integerOption(options, 'maxBatch', 64, 1, 4096),
+    offload: validateOffload(options.offload),
   };
 }

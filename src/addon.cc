@@ -3,6 +3,7 @@
 #include "errno_error.h"
 #include "netlink_socket.h"
 #include "tun_handle.h"
+#include "tun_offload.h"
 #include "tun_open.h"
 
 namespace tuntap {
@@ -36,6 +37,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonData>(data);
   env.AddCleanupHook([data]() { ReleaseAll(data); });
   InitTunOpen(env, exports);
+  InitTunOffload(env, exports);
   exports.Set("strerror", Napi::Function::New(env, Strerror, "strerror"));
   exports.Set("TunHandle", TunHandle::Init(env));
   exports.Set("NetlinkSocket", NetlinkSocket::Init(env));

@@ -1,0 +1,123 @@
+// Turning offloads on for a device opened with IFF_VNET_HDR: which
+// TUNSETOFFLOAD flags an `offload` option asks for, and a clear error naming
+// the flag when the kernel refuses one.
+import { TunError, fromNative, invalidType, invalidValue } from './errors';
+import { native } from './native';
+import { VIRTIO_NET_HDR_SIZE } from './virtio-net';
+
+/**
+ * Which offloads to ask the kernel for. Every packet read or written then
+ * starts with a 10-byte virtio_net_hdr (see {@link parseVirtioNetHeader}).
+ * Checksum offload is always on: the kernel allows no segmentation offload
+ * without it.
+ *
+ * ```ts
+ * const dev = await TunDevice.open({ offload: { tso: true, uso: true } });
+ * ```
+ */
+export interface OffloadOptions {
+  /**
+   * TCP segmentation offload for IPv4 and IPv6 (TUN_F_TSO4 | TUN_F_TSO6): the
+   * kernel hands us TCP super-packets of up to 64 KiB. Default false.
+   */
+  tso?: boolean;
+  /** Also TCP super-packets whose first segment carries CWR (TUN_F_TSO_ECN). Needs tso. Default false. */
+  tsoEcn?: boolean;
+  /**
+   * UDP segmentation offload for IPv4 and IPv6 (TUN_F_USO4 | TUN_F_USO6,
+   * Linux 6.2; the kernel takes only both together). Default false.
+   */
+  uso?: boolean;
+}
+
+/** The offloads a device has on; see {@link TunDevice.offload}. */
+export interface EnabledOffloads {
+  /** Packets may come with a partial checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM). Always true. */
+  readonly checksum: true;
+  readonly tso: boolean;
+  readonly tsoEcn: boolean;
+  readonly uso: boolean;
+  /** Bytes of virtio_net_hdr in front of every packet: 10. */
+  readonly headerSize: number;
+}
+
+interface Wanted {
+  tso: boolean;
+  tsoEcn: boolean;
+  uso: boolean;
+  /** `offload: true`: take what the kernel has, refuse nothing. */
+  bestEffort: boolean;
+}
+
+/**
+ * A flag the kernel would not take. `code` is 'ENOTSUP', `flag` names it
+ * ('TUN_F_USO4|TUN_F_USO6') and `option` the option that asked for it.
+ */
+export class OffloadNotSupportedError extends TunError {
+  readonly flag: string;
+  readonly option: string;
+  constructor(flag: string, option: string, device: string) {
+    super(95 /* ENOTSUP */, 'ioctl(TUNSETOFFLOAD)', { device });
+    this.flag = flag;
+    this.option = option;
+    this.message =
+      `ioctl(TUNSETOFFLOAD) failed for '${device}': ENOTSUP (the kernel refused ${flag}). ` +
+      `This kernel lacks the offload that options.offload.${option} asks for: leave it out, or pass offload: true to take what the kernel has`;
+  }
+}
+
+/** Checks `options.offload`; undefined means "no vnet header". */
+export function validateOffload(value: unknown): Wanted | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return { tso: true, tsoEcn: true, uso: true, bestEffort: true };
+  if (value === null || typeof value !== 'object') throw invalidType('options.offload', 'a boolean or an object', value);
+  const o = value as Record<string, unknown>;
+  const flag = (key: keyof OffloadOptions): boolean => {
+    const v = o[key] ?? false;
+    if (typeof v !== 'boolean') throw invalidType(`options.offload.${key}`, 'a boolean', v);
+    return v;
+  };
+  const wanted = { tso: flag('tso'), tsoEcn: flag('tsoEcn'), uso: flag('uso'), bestEffort: false };
+  if (wanted.tsoEcn && !wanted.tso) throw invalidValue('options.offload.tsoEcn', true, 'needs options.offload.tso to be true too');
+  return wanted;
+}
+
+/**
+ * Sets the header size and the offloads on a freshly opened IFF_VNET_HDR fd.
+ * Throws OffloadNotSupportedError naming the first flag the kernel refuses
+ * (unless best effort), or a TunError for anything else.
+ */
+export function enableOffload(fd: number, wanted: Wanted, device: string): EnabledOffloads {
+  const c = native.offloadConstants;
+  try {
+    native.setVnetHeader(fd, VIRTIO_NET_HDR_SIZE);
+  } catch (error) {
+    throw fromNative(error, { device });
+  }
+  // The kernel answers EINVAL for the whole set when it knows any one flag
+  // not, so the flags are added group by group to find which one it was.
+  const groups: Array<{ option: keyof OffloadOptions; flag: string; bits: number }> = [];
+  if (wanted.tso) groups.push({ option: 'tso', flag: 'TUN_F_TSO4|TUN_F_TSO6', bits: c.TUN_F_TSO4 | c.TUN_F_TSO6 });
+  if (wanted.tsoEcn) groups.push({ option: 'tsoEcn', flag: 'TUN_F_TSO_ECN', bits: c.TUN_F_TSO_ECN });
+  if (wanted.uso) groups.push({ option: 'uso', flag: 'TUN_F_USO4|TUN_F_USO6', bits: c.TUN_F_USO4 | c.TUN_F_USO6 });
+  const on = { tso: false, tsoEcn: false, uso: false };
+  let bits = c.TUN_F_CSUM;
+  const set = (flags: number): number => {
+    const rc = native.setOffload(fd, flags);
+    if (rc < 0 && rc !== -22 /* EINVAL */) throw new TunError(-rc, 'ioctl(TUNSETOFFLOAD)', { device });
+    return rc;
+  };
+  if (set(bits) < 0) throw new OffloadNotSupportedError('TUN_F_CSUM', 'checksum', device);
+  for (const group of groups) {
+    if (set(bits | group.bits) === 0) {
+      bits |= group.bits;
+      on[group.option] = true;
+    } else if (!wanted.bestEffort) {
+      set(bits);
+      throw new OffloadNotSupportedError(group.flag, group.option, device);
+    }
+  }
+  // Best effort may have stopped on a refused group: leave the kernel with what we report.
+  if (set(bits) < 0) throw new TunError(22, 'ioctl(TUNSETOFFLOAD)', { device });
+  return { checksum: true, ...on, headerSize: VIRTIO_NET_HDR_SIZE };
+}

@@ -1,0 +1,6 @@
+#pragma once
+#include <napi.h>
+
+namespace tuntap {
+void InitTunOffload(Napi::Env env, Napi::Object exports);
+}
