@@ -2,6 +2,7 @@
 
 #include "errno_error.h"
 #include "tun_handle.h"
+#include "tun_ioctl.h"
 #include "tun_open.h"
 
 namespace tuntap {
@@ -35,6 +36,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonData>(data);
   env.AddCleanupHook([data]() { ReleaseAll(data); });
   InitTunOpen(env, exports);
+  InitTunIoctl(env, exports);
   exports.Set("strerror", Napi::Function::New(env, Strerror, "strerror"));
   exports.Set("TunHandle", TunHandle::Init(env));
   return exports;
