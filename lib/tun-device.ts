@@ -184,7 +184,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    * Deletes a persistent device: attaches to it, clears IFF_PERSIST and
    * closes, so the kernel removes it. Fails with EBUSY while another process
    * holds the (single-queue) device: call {@link TunDevice.setPersist}(false)
-   * there instead. TUNSETIFF only attaches with the device's own mode and
+   * there instead; ENODEV when there is no persistent device of that name.
+   * TUNSETIFF only attaches with the device's own mode and
    * multi-queue setting; when they are not given, each pairing is tried.
    *
    * ```ts
@@ -200,14 +201,20 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     for (const mode of modes) {
       for (const multiQueue of queues) {
         const opts = validateOptions({ ...options, name, mode, multiQueue, persist: false });
+        let opened: { fd: number; flags: number };
         try {
-          closeFd(openQueue(opts).fd);
-          return;
+          opened = openQueue(opts);
         } catch (error) {
           // EINVAL: the device exists with the other mode or queue setting.
           if (!(error instanceof TunError) || error.code !== 'EINVAL') throw error;
           first ??= error;
+          continue;
         }
+        closeFd(opened.fd);
+        // TUNSETIFF creates a missing device; the flags it found tell us
+        // (and the device we made is gone again with the fd).
+        if ((opened.flags & native.constants.IFF_PERSIST) === 0) throw new TunError(19 /* ENODEV */, 'delete', { device: name });
+        return;
       }
     }
     throw first;
