@@ -324,8 +324,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   /**
-   * The device's flags as the kernel has them now (TUNGETIFF). Throws
-   * EBADFD while the queue is detached or after the device was deleted.
+   * The device's flags as the kernel has them now (TUNGETIFF), detached
+   * queue or not. Throws EBADFD after the device was deleted.
    *
    * ```ts
    * const { persist, multiQueue } = dev.flags;

@@ -17,6 +17,15 @@ void UntrackResource(Napi::Env env, NativeResource* resource) {
   if (data != nullptr) data->live.erase(resource);
 }
 
+bool CanCallIntoJs(Napi::Env env) {
+  // N-API has no direct question for this; napi_define_properties runs the
+  // same preamble as calls into JS (no pending exception, JS allowed) and,
+  // with no properties, does nothing else.
+  napi_value object;
+  if (napi_create_object(env, &object) != napi_ok) return false;
+  return napi_define_properties(env, object, 0, nullptr) == napi_ok;
+}
+
 void ReportCallbackException(Napi::Env env, const Napi::Error& error) {
   napi_fatal_exception(env, error.Value());
 }
