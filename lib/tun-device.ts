@@ -79,8 +79,12 @@ export type TunCreateOptions = Pick<TunDeviceOptions, 'name' | 'mode' | 'packetI
 /** What {@link TunDevice.delete} needs to find a device; mode and multiQueue are tried both ways when omitted. */
 export type TunDeleteOptions = Pick<TunDeviceOptions, 'mode' | 'multiQueue' | 'path' | 'netns'>;
 
-/** Stream options for {@link TunDevice.fromFd}; the rest comes from the fd. */
-export type TunFromFdOptions = Pick<TunDeviceOptions, 'readableHighWaterMark' | 'writableHighWaterMark' | 'maxBatch'>;
+/**
+ * Options for {@link TunDevice.fromFd}. Name, mode and multi-queue come from
+ * the fd; `packetInfo` must be said (default false), because TUNGETIFF
+ * reports IFF_NO_PI in a bit it shares with IFF_NOFILTER.
+ */
+export type TunFromFdOptions = Pick<TunDeviceOptions, 'packetInfo' | 'readableHighWaterMark' | 'writableHighWaterMark' | 'maxBatch'>;
 
 /** The events a TunDevice emits. */
 export type TunDeviceEvents = {
@@ -225,7 +229,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    * by a privileged parent (spawn's stdio, SCM_RIGHTS). The kernel says which
    * device it is (TUNGETIFF); the fd is made non-blocking (for every holder:
    * the flag belongs to the open file) and close-on-exec. The TunDevice owns
-   * the fd from then on and closes it.
+   * the fd from then on and closes it. Say `packetInfo: true` if the queue
+   * was opened with it: the kernel cannot tell.
    *
    * ```ts
    * const dev = await TunDevice.fromFd(3); // spawn(..., { stdio: [0, 1, 2, tunFd] })
@@ -252,7 +257,6 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       ...options,
       name: iff.name,
       mode: flags.tap ? 'tap' : 'tun',
-      packetInfo: !flags.noPacketInfo,
       multiQueue: flags.multiQueue,
     });
     return new TunDevice(opts, { fd, name: iff.name, flags: iff.flags, index });

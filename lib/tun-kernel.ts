@@ -15,8 +15,14 @@ export interface TunFlags {
   tun: boolean;
   /** IFF_TAP: Ethernet frames. */
   tap: boolean;
-  /** IFF_NO_PI: no 4-byte packet information header. */
-  noPacketInfo: boolean;
+  /**
+   * IFF_NOFILTER: no socket filter is attached. TUNGETIFF reports this in
+   * the bit IFF_NO_PI also uses (0x1000), so the flags cannot tell whether
+   * packets carry packet information: {@link TunDevice.packetInfo} can.
+   */
+  noFilter: boolean;
+  /** IFF_DETACH_QUEUE: this queue is detached. */
+  detached: boolean;
   /** IFF_MULTI_QUEUE: several fds (queues) may attach. */
   multiQueue: boolean;
   /** IFF_VNET_HDR: packets carry a virtio-net header. */
@@ -31,6 +37,10 @@ export interface TunFlags {
   raw: number;
 }
 
+// linux/if_tun.h: bits that only TUNGETIFF reports, about the queue.
+const IFF_NOFILTER = 0x1000;
+const IFF_DETACH_QUEUE = 0x0400;
+
 /** Turns a TUNGETIFF flags word into {@link TunFlags}. */
 export function decodeFlags(raw: number): TunFlags {
   const c = native.constants;
@@ -38,7 +48,8 @@ export function decodeFlags(raw: number): TunFlags {
   return {
     tun: has(c.IFF_TUN),
     tap: has(c.IFF_TAP),
-    noPacketInfo: has(c.IFF_NO_PI),
+    noFilter: has(IFF_NOFILTER),
+    detached: has(IFF_DETACH_QUEUE),
     multiQueue: has(c.IFF_MULTI_QUEUE),
     vnetHeader: has(c.IFF_VNET_HDR),
     persist: has(c.IFF_PERSIST),

@@ -3,7 +3,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
-import { accessSync, constants, mkdtempSync, rmSync, statSync, chmodSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -107,14 +107,4 @@ export async function runNodeAs(
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const [code] = (await once(child, 'exit')) as [number | null];
   return { code, stdout, stderr };
-}
-
-/** Whether the file at p can be read by us (for readable ns files). */
-export function readable(p: string): boolean {
-  try {
-    accessSync(p, constants.R_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -67,7 +67,7 @@ privilegedTest('detaching twice is EINVAL, and so is attaching an attached queue
     a.detachQueue();
     assert.throws(() => a.detachQueue(), { name: 'TunError', code: 'EINVAL', syscall: 'ioctl(TUNSETQUEUE)' });
     assert.throws(() => b.attachQueue(), { code: 'EINVAL' });
-    assert.equal(a.flags.multiQueue, true, 'TUNGETIFF still answers on a detached queue');
+    assert.equal(a.flags.detached, true, 'TUNGETIFF still answers on a detached queue');
   } finally {
     await Promise.all([a.close(), b.close()]);
   }
