@@ -50,6 +50,8 @@ privilegedTest('a BPF filter on a TAP device drops all but UDP; detached, ping c
   ip('addr', 'add', `${net.host(1)}/24`, 'dev', dev.name);
   // A static neighbour: no ARP, which the filter would drop (and stall on).
   ip('neigh', 'add', net.host(2), 'lladdr', '02:00:00:00:00:02', 'dev', dev.name, 'nud', 'permanent');
+  // Before the link is up, so that no IPv6 router solicitation gets in first.
+  dev.attachFilter(UDP_ONLY);
   ip('link', 'set', dev.name, 'up');
   const seen = { udp: 0, icmp: 0, other: 0 };
   dev.readable.on('data', (f: Buffer) => {
@@ -57,7 +59,6 @@ privilegedTest('a BPF filter on a TAP device drops all but UDP; detached, ping c
     else if (f.readUInt16BE(12) === 0x0800 && f[23] === 1) seen.icmp++;
     else seen.other++;
   });
-  dev.attachFilter(UDP_ONLY);
   const droppedBefore = linkStats(dev.name).tx.dropped;
   await run('ping', ['-c', '3', '-i', '0.2', '-W', '1', net.host(2)]);
   await sendUdpFlows(net.host(2), 33000, 3);
