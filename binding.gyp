@@ -8,14 +8,15 @@
         "src/tun_open.cc",
         "src/tun_handle.cc",
         "src/tun_offload.cc",
-        "src/netlink_socket.cc"
+        "src/netlink_socket.cc",
+        "src/tun_ioctl.cc",
+        "src/netns.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
-      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-      "conditions": [["OS!='linux'", {"sources!": ["src/tun_open.cc", "src/tun_offload.cc", "src/netlink_socket.cc"]}]]
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     }
   ]
 }

@@ -66,11 +66,24 @@ function hintFor(code: string, syscall: string, { device, path }: ErrorContext):
       if (syscall === 'open') {
         return `This process may not open ${path ?? '/dev/net/tun'}: check its mode (crw-rw-rw- is usual) or run with enough privilege`;
       }
+      if (syscall === 'setns' || syscall === 'open(netns)') {
+        return 'Entering another network namespace needs CAP_SYS_ADMIN (run as root)';
+      }
+      if (syscall === 'ioctl(TUNSETIFF)' || syscall === 'ioctl(TUNSETQUEUE)') {
+        return (
+          `The process needs CAP_NET_ADMIN to create ${dev} or attach to it, unless ${dev} is a persistent device ` +
+          "whose owner is this process's uid or whose group is one of its groups (TunDevice.create({ owner, group }) as root); " +
+          'run as root, grant the capability (setcap cap_net_admin+ep on the node binary), or ask for the owner/group to be set'
+        );
+      }
       return (
         'The process needs CAP_NET_ADMIN: run it as root, grant the capability ' +
         '(setcap cap_net_admin+ep on the node binary), or open a persistent device whose owner or group is this user'
       );
     case 'ENOENT':
+      if (syscall === 'open(netns)') {
+        return `No network namespace at ${path ?? 'that path'}: 'ip netns add NAME' makes /var/run/netns/NAME`;
+      }
       if (syscall === 'open') {
         return `${path ?? '/dev/net/tun'} does not exist: load the tun module (modprobe tun) or, in a container, pass the device in (--device /dev/net/tun)`;
       }
@@ -81,6 +94,10 @@ function hintFor(code: string, syscall: string, { device, path }: ErrorContext):
       if (syscall === 'ioctl(TUNSETIFF)') {
         return `${dev} exists with other flags (TUN vs TAP, packetInfo or multiQueue differ), or the name is not valid`;
       }
+      if (syscall === 'ioctl(TUNSETQUEUE)') {
+        return `The queue is already in that state (attached or detached), or ${dev} was deleted`;
+      }
+      if (syscall === 'setns') return `${path ?? 'The file'} is not a network namespace`;
       return undefined;
     case 'ENODEV':
     case 'ENXIO':
@@ -89,7 +106,22 @@ function hintFor(code: string, syscall: string, { device, path }: ErrorContext):
       if (syscall === 'write') return `${dev} is down: bring the link up before writing to it`;
       return undefined;
     case 'EBADFD':
+      if (syscall === 'ioctl(TUNGETIFF)' && device === undefined) {
+        return 'The fd is a TUN/TAP file that is not attached to a device (no TUNSETIFF yet, or its queue is detached)';
+      }
       return `${dev} was deleted or detached while open`;
+    case 'ENOTTY':
+      if (syscall.startsWith('ioctl(TUN')) return `${path ?? 'The fd'} is not a TUN/TAP file descriptor`;
+      return undefined;
+    case 'ENOTSUP':
+    case 'EOPNOTSUPP':
+      if (syscall === 'ioctl(TUNATTACHFILTER)' || syscall === 'ioctl(TUNDETACHFILTER)') {
+        return `The kernel filters only TAP devices (TUNATTACHFILTER refuses TUN); open ${dev} with mode 'tap'`;
+      }
+      if (syscall === 'ioctl(TUNSETQUEUE)') {
+        return `${dev} has a single queue: open every queue with multiQueue: true to attach and detach them`;
+      }
+      return `The kernel does not support this on ${dev}`;
     default:
       return undefined;
   }

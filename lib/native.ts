@@ -72,16 +72,29 @@ export interface NativeOffloadConstants {
 }
 
 export interface NativeBinding {
-  openTun(path: string, name: string, flags: number): { fd: number; name: string; flags: number };
   /** TUNSETVNETHDRSZ + TUNSETVNETLE; throws. */
   setVnetHeader(fd: number, size: number): void;
   /** TUNSETOFFLOAD: 0 or -errno. */
   setOffload(fd: number, flags: number): number;
   readonly offloadConstants: NativeOffloadConstants;
-  interfaceMtu(name: string): number;
+  /** netns: a namespace file to open the device in ('' or absent: ours). */
+  openTun(path: string, name: string, flags: number, netns?: string): { fd: number; name: string; flags: number; index: number };
+  interfaceMtu(name: string, netns?: string): number;
   interfaceIndex(name: string): number;
   strerror(errno: number): string;
   readonly constants: NativeConstants;
+  // src/tun_ioctl.cc: one ioctl each on a queue fd.
+  tunGetIff(fd: number): { name: string; flags: number };
+  tunSetPersist(fd: number, on: boolean): void;
+  tunSetOwner(fd: number, uid: number): void;
+  tunSetGroup(fd: number, gid: number): void;
+  tunSetSndBuf(fd: number, bytes: number): void;
+  tunGetSndBuf(fd: number): number;
+  tunSetQueue(fd: number, attach: boolean): void;
+  tunAttachFilter(fd: number, program: Uint8Array): void;
+  tunDetachFilter(fd: number): void;
+  /** O_NONBLOCK and FD_CLOEXEC on an fd we did not open. */
+  adoptFd(fd: number): void;
   readonly TunHandle: NativeTunHandleConstructor;
   readonly NetlinkSocket: NativeNetlinkSocketConstructor;
 }

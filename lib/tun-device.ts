@@ -10,11 +10,21 @@ import {
   invalidValue,
   outOfRange,
 } from './errors';
-import { native, type NativeTunHandle } from './native';
 import type { AddressInfo, LinkInfo } from './netlink/codec';
 import { LinkMonitor } from './netlink/device-link';
 import { kLinkNames, openNetlink, type AddAddressOptions, type Netlink, type RouteOptions } from './netlink/netlink';
 import { enableOffload, validateOffload, type EnabledOffloads, type OffloadOptions } from './offload';
+import { encodeFilter, type BpfInstruction } from './filter';
+import { isNativeErrnoError, native, type NativeTunHandle } from './native';
+import {
+  applyKernelOptions,
+  checkId,
+  checkSendBufferSize,
+  decodeFlags,
+  validateKernelOptions,
+  type KernelOptions,
+  type TunFlags,
+} from './tun-kernel';
 
 /** 'tun' carries IP packets; 'tap' carries Ethernet frames. */
 export type TunMode = 'tun' | 'tap';
@@ -49,7 +59,44 @@ export interface TunDeviceOptions {
    * with ENOTSUP naming the flag the kernel refuses. Default false.
    */
   offload?: boolean | OffloadOptions;
+  /**
+   * Open one queue of a multi-queue device (IFF_MULTI_QUEUE). Every open of
+   * the same name with multiQueue adds a queue with its own fd and streams;
+   * the kernel spreads flows over the attached queues. Default false.
+   */
+  multiQueue?: boolean;
+  /**
+   * Set (true) or clear (false) IFF_PERSIST: a persistent device stays when
+   * its last fd closes, until deleted. Omitted: left as it is.
+   */
+  persist?: boolean;
+  /** The uid that may open the device without CAP_NET_ADMIN (TUNSETOWNER). */
+  owner?: number;
+  /** The gid whose members may open the device without CAP_NET_ADMIN (TUNSETGROUP). */
+  group?: number;
+  /**
+   * Open the device in this network namespace: a file such as
+   * '/var/run/netns/NAME' or '/proc/PID/ns/net'. Only the opening thread
+   * enters it, for the duration of the open; the device then lives there.
+   * Needs CAP_SYS_ADMIN.
+   */
+  netns?: string;
+  /** The queue's send buffer in bytes (TUNSETSNDBUF); the kernel's default is unlimited. */
+  sendBufferSize?: number;
 }
+
+/** What {@link TunDevice.create} needs: the device's identity and who may open it. */
+export type TunCreateOptions = Pick<TunDeviceOptions, 'name' | 'mode' | 'packetInfo' | 'multiQueue' | 'owner' | 'group' | 'path' | 'netns'>;
+
+/** What {@link TunDevice.delete} needs to find a device; mode and multiQueue are tried both ways when omitted. */
+export type TunDeleteOptions = Pick<TunDeviceOptions, 'mode' | 'multiQueue' | 'path' | 'netns'>;
+
+/**
+ * Options for {@link TunDevice.fromFd}. Name, mode and multi-queue come from
+ * the fd; `packetInfo` must be said (default false), because TUNGETIFF
+ * reports IFF_NO_PI in a bit it shares with IFF_NOFILTER.
+ */
+export type TunFromFdOptions = Pick<TunDeviceOptions, 'packetInfo' | 'readableHighWaterMark' | 'writableHighWaterMark' | 'maxBatch'>;
 
 /** The events a TunDevice emits. */
 export type TunDeviceEvents = {
@@ -109,7 +156,11 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   /** The interface name the kernel gave the device. */
   readonly name: string;
   readonly mode: TunMode;
-  /** The interface index: stays right if the device is renamed. */
+  /**
+   * The interface index: stays right if the device is renamed. In the
+   * device's own namespace (see `netns`); 0 for a device from fromFd() that
+   * is not in ours.
+   */
   readonly index: number;
   /** Whether packets carry the 4-byte packet information header. */
   readonly packetInfo: boolean;
@@ -121,6 +172,10 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   readonly maxPacketSize: number;
   /** The offloads on, or null when packets carry no virtio_net_hdr. */
   readonly offload: EnabledOffloads | null;
+  /** Whether this is one queue of a multi-queue device. */
+  readonly multiQueue: boolean;
+  /** The network namespace file the device was opened in, or undefined for ours. */
+  readonly netns: string | undefined;
 
   #handle: NativeTunHandle;
   #descriptors: Uint32Array;
@@ -129,26 +184,117 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   #closed = false;
   #closePromise: Promise<void> | undefined;
   #onWritable: (() => void) | undefined;
+  #detached = false;
 
   /** Opens a device; see {@link TunDeviceOptions}. Needs CAP_NET_ADMIN unless the device is persistent and owned by this user. */
   static async open(options: TunDeviceOptions = {}): Promise<TunDevice> {
-    return new TunDevice(options);
+    const opts = validateOptions(options);
+    return new TunDevice(opts, openQueue(opts));
   }
 
-  private constructor(options: TunDeviceOptions) {
-    super();
-    const opts = validateOptions(options);
-    const c = native.constants;
-    const flags =
-      (opts.mode === 'tap' ? c.IFF_TAP : c.IFF_TUN) | (opts.packetInfo ? 0 : c.IFF_NO_PI) | (opts.offload ? c.IFF_VNET_HDR : 0);
-    let opened: { fd: number; name: string; flags: number };
-    try {
-      opened = native.openTun(opts.path, opts.name, flags);
-    } catch (error) {
-      throw fromNative(error, { device: opts.name || undefined, path: opts.path });
+  /**
+   * Creates a persistent device and lets it go: it stays, with no fd
+   * attached (NO-CARRIER), until {@link TunDevice.delete}. With `owner` or
+   * `group`, that user or group can later open it without CAP_NET_ADMIN.
+   * Resolves to the device's name (the kernel's pick for '' or 'vpn%d').
+   *
+   * ```ts
+   * const name = await TunDevice.create({ name: 'vpn0', owner: 1000 }); // as root
+   * // later, as uid 1000 with no capabilities:
+   * const dev = await TunDevice.open({ name: 'vpn0' });
+   * ```
+   */
+  static async create(options: TunCreateOptions = {}): Promise<string> {
+    const opts = validateOptions({ ...options, persist: true });
+    const opened = openQueue(opts);
+    closeFd(opened.fd);
+    return opened.name;
+  }
+
+  /**
+   * Deletes a persistent device: attaches to it, clears IFF_PERSIST and
+   * closes, so the kernel removes it. Fails with EBUSY while another process
+   * holds the (single-queue) device: call {@link TunDevice.setPersist}(false)
+   * there instead; ENODEV when there is no persistent device of that name.
+   * TUNSETIFF only attaches with the device's own mode and
+   * multi-queue setting; when they are not given, each pairing is tried.
+   *
+   * ```ts
+   * await TunDevice.delete('vpn0');
+   * ```
+   */
+  static async delete(name: string, options: TunDeleteOptions = {}): Promise<void> {
+    validateName(name);
+    if (name === '' || name.includes('%')) throw invalidValue('name', name, 'must name an existing device');
+    const modes: TunMode[] = options.mode !== undefined ? [options.mode] : ['tun', 'tap'];
+    const queues = options.multiQueue !== undefined ? [options.multiQueue] : [false, true];
+    let first: unknown;
+    for (const mode of modes) {
+      for (const multiQueue of queues) {
+        const opts = validateOptions({ ...options, name, mode, multiQueue, persist: false });
+        let opened: { fd: number; flags: number };
+        try {
+          opened = openQueue(opts);
+        } catch (error) {
+          // EINVAL: the device exists with the other mode or queue setting.
+          if (!(error instanceof TunError) || error.code !== 'EINVAL') throw error;
+          first ??= error;
+          continue;
+        }
+        closeFd(opened.fd);
+        // TUNSETIFF creates a missing device; the flags it found tell us
+        // (and the device we made is gone again with the fd).
+        if ((opened.flags & native.constants.IFF_PERSIST) === 0) throw new TunError(19 /* ENODEV */, 'delete', { device: name });
+        return;
+      }
     }
+    throw first;
+  }
+
+  /**
+   * Wraps a TUN/TAP queue fd that was opened elsewhere, typically passed in
+   * by a privileged parent (spawn's stdio, SCM_RIGHTS). The kernel says which
+   * device it is (TUNGETIFF); the fd is made non-blocking (for every holder:
+   * the flag belongs to the open file) and close-on-exec. The TunDevice owns
+   * the fd from then on and closes it. Say `packetInfo: true` if the queue
+   * was opened with it: the kernel cannot tell.
+   *
+   * ```ts
+   * const dev = await TunDevice.fromFd(3); // spawn(..., { stdio: [0, 1, 2, tunFd] })
+   * ```
+   */
+  static async fromFd(fd: number, options: TunFromFdOptions = {}): Promise<TunDevice> {
+    if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) throw invalidType('fd', 'a non-negative integer', fd);
+    let iff: { name: string; flags: number };
+    let index: number;
+    try {
+      native.adoptFd(fd);
+      iff = native.tunGetIff(fd);
+    } catch (error) {
+      throw fromNative(error, { path: `fd ${fd}` });
+    }
+    const flags = decodeFlags(iff.flags);
+    try {
+      index = native.interfaceIndex(iff.name);
+    } catch {
+      // The device lives in another network namespace than ours.
+      index = 0;
+    }
+    const opts = validateOptions({
+      ...options,
+      name: iff.name,
+      mode: flags.tap ? 'tap' : 'tun',
+      multiQueue: flags.multiQueue,
+    });
+    return new TunDevice(opts, { fd, name: iff.name, flags: iff.flags, index });
+  }
+
+  private constructor(opts: ValidOptions, opened: { fd: number; name: string; flags: number; index: number }) {
+    super();
     this.name = opened.name;
     this.mode = opts.mode;
+    this.multiQueue = opts.kernel.multiQueue;
+    this.netns = opts.kernel.netns === '' ? undefined : opts.kernel.netns;
     this.packetInfo = opts.packetInfo;
     let offload: EnabledOffloads | null = null;
     try {
@@ -166,8 +312,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.#descriptors = new Uint32Array(opts.maxBatch * 2);
     this.#writeResults = new Int32Array(256);
     let handle: NativeTunHandle | undefined;
+    this.index = opened.index;
     try {
-      this.index = native.interfaceIndex(this.name);
       handle = new native.TunHandle(
         opened.fd,
         // Room for the largest packet the kernel could hand us, so no read is truncated.
@@ -205,7 +351,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   get mtu(): number {
     this.#assertOpen('mtu');
     try {
-      return native.interfaceMtu(this.name);
+      return native.interfaceMtu(this.name, this.netns ?? '');
     } catch (error) {
       throw fromNative(error, { device: this.name });
     }
@@ -219,6 +365,166 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   /** Whether close() or destroy() has run. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * The device's flags as the kernel has them now (TUNGETIFF), detached
+   * queue or not. Throws EBADFD after the device was deleted.
+   *
+   * ```ts
+   * const { persist, multiQueue } = dev.flags;
+   * ```
+   */
+  get flags(): TunFlags {
+    return decodeFlags(this.#ioctl('flags', () => native.tunGetIff(this.#handle.fd)).flags);
+  }
+
+  /**
+   * Sets or clears IFF_PERSIST. Clearing it on a persistent device makes the
+   * kernel delete the device when its last fd closes.
+   *
+   * ```ts
+   * dev.setPersist(false);
+   * await dev.close(); // the device is gone
+   * ```
+   */
+  setPersist(persist: boolean): this {
+    if (typeof persist !== 'boolean') throw invalidType('persist', 'a boolean', persist);
+    this.#ioctl('setPersist()', () => native.tunSetPersist(this.#handle.fd, persist));
+    return this;
+  }
+
+  /** Lets this uid open the device without CAP_NET_ADMIN (TUNSETOWNER). */
+  setOwner(uid: number): this {
+    checkId('uid', uid);
+    this.#ioctl('setOwner()', () => native.tunSetOwner(this.#handle.fd, uid));
+    return this;
+  }
+
+  /** Lets members of this gid open the device without CAP_NET_ADMIN (TUNSETGROUP). */
+  setGroup(gid: number): this {
+    checkId('gid', gid);
+    this.#ioctl('setGroup()', () => native.tunSetGroup(this.#handle.fd, gid));
+    return this;
+  }
+
+  /**
+   * The send buffer of the device's queues in bytes (TUNGETSNDBUF);
+   * 2147483647 (unlimited) unless set.
+   */
+  get sendBufferSize(): number {
+    return this.#ioctl('sendBufferSize', () => native.tunGetSndBuf(this.#handle.fd));
+  }
+
+  /**
+   * Sets the send buffer (TUNSETSNDBUF). The kernel applies it to every
+   * queue of the device; it bounds the bytes of written packets the stack
+   * has not yet consumed.
+   *
+   * ```ts
+   * dev.setSendBufferSize(1 << 20);
+   * ```
+   */
+  setSendBufferSize(bytes: number): this {
+    checkSendBufferSize('bytes', bytes);
+    this.#ioctl('setSendBufferSize()', () => native.tunSetSndBuf(this.#handle.fd, bytes));
+    return this;
+  }
+
+  /**
+   * Attaches a classic BPF program that the kernel runs on every frame
+   * before queueing it for reading; frames for which it returns 0 are
+   * dropped (TUNATTACHFILTER). It applies to every queue of the device,
+   * including queues opened later. TAP devices only: the kernel refuses it
+   * for TUN (ENOTSUP here). The program sees the Ethernet frame.
+   *
+   * ```ts
+   * // Keep IPv4 UDP only.
+   * dev.attachFilter([
+   *   bpfStatement(BPF.LD | BPF.H | BPF.ABS, 12),
+   *   bpfJump(BPF.JMP | BPF.JEQ | BPF.K, 0x0800, 0, 3),
+   *   bpfStatement(BPF.LD | BPF.B | BPF.ABS, 23),
+   *   bpfJump(BPF.JMP | BPF.JEQ | BPF.K, 17, 0, 1),
+   *   bpfStatement(BPF.RET | BPF.K, 0xffff),
+   *   bpfStatement(BPF.RET | BPF.K, 0),
+   * ]);
+   * ```
+   */
+  attachFilter(instructions: readonly BpfInstruction[]): this {
+    const program = encodeFilter(instructions);
+    this.#requireTap('ioctl(TUNATTACHFILTER)');
+    this.#ioctl('attachFilter()', () => native.tunAttachFilter(this.#handle.fd, program));
+    return this;
+  }
+
+  /** Removes the filter of {@link TunDevice.attachFilter} (TUNDETACHFILTER). */
+  detachFilter(): this {
+    this.#requireTap('ioctl(TUNDETACHFILTER)');
+    this.#ioctl('detachFilter()', () => native.tunDetachFilter(this.#handle.fd));
+    return this;
+  }
+
+  /** Whether this queue is attached (false between detachQueue() and attachQueue()). */
+  get queueAttached(): boolean {
+    return !this.#detached;
+  }
+
+  /**
+   * Takes this queue out of the device (TUNSETQUEUE, IFF_DETACH_QUEUE): the
+   * kernel sends it nothing and drops what it had queued. Reading pauses and
+   * writes wait in `writable` until {@link TunDevice.attachQueue}; close()
+   * while detached discards them. Multi-queue devices only (ENOTSUP else);
+   * detaching twice is EINVAL, as is detaching after the device was deleted.
+   *
+   * ```ts
+   * dev.detachQueue(); // let the other queues take the traffic
+   * dev.attachQueue();
+   * ```
+   */
+  detachQueue(): this {
+    this.#requireMultiQueue();
+    this.#ioctl('detachQueue()', () => native.tunSetQueue(this.#handle.fd, false));
+    this.#detached = true;
+    // A detached queue polls as EPOLLERR and reads fail (EBADFD): stop
+    // polling, and hold writes back, rather than take that as fatal.
+    this.#handle.stopReading();
+    this.writable.cork();
+    return this;
+  }
+
+  /**
+   * Puts a detached queue back (TUNSETQUEUE, IFF_ATTACH_QUEUE). EINVAL when
+   * it is attached already or the device is gone; EPERM for a process that
+   * may no longer open the device.
+   */
+  attachQueue(): this {
+    this.#requireMultiQueue();
+    this.#ioctl('attachQueue()', () => native.tunSetQueue(this.#handle.fd, true));
+    if (this.#detached) {
+      this.#detached = false;
+      if (this.#reading) this.#handle.startReading();
+      this.writable.uncork();
+    }
+    return this;
+  }
+
+  #ioctl<T>(what: string, call: () => T): T {
+    this.#assertOpen(what);
+    try {
+      return call();
+    } catch (error) {
+      throw fromNative(error, { device: this.name });
+    }
+  }
+
+  #requireTap(syscall: string): void {
+    this.#assertOpen(syscall);
+    if (this.mode !== 'tap') throw new TunError(95 /* EOPNOTSUPP */, syscall, { device: this.name });
+  }
+
+  #requireMultiQueue(): void {
+    this.#assertOpen('ioctl(TUNSETQUEUE)');
+    if (!this.multiQueue) throw new TunError(95 /* EOPNOTSUPP */, 'ioctl(TUNSETQUEUE)', { device: this.name });
   }
 
   /** Let the process exit while this device is still open (like socket.unref()). */
@@ -242,6 +548,11 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     if (this.#closePromise === undefined) {
       this.#closePromise = (async () => {
         const w = this.writable;
+        // A detached queue cannot write: flushing would fail with EBADFD.
+        if (this.#detached) {
+          this.#teardown(undefined);
+          return;
+        }
         if (!w.destroyed && !w.writableFinished) {
           await new Promise<void>((resolve) => {
             w.once('finish', resolve);
@@ -306,7 +617,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   [kStartReading](): void {
     if (!this.#reading && !this.#closed) {
       this.#reading = true;
-      this.#handle.startReading();
+      if (!this.#detached) this.#handle.startReading();
     }
   }
 
@@ -521,6 +832,7 @@ function closeFd(fd: number): void {
 }
 
 interface ValidOptions {
+  kernel: KernelOptions;
   name: string;
   mode: TunMode;
   packetInfo: boolean;
@@ -561,6 +873,7 @@ function validateOptions(options: TunDeviceOptions): ValidOptions {
   const path = options.path ?? DEFAULT_PATH;
   if (typeof path !== 'string' || path === '') throw invalidType('options.path', 'a non-empty string', path);
   return {
+    kernel: validateKernelOptions(options),
     name: validateName(options.name ?? '', 'options.name'),
     mode,
     packetInfo,
@@ -570,4 +883,32 @@ function validateOptions(options: TunDeviceOptions): ValidOptions {
     maxBatch: integerOption(options, 'maxBatch', 64, 1, 4096),
     offload: validateOffload(options.offload),
   };
+}
+
+/**
+ * Opens one queue as the options say and applies the kernel-side options;
+ * on any failure the fd is closed and the error is a TunError.
+ */
+function openQueue(opts: ValidOptions): { fd: number; name: string; flags: number; index: number } {
+  const c = native.constants;
+  const flags =
+    (opts.mode === 'tap' ? c.IFF_TAP : c.IFF_TUN) |
+    (opts.packetInfo ? 0 : c.IFF_NO_PI) |
+    (opts.kernel.multiQueue ? c.IFF_MULTI_QUEUE : 0) |
+    (opts.offload ? c.IFF_VNET_HDR : 0);
+  let opened: { fd: number; name: string; flags: number; index: number };
+  try {
+    opened = native.openTun(opts.path, opts.name, flags, opts.kernel.netns);
+  } catch (error) {
+    // A failure to enter the namespace is about the namespace file.
+    const inNetns = isNativeErrnoError(error) && (error.syscall === 'setns' || error.syscall === 'open(netns)');
+    throw fromNative(error, { device: opts.name || undefined, path: inNetns ? opts.kernel.netns : opts.path });
+  }
+  try {
+    applyKernelOptions(opened.fd, opts.kernel);
+  } catch (error) {
+    closeFd(opened.fd);
+    throw fromNative(error, { device: opened.name });
+  }
+  return opened;
 }

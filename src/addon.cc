@@ -4,6 +4,7 @@
 #include "netlink_socket.h"
 #include "tun_handle.h"
 #include "tun_offload.h"
+#include "tun_ioctl.h"
 #include "tun_open.h"
 
 namespace tuntap {
@@ -16,6 +17,15 @@ void TrackResource(Napi::Env env, NativeResource* resource) {
 void UntrackResource(Napi::Env env, NativeResource* resource) {
   AddonData* data = env.GetInstanceData<AddonData>();
   if (data != nullptr) data->live.erase(resource);
+}
+
+bool CanCallIntoJs(Napi::Env env) {
+  // N-API has no direct question for this; napi_define_properties runs the
+  // same preamble as calls into JS (no pending exception, JS allowed) and,
+  // with no properties, does nothing else.
+  napi_value object;
+  if (napi_create_object(env, &object) != napi_ok) return false;
+  return napi_define_properties(env, object, 0, nullptr) == napi_ok;
 }
 
 void ReportCallbackException(Napi::Env env, const Napi::Error& error) {
@@ -38,6 +48,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.AddCleanupHook([data]() { ReleaseAll(data); });
   InitTunOpen(env, exports);
   InitTunOffload(env, exports);
+  InitTunIoctl(env, exports);
   exports.Set("strerror", Napi::Function::New(env, Strerror, "strerror"));
   exports.Set("TunHandle", TunHandle::Init(env));
   exports.Set("NetlinkSocket", NetlinkSocket::Init(env));

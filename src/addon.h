@@ -23,6 +23,12 @@ struct AddonData {
 void TrackResource(Napi::Env env, NativeResource* resource);
 void UntrackResource(Napi::Env env, NativeResource* resource);
 
+// Whether this environment may still run JS. A worker being terminated (and
+// any environment being torn down) keeps turning its loop for a while after
+// JS is stopped; a libuv callback that then creates JS values makes
+// node-addon-api fail fatally, so such callbacks ask first.
+bool CanCallIntoJs(Napi::Env env);
+
 // Reports an exception thrown by a JS callback that native code invoked from
 // a libuv callback (no JS frame above to catch it) as an uncaught exception,
 // like Node's own handles do.

@@ -95,13 +95,24 @@ void TunHandle::UpdatePoll() {
   pollEvents_ = events;
 }
 
+// Calls into JS through the raw N-API call, not node-addon-api's: when the
+// environment stops JS in the middle of the callback (worker.terminate()),
+// node-addon-api would build a C++ exception from a JS error it can no longer
+// create and abort the process. Here that case is simply the end.
 void TunHandle::Call(Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
   if (fn.IsEmpty()) return;
-  try {
-    fn.MakeCallback(Value(), args, *asyncContext_);  // needs an object receiver
-  } catch (const Napi::Error& error) {
-    ReportCallbackException(Env(), error);
-  }
+  napi_env env = Env();
+  napi_value result;
+  napi_status status = napi_make_callback(env, *asyncContext_, Value(), fn.Value(), args.size(), args.begin(), &result);
+  if (status == napi_ok) return;
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) return;
+  napi_value exception;
+  napi_get_and_clear_last_exception(env, &exception);
+  // A JS exception thrown by the callback is uncaught, as for Node's handles;
+  // the termination of a stopping environment is not reported.
+  if (CanCallIntoJs(Env())) ReportCallbackException(Env(), Napi::Error(env, exception));
 }
 
 void TunHandle::OnPoll(uv_poll_t* poll, int status, int events) {
@@ -109,6 +120,14 @@ void TunHandle::OnPoll(uv_poll_t* poll, int status, int events) {
   if (self == nullptr) return;
   Napi::Env env = self->Env();
   Napi::HandleScope scope(env);
+  if (!CanCallIntoJs(env)) {
+    // The environment is going away (worker.terminate()): its cleanup hook
+    // will release the fd; until then, stop waking up for it.
+    self->reading_ = false;
+    self->waitingWritable_ = false;
+    self->UpdatePoll();
+    return;
+  }
   if (status < 0) {
     // libuv reports EPOLLERR as EBADF; the kernel's own reason (EBADFD when
     // the device was deleted under us) comes from a read.
@@ -126,8 +145,8 @@ void TunHandle::OnPoll(uv_poll_t* poll, int status, int events) {
     self->UpdatePoll();
     self->Call(self->onWritable_, {});
   }
-  // The writable callback may have closed or paused us.
-  if ((events & UV_READABLE) != 0 && self->reading_ && self->fd_ >= 0) self->ReadBatch();
+  // The writable callback may have closed or paused us, or JS may be stopping.
+  if ((events & UV_READABLE) != 0 && self->reading_ && self->fd_ >= 0 && CanCallIntoJs(env)) self->ReadBatch();
 }
 
 void TunHandle::NewSlab(Napi::Env env) {
@@ -161,7 +180,7 @@ void TunHandle::ReadBatch() {
     count++;
   }
   if (count > 0) Call(onRead_, {slab_.Value(), Napi::Number::New(env, count)});
-  if (error != 0 && fd_ >= 0) {
+  if (error != 0 && fd_ >= 0 && CanCallIntoJs(env)) {
     Call(onError_, {Napi::Number::New(env, error), Napi::String::New(env, "read")});
   }
 }

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "errno_error.h"
+#include "netns.h"
 #include "tun_open.h"
 
 namespace tuntap {
@@ -24,14 +25,27 @@ void SetIfrName(struct ifreq& ifr, const std::string& name) {
   std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
 }
 
-// openTun(path, name, flags) -> { fd, name, flags }
+// The optional last argument of openTun / interfaceMtu: a network namespace
+// file ('' or absent: the calling thread's own).
+std::string NetnsArg(const Napi::CallbackInfo& info, size_t i) {
+  return info.Length() > i && info[i].IsString() ? info[i].As<Napi::String>().Utf8Value() : std::string();
+}
+
+// openTun(path, name, flags, netns?) -> { fd, name, flags, index }
 // The fd is non-blocking from the start: the reader is driven by libuv and a
 // blocking read would freeze the event loop.
+// With netns, the whole open runs in that namespace: a TUN file belongs to
+// the namespace of the thread that opened /dev/net/tun, and TUNSETIFF makes
+// the device there; the index is looked up there too, since it means nothing
+// elsewhere. The guard takes the thread home on every way out.
 Napi::Value OpenTun(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>();
   std::string name = info[1].As<Napi::String>();
   int flags = info[2].As<Napi::Number>().Int32Value();
+  std::string netns = NetnsArg(info, 3);
+  NetnsGuard guard(netns.c_str());
+  if (!guard.ok()) throw ErrnoError(env, guard.error(), guard.syscall());
 
   int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw ErrnoError(env, errno, "open");
@@ -53,18 +67,28 @@ Napi::Value OpenTun(const Napi::CallbackInfo& info) {
     ::close(fd);
     throw ErrnoError(env, err, "ioctl(TUNGETIFF)");
   }
+  unsigned index = ::if_nametoindex(ifr.ifr_name);
+  if (index == 0) {
+    int err = errno;
+    ::close(fd);
+    throw ErrnoError(env, err, "if_nametoindex");
+  }
   Napi::Object result = Napi::Object::New(env);
   result.Set("fd", fd);
   result.Set("name", Napi::String::New(env, ifr.ifr_name));
   result.Set("flags", static_cast<unsigned short>(got.ifr_flags));
+  result.Set("index", index);
   return result;
 }
 
-// interfaceMtu(name) -> number, through SIOCGIFMTU on a throwaway socket in
-// the calling thread's network namespace.
+// interfaceMtu(name, netns?) -> number, through SIOCGIFMTU on a throwaway
+// socket in the calling thread's network namespace (or in netns).
 Napi::Value InterfaceMtu(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name = info[0].As<Napi::String>();
+  std::string netns = NetnsArg(info, 1);
+  NetnsGuard guard(netns.c_str());
+  if (!guard.ok()) throw ErrnoError(env, guard.error(), guard.syscall());
   int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (sock < 0) throw ErrnoError(env, errno, "socket");
   struct ifreq ifr;

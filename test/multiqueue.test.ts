@@ -1,0 +1,184 @@
+// Multi-queue devices: flows spread over queues, detach / attach
+// (TUNSETQUEUE) as the kernel's selftest tun.c exercises it, queues in workers.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { TunDevice } from '../lib';
+import { ip, linkExists, openFdCount, privilegedTest, uniqueName, uniqueSubnet } from './helpers';
+import { LIB, countPorts, sendUdpFlows, until } from './kernel-helpers';
+
+async function openQueues(n: number, name = uniqueName('mq')): Promise<TunDevice[]> {
+  const queues: TunDevice[] = [];
+  for (let i = 0; i < n; i++) queues.push(await TunDevice.open({ name, multiQueue: true }));
+  return queues;
+}
+
+function up(name: string): { host: (n: number) => string } {
+  const net = uniqueSubnet();
+  ip('addr', 'add', `${net.host(1)}/24`, 'dev', name);
+  ip('link', 'set', name, 'up');
+  return net;
+}
+
+privilegedTest('four queues of one device each get some of 64 UDP flows, and no flow twice', async () => {
+  const queues = await openQueues(4);
+  try {
+    assert.ok(queues.every((q) => q.name === queues[0].name && q.multiQueue && q.flags.multiQueue));
+    assert.equal(new Set(queues.map((q) => q.fd)).size, 4, 'one fd per queue');
+    const net = up(queues[0].name);
+    const counters = queues.map((q) => countPorts(q.readable, 30000, 64));
+    await sendUdpFlows(net.host(2), 30000, 64);
+    const total = (): number => counters.reduce((sum, c) => sum + c.ports.size, 0);
+    await until(() => total() === 64, 'all 64 flows');
+    for (const [i, c] of counters.entries()) assert.ok(c.ports.size > 0, `queue ${i} got no flow`);
+    const union = new Set(counters.flatMap((c) => [...c.ports]));
+    assert.equal(union.size, 64, 'each flow went to one queue only');
+  } finally {
+    await Promise.all(queues.map((q) => q.close()));
+  }
+});
+
+privilegedTest('a detached queue receives nothing, and once reattached it receives again', async () => {
+  const [a, b] = await openQueues(2);
+  try {
+    const net = up(a.name);
+    const onA = countPorts(a.readable, 31000, 64);
+    const onB = countPorts(b.readable, 31000, 32);
+    a.detachQueue();
+    assert.equal(a.queueAttached, false);
+    await sendUdpFlows(net.host(2), 31000, 32);
+    await until(() => onB.ports.size === 32, 'all 32 flows on the attached queue');
+    assert.equal(onA.ports.size, 0);
+    a.attachQueue();
+    assert.equal(a.queueAttached, true);
+    const onBoth = [countPorts(a.readable, 31100, 64), countPorts(b.readable, 31100, 64)];
+    await sendUdpFlows(net.host(2), 31100, 64);
+    await until(() => onBoth[0].ports.size + onBoth[1].ports.size === 64, 'all 64 flows');
+    assert.ok(onBoth[0].ports.size > 0, 'the reattached queue gets flows again');
+    assert.equal(onA.ports.size, 0, 'nothing queued while detached shows up later');
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+});
+
+privilegedTest('detaching twice is EINVAL, and so is attaching an attached queue', async () => {
+  const [a, b] = await openQueues(2);
+  try {
+    a.detachQueue();
+    assert.throws(() => a.detachQueue(), { name: 'TunError', code: 'EINVAL', syscall: 'ioctl(TUNSETQUEUE)' });
+    assert.throws(() => b.attachQueue(), { code: 'EINVAL' });
+    assert.equal(a.flags.detached, true, 'TUNGETIFF still answers on a detached queue');
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+});
+
+privilegedTest('detach after the device was deleted is EINVAL, and close still works (delete_detach_close)', async () => {
+  const [a, b] = await openQueues(2);
+  ip('link', 'del', a.name);
+  assert.throws(() => a.detachQueue(), { code: 'EINVAL' });
+  await Promise.all([a.close(), b.close()]);
+  assert.equal(a.fd, -1);
+});
+
+privilegedTest('a detached queue lets the device be deleted, then closes (detach_delete_close)', async () => {
+  const [a, b] = await openQueues(2);
+  a.detachQueue();
+  ip('link', 'del', a.name);
+  assert.equal(linkExists(a.name), false);
+  await Promise.all([a.close(), b.close()]);
+});
+
+privilegedTest('closing a detached queue leaves the device to the other queue (detach_close_delete)', async () => {
+  const [a, b] = await openQueues(2);
+  a.writable.write(Buffer.from([0x45])); // waits, corked, while detached
+  a.detachQueue();
+  await a.close();
+  assert.ok(linkExists(b.name));
+  assert.equal(b.flags.multiQueue, true);
+  ip('link', 'del', b.name);
+  await b.close();
+});
+
+privilegedTest('a reattached queue survives the device being deleted and closes (reattach_delete_close)', async () => {
+  const [a, b] = await openQueues(2);
+  a.detachQueue();
+  a.attachQueue();
+  a.on('error', () => {});
+  ip('link', 'del', a.name);
+  await Promise.all([a.close(), b.close()]);
+});
+
+privilegedTest('re-attaching after the device is gone is EINVAL', async () => {
+  const [a, b] = await openQueues(2);
+  a.detachQueue();
+  ip('link', 'del', a.name);
+  assert.throws(() => a.attachQueue(), { name: 'TunError', code: 'EINVAL' });
+  await Promise.all([a.close(), b.close()]);
+});
+
+privilegedTest('detachQueue() on a single-queue device says ENOTSUP and why', async () => {
+  await using dev = await TunDevice.open({ name: uniqueName('mq1') });
+  assert.throws(() => dev.detachQueue(), { code: 'ENOTSUP', message: /multiQueue: true/ });
+});
+
+/** A worker that opens one queue of `name`, reads `want` UDP flows, closes (or not) and exits. */
+function queueWorker(name: string, want: number, close: boolean): Worker {
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const { TunDevice } = require(${JSON.stringify(LIB)});
+    (async () => {
+      const dev = await TunDevice.open({ name: workerData.name, multiQueue: true });
+      const ports = new Set();
+      dev.readable.on('data', (p) => {
+        if (p[0] >> 4 === 4 && p[9] === 17) ports.add(p.readUInt16BE(22));
+        if (ports.size === workerData.want) {
+          dev.readable.removeAllListeners('data');
+          const done = () => parentPort.postMessage({ got: ports.size });
+          if (workerData.close) dev.close().then(done); else done();
+        }
+      });
+      parentPort.postMessage('ready');
+    })();`;
+  return new Worker(code, { eval: true, workerData: { name, want, close } });
+}
+
+privilegedTest('a worker opens its own queue of the device, reads its packets and exits cleanly', async () => {
+  const fdsBefore = openFdCount();
+  const [main] = await openQueues(1);
+  try {
+    const net = up(main.name);
+    const worker = queueWorker(main.name, 10, true);
+    const [ready] = (await once(worker, 'message')) as [unknown];
+    assert.equal(ready, 'ready');
+    main.detachQueue(); // the worker's queue is now the only one attached
+    const result = once(worker, 'message');
+    await sendUdpFlows(net.host(2), 32000, 10);
+    assert.deepEqual((await result)[0], { got: 10 });
+    const [exitCode] = (await once(worker, 'exit')) as [number];
+    assert.equal(exitCode, 0);
+  } finally {
+    await main.close();
+  }
+  assert.equal(openFdCount(), fdsBefore, 'no fd left behind');
+});
+
+privilegedTest('a worker that exits with its queue still open releases the fd', async () => {
+  const fdsBefore = openFdCount();
+  const [main] = await openQueues(1);
+  const net = up(main.name);
+  const worker = queueWorker(main.name, 4, false);
+  await once(worker, 'message');
+  main.detachQueue();
+  const result = once(worker, 'message');
+  await sendUdpFlows(net.host(2), 32100, 4);
+  await result;
+  const fdsWithWorker = openFdCount();
+  await worker.terminate();
+  // The worker's environment cleanup closed its queue: the device still has
+  // ours (detached), and the fd count drops by the worker's one.
+  assert.ok(openFdCount() < fdsWithWorker);
+  await main.close();
+  assert.equal(openFdCount(), fdsBefore);
+  assert.equal(linkExists(main.name), false);
+});

@@ -1,0 +1,137 @@
+// Persistent devices and least privilege: root creates, an unprivileged
+// owner uses, others are refused.
+import assert from 'node:assert/strict';
+import { TunDevice, TunError } from '../lib';
+import { ip, ipJson, linkExists, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
+import { LIB, openableCloneDevice, runNodeAs, uidCanRun, unprivileged } from './kernel-helpers';
+
+interface TunInfo {
+  linkinfo: { info_kind: string; info_data: { type: string; persist: boolean; user?: string; group?: string } };
+}
+
+function tunInfo(name: string): TunInfo['linkinfo']['info_data'] {
+  const [link] = ipJson<TunInfo>('-d', 'link', 'show', 'dev', name);
+  return link.linkinfo.info_data;
+}
+
+const UID = 1000;
+
+privilegedTest('create() leaves a persistent device with its owner and group and no fd, and delete() removes it', async () => {
+  const name = await TunDevice.create({ name: uniqueName('pers'), owner: UID, group: UID });
+  try {
+    assert.ok(linkExists(name));
+    const info = tunInfo(name);
+    assert.equal(info.persist, true);
+    assert.ok(info.user !== undefined && info.group !== undefined, 'ip reports an owner and a group');
+    ip('link', 'set', name, 'up');
+    assert.match(ip('link', 'show', 'dev', name), /NO-CARRIER/, 'no fd is attached');
+  } finally {
+    await TunDevice.delete(name);
+  }
+  assert.equal(linkExists(name), false);
+});
+
+privilegedTest('delete() finds a TAP multi-queue device without being told its mode', async () => {
+  const name = await TunDevice.create({ name: uniqueName('pdel'), mode: 'tap', multiQueue: true });
+  assert.equal(tunInfo(name).type, 'tap');
+  await TunDevice.delete(name);
+  assert.equal(linkExists(name), false);
+});
+
+privilegedTest('delete() of a device that does not exist fails with ENODEV and creates nothing', async () => {
+  const name = uniqueName('pnone');
+  await assert.rejects(TunDevice.delete(name), { name: 'TunError', code: 'ENODEV' });
+  assert.equal(linkExists(name), false);
+});
+
+privilegedTest('setPersist(false) on an open persistent device makes close() delete it', async () => {
+  const name = await TunDevice.create({ name: uniqueName('punp') });
+  const dev = await TunDevice.open({ name });
+  assert.equal(dev.flags.persist, true);
+  dev.setPersist(false);
+  assert.equal(dev.flags.persist, false);
+  await dev.close();
+  assert.equal(linkExists(name), false);
+});
+
+privilegedTest('the owner uid opens the persistent device without any capability and moves packets', async (t) => {
+  if (!uidCanRun(UID)) return t.skip(`uid ${UID} cannot read the project or run node`);
+  const clone = openableCloneDevice();
+  const net = uniqueSubnet();
+  const name = await TunDevice.create({ name: uniqueName('pown'), owner: UID });
+  try {
+    ip('addr', 'add', `${net.host(1)}/24`, 'dev', name);
+    ip('link', 'set', name, 'up');
+    // The child answers two pings, then leaves; it has no CAP_NET_ADMIN.
+    const script = `
+      const { TunDevice, echoReply } = require(${JSON.stringify(LIB)});
+      (async () => {
+        const dev = await TunDevice.open({ name: ${JSON.stringify(name)}, path: ${JSON.stringify(clone.path)} });
+        console.log('ready ' + process.getuid() + ' ' + require('fs').readFileSync('/proc/self/status', 'utf8').match(/CapEff:\\s*(\\w+)/)[1]);
+        let answered = 0;
+        dev.readable.on('data', (p) => {
+          const reply = echoReply(p);
+          if (reply === null || p[9] !== 1) return;
+          dev.writable.write(reply);
+          if (++answered === 2) dev.close().then(() => console.log('answered ' + answered));
+        });
+      })().catch((e) => { console.log('error ' + e.code + ' ' + e.message); process.exitCode = 1; });`;
+    let pinged: Promise<{ code: number | null; stdout: string }> | undefined;
+    const child = await runNodeAs(unprivileged(UID), script, (line) => {
+      if (line.startsWith('ready')) pinged = run('ping', ['-c', '2', '-i', '0.2', '-W', '2', net.host(2)]);
+    });
+    assert.match(child.stdout, new RegExp(`^ready ${UID} 0+$`, 'm'), child.stdout + child.stderr);
+    assert.match(child.stdout, /^answered 2$/m);
+    assert.equal(child.code, 0, child.stderr);
+    assert.ok(pinged !== undefined);
+    assert.match((await pinged).stdout, /2 packets transmitted, 2 received/);
+  } finally {
+    await TunDevice.delete(name);
+    clone.dispose();
+  }
+});
+
+privilegedTest('another uid gets EPERM, and the message names the owner and group of persistent devices', async (t) => {
+  if (!uidCanRun(UID)) return t.skip(`uid ${UID} cannot read the project or run node`);
+  const clone = openableCloneDevice();
+  const name = await TunDevice.create({ name: uniqueName('pother'), owner: 4242, group: 4242 });
+  try {
+    const script = `
+      const { TunDevice } = require(${JSON.stringify(LIB)});
+      TunDevice.open({ name: ${JSON.stringify(name)}, path: ${JSON.stringify(clone.path)} })
+        .then(() => console.log('opened'), (e) => console.log(JSON.stringify({ code: e.code, name: e.name, message: e.message })));`;
+    const child = await runNodeAs(unprivileged(UID), script);
+    const error = JSON.parse(child.stdout) as { code: string; name: string; message: string };
+    assert.equal(error.code, 'EPERM');
+    assert.equal(error.name, 'TunError');
+    assert.match(error.message, /ioctl\(TUNSETIFF\)/);
+    assert.match(error.message, /persistent device whose owner/);
+    assert.match(error.message, /group/);
+    assert.equal(tunInfo(name).persist, true, 'the refused open changed nothing');
+  } finally {
+    await TunDevice.delete(name);
+    clone.dispose();
+  }
+});
+
+privilegedTest('a plain open without CAP_NET_ADMIN fails with EPERM that says CAP_NET_ADMIN is needed', async () => {
+  const name = uniqueName('pcap');
+  // Root with CAP_NET_ADMIN dropped from the bounding set: exec leaves it out of every set.
+  const script = `
+    const { TunDevice } = require(${JSON.stringify(LIB)});
+    TunDevice.open({ name: ${JSON.stringify(name)} })
+      .then(() => console.log('opened'), (e) => console.log(JSON.stringify({ code: e.code, errno: e.errno, message: e.message })));`;
+  const child = await runNodeAs(['--inh-caps=-net_admin', '--bounding-set=-net_admin'], script);
+  const error = JSON.parse(child.stdout) as { code: string; errno: number; message: string };
+  assert.equal(error.code, 'EPERM');
+  assert.equal(error.errno, -1);
+  assert.match(error.message, /needs CAP_NET_ADMIN/);
+  assert.equal(linkExists(name), false);
+});
+
+privilegedTest('owner and group are checked before any syscall', async () => {
+  await assert.rejects(TunDevice.open({ name: uniqueName('pbad'), owner: -1 }), { code: 'ERR_OUT_OF_RANGE' });
+  await assert.rejects(TunDevice.open({ name: uniqueName('pbad'), group: 1.5 }), { code: 'ERR_INVALID_ARG_TYPE' });
+  await assert.rejects(TunDevice.create({ name: uniqueName('pbad'), owner: 2 ** 32 - 1 }), { code: 'ERR_OUT_OF_RANGE' });
+  assert.ok(TunError);
+});
