@@ -156,3 +156,12 @@ export function rejectAfter(ms: number, why: () => string): Promise<never> {
     setTimeout(() => reject(new Error(why())), ms).unref();
   });
 }
+
+/**
+ * For a privileged test that finds, once running, that it cannot do its job
+ * here: skips with the reason outside CI, fails in CI (where nothing may skip).
+ */
+export function skipOrFail(t: TestContext, reason: string): void {
+  if (inCI) throw new Error(`privileged test could not run in CI: ${reason}`);
+  t.skip(reason);
+}

@@ -2,7 +2,7 @@
 // owner uses, others are refused.
 import assert from 'node:assert/strict';
 import { TunDevice, TunError } from '../lib';
-import { ip, ipJson, linkExists, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
+import { ip, ipJson, linkExists, privilegedTest, run, skipOrFail, uniqueName, uniqueSubnet } from './helpers';
 import { LIB, openableCloneDevice, runNodeAs, uidCanRun, unprivileged } from './kernel-helpers';
 
 interface TunInfo {
@@ -55,7 +55,7 @@ privilegedTest('setPersist(false) on an open persistent device makes close() del
 });
 
 privilegedTest('the owner uid opens the persistent device without any capability and moves packets', async (t) => {
-  if (!uidCanRun(UID)) return t.skip(`uid ${UID} cannot read the project or run node`);
+  if (!uidCanRun(UID)) return skipOrFail(t, `uid ${UID} cannot read the project or run node`);
   const clone = openableCloneDevice();
   const net = uniqueSubnet();
   const name = await TunDevice.create({ name: uniqueName('pown'), owner: UID });
@@ -92,7 +92,7 @@ privilegedTest('the owner uid opens the persistent device without any capability
 });
 
 privilegedTest('another uid gets EPERM, and the message names the owner and group of persistent devices', async (t) => {
-  if (!uidCanRun(UID)) return t.skip(`uid ${UID} cannot read the project or run node`);
+  if (!uidCanRun(UID)) return skipOrFail(t, `uid ${UID} cannot read the project or run node`);
   const clone = openableCloneDevice();
   const name = await TunDevice.create({ name: uniqueName('pother'), owner: 4242, group: 4242 });
   try {
