@@ -640,7 +640,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       };
       this.#handle.waitWritable();
     } else {
-      this.#packetFailed(packet, -n, callback);
+      if (!this.#packetFailed(packet, -n, callback)) callback();
     }
   }
 
