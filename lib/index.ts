@@ -14,6 +14,7 @@ export type {
   Link,
   LinkInfo,
   LinkStats,
+  NetlinkOptions,
   NetlinkWatcherEvents,
   OperState,
   RouteFilter,

@@ -46,6 +46,8 @@ export interface NativeNetlinkSocketConstructor {
     receiveBufferSize: number,
     onData: (batch: Buffer, lengths: number[]) => void,
     onError: (errno: number, syscall: string) => void,
+    /** A namespace file to create the socket in ('' or absent: ours). */
+    netns?: string,
   ): NativeNetlinkSocket;
 }
 

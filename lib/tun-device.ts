@@ -757,7 +757,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   #nl(what: string): Netlink {
     this.#assertOpen(what);
     if (this.#netlink === undefined) {
-      this.#netlink = openNetlink();
+      // The device's index names it only in its own namespace.
+      this.#netlink = openNetlink(this.netns ?? '');
       this.#netlink[kLinkNames].set(this.index, this.name);
     }
     return this.#netlink;
@@ -771,7 +772,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       down: (link) => this.emit('down', link),
       addressAdded: (address) => this.emit('addressAdded', address),
       addressRemoved: (address) => this.emit('addressRemoved', address),
-    });
+    }, this.netns ?? '');
   }
 
   #closeNetlink(): void {

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "errno_error.h"
+#include "netns.h"
 
 #ifndef NETLINK_EXT_ACK
 #define NETLINK_EXT_ACK 11
@@ -49,8 +50,15 @@ NetlinkSocket::NetlinkSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   onError_ = Napi::Persistent(info[3].As<Napi::Function>());
   asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "NetlinkSocket");
 
-  fd_ = ::socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (fd_ < 0) throw ErrnoError(env, errno, "socket(AF_NETLINK)");
+  {
+    // A netlink socket speaks for the namespace it was created in, for life:
+    // only its creation needs to happen there.
+    std::string netns = NetnsArg(info, 4);
+    NetnsGuard guard(netns.c_str());
+    if (!guard.ok()) throw ErrnoError(env, guard.error(), guard.syscall());
+    fd_ = ::socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd_ < 0) throw ErrnoError(env, errno, "socket(AF_NETLINK)");
+  }
   TrackResource(env, this);
 
   // A watcher must not lose events in a burst (a device with many

@@ -14,8 +14,17 @@
 // If the way back fails the process aborts: a thread left in the wrong
 // namespace would go on creating sockets and devices there, silently.
 #pragma once
+#include <napi.h>
+
+#include <string>
 
 namespace tuntap {
+
+// The optional namespace-path argument info[i] of a native entry point: ""
+// (stay in ours) when absent or not a string.
+inline std::string NetnsArg(const Napi::CallbackInfo& info, size_t i) {
+  return info.Length() > i && info[i].IsString() ? info[i].As<Napi::String>().Utf8Value() : std::string();
+}
 
 class NetnsGuard {
  public:

@@ -25,12 +25,6 @@ void SetIfrName(struct ifreq& ifr, const std::string& name) {
   std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
 }
 
-// The optional last argument of openTun / interfaceMtu: a network namespace
-// file ('' or absent: the calling thread's own).
-std::string NetnsArg(const Napi::CallbackInfo& info, size_t i) {
-  return info.Length() > i && info[i].IsString() ? info[i].As<Napi::String>().Utf8Value() : std::string();
-}
-
 // openTun(path, name, flags, netns?) -> { fd, name, flags, index }
 // The fd is non-blocking from the start: the reader is driven by libuv and a
 // blocking read would freeze the event loop.

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
-import { TunDevice } from '../lib';
+import { Netlink, TunDevice } from '../lib';
 import { linkExists, privilegedTest, uniqueName } from './helpers';
 
 function withNamedNetns(t: { after: (fn: () => void) => void }): { name: string; path: string } {
@@ -65,4 +65,34 @@ privilegedTest('a /proc/PID/ns/net path works too', async () => {
   // Our own namespace through a pid path: the device lands where we are.
   await using dev = await TunDevice.open({ name: uniqueName('nsp'), netns: `/proc/${process.pid}/ns/net` });
   assert.ok(linkExists(dev.name));
+});
+
+privilegedTest("a device opened in another namespace is configured there by its own helpers", async (t) => {
+  const ns = withNamedNetns(t);
+  await using dev = await TunDevice.open({ name: uniqueName('nsc'), netns: ns.path });
+  // A device of ours with the same index could otherwise be configured by mistake.
+  await dev.addAddress('10.77.0.1/24');
+  await dev.up();
+  const addrs = JSON.parse(execFileSync('ip', ['-n', ns.name, '-j', 'addr', 'show', 'dev', dev.name], { encoding: 'utf8' })) as Array<{
+    flags: string[];
+    addr_info: Array<{ local: string; prefixlen: number }>;
+  }>;
+  assert.ok(addrs[0].addr_info.some((a) => a.local === '10.77.0.1' && a.prefixlen === 24));
+  assert.ok(addrs[0].flags.includes('UP'));
+  assert.deepEqual((await dev.addresses()).filter((a) => a.family === 4).map((a) => a.address), ['10.77.0.1']);
+  const local = JSON.parse(execFileSync('ip', ['-j', 'addr'], { encoding: 'utf8' })) as Array<{ addr_info: Array<{ local: string }> }>;
+  assert.equal(local.some((l) => l.addr_info.some((a) => a.local === '10.77.0.1')), false, 'nothing changed here');
+});
+
+privilegedTest('Netlink.open({ netns }) reads and changes the links of that namespace', async (t) => {
+  const ns = withNamedNetns(t);
+  const nl = await Netlink.open({ netns: ns.path });
+  try {
+    const links = await nl.links();
+    assert.deepEqual(links.map((l) => l.name), ['lo'], 'a fresh namespace has only lo');
+    await nl.setUp('lo');
+    assert.match(execFileSync('ip', ['-n', ns.name, 'link', 'show', 'lo'], { encoding: 'utf8' }), /UP/);
+  } finally {
+    nl.close();
+  }
 });

@@ -79,13 +79,14 @@ export class NetlinkClient {
   #keepAlive: boolean;
 
   /** A client on a new native socket bound to `groups` (0: requests only). */
-  static open(groups: number, handlers: ClientHandlers = {}, keepAlive = false): NetlinkClient {
+  static open(groups: number, handlers: ClientHandlers = {}, keepAlive = false, netns = ''): NetlinkClient {
     let client: NetlinkClient | undefined;
     const socket: NativeNetlinkSocket = new native.NetlinkSocket(
       groups,
       RECEIVE_BUFFER_SIZE,
       (batch, lengths) => client?.receive(batch, lengths),
       (errno, syscall) => client?.trouble(errno, syscall),
+      netns,
     );
     client = new NetlinkClient(socket, handlers, keepAlive);
     return client;

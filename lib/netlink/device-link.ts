@@ -37,7 +37,8 @@ export class LinkMonitor {
   readonly #client: NetlinkClient;
   #up: boolean | undefined;
 
-  constructor(index: number, sink: LinkEventSink) {
+  /** `netns`: the namespace the device lives in ('' for ours); its index means something only there. */
+  constructor(index: number, sink: LinkEventSink, netns = '') {
     this.#index = index;
     this.#sink = sink;
     this.#client = NetlinkClient.open(
@@ -51,6 +52,7 @@ export class LinkMonitor {
       },
       // Someone awaits these events: keep the process alive like a listening socket.
       true,
+      netns,
     );
     this.#snapshot();
   }

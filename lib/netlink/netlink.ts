@@ -2,7 +2,7 @@
 // through the library's own netlink socket (never by running `ip`).
 import { EventEmitter } from 'node:events';
 import type TypedEmitter from 'typed-emitter';
-import { TunError, errnoName, invalidType, invalidValue, outOfRange } from '../errors';
+import { TunError, errnoName, fromNative, invalidType, invalidValue, outOfRange } from '../errors';
 import { validateName } from '../tun-device';
 import { networkOf, parseCidr, parseIp, parseMac, type Cidr } from './address';
 import { NetlinkClient, type ErrorFactory, type Request } from './client';
@@ -93,9 +93,13 @@ export class Netlink implements Disposable {
   readonly #client: NetlinkClient;
   readonly [kLinkNames] = new Map<number, string>();
 
-  /** Opens a request socket. Needs CAP_NET_ADMIN for changes, not for reading. */
-  static async open(): Promise<Netlink> {
-    return openNetlink();
+  /**
+   * Opens a request socket. Needs CAP_NET_ADMIN for changes, not for reading.
+   * With `netns` (a file such as '/var/run/netns/NAME' or '/proc/PID/ns/net')
+   * the socket, and every call on it, speaks for that network namespace.
+   */
+  static async open(options: NetlinkOptions = {}): Promise<Netlink> {
+    return openNetlink(validateNetns(options));
   }
 
   /**
@@ -340,20 +344,25 @@ export class Netlink implements Disposable {
 }
 
 /** Opens a request socket at once (Netlink.open() without the promise). */
-export function openNetlink(): Netlink {
+export function openNetlink(netns = ''): Netlink {
   try {
-    return new Netlink(NetlinkClient.open(0));
+    return new Netlink(NetlinkClient.open(0, {}, false, netns));
   } catch (error) {
-    throw toTunError(error);
+    throw fromNative(error, netns === '' ? {} : { path: netns });
   }
 }
 
-function toTunError(error: unknown): unknown {
-  if (error instanceof Error && typeof (error as { errno?: unknown }).errno === 'number') {
-    const e = error as Error & { errno: number; syscall: string };
-    return new TunError(e.errno, e.syscall);
-  }
-  return error;
+/** Options of Netlink.open(). */
+export interface NetlinkOptions {
+  /** A network namespace file to speak for; default: the calling thread's own. */
+  netns?: string;
+}
+
+function validateNetns(options: NetlinkOptions): string {
+  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+  const netns = options.netns ?? '';
+  if (typeof netns !== 'string') throw invalidType('options.netns', 'a string (a path such as /var/run/netns/NAME)', netns);
+  return netns;
 }
 
 function decodeAll<T>(messages: NetlinkMessage[], type: number, decode: (m: NetlinkMessage) => T | MalformedMessage, keep?: (m: NetlinkMessage) => boolean): T[] {
@@ -468,7 +477,7 @@ function setLinkHint(code: string, attributes: Attribute[]): string | undefined 
 
 // ---- watcher -------------------------------------------------------------------
 
-export interface WatchOptions {
+export interface WatchOptions extends NetlinkOptions {
   /** Link events ('link', 'linkRemoved'). Default true. */
   links?: boolean;
   /** IPv4 and IPv6 address events ('address', 'addressRemoved'). Default true. */
@@ -517,6 +526,7 @@ export class NetlinkWatcher extends TypedEventEmitter implements Disposable {
     const links = options.links ?? true;
     const addresses = options.addresses ?? true;
     const routes = options.routes ?? false;
+    const netns = validateNetns(options);
     const groups =
       (links ? RTMGRP.LINK : 0) |
       (addresses ? RTMGRP.IPV4_IFADDR | RTMGRP.IPV6_IFADDR : 0) |
@@ -531,9 +541,9 @@ export class NetlinkWatcher extends TypedEventEmitter implements Disposable {
           const hint = errno === 105 ? 'Events were lost (the socket queue overflowed): re-read the state you track' : detail;
           this.emit('error', new TunError(errno, `netlink ${syscall}`, { hint }));
         },
-      }, true);
+      }, true, netns);
     } catch (error) {
-      throw toTunError(error);
+      throw fromNative(error);
     }
   }
 
