@@ -52,6 +52,16 @@ export type TunDeviceEvents = {
   drop: (packet: Buffer, error: TunError) => void;
 };
 
+/**
+ * Called by {@link TunDevice.readBatches} once per batch. Packet i is
+ * `slab.subarray(descriptors[2 * i], descriptors[2 * i] + descriptors[2 * i + 1])`.
+ *
+ * ```ts
+ * const onBatch: PacketBatchHandler = (slab, d, count) => { packets += count; };
+ * ```
+ */
+export type PacketBatchHandler = (slab: Buffer, descriptors: Uint32Array, count: number) => void;
+
 /** The largest IP packet (IPv6: 40-byte header + 65535 payload). */
 const MAX_IP_PACKET = 65575;
 /** Ethernet header with one VLAN tag. */
@@ -102,6 +112,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   #closed = false;
   #closePromise: Promise<void> | undefined;
   #onWritable: (() => void) | undefined;
+  #batchHandler: PacketBatchHandler | undefined;
+  #batchMode = false;
 
   /** Opens a device; see {@link TunDeviceOptions}. Needs CAP_NET_ADMIN unless the device is persistent and owned by this user. */
   static async open(options: TunDeviceOptions = {}): Promise<TunDevice> {
@@ -230,6 +242,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.#closed = true;
     this.#reading = false;
     this.#onWritable = undefined;
+    this.#batchHandler = undefined;
     this.#handle.close();
     // The streams get the error only where someone listens for it; the device
     // itself reports it once, so an unhandled fatal error throws once.
@@ -251,6 +264,10 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   #onRead(slab: Buffer, count: number): void {
+    if (this.#batchHandler !== undefined) {
+      this.#batchHandler(slab, this.#descriptors, count);
+      return;
+    }
     const d = this.#descriptors;
     const r = this.readable;
     let more = true;
@@ -262,6 +279,10 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   [kStartReading](): void {
+    if (this.#batchMode) {
+      this.readable.destroy(readSideTaken('readable', 'readBatches()'));
+      return;
+    }
     if (!this.#reading && !this.#closed) {
       this.#reading = true;
       this.#handle.startReading();
@@ -274,6 +295,53 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       this.#handle.stopReading();
     }
   }
+
+  // ---- Batch reading: the read side without the stream ------------------
+  // One handler call per kernel wake-up with the native slab and the shared
+  // descriptor array, so a batch allocates nothing in JS; `readable` pays one
+  // view and one push per packet on top. Only one of the two may read: a
+  // packet the kernel hands over is gone, so two readers would each see a
+  // random half.
+
+  /**
+   * Reads packets in batches instead of through `readable`: `handler` is called
+   * once per event-loop wake-up with up to `maxBatch` packets. Packet i is
+   * `slab.subarray(descriptors[2 * i], descriptors[2 * i] + descriptors[2 * i + 1])`;
+   * the slab region is never reused, so views may be kept. `descriptors` is
+   * reused by the next batch: read it before returning. Calling it again
+   * replaces the handler. From the first call on, `readable` cannot be used
+   * (it is destroyed with ERR_READ_SIDE_TAKEN if read); if `readable` has
+   * already been read from, this throws ERR_READ_SIDE_TAKEN.
+   *
+   * ```ts
+   * dev.readBatches((slab, d, count) => {
+   *   for (let i = 0; i < count; i++) handle(slab, d[2 * i], d[2 * i + 1]);
+   * });
+   * ```
+   */
+  readBatches(handler: PacketBatchHandler): this {
+    if (typeof handler !== 'function') throw invalidType('handler', 'a function', handler);
+    this.#assertOpen('readBatches()');
+    const r = this.readable;
+    if (!this.#batchMode && (this.#reading || r.readableFlowing !== null || r.readableDidRead || r.destroyed)) {
+      throw readSideTaken('readBatches()', 'readable');
+    }
+    this.#batchMode = true;
+    this.#batchHandler = handler;
+    this.#reading = true;
+    this.#handle.startReading();
+    return this;
+  }
+
+  /** Stops the batches readBatches() started (packets queue in the kernel, then drop); readBatches() resumes. */
+  pauseBatches(): this {
+    if (this.#batchMode && this.#reading) {
+      this.#reading = false;
+      this.#handle.stopReading();
+    }
+    return this;
+  }
+  // ---- end of batch reading ----------------------------------------------
 
   /** Writes one packet; calls back once it is written or dropped. */
   [kWrite](packet: Uint8Array, callback: (error?: Error | null) => void): void {
@@ -368,6 +436,10 @@ class PacketWritable extends Writable {
     for (let i = 0; i < chunks.length; i++) packets[i] = chunks[i].chunk;
     this.#device[kWritev](packets, callback);
   }
+}
+
+function readSideTaken(what: string, owner: string): StateError {
+  return new StateError('ERR_READ_SIDE_TAKEN', `Cannot use ${what}: the device's packets are already read by ${owner}`);
 }
 
 function destroyedError(): StateError {

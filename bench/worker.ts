@@ -1,0 +1,197 @@
+// The Node side of every benchmark case, with the same command line and the
+// same stdout protocol as the C reference (bench/c/tunref.c):
+//   node worker.js API rx   DEV SECONDS MAXPACKETS
+//   node worker.js API tx   DEV SRC DST PORT PAYLOAD SECONDS MAXPACKETS
+//   node worker.js API echo DEV SECONDS MAXPACKETS
+//   node worker.js API fwd  DEVA DEVB SECONDS MAXPACKETS
+// API is 'stream' (readable / writable, as a user would write it) or 'batch'
+// (readBatches(), and writable corked per batch so a burst is one writev).
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { TunDevice } from '../lib';
+import { internetChecksum } from '../lib/packet';
+
+type Api = 'stream' | 'batch';
+
+interface Stats {
+  packets: number;
+  bytes: number;
+  errors: number;
+  first: number;
+  last: number;
+}
+
+function udpPacket(src: string, dst: string, port: number, payload: number): Buffer {
+  const len = 28 + payload;
+  const p = Buffer.alloc(len);
+  p[0] = 0x45;
+  p.writeUInt16BE(len, 2);
+  p[8] = 64;
+  p[9] = 17;
+  Buffer.from(src.split('.').map(Number)).copy(p, 12);
+  Buffer.from(dst.split('.').map(Number)).copy(p, 16);
+  p.writeUInt16BE(internetChecksum(p.subarray(0, 20)), 10);
+  p.writeUInt16BE(port, 20);
+  p.writeUInt16BE(port, 22);
+  p.writeUInt16BE(len - 20, 24); // UDP checksum 0: none (IPv4)
+  return p;
+}
+
+/** Echo in place: swapping addresses and ports keeps both checksums valid. */
+function swapUdp(p: Buffer): boolean {
+  if (p.length < 28 || p[0] >> 4 !== 4 || p[9] !== 17) return false;
+  const ihl = (p[0] & 15) * 4;
+  for (let i = 0; i < 4; i++) {
+    const t = p[12 + i];
+    p[12 + i] = p[16 + i];
+    p[16 + i] = t;
+  }
+  for (let i = 0; i < 2; i++) {
+    const t = p[ihl + i];
+    p[ihl + i] = p[ihl + 2 + i];
+    p[ihl + 2 + i] = t;
+  }
+  return true;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [api, mode, ...rest] = argv as [Api, string, ...string[]];
+  const s: Stats = { packets: 0, bytes: 0, errors: 0, first: 0, last: 0 };
+  const devices: TunDevice[] = [];
+  let done = false;
+  const finish = (): void => {
+    if (done) return;
+    done = true;
+    const seconds = s.packets > 1 ? (s.last - s.first) / 1000 : 0;
+    process.stdout.write(`${JSON.stringify({ mode, api, packets: s.packets, bytes: s.bytes, errors: s.errors, seconds })}\n`);
+    for (const d of devices) d.destroy();
+    process.exit(0);
+  };
+  process.on('SIGTERM', finish);
+  process.on('SIGINT', finish);
+  const open = async (name: string): Promise<TunDevice> => {
+    const d = await TunDevice.open({ name });
+    d.on('error', () => s.errors++);
+    devices.push(d);
+    return d;
+  };
+  let go: () => void;
+  if (mode === 'rx' || mode === 'echo') {
+    const [name, seconds, max] = [rest[0], Number(rest[1]), Number(rest[2])];
+    const dev = await open(name);
+    const echo = mode === 'echo';
+    const w = dev.writable;
+    const count = (p: Buffer): void => {
+      s.last = performance.now();
+      if (s.packets === 0) s.first = s.last;
+      s.packets++;
+      s.bytes += p.length;
+      if (s.packets >= max) finish();
+    };
+    go = () => {
+      setTimeout(finish, seconds * 1000);
+      if (api === 'stream') {
+        dev.readable.on('data', (p: Buffer) => {
+          if (echo) {
+            if (!swapUdp(p)) return;
+            w.write(p);
+          }
+          count(p);
+        });
+      } else {
+        dev.readBatches((slab, d, n) => {
+          if (echo) w.cork();
+          for (let i = 0; i < n; i++) {
+            const off = d[2 * i];
+            const p = slab.subarray(off, off + d[2 * i + 1]);
+            if (echo) {
+              if (!swapUdp(p)) continue;
+              w.write(p);
+            }
+            count(p);
+          }
+          if (echo) w.uncork();
+        });
+      }
+    };
+  } else if (mode === 'tx') {
+    const [name, src, dst, port, payload, seconds, max] = rest;
+    const dev = await open(name);
+    const packet = udpPacket(src, dst, Number(port), Number(payload));
+    go = () => {
+      const w = dev.writable;
+      const deadline = performance.now() + Number(seconds) * 1000;
+      const limit = Number(max);
+      s.first = performance.now();
+      const pump = (): void => {
+        while (s.packets < limit) {
+          if ((s.packets & 255) === 0 && performance.now() > deadline) break;
+          s.packets++;
+          s.bytes += packet.length;
+          if (!w.write(packet)) {
+            w.once('drain', pump);
+            return;
+          }
+        }
+        // Done when the last queued packet is in the kernel.
+        w.write(packet, () => {
+          s.packets++;
+          s.last = performance.now();
+          finish();
+        });
+      };
+      pump();
+    };
+  } else if (mode === 'fwd') {
+    const [a, b] = [await open(rest[0]), await open(rest[1])];
+    const [seconds, max] = [Number(rest[2]), Number(rest[3])];
+    go = () => {
+      setTimeout(finish, seconds * 1000);
+      for (const [from, to] of [[a, b], [b, a]] as const) {
+        const w = to.writable;
+        if (api === 'stream') {
+          from.readable.on('data', (p: Buffer) => {
+            s.last = performance.now();
+            if (s.packets++ === 0) s.first = s.last;
+            s.bytes += p.length;
+            if (s.packets >= max) finish();
+          });
+          from.readable.pipe(w);
+        } else {
+          from.readBatches((slab, d, n) => {
+            w.cork();
+            for (let i = 0; i < n; i++) {
+              const off = d[2 * i];
+              w.write(slab.subarray(off, off + d[2 * i + 1]));
+              s.bytes += d[2 * i + 1];
+            }
+            w.uncork();
+            s.last = performance.now();
+            if (s.packets === 0) s.first = s.last;
+            s.packets += n;
+            if (s.packets >= max) finish();
+          });
+        }
+      }
+    };
+  } else {
+    throw new Error(`unknown mode ${mode}`);
+  }
+  process.stdout.write('ready\n');
+  // "go" on stdin starts the run; stdin closed before that means the harness gave up.
+  let started = false;
+  const lines = createInterface({ input: process.stdin });
+  lines.once('line', () => {
+    started = true;
+    lines.close();
+    go();
+  });
+  lines.once('close', () => {
+    if (!started) finish();
+  });
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
