@@ -131,12 +131,19 @@ function rssKiB(pid: number): number {
 
 type Variant = 'C' | 'node-stream' | 'node-batch';
 
+// The TUN side on CPU 1 and the load on CPU 0, C and Node alike: left to the
+// scheduler, the two sometimes share a core and a run's figure halves.
+const TUN_CPU = ['-c', '1'];
+const LOAD_CPU = ['-c', '0'];
+
 function tunSide(variant: Variant, args: string[]): Proc {
-  if (variant === 'C') return new Proc(path.join(buildDir, 'tunref'), args);
-  return new Proc(process.execPath, [worker, variant === 'node-batch' ? 'batch' : 'stream', ...args]);
+  if (variant === 'C') return new Proc('taskset', [...TUN_CPU, path.join(buildDir, 'tunref'), ...args]);
+  // BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the workers.
+  const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+  return new Proc('taskset', [...TUN_CPU, process.execPath, ...flags, worker, variant === 'node-batch' ? 'batch' : 'stream', ...args]);
 }
 
-const load = (...args: string[]): Proc => new Proc(path.join(buildDir, 'load'), args);
+const load = (...args: string[]): Proc => new Proc('taskset', [...LOAD_CPU, path.join(buildDir, 'load'), ...args]);
 
 let devCounter = 0;
 const nextDev = (): string => `tbench${devCounter++}`;
@@ -174,7 +181,10 @@ async function rxRun(variant: Variant, payload: number, z: Sizes): Promise<Sampl
     await sleep(50);
     const dropped = linkTxDropped(dev) - dropped0;
     const r = await tun.result();
-    return { value: r.seconds > 0 ? r.packets / r.seconds : 0, extra: { read: r.packets, sent: sent.sent, txDropped: dropped } };
+    return {
+      value: r.seconds > 0 ? r.packets / r.seconds : 0,
+      extra: { read: r.packets, sent: sent.sent, txDropped: dropped, cpuUsPerPkt: (r.cpu * 1e6) / r.packets, faultsPerKPkt: (r.faults * 1000) / r.packets },
+    };
   } finally {
     tun.child.kill('SIGKILL');
   }
@@ -194,7 +204,10 @@ async function txRun(variant: Variant, z: Sizes): Promise<Sample> {
     const r = await tun.result(false);
     await sleep(100);
     const s = await sink.result();
-    return { value: r.seconds > 0 ? r.packets / r.seconds : 0, extra: { written: r.packets, delivered: s.received } };
+    return {
+      value: r.seconds > 0 ? r.packets / r.seconds : 0,
+      extra: { written: r.packets, delivered: s.received, cpuUsPerPkt: (r.cpu * 1e6) / r.packets, faultsPerKPkt: (r.faults * 1000) / r.packets },
+    };
   } finally {
     tun.child.kill('SIGKILL');
     sink?.child.kill('SIGKILL');
@@ -211,10 +224,10 @@ async function echoRun(variant: Variant, inflight: number, z: Sizes): Promise<Sa
     tun.go();
     const ping = load('ping', NET.local, NET.peer, String(NET.port), String(inflight), String(z.seconds), String(z.max));
     const r = await ping.result(false);
-    await tun.result();
+    const { cpu } = await tun.result();
     return {
       value: r.seconds > 0 ? r.roundTrips / r.seconds : 0,
-      extra: { rttMedianUs: r.rttMedianUs, rttP99Us: r.rttP99Us, timeouts: r.timeouts },
+      extra: { rttMedianUs: r.rttMedianUs, rttP99Us: r.rttP99Us, timeouts: r.timeouts, cpuUsPerRt: (cpu * 1e6) / r.roundTrips },
     };
   } finally {
     tun.child.kill('SIGKILL');
@@ -245,13 +258,16 @@ async function forwardRun(variant: Variant, z: Sizes): Promise<Sample> {
     assertRoutedInto('10.77.3.1', devA, nsA);
     assertRoutedInto('10.77.2.1', devB, nsB);
     tun.go();
-    recv = new Proc('ip', ['netns', 'exec', nsB, path.join(buildDir, 'load'), 'tcprecv', '10.77.3.1', '5001', String(z.seconds + 3)]);
+    recv = new Proc('ip', ['netns', 'exec', nsB, 'taskset', ...LOAD_CPU, path.join(buildDir, 'load'), 'tcprecv', '10.77.3.1', '5001', String(z.seconds + 3)]);
     await recv.waitFor('ready');
-    const send = new Proc('ip', ['netns', 'exec', nsA, path.join(buildDir, 'load'), 'tcpsend', '10.77.3.1', '5001', String(z.seconds)]);
+    const send = new Proc('ip', ['netns', 'exec', nsA, 'taskset', ...LOAD_CPU, path.join(buildDir, 'load'), 'tcpsend', '10.77.3.1', '5001', String(z.seconds)]);
     await send.result(false);
     const r = await recv.result(false);
     const f = await tun.result();
-    return { value: r.seconds > 0 ? (r.bytes * 8) / r.seconds / 1e9 : 0, extra: { forwarded: f.packets, bytes: r.bytes } };
+    return {
+      value: r.seconds > 0 ? (r.bytes * 8) / r.seconds / 1e9 : 0,
+      extra: { forwarded: f.packets, bytes: r.bytes, cpuUsPerPkt: (f.cpu * 1e6) / f.packets },
+    };
   } finally {
     tun.child.kill('SIGKILL');
     recv?.child.kill('SIGKILL');
@@ -285,7 +301,7 @@ function cases(o: Options): CaseDef[] {
   const list: CaseDef[] = [
     { name: 'rx 64B', unit: 'pkt/s', variants: all, run: (v) => rxRun(v, 64, z) },
     { name: 'rx 1400B', unit: 'pkt/s', variants: all, run: (v) => rxRun(v, 1400, z) },
-    { name: 'tx 64B', unit: 'pkt/s', variants: ['C', 'node-stream'], run: (v) => txRun(v, z) },
+    { name: 'tx 64B', unit: 'pkt/s', variants: all, run: (v) => txRun(v, z) },
     { name: 'echo 1 in flight', unit: 'rt/s', variants: all, run: (v) => echoRun(v, 1, echoZ), also: rtt },
     { name: 'echo 32 in flight', unit: 'rt/s', variants: all, run: (v) => echoRun(v, 32, echoZ), also: rtt },
     { name: 'forward TCP', unit: 'Gbit/s', variants: all, run: (v) => forwardRun(v, o.quick ? { seconds: 0.3, max: 100_000 } : { seconds: 2, max: 1_000_000 }) },

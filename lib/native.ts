@@ -6,6 +6,8 @@ export interface NativeTunHandle {
   readonly fd: number;
   startReading(): void;
   stopReading(): void;
+  /** On: every batch is read into the start of the same slab (JS keeps no views). */
+  setSlabReuse(on: boolean): void;
   /** Bytes written, or -errno. */
   write(packet: Uint8Array): number;
   /** How many of packets[start, start+count) were tried; results go to the shared Int32Array. */

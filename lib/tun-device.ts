@@ -62,6 +62,15 @@ export type TunDeviceEvents = {
  */
 export type PacketBatchHandler = (slab: Buffer, descriptors: Uint32Array, count: number) => void;
 
+/** Options of {@link TunDevice.readBatches}. */
+export interface ReadBatchesOptions {
+  /**
+   * Read every batch into the same memory: no allocation per batch and a warm
+   * cache, but a packet view is valid only until the handler returns. Default false.
+   */
+  reuseSlab?: boolean;
+}
+
 /** The largest IP packet (IPv6: 40-byte header + 65535 payload). */
 const MAX_IP_PACKET = 65575;
 /** Ethernet header with one VLAN tag. */
@@ -306,12 +315,17 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   /**
    * Reads packets in batches instead of through `readable`: `handler` is called
    * once per event-loop wake-up with up to `maxBatch` packets. Packet i is
-   * `slab.subarray(descriptors[2 * i], descriptors[2 * i] + descriptors[2 * i + 1])`;
-   * the slab region is never reused, so views may be kept. `descriptors` is
-   * reused by the next batch: read it before returning. Calling it again
-   * replaces the handler. From the first call on, `readable` cannot be used
-   * (it is destroyed with ERR_READ_SIDE_TAKEN if read); if `readable` has
-   * already been read from, this throws ERR_READ_SIDE_TAKEN.
+   * `slab.subarray(descriptors[2 * i], descriptors[2 * i] + descriptors[2 * i + 1])`.
+   * `descriptors` is reused by the next batch: read it before returning. By
+   * default a slab region is never reused, so views may be kept; with
+   * `{ reuseSlab: true }` every batch overwrites the last (no allocation, and
+   * the memory stays in the CPU cache), so views are valid only until the
+   * handler returns: copy what you keep, and do not queue views on a stream.
+   *
+   * Calling it again replaces the handler and options. From the first call
+   * on, `readable` cannot be used (it is destroyed with ERR_READ_SIDE_TAKEN if
+   * read); if `readable` has already been read from, this throws
+   * ERR_READ_SIDE_TAKEN.
    *
    * ```ts
    * dev.readBatches((slab, d, count) => {
@@ -319,8 +333,11 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    * });
    * ```
    */
-  readBatches(handler: PacketBatchHandler): this {
+  readBatches(handler: PacketBatchHandler, options: ReadBatchesOptions = {}): this {
     if (typeof handler !== 'function') throw invalidType('handler', 'a function', handler);
+    if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+    const reuseSlab = options.reuseSlab ?? false;
+    if (typeof reuseSlab !== 'boolean') throw invalidType('options.reuseSlab', 'a boolean', reuseSlab);
     this.#assertOpen('readBatches()');
     const r = this.readable;
     if (!this.#batchMode && (this.#reading || r.readableFlowing !== null || r.readableDidRead || r.destroyed)) {
@@ -328,6 +345,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     }
     this.#batchMode = true;
     this.#batchHandler = handler;
+    this.#handle.setSlabReuse(reuseSlab);
     this.#reading = true;
     this.#handle.startReading();
     return this;

@@ -13,6 +13,7 @@ Napi::Function TunHandle::Init(Napi::Env env) {
                      {
                          InstanceMethod<&TunHandle::StartReading>("startReading"),
                          InstanceMethod<&TunHandle::StopReading>("stopReading"),
+                         InstanceMethod<&TunHandle::SetSlabReuse>("setSlabReuse"),
                          InstanceMethod<&TunHandle::Write>("write"),
                          InstanceMethod<&TunHandle::WriteBatch>("writeBatch"),
                          InstanceMethod<&TunHandle::WaitWritable>("waitWritable"),
@@ -141,6 +142,9 @@ void TunHandle::ReadBatch() {
   Napi::Env env = Env();
   uint32_t count = 0;
   int error = 0;
+  // Every batch in the same memory: it stays in the cache, and no slab is
+  // allocated (and later collected) per few hundred KiB read.
+  if (reuseSlab_) slabUsed_ = 0;
   // Bounded so that one busy device cannot starve the loop: libuv's poll is
   // level-triggered, so packets left in the ring wake us again next turn.
   while (count < maxBatch_) {
@@ -177,6 +181,15 @@ Napi::Value TunHandle::StartReading(const Napi::CallbackInfo& info) {
 Napi::Value TunHandle::StopReading(const Napi::CallbackInfo& info) {
   reading_ = false;
   UpdatePoll();
+  return info.Env().Undefined();
+}
+
+// setSlabReuse(on): from the next batch on, every batch is read into the
+// start of the same slab, overwriting the last one.
+Napi::Value TunHandle::SetSlabReuse(const Napi::CallbackInfo& info) {
+  reuseSlab_ = info[0].As<Napi::Boolean>().Value();
+  // The current slab may hold views handed out under the old promise.
+  if (reuseSlab_) slab_.Reset();
   return info.Env().Undefined();
 }
 
