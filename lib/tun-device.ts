@@ -299,7 +299,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   [kStopReading](): void {
-    if (this.#reading) {
+    // readable's pause or destroy must not stop readBatches().
+    if (this.#reading && !this.#batchMode) {
       this.#reading = false;
       this.#handle.stopReading();
     }

@@ -50,3 +50,11 @@ static inline void ready_then_wait_for_go(void) {
   fflush(stdout);
   if (fgets(line, sizeof line, stdin) == NULL) exit(0);
 }
+
+// Seconds of warm-up before counting starts (TUNTAP_BENCH_WARMUP, default
+// 0.3): the Node side compiles its hot loop then, and both sides fill their
+// caches. The harness sets it for C and Node alike.
+static inline double warmup_s(void) {
+  const char *w = getenv("TUNTAP_BENCH_WARMUP");
+  return w != NULL ? atof(w) : 0.3;
+}

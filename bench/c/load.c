@@ -117,7 +117,13 @@ static int ping(char **a) {
     msg[0] = now_ns();
     send(fd, msg, sizeof msg, 0);
   }
+  double warm = start + warmup_s();
   while (done < max && now_s() < deadline && !stop_requested) {
+    if (warm > 0 && now_s() >= warm) {  // warm-up over: count from here
+      warm = 0;
+      done = sent = timeouts = 0;
+      start = now_s();
+    }
     uint64_t reply[8];
     ssize_t n = recv(fd, reply, sizeof reply, 0);
     if (n < 0) {
@@ -156,6 +162,7 @@ static int tcprecv(char **a) {
   while (fd < 0 && !stop_requested && now_s() < deadline) fd = accept(ls, NULL, NULL);
   uint64_t bytes = 0;
   double first = 0, last = 0;
+  int warm = 0;
   static uint8_t data[1 << 17];
   if (fd >= 0) {
     set_timeout(fd, 200);
@@ -164,7 +171,12 @@ static int tcprecv(char **a) {
       if (n == 0) break;
       if (n < 0) continue;
       last = now_s();
-      if (bytes == 0) first = last;
+      if (first == 0) first = last;
+      if (!warm && last - first >= warmup_s()) {  // warm-up over: count from here
+        warm = 1;
+        first = last;
+        bytes = 0;
+      }
       bytes += (uint64_t)n;
     }
   }

@@ -61,10 +61,29 @@ static long minor_faults(void) {
   return ru.ru_minflt;
 }
 
-static void go(void) {
-  ready_then_wait_for_go();
+static uint64_t warm_at;  // 0: not warm yet
+
+static void start_counting(void) {
   cpu_at_go = cpu_s();
   faults_at_go = minor_faults();
+}
+
+static void go(void) {
+  ready_then_wait_for_go();
+  start_counting();
+}
+
+// Called per packet with its time: at the end of the warm-up (counted from
+// the first packet), the counters start again.
+static void warm_check(uint64_t t, uint64_t *packets, uint64_t *bytes, uint64_t *first) {
+  if (warm_at == 0) warm_at = t + (uint64_t)(warmup_s() * 1e9);
+  if (warm_at != UINT64_MAX && t >= warm_at) {
+    warm_at = UINT64_MAX;
+    *packets = 0;
+    *bytes = 0;
+    *first = t;
+    start_counting();
+  }
 }
 
 // cpu: user + system seconds since "go", a figure the neighbours' load barely moves.
@@ -96,6 +115,7 @@ int main(int argc, char **argv) {
       }
       last = now_ns();
       if (packets == 0) first = last;
+      warm_check(last, &packets, &bytes, &first);
       if (echo) {
         if (!swap_udp(buf, n)) continue;
         if (write(fd, buf, (size_t)n) < 0) errors++;
@@ -130,7 +150,10 @@ int main(int argc, char **argv) {
       if (write(fd, buf, len) < 0) errors++;
       packets++;
       bytes += len;
-      if ((packets & 1023) == 0 && now_s() > deadline) break;
+      if ((packets & 1023) == 0) {
+        warm_check(now_ns(), &packets, &bytes, &first);
+        if (now_s() > deadline) break;
+      }
     }
     last = now_ns();
   } else if (!strcmp(mode, "fwd")) {
@@ -156,6 +179,7 @@ int main(int argc, char **argv) {
           if (write(fds[1 - i], buf, (size_t)n) < 0) errors++;
           last = now_ns();
           if (packets == 0) first = last;
+          warm_check(last, &packets, &bytes, &first);
           packets++;
           bytes += (uint64_t)n;
         }
