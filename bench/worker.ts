@@ -5,7 +5,7 @@
 //   node worker.js API echo DEV SECONDS MAXPACKETS
 //   node worker.js API fwd  DEVA DEVB SECONDS MAXPACKETS
 // API is 'stream' (readable / writable, as a user would write it) or 'batch'
-// (readBatches(), and writable corked per batch so a burst is one writev).
+// (readBatches() and writePackets(): one crossing per batch, no object per packet).
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { TunDevice } from '../lib';
@@ -123,21 +123,27 @@ async function main(argv: string[]): Promise<void> {
           count(p);
         });
       } else {
-        // Counting only keeps no views, so the slab can be reused; an echo
-        // queues views on writable, which needs them to stay.
-        dev.readBatches((slab, d, n) => {
-          if (echo) w.cork();
-          for (let i = 0; i < n; i++) {
-            const off = d[2 * i];
-            const p = slab.subarray(off, off + d[2 * i + 1]);
-            if (echo) {
-              if (!swapUdp(p)) continue;
-              w.write(p);
+        // Nothing keeps a view past the handler (writePackets writes at once),
+        // so every batch can reuse the same slab.
+        const out = new Uint32Array(2 * 64);
+        dev.readBatches(
+          (slab, d, n) => {
+            let k = 0;
+            for (let i = 0; i < n; i++) {
+              const off = d[2 * i];
+              const p = slab.subarray(off, off + d[2 * i + 1]);
+              if (echo) {
+                if (!swapUdp(p)) continue;
+                out[2 * k] = off;
+                out[2 * k + 1] = p.length;
+                k++;
+              }
+              count(p);
             }
-            count(p);
-          }
-          if (echo) w.uncork();
-        }, { reuseSlab: !echo });
+            if (k > 0 && dev.writePackets(slab, out, k) < k) s.errors++;
+          },
+          { reuseSlab: true },
+        );
       }
     };
   } else if (mode === 'tx') {
@@ -149,27 +155,31 @@ async function main(argv: string[]): Promise<void> {
       const deadline = performance.now() + Number(seconds) * 1000;
       const limit = Number(max);
       s.first = performance.now();
-      // batch: bursts of 64 between cork() and uncork(), so each burst reaches
-      // the device as one _writev, one crossing into native code.
-      const burst = api === 'batch' ? 64 : 1;
+      // batch: bursts of 64 through writePackets(), all views of one packet.
+      const burst = new Uint32Array(2 * 64);
+      for (let i = 0; i < 64; i++) burst[2 * i + 1] = packet.length;
       const pump = (): void => {
         while (s.packets < limit && performance.now() < deadline) {
           if (warmAt !== Infinity) warmCheck(performance.now());
+          if (api === 'batch') {
+            for (let k = 0; k < 16 && s.packets < limit; k++) {
+              const n = Math.min(64, limit - s.packets);
+              const written = dev.writePackets(packet, burst, n);
+              s.packets += written;
+              s.bytes += written * packet.length;
+              if (written < n) {
+                setImmediate(pump); // the device's queue is full: come back later
+                return;
+              }
+            }
+            continue;
+          }
           let ok = true;
-          if (burst > 1) w.cork();
-          for (let k = 0; k < 256 && s.packets < limit; k++) {
+          for (let k = 0; k < 256 && ok && s.packets < limit; k++) {
             s.packets++;
             s.bytes += packet.length;
             ok = w.write(packet);
-            if (k % burst === burst - 1 || !ok) {
-              if (burst > 1) {
-                w.uncork();
-                if (ok) w.cork();
-              }
-              if (!ok) break;
-            }
           }
-          if (burst > 1 && w.writableCorked > 0) w.uncork();
           if (!ok) {
             w.once('drain', pump);
             return;
@@ -201,20 +211,19 @@ async function main(argv: string[]): Promise<void> {
           });
           from.readable.pipe(w);
         } else {
-          from.readBatches((slab, d, n) => {
-            w.cork();
-            for (let i = 0; i < n; i++) {
-              const off = d[2 * i];
-              w.write(slab.subarray(off, off + d[2 * i + 1]));
-              s.bytes += d[2 * i + 1];
-            }
-            w.uncork();
-            s.last = performance.now();
-            if (s.packets === 0) s.first = s.last;
-            if (warmAt !== Infinity) warmCheck(s.last);
-            s.packets += n;
-            if (s.packets >= max) finish();
-          });
+          // A router's way: what the other side cannot take now is dropped.
+          from.readBatches(
+            (slab, d, n) => {
+              if (to.writePackets(slab, d, n) < n) s.errors++;
+              for (let i = 0; i < n; i++) s.bytes += d[2 * i + 1];
+              s.last = performance.now();
+              if (s.packets === 0) s.first = s.last;
+              if (warmAt !== Infinity) warmCheck(s.last);
+              s.packets += n;
+              if (s.packets >= max) finish();
+            },
+            { reuseSlab: true },
+          );
         }
       }
     };

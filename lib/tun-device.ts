@@ -306,7 +306,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     }
   }
 
-  // ---- Batch reading: the read side without the stream ------------------
+  // ---- Batches: the read and write sides without the streams -------------
   // One handler call per kernel wake-up with the native slab and the shared
   // descriptor array, so a batch allocates nothing in JS; `readable` pays one
   // view and one push per packet on top. Only one of the two may read: a
@@ -360,7 +360,43 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     }
     return this;
   }
-  // ---- end of batch reading ----------------------------------------------
+
+  /**
+   * Writes `count` packets given as [offset, length] pairs in `descriptors`
+   * (the layout {@link readBatches} hands out) straight to the device, with
+   * one crossing into native code per 256 and no object per packet, so a
+   * forwarder passes a batch on without touching it. Synchronous: returns how
+   * many packets were consumed (written, or refused by the kernel and emitted
+   * as `drop`). Fewer than `count` means the device's queue was full (EAGAIN)
+   * or the device closed: the rest were not written. It bypasses `writable`,
+   * so packets still queued there may go out after these.
+   *
+   * ```ts
+   * a.readBatches((slab, d, count) => { b.writePackets(slab, d, count); });
+   * ```
+   */
+  writePackets(buffer: Uint8Array, descriptors: Uint32Array, count: number): number {
+    if (!(buffer instanceof Uint8Array)) throw invalidType('buffer', 'a Buffer or Uint8Array', buffer);
+    if (!(descriptors instanceof Uint32Array)) throw invalidType('descriptors', 'a Uint32Array', descriptors);
+    if (!Number.isInteger(count)) throw invalidType('count', 'an integer', count);
+    if (count < 0 || count > descriptors.length >>> 1) throw outOfRange('count', `>= 0 and <= ${descriptors.length >>> 1}`, count);
+    this.#assertOpen('writePackets()');
+    const results = this.#writeResults;
+    let start = 0;
+    while (start < count && !this.#closed) {
+      const tried = this.#handle.writeSlab(buffer, descriptors, start, Math.min(count - start, results.length));
+      for (let i = 0; i < tried; i++) {
+        if (results[i] >= 0) continue;
+        const offset = descriptors[2 * (start + i)];
+        const packet = buffer.subarray(offset, offset + descriptors[2 * (start + i) + 1]);
+        if (this.#packetFailed(packet, -results[i], ignoreResult)) return start + i;
+      }
+      start += tried;
+      if (tried === 0) break;
+    }
+    return start;
+  }
+  // ---- end of batch reading and writing ----------------------------------
 
   /** Writes one packet; calls back once it is written or dropped. */
   [kWrite](packet: Uint8Array, callback: (error?: Error | null) => void): void {
@@ -455,6 +491,10 @@ class PacketWritable extends Writable {
     for (let i = 0; i < chunks.length; i++) packets[i] = chunks[i].chunk;
     this.#device[kWritev](packets, callback);
   }
+}
+
+function ignoreResult(): void {
+  // writePackets() reports a fatal error by its return value and the device's 'error'.
 }
 
 function readSideTaken(what: string, owner: string): StateError {

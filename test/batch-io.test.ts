@@ -1,8 +1,8 @@
-// TunDevice.readBatches(): the batch read API, against real packets.
+// TunDevice.readBatches() and writePackets(): the batch API, against real packets.
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import { TunDevice } from '../lib';
+import { TunDevice, internetChecksum } from '../lib';
 import { ip, privilegedTest, uniqueName, uniqueSubnet } from './helpers';
 
 const PORT = 40_000;
@@ -153,4 +153,46 @@ privilegedTest('readBatches rejects a handler that is not a function before read
   assert.throws(() => dev.readBatches(() => undefined, { reuseSlab: 1 as never }), { code: 'ERR_INVALID_ARG_TYPE' });
   // Nothing was claimed: readable still works.
   assert.equal(dev.readable.readableFlowing, null);
+});
+
+privilegedTest('writePackets delivers each [offset, length] packet of one buffer to a socket, in order', async () => {
+  const { dev, net } = await openUp('wp');
+  await using _ = dev;
+  const socket = createSocket('udp4');
+  socket.bind(PORT, net.host(1));
+  await once(socket, 'listening');
+  const got: number[] = [];
+  socket.on('message', (m: Buffer) => got.push(m.readUInt32BE(0)));
+  // Ten IPv4/UDP packets from net.host(2) to the socket, 48 bytes apart in one buffer.
+  const buffer = Buffer.alloc(480);
+  const descriptors = new Uint32Array(20);
+  for (let i = 0; i < 10; i++) {
+    const p = buffer.subarray(48 * i, 48 * i + 32);
+    p[0] = 0x45;
+    p.writeUInt16BE(32, 2);
+    p[8] = 64;
+    p[9] = 17;
+    Buffer.from(net.host(2).split('.').map(Number)).copy(p, 12);
+    Buffer.from(net.host(1).split('.').map(Number)).copy(p, 16);
+    p.writeUInt16BE(internetChecksum(p.subarray(0, 20)), 10);
+    p.writeUInt16BE(PORT, 20);
+    p.writeUInt16BE(PORT, 22);
+    p.writeUInt16BE(12, 24);
+    p.writeUInt32BE(i, 28);
+    descriptors[2 * i] = 48 * i;
+    descriptors[2 * i + 1] = 32;
+  }
+  try {
+    assert.equal(dev.writePackets(buffer, descriptors, 10), 10);
+    await until(() => got.length >= 10, '10 datagrams');
+    assert.deepEqual(got, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  } finally {
+    socket.close();
+  }
+});
+
+privilegedTest('writePackets rejects a count beyond the descriptors before writing', async () => {
+  await using dev = await TunDevice.open({ name: uniqueName('wpa') });
+  assert.throws(() => dev.writePackets(Buffer.alloc(8), new Uint32Array(2), 2), { code: 'ERR_OUT_OF_RANGE' });
+  assert.throws(() => dev.writePackets(Buffer.alloc(8), [0, 8] as never, 1), { code: 'ERR_INVALID_ARG_TYPE' });
 });
