@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --soak] [-- --rounds N] [-- --out FILE] [-- --only rx,echo]
+// npm run bench [-- --quick] [-- --soak] [-- --rounds N] [-- --out FILE] [-- --only rx,echo] [-- --peer DIR]
 //
 // Runs every case against a C reference in the same run, alternately (C, Node,
 // C, Node ...), and reports medians, ranges and Node/C ratios: this machine
@@ -24,10 +24,11 @@ interface Options {
   rounds: number;
   out: string;
   only: string[] | undefined;
+  peer: string | undefined;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, soak: false, rounds: 5, out: path.join(root, 'bench', 'results.json'), only: undefined };
+  const o: Options = { quick: false, soak: false, rounds: 5, out: path.join(root, 'bench', 'results.json'), only: undefined, peer: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') o.quick = true;
@@ -35,6 +36,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--rounds') o.rounds = Number(argv[++i]);
     else if (a === '--out') o.out = path.resolve(argv[++i]);
     else if (a === '--only') o.only = argv[++i].split(',');
+    else if (a === '--peer') o.peer = path.resolve(argv[++i]);
     else throw new Error(`unknown argument ${a}`);
   }
   if (o.quick) o.rounds = 1;
@@ -129,7 +131,10 @@ function rssKiB(pid: number): number {
 
 // ---- variants ---------------------------------------------------------------
 
-type Variant = 'C' | 'node-stream' | 'node-batch';
+type Variant = 'C' | 'node-stream' | 'node-batch' | 'peer';
+
+/** --peer DIR: a directory where appium-ios-tuntap was npm-installed by hand (rx and echo only). */
+let peerDir: string | undefined;
 
 // The TUN side on CPU 1 and the load on CPU 0, C and Node alike: left to the
 // scheduler, the two sometimes share a core and a run's figure halves.
@@ -138,6 +143,7 @@ const LOAD_CPU = ['-c', '0'];
 
 function tunSide(variant: Variant, args: string[]): Proc {
   if (variant === 'C') return new Proc('taskset', [...TUN_CPU, path.join(buildDir, 'tunref'), ...args]);
+  if (variant === 'peer') return new Proc('taskset', [...TUN_CPU, process.execPath, path.join(__dirname, 'peer-worker.js'), peerDir!, ...args]);
   // BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the workers.
   const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
   return new Proc('taskset', [...TUN_CPU, process.execPath, ...flags, worker, variant === 'node-batch' ? 'batch' : 'stream', ...args]);
@@ -300,13 +306,15 @@ function cases(o: Options): CaseDef[] {
   const z: Sizes = o.quick ? { seconds: 0.2, max: 20_000 } : { seconds: WARMUP + 1, max: 3_000_000 };
   const echoZ: Sizes = o.quick ? { seconds: 0.2, max: 2_000 } : { seconds: WARMUP + 1, max: 500_000 };
   const all: Variant[] = ['C', 'node-stream', 'node-batch'];
+  peerDir = o.peer;
+  const withPeer: Variant[] = o.peer === undefined ? all : [...all, 'peer'];
   const rtt = { name: 'RTT median', unit: 'µs', key: 'rttMedianUs', lowerIsBetter: true };
   const list: CaseDef[] = [
-    { name: 'rx 64B', unit: 'pkt/s', variants: all, run: (v) => rxRun(v, 64, z) },
-    { name: 'rx 1400B', unit: 'pkt/s', variants: all, run: (v) => rxRun(v, 1400, z) },
+    { name: 'rx 64B', unit: 'pkt/s', variants: withPeer, run: (v) => rxRun(v, 64, z) },
+    { name: 'rx 1400B', unit: 'pkt/s', variants: withPeer, run: (v) => rxRun(v, 1400, z) },
     { name: 'tx 64B', unit: 'pkt/s', variants: all, run: (v) => txRun(v, z) },
-    { name: 'echo 1 in flight', unit: 'rt/s', variants: all, run: (v) => echoRun(v, 1, echoZ), also: rtt },
-    { name: 'echo 32 in flight', unit: 'rt/s', variants: all, run: (v) => echoRun(v, 32, echoZ), also: rtt },
+    { name: 'echo 1 in flight', unit: 'rt/s', variants: withPeer, run: (v) => echoRun(v, 1, echoZ), also: rtt },
+    { name: 'echo 32 in flight', unit: 'rt/s', variants: withPeer, run: (v) => echoRun(v, 32, echoZ), also: rtt },
     { name: 'forward TCP', unit: 'Gbit/s', variants: all, run: (v) => forwardRun(v, o.quick ? { seconds: 0.3, max: 100_000 } : { seconds: WARMUP + 1.5, max: 1_000_000 }) },
   ];
   return list.filter((c) => o.only === undefined || o.only.some((p) => c.name.startsWith(p)));

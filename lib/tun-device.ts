@@ -402,7 +402,9 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   [kWrite](packet: Uint8Array, callback: (error?: Error | null) => void): void {
     const n = this.#closed ? -9 /* EBADF */ : this.#handle.write(packet);
     if (n >= 0) {
-      callback();
+      // Called back after the caller's synchronous code: the writes it makes
+      // meanwhile queue up and reach the kernel as one _writev burst.
+      queueMicrotask(callback);
     } else if (n === -11 /* EAGAIN */) {
       this.#onWritable = () => {
         this.#onWritable = undefined;
