@@ -50,7 +50,7 @@ async function main([dir, mode, name, seconds, max]: string[]): Promise<void> {
   process.on('SIGTERM', finish);
   const poll = (): void => {
     for (let k = 0; k < 64 && !stopped; k++) {
-      const p = dev.read(65_600);
+      const p = dev.read(65_535);
       if (p.length === 0) break;
       const t = performance.now();
       if (s.warmAt === 0) s.warmAt = t + WARMUP_MS;
