@@ -1,5 +1,14 @@
 export { TunDevice, validateName } from './tun-device';
-export type { TunCreateOptions, TunDeleteOptions, TunDeviceEvents, TunDeviceOptions, TunFromFdOptions, TunMode } from './tun-device';
+export type {
+  PacketBatchHandler,
+  ReadBatchesOptions,
+  TunCreateOptions,
+  TunDeleteOptions,
+  TunDeviceEvents,
+  TunDeviceOptions,
+  TunFromFdOptions,
+  TunMode,
+} from './tun-device';
 export type { TunFlags } from './tun-kernel';
 export { BPF, BPF_MAX_INSTRUCTIONS, bpfJump, bpfStatement, encodeFilter } from './filter';
 export type { BpfInstruction } from './filter';

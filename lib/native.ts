@@ -6,10 +6,14 @@ export interface NativeTunHandle {
   readonly fd: number;
   startReading(): void;
   stopReading(): void;
+  /** On: every batch is read into the start of the same slab (JS keeps no views). */
+  setSlabReuse(on: boolean): void;
   /** Bytes written, or -errno. */
   write(packet: Uint8Array): number;
   /** How many of packets[start, start+count) were tried; results go to the shared Int32Array. */
   writeBatch(packets: readonly Uint8Array[], start: number, count: number): number;
+  /** writeBatch for packets given as [offset, length] pairs into one buffer. */
+  writeSlab(buffer: Uint8Array, descriptors: Uint32Array, start: number, count: number): number;
   waitWritable(): void;
   ref(): void;
   unref(): void;

@@ -124,6 +124,25 @@ export type TunDeviceEvents = {
   addressRemoved: (address: AddressInfo) => void;
 };
 
+/**
+ * Called by {@link TunDevice.readBatches} once per batch. Packet i is
+ * `slab.subarray(descriptors[2 * i], descriptors[2 * i] + descriptors[2 * i + 1])`.
+ *
+ * ```ts
+ * const onBatch: PacketBatchHandler = (slab, d, count) => { packets += count; };
+ * ```
+ */
+export type PacketBatchHandler = (slab: Buffer, descriptors: Uint32Array, count: number) => void;
+
+/** Options of {@link TunDevice.readBatches}. */
+export interface ReadBatchesOptions {
+  /**
+   * Read every batch into the same memory: no allocation per batch and a warm
+   * cache, but a packet view is valid only until the handler returns. Default false.
+   */
+  reuseSlab?: boolean;
+}
+
 /** The largest IP packet (IPv6: 40-byte header + 65535 payload). */
 const MAX_IP_PACKET = 65575;
 /** Ethernet header with one VLAN tag. */
@@ -185,6 +204,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   #closePromise: Promise<void> | undefined;
   #onWritable: (() => void) | undefined;
   #detached = false;
+  #batchHandler: PacketBatchHandler | undefined;
+  #batchMode = false;
 
   /** Opens a device; see {@link TunDeviceOptions}. Needs CAP_NET_ADMIN unless the device is persistent and owned by this user. */
   static async open(options: TunDeviceOptions = {}): Promise<TunDevice> {
@@ -583,6 +604,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.#reading = false;
     this.#onWritable = undefined;
     this.#closeNetlink();
+    this.#batchHandler = undefined;
     this.#handle.close();
     // The streams get the error only where someone listens for it; the device
     // itself reports it once, so an unhandled fatal error throws once.
@@ -604,6 +626,10 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   #onRead(slab: Buffer, count: number): void {
+    if (this.#batchHandler !== undefined) {
+      this.#batchHandler(slab, this.#descriptors, count);
+      return;
+    }
     const d = this.#descriptors;
     const r = this.readable;
     let more = true;
@@ -615,6 +641,10 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   [kStartReading](): void {
+    if (this.#batchMode) {
+      this.readable.destroy(readSideTaken('readable', 'readBatches()'));
+      return;
+    }
     if (!this.#reading && !this.#closed) {
       this.#reading = true;
       if (!this.#detached) this.#handle.startReading();
@@ -622,17 +652,112 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   [kStopReading](): void {
-    if (this.#reading) {
+    // readable's pause or destroy must not stop readBatches().
+    if (this.#reading && !this.#batchMode) {
       this.#reading = false;
       this.#handle.stopReading();
     }
   }
 
+  // ---- Batches: the read and write sides without the streams -------------
+  // One handler call per kernel wake-up with the native slab and the shared
+  // descriptor array, so a batch allocates nothing in JS; `readable` pays one
+  // view and one push per packet on top. Only one of the two may read: a
+  // packet the kernel hands over is gone, so two readers would each see a
+  // random half.
+
+  /**
+   * Reads packets in batches instead of through `readable`: `handler` is called
+   * once per event-loop wake-up with up to `maxBatch` packets. Packet i is
+   * `slab.subarray(descriptors[2 * i], descriptors[2 * i] + descriptors[2 * i + 1])`.
+   * `descriptors` is reused by the next batch: read it before returning. By
+   * default a slab region is never reused, so views may be kept; with
+   * `{ reuseSlab: true }` every batch overwrites the last (no allocation, and
+   * the memory stays in the CPU cache), so views are valid only until the
+   * handler returns: copy what you keep, and do not queue views on a stream.
+   *
+   * Calling it again replaces the handler and options. From the first call
+   * on, `readable` cannot be used (it is destroyed with ERR_READ_SIDE_TAKEN if
+   * read); if `readable` has already been read from, this throws
+   * ERR_READ_SIDE_TAKEN.
+   *
+   * ```ts
+   * dev.readBatches((slab, d, count) => {
+   *   for (let i = 0; i < count; i++) handle(slab, d[2 * i], d[2 * i + 1]);
+   * });
+   * ```
+   */
+  readBatches(handler: PacketBatchHandler, options: ReadBatchesOptions = {}): this {
+    if (typeof handler !== 'function') throw invalidType('handler', 'a function', handler);
+    if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+    const reuseSlab = options.reuseSlab ?? false;
+    if (typeof reuseSlab !== 'boolean') throw invalidType('options.reuseSlab', 'a boolean', reuseSlab);
+    this.#assertOpen('readBatches()');
+    const r = this.readable;
+    if (!this.#batchMode && (this.#reading || r.readableFlowing !== null || r.readableDidRead || r.destroyed)) {
+      throw readSideTaken('readBatches()', 'readable');
+    }
+    this.#batchMode = true;
+    this.#batchHandler = handler;
+    this.#handle.setSlabReuse(reuseSlab);
+    this.#reading = true;
+    this.#handle.startReading();
+    return this;
+  }
+
+  /** Stops the batches readBatches() started (packets queue in the kernel, then drop); readBatches() resumes. */
+  pauseBatches(): this {
+    if (this.#batchMode && this.#reading) {
+      this.#reading = false;
+      this.#handle.stopReading();
+    }
+    return this;
+  }
+
+  /**
+   * Writes `count` packets given as [offset, length] pairs in `descriptors`
+   * (the layout {@link readBatches} hands out) straight to the device, with
+   * one crossing into native code per 256 and no object per packet, so a
+   * forwarder passes a batch on without touching it. Synchronous: returns how
+   * many packets were consumed (written, or refused by the kernel and emitted
+   * as `drop`). Fewer than `count` means the device's queue was full (EAGAIN)
+   * or the device closed: the rest were not written. It bypasses `writable`,
+   * so packets still queued there may go out after these.
+   *
+   * ```ts
+   * a.readBatches((slab, d, count) => { b.writePackets(slab, d, count); });
+   * ```
+   */
+  writePackets(buffer: Uint8Array, descriptors: Uint32Array, count: number): number {
+    if (!(buffer instanceof Uint8Array)) throw invalidType('buffer', 'a Buffer or Uint8Array', buffer);
+    if (!(descriptors instanceof Uint32Array)) throw invalidType('descriptors', 'a Uint32Array', descriptors);
+    if (!Number.isInteger(count)) throw invalidType('count', 'an integer', count);
+    if (count < 0 || count > descriptors.length >>> 1) throw outOfRange('count', `>= 0 and <= ${descriptors.length >>> 1}`, count);
+    this.#assertOpen('writePackets()');
+    const results = this.#writeResults;
+    let start = 0;
+    while (start < count && !this.#closed) {
+      const tried = this.#handle.writeSlab(buffer, descriptors, start, Math.min(count - start, results.length));
+      for (let i = 0; i < tried; i++) {
+        if (results[i] >= 0) continue;
+        const offset = descriptors[2 * (start + i)];
+        const packet = buffer.subarray(offset, offset + descriptors[2 * (start + i) + 1]);
+        if (this.#packetFailed(packet, -results[i], ignoreResult)) return start + i;
+      }
+      start += tried;
+      if (tried === 0) break;
+    }
+    return start;
+  }
+  // ---- end of batch reading and writing ----------------------------------
+
   /** Writes one packet; calls back once it is written or dropped. */
   [kWrite](packet: Uint8Array, callback: (error?: Error | null) => void): void {
     const n = this.#closed ? -9 /* EBADF */ : this.#handle.write(packet);
     if (n >= 0) {
-      callback();
+      // Called back after the caller's synchronous code: the writes it makes
+      // meanwhile queue up and reach the kernel as one _writev burst.
+      queueMicrotask(callback);
     } else if (n === -11 /* EAGAIN */) {
       this.#onWritable = () => {
         this.#onWritable = undefined;
@@ -814,6 +939,14 @@ class PacketWritable extends Writable {
     for (let i = 0; i < chunks.length; i++) packets[i] = chunks[i].chunk;
     this.#device[kWritev](packets, callback);
   }
+}
+
+function ignoreResult(): void {
+  // writePackets() reports a fatal error by its return value and the device's 'error'.
+}
+
+function readSideTaken(what: string, owner: string): StateError {
+  return new StateError('ERR_READ_SIDE_TAKEN', `Cannot use ${what}: the device's packets are already read by ${owner}`);
 }
 
 function destroyedError(): StateError {

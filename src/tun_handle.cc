@@ -13,8 +13,10 @@ Napi::Function TunHandle::Init(Napi::Env env) {
                      {
                          InstanceMethod<&TunHandle::StartReading>("startReading"),
                          InstanceMethod<&TunHandle::StopReading>("stopReading"),
+                         InstanceMethod<&TunHandle::SetSlabReuse>("setSlabReuse"),
                          InstanceMethod<&TunHandle::Write>("write"),
                          InstanceMethod<&TunHandle::WriteBatch>("writeBatch"),
+                         InstanceMethod<&TunHandle::WriteSlab>("writeSlab"),
                          InstanceMethod<&TunHandle::WaitWritable>("waitWritable"),
                          InstanceMethod<&TunHandle::Ref>("ref"),
                          InstanceMethod<&TunHandle::Unref>("unref"),
@@ -160,6 +162,9 @@ void TunHandle::ReadBatch() {
   Napi::Env env = Env();
   uint32_t count = 0;
   int error = 0;
+  // Every batch in the same memory: it stays in the cache, and no slab is
+  // allocated (and later collected) per few hundred KiB read.
+  if (reuseSlab_) slabUsed_ = 0;
   // Bounded so that one busy device cannot starve the loop: libuv's poll is
   // level-triggered, so packets left in the ring wake us again next turn.
   while (count < maxBatch_) {
@@ -199,6 +204,15 @@ Napi::Value TunHandle::StopReading(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setSlabReuse(on): from the next batch on, every batch is read into the
+// start of the same slab, overwriting the last one.
+Napi::Value TunHandle::SetSlabReuse(const Napi::CallbackInfo& info) {
+  reuseSlab_ = info[0].As<Napi::Boolean>().Value();
+  // The current slab may hold views handed out under the old promise.
+  if (reuseSlab_) slab_.Reset();
+  return info.Env().Undefined();
+}
+
 // write(packet: Uint8Array) -> bytes written, or -errno
 Napi::Value TunHandle::Write(const Napi::CallbackInfo& info) {
   if (fd_ < 0) return Napi::Number::New(info.Env(), -EBADF);
@@ -225,6 +239,37 @@ Napi::Value TunHandle::WriteBatch(const Napi::CallbackInfo& info) {
     ssize_t n;
     do {
       n = ::write(fd_, packet.Data(), packet.ByteLength());
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN) break;
+    writeResults_[done] = n < 0 ? -errno : static_cast<int32_t>(n);
+  }
+  return Napi::Number::New(env, done);
+}
+
+// writeSlab(buffer: Uint8Array, descriptors: Uint32Array, start, count) ->
+// how many were tried. Packet i is buffer[d[2i], d[2i] + d[2i+1]), as a read
+// batch hands them out, so a forwarder passes a batch on without one JS object
+// per packet. Results and early stops as writeBatch.
+Napi::Value TunHandle::WriteSlab(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto buffer = info[0].As<Napi::Uint8Array>();
+  auto descriptors = info[1].As<Napi::Uint32Array>();
+  uint32_t start = info[2].As<Napi::Number>().Uint32Value();
+  uint32_t count = std::min(info[3].As<Napi::Number>().Uint32Value(), writeResultsCapacity_);
+  const uint8_t* data = buffer.Data();
+  const uint32_t* d = descriptors.Data();
+  // JS checked every descriptor against the buffer; this is the last guard.
+  size_t size = buffer.ByteLength(), pairs = descriptors.ElementLength() / 2;
+  uint32_t done = 0;
+  for (; done < count && fd_ >= 0 && start + done < pairs; done++) {
+    uint32_t offset = d[2 * (start + done)], length = d[2 * (start + done) + 1];
+    if (offset > size || length > size - offset) {
+      writeResults_[done] = -EINVAL;
+      continue;
+    }
+    ssize_t n;
+    do {
+      n = ::write(fd_, data + offset, length);
     } while (n < 0 && errno == EINTR);
     if (n < 0 && errno == EAGAIN) break;
     writeResults_[done] = n < 0 ? -errno : static_cast<int32_t>(n);

@@ -30,8 +30,10 @@ class TunHandle : public Napi::ObjectWrap<TunHandle>, public NativeResource {
  private:
   Napi::Value StartReading(const Napi::CallbackInfo& info);
   Napi::Value StopReading(const Napi::CallbackInfo& info);
+  Napi::Value SetSlabReuse(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value WriteBatch(const Napi::CallbackInfo& info);
+  Napi::Value WriteSlab(const Napi::CallbackInfo& info);
   Napi::Value WaitWritable(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
@@ -54,6 +56,7 @@ class TunHandle : public Napi::ObjectWrap<TunHandle>, public NativeResource {
   uint32_t maxBatch_;       // packets per wake-up at most
   size_t slabSize_;
   size_t slabUsed_ = 0;
+  bool reuseSlab_ = false;  // JS promised not to keep views past the callback
   uint8_t* slabData_ = nullptr;
   Napi::ObjectReference slab_;
 

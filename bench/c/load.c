@@ -1,0 +1,217 @@
+// The load side of the benchmark: sends and receives through ordinary
+// sockets, only to addresses the harness routed into a TUN device inside its
+// own network namespace.
+//   load flood   DST PORT PAYLOAD SECONDS MAXPACKETS      UDP with sendmmsg
+//   load sink    BIND PORT SECONDS                        counts UDP datagrams
+//   load ping    BIND DST PORT INFLIGHT SECONDS MAXCOUNT  UDP echo round trips
+//   load tcprecv BIND PORT SECONDS                        one TCP connection, counts bytes
+//   load tcpsend DST PORT SECONDS                         bulk TCP
+// Every loop stops at its count or its deadline; each prints one JSON line.
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "common.h"
+
+static struct sockaddr_in addr_of(const char *ip, int port) {
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)port);
+  if (inet_pton(AF_INET, ip, &a.sin_addr) != 1) {
+    fprintf(stderr, "bad address %s\n", ip);
+    exit(2);
+  }
+  return a;
+}
+
+static void set_timeout(int fd, int ms) {
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static int flood(char **a) {
+  struct sockaddr_in dst = addr_of(a[0], atoi(a[1]));
+  size_t payload = (size_t)atoi(a[2]);
+  double deadline = now_s() + atof(a[3]);
+  uint64_t max = strtoull(a[4], NULL, 10), sent = 0, errors = 0;
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0) die("flood socket");
+  static uint8_t data[65536];
+  enum { BATCH = 64 };
+  struct iovec iov[BATCH];
+  struct mmsghdr msgs[BATCH];
+  memset(msgs, 0, sizeof msgs);
+  for (int i = 0; i < BATCH; i++) {
+    iov[i].iov_base = data;
+    iov[i].iov_len = payload;
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  double start = now_s();
+  while (sent < max && !stop_requested) {
+    unsigned n = (unsigned)(max - sent < BATCH ? max - sent : BATCH);
+    int r = sendmmsg(fd, msgs, n, 0);
+    if (r < 0) {
+      errors++;
+      if (errors > 1000000) break;
+    } else {
+      sent += (uint64_t)r;
+    }
+    if (now_s() > deadline) break;
+  }
+  printf("{\"sent\":%llu,\"errors\":%llu,\"seconds\":%.6f}\n", (unsigned long long)sent,
+         (unsigned long long)errors, now_s() - start);
+  return 0;
+}
+
+static int sink(char **a) {
+  struct sockaddr_in me = addr_of(a[0], atoi(a[1]));
+  double deadline = now_s() + atof(a[2]);
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  int big = 4 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&me, sizeof me) < 0) die("sink bind");
+  set_timeout(fd, 100);
+  printf("ready\n");
+  fflush(stdout);
+  static uint8_t data[64][2048];
+  struct iovec iov[64];
+  struct mmsghdr msgs[64];
+  memset(msgs, 0, sizeof msgs);
+  for (int i = 0; i < 64; i++) {
+    iov[i].iov_base = data[i];
+    iov[i].iov_len = sizeof data[i];
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  uint64_t got = 0;
+  while (!stop_requested && now_s() < deadline) {
+    int r = recvmmsg(fd, msgs, 64, 0, NULL);
+    if (r > 0) got += (uint64_t)r;
+  }
+  printf("{\"received\":%llu}\n", (unsigned long long)got);
+  return 0;
+}
+
+static int ping(char **a) {
+  struct sockaddr_in me = addr_of(a[0], 0), dst = addr_of(a[1], atoi(a[2]));
+  int inflight = atoi(a[3]);
+  double seconds = atof(a[4]);
+  uint64_t max = strtoull(a[5], NULL, 10);
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&me, sizeof me) < 0) die("ping bind");
+  if (connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0) die("ping connect");
+  set_timeout(fd, 100);
+  uint64_t *rtts = calloc(max, sizeof *rtts);
+  uint64_t done = 0, sent = 0, timeouts = 0, msg[8] = {0};
+  double start = now_s(), deadline = start + seconds;
+  // Keep `inflight` requests outstanding; each carries its send time.
+  for (int i = 0; i < inflight; i++, sent++) {
+    msg[0] = now_ns();
+    send(fd, msg, sizeof msg, 0);
+  }
+  double warm = start + warmup_s();
+  while (done < max && now_s() < deadline && !stop_requested) {
+    if (warm > 0 && now_s() >= warm) {  // warm-up over: count from here
+      warm = 0;
+      done = sent = timeouts = 0;
+      start = now_s();
+    }
+    uint64_t reply[8];
+    ssize_t n = recv(fd, reply, sizeof reply, 0);
+    if (n < 0) {
+      // A lost request (ring full): refill the window and go on.
+      timeouts++;
+      for (int i = 0; i < inflight; i++, sent++) {
+        msg[0] = now_ns();
+        send(fd, msg, sizeof msg, 0);
+      }
+      continue;
+    }
+    if (n != sizeof reply) continue;
+    rtts[done++] = now_ns() - reply[0];
+    msg[0] = now_ns();
+    send(fd, msg, sizeof msg, 0);
+    sent++;
+  }
+  double elapsed = now_s() - start;
+  qsort(rtts, done, sizeof *rtts, cmp_u64);
+  double med = done ? rtts[done / 2] / 1e3 : 0, p99 = done ? rtts[(done * 99) / 100] / 1e3 : 0;
+  printf("{\"roundTrips\":%llu,\"sent\":%llu,\"timeouts\":%llu,\"seconds\":%.6f,\"rttMedianUs\":%.2f,\"rttP99Us\":%.2f}\n",
+         (unsigned long long)done, (unsigned long long)sent, (unsigned long long)timeouts, elapsed, med, p99);
+  return 0;
+}
+
+static int tcprecv(char **a) {
+  struct sockaddr_in me = addr_of(a[0], atoi(a[1]));
+  double deadline = now_s() + atof(a[2]);
+  int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+  setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (ls < 0 || bind(ls, (struct sockaddr *)&me, sizeof me) < 0 || listen(ls, 1) < 0) die("tcprecv listen");
+  set_timeout(ls, 200);
+  printf("ready\n");
+  fflush(stdout);
+  int fd = -1;
+  while (fd < 0 && !stop_requested && now_s() < deadline) fd = accept(ls, NULL, NULL);
+  uint64_t bytes = 0;
+  double first = 0, last = 0;
+  int warm = 0;
+  static uint8_t data[1 << 17];
+  if (fd >= 0) {
+    set_timeout(fd, 200);
+    while (!stop_requested && now_s() < deadline) {
+      ssize_t n = recv(fd, data, sizeof data, 0);
+      if (n == 0) break;
+      if (n < 0) continue;
+      last = now_s();
+      if (first == 0) first = last;
+      if (!warm && last - first >= warmup_s()) {  // warm-up over: count from here
+        warm = 1;
+        first = last;
+        bytes = 0;
+      }
+      bytes += (uint64_t)n;
+    }
+  }
+  printf("{\"bytes\":%llu,\"seconds\":%.6f}\n", (unsigned long long)bytes, last - first);
+  return 0;
+}
+
+static int tcpsend(char **a) {
+  struct sockaddr_in dst = addr_of(a[0], atoi(a[1]));
+  double deadline = now_s() + atof(a[2]);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0) die("tcpsend connect");
+  struct timeval tv = {0, 200000};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  static uint8_t data[1 << 16];
+  uint64_t bytes = 0;
+  while (!stop_requested && now_s() < deadline) {
+    ssize_t n = send(fd, data, sizeof data, MSG_NOSIGNAL);
+    if (n > 0) bytes += (uint64_t)n;
+    else if (n < 0 && errno != EAGAIN && errno != EINTR) break;
+  }
+  close(fd);
+  printf("{\"bytes\":%llu}\n", (unsigned long long)bytes);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  install_stop_handler();
+  if (argc < 2) return 2;
+  const char *m = argv[1];
+  if (!strcmp(m, "flood") && argc == 7) return flood(argv + 2);
+  if (!strcmp(m, "sink") && argc == 5) return sink(argv + 2);
+  if (!strcmp(m, "ping") && argc == 8) return ping(argv + 2);
+  if (!strcmp(m, "tcprecv") && argc == 5) return tcprecv(argv + 2);
+  if (!strcmp(m, "tcpsend") && argc == 5) return tcpsend(argv + 2);
+  fprintf(stderr, "usage: see the comment at the top of load.c\n");
+  return 2;
+}

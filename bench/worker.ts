@@ -1,0 +1,252 @@
+// The Node side of every benchmark case, with the same command line and the
+// same stdout protocol as the C reference (bench/c/tunref.c):
+//   node worker.js API rx   DEV SECONDS MAXPACKETS
+//   node worker.js API tx   DEV SRC DST PORT PAYLOAD SECONDS MAXPACKETS
+//   node worker.js API echo DEV SECONDS MAXPACKETS
+//   node worker.js API fwd  DEVA DEVB SECONDS MAXPACKETS
+// API is 'stream' (readable / writable, as a user would write it) or 'batch'
+// (readBatches() and writePackets(): one crossing per batch, no object per packet).
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { TunDevice } from '../lib';
+import { internetChecksum } from '../lib/packet';
+
+type Api = 'stream' | 'batch';
+
+interface Stats {
+  packets: number;
+  bytes: number;
+  errors: number;
+  first: number;
+  last: number;
+}
+
+function udpPacket(src: string, dst: string, port: number, payload: number): Buffer {
+  const len = 28 + payload;
+  const p = Buffer.alloc(len);
+  p[0] = 0x45;
+  p.writeUInt16BE(len, 2);
+  p[8] = 64;
+  p[9] = 17;
+  Buffer.from(src.split('.').map(Number)).copy(p, 12);
+  Buffer.from(dst.split('.').map(Number)).copy(p, 16);
+  p.writeUInt16BE(internetChecksum(p.subarray(0, 20)), 10);
+  p.writeUInt16BE(port, 20);
+  p.writeUInt16BE(port, 22);
+  p.writeUInt16BE(len - 20, 24); // UDP checksum 0: none (IPv4)
+  return p;
+}
+
+/** Echo in place: swapping addresses and ports keeps both checksums valid. */
+function swapUdp(p: Buffer): boolean {
+  if (p.length < 28 || p[0] >> 4 !== 4 || p[9] !== 17) return false;
+  const ihl = (p[0] & 15) * 4;
+  for (let i = 0; i < 4; i++) {
+    const t = p[12 + i];
+    p[12 + i] = p[16 + i];
+    p[16 + i] = t;
+  }
+  for (let i = 0; i < 2; i++) {
+    const t = p[ihl + i];
+    p[ihl + i] = p[ihl + 2 + i];
+    p[ihl + 2 + i] = t;
+  }
+  return true;
+}
+
+// Warm-up before counting (TUNTAP_BENCH_WARMUP seconds, as in bench/c/common.h):
+// the hot loop gets compiled then, and the counters start again after it.
+const WARMUP_MS = Number(process.env.TUNTAP_BENCH_WARMUP ?? '0.3') * 1000;
+
+async function main(argv: string[]): Promise<void> {
+  const [api, mode, ...rest] = argv as [Api, string, ...string[]];
+  const s: Stats = { packets: 0, bytes: 0, errors: 0, first: 0, last: 0 };
+  const devices: TunDevice[] = [];
+  let done = false;
+  let cpuAtGo = process.cpuUsage();
+  let faultsAtGo = 0;
+  let warmAt = 0; // 0: no packet yet; Infinity: warm
+  /** At the end of the warm-up (from the first packet on), the counters start again. */
+  const warmCheck = (t: number): void => {
+    if (warmAt === 0) warmAt = t + WARMUP_MS;
+    if (t >= warmAt) {
+      warmAt = Infinity;
+      s.packets = 0;
+      s.bytes = 0;
+      s.first = t;
+      cpuAtGo = process.cpuUsage();
+      faultsAtGo = process.resourceUsage().minorPageFault;
+    }
+  };
+  const finish = (): void => {
+    if (done) return;
+    done = true;
+    const seconds = s.packets > 1 ? (s.last - s.first) / 1000 : 0;
+    // All threads' user + system time since "go", as getrusage(RUSAGE_SELF) in the C reference.
+    const used = process.cpuUsage(cpuAtGo);
+    const cpu = (used.user + used.system) / 1e6;
+    const faults = process.resourceUsage().minorPageFault - faultsAtGo;
+    process.stdout.write(`${JSON.stringify({ mode, api, packets: s.packets, bytes: s.bytes, errors: s.errors, seconds, cpu, faults })}\n`);
+    for (const d of devices) d.destroy();
+    process.exit(0);
+  };
+  process.on('SIGTERM', finish);
+  process.on('SIGINT', finish);
+  const open = async (name: string): Promise<TunDevice> => {
+    const d = await TunDevice.open({ name });
+    d.on('error', () => s.errors++);
+    devices.push(d);
+    return d;
+  };
+  let go: () => void;
+  if (mode === 'rx' || mode === 'echo') {
+    const [name, seconds, max] = [rest[0], Number(rest[1]), Number(rest[2])];
+    const dev = await open(name);
+    const echo = mode === 'echo';
+    const w = dev.writable;
+    const count = (p: Buffer): void => {
+      s.last = performance.now();
+      if (s.packets === 0) s.first = s.last;
+      if (warmAt !== Infinity) warmCheck(s.last);
+      s.packets++;
+      s.bytes += p.length;
+      if (s.packets >= max) finish();
+    };
+    go = () => {
+      setTimeout(finish, seconds * 1000);
+      if (api === 'stream') {
+        dev.readable.on('data', (p: Buffer) => {
+          if (echo) {
+            if (!swapUdp(p)) return;
+            w.write(p);
+          }
+          count(p);
+        });
+      } else {
+        // Nothing keeps a view past the handler (writePackets writes at once),
+        // so every batch can reuse the same slab.
+        const out = new Uint32Array(2 * 64);
+        dev.readBatches(
+          (slab, d, n) => {
+            let k = 0;
+            for (let i = 0; i < n; i++) {
+              const off = d[2 * i];
+              const p = slab.subarray(off, off + d[2 * i + 1]);
+              if (echo) {
+                if (!swapUdp(p)) continue;
+                out[2 * k] = off;
+                out[2 * k + 1] = p.length;
+                k++;
+              }
+              count(p);
+            }
+            if (k > 0 && dev.writePackets(slab, out, k) < k) s.errors++;
+          },
+          { reuseSlab: true },
+        );
+      }
+    };
+  } else if (mode === 'tx') {
+    const [name, src, dst, port, payload, seconds, max] = rest;
+    const dev = await open(name);
+    const packet = udpPacket(src, dst, Number(port), Number(payload));
+    go = () => {
+      const w = dev.writable;
+      const deadline = performance.now() + Number(seconds) * 1000;
+      const limit = Number(max);
+      s.first = performance.now();
+      // batch: bursts of 64 through writePackets(), all views of one packet.
+      const burst = new Uint32Array(2 * 64);
+      for (let i = 0; i < 64; i++) burst[2 * i + 1] = packet.length;
+      const pump = (): void => {
+        while (s.packets < limit && performance.now() < deadline) {
+          if (warmAt !== Infinity) warmCheck(performance.now());
+          if (api === 'batch') {
+            for (let k = 0; k < 16 && s.packets < limit; k++) {
+              const n = Math.min(64, limit - s.packets);
+              const written = dev.writePackets(packet, burst, n);
+              s.packets += written;
+              s.bytes += written * packet.length;
+              if (written < n) {
+                setImmediate(pump); // the device's queue is full: come back later
+                return;
+              }
+            }
+            continue;
+          }
+          let ok = true;
+          for (let k = 0; k < 256 && ok && s.packets < limit; k++) {
+            s.packets++;
+            s.bytes += packet.length;
+            ok = w.write(packet);
+          }
+          if (!ok) {
+            w.once('drain', pump);
+            return;
+          }
+        }
+        // Done when the last queued packet is in the kernel.
+        w.write(packet, () => {
+          s.packets++;
+          s.last = performance.now();
+          finish();
+        });
+      };
+      pump();
+    };
+  } else if (mode === 'fwd') {
+    const [a, b] = [await open(rest[0]), await open(rest[1])];
+    const [seconds, max] = [Number(rest[2]), Number(rest[3])];
+    go = () => {
+      setTimeout(finish, seconds * 1000);
+      for (const [from, to] of [[a, b], [b, a]] as const) {
+        const w = to.writable;
+        if (api === 'stream') {
+          from.readable.on('data', (p: Buffer) => {
+            s.last = performance.now();
+            if (s.packets++ === 0) s.first = s.last;
+            if (warmAt !== Infinity) warmCheck(s.last);
+            s.bytes += p.length;
+            if (s.packets >= max) finish();
+          });
+          from.readable.pipe(w);
+        } else {
+          // A router's way: what the other side cannot take now is dropped.
+          from.readBatches(
+            (slab, d, n) => {
+              if (to.writePackets(slab, d, n) < n) s.errors++;
+              for (let i = 0; i < n; i++) s.bytes += d[2 * i + 1];
+              s.last = performance.now();
+              if (s.packets === 0) s.first = s.last;
+              if (warmAt !== Infinity) warmCheck(s.last);
+              s.packets += n;
+              if (s.packets >= max) finish();
+            },
+            { reuseSlab: true },
+          );
+        }
+      }
+    };
+  } else {
+    throw new Error(`unknown mode ${mode}`);
+  }
+  process.stdout.write('ready\n');
+  // "go" on stdin starts the run; stdin closed before that means the harness gave up.
+  let started = false;
+  const lines = createInterface({ input: process.stdin });
+  lines.once('line', () => {
+    started = true;
+    cpuAtGo = process.cpuUsage();
+    faultsAtGo = process.resourceUsage().minorPageFault;
+    lines.close();
+    go();
+  });
+  lines.once('close', () => {
+    if (!started) finish();
+  });
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
