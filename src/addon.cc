@@ -28,10 +28,6 @@ bool CanCallIntoJs(Napi::Env env) {
   return napi_define_properties(env, object, 0, nullptr) == napi_ok;
 }
 
-void ReportCallbackException(Napi::Env env, const Napi::Error& error) {
-  napi_fatal_exception(env, error.Value());
-}
-
 namespace {
 
 // Runs when the environment is torn down (process exit, worker exit): every

@@ -29,9 +29,5 @@ void UntrackResource(Napi::Env env, NativeResource* resource);
 // node-addon-api fail fatally, so such callbacks ask first.
 bool CanCallIntoJs(Napi::Env env);
 
-// Reports an exception thrown by a JS callback that native code invoked from
-// a libuv callback (no JS frame above to catch it) as an uncaught exception,
-// like Node's own handles do.
-void ReportCallbackException(Napi::Env env, const Napi::Error& error);
 
 }  // namespace tuntap

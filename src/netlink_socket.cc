@@ -50,93 +50,71 @@ NetlinkSocket::NetlinkSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   onError_ = Napi::Persistent(info[3].As<Napi::Function>());
   asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "NetlinkSocket");
 
+  int fd;
   {
     // A netlink socket speaks for the namespace it was created in, for life:
     // only its creation needs to happen there.
     std::string netns = NetnsArg(info, 4);
     NetnsGuard guard(netns.c_str());
     if (!guard.ok()) throw ErrnoError(env, guard.error(), guard.syscall());
-    fd_ = ::socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
-    if (fd_ < 0) throw ErrnoError(env, errno, "socket(AF_NETLINK)");
+    fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) throw ErrnoError(env, errno, "socket(AF_NETLINK)");
   }
-  TrackResource(env, this);
+  // From here on io_ owns the fd and closes it if anything below throws.
+  io_.Init(env, fd, this, OnPoll);
 
   // A watcher must not lose events in a burst (a device with many
   // addresses going away): ask for a large buffer. SO_RCVBUFFORCE passes the
   // rmem_max cap when we have CAP_NET_ADMIN; otherwise take what SO_RCVBUF gives.
-  if (::setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &receiveBufferSize, sizeof(receiveBufferSize)) < 0) {
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receiveBufferSize, sizeof(receiveBufferSize));
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &receiveBufferSize, sizeof(receiveBufferSize)) < 0) {
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receiveBufferSize, sizeof(receiveBufferSize));
   }
   // Extended ACKs carry the kernel's own words for an error ("MTU too
   // low"); capped ACKs keep an error from echoing our whole request. Both
   // are optional: an old kernel that refuses them still answers.
   int one = 1;
-  ::setsockopt(fd_, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
-  ::setsockopt(fd_, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+  ::setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+  ::setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
 
   struct sockaddr_nl address;
   std::memset(&address, 0, sizeof(address));
   address.nl_family = AF_NETLINK;
   address.nl_groups = groups;  // nl_pid 0: the kernel picks a unique port id
-  if (::bind(fd_, reinterpret_cast<struct sockaddr*>(&address), sizeof(address)) < 0) {
-    int err = errno;
-    Release();
-    throw ErrnoError(env, err, "bind(AF_NETLINK)");
+  if (::bind(fd, reinterpret_cast<struct sockaddr*>(&address), sizeof(address)) < 0) {
+    throw ErrnoError(env, errno, "bind(AF_NETLINK)");
   }
   socklen_t length = sizeof(address);
-  if (::getsockname(fd_, reinterpret_cast<struct sockaddr*>(&address), &length) < 0) {
-    int err = errno;
-    Release();
-    throw ErrnoError(env, err, "getsockname(AF_NETLINK)");
+  if (::getsockname(fd, reinterpret_cast<struct sockaddr*>(&address), &length) < 0) {
+    throw ErrnoError(env, errno, "getsockname(AF_NETLINK)");
   }
   portId_ = address.nl_pid;
   buffer_.resize(kDatagramSize);
-
-  poll_ = new uv_poll_t;
-  uv_loop_t* loop = nullptr;
-  napi_get_uv_event_loop(env, &loop);
-  int rc = uv_poll_init(loop, poll_, fd_);
-  if (rc != 0) {
-    delete poll_;
-    poll_ = nullptr;
-    Release();
-    throw ErrnoError(env, -rc, "uv_poll_init");
-  }
-  poll_->data = this;
-  uv_poll_start(poll_, UV_READABLE, OnPoll);
+  TrackResource(env, this);
+  io_.Watch(UV_READABLE);
 }
 
 NetlinkSocket::~NetlinkSocket() { Release(); }
 
-// Same order as TunHandle: stop polling (the fd leaves epoll at once), hand
-// the uv_poll_t to uv_close for freeing, then close the fd.
 void NetlinkSocket::Release() {
-  if (poll_ != nullptr) {
-    uv_poll_stop(poll_);
-    poll_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-    poll_ = nullptr;
-  }
-  if (fd_ >= 0) {
-    ::close(fd_);
-    fd_ = -1;
-    UntrackResource(Env(), this);
-  }
+  if (io_.fd() < 0) return;
+  io_.Close();
+  UntrackResource(Env(), this);
 }
 
-void NetlinkSocket::Call(Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
-  if (fn.IsEmpty()) return;
-  try {
-    fn.MakeCallback(Value(), args, *asyncContext_);
-  } catch (const Napi::Error& error) {
-    ReportCallbackException(Env(), error);
-  }
+void NetlinkSocket::Call(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
+  CallJs(Env(), *asyncContext_, Value(), fn, args);
 }
 
 void NetlinkSocket::OnPoll(uv_poll_t* poll, int status, int events) {
   auto* self = static_cast<NetlinkSocket*>(poll->data);
   if (self == nullptr) return;
   Napi::HandleScope scope(self->Env());
+  // The environment is going away (worker.terminate()): its cleanup hook
+  // releases the socket; until then, stop waking up for it.
+  if (!CanCallIntoJs(self->Env())) {
+    self->io_.Watch(0);
+    return;
+  }
   // EPOLLERR (status < 0) on a netlink socket is a pending socket error,
   // ENOBUFS after an overrun: the recv in ReceiveBatch picks it up.
   if ((events & UV_READABLE) != 0 || status < 0) self->ReceiveBatch();
@@ -149,9 +127,9 @@ void NetlinkSocket::ReceiveBatch() {
   uint32_t count = 0;
   int error = 0;
   bool lost = false;
-  for (int i = 0; i < kMaxBatch && fd_ >= 0; i++) {
+  for (int i = 0; i < kMaxBatch && io_.fd() >= 0; i++) {
     // MSG_TRUNC makes recv return the datagram's real length, so a cut one is seen.
-    ssize_t n = ::recv(fd_, buffer_.data(), buffer_.size(), MSG_TRUNC);
+    ssize_t n = ::recv(io_.fd(), buffer_.data(), buffer_.size(), MSG_TRUNC);
     if (n < 0) {
       if (errno == EINTR) continue;
       // The kernel dropped multicast messages because our queue was full. The
@@ -172,30 +150,30 @@ void NetlinkSocket::ReceiveBatch() {
     Napi::Buffer<uint8_t> data = Napi::Buffer<uint8_t>::Copy(env, batch.data(), batch.size());
     Call(onData_, {data, lengths});
   }
-  if (lost && fd_ >= 0) Call(onError_, {Napi::Number::New(env, ENOBUFS), Napi::String::New(env, "recv")});
-  if (error != 0 && fd_ >= 0) Call(onError_, {Napi::Number::New(env, error), Napi::String::New(env, "recv")});
+  if (lost && io_.fd() >= 0) Call(onError_, {Napi::Number::New(env, ENOBUFS), Napi::String::New(env, "recv")});
+  if (error != 0 && io_.fd() >= 0) Call(onError_, {Napi::Number::New(env, error), Napi::String::New(env, "recv")});
 }
 
 // send(request: Uint8Array) -> bytes sent, or -errno. To the kernel (port 0):
 // netlink processes a request inside sendmsg, so this never waits.
 Napi::Value NetlinkSocket::Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (fd_ < 0) return Napi::Number::New(env, -EBADF);
+  if (io_.fd() < 0) return Napi::Number::New(env, -EBADF);
   auto request = info[0].As<Napi::Uint8Array>();
   ssize_t n;
   do {
-    n = ::send(fd_, request.Data(), request.ByteLength(), 0);
+    n = ::send(io_.fd(), request.Data(), request.ByteLength(), 0);
   } while (n < 0 && errno == EINTR);
   return Napi::Number::New(env, n < 0 ? -errno : static_cast<double>(n));
 }
 
 Napi::Value NetlinkSocket::Ref(const Napi::CallbackInfo& info) {
-  if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
+  io_.Ref();
   return info.Env().Undefined();
 }
 
 Napi::Value NetlinkSocket::Unref(const Napi::CallbackInfo& info) {
-  if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+  io_.Unref();
   return info.Env().Undefined();
 }
 
@@ -212,7 +190,7 @@ Napi::Value NetlinkSocket::GetPortId(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value NetlinkSocket::GetFd(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), fd_);
+  return Napi::Number::New(info.Env(), io_.fd());
 }
 
 }  // namespace tuntap

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "polled_fd.h"
 
 namespace tuntap {
 
@@ -35,11 +36,10 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket>, public NativeResou
 
   static void OnPoll(uv_poll_t* poll, int status, int events);
   void ReceiveBatch();
-  void Call(Napi::FunctionReference& fn, std::initializer_list<napi_value> args);
+  void Call(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args);
 
-  int fd_ = -1;
+  PolledFd io_;
   uint32_t portId_ = 0;
-  uv_poll_t* poll_ = nullptr;  // freed by its uv_close callback
   std::vector<uint8_t> buffer_;
   Napi::FunctionReference onData_;
   Napi::FunctionReference onError_;

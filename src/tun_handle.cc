@@ -30,7 +30,7 @@ Napi::Function TunHandle::Init(Napi::Env env) {
 // The handle owns fd from here on, whatever happens.
 TunHandle::TunHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunHandle>(info) {
   Napi::Env env = info.Env();
-  fd_ = info[0].As<Napi::Number>().Int32Value();
+  int fd = info[0].As<Napi::Number>().Int32Value();
   maxPacketSize_ = info[1].As<Napi::Number>().Uint32Value();
   auto descriptors = info[2].As<Napi::Uint32Array>();
   auto results = info[3].As<Napi::Int32Array>();
@@ -48,73 +48,24 @@ TunHandle::TunHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunHandl
   // of the largest; a smaller slab would force a fresh one every read.
   slabSize_ = std::max<size_t>(256 * 1024, 4 * static_cast<size_t>(maxPacketSize_));
 
+  io_.Init(env, fd, this, OnPoll);
   TrackResource(env, this);
-  poll_ = new uv_poll_t;
-  uv_loop_t* loop = nullptr;
-  napi_get_uv_event_loop(env, &loop);
-  int rc = uv_poll_init(loop, poll_, fd_);
-  if (rc != 0) {
-    delete poll_;
-    poll_ = nullptr;
-    Release();
-    throw ErrnoError(env, -rc, "uv_poll_init");
-  }
-  poll_->data = this;
 }
 
 TunHandle::~TunHandle() { Release(); }
 
-// Stops polling and closes the fd. uv_poll_stop removes the fd from epoll at
-// once, so closing the fd right after is safe; the uv_poll_t itself can only
-// be freed in its close callback, which may run after this object is gone.
 void TunHandle::Release() {
-  if (poll_ != nullptr) {
-    uv_poll_stop(poll_);
-    poll_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(poll_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-    poll_ = nullptr;
-  }
-  if (fd_ >= 0) {
-    ::close(fd_);
-    fd_ = -1;
-    UntrackResource(Env(), this);
-  }
   reading_ = false;
   waitingWritable_ = false;
-  pollEvents_ = 0;
+  if (io_.fd() < 0) return;
+  io_.Close();
+  UntrackResource(Env(), this);
 }
 
-void TunHandle::UpdatePoll() {
-  if (poll_ == nullptr) return;
-  int events = (reading_ ? UV_READABLE : 0) | (waitingWritable_ ? UV_WRITABLE : 0);
-  if (events == pollEvents_) return;
-  if (events == 0) {
-    uv_poll_stop(poll_);
-  } else {
-    uv_poll_start(poll_, events, OnPoll);
-  }
-  pollEvents_ = events;
-}
+void TunHandle::UpdatePoll() { io_.Watch((reading_ ? UV_READABLE : 0) | (waitingWritable_ ? UV_WRITABLE : 0)); }
 
-// Calls into JS through the raw N-API call, not node-addon-api's: when the
-// environment stops JS in the middle of the callback (worker.terminate()),
-// node-addon-api would build a C++ exception from a JS error it can no longer
-// create and abort the process. Here that case is simply the end.
-void TunHandle::Call(Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
-  if (fn.IsEmpty()) return;
-  napi_env env = Env();
-  napi_value result;
-  napi_status status = napi_make_callback(env, *asyncContext_, Value(), fn.Value(), args.size(), args.begin(), &result);
-  if (status == napi_ok) return;
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (!pending) return;
-  napi_value exception;
-  napi_get_and_clear_last_exception(env, &exception);
-  // A JS exception thrown by the callback is uncaught, as for Node's handles;
-  // the termination of a stopping environment is not reported.
-  if (CanCallIntoJs(Env())) ReportCallbackException(Env(), Napi::Error(env, exception));
+void TunHandle::Call(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
+  CallJs(Env(), *asyncContext_, Value(), fn, args);
 }
 
 void TunHandle::OnPoll(uv_poll_t* poll, int status, int events) {
@@ -135,7 +86,7 @@ void TunHandle::OnPoll(uv_poll_t* poll, int status, int events) {
     // the device was deleted under us) comes from a read.
     int err = -status;
     uint8_t probe;
-    if (::read(self->fd_, &probe, 0) < 0 && errno != EAGAIN) err = errno;
+    if (::read(self->io_.fd(), &probe, 0) < 0 && errno != EAGAIN) err = errno;
     self->reading_ = false;
     self->waitingWritable_ = false;
     self->UpdatePoll();
@@ -148,7 +99,7 @@ void TunHandle::OnPoll(uv_poll_t* poll, int status, int events) {
     self->Call(self->onWritable_, {});
   }
   // The writable callback may have closed or paused us, or JS may be stopping.
-  if ((events & UV_READABLE) != 0 && self->reading_ && self->fd_ >= 0 && CanCallIntoJs(env)) self->ReadBatch();
+  if ((events & UV_READABLE) != 0 && self->reading_ && self->io_.fd() >= 0 && CanCallIntoJs(env)) self->ReadBatch();
 }
 
 void TunHandle::NewSlab(Napi::Env env) {
@@ -172,7 +123,7 @@ void TunHandle::ReadBatch() {
       if (count > 0) break;  // this batch's packets all live in one slab
       NewSlab(env);
     }
-    ssize_t n = ::read(fd_, slabData_ + slabUsed_, maxPacketSize_);
+    ssize_t n = ::read(io_.fd(), slabData_ + slabUsed_, maxPacketSize_);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN) error = errno;
@@ -185,13 +136,13 @@ void TunHandle::ReadBatch() {
     count++;
   }
   if (count > 0) Call(onRead_, {slab_.Value(), Napi::Number::New(env, count)});
-  if (error != 0 && fd_ >= 0 && CanCallIntoJs(env)) {
+  if (error != 0 && io_.fd() >= 0 && CanCallIntoJs(env)) {
     Call(onError_, {Napi::Number::New(env, error), Napi::String::New(env, "read")});
   }
 }
 
 Napi::Value TunHandle::StartReading(const Napi::CallbackInfo& info) {
-  if (fd_ >= 0) {
+  if (io_.fd() >= 0) {
     reading_ = true;
     UpdatePoll();
   }
@@ -213,15 +164,24 @@ Napi::Value TunHandle::SetSlabReuse(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// write(packet: Uint8Array) -> bytes written, or -errno
-Napi::Value TunHandle::Write(const Napi::CallbackInfo& info) {
-  if (fd_ < 0) return Napi::Number::New(info.Env(), -EBADF);
-  auto packet = info[0].As<Napi::Uint8Array>();
+namespace {
+
+// One packet, one write(2): bytes written or -errno (-EBADF once closed).
+ssize_t WritePacket(int fd, const uint8_t* data, size_t length) {
+  if (fd < 0) return -EBADF;
   ssize_t n;
   do {
-    n = ::write(fd_, packet.Data(), packet.ByteLength());
+    n = ::write(fd, data, length);
   } while (n < 0 && errno == EINTR);
-  return Napi::Number::New(info.Env(), n < 0 ? -errno : static_cast<double>(n));
+  return n < 0 ? -errno : n;
+}
+
+}  // namespace
+
+// write(packet: Uint8Array) -> bytes written, or -errno
+Napi::Value TunHandle::Write(const Napi::CallbackInfo& info) {
+  auto packet = info[0].As<Napi::Uint8Array>();
+  return Napi::Number::New(info.Env(), static_cast<double>(WritePacket(io_.fd(), packet.Data(), packet.ByteLength())));
 }
 
 // writeBatch(packets: Uint8Array[], start, count) -> how many were tried.
@@ -234,14 +194,11 @@ Napi::Value TunHandle::WriteBatch(const Napi::CallbackInfo& info) {
   uint32_t start = info[1].As<Napi::Number>().Uint32Value();
   uint32_t count = std::min(info[2].As<Napi::Number>().Uint32Value(), writeResultsCapacity_);
   uint32_t done = 0;
-  for (; done < count && fd_ >= 0; done++) {
+  for (; done < count && io_.fd() >= 0; done++) {
     auto packet = packets.Get(start + done).As<Napi::Uint8Array>();
-    ssize_t n;
-    do {
-      n = ::write(fd_, packet.Data(), packet.ByteLength());
-    } while (n < 0 && errno == EINTR);
-    if (n < 0 && errno == EAGAIN) break;
-    writeResults_[done] = n < 0 ? -errno : static_cast<int32_t>(n);
+    ssize_t n = WritePacket(io_.fd(), packet.Data(), packet.ByteLength());
+    if (n == -EAGAIN) break;
+    writeResults_[done] = static_cast<int32_t>(n);
   }
   return Napi::Number::New(env, done);
 }
@@ -261,24 +218,21 @@ Napi::Value TunHandle::WriteSlab(const Napi::CallbackInfo& info) {
   // JS checked every descriptor against the buffer; this is the last guard.
   size_t size = buffer.ByteLength(), pairs = descriptors.ElementLength() / 2;
   uint32_t done = 0;
-  for (; done < count && fd_ >= 0 && start + done < pairs; done++) {
+  for (; done < count && io_.fd() >= 0 && start + done < pairs; done++) {
     uint32_t offset = d[2 * (start + done)], length = d[2 * (start + done) + 1];
     if (offset > size || length > size - offset) {
       writeResults_[done] = -EINVAL;
       continue;
     }
-    ssize_t n;
-    do {
-      n = ::write(fd_, data + offset, length);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0 && errno == EAGAIN) break;
-    writeResults_[done] = n < 0 ? -errno : static_cast<int32_t>(n);
+    ssize_t n = WritePacket(io_.fd(), data + offset, length);
+    if (n == -EAGAIN) break;
+    writeResults_[done] = static_cast<int32_t>(n);
   }
   return Napi::Number::New(env, done);
 }
 
 Napi::Value TunHandle::WaitWritable(const Napi::CallbackInfo& info) {
-  if (fd_ >= 0) {
+  if (io_.fd() >= 0) {
     waitingWritable_ = true;
     UpdatePoll();
   }
@@ -286,12 +240,12 @@ Napi::Value TunHandle::WaitWritable(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value TunHandle::Ref(const Napi::CallbackInfo& info) {
-  if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
+  io_.Ref();
   return info.Env().Undefined();
 }
 
 Napi::Value TunHandle::Unref(const Napi::CallbackInfo& info) {
-  if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+  io_.Unref();
   return info.Env().Undefined();
 }
 
@@ -308,7 +262,7 @@ Napi::Value TunHandle::Close(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value TunHandle::GetFd(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), fd_);
+  return Napi::Number::New(info.Env(), io_.fd());
 }
 
 }  // namespace tuntap

@@ -17,6 +17,7 @@
 #include <memory>
 
 #include "addon.h"
+#include "polled_fd.h"
 
 namespace tuntap {
 
@@ -44,11 +45,9 @@ class TunHandle : public Napi::ObjectWrap<TunHandle>, public NativeResource {
   void UpdatePoll();
   void ReadBatch();
   void NewSlab(Napi::Env env);
-  void Call(Napi::FunctionReference& fn, std::initializer_list<napi_value> args);
+  void Call(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args);
 
-  int fd_ = -1;
-  uv_poll_t* poll_ = nullptr;  // freed by its uv_close callback
-  int pollEvents_ = 0;
+  PolledFd io_;
   bool reading_ = false;
   bool waitingWritable_ = false;
 

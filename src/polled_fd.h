@@ -1,0 +1,48 @@
+// PolledFd: a file descriptor a native handle owns, watched by a uv_poll on
+// the environment's own loop (napi_get_uv_event_loop, never the default loop,
+// so it works in worker_threads). TunHandle and NetlinkSocket each hold one.
+#pragma once
+#include <napi.h>
+#include <uv.h>
+
+#include <initializer_list>
+
+namespace tuntap {
+
+class PolledFd {
+ public:
+  PolledFd() = default;
+  ~PolledFd() { Close(); }
+  PolledFd(const PolledFd&) = delete;
+  PolledFd& operator=(const PolledFd&) = delete;
+
+  // Takes ownership of fd (it is closed if this fails) and makes the poll
+  // handle; `owner` comes back as poll->data in `callback`. Throws ErrnoError.
+  void Init(Napi::Env env, int fd, void* owner, uv_poll_cb callback);
+  // The events to wake up for (UV_READABLE | UV_WRITABLE); 0 stops polling.
+  void Watch(int events);
+  void Ref();
+  void Unref();
+  // Idempotent. uv_poll_stop takes the fd out of epoll at once, so the fd
+  // can be closed right after; the uv_poll_t is freed by uv_close's callback,
+  // which may run after the owner is gone.
+  void Close();
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+  uv_poll_t* poll_ = nullptr;
+  uv_poll_cb callback_ = nullptr;
+  int events_ = 0;
+};
+
+// Calls a JS function from a libuv callback (no JS frame above), through the
+// raw N-API call rather than node-addon-api's: when the environment stops JS
+// in the middle (worker.terminate()) node-addon-api would build a C++
+// exception from an error it can no longer create and abort the process. A
+// JS exception the callback throws is reported as uncaught, as Node's own
+// handles do; the termination of a stopping environment is not.
+void CallJs(Napi::Env env, napi_async_context context, napi_value receiver, const Napi::FunctionReference& fn,
+            std::initializer_list<napi_value> args);
+
+}  // namespace tuntap
