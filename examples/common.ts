@@ -2,7 +2,7 @@
 // that keeps an example's subnet off the real network, and the Ctrl-C handler
 // every example installs (close the device, exit 0).
 import net from 'node:net';
-import { Netlink, TunDevice } from '../lib';
+import { Netlink, TunDevice, type TunMode } from '../lib';
 import { formatIp, parseCidr } from '../lib/netlink/address';
 
 export { formatIp };
@@ -126,6 +126,30 @@ export function exitOnSignal(cleanup: () => unknown): void {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+/** How {@link openConfigured} sets a device up. */
+export interface DeviceSetup {
+  name: string;
+  mode?: TunMode;
+  /** Addresses with prefix ('10.0.0.1/24', 'fd00::1/64'); each must be a subnet no other interface has. */
+  addresses: string[];
+  mtu?: number;
+}
+
+/** Opens a device, gives it its addresses (and MTU) and brings it up, all through the library. */
+export async function openConfigured(setup: DeviceSetup): Promise<TunDevice> {
+  for (const cidr of setup.addresses) await assertSubnetIsFree(cidr);
+  const dev = await TunDevice.open({ name: setup.name, mode: setup.mode });
+  try {
+    for (const cidr of setup.addresses) await dev.addAddress(cidr);
+    if (setup.mtu !== undefined) await dev.setMtu(setup.mtu);
+    await dev.up();
+  } catch (error) {
+    await dev.close();
+    throw error;
+  }
+  return dev;
 }
 
 /** Closes the device and says so (tests look for this line). */
