@@ -19,3 +19,6 @@ export type {
   Scope,
   WatchOptions,
 } from './netlink';
+export { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, arpReply, ethernetFrame, parseArp, parseEthernet } from './ethernet';
+export type { ArpPacket, EthernetFrame } from './ethernet';
+export { LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapWriter, pcapFileHeader, pcapLinkType, pcapRecord } from './pcap';
