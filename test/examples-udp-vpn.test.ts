@@ -54,7 +54,8 @@ function twoNamespaces(): Topology {
       ip('link', 'set', veth[i], 'netns', s.ns);
       ip('-n', s.ns, 'link', 'set', 'lo', 'up');
       // Strict reverse-path filtering, as many distributions ship it: the VPN's --route must satisfy it.
-      execFileSync('ip', ['netns', 'exec', s.ns, 'sysctl', '-q', '-w', 'net.ipv4.conf.all.rp_filter=1', 'net.ipv4.conf.default.rp_filter=1']);
+      // (through /proc rather than sysctl, which a fresh Debian may lack; /proc/sys/net follows the writer's namespace)
+      execFileSync('ip', ['netns', 'exec', s.ns, 'sh', '-c', 'for c in all default; do echo 1 > /proc/sys/net/ipv4/conf/$c/rp_filter; done']);
       ip('-n', s.ns, 'addr', 'add', `${s.private}/32`, 'dev', 'lo');
       ip('-n', s.ns, 'addr', 'add', `${s.underlay}/24`, 'dev', veth[i]);
       ip('-n', s.ns, 'link', 'set', veth[i], 'up');
