@@ -18,6 +18,7 @@ export class ExampleProcess {
   stderr = '';
   readonly exited: Promise<Exit>;
   #waiters = new Set<() => void>();
+  #done = false;
 
   /** Starts `node dist/examples/<name>.js args...`, in namespace `netns` when given (ip netns exec). */
   constructor(name: string, args: string[] = [], options: { netns?: string; eval?: boolean } = {}) {
@@ -27,7 +28,9 @@ export class ExampleProcess {
     this.child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout?.on('data', (d: Buffer) => this.#append('stdout', d));
     this.child.stderr?.on('data', (d: Buffer) => this.#append('stderr', d));
-    this.exited = (once(this.child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>).then(([code, signal]) => {
+    // 'close', not 'exit': it comes after the last output has been read from the pipes.
+    this.exited = (once(this.child, 'close') as Promise<[number | null, NodeJS.Signals | null]>).then(([code, signal]) => {
+      this.#done = true;
       this.#wake();
       return { code, signal };
     });
@@ -53,7 +56,7 @@ export class ExampleProcess {
       const check = (): void => {
         const match = pattern.exec(this.stdout);
         if (match !== null) return done(() => resolve(match));
-        if (this.child.exitCode !== null || this.child.signalCode !== null) {
+        if (this.#done) {
           return done(() => reject(new Error(`exited before printing ${pattern}\n${this.transcript()}`)));
         }
       };

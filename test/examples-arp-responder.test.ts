@@ -15,9 +15,9 @@ privilegedTest('ping through a TAP device gets 4 of 4 replies from the ARP and e
     // The kernel learnt the made-up MAC from our ARP reply.
     const [neighbour] = ipJson<{ dst: string; lladdr?: string }>('neigh', 'show', 'dev', name, 'to', net.host(7));
     assert.equal(neighbour?.lladdr, mac);
+    await responder.assertStopsCleanlyOnSigint(name);
     assert.equal(linesMatching(responder.stdout, /^Answered ICMP echo request/).length, 4);
     assert.ok(linesMatching(responder.stdout, /^Answered ARP/).length >= 1);
-    await responder.assertStopsCleanlyOnSigint(name);
   } finally {
     await responder.kill();
   }
