@@ -13,12 +13,24 @@ for (const [name, value] of [['EBADFD', 77], ['ENOTUNIQ', 76], ['ERFKILL', 132]]
   if (!errnoNames.has(value)) errnoNames.set(value, name);
 }
 
-/** The symbolic name of a positive errno ('EPERM' for 1). */
+/**
+ * The symbolic name of a positive errno ('EPERM' for 1).
+ *
+ * ```ts
+ * errnoName(1); // 'EPERM'
+ * ```
+ */
 export function errnoName(errno: number): string {
   return errnoNames.get(errno) ?? `E${errno}`;
 }
 
-/** What a failed system call was doing, for the message and the hint. */
+/**
+ * What a failed system call was doing, for the message and the hint.
+ *
+ * ```ts
+ * new TunError(-19, 'ioctl(TUNSETIFF)', { device: 'tun0' }); // ENODEV, with a hint about 'tun0'
+ * ```
+ */
 export interface ErrorContext {
   /** The interface the call was about. */
   device?: string;
@@ -32,14 +44,28 @@ export interface ErrorContext {
  * A failed system call or kernel request. Like Node's SystemError: `code` is
  * the symbolic errno ('EPERM'), `errno` is negative (-1), `syscall` names the
  * call ('ioctl(TUNSETIFF)', 'write', 'netlink RTM_NEWADDR').
+ *
+ * ```ts
+ * try {
+ *   await TunDevice.open({ name: 'tun0' });
+ * } catch (error) {
+ *   if (error instanceof TunError && error.code === 'EPERM') console.error(error.hint);
+ *   else throw error;
+ * }
+ * ```
  */
 export class TunError extends Error {
+  /** The symbolic errno: 'EPERM', 'EBUSY', 'ENOENT', ... */
   readonly code: string;
+  /** The errno, negative as in Node (-1 for EPERM). */
   readonly errno: number;
+  /** The failed call: 'open', 'ioctl(TUNSETIFF)', 'write', 'netlink RTM_NEWADDR', ... */
   readonly syscall: string;
   /** What to do about it, when there is something to say; also in `message`. */
   readonly hint: string | undefined;
+  /** The interface the call was about, when there was one. */
   readonly device: string | undefined;
+  /** The file the call was about (/dev/net/tun), when there was one. */
   readonly path: string | undefined;
 
   constructor(errno: number, syscall: string, context: ErrorContext = {}) {
@@ -132,7 +158,17 @@ export function fromNative(error: unknown, context: ErrorContext = {}): unknown 
   return isNativeErrnoError(error) ? new TunError(error.errno, error.syscall, context) : error;
 }
 
-/** Node's ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE: a TypeError with a code. */
+/**
+ * Node's ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE: a TypeError with a code.
+ *
+ * ```ts
+ * try {
+ *   await TunDevice.open({ name: 'a/b' });
+ * } catch (error) {
+ *   (error as InvalidArgumentError).code; // 'ERR_INVALID_ARG_VALUE', thrown before any syscall
+ * }
+ * ```
+ */
 export class InvalidArgumentError extends TypeError {
   readonly code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE';
   constructor(code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE', message: string) {
@@ -142,7 +178,13 @@ export class InvalidArgumentError extends TypeError {
   }
 }
 
-/** Node's ERR_OUT_OF_RANGE: a RangeError with a code. */
+/**
+ * Node's ERR_OUT_OF_RANGE: a RangeError with a code.
+ *
+ * ```ts
+ * dev.setMtu(10); // rejects with an OutOfRangeError, code 'ERR_OUT_OF_RANGE'
+ * ```
+ */
 export class OutOfRangeError extends RangeError {
   readonly code = 'ERR_OUT_OF_RANGE' as const;
   constructor(message: string) {
@@ -151,7 +193,14 @@ export class OutOfRangeError extends RangeError {
   }
 }
 
-/** A state error (ERR_DEVICE_CLOSED, ERR_STREAM_DESTROYED): the call came too late. */
+/**
+ * A state error (ERR_DEVICE_CLOSED, ERR_STREAM_DESTROYED): the call came too late.
+ *
+ * ```ts
+ * await dev.close();
+ * await dev.up(); // rejects with a StateError, code 'ERR_DEVICE_CLOSED'
+ * ```
+ */
 export class StateError extends Error {
   readonly code: string;
   constructor(code: string, message: string) {

@@ -49,3 +49,6 @@ export { splitGso } from './gso';
 export type { SplitResult } from './gso';
 export { coalesceTcp } from './gro';
 export type { CoalesceOptions } from './gro';
+export { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, arpReply, ethernetFrame, parseArp, parseEthernet } from './ethernet';
+export type { ArpPacket, EthernetFrame } from './ethernet';
+export { LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapWriter, pcapFileHeader, pcapLinkType, pcapRecord } from './pcap';

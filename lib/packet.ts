@@ -2,13 +2,28 @@
 // the Internet checksum, and an ICMP/ICMPv6 echo reply built from a request.
 // They read and write plain Buffers and never throw on short input.
 
-/** 4 or 6 for an IP packet, 0 for anything else (or an empty buffer). */
+/**
+ * 4 or 6 for an IP packet, 0 for anything else (or an empty buffer).
+ *
+ * ```ts
+ * dev.readable.on('data', (p: Buffer) => {
+ *   if (ipVersion(p) === 6) console.log('an IPv6 packet');
+ * });
+ * ```
+ */
 export function ipVersion(packet: Uint8Array): 0 | 4 | 6 {
   const v = packet.length > 0 ? packet[0] >> 4 : 0;
   return v === 4 || v === 6 ? v : 0;
 }
 
-/** The 16-bit one's-complement sum of `data` (RFC 1071), folded; `initial` adds a pseudo-header's sum. */
+/**
+ * The 16-bit one's-complement sum of `data` (RFC 1071), folded; `initial` adds a pseudo-header's sum.
+ *
+ * ```ts
+ * const pseudo = onesComplementSum(packet.subarray(12, 20)) + 17 + udpLength; // IPv4 pseudo-header
+ * const udpChecksum = internetChecksum(packet.subarray(20), pseudo);
+ * ```
+ */
 export function onesComplementSum(data: Uint8Array, initial = 0): number {
   let sum = initial;
   const even = data.length & ~1;
@@ -18,7 +33,14 @@ export function onesComplementSum(data: Uint8Array, initial = 0): number {
   return sum;
 }
 
-/** The Internet checksum of `data` (RFC 1071): the complement of onesComplementSum. */
+/**
+ * The Internet checksum of `data` (RFC 1071): the complement of onesComplementSum.
+ *
+ * ```ts
+ * header.writeUInt16BE(0, 10);
+ * header.writeUInt16BE(internetChecksum(header.subarray(0, 20)), 10); // the IPv4 header checksum
+ * ```
+ */
 export function internetChecksum(data: Uint8Array, initial = 0): number {
   return ~onesComplementSum(data, initial) & 0xffff;
 }
@@ -27,6 +49,13 @@ export function internetChecksum(data: Uint8Array, initial = 0): number {
  * The echo reply for an IPv4 ICMP echo request or an ICMPv6 echo request,
  * as a new Buffer (addresses swapped, type changed, checksums recomputed),
  * or null if `packet` is not a well-formed echo request.
+ *
+ * ```ts
+ * dev.readable.on('data', (packet: Buffer) => {
+ *   const reply = echoReply(packet);
+ *   if (reply !== null) dev.writable.write(reply); // ping now gets answers
+ * });
+ * ```
  */
 export function echoReply(packet: Uint8Array): Buffer | null {
   const version = ipVersion(packet);
@@ -61,7 +90,13 @@ export function echoReply(packet: Uint8Array): Buffer | null {
   return null;
 }
 
-/** The one's-complement sum of the IPv6 pseudo-header of `packet` for an upper-layer length and protocol. */
+/**
+ * The one's-complement sum of the IPv6 pseudo-header of `packet` for an upper-layer length and protocol.
+ *
+ * ```ts
+ * const sum = internetChecksum(packet.subarray(40), ipv6PseudoHeaderSum(packet, payloadLength, 58)); // ICMPv6
+ * ```
+ */
 export function ipv6PseudoHeaderSum(packet: Uint8Array, upperLength: number, nextHeader: number): number {
   let sum = onesComplementSum(packet.subarray(8, 40));
   sum += (upperLength >>> 16) + (upperLength & 0xffff) + nextHeader;
@@ -69,7 +104,13 @@ export function ipv6PseudoHeaderSum(packet: Uint8Array, upperLength: number, nex
   return sum;
 }
 
-/** What {@link ipv4UdpPacket} builds. */
+/**
+ * What {@link ipv4UdpPacket} builds.
+ *
+ * ```ts
+ * const fields: UdpPacketFields = { source: '10.0.0.2', destination: '10.0.0.1', sourcePort: 53, destinationPort: 5353, payload };
+ * ```
+ */
 export interface UdpPacketFields {
   /** Dotted IPv4 source address. */
   source: string;

@@ -26,9 +26,22 @@ import {
   type TunFlags,
 } from './tun-kernel';
 
-/** 'tun' carries IP packets; 'tap' carries Ethernet frames. */
+/**
+ * 'tun' carries IP packets; 'tap' carries Ethernet frames.
+ *
+ * ```ts
+ * const tap = await TunDevice.open({ mode: 'tap' }); // reads and writes Ethernet frames
+ * ```
+ */
 export type TunMode = 'tun' | 'tap';
 
+/**
+ * How {@link TunDevice.open} opens a device.
+ *
+ * ```ts
+ * const dev = await TunDevice.open({ name: 'vpn%d', mode: 'tun', packetInfo: false });
+ * ```
+ */
 export interface TunDeviceOptions {
   /**
    * The interface name, at most 15 bytes. Omitted or '': the kernel picks
@@ -98,7 +111,14 @@ export type TunDeleteOptions = Pick<TunDeviceOptions, 'mode' | 'multiQueue' | 'p
  */
 export type TunFromFdOptions = Pick<TunDeviceOptions, 'packetInfo' | 'readableHighWaterMark' | 'writableHighWaterMark' | 'maxBatch'>;
 
-/** The events a TunDevice emits. */
+/**
+ * The events a TunDevice emits.
+ *
+ * ```ts
+ * dev.on('drop', (packet, error) => console.warn(`dropped ${packet.length} bytes: ${error.code}`));
+ * dev.on('down', (link) => console.log(`${link.name} went down`));
+ * ```
+ */
 export type TunDeviceEvents = {
   /** The device is closed: the fd is released and both streams are done. */
   close: () => void;
@@ -174,6 +194,7 @@ const TypedEventEmitter = EventEmitter as unknown as new () => TypedEmitter<TunD
 export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   /** The interface name the kernel gave the device. */
   readonly name: string;
+  /** 'tun' (IP packets) or 'tap' (Ethernet frames). */
   readonly mode: TunMode;
   /**
    * The interface index: stays right if the device is renamed. In the
@@ -594,6 +615,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.#teardown(error);
   }
 
+  /** `await using dev = await TunDevice.open()` closes the device at the end of the block. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
@@ -640,6 +662,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     if (!more) this[kStopReading]();
   }
 
+  /** @internal Called by `readable` when it wants packets. */
   [kStartReading](): void {
     if (this.#batchMode) {
       this.readable.destroy(readSideTaken('readable', 'readBatches()'));
@@ -651,6 +674,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     }
   }
 
+  /** @internal Called when `readable` is full or destroyed. */
   [kStopReading](): void {
     // readable's pause or destroy must not stop readBatches().
     if (this.#reading && !this.#batchMode) {
@@ -977,7 +1001,14 @@ interface ValidOptions {
   offload: ReturnType<typeof validateOffload>;
 }
 
-/** Checks a device name the way the kernel's dev_valid_name() does, with clearer words. */
+/**
+ * Checks a device name the way the kernel's dev_valid_name() does, with clearer words.
+ *
+ * ```ts
+ * validateName('tun0'); // 'tun0'
+ * validateName('a name with spaces'); // throws ERR_INVALID_ARG_VALUE
+ * ```
+ */
 export function validateName(name: unknown, argument = 'name'): string {
   if (typeof name !== 'string') throw invalidType(argument, 'a string', name);
   if (name === '') return name;

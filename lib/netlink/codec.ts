@@ -258,10 +258,23 @@ const LINK_FLAGS: ReadonlyArray<[number, string]> = [
 ];
 const OPER_STATES = ['unknown', 'notpresent', 'down', 'lowerlayerdown', 'testing', 'dormant', 'up'] as const;
 
-/** RFC 2863 operational state, as `ip link` prints it (lower case). */
+/**
+ * RFC 2863 operational state, as `ip link` prints it (lower case).
+ *
+ * ```ts
+ * if ((await dev.link()).operState === 'down') console.log('no carrier: nobody has the device open');
+ * ```
+ */
 export type OperState = (typeof OPER_STATES)[number];
 
-/** A link's traffic counters (rtnl_link_stats64). */
+/**
+ * A link's traffic counters (rtnl_link_stats64). For a TUN device, tx counts packets the kernel queued for the reader and txDropped those the full ring dropped.
+ *
+ * ```ts
+ * const { stats } = await dev.link();
+ * console.log(`${stats.txDropped} packets dropped: the reader was too slow`);
+ * ```
+ */
 export interface LinkStats {
   rxPackets: number;
   rxBytes: number;
@@ -273,7 +286,14 @@ export interface LinkStats {
   txErrors: number;
 }
 
-/** A network interface as the kernel describes it. */
+/**
+ * A network interface as the kernel describes it.
+ *
+ * ```ts
+ * const link = await dev.link();
+ * console.log(link.up, link.carrier, link.mtu, link.flags.join(','));
+ * ```
+ */
 export interface LinkInfo {
   index: number;
   name: string;
@@ -352,7 +372,13 @@ const ADDRESS_FLAGS: ReadonlyArray<[number, string]> = [
   [0x200, 'noprefixroute'], [0x400, 'autojoin'], [0x800, 'stable-privacy'],
 ];
 
-/** An address scope by name, as `ip addr` prints it, or the number for others. */
+/**
+ * An address or route scope, by the name `ip` uses ('global', 'link', ...) or its number.
+ *
+ * ```ts
+ * const global = (await dev.addresses()).filter((a) => a.scope === 'global');
+ * ```
+ */
 export type Scope = 'global' | 'site' | 'link' | 'host' | 'nowhere' | number;
 
 export function scopeName(scope: number): Scope {
@@ -366,7 +392,13 @@ export function scopeName(scope: number): Scope {
   }
 }
 
-/** An IP address assigned to an interface. */
+/**
+ * An IP address assigned to an interface.
+ *
+ * ```ts
+ * for (const a of await dev.addresses()) console.log(`${a.address}/${a.prefixLength}`);
+ * ```
+ */
 export interface AddressInfo {
   /** The interface's own address ('10.0.0.1', 'fd00::1'). */
   address: string;
@@ -421,7 +453,13 @@ export function decodeAddress(message: NetlinkMessage): AddressInfo | MalformedM
 const ROUTE_TYPES = ['unspec', 'unicast', 'local', 'broadcast', 'anycast', 'multicast', 'blackhole', 'unreachable', 'prohibit', 'throw', 'nat', 'xresolve'];
 const PROTOCOLS: Record<number, string> = { 0: 'unspec', 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static', 9: 'ra', 16: 'dhcp' };
 
-/** A route in a routing table. */
+/**
+ * A route in a routing table.
+ *
+ * ```ts
+ * for (const r of await nl.routes({ family: 4 })) console.log(r.destination, r.device, r.via ?? '');
+ * ```
+ */
 export interface RouteInfo {
   /** The destination as CIDR ('10.33.0.0/16', '0.0.0.0/0' for the IPv4 default). */
   destination: string;

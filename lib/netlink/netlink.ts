@@ -39,14 +39,35 @@ import {
   type RouteInfo,
 } from './codec';
 
-/** An interface by name ('tun0') or index (7). */
+/**
+ * An interface by name ('tun0') or index (7).
+ *
+ * ```ts
+ * await nl.setUp('tun0');
+ * await nl.setUp(dev.index); // the same link, immune to renames
+ * ```
+ */
 export type Link = string | number;
 
+/**
+ * Options of {@link Netlink.addAddress} and {@link TunDevice.addAddress}.
+ *
+ * ```ts
+ * await dev.addAddress('10.0.0.1/24', { replace: true }); // no EEXIST when it is already there
+ * ```
+ */
 export interface AddAddressOptions {
   /** Update the address if it is already there instead of failing with EEXIST. */
   replace?: boolean;
 }
 
+/**
+ * Options of {@link Netlink.addRoute} and {@link Netlink.removeRoute}.
+ *
+ * ```ts
+ * await nl.addRoute('10.33.0.0/16', { device: 'tun0', metric: 50 });
+ * ```
+ */
 export interface RouteOptions {
   /** The output interface. */
   device?: Link;
@@ -60,6 +81,13 @@ export interface RouteOptions {
   replace?: boolean;
 }
 
+/**
+ * Which routes {@link Netlink.routes} lists.
+ *
+ * ```ts
+ * const viaTun = await nl.routes({ device: 'tun0', family: 4 });
+ * ```
+ */
 export interface RouteFilter {
   device?: Link;
   family?: 4 | 6;
@@ -91,6 +119,7 @@ export const kLinkNames = Symbol('linkNames');
  */
 export class Netlink implements Disposable {
   readonly #client: NetlinkClient;
+  /** @internal */
   readonly [kLinkNames] = new Map<number, string>();
 
   /**
@@ -129,6 +158,7 @@ export class Netlink implements Disposable {
     this.#client.close();
   }
 
+  /** `using` support: closes at the end of the block. */
   [Symbol.dispose](): void {
     this.close();
   }
@@ -477,6 +507,13 @@ function setLinkHint(code: string, attributes: Attribute[]): string | undefined 
 
 // ---- watcher -------------------------------------------------------------------
 
+/**
+ * What a {@link NetlinkWatcher} subscribes to.
+ *
+ * ```ts
+ * const watcher = await Netlink.watch({ links: true, addresses: false, routes: true });
+ * ```
+ */
 export interface WatchOptions extends NetlinkOptions {
   /** Link events ('link', 'linkRemoved'). Default true. */
   links?: boolean;
@@ -486,15 +523,25 @@ export interface WatchOptions extends NetlinkOptions {
   routes?: boolean;
 }
 
-/** The events a NetlinkWatcher emits. */
+/**
+ * The events a NetlinkWatcher emits.
+ *
+ * ```ts
+ * watcher.on('linkRemoved', (link) => console.log(`${link.name} is gone`));
+ * ```
+ */
 export type NetlinkWatcherEvents = {
   /** A link appeared or changed (flags, MTU, name, carrier, ...). */
   link: (link: LinkInfo) => void;
   /** A link went away. */
   linkRemoved: (link: LinkInfo) => void;
+  /** An address was added (or its flags changed). */
   address: (address: AddressInfo) => void;
+  /** An address was removed. */
   addressRemoved: (address: AddressInfo) => void;
+  /** A route was added or replaced (with `routes: true`). */
   route: (route: RouteInfo) => void;
+  /** A route was removed (with `routes: true`). */
   routeRemoved: (route: RouteInfo) => void;
   /**
    * ENOBUFS: the kernel dropped events because this socket's queue was full;
@@ -547,6 +594,7 @@ export class NetlinkWatcher extends TypedEventEmitter implements Disposable {
     }
   }
 
+  /** Whether close() has run. */
   get closed(): boolean {
     return this.#client.closed;
   }
@@ -557,6 +605,7 @@ export class NetlinkWatcher extends TypedEventEmitter implements Disposable {
     return this;
   }
 
+  /** Undo unref(). */
   ref(): this {
     this.#client.setKeepAlive(true);
     return this;
@@ -567,6 +616,7 @@ export class NetlinkWatcher extends TypedEventEmitter implements Disposable {
     this.#client.close();
   }
 
+  /** `using` support: closes at the end of the block. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -1,0 +1,166 @@
+// What the examples share: a one-line description of an IP packet, a guard
+// that keeps an example's subnet off the real network, and the Ctrl-C handler
+// every example installs (close the device, exit 0).
+import net from 'node:net';
+import { Netlink, TunDevice, type TunMode } from '../lib';
+import { formatIp, parseCidr } from '../lib/netlink/address';
+
+export { formatIp };
+
+const IP_PROTOCOLS: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6' };
+const ICMP_TYPES: Record<number, string> = { 0: 'echo reply', 3: 'destination unreachable', 8: 'echo request', 11: 'time exceeded' };
+const ICMPV6_TYPES: Record<number, string> = {
+  1: 'destination unreachable', 128: 'echo request', 129: 'echo reply', 133: 'router solicitation',
+  134: 'router advertisement', 135: 'neighbor solicitation', 136: 'neighbor advertisement', 143: 'MLDv2 report',
+};
+
+/** "ICMP echo request 10.0.0.1 -> 10.0.0.2 seq 1", "UDP 10.0.0.1:5000 -> 10.0.0.2:53", "IPv6 ...". */
+export function describePacket(p: Buffer): string {
+  const version = p.length > 0 ? p[0] >> 4 : 0;
+  if (version === 4 && p.length >= 20) {
+    const ihl = (p[0] & 0x0f) * 4;
+    return describeTransport(p[9], p.subarray(ihl), formatIp(p.subarray(12, 16)), formatIp(p.subarray(16, 20)), false);
+  }
+  if (version === 6 && p.length >= 40) {
+    return describeTransport(p[6], p.subarray(40), formatIp(p.subarray(8, 24)), formatIp(p.subarray(24, 40)), true);
+  }
+  return `not an IP packet (first byte 0x${(p[0] ?? 0).toString(16)})`;
+}
+
+function describeTransport(protocol: number, l4: Buffer, source: string, destination: string, v6: boolean): string {
+  const name = IP_PROTOCOLS[protocol] ?? `IPv${v6 ? 6 : 4} protocol ${protocol}`;
+  if ((protocol === 1 || protocol === 58) && l4.length >= 8) {
+    const type = l4[0];
+    const typeName = (protocol === 1 ? ICMP_TYPES : ICMPV6_TYPES)[type] ?? `type ${type}`;
+    const isEcho = protocol === 1 ? type === 0 || type === 8 : type === 128 || type === 129;
+    return `${name} ${typeName} ${source} -> ${destination}${isEcho ? ` seq ${l4.readUInt16BE(6)}` : ''}`;
+  }
+  if ((protocol === 6 || protocol === 17) && l4.length >= 4) {
+    const at = (a: string, port: number): string => (v6 ? `[${a}]:${port}` : `${a}:${port}`);
+    return `${name} ${at(source, l4.readUInt16BE(0))} -> ${at(destination, l4.readUInt16BE(2))}`;
+  }
+  return `${name} ${source} -> ${destination}`;
+}
+
+/** The IP header fields `read-packets --decode` prints, one "key value" per field. */
+export function decodeIpHeader(p: Buffer): string {
+  const version = p.length > 0 ? p[0] >> 4 : 0;
+  if (version === 4 && p.length >= 20) {
+    const ihl = (p[0] & 0x0f) * 4;
+    const fields = [
+      'version 4', `header ${ihl} bytes`, `total length ${p.readUInt16BE(2)}`, `ttl ${p[8]}`,
+      `protocol ${p[9]} (${IP_PROTOCOLS[p[9]] ?? '?'})`, `source ${formatIp(p.subarray(12, 16))}`,
+      `destination ${formatIp(p.subarray(16, 20))}`,
+    ];
+    if (p[9] === 1 && p.length >= ihl + 2) fields.push(`icmp type ${p[ihl]} (${ICMP_TYPES[p[ihl]] ?? '?'}) code ${p[ihl + 1]}`);
+    return fields.join(', ');
+  }
+  if (version === 6 && p.length >= 40) {
+    const fields = [
+      'version 6', `payload length ${p.readUInt16BE(4)}`, `hop limit ${p[7]}`,
+      `next header ${p[6]} (${IP_PROTOCOLS[p[6]] ?? '?'})`, `source ${formatIp(p.subarray(8, 24))}`,
+      `destination ${formatIp(p.subarray(24, 40))}`,
+    ];
+    if (p[6] === 58 && p.length >= 42) fields.push(`icmpv6 type ${p[40]} (${ICMPV6_TYPES[p[40]] ?? '?'}) code ${p[41]}`);
+    return fields.join(', ');
+  }
+  return `version ${version} (not IP)`;
+}
+
+/**
+ * Refuses a subnet that another interface already has: traffic an example
+ * sends to it could otherwise leave through that interface, onto a real network.
+ */
+export async function assertSubnetIsFree(cidr: string, ownIndex?: number): Promise<void> {
+  const ours = parseCidr(cidr, 'address');
+  const family = ours.family === 4 ? 'ipv4' : 'ipv6';
+  const [address] = cidr.split('/');
+  const nl = await Netlink.open();
+  try {
+    for (const other of await nl.addresses()) {
+      if (other.family !== ours.family || other.index === ownIndex || other.scope === 'host' || other.scope === 'link') continue;
+      const list = new net.BlockList();
+      const shorter = Math.min(other.prefixLength, ours.prefixLength);
+      list.addSubnet(other.address, shorter, family);
+      if (list.check(address, family)) {
+        throw new Error(
+          `${cidr} overlaps ${other.address}/${other.prefixLength} on interface ${other.index}: ` +
+            'choose another subnet (or run the example in its own namespace: node scripts/in-netns.js ...)',
+        );
+      }
+    }
+  } finally {
+    nl.close();
+  }
+}
+
+/**
+ * `preferred` if no interface has that name yet, else a template ('tun%d')
+ * the kernel fills with a free number.
+ */
+export async function freeName(preferred: string, template: string): Promise<string> {
+  const nl = await Netlink.open();
+  try {
+    const names = new Set((await nl.links()).map((l) => l.name));
+    return names.has(preferred) ? template : preferred;
+  } finally {
+    nl.close();
+  }
+}
+
+/**
+ * On SIGINT or SIGTERM: run `cleanup` (stop traffic, close the device) once,
+ * then exit 0. A second Ctrl-C while cleaning up kills the process as usual.
+ */
+export function exitOnSignal(cleanup: () => unknown): void {
+  const stop = (): void => {
+    Promise.resolve()
+      .then(cleanup)
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          console.error(error);
+          process.exit(1);
+        },
+      );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+/** How {@link openConfigured} sets a device up. */
+export interface DeviceSetup {
+  name: string;
+  mode?: TunMode;
+  /** Addresses with prefix ('10.0.0.1/24', 'fd00::1/64'); each must be a subnet no other interface has. */
+  addresses: string[];
+  mtu?: number;
+}
+
+/** Opens a device, gives it its addresses (and MTU) and brings it up, all through the library. */
+export async function openConfigured(setup: DeviceSetup): Promise<TunDevice> {
+  for (const cidr of setup.addresses) await assertSubnetIsFree(cidr);
+  const dev = await TunDevice.open({ name: setup.name, mode: setup.mode });
+  try {
+    for (const cidr of setup.addresses) await dev.addAddress(cidr);
+    if (setup.mtu !== undefined) await dev.setMtu(setup.mtu);
+    await dev.up();
+  } catch (error) {
+    await dev.close();
+    throw error;
+  }
+  return dev;
+}
+
+/** Closes the device and says so (tests look for this line). */
+export async function closeDevice(dev: TunDevice): Promise<void> {
+  const name = dev.name;
+  await dev.close();
+  console.log(`Closed ${name}`);
+}
+
+/** Prints an error (a TunError's message carries its hint) and exits 1. */
+export function fail(error: unknown): never {
+  console.error(error instanceof Error ? `${error.name}: ${error.message}` : error);
+  process.exit(1);
+}
