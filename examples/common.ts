@@ -2,8 +2,7 @@
 // that keeps an example's subnet off the real network, and the Ctrl-C handler
 // every example installs (close the device, exit 0).
 import net from 'node:net';
-import { Netlink, TunDevice, type TunMode } from '../lib';
-import { formatIp, parseCidr } from '../lib/netlink/address';
+import { Netlink, TunDevice, formatIp, parseCidr, type TunMode } from '../lib';
 
 export { formatIp };
 

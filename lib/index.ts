@@ -17,6 +17,8 @@ export type { ErrorContext } from './errors';
 export { echoReply, internetChecksum, ipVersion, ipv4UdpPacket, ipv6PseudoHeaderSum, onesComplementSum } from './packet';
 export type { UdpPacketFields } from './packet';
 export { Netlink, NetlinkWatcher } from './netlink';
+export { formatIp, formatMac, parseCidr, parseIp, parseMac } from './netlink/address';
+export type { Cidr, IpAddress } from './netlink/address';
 export type {
   AddAddressOptions,
   AddressInfo,

@@ -1,6 +1,8 @@
 // Small packet helpers that a TUN program needs on day one: the IP version,
 // the Internet checksum, and an ICMP/ICMPv6 echo reply built from a request.
 // They read and write plain Buffers and never throw on short input.
+import { invalidValue } from './errors';
+import { parseIp } from './netlink/address';
 
 /**
  * 4 or 6 for an IP packet, 0 for anything else (or an empty buffer).
@@ -126,9 +128,9 @@ export interface UdpPacketFields {
 }
 
 function ipv4Bytes(address: string, into: Buffer, offset: number): void {
-  const parts = address.split('.');
-  if (parts.length !== 4) throw new TypeError(`not an IPv4 address: ${address}`);
-  for (let i = 0; i < 4; i++) into[offset + i] = Number(parts[i]) & 0xff;
+  const ip = parseIp(address);
+  if (ip.family !== 4) throw invalidValue('address', address, 'must be an IPv4 address');
+  ip.bytes.copy(into, offset);
 }
 
 /**

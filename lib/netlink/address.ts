@@ -40,8 +40,14 @@ function parseIpv6(text: string): Buffer {
   return b;
 }
 
-/** Parses an IPv4 or IPv6 address (no zone index); throws ERR_INVALID_ARG_VALUE. */
-export function parseIp(value: unknown, argument: string): IpAddress {
+/**
+ * Parses an IPv4 or IPv6 address (no zone index); throws ERR_INVALID_ARG_VALUE.
+ *
+ * ```ts
+ * parseIp('fd00::1'); // { family: 6, bytes: <Buffer fd 00 ... 01> }
+ * ```
+ */
+export function parseIp(value: unknown, argument = 'address'): IpAddress {
   if (typeof value !== 'string') throw invalidType(argument, 'a string', value);
   if (net.isIPv4(value)) return { family: 4, bytes: Buffer.from(value.split('.').map(Number)) };
   if (net.isIPv6(value) && !value.includes('%')) return { family: 6, bytes: parseIpv6(value) };
@@ -50,9 +56,13 @@ export function parseIp(value: unknown, argument: string): IpAddress {
 
 /**
  * Parses 'address/prefix'. Without a prefix the address stands alone (/32 or
- * /128) only where `allowBare` says so.
+ * /128) only where `allowBare` says so. Throws ERR_INVALID_ARG_VALUE.
+ *
+ * ```ts
+ * parseCidr('10.0.0.1/24'); // { family: 4, bytes: <Buffer 0a 00 00 01>, prefixLength: 24 }
+ * ```
  */
-export function parseCidr(value: unknown, argument: string, allowBare = false): Cidr {
+export function parseCidr(value: unknown, argument = 'cidr', allowBare = false): Cidr {
   if (typeof value !== 'string') throw invalidType(argument, "a string such as '10.0.0.1/24'", value);
   const slash = value.indexOf('/');
   if (slash < 0 && !allowBare) throw invalidValue(argument, value, "must be an address with a prefix length, such as '10.0.0.1/24' or 'fd00::1/64'");
@@ -75,7 +85,14 @@ export function networkOf(cidr: Cidr): Buffer {
   return b;
 }
 
-/** '10.0.0.1', or RFC 5952 text for 16 bytes (longest zero run as '::', lower case). */
+/**
+ * '10.0.0.1', or RFC 5952 text for 16 bytes (longest zero run as '::', lower case),
+ * as `ip` prints addresses.
+ *
+ * ```ts
+ * formatIp(packet.subarray(12, 16)); // the source of an IPv4 packet
+ * ```
+ */
 export function formatIp(bytes: Uint8Array): string {
   if (bytes.length === 4) return Array.from(bytes).join('.');
   const words: number[] = [];
