@@ -3,15 +3,14 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { TunDevice } from '../lib';
-import { ip, linkStats, privilegedTest, uniqueName, uniqueSubnet } from './helpers';
+import { bringUp, linkStats, privilegedTest, uniqueName, uniqueSubnet } from './helpers';
 
 privilegedTest('a paused consumer bounds what the process buffers; the kernel ring drops the rest', async () => {
   const net = uniqueSubnet();
   const highWaterMark = 32;
   const maxBatch = 16;
   await using dev = await TunDevice.open({ name: uniqueName('bp'), readableHighWaterMark: highWaterMark, maxBatch });
-  ip('addr', 'add', `${net.host(1)}/24`, 'dev', dev.name);
-  ip('link', 'set', dev.name, 'up');
+  bringUp(dev.name, net);
   const socket = dgram.createSocket('udp4');
   socket.bind(0, net.host(1));
   await once(socket, 'listening');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { TunDevice, internetChecksum } from '../lib';
-import { ip, privilegedTest, uniqueName, uniqueSubnet } from './helpers';
+import { bringUp, privilegedTest, uniqueName, uniqueSubnet } from './helpers';
 
 const PORT = 40_000;
 
@@ -33,8 +33,7 @@ async function until(done: () => boolean, what: string, timeoutMs = 5000): Promi
 async function openUp(prefix: string): Promise<{ dev: TunDevice; net: ReturnType<typeof uniqueSubnet> }> {
   const net = uniqueSubnet();
   const dev = await TunDevice.open({ name: uniqueName(prefix) });
-  ip('addr', 'add', `${net.host(1)}/24`, 'dev', dev.name);
-  ip('link', 'set', dev.name, 'up');
+  bringUp(dev.name, net);
   return { dev, net };
 }
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { TunDevice, ipv4UdpPacket } from '../lib';
-import { ip, linkExists, openFdCount, privilegedTest, rejectAfter, rssBytes, uniqueName, uniqueSubnet } from './helpers';
+import { bringUp, ip, linkExists, openFdCount, privilegedTest, rejectAfter, rssBytes, uniqueName, uniqueSubnet } from './helpers';
 
 privilegedTest('after close() the device is gone from ip link and the fd is released', async () => {
   const dev = await TunDevice.open({ name: uniqueName('cls') });
@@ -58,8 +58,7 @@ privilegedTest('1,000 open/close cycles leave the fd count and memory flat', asy
 privilegedTest('close() flushes every queued write before the fd closes', async () => {
   const net = uniqueSubnet();
   const dev = await TunDevice.open({ name: uniqueName('clf') });
-  ip('addr', 'add', `${net.host(1)}/24`, 'dev', dev.name);
-  ip('link', 'set', dev.name, 'up');
+  bringUp(dev.name, net);
   const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
   socket.bind(0, net.host(1));
   await once(socket, 'listening');
@@ -88,8 +87,7 @@ privilegedTest('close() flushes every queued write before the fd closes', async 
 privilegedTest('closing while packets are being read ends readable cleanly', async () => {
   const net = uniqueSubnet();
   const dev = await TunDevice.open({ name: uniqueName('clr') });
-  ip('addr', 'add', `${net.host(1)}/24`, 'dev', dev.name);
-  ip('link', 'set', dev.name, 'up');
+  bringUp(dev.name, net);
   const socket = dgram.createSocket('udp4');
   socket.bind(0, net.host(1));
   await once(socket, 'listening');
@@ -148,8 +146,7 @@ privilegedTest('destroy(error) emits error once, then close', async () => {
 privilegedTest('deleting the device under an open fd emits an EBADFD error and closes', async () => {
   const net = uniqueSubnet();
   const dev = await TunDevice.open({ name: uniqueName('cdel') });
-  ip('addr', 'add', `${net.host(1)}/24`, 'dev', dev.name);
-  ip('link', 'set', dev.name, 'up');
+  bringUp(dev.name, net);
   dev.readable.resume();
   const failed = once(dev, 'error') as Promise<[NodeJS.ErrnoException]>;
   ip('link', 'del', dev.name);

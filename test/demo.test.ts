@@ -1,13 +1,12 @@
 // The classic first demo, and the echo responder that turns it around.
 import assert from 'node:assert/strict';
 import { TunDevice, echoReply } from '../lib';
-import { collect, ip, isIcmpEchoRequest, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
+import { bringUp, collect, isIcmpEchoRequest, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
 
 privilegedTest('ping -c 4 through a TUN device shows exactly four 84-byte ICMP echo requests', async () => {
   const net = uniqueSubnet();
   await using dev = await TunDevice.open({ name: uniqueName('demo') });
-  ip('addr', 'add', `${net.host(1)}/24`, 'dev', dev.name);
-  ip('link', 'set', dev.name, 'up');
+  bringUp(dev.name, net);
   const seen: Buffer[] = [];
   // IPv6 router solicitations and MLD reports also arrive: count only IPv4 ICMP echo.
   dev.readable.on('data', (p: Buffer) => {
@@ -27,8 +26,7 @@ privilegedTest('ping -c 4 through a TUN device shows exactly four 84-byte ICMP e
 privilegedTest('an echo responder on the public API turns that into 4 of 4 replies', async () => {
   const net = uniqueSubnet();
   await using dev = await TunDevice.open({ name: uniqueName('echo') });
-  ip('addr', 'add', `${net.host(1)}/24`, 'dev', dev.name);
-  ip('link', 'set', dev.name, 'up');
+  bringUp(dev.name, net);
   let answered = 0;
   dev.readable.on('data', (p: Buffer) => {
     const reply = echoReply(p);
@@ -46,8 +44,7 @@ privilegedTest('an echo responder on the public API turns that into 4 of 4 repli
 privilegedTest('async iteration yields one packet per step', async () => {
   const net = uniqueSubnet();
   const dev = await TunDevice.open({ name: uniqueName('iter') });
-  ip('addr', 'add', `${net.host(1)}/24`, 'dev', dev.name);
-  ip('link', 'set', dev.name, 'up');
+  bringUp(dev.name, net);
   const pinger = run('ping', ['-c', '3', '-i', '0.2', '-W', '1', net.host(2)]);
   let echoes = 0;
   for await (const packet of dev.readable) {
@@ -65,8 +62,7 @@ privilegedTest('async iteration yields one packet per step', async () => {
 privilegedTest('collect() helper sees packets in order of arrival', async () => {
   const net = uniqueSubnet();
   await using dev = await TunDevice.open({ name: uniqueName('ord') });
-  ip('addr', 'add', `${net.host(1)}/24`, 'dev', dev.name);
-  ip('link', 'set', dev.name, 'up');
+  bringUp(dev.name, net);
   const packets = collect(dev.readable, 3, (p) => isIcmpEchoRequest(p));
   await run('ping', ['-c', '3', '-i', '0.2', '-W', '1', net.host(2)]);
   const seqs = (await packets).map((p) => p.readUInt16BE(26));

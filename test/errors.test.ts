@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TunDevice, TunError } from '../lib';
-import { ip, linkExists, linkStats, privilegedTest, uniqueName, uniqueSubnet } from './helpers';
+import { bringUp, linkExists, linkStats, privilegedTest, uniqueName, uniqueSubnet } from './helpers';
 
 const badOptions: Array<[string, unknown, string]> = [
   ['a name of 16 bytes', { name: 'abcdefghijklmnop' }, 'ERR_INVALID_ARG_VALUE'],
@@ -72,8 +72,7 @@ privilegedTest('writes of a non-buffer, an empty or an oversized packet throw be
 privilegedTest('a packet the kernel rejects is a drop event and the writable goes on', async () => {
   const net = uniqueSubnet();
   await using dev = await TunDevice.open({ name: uniqueName('drop') });
-  ip('addr', 'add', `${net.host(1)}/24`, 'dev', dev.name);
-  ip('link', 'set', dev.name, 'up');
+  bringUp(dev.name, net);
   const drops: TunError[] = [];
   dev.on('drop', (packet, error) => {
     assert.equal(packet[0], 0x00);

@@ -165,3 +165,9 @@ export function skipOrFail(t: TestContext, reason: string): void {
   if (inCI) throw new Error(`privileged test could not run in CI: ${reason}`);
   t.skip(reason);
 }
+
+/** Gives a device host 1 of `net` (/24) and brings it up, with ip (the oracle's tool, not the library's). */
+export function bringUp(name: string, net: { host: (n: number) => string }): void {
+  ip('addr', 'add', `${net.host(1)}/24`, 'dev', name);
+  ip('link', 'set', name, 'up');
+}

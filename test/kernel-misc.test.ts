@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { BPF, TunDevice, bpfJump, bpfStatement, type BpfInstruction } from '../lib';
-import { ip, linkStats, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
+import { bringUp, ip, linkStats, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
 import { LIB, sendUdpFlows, until } from './kernel-helpers';
 
 privilegedTest('sendBufferSize is unlimited by default and reads back what was set', async () => {
@@ -84,8 +84,7 @@ privilegedTest('attachFilter on a TUN device fails with ENOTSUP, and a bad progr
 privilegedTest('fromFd() in a child process takes over a queue passed through stdio and answers pings', async () => {
   const net = uniqueSubnet();
   const dev = await TunDevice.open({ name: uniqueName('ffd') });
-  ip('addr', 'add', `${net.host(1)}/24`, 'dev', dev.name);
-  ip('link', 'set', dev.name, 'up');
+  bringUp(dev.name, net);
   const script = `
     const { TunDevice, echoReply } = require(${JSON.stringify(LIB)});
     TunDevice.fromFd(3).then((dev) => {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { TunDevice } from '../lib';
-import { ip, linkExists, openFdCount, privilegedTest, uniqueName, uniqueSubnet } from './helpers';
+import { bringUp, ip, linkExists, openFdCount, privilegedTest, uniqueName, uniqueSubnet } from './helpers';
 import { LIB, countPorts, sendUdpFlows, until } from './kernel-helpers';
 
 async function openQueues(n: number, name = uniqueName('mq')): Promise<TunDevice[]> {
@@ -15,8 +15,7 @@ async function openQueues(n: number, name = uniqueName('mq')): Promise<TunDevice
 
 function up(name: string): { host: (n: number) => string } {
   const net = uniqueSubnet();
-  ip('addr', 'add', `${net.host(1)}/24`, 'dev', name);
-  ip('link', 'set', name, 'up');
+  bringUp(name, net);
   return net;
 }
 

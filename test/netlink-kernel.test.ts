@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { Netlink, TunDevice } from '../lib';
-import { ip, ipJson, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
+import { bringUp, ip, ipJson, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
 import { ipAddresses, ipLink } from './netlink-helpers';
 
 privilegedTest('addAddress adds IPv4 and IPv6 addresses that ip addr shows', async () => {
@@ -145,8 +145,7 @@ privilegedTest('routes() agrees with ip route, and sees routes ip added', async 
   const net = uniqueSubnet();
   await using dev = await TunDevice.open({ name: uniqueName('nlo') });
   using nl = await Netlink.open();
-  ip('addr', 'add', `${net.host(1)}/24`, 'dev', dev.name);
-  ip('link', 'set', dev.name, 'up');
+  bringUp(dev.name, net);
   ip('route', 'add', '10.236.0.0/16', 'via', net.host(9), 'metric', '3');
   const mine = await nl.routes({ family: 4, device: dev.name });
   const theirs = ipRoutes('dev', dev.name);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import os from 'node:os';
 import { test } from 'node:test';
 import { OffloadNotSupportedError, TunDevice, TunError, VIRTIO_NET_HDR_SIZE, parseVirtioNetHeader, withVirtioNetHeader, echoReply } from '../lib';
-import { collect, ip, isIcmpEchoRequest, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
+import { bringUp, collect, ip, isIcmpEchoRequest, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
 
 // TUN_F_USO4/USO6 came with Linux 6.2.
 const [major, minor] = os.release().split('.').map(Number);
@@ -29,8 +29,7 @@ privilegedTest('without offload the device has no vnet header', async () => {
 privilegedTest('with offloads every packet read starts with a virtio_net_hdr, and replies written need one', async () => {
   const net = uniqueSubnet();
   await using dev = await TunDevice.open({ name: uniqueName('offp'), offload: { tso: true } });
-  ip('addr', 'add', `${net.host(1)}/24`, 'dev', dev.name);
-  ip('link', 'set', dev.name, 'up');
+  bringUp(dev.name, net);
   let answered = 0;
   dev.readable.on('data', (p: Buffer) => {
     const h = parseVirtioNetHeader(p);
@@ -47,8 +46,7 @@ privilegedTest('with offloads every packet read starts with a virtio_net_hdr, an
 privilegedTest('an echo request read with offloads has a plain header: no GSO, 84 bytes after it', async () => {
   const net = uniqueSubnet();
   await using dev = await TunDevice.open({ name: uniqueName('offh'), offload: { tso: true, uso: true } });
-  ip('addr', 'add', `${net.host(1)}/24`, 'dev', dev.name);
-  ip('link', 'set', dev.name, 'up');
+  bringUp(dev.name, net);
   const got = collect(dev.readable, 1, (p) => isIcmpEchoRequest(p.subarray(VIRTIO_NET_HDR_SIZE)));
   await run('ping', ['-c', '1', '-W', '1', net.host(2)]);
   const [p] = await got;

@@ -3,14 +3,13 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { TunDevice, ipv4UdpPacket } from '../lib';
-import { collect, ip, isIcmpEchoRequest, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
+import { bringUp, collect, isIcmpEchoRequest, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
 
 privilegedTest('with packetInfo, each packet read starts with the protocol of the packet', async () => {
   const net = uniqueSubnet();
   await using dev = await TunDevice.open({ name: uniqueName('pi'), packetInfo: true });
   assert.equal(dev.packetInfo, true);
-  ip('addr', 'add', `${net.host(1)}/24`, 'dev', dev.name);
-  ip('link', 'set', dev.name, 'up');
+  bringUp(dev.name, net);
   const echo = collect(dev.readable, 1, (p) => p.readUInt16BE(2) === 0x0800 && isIcmpEchoRequest(p.subarray(4)));
   const ping = run('ping', ['-c', '1', '-W', '1', net.host(2)]);
   const [packet] = await echo;
@@ -23,8 +22,7 @@ privilegedTest('with packetInfo, each packet read starts with the protocol of th
 privilegedTest('with packetInfo, a written packet needs the header and then reaches a socket', async () => {
   const net = uniqueSubnet();
   await using dev = await TunDevice.open({ name: uniqueName('piw'), packetInfo: true });
-  ip('addr', 'add', `${net.host(1)}/24`, 'dev', dev.name);
-  ip('link', 'set', dev.name, 'up');
+  bringUp(dev.name, net);
   const socket = dgram.createSocket('udp4');
   socket.bind(0, net.host(1));
   await once(socket, 'listening');
@@ -42,8 +40,7 @@ privilegedTest('without packetInfo, a packet read is the bare IP packet', async 
   const net = uniqueSubnet();
   await using dev = await TunDevice.open({ name: uniqueName('nopi') });
   assert.equal(dev.packetInfo, false);
-  ip('addr', 'add', `${net.host(1)}/24`, 'dev', dev.name);
-  ip('link', 'set', dev.name, 'up');
+  bringUp(dev.name, net);
   const echo = collect(dev.readable, 1, (p) => isIcmpEchoRequest(p));
   const ping = run('ping', ['-c', '1', '-W', '1', net.host(2)]);
   const [packet] = await echo;

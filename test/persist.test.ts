@@ -2,7 +2,7 @@
 // owner uses, others are refused.
 import assert from 'node:assert/strict';
 import { TunDevice, TunError } from '../lib';
-import { ip, ipJson, linkExists, privilegedTest, run, skipOrFail, uniqueName, uniqueSubnet } from './helpers';
+import { bringUp, ip, ipJson, linkExists, privilegedTest, run, skipOrFail, uniqueName, uniqueSubnet } from './helpers';
 import { LIB, openableCloneDevice, runNodeAs, uidCanRun, unprivileged } from './kernel-helpers';
 
 interface TunInfo {
@@ -60,8 +60,7 @@ privilegedTest('the owner uid opens the persistent device without any capability
   const net = uniqueSubnet();
   const name = await TunDevice.create({ name: uniqueName('pown'), owner: UID });
   try {
-    ip('addr', 'add', `${net.host(1)}/24`, 'dev', name);
-    ip('link', 'set', name, 'up');
+    bringUp(name, net);
     // The child answers two pings, then leaves; it has no CAP_NET_ADMIN.
     const script = `
       const { TunDevice, echoReply } = require(${JSON.stringify(LIB)});

@@ -1,7 +1,7 @@
 // TAP mode: Ethernet frames, ARP included.
 import assert from 'node:assert/strict';
 import { TunDevice, echoReply } from '../lib';
-import { collect, ip, ipJson, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
+import { bringUp, collect, ipJson, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
 
 const FAKE_MAC = Buffer.from([0x02, 0x00, 0x5e, 0x10, 0x20, 0x30]);
 
@@ -28,8 +28,7 @@ privilegedTest('a TAP device reads the kernel ARP request for a neighbour as an 
   const net = uniqueSubnet();
   await using dev = await TunDevice.open({ name: uniqueName('tap'), mode: 'tap' });
   assert.equal(dev.mode, 'tap');
-  ip('addr', 'add', `${net.host(1)}/24`, 'dev', dev.name);
-  ip('link', 'set', dev.name, 'up');
+  bringUp(dev.name, net);
   const arp = collect(dev.readable, 1, (f) => isArpRequestFor(f, net.host(2)));
   const ping = run('ping', ['-c', '1', '-W', '1', net.host(2)]);
   const [frame] = await arp;
@@ -43,8 +42,7 @@ privilegedTest('a TAP device reads the kernel ARP request for a neighbour as an 
 privilegedTest('answering ARP and ICMP in Ethernet frames makes ping through TAP succeed', async () => {
   const net = uniqueSubnet();
   await using dev = await TunDevice.open({ name: uniqueName('tapr'), mode: 'tap' });
-  ip('addr', 'add', `${net.host(1)}/24`, 'dev', dev.name);
-  ip('link', 'set', dev.name, 'up');
+  bringUp(dev.name, net);
   dev.readable.on('data', (frame: Buffer) => {
     if (isArpRequestFor(frame, net.host(2))) {
       dev.writable.write(arpReply(frame, FAKE_MAC));

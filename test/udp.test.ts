@@ -3,13 +3,12 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { TunDevice, ipv4UdpPacket } from '../lib';
-import { collect, ip, privilegedTest, rejectAfter, uniqueName, uniqueSubnet } from './helpers';
+import { bringUp, collect, privilegedTest, rejectAfter, uniqueName, uniqueSubnet } from './helpers';
 
 async function tunWithSubnet(): Promise<{ dev: TunDevice; local: string; peer: string }> {
   const net = uniqueSubnet();
   const dev = await TunDevice.open({ name: uniqueName('udp') });
-  ip('addr', 'add', `${net.host(1)}/24`, 'dev', dev.name);
-  ip('link', 'set', dev.name, 'up');
+  bringUp(dev.name, net);
   return { dev, local: net.host(1), peer: net.host(2) };
 }
 
