@@ -6,13 +6,14 @@
 //
 // Safety: the whole run happens inside a fresh network namespace
 // (scripts/in-netns.js); the forward case adds two named namespaces of its own
-// and deletes them in `finally`. Before any load starts, the namespace must
+// (test/netns-pair.ts, the offload tests' topology) and deletes them in `finally`. Before any load starts, the namespace must
 // have no default route and the target address must route into the case's
 // TUN device, or the run stops.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { namespacesAround, type Namespaces } from '../test/netns-pair';
 
 const root = path.join(__dirname, '..', '..');
 const buildDir = path.join(root, 'bench', 'build');
@@ -240,61 +241,81 @@ async function echoRun(variant: Variant, inflight: number, z: Sizes): Promise<Sa
   }
 }
 
-/** Two namespaces, each holding one of the forwarder's TUN devices; TCP from A to B through it. */
-async function forwardRun(variant: Variant, z: Sizes): Promise<Sample> {
+/**
+ * Two namespaces, each holding one of the forwarder's TUN devices; TCP from A
+ * to B through it. `forwarding`: plain, offload (both sides, C or Node), or
+ * split / split+coalesce (Node only; see bench/worker.ts).
+ */
+async function forwardRun(variant: Variant, forwarding: string, z: Sizes): Promise<Sample> {
   const [devA, devB] = [nextDev(), nextDev()];
-  const tag = `${process.pid}-${devCounter}`;
-  const [nsA, nsB] = [`tbench-a-${tag}`, `tbench-b-${tag}`];
-  const tun = tunSide(variant, ['fwd', devA, devB, String(z.seconds + 5), String(z.max * 100)]);
-  const made: string[] = [];
+  const tun = tunSide(variant, ['fwd', devA, devB, String(z.seconds + 5), String(z.max * 100), forwarding]);
+  let ns: Namespaces | undefined;
   let recv: Proc | undefined;
   try {
     await tun.waitFor('ready');
-    for (const [ns, dev, local, other] of [
-      [nsA, devA, '10.77.2.1', '10.77.3.0/24'],
-      [nsB, devB, '10.77.3.1', '10.77.2.0/24'],
-    ] as const) {
-      sh('ip', 'netns', 'add', ns);
-      made.push(ns);
-      sh('ip', 'link', 'set', dev, 'netns', ns); // the forwarder's fd stays valid
-      sh('ip', '-n', ns, 'link', 'set', 'lo', 'up');
-      configure(dev, local, ns);
-      sh('ip', '-n', ns, 'route', 'add', other, 'dev', dev);
-    }
-    assertRoutedInto('10.77.3.1', devA, nsA);
-    assertRoutedInto('10.77.2.1', devB, nsB);
+    // IPv6 is off in the bench's namespace (see main), so no IPv6 addresses.
+    ns = namespacesAround(devA, devB, { ipv6: false });
+    assertRoutedInto(ns.addressB, devA, ns.nsA);
+    assertRoutedInto(ns.addressA, devB, ns.nsB);
     tun.go();
-    recv = new Proc('ip', ['netns', 'exec', nsB, 'taskset', ...LOAD_CPU, path.join(buildDir, 'load'), 'tcprecv', '10.77.3.1', '5001', String(z.seconds + 3)]);
+    recv = new Proc('ip', ['netns', 'exec', ns.nsB, 'taskset', ...LOAD_CPU, path.join(buildDir, 'load'), 'tcprecv', ns.addressB, '5001', String(z.seconds + 3)]);
     await recv.waitFor('ready');
-    const send = new Proc('ip', ['netns', 'exec', nsA, 'taskset', ...LOAD_CPU, path.join(buildDir, 'load'), 'tcpsend', '10.77.3.1', '5001', String(z.seconds)]);
+    const send = new Proc('ip', ['netns', 'exec', ns.nsA, 'taskset', ...LOAD_CPU, path.join(buildDir, 'load'), 'tcpsend', ns.addressB, '5001', String(z.seconds)]);
     await send.result(false);
-    const r = await recv.result(false);
+    // The receiver stops by itself once the sender's FIN is through; if a
+    // stalled connection (retransmission timeouts) keeps it waiting, SIGTERM
+    // after a second makes it report what it counted so far.
+    await Promise.race([recv.exited, sleep(1000)]);
+    const r = await recv.result();
+    // Before the forwarder stops: its devices vanish with its fds.
+    const txDropped = linkTxDropped(devA, ns.nsA);
     const f = await tun.result();
     return {
       value: r.seconds > 0 ? (r.bytes * 8) / r.seconds / 1e9 : 0,
-      extra: { forwarded: f.packets, bytes: r.bytes, cpuUsPerPkt: (f.cpu * 1e6) / f.packets },
+      extra: {
+        forwarded: f.packets,
+        bytes: r.bytes,
+        // Bytes per packet read (both directions, ACKs included): above the MTU only with super-packets.
+        avgPkt: f.packets > 0 ? f.bytes / f.packets : 0,
+        largest: f.largest,
+        // Forwarder CPU seconds per GiB it moved: steadier than Gbit/s on a shared machine.
+        cpuSPerGiB: f.bytes > 0 ? f.cpu / (f.bytes / 2 ** 30) : 0,
+        // The sending side's ring overflowing while the forwarder lags.
+        txDropped,
+      },
     };
   } finally {
     tun.child.kill('SIGKILL');
     recv?.child.kill('SIGKILL');
-    for (const ns of made) {
-      try {
-        sh('ip', 'netns', 'del', ns);
-      } catch {
-        // already gone
-      }
-    }
+    ns?.remove();
   }
 }
 
 // ---- the suite --------------------------------------------------------------
 
+/** One thing a case measures, one row in the table. */
+interface VariantDef {
+  /** The row's case name: one case's variants may fill several groups ('forward TCP offload'). */
+  group: string;
+  side: Variant;
+  /** forward only: plain, offload, split, split+coalesce (bench/worker.ts). */
+  forwarding?: string;
+  /** Node/C divides by the C row of this group (default: its own). */
+  cGroup?: string;
+  /** "vs plain" divides by the row of the same side in this group (offload variants). */
+  plainGroup?: string;
+  /** Which side's row in plainGroup, when not its own (split: node-stream). */
+  plainSide?: Variant;
+}
+
+const keyOf = (group: string, side: Variant): string => `${group} ${side}`;
+
 interface CaseDef {
   name: string;
   unit: string;
   lowerIsBetter?: boolean;
-  variants: Variant[];
-  run: (v: Variant) => Promise<Sample>;
+  variants: VariantDef[];
+  run: (v: VariantDef) => Promise<Sample>;
   /** A second figure from the same runs (echo: RTT). */
   also?: { name: string; unit: string; key: string; lowerIsBetter: boolean };
 }
@@ -309,13 +330,39 @@ function cases(o: Options): CaseDef[] {
   peerDir = o.peer;
   const withPeer: Variant[] = o.peer === undefined ? all : [...all, 'peer'];
   const rtt = { name: 'RTT median', unit: 'µs', key: 'rttMedianUs', lowerIsBetter: true };
+  const simple = (name: string, sides: Variant[], unit: string, run: (v: Variant) => Promise<Sample>, more: Partial<CaseDef> = {}): CaseDef => ({
+    name,
+    unit,
+    variants: sides.map((side) => ({ group: name, side })),
+    run: (v) => run(v.side),
+    ...more,
+  });
+  // The forward case: plain and offload variants alternated in the same
+  // rounds, so the offload/plain speed-ups come from one stretch of time. The
+  // split variants (TSO on the reading side, super-packets cut by splitGso, and
+  // merged again by coalesceTcp) measure lib/gso.ts and lib/gro.ts against the
+  // C forwarder with offloads.
+  const fwd = 'forward TCP';
+  const fwdOffload = `${fwd} offload`;
+  const fwdZ: Sizes = o.quick ? { seconds: 0.3, max: 100_000 } : { seconds: WARMUP + 1.5, max: 1_000_000 };
+  const forwardVariants: VariantDef[] = [
+    ...all.map((side) => ({ group: fwd, side, forwarding: 'plain' })),
+    ...all.map((side) => ({ group: fwdOffload, side, forwarding: 'offload', plainGroup: fwd })),
+    ...['split', 'split+coalesce'].map((forwarding) => ({
+      group: `${fwd} ${forwarding}`,
+      side: 'node-stream' as const,
+      forwarding,
+      cGroup: fwdOffload,
+      plainGroup: fwd,
+    })),
+  ];
   const list: CaseDef[] = [
-    { name: 'rx 64B', unit: 'pkt/s', variants: withPeer, run: (v) => rxRun(v, 64, z) },
-    { name: 'rx 1400B', unit: 'pkt/s', variants: withPeer, run: (v) => rxRun(v, 1400, z) },
-    { name: 'tx 64B', unit: 'pkt/s', variants: all, run: (v) => txRun(v, z) },
-    { name: 'echo 1 in flight', unit: 'rt/s', variants: withPeer, run: (v) => echoRun(v, 1, echoZ), also: rtt },
-    { name: 'echo 32 in flight', unit: 'rt/s', variants: withPeer, run: (v) => echoRun(v, 32, echoZ), also: rtt },
-    { name: 'forward TCP', unit: 'Gbit/s', variants: all, run: (v) => forwardRun(v, o.quick ? { seconds: 0.3, max: 100_000 } : { seconds: WARMUP + 1.5, max: 1_000_000 }) },
+    simple('rx 64B', withPeer, 'pkt/s', (v) => rxRun(v, 64, z)),
+    simple('rx 1400B', withPeer, 'pkt/s', (v) => rxRun(v, 1400, z)),
+    simple('tx 64B', all, 'pkt/s', (v) => txRun(v, z)),
+    simple('echo 1 in flight', withPeer, 'rt/s', (v) => echoRun(v, 1, echoZ), { also: rtt }),
+    simple('echo 32 in flight', withPeer, 'rt/s', (v) => echoRun(v, 32, echoZ), { also: rtt }),
+    { name: fwd, unit: 'Gbit/s', variants: forwardVariants, run: (v) => forwardRun(v.side, v.forwarding!, fwdZ) },
   ];
   return list.filter((c) => o.only === undefined || o.only.some((p) => c.name.startsWith(p)));
 }
@@ -332,7 +379,10 @@ interface Row {
   median: number;
   min: number;
   max: number;
+  /** Median over the C row's median (of the same group, or of `cGroup`). */
   ratioToC: number | null;
+  /** Offload variants: median over the plain variant's median, same side. */
+  speedupOverPlain: number | null;
   samples: Sample[];
 }
 
@@ -345,10 +395,15 @@ function fmt(x: number): string {
 async function suite(o: Options): Promise<Row[]> {
   const rows: Row[] = [];
   for (const c of cases(o)) {
-    const samples = new Map<Variant, Sample[]>(c.variants.map((v) => [v, []]));
+    const samples = new Map<string, Sample[]>(c.variants.map((v) => [keyOf(v.group, v.side), []]));
     // Alternate within each round so drift hits every variant alike.
     for (let round = 0; round < o.rounds; round++) {
-      for (const v of c.variants) samples.get(v)!.push(await c.run(v));
+      for (const v of c.variants) {
+        const sample = await c.run(v).catch((error: unknown) => {
+          throw new Error(`${keyOf(v.group, v.side)}: ${error instanceof Error ? error.message : String(error)}`);
+        });
+        samples.get(keyOf(v.group, v.side))!.push(sample);
+      }
     }
     const figures = [{ name: c.name, unit: c.unit, pick: (s: Sample) => s.value, lower: c.lowerIsBetter ?? false }];
     if (c.also !== undefined) {
@@ -356,19 +411,26 @@ async function suite(o: Options): Promise<Row[]> {
       figures.push({ name: `${c.name} ${c.also.name}`, unit: c.also.unit, pick: (s: Sample) => s.extra[key], lower: c.also.lowerIsBetter });
     }
     for (const f of figures) {
-      const cMedian = median(samples.get('C')!.map(f.pick));
+      const medianOf = (group: string, side: Variant): number => {
+        const xs = samples.get(keyOf(group, side));
+        return xs === undefined ? 0 : median(xs.map(f.pick));
+      };
       for (const v of c.variants) {
-        const xs = samples.get(v)!.map(f.pick);
+        const own = samples.get(keyOf(v.group, v.side))!;
+        const xs = own.map(f.pick);
         const m = median(xs);
+        const cMedian = medianOf(v.cGroup ?? v.group, 'C');
+        const plain = v.plainGroup === undefined ? 0 : medianOf(v.plainGroup, v.plainSide ?? v.side);
         rows.push({
-          case: f.name,
-          variant: v,
+          case: f.name === c.name ? v.group : `${v.group} ${f.name.slice(c.name.length + 1)}`,
+          variant: v.side,
           unit: f.unit,
           median: m,
           min: Math.min(...xs),
           max: Math.max(...xs),
-          ratioToC: v === 'C' || cMedian === 0 ? null : m / cMedian,
-          samples: samples.get(v)!,
+          ratioToC: (v.side === 'C' && v.cGroup === undefined) || cMedian === 0 ? null : m / cMedian,
+          speedupOverPlain: plain === 0 ? null : m / plain,
+          samples: own,
         });
       }
     }
@@ -380,14 +442,16 @@ async function suite(o: Options): Promise<Row[]> {
 let headerPrinted = false;
 function printRows(rows: Row[]): void {
   if (!headerPrinted) {
-    console.log(`${'case'.padEnd(30)}${'variant'.padEnd(13)}${'median'.padStart(10)}  ${'range'.padEnd(18)}${'unit'.padEnd(8)}${'Node/C'.padStart(7)}  details (medians)`);
+    console.log(
+      `${'case'.padEnd(30)}${'variant'.padEnd(13)}${'median'.padStart(10)}  ${'range'.padEnd(18)}${'unit'.padEnd(8)}${'Node/C'.padStart(7)}${'xPlain'.padStart(7)}  details (medians)`,
+    );
     headerPrinted = true;
   }
   for (const r of rows) {
     const keys = Object.keys(r.samples[0]?.extra ?? {});
     const details = keys.map((k) => `${k}=${fmt(median(r.samples.map((s) => s.extra[k])))}`).join(' ');
     console.log(
-      `${r.case.padEnd(30)}${r.variant.padEnd(13)}${fmt(r.median).padStart(10)}  ${`${fmt(r.min)}..${fmt(r.max)}`.padEnd(18)}${r.unit.padEnd(8)}${(r.ratioToC === null ? '' : r.ratioToC.toFixed(2)).padStart(7)}  ${details}`,
+      `${r.case.padEnd(30)}${r.variant.padEnd(13)}${fmt(r.median).padStart(10)}  ${`${fmt(r.min)}..${fmt(r.max)}`.padEnd(18)}${r.unit.padEnd(8)}${(r.ratioToC === null ? '' : r.ratioToC.toFixed(2)).padStart(7)}${(r.speedupOverPlain === null ? '' : r.speedupOverPlain.toFixed(2)).padStart(7)}  ${details}`,
     );
   }
 }

@@ -3,13 +3,19 @@
 //   node worker.js API rx   DEV SECONDS MAXPACKETS
 //   node worker.js API tx   DEV SRC DST PORT PAYLOAD SECONDS MAXPACKETS
 //   node worker.js API echo DEV SECONDS MAXPACKETS
-//   node worker.js API fwd  DEVA DEVB SECONDS MAXPACKETS
+//   node worker.js API fwd  DEVA DEVB SECONDS MAXPACKETS [FORWARDING]
 // API is 'stream' (readable / writable, as a user would write it) or 'batch'
 // (readBatches() and writePackets(): one crossing per batch, no object per packet).
+// FORWARDING (fwd only, default plain) is one of
+//   plain           no vnet header, MTU-sized packets
+//   offload         TSO on both devices, super-packets passed as read (tunref fwd ... offload does the same)
+//   split           TSO on A only: A's super-packets cut into segments by splitGso() for plain B (stream API)
+//   split+coalesce  TSO on both: cut, then merged again by coalesceTcp() (stream API)
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { TunDevice } from '../lib';
+import { TunDevice, coalesceTcp, splitGso, withVirtioNetHeader, type TunDeviceOptions } from '../lib';
 import { internetChecksum } from '../lib/packet';
+import { forward } from '../test/netns-pair';
 
 type Api = 'stream' | 'batch';
 
@@ -19,6 +25,8 @@ interface Stats {
   errors: number;
   first: number;
   last: number;
+  /** Bytes of the largest packet read (fwd): above the MTU only with offloads. */
+  largest: number;
 }
 
 function udpPacket(src: string, dst: string, port: number, payload: number): Buffer {
@@ -60,7 +68,7 @@ const WARMUP_MS = Number(process.env.TUNTAP_BENCH_WARMUP ?? '0.3') * 1000;
 
 async function main(argv: string[]): Promise<void> {
   const [api, mode, ...rest] = argv as [Api, string, ...string[]];
-  const s: Stats = { packets: 0, bytes: 0, errors: 0, first: 0, last: 0 };
+  const s: Stats = { packets: 0, bytes: 0, errors: 0, first: 0, last: 0, largest: 0 };
   const devices: TunDevice[] = [];
   let done = false;
   let cpuAtGo = process.cpuUsage();
@@ -86,14 +94,14 @@ async function main(argv: string[]): Promise<void> {
     const used = process.cpuUsage(cpuAtGo);
     const cpu = (used.user + used.system) / 1e6;
     const faults = process.resourceUsage().minorPageFault - faultsAtGo;
-    process.stdout.write(`${JSON.stringify({ mode, api, packets: s.packets, bytes: s.bytes, errors: s.errors, seconds, cpu, faults })}\n`);
+    process.stdout.write(`${JSON.stringify({ mode, api, packets: s.packets, bytes: s.bytes, errors: s.errors, seconds, cpu, faults, largest: s.largest })}\n`);
     for (const d of devices) d.destroy();
     process.exit(0);
   };
   process.on('SIGTERM', finish);
   process.on('SIGINT', finish);
-  const open = async (name: string): Promise<TunDevice> => {
-    const d = await TunDevice.open({ name });
+  const open = async (name: string, options: TunDeviceOptions = {}): Promise<TunDevice> => {
+    const d = await TunDevice.open({ name, ...options });
     d.on('error', () => s.errors++);
     devices.push(d);
     return d;
@@ -195,32 +203,66 @@ async function main(argv: string[]): Promise<void> {
       pump();
     };
   } else if (mode === 'fwd') {
-    const [a, b] = [await open(rest[0]), await open(rest[1])];
+    const forwarding = rest[4] ?? 'plain';
+    // The C reference asks for TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6: `tso` is the same set.
+    const tso: TunDeviceOptions = { offload: { tso: true } };
+    const options: Record<string, [TunDeviceOptions, TunDeviceOptions]> = {
+      plain: [{}, {}],
+      offload: [tso, tso],
+      split: [tso, {}],
+      'split+coalesce': [tso, tso],
+    };
+    if (!(forwarding in options)) throw new Error(`unknown forwarding ${forwarding}`);
+    const [a, b] = [await open(rest[0], options[forwarding][0]), await open(rest[1], options[forwarding][1])];
     const [seconds, max] = [Number(rest[2]), Number(rest[3])];
+    const count = (bytes: number, n: number, largest: number): void => {
+      if (largest > s.largest) s.largest = largest;
+      s.last = performance.now();
+      if (s.packets === 0) s.first = s.last;
+      if (warmAt !== Infinity) warmCheck(s.last);
+      s.packets += n;
+      s.bytes += bytes;
+      if (s.packets >= max) finish();
+    };
+    const splitOrDrop = (p: Buffer): Buffer[] => {
+      const r = splitGso(p);
+      if (!r.ok) s.errors++;
+      return r.ok ? r.packets : [];
+    };
+    /** What goes from A to B and from B to A, packet by packet, in the split modes. */
+    const maps: Record<string, [(p: Buffer) => Iterable<Buffer>, (p: Buffer) => Iterable<Buffer>]> = {
+      split: [splitOrDrop, (p) => [withVirtioNetHeader(p)]],
+      'split+coalesce': [(p) => coalesceTcp(splitOrDrop(p)), (p) => [p]],
+    };
     go = () => {
       setTimeout(finish, seconds * 1000);
+      if (forwarding in maps) {
+        // Counted as read, before the split: the packets the kernel handed over.
+        for (const [from, to, map] of [[a, b, maps[forwarding][0]], [b, a, maps[forwarding][1]]] as const) {
+          forward(from, to, (p) => {
+            count(p.length, 1, p.length);
+            return map(p);
+          });
+        }
+        return;
+      }
       for (const [from, to] of [[a, b], [b, a]] as const) {
         const w = to.writable;
         if (api === 'stream') {
-          from.readable.on('data', (p: Buffer) => {
-            s.last = performance.now();
-            if (s.packets++ === 0) s.first = s.last;
-            if (warmAt !== Infinity) warmCheck(s.last);
-            s.bytes += p.length;
-            if (s.packets >= max) finish();
-          });
+          from.readable.on('data', (p: Buffer) => count(p.length, 1, p.length));
           from.readable.pipe(w);
         } else {
           // A router's way: what the other side cannot take now is dropped.
           from.readBatches(
             (slab, d, n) => {
               if (to.writePackets(slab, d, n) < n) s.errors++;
-              for (let i = 0; i < n; i++) s.bytes += d[2 * i + 1];
-              s.last = performance.now();
-              if (s.packets === 0) s.first = s.last;
-              if (warmAt !== Infinity) warmCheck(s.last);
-              s.packets += n;
-              if (s.packets >= max) finish();
+              let bytes = 0;
+              let largest = 0;
+              for (let i = 0; i < n; i++) {
+                bytes += d[2 * i + 1];
+                if (d[2 * i + 1] > largest) largest = d[2 * i + 1];
+              }
+              count(bytes, n, largest);
             },
             { reuseSlab: true },
           );

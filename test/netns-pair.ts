@@ -1,7 +1,7 @@
 // Two network namespaces, each with one TUN device of ours moved into it, and
 // a TCP transfer between them that goes through whatever forwarder the test
-// puts between the two devices. Used by the offload tests and by
-// bench/forward-offload.ts. The fds stay valid after `ip link set X netns Y`:
+// puts between the two devices. Used by the offload tests and by the
+// benchmark's forward case (bench/run.ts, bench/worker.ts). The fds stay valid after `ip link set X netns Y`:
 // the device moves, the fd (opened here) keeps pointing at it.
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -9,15 +9,25 @@ import { createInterface } from 'node:readline';
 import { TunDevice, type TunDeviceOptions } from '../lib';
 import { uniqueName, uniqueSubnet } from './helpers';
 
-export interface NetnsPair {
-  /** The device in namespace `nsA`, at `addressA`. */
-  a: TunDevice;
-  b: TunDevice;
+/** Two namespaces, each holding one TUN device, addressed on one subnet. */
+export interface Namespaces {
   nsA: string;
   nsB: string;
+  /** The device in namespace `nsA`, at `addressA`. */
+  deviceA: string;
+  deviceB: string;
   addressA: string;
   addressB: string;
-  /** IPv6 addresses of the same devices (no DAD, usable at once). */
+  /** IPv6 addresses of the same devices (no DAD, usable at once); undefined with `ipv6: false`. */
+  addressA6: string | undefined;
+  addressB6: string | undefined;
+  /** Deletes both namespaces (and with them the devices, once their fds are closed). */
+  remove(): void;
+}
+
+export interface NetnsPair extends Namespaces {
+  a: TunDevice;
+  b: TunDevice;
   addressA6: string;
   addressB6: string;
   /** Closes both devices and deletes both namespaces. */
@@ -28,16 +38,21 @@ function ip(...args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-/** Makes the namespaces and devices; everything made is undone if a step fails. */
-export async function netnsPair(optionsA: TunDeviceOptions, optionsB: TunDeviceOptions): Promise<NetnsPair> {
+/**
+ * Moves two existing TUN devices (opened by this process or another) into two
+ * fresh namespaces, one each, with addresses on one /24 and the links up; the
+ * opener's fds keep working. Undoes what it made if a step fails. `ipv6:
+ * false` leaves IPv6 addresses out (for a namespace where IPv6 is off).
+ */
+export function namespacesAround(deviceA: string, deviceB: string, options: { ipv6?: boolean } = {}): Namespaces {
+  const ipv6 = options.ipv6 ?? true;
   const net = uniqueSubnet();
   const net6 = `fd00:${net.prefix.split('.').slice(1).join(':')}::`;
   const nsA = uniqueName('nsa');
   const nsB = uniqueName('nsb');
-  const made: { ns: string[]; devices: TunDevice[] } = { ns: [], devices: [] };
-  const close = async (): Promise<void> => {
-    await Promise.all(made.devices.map((d) => d.close()));
-    for (const ns of made.ns) {
+  const made: string[] = [];
+  const remove = (): void => {
+    for (const ns of made.splice(0)) {
       try {
         ip('netns', 'delete', ns);
       } catch {
@@ -46,23 +61,47 @@ export async function netnsPair(optionsA: TunDeviceOptions, optionsB: TunDeviceO
     }
   };
   try {
-    const [a, b] = [
-      await TunDevice.open({ name: uniqueName('offa'), ...optionsA }),
-      await TunDevice.open({ name: uniqueName('offb'), ...optionsB }),
-    ];
-    made.devices.push(a, b);
-    for (const [ns, dev, address, address6] of [[nsA, a, net.host(1), `${net6}1`], [nsB, b, net.host(2), `${net6}2`]] as const) {
+    for (const [ns, dev, address, address6] of [[nsA, deviceA, net.host(1), `${net6}1`], [nsB, deviceB, net.host(2), `${net6}2`]] as const) {
       ip('netns', 'add', ns);
-      made.ns.push(ns);
-      ip('link', 'set', dev.name, 'netns', ns);
+      made.push(ns);
+      ip('link', 'set', dev, 'netns', ns);
       ip('-n', ns, 'link', 'set', 'lo', 'up');
-      ip('-n', ns, 'addr', 'add', `${address}/24`, 'dev', dev.name);
-      ip('-n', ns, 'addr', 'add', `${address6}/64`, 'dev', dev.name, 'nodad');
-      ip('-n', ns, 'link', 'set', dev.name, 'up');
+      ip('-n', ns, 'addr', 'add', `${address}/24`, 'dev', dev);
+      if (ipv6) ip('-n', ns, 'addr', 'add', `${address6}/64`, 'dev', dev, 'nodad');
+      ip('-n', ns, 'link', 'set', dev, 'up');
     }
-    return { a, b, nsA, nsB, addressA: net.host(1), addressB: net.host(2), addressA6: `${net6}1`, addressB6: `${net6}2`, close };
   } catch (error) {
-    await close();
+    remove();
+    throw error;
+  }
+  return {
+    nsA,
+    nsB,
+    deviceA,
+    deviceB,
+    addressA: net.host(1),
+    addressB: net.host(2),
+    addressA6: ipv6 ? `${net6}1` : undefined,
+    addressB6: ipv6 ? `${net6}2` : undefined,
+    remove,
+  };
+}
+
+/** Opens two devices and puts them in two namespaces; everything made is undone if a step fails. */
+export async function netnsPair(optionsA: TunDeviceOptions, optionsB: TunDeviceOptions): Promise<NetnsPair> {
+  const devices: TunDevice[] = [];
+  try {
+    devices.push(await TunDevice.open({ name: uniqueName('offa'), ...optionsA }));
+    devices.push(await TunDevice.open({ name: uniqueName('offb'), ...optionsB }));
+    const [a, b] = devices;
+    const ns = namespacesAround(a.name, b.name);
+    const close = async (): Promise<void> => {
+      await Promise.all(devices.map((d) => d.close()));
+      ns.remove();
+    };
+    return { ...ns, a, b, addressA6: ns.addressA6!, addressB6: ns.addressB6!, close };
+  } catch (error) {
+    await Promise.all(devices.map((d) => d.close()));
     throw error;
   }
 }
