@@ -10,9 +10,12 @@ export interface NativeTunHandle {
   setSlabReuse(on: boolean): void;
   /** Bytes written, or -errno. */
   write(packet: Uint8Array): number;
-  /** How many of packets[start, start+count) were tried; results go to the shared Int32Array. */
-  writeBatch(packets: readonly Uint8Array[], start: number, count: number): number;
-  /** writeBatch for packets given as [offset, length] pairs into one buffer. */
+  /**
+   * How many of `count` packets were tried; packet i is
+   * buffers[d[3i]][d[3i+1], d[3i+1] + d[3i+2]). Results go to the shared Int32Array.
+   */
+  writeViews(buffers: readonly Uint8Array[], descriptors: Float64Array, count: number): number;
+  /** writeViews for packets given as [offset, length] pairs into one buffer. */
   writeSlab(buffer: Uint8Array, descriptors: Uint32Array, start: number, count: number): number;
   waitWritable(): void;
   ref(): void;

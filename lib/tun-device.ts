@@ -220,6 +220,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   #handle: NativeTunHandle;
   #descriptors: Uint32Array;
   #writeResults: Int32Array;
+  #viewDescriptors: Float64Array;
   #reading = false;
   #closed = false;
   #closePromise: Promise<void> | undefined;
@@ -353,6 +354,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       MAX_IP_PACKET;
     this.#descriptors = new Uint32Array(opts.maxBatch * 2);
     this.#writeResults = new Int32Array(256);
+    this.#viewDescriptors = new Float64Array(3 * 256);
     let handle: NativeTunHandle | undefined;
     this.index = opened.index;
     try {
@@ -654,10 +656,11 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     }
     const d = this.#descriptors;
     const r = this.readable;
+    const memory = slab.buffer;
+    const base = slab.byteOffset;
     let more = true;
     for (let i = 0; i < count; i++) {
-      const offset = d[2 * i];
-      more = r.push(slab.subarray(offset, offset + d[2 * i + 1]));
+      more = r.push(new PacketView(memory, base + d[2 * i], d[2 * i + 1]));
     }
     if (!more) this[kStopReading]();
   }
@@ -793,20 +796,20 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     }
   }
 
-  /** Writes a burst of packets with one crossing into native code per 256. */
-  [kWritev](packets: Uint8Array[], callback: (error?: Error | null) => void): void {
+  /** Writes a burst of packets (Writable's queued chunks) with one crossing into native code per 256. */
+  [kWritev](chunks: ReadonlyArray<{ chunk: Uint8Array }>, callback: (error?: Error | null) => void): void {
     let start = 0;
     const step = (): void => {
       const results = this.#writeResults;
-      while (start < packets.length) {
+      while (start < chunks.length) {
         if (this.#closed) {
           callback(destroyedError());
           return;
         }
-        const count = Math.min(packets.length - start, results.length);
-        const tried = this.#handle.writeBatch(packets, start, count);
+        const count = Math.min(chunks.length - start, results.length);
+        const tried = this.#writeViews(chunks, start, count);
         for (let i = 0; i < tried; i++) {
-          if (results[i] < 0 && this.#packetFailed(packets[start + i], -results[i], callback)) return;
+          if (results[i] < 0 && this.#packetFailed(chunks[start + i].chunk, -results[i], callback)) return;
         }
         start += tried;
         if (tried < count && !this.#closed) {
@@ -821,6 +824,31 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       callback();
     };
     step();
+  }
+
+  /**
+   * Hands chunks[start, start + count) to native code as views of a few
+   * buffers: the packets of a burst mostly share one ArrayBuffer (Node's
+   * Buffer pool, a read slab, one packet written again and again), and
+   * reading offsets here is far cheaper than N-API inspecting every packet
+   * object. Offsets are doubles so no ArrayBuffer size can wrap them.
+   */
+  #writeViews(chunks: ReadonlyArray<{ chunk: Uint8Array }>, start: number, count: number): number {
+    const d = this.#viewDescriptors;
+    const buffers: Uint8Array[] = [];
+    let last: ArrayBufferLike | undefined;
+    for (let i = 0; i < count; i++) {
+      const packet = chunks[start + i].chunk;
+      const memory = packet.buffer;
+      if (memory !== last) {
+        last = memory;
+        buffers.push(new Uint8Array(memory));
+      }
+      d[3 * i] = buffers.length - 1;
+      d[3 * i + 1] = packet.byteOffset;
+      d[3 * i + 2] = packet.byteLength;
+    }
+    return this.#handle.writeViews(buffers, d, count);
   }
 
   /**
@@ -932,6 +960,26 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 }
 
+/**
+ * The class of every Buffer Node makes (its FastBuffer), which Buffer names
+ * as its species. Constructing a packet's view with it directly costs about
+ * half of slab.subarray(), which clamps its arguments and reads the slab's
+ * buffer and offset per call; the view is the same kind of Buffer. Should a
+ * Node version not name it, Buffer.from(arrayBuffer, offset, length) makes
+ * the same view through a checked path.
+ */
+const PacketView: new (memory: ArrayBufferLike, offset: number, length: number) => Buffer = (() => {
+  const species = (Buffer as unknown as { [Symbol.species]?: unknown })[Symbol.species];
+  if (typeof species === 'function' && species !== Buffer) {
+    const Species = species as new (memory: ArrayBufferLike, offset: number, length: number) => Buffer;
+    const probe = new Species(new ArrayBuffer(2), 1, 1);
+    if (Buffer.isBuffer(probe) && Object.getPrototypeOf(probe) === Buffer.prototype && probe.byteOffset === 1) return Species;
+  }
+  return function PacketView(memory: ArrayBufferLike, offset: number, length: number): Buffer {
+    return Buffer.from(memory, offset, length);
+  } as unknown as new (memory: ArrayBufferLike, offset: number, length: number) => Buffer;
+})();
+
 const LINK_EVENTS = new Set<string | symbol>(['linkChange', 'up', 'down', 'addressAdded', 'addressRemoved']);
 
 class PacketWritable extends Writable {
@@ -959,9 +1007,7 @@ class PacketWritable extends Writable {
   }
 
   override _writev(chunks: Array<{ chunk: Uint8Array }>, callback: (error?: Error | null) => void): void {
-    const packets = new Array<Uint8Array>(chunks.length);
-    for (let i = 0; i < chunks.length; i++) packets[i] = chunks[i].chunk;
-    this.#device[kWritev](packets, callback);
+    this.#device[kWritev](chunks, callback);
   }
 }
 

@@ -15,7 +15,7 @@ Napi::Function TunHandle::Init(Napi::Env env) {
                          InstanceMethod<&TunHandle::StopReading>("stopReading"),
                          InstanceMethod<&TunHandle::SetSlabReuse>("setSlabReuse"),
                          InstanceMethod<&TunHandle::Write>("write"),
-                         InstanceMethod<&TunHandle::WriteBatch>("writeBatch"),
+                         InstanceMethod<&TunHandle::WriteViews>("writeViews"),
                          InstanceMethod<&TunHandle::WriteSlab>("writeSlab"),
                          InstanceMethod<&TunHandle::WaitWritable>("waitWritable"),
                          InstanceMethod<&TunHandle::Ref>("ref"),
@@ -184,19 +184,44 @@ Napi::Value TunHandle::Write(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(WritePacket(io_.fd(), packet.Data(), packet.ByteLength())));
 }
 
-// writeBatch(packets: Uint8Array[], start, count) -> how many were tried.
-// writeResults[i] holds bytes written or -errno for packets[start + i]. It
-// stops early only at EAGAIN (that packet was not written and has no result)
-// or at a closed fd; any other error belongs to one packet and the batch goes on.
-Napi::Value TunHandle::WriteBatch(const Napi::CallbackInfo& info) {
+// writeViews(buffers: Uint8Array[], descriptors: Float64Array, count) -> how
+// many were tried. Packet i is buffers[d[3i]][d[3i+1], d[3i+1] + d[3i+2]):
+// JS groups a burst's packets by the memory they view (usually one pool or
+// read slab), so this asks N-API about each distinct buffer once rather than
+// fetching and inspecting every packet object (about 0.4 us a packet here).
+// writeResults[i] holds bytes written or -errno for packet i. It stops early
+// only at EAGAIN (that packet was not written and has no result) or at a
+// closed fd; any other error belongs to one packet and the batch goes on.
+Napi::Value TunHandle::WriteViews(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto packets = info[0].As<Napi::Array>();
-  uint32_t start = info[1].As<Napi::Number>().Uint32Value();
+  napi_value buffers = info[0];
+  auto descriptors = info[1].As<Napi::Float64Array>();
   uint32_t count = std::min(info[2].As<Napi::Number>().Uint32Value(), writeResultsCapacity_);
+  count = std::min<size_t>(count, descriptors.ElementLength() / 3);
+  const double* d = descriptors.Data();
+  double current = -1;
+  const uint8_t* data = nullptr;
+  size_t size = 0;
   uint32_t done = 0;
   for (; done < count && io_.fd() >= 0; done++) {
-    auto packet = packets.Get(start + done).As<Napi::Uint8Array>();
-    ssize_t n = WritePacket(io_.fd(), packet.Data(), packet.ByteLength());
+    if (d[3 * done] != current) {
+      current = d[3 * done];
+      napi_value value;
+      void* base = nullptr;
+      size = 0;
+      if (napi_get_element(env, buffers, static_cast<uint32_t>(current), &value) != napi_ok ||
+          napi_get_typedarray_info(env, value, nullptr, &size, &base, nullptr, nullptr) != napi_ok) {
+        size = 0;
+      }
+      data = static_cast<const uint8_t*>(base);
+    }
+    // JS took these from live views; this is the last guard.
+    double offset = d[3 * done + 1], length = d[3 * done + 2];
+    if (!(offset >= 0 && length >= 0 && offset + length <= static_cast<double>(size))) {
+      writeResults_[done] = -EINVAL;
+      continue;
+    }
+    ssize_t n = WritePacket(io_.fd(), data + static_cast<size_t>(offset), static_cast<size_t>(length));
     if (n == -EAGAIN) break;
     writeResults_[done] = static_cast<int32_t>(n);
   }
@@ -206,7 +231,7 @@ Napi::Value TunHandle::WriteBatch(const Napi::CallbackInfo& info) {
 // writeSlab(buffer: Uint8Array, descriptors: Uint32Array, start, count) ->
 // how many were tried. Packet i is buffer[d[2i], d[2i] + d[2i+1]), as a read
 // batch hands them out, so a forwarder passes a batch on without one JS object
-// per packet. Results and early stops as writeBatch.
+// per packet. Results and early stops as writeViews.
 Napi::Value TunHandle::WriteSlab(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto buffer = info[0].As<Napi::Uint8Array>();

@@ -33,7 +33,7 @@ class TunHandle : public Napi::ObjectWrap<TunHandle>, public NativeResource {
   Napi::Value StopReading(const Napi::CallbackInfo& info);
   Napi::Value SetSlabReuse(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);
-  Napi::Value WriteBatch(const Napi::CallbackInfo& info);
+  Napi::Value WriteViews(const Napi::CallbackInfo& info);
   Napi::Value WriteSlab(const Napi::CallbackInfo& info);
   Napi::Value WaitWritable(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);
