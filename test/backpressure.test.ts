@@ -1,9 +1,7 @@
 // A consumer that stops reading stops the reads from the kernel.
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
-import { once } from 'node:events';
 import { TunDevice } from '../lib';
-import { bringUp, linkStats, privilegedTest, uniqueName, uniqueSubnet } from './helpers';
+import { boundUdpSocket, bringUp, linkStats, privilegedTest, uniqueName, uniqueSubnet } from './helpers';
 
 privilegedTest('a paused consumer bounds what the process buffers; the kernel ring drops the rest', async () => {
   const net = uniqueSubnet();
@@ -11,9 +9,7 @@ privilegedTest('a paused consumer bounds what the process buffers; the kernel ri
   const maxBatch = 16;
   await using dev = await TunDevice.open({ name: uniqueName('bp'), readableHighWaterMark: highWaterMark, maxBatch });
   bringUp(dev.name, net);
-  const socket = dgram.createSocket('udp4');
-  socket.bind(0, net.host(1));
-  await once(socket, 'listening');
+  const { socket } = await boundUdpSocket(net.host(1));
 
   let consumed = 0;
   dev.readable.on('data', () => {

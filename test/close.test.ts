@@ -1,9 +1,8 @@
 // close(): the device goes, nothing leaks, and queued writes are flushed.
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { TunDevice, ipv4UdpPacket } from '../lib';
-import { bringUp, ip, linkExists, openFdCount, privilegedTest, rejectAfter, rssBytes, uniqueName, uniqueSubnet } from './helpers';
+import { boundUdpSocket, bringUp, ip, linkExists, openFdCount, privilegedTest, rejectAfter, rssBytes, uniqueName, uniqueSubnet } from './helpers';
 
 privilegedTest('after close() the device is gone from ip link and the fd is released', async () => {
   const dev = await TunDevice.open({ name: uniqueName('cls') });
@@ -59,10 +58,7 @@ privilegedTest('close() flushes every queued write before the fd closes', async 
   const net = uniqueSubnet();
   const dev = await TunDevice.open({ name: uniqueName('clf') });
   bringUp(dev.name, net);
-  const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
-  socket.bind(0, net.host(1));
-  await once(socket, 'listening');
-  const port = socket.address().port;
+  const { socket, port } = await boundUdpSocket(net.host(1));
   const count = 200;
   let received = 0;
   const all = new Promise<void>((resolve) => {
@@ -88,9 +84,7 @@ privilegedTest('closing while packets are being read ends readable cleanly', asy
   const net = uniqueSubnet();
   const dev = await TunDevice.open({ name: uniqueName('clr') });
   bringUp(dev.name, net);
-  const socket = dgram.createSocket('udp4');
-  socket.bind(0, net.host(1));
-  await once(socket, 'listening');
+  const { socket } = await boundUdpSocket(net.host(1));
   // A bounded stream of datagrams into the device while we close it.
   let sent = 0;
   const timer = setInterval(() => {

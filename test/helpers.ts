@@ -3,6 +3,7 @@
 // whether we are there, and `privileged()` turns its answer into node:test's
 // skip option (outside CI) or a failure (in CI).
 import { execFileSync, spawn, type SpawnOptions } from 'node:child_process';
+import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { readFileSync, readlinkSync, readdirSync } from 'node:fs';
 import type { Readable } from 'node:stream';
@@ -170,4 +171,17 @@ export function skipOrFail(t: TestContext, reason: string): void {
 export function bringUp(name: string, net: { host: (n: number) => string }): void {
   ip('addr', 'add', `${net.host(1)}/24`, 'dev', name);
   ip('link', 'set', name, 'up');
+}
+
+/**
+ * A UDP socket bound to `address` (an ephemeral port), with a receive buffer
+ * large enough for a burst: the kernel delivers each packet written to a TUN
+ * device at once, before this process gets to read, and a default-sized
+ * buffer would drop part of it.
+ */
+export async function boundUdpSocket(address: string): Promise<{ socket: dgram.Socket; port: number }> {
+  const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
+  socket.bind(0, address);
+  await once(socket, 'listening');
+  return { socket, port: socket.address().port };
 }

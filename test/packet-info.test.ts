@@ -1,9 +1,8 @@
 // packetInfo: the kernel's 4-byte header (flags, EtherType) before each packet.
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { TunDevice, ipv4UdpPacket } from '../lib';
-import { bringUp, collect, isIcmpEchoRequest, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
+import { boundUdpSocket, bringUp, collect, isIcmpEchoRequest, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
 
 privilegedTest('with packetInfo, each packet read starts with the protocol of the packet', async () => {
   const net = uniqueSubnet();
@@ -23,9 +22,7 @@ privilegedTest('with packetInfo, a written packet needs the header and then reac
   const net = uniqueSubnet();
   await using dev = await TunDevice.open({ name: uniqueName('piw'), packetInfo: true });
   bringUp(dev.name, net);
-  const socket = dgram.createSocket('udp4');
-  socket.bind(0, net.host(1));
-  await once(socket, 'listening');
+  const { socket } = await boundUdpSocket(net.host(1));
   const payload = Buffer.from('with a header');
   const packet = ipv4UdpPacket({ source: net.host(2), destination: net.host(1), sourcePort: 1234, destinationPort: socket.address().port, payload });
   const header = Buffer.from([0, 0, 0x08, 0x00]);

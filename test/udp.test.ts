@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { TunDevice, ipv4UdpPacket } from '../lib';
-import { bringUp, collect, privilegedTest, rejectAfter, uniqueName, uniqueSubnet } from './helpers';
+import { boundUdpSocket, bringUp, collect, privilegedTest, rejectAfter, uniqueName, uniqueSubnet } from './helpers';
 
 async function tunWithSubnet(): Promise<{ dev: TunDevice; local: string; peer: string }> {
   const net = uniqueSubnet();
@@ -15,9 +15,7 @@ async function tunWithSubnet(): Promise<{ dev: TunDevice; local: string; peer: s
 privilegedTest('a datagram sent by a socket is read from readable byte-exact', async () => {
   const { dev, local, peer } = await tunWithSubnet();
   await using _ = dev;
-  const socket = dgram.createSocket('udp4');
-  socket.bind(0, local);
-  await once(socket, 'listening');
+  const { socket } = await boundUdpSocket(local);
   const payload = Buffer.from('hello through the tunnel, with bytes \x00\xff\x7f');
   const isOurs = (p: Buffer): boolean => p[0] >> 4 === 4 && p[9] === 17 && p.readUInt16BE(22) === 9999;
   const read = collect(dev.readable, 1, isOurs);
@@ -35,10 +33,7 @@ privilegedTest('a datagram sent by a socket is read from readable byte-exact', a
 privilegedTest('a packet written to writable arrives at a socket in the namespace', async () => {
   const { dev, local, peer } = await tunWithSubnet();
   await using _ = dev;
-  const socket = dgram.createSocket('udp4');
-  socket.bind(0, local);
-  await once(socket, 'listening');
-  const port = socket.address().port;
+  const { socket, port } = await boundUdpSocket(local);
   const payload = Buffer.from(Array.from({ length: 1200 }, (_, i) => i & 0xff));
   const received = once(socket, 'message') as Promise<[Buffer, dgram.RemoteInfo]>;
   dev.writable.write(ipv4UdpPacket({ source: peer, destination: local, sourcePort: 7000, destinationPort: port, payload }));
@@ -52,12 +47,7 @@ privilegedTest('a packet written to writable arrives at a socket in the namespac
 privilegedTest('a corked burst of writes reaches the socket complete and in order', async () => {
   const { dev, local, peer } = await tunWithSubnet();
   await using _ = dev;
-  // The kernel delivers each write at once, before this process reads: a
-  // default-sized receive buffer would overflow and drop part of the burst.
-  const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
-  socket.bind(0, local);
-  await once(socket, 'listening');
-  const port = socket.address().port;
+  const { socket, port } = await boundUdpSocket(local);
   const count = 300;
   const got: number[] = [];
   const all = new Promise<void>((resolve) => {
@@ -81,10 +71,7 @@ privilegedTest('a corked burst of writes reaches the socket complete and in orde
 privilegedTest('a burst mixing views of shared, separate and shared-memory buffers arrives in order, a bad packet among them dropped', async () => {
   const { dev, local, peer } = await tunWithSubnet();
   await using _ = dev;
-  const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
-  socket.bind(0, local);
-  await once(socket, 'listening');
-  const port = socket.address().port;
+  const { socket, port } = await boundUdpSocket(local);
   const packet = (i: number): Buffer => {
     const payload = Buffer.alloc(8);
     payload.writeUInt32BE(i, 0);
