@@ -226,8 +226,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   #closePromise: Promise<void> | undefined;
   #onWritable: (() => void) | undefined;
   #detached = false;
+  /** Set by readBatches(): from then on the batches, not `readable`, get the packets. */
   #batchHandler: PacketBatchHandler | undefined;
-  #batchMode = false;
 
   /** Opens a device; see {@link TunDeviceOptions}. Needs CAP_NET_ADMIN unless the device is persistent and owned by this user. */
   static async open(options: TunDeviceOptions = {}): Promise<TunDevice> {
@@ -628,7 +628,6 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.#reading = false;
     this.#onWritable = undefined;
     this.#closeNetlink();
-    this.#batchHandler = undefined;
     this.#handle.close();
     // The streams get the error only where someone listens for it; the device
     // itself reports it once, so an unhandled fatal error throws once.
@@ -667,7 +666,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
 
   /** @internal Called by `readable` when it wants packets. */
   [kStartReading](): void {
-    if (this.#batchMode) {
+    if (this.#batchHandler !== undefined) {
       this.readable.destroy(readSideTaken('readable', 'readBatches()'));
       return;
     }
@@ -680,7 +679,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   /** @internal Called when `readable` is full or destroyed. */
   [kStopReading](): void {
     // readable's pause or destroy must not stop readBatches().
-    if (this.#reading && !this.#batchMode) {
+    if (this.#reading && this.#batchHandler === undefined) {
       this.#reading = false;
       this.#handle.stopReading();
     }
@@ -721,10 +720,9 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     if (typeof reuseSlab !== 'boolean') throw invalidType('options.reuseSlab', 'a boolean', reuseSlab);
     this.#assertOpen('readBatches()');
     const r = this.readable;
-    if (!this.#batchMode && (this.#reading || r.readableFlowing !== null || r.readableDidRead || r.destroyed)) {
+    if (this.#batchHandler === undefined && (this.#reading || r.readableFlowing !== null || r.readableDidRead || r.destroyed)) {
       throw readSideTaken('readBatches()', 'readable');
     }
-    this.#batchMode = true;
     this.#batchHandler = handler;
     this.#handle.setSlabReuse(reuseSlab);
     this.#reading = true;
@@ -734,7 +732,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
 
   /** Stops the batches readBatches() started (packets queue in the kernel, then drop); readBatches() resumes. */
   pauseBatches(): this {
-    if (this.#batchMode && this.#reading) {
+    if (this.#batchHandler !== undefined && this.#reading) {
       this.#reading = false;
       this.#handle.stopReading();
     }

@@ -415,15 +415,28 @@ export interface AddressInfo {
   label?: string;
 }
 
-export function decodeAddress(message: NetlinkMessage): AddressInfo | MalformedMessage {
+/**
+ * The part every address and route message starts with: a fixed header of
+ * `headerSize` bytes whose first byte is the address family, then attributes.
+ * Anything but IPv4 and IPv6 is malformed for us.
+ */
+function decodeIpMessage(
+  message: NetlinkMessage,
+  headerSize: number,
+  what: string,
+): { p: Buffer; attributes: Map<number, Buffer>; family: 4 | 6; size: 4 | 16 } | MalformedMessage {
   const p = message.payload;
-  if (p.length < IFADDRMSG_SIZE) return new MalformedMessage(`ifaddrmsg of ${p.length} bytes: too short`);
-  const attributes = parseAttributes(p, IFADDRMSG_SIZE);
+  if (p.length < headerSize) return new MalformedMessage(`${what} of ${p.length} bytes: too short`);
+  const attributes = parseAttributes(p, headerSize);
   if (attributes instanceof MalformedMessage) return attributes;
-  const familyCode = p[0];
-  if (familyCode !== AF_INET && familyCode !== AF_INET6) return new MalformedMessage(`address family ${familyCode} is not IP`);
-  const family = familyCode === AF_INET ? 4 : 6;
-  const size = family === 4 ? 4 : 16;
+  if (p[0] !== AF_INET && p[0] !== AF_INET6) return new MalformedMessage(`${what} family ${p[0]} is not IP`);
+  return p[0] === AF_INET ? { p, attributes, family: 4, size: 4 } : { p, attributes, family: 6, size: 16 };
+}
+
+export function decodeAddress(message: NetlinkMessage): AddressInfo | MalformedMessage {
+  const head = decodeIpMessage(message, IFADDRMSG_SIZE, 'ifaddrmsg');
+  if (head instanceof MalformedMessage) return head;
+  const { p, attributes, family, size } = head;
   // IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer on a
   // point-to-point link (or the same address). IPv6 only sends IFA_ADDRESS
   // unless a peer is set.
@@ -483,14 +496,9 @@ export interface RouteInfo {
 }
 
 export function decodeRoute(message: NetlinkMessage): RouteInfo | MalformedMessage {
-  const p = message.payload;
-  if (p.length < RTMSG_SIZE) return new MalformedMessage(`rtmsg of ${p.length} bytes: too short`);
-  const attributes = parseAttributes(p, RTMSG_SIZE);
-  if (attributes instanceof MalformedMessage) return attributes;
-  const familyCode = p[0];
-  if (familyCode !== AF_INET && familyCode !== AF_INET6) return new MalformedMessage(`route family ${familyCode} is not IP`);
-  const family = familyCode === AF_INET ? 4 : 6;
-  const size = family === 4 ? 4 : 16;
+  const head = decodeIpMessage(message, RTMSG_SIZE, 'rtmsg');
+  if (head instanceof MalformedMessage) return head;
+  const { p, attributes, family, size } = head;
   const prefixLength = p[1];
   const dst = attributes.get(RTA.DST);
   const destination = dst !== undefined && dst.length >= size ? formatIp(dst.subarray(0, size)) : family === 4 ? '0.0.0.0' : '::';
