@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { TunDevice } from '../lib';
 import { bringUp, ip, linkExists, openFdCount, privilegedTest, uniqueName, uniqueSubnet } from './helpers';
-import { LIB, countPorts, sendUdpFlows, until } from './kernel-helpers';
+import { LIB, countPorts, sendUdpFlows, udpPort, until } from './kernel-helpers';
 
 async function openQueues(n: number, name = uniqueName('mq')): Promise<TunDevice[]> {
   const queues: TunDevice[] = [];
@@ -55,6 +55,35 @@ privilegedTest('a detached queue receives nothing, and once reattached it receiv
     await until(() => onBoth[0].ports.size + onBoth[1].ports.size === 64, 'all 64 flows');
     assert.ok(onBoth[0].ports.size > 0, 'the reattached queue gets flows again');
     assert.equal(onA.ports.size, 0, 'nothing queued while detached shows up later');
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+});
+
+privilegedTest('readBatches on a detached queue waits for attachQueue instead of failing', async () => {
+  const [a, b] = await openQueues(2);
+  try {
+    const net = up(a.name);
+    const errors: Error[] = [];
+    a.on('error', (e) => errors.push(e));
+    const onB = countPorts(b.readable, 32000, 64);
+    a.detachQueue();
+    const ports = new Set<number>();
+    a.readBatches((slab, d, count) => {
+      for (let i = 0; i < count; i++) {
+        const port = udpPort(slab.subarray(d[2 * i], d[2 * i] + d[2 * i + 1]));
+        if (port >= 32000 && port < 32064) ports.add(port);
+      }
+    });
+    await sendUdpFlows(net.host(2), 32000, 16);
+    await until(() => onB.ports.size === 16, 'all 16 flows on the attached queue');
+    assert.equal(ports.size, 0);
+    assert.deepEqual(errors, [], 'a detached queue is not a broken one');
+    assert.equal(a.closed, false);
+    a.attachQueue();
+    await sendUdpFlows(net.host(2), 32016, 48);
+    await until(() => ports.size + onB.ports.size - 16 === 48, 'all 48 later flows');
+    assert.ok(ports.size > 0, 'the reattached queue reads through its batch handler');
   } finally {
     await Promise.all([a.close(), b.close()]);
   }
