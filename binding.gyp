@@ -11,7 +11,8 @@
         "src/netlink_socket.cc",
         "src/tun_ioctl.cc",
         "src/netns.cc",
-        "src/polled_fd.cc"
+        "src/polled_fd.cc",
+        "src/slab_pool.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

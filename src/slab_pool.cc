@@ -1,0 +1,96 @@
+#include "slab_pool.h"
+
+#include <cstdlib>
+#include <mutex>
+#include <new>
+#include <utility>
+#include <vector>
+
+namespace tuntap {
+
+namespace {
+
+// Free slabs kept for reuse, at most this many bytes; beyond it they go back
+// to malloc. Enough for the slabs a busy reader cycles through between two
+// collections, small next to what a Node process holds anyway.
+constexpr size_t kMaxFreeBytes = 32u << 20;
+
+struct Pool {
+  std::mutex mutex;
+  std::vector<std::pair<uint8_t*, size_t>> free;  // most recently returned last
+  size_t freeBytes = 0;
+};
+
+// One pool for the process, never destroyed: every environment (the main
+// thread and each worker) shares it, and finalizers can run on whichever
+// thread owns a collected Buffer, up to the very end of the process.
+Pool& ThePool() {
+  static Pool* pool = new Pool();
+  return *pool;
+}
+
+uint8_t* Take(size_t size) {
+  Pool& pool = ThePool();
+  {
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    for (size_t i = pool.free.size(); i-- > 0;) {
+      if (pool.free[i].second != size) continue;
+      uint8_t* data = pool.free[i].first;
+      pool.free[i] = pool.free.back();
+      pool.free.pop_back();
+      pool.freeBytes -= size;
+      return data;
+    }
+  }
+  auto* data = static_cast<uint8_t*>(std::malloc(size));
+  if (data == nullptr) throw std::bad_alloc();
+  return data;
+}
+
+void Give(uint8_t* data, size_t size) {
+  Pool& pool = ThePool();
+  {
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    if (pool.freeBytes + size <= kMaxFreeBytes) {
+      pool.free.emplace_back(data, size);
+      pool.freeBytes += size;
+      return;
+    }
+  }
+  std::free(data);
+}
+
+void FinalizeSlab(napi_env env, void* data, void* hint) {
+  size_t size = reinterpret_cast<size_t>(hint);
+  Give(static_cast<uint8_t*>(data), size);
+  int64_t ignored;
+  napi_adjust_external_memory(env, -static_cast<int64_t>(size), &ignored);
+}
+
+bool externalBuffersAllowed = true;
+
+}  // namespace
+
+Napi::Object NewPooledSlab(Napi::Env env, size_t size, uint8_t** data) {
+  if (externalBuffersAllowed) {
+    uint8_t* memory = Take(size);
+    napi_value buffer;
+    napi_status status = napi_create_external_buffer(env, size, memory, FinalizeSlab, reinterpret_cast<void*>(size), &buffer);
+    if (status == napi_ok) {
+      // V8 does not see memory it did not allocate: without this it would
+      // let slabs pile up between collections that only JS objects trigger.
+      int64_t ignored;
+      napi_adjust_external_memory(env, static_cast<int64_t>(size), &ignored);
+      *data = memory;
+      return Napi::Object(env, buffer);
+    }
+    Give(memory, size);
+    if (status != napi_no_external_buffers_allowed) NAPI_THROW_IF_FAILED(env, status, Napi::Object());
+    externalBuffersAllowed = false;
+  }
+  Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(env, size);
+  *data = buffer.Data();
+  return buffer;
+}
+
+}  // namespace tuntap
