@@ -148,9 +148,10 @@ async function main(argv: string[]): Promise<void> {
       } else {
         // Nothing keeps a view past the handler (writePackets writes at once),
         // so every batch can reuse the same slab.
-        const out = new Uint32Array(2 * 64);
+        let out: Uint32Array | undefined;
         dev.readBatches(
           (slab, d, n) => {
+            out ??= new Uint32Array(d.length); // as many as a batch can hold
             let k = 0;
             for (let i = 0; i < n; i++) {
               const off = d[2 * i];

@@ -62,7 +62,12 @@ export interface TunDeviceOptions {
   readableHighWaterMark?: number;
   /** Bytes `writable` queues before write() returns false. Default 256 KiB. */
   writableHighWaterMark?: number;
-  /** Packets read from the kernel per event-loop wake-up, at most. Default 64. */
+  /**
+   * Packets read from the kernel per event-loop wake-up, at most. Default 256.
+   * Each wake-up costs about as much as one or two reads (an epoll_wait and a
+   * call into JS), so bigger batches cost less per packet under load; a full
+   * batch holds the event loop for about 2 us a packet (about 0.5 ms at 256).
+   */
   maxBatch?: number;
   /**
    * Offloads (IFF_VNET_HDR + TUNSETOFFLOAD): every packet read then starts
@@ -1089,7 +1094,7 @@ function validateOptions(options: TunDeviceOptions): ValidOptions {
     path,
     readableHighWaterMark: integerOption(options, 'readableHighWaterMark', 64, 1, 1 << 20),
     writableHighWaterMark: integerOption(options, 'writableHighWaterMark', 256 * 1024, 1, 1 << 30),
-    maxBatch: integerOption(options, 'maxBatch', 64, 1, 4096),
+    maxBatch: integerOption(options, 'maxBatch', 256, 1, 4096),
     offload: validateOffload(options.offload),
   };
 }

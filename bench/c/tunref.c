@@ -192,8 +192,8 @@ int main(int argc, char **argv) {
       }
       for (int i = 0; i < 2; i++) {
         if (!(pfd[i].revents & POLLIN)) continue;
-        // Up to 64 per wake-up, as the Node side's maxBatch.
-        for (int k = 0; k < 64; k++) {
+        // Up to 256 per wake-up, as the Node side's default maxBatch.
+        for (int k = 0; k < 256; k++) {
           ssize_t n = read(fds[i], buf, sizeof buf);
           if (n < 0) break;
           if (write(fds[1 - i], buf, (size_t)n) < 0) errors++;
