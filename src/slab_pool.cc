@@ -1,5 +1,6 @@
 #include "slab_pool.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -67,7 +68,8 @@ void FinalizeSlab(napi_env env, void* data, void* hint) {
   napi_adjust_external_memory(env, -static_cast<int64_t>(size), &ignored);
 }
 
-bool externalBuffersAllowed = true;
+// Learnt once, from whichever environment asks first.
+std::atomic<bool> externalBuffersAllowed{true};
 
 }  // namespace
 
