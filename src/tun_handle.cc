@@ -20,6 +20,16 @@ namespace {
 inline ssize_t SysRead(int fd, void* buffer, size_t length) { return syscall(SYS_read, fd, buffer, length); }
 inline ssize_t SysWrite(int fd, const void* buffer, size_t length) { return syscall(SYS_write, fd, buffer, length); }
 
+// One packet, one write(2): bytes written or -errno (-EBADF once closed).
+ssize_t WritePacket(int fd, const uint8_t* data, size_t length) {
+  if (fd < 0) return -EBADF;
+  ssize_t n;
+  do {
+    n = SysWrite(fd, data, length);
+  } while (n < 0 && errno == EINTR);
+  return n < 0 ? -errno : n;
+}
+
 }  // namespace
 
 Napi::Function TunHandle::Init(Napi::Env env) {
@@ -175,20 +185,6 @@ Napi::Value TunHandle::SetSlabReuse(const Napi::CallbackInfo& info) {
   if (reuseSlab_) slab_.Reset();
   return info.Env().Undefined();
 }
-
-namespace {
-
-// One packet, one write(2): bytes written or -errno (-EBADF once closed).
-ssize_t WritePacket(int fd, const uint8_t* data, size_t length) {
-  if (fd < 0) return -EBADF;
-  ssize_t n;
-  do {
-    n = SysWrite(fd, data, length);
-  } while (n < 0 && errno == EINTR);
-  return n < 0 ? -errno : n;
-}
-
-}  // namespace
 
 // write(packet: Uint8Array) -> bytes written, or -errno
 Napi::Value TunHandle::Write(const Napi::CallbackInfo& info) {
