@@ -27,9 +27,10 @@ export interface NativeTunHandleConstructor {
   new (
     fd: number,
     maxPacketSize: number,
-    descriptors: Uint32Array,
+    maxBatch: number,
     writeResults: Int32Array,
-    onRead: (slab: Buffer, count: number) => void,
+    /** descriptors: [offset, length] pairs; the same array batch after batch unless user code detached it. */
+    onRead: (slab: Buffer, descriptors: Uint32Array, count: number) => void,
     onWritable: () => void,
     onError: (errno: number, syscall: string) => void,
   ): NativeTunHandle;
@@ -42,6 +43,8 @@ export interface NativeNetlinkSocket {
   readonly portId: number;
   /** Bytes sent, or -errno. */
   send(request: Uint8Array): number;
+  /** The receive buffer the kernel granted, in bytes of messages. */
+  readonly receiveBufferSize: number;
   ref(): void;
   unref(): void;
   close(): void;
@@ -102,6 +105,8 @@ export interface NativeBinding {
   tunSetQueue(fd: number, attach: boolean): void;
   tunAttachFilter(fd: number, program: Uint8Array): void;
   tunDetachFilter(fd: number): void;
+  /** Whether a TunHandle in this process (any thread) holds fd. */
+  tunFdInUse(fd: number): boolean;
   /** O_NONBLOCK and FD_CLOEXEC on an fd we did not open. */
   adoptFd(fd: number): void;
   readonly TunHandle: NativeTunHandleConstructor;

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { closeSync } from 'node:fs';
-import { Readable, Writable } from 'node:stream';
+import { Readable, Writable, finished } from 'node:stream';
 import type TypedEmitter from 'typed-emitter';
 import {
   StateError,
@@ -182,6 +182,7 @@ const kStartReading = Symbol('startReading');
 const kStopReading = Symbol('stopReading');
 const kWrite = Symbol('write');
 const kWritev = Symbol('writev');
+const kBatchReading = Symbol('batchReading');
 
 // EventEmitter typed by TunDeviceEvents (typed-emitter is types only).
 const TypedEventEmitter = EventEmitter as unknown as new () => TypedEmitter<TunDeviceEvents>;
@@ -223,11 +224,15 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   readonly netns: string | undefined;
 
   #handle: NativeTunHandle;
-  #descriptors: Uint32Array;
   #writeResults: Int32Array;
   #viewDescriptors: Float64Array;
   #reading = false;
+  /** #onRead is pushing a batch into `readable`: an end must wait for the batch's last packet. */
+  #pushing = false;
+  #endAfterPush = false;
   #closed = false;
+  /** Whether the device holds the event loop open (ref()/unref()). */
+  #refed = true;
   #closePromise: Promise<void> | undefined;
   #onWritable: (() => void) | undefined;
   #detached = false;
@@ -313,11 +318,16 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    */
   static async fromFd(fd: number, options: TunFromFdOptions = {}): Promise<TunDevice> {
     if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) throw invalidType('fd', 'a non-negative integer', fd);
+    // A second TunDevice on the same fd would close it under the first.
+    if (native.tunFdInUse(fd)) throw invalidValue('fd', fd, 'is already owned by an open TunDevice of this process');
     let iff: { name: string; flags: number };
     let index: number;
     try {
-      native.adoptFd(fd);
+      // Ask what it is before changing anything: O_NONBLOCK belongs to the
+      // open file, so setting it on a terminal or a pipe would change it for
+      // every process that shares it.
       iff = native.tunGetIff(fd);
+      native.adoptFd(fd);
     } catch (error) {
       throw fromNative(error, { path: `fd ${fd}` });
     }
@@ -357,43 +367,32 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       (offload?.headerSize ?? 0) +
       (opts.mode === 'tap' ? MAX_LINK_HEADER : 0) +
       MAX_IP_PACKET;
-    this.#descriptors = new Uint32Array(opts.maxBatch * 2);
     this.#writeResults = new Int32Array(256);
     this.#viewDescriptors = new Float64Array(3 * 256);
-    let handle: NativeTunHandle | undefined;
     this.index = opened.index;
     try {
-      handle = new native.TunHandle(
+      // From this call on the handle owns the fd, and closes it if it fails.
+      this.#handle = new native.TunHandle(
         opened.fd,
         // Room for the largest packet the kernel could hand us, so no read is truncated.
         this.maxPacketSize + 64,
-        this.#descriptors,
+        opts.maxBatch,
         this.#writeResults,
-        (slab, count) => this.#onRead(slab, count),
+        (slab, descriptors, count) => this.#onRead(slab, descriptors, count),
         () => this.#onWritable?.(),
         (errno, syscall) => this.destroy(new TunError(errno, syscall, { device: this.name })),
       );
     } catch (error) {
-      // The handle owns the fd once constructed; before that it is ours to close.
-      if (handle === undefined) closeFd(opened.fd);
       throw fromNative(error, { device: this.name });
     }
-    this.#handle = handle;
     const device = this;
-    this.readable = new Readable({
-      objectMode: true,
-      highWaterMark: opts.readableHighWaterMark,
-      read() {
-        device[kStartReading]();
-      },
-      destroy(error, callback) {
-        device[kStopReading]();
-        callback(error);
-      },
-    });
+    this.readable = new PacketReadable(device, opts.readableHighWaterMark);
     this.writable = new PacketWritable(this, opts.writableHighWaterMark);
-    // Link events need a netlink socket: open it only for someone who listens.
-    (this as unknown as EventEmitter).on('newListener', (event: string | symbol) => this.#linkEventListenerAdded(event));
+    // Link events need a netlink socket: open it only for someone who
+    // listens, and close it when the last listener goes.
+    const emitter = this as unknown as EventEmitter;
+    emitter.on('newListener', (event: string | symbol) => this.#linkEventListenerAdded(event));
+    emitter.on('removeListener', (event: string | symbol) => this.#linkEventListenerRemoved(event));
   }
 
   /** The device's MTU, as the kernel has it now. */
@@ -520,9 +519,9 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
 
   /**
    * Takes this queue out of the device (TUNSETQUEUE, IFF_DETACH_QUEUE): the
-   * kernel sends it nothing and drops what it had queued. Reading pauses and
-   * writes wait in `writable` until {@link TunDevice.attachQueue}; close()
-   * while detached discards them. Multi-queue devices only (ENOTSUP else);
+   * kernel sends it nothing and drops what it had queued. Reading pauses
+   * until {@link TunDevice.attachQueue}; writes still reach the kernel (a
+   * detached queue's fd stays writable). Multi-queue devices only (ENOTSUP else);
    * detaching twice is EINVAL, as is detaching after the device was deleted.
    *
    * ```ts
@@ -534,10 +533,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.#requireMultiQueue();
     this.#ioctl('detachQueue()', () => native.tunSetQueue(this.#handle.fd, false));
     this.#detached = true;
-    // A detached queue polls as EPOLLERR and reads fail (EBADFD): stop
-    // polling, and hold writes back, rather than take that as fatal.
+    // Nothing will arrive on a detached queue: stop polling for reads.
     this.#handle.stopReading();
-    this.writable.cork();
     return this;
   }
 
@@ -552,7 +549,6 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     if (this.#detached) {
       this.#detached = false;
       if (this.#reading) this.#handle.startReading();
-      this.writable.uncork();
     }
     return this;
   }
@@ -578,13 +574,17 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
 
   /** Let the process exit while this device is still open (like socket.unref()). */
   unref(): this {
+    this.#refed = false;
     if (!this.#closed) this.#handle.unref();
+    this.#linkMonitor?.setKeepAlive(false);
     return this;
   }
 
   /** Undo unref(). */
   ref(): this {
+    this.#refed = true;
     if (!this.#closed) this.#handle.ref();
+    this.#linkMonitor?.setKeepAlive(true);
     return this;
   }
 
@@ -597,16 +597,11 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     if (this.#closePromise === undefined) {
       this.#closePromise = (async () => {
         const w = this.writable;
-        // A detached queue cannot write: flushing would fail with EBADFD.
-        if (this.#detached) {
-          this.#teardown(undefined);
-          return;
-        }
         if (!w.destroyed && !w.writableFinished) {
+          // Settles however `writable` ends: finished, destroyed, or failed.
           await new Promise<void>((resolve) => {
-            w.once('finish', resolve);
-            w.once('close', resolve);
-            w.end();
+            finished(w, () => resolve());
+            if (!w.writableEnded) w.end();
           });
         }
         this.#teardown(undefined);
@@ -639,6 +634,9 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     const r = this.readable;
     if (!r.destroyed) {
       if (error !== undefined) r.destroy(r.listenerCount('error') > 0 ? error : undefined);
+      // Closed from a 'data' handler: the rest of the batch, already taken
+      // from the kernel, is pushed before the end.
+      else if (this.#pushing) this.#endAfterPush = true;
       else r.push(null);
     }
     const w = this.writable;
@@ -653,20 +651,35 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     if (this.#closed) throw new StateError('ERR_DEVICE_CLOSED', `Cannot use ${what}: device '${this.name}' is closed`);
   }
 
-  #onRead(slab: Buffer, count: number): void {
+  #onRead(slab: Buffer, d: Uint32Array, count: number): void {
     if (this.#batchHandler !== undefined) {
-      this.#batchHandler(slab, this.#descriptors, count);
+      this.#batchHandler(slab, d, count);
       return;
     }
-    const d = this.#descriptors;
     const r = this.readable;
     const memory = slab.buffer;
     const base = slab.byteOffset;
     let more = true;
-    for (let i = 0; i < count; i++) {
-      more = r.push(new PacketView(memory, base + d[2 * i], d[2 * i + 1]));
+    // push() runs 'data' handlers, which may close or destroy the device.
+    this.#pushing = true;
+    try {
+      for (let i = 0; i < count && !r.destroyed; i++) {
+        more = r.push(new PacketView(memory, base + d[2 * i], d[2 * i + 1]));
+      }
+    } finally {
+      this.#pushing = false;
     }
-    if (!more) this[kStopReading]();
+    if (this.#endAfterPush) {
+      this.#endAfterPush = false;
+      if (!r.destroyed) r.push(null);
+    } else if (!more) {
+      this[kStopReading]();
+    }
+  }
+
+  /** @internal Whether readBatches() owns the read side. */
+  get [kBatchReading](): boolean {
+    return this.#batchHandler !== undefined;
   }
 
   /** @internal Called by `readable` when it wants packets. */
@@ -764,15 +777,28 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     if (!Number.isInteger(count)) throw invalidType('count', 'an integer', count);
     if (count < 0 || count > descriptors.length >>> 1) throw outOfRange('count', `>= 0 and <= ${descriptors.length >>> 1}`, count);
     this.#assertOpen('writePackets()');
-    const results = this.#writeResults;
+    // The same checks as writable.write(), for every packet, before any is written.
+    for (let i = 0; i < count; i++) {
+      const offset = descriptors[2 * i];
+      const length = descriptors[2 * i + 1];
+      if (length === 0 || length > this.maxPacketSize || offset + length > buffer.byteLength) {
+        throw outOfRange(
+          `descriptors[${2 * i}..${2 * i + 1}]`,
+          `a packet of 1 to ${this.maxPacketSize} bytes inside the buffer (${buffer.byteLength} bytes)`,
+          `[${offset}, ${length}]`,
+        );
+      }
+    }
     let start = 0;
     while (start < count && !this.#closed) {
-      const tried = this.#handle.writeSlab(buffer, descriptors, start, Math.min(count - start, results.length));
-      for (let i = 0; i < tried; i++) {
-        if (results[i] >= 0) continue;
-        const offset = descriptors[2 * (start + i)];
-        const packet = buffer.subarray(offset, offset + descriptors[2 * (start + i) + 1]);
-        if (this.#packetFailed(packet, -results[i], ignoreResult)) return start + i;
+      const tried = this.#handle.writeSlab(buffer, descriptors, start, Math.min(count - start, this.#writeResults.length));
+      const failures = takeFailures(this.#writeResults, tried);
+      for (let f = 0; f < failures.length; f += 2) {
+        const i = start + failures[f];
+        const packet = buffer.subarray(descriptors[2 * i], descriptors[2 * i] + descriptors[2 * i + 1]);
+        if (this.#packetFailed(packet, failures[f + 1], ignoreResult)) return i;
+        // A 'drop' handler may have closed the device.
+        if (this.#closed) return i + 1;
       }
       start += tried;
       if (tried === 0) break;
@@ -803,16 +829,20 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   [kWritev](chunks: ReadonlyArray<{ chunk: Uint8Array }>, callback: (error?: Error | null) => void): void {
     let start = 0;
     const step = (): void => {
-      const results = this.#writeResults;
       while (start < chunks.length) {
         if (this.#closed) {
           callback(destroyedError());
           return;
         }
-        const count = Math.min(chunks.length - start, results.length);
+        const count = Math.min(chunks.length - start, this.#writeResults.length);
         const tried = this.#writeViews(chunks, start, count);
-        for (let i = 0; i < tried; i++) {
-          if (results[i] < 0 && this.#packetFailed(chunks[start + i].chunk, -results[i], callback)) return;
+        const failures = takeFailures(this.#writeResults, tried);
+        for (let f = 0; f < failures.length; f += 2) {
+          if (this.#packetFailed(chunks[start + failures[f]].chunk, failures[f + 1], callback)) return;
+          if (this.#closed) {
+            callback(destroyedError());
+            return;
+          }
         }
         start += tried;
         if (tried < count && !this.#closed) {
@@ -952,7 +982,14 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       down: (link) => this.emit('down', link),
       addressAdded: (address) => this.emit('addressAdded', address),
       addressRemoved: (address) => this.emit('addressRemoved', address),
-    }, this.netns ?? '');
+    }, this.netns ?? '', this.#refed);
+  }
+
+  #linkEventListenerRemoved(event: string | symbol): void {
+    if (this.#linkMonitor === undefined || !LINK_EVENTS.has(event)) return;
+    for (const name of LINK_EVENTS) if (this.listenerCount(name as keyof TunDeviceEvents) > 0) return;
+    this.#linkMonitor.close();
+    this.#linkMonitor = undefined;
   }
 
   #closeNetlink(): void {
@@ -985,6 +1022,48 @@ const PacketView: new (memory: ArrayBufferLike, offset: number, length: number) 
 
 const LINK_EVENTS = new Set<string | symbol>(['linkChange', 'up', 'down', 'addressAdded', 'addressRemoved']);
 
+/**
+ * `readable`: a Readable whose read() asks the device for packets. Once
+ * readBatches() owns the read side, starting to consume `readable` throws at
+ * the caller's line (ERR_READ_SIDE_TAKEN) instead of failing later as an
+ * unhandled 'error'.
+ */
+class PacketReadable extends Readable {
+  readonly #device: TunDevice;
+
+  constructor(device: TunDevice, highWaterMark: number) {
+    super({ objectMode: true, highWaterMark });
+    this.#device = device;
+  }
+
+  override _read(): void {
+    this.#device[kStartReading]();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#device[kStopReading]();
+    callback(error);
+  }
+
+  #assertReadSideFree(what: string): void {
+    if (this.#device[kBatchReading]) throw readSideTaken(what, 'readBatches()');
+  }
+
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    if (event === 'data' || event === 'readable') this.#assertReadSideFree(`readable.on('${event}')`);
+    return super.on(event, listener);
+  }
+
+  override addListener(event: string | symbol, listener: (...args: any[]) => void): this {
+    return this.on(event, listener);
+  }
+
+  override resume(): this {
+    this.#assertReadSideFree('readable.resume()');
+    return super.resume();
+  }
+}
+
 class PacketWritable extends Writable {
   readonly #device: TunDevice;
 
@@ -996,13 +1075,37 @@ class PacketWritable extends Writable {
   // Checked here, before anything is queued, so a bad packet throws at the
   // caller's line (as Node's streams do for a chunk of the wrong type).
   override write(chunk: unknown, encoding?: BufferEncoding | ((error: Error | null | undefined) => void), callback?: (error: Error | null | undefined) => void): boolean {
+    this.#checkPacket(chunk);
+    const cb = typeof encoding === 'function' ? encoding : callback;
+    // A write that comes after close() began (a socket's 'message' handler,
+    // say) gets its error through its callback, as a write after destroy()
+    // does in Node; it must not destroy the stream and leave close() waiting.
+    if (this.writableEnded || this.destroyed) {
+      const error = this.writableEnded ? writeAfterEnd() : destroyedError();
+      if (cb !== undefined) process.nextTick(cb, error);
+      else warnLateWrite(error);
+      return false;
+    }
+    if (typeof encoding === 'function') return super.write(chunk, encoding);
+    return super.write(chunk, encoding as BufferEncoding, callback);
+  }
+
+  // end(packet) writes the packet first: it gets the same checks as write().
+  override end(chunk?: unknown, encoding?: unknown, callback?: unknown): this {
+    if (chunk !== undefined && chunk !== null && typeof chunk !== 'function') {
+      this.#checkPacket(chunk);
+      if (!this.writableEnded && !this.destroyed) super.write(chunk);
+      return super.end(encoding as () => void);
+    }
+    return super.end(chunk as () => void);
+  }
+
+  #checkPacket(chunk: unknown): asserts chunk is Uint8Array {
     if (!(chunk instanceof Uint8Array)) throw invalidType('packet', 'a Buffer or Uint8Array', chunk);
     if (chunk.byteLength === 0) throw outOfRange('packet.length', '>= 1 (an empty packet)', 0);
     if (chunk.byteLength > this.#device.maxPacketSize) {
       throw outOfRange('packet.length', `<= ${this.#device.maxPacketSize}`, chunk.byteLength);
     }
-    if (typeof encoding === 'function') return super.write(chunk, encoding);
-    return super.write(chunk, encoding as BufferEncoding, callback);
   }
 
   override _write(chunk: Uint8Array, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -1025,6 +1128,32 @@ function readSideTaken(what: string, owner: string): StateError {
 function destroyedError(): StateError {
   return new StateError('ERR_STREAM_DESTROYED', 'Cannot call write after a stream was destroyed');
 }
+
+function writeAfterEnd(): StateError {
+  return new StateError('ERR_STREAM_WRITE_AFTER_END', 'write after end: the device is closing; the packet was not written');
+}
+
+let lateWriteWarned = false;
+/** A late write with no callback to tell: say so once per process, not silently. */
+function warnLateWrite(error: StateError): void {
+  if (lateWriteWarned) return;
+  lateWriteWarned = true;
+  process.emitWarning(`${error.message} (further late writes are not reported)`, { code: error.code, type: 'TunDeviceWarning' });
+}
+
+/**
+ * The failed entries of a native write call's results, as [index, errno]
+ * pairs, copied out before any 'drop' handler runs: a handler may write
+ * again, and that reuses the results array.
+ */
+function takeFailures(results: Int32Array, tried: number): number[] {
+  let failures: number[] | undefined;
+  for (let i = 0; i < tried; i++) {
+    if (results[i] < 0) (failures ??= []).push(i, -results[i]);
+  }
+  return failures ?? NO_FAILURES;
+}
+const NO_FAILURES: number[] = [];
 
 function toBuffer(packet: Uint8Array): Buffer {
   return Buffer.isBuffer(packet) ? packet : Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength);
@@ -1067,6 +1196,11 @@ export function validateName(name: unknown, argument = 'name'): string {
   }
   if (name === '.' || name === '..') throw invalidValue(argument, name, "must not be '.' or '..'");
   if (/[/:\s\0]/u.test(name)) throw invalidValue(argument, name, "must not contain '/', ':', NUL or whitespace");
+  // The kernel's isspace() also counts byte 0xA0, which UTF-8 uses inside
+  // characters such as 'à' (C3 A0): dev_valid_name() would refuse the name.
+  if (Buffer.from(name).includes(0xa0)) {
+    throw invalidValue(argument, name, 'must not contain byte 0xA0 (the kernel counts it as whitespace; it is part of some UTF-8 characters)');
+  }
   return name;
 }
 

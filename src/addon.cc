@@ -1,10 +1,12 @@
 #include "addon.h"
 
+#include <dlfcn.h>
+
 #include "errno_error.h"
 #include "netlink_socket.h"
 #include "tun_handle.h"
-#include "tun_offload.h"
 #include "tun_ioctl.h"
+#include "tun_offload.h"
 #include "tun_open.h"
 
 namespace tuntap {
@@ -19,6 +21,20 @@ void UntrackResource(Napi::Env env, NativeResource* resource) {
   if (data != nullptr) data->live.erase(resource);
 }
 
+void HandleClosing(AddonData* data) {
+  if (data != nullptr) data->closing++;
+}
+
+void HandleClosed(AddonData* data) {
+  if (data == nullptr) return;
+  data->closing--;
+  if (data->closing == 0 && data->tearingDown && data->cleanupHook != nullptr) {
+    napi_async_cleanup_hook_handle hook = data->cleanupHook;
+    data->cleanupHook = nullptr;
+    napi_remove_async_cleanup_hook(hook);
+  }
+}
+
 bool CanCallIntoJs(Napi::Env env) {
   // N-API has no direct question for this; napi_define_properties runs the
   // same preamble as calls into JS (no pending exception, JS allowed) and,
@@ -28,25 +44,58 @@ bool CanCallIntoJs(Napi::Env env) {
   return napi_define_properties(env, object, 0, nullptr) == napi_ok;
 }
 
+void ReportUncaught(Napi::Env env, const Napi::Error& error) {
+  if (!CanCallIntoJs(env)) return;
+  napi_value value = error.Value();
+  if (value != nullptr) napi_fatal_exception(env, value);
+}
+
 namespace {
 
 // Runs when the environment is torn down (process exit, worker exit): every
-// fd and uv handle the user forgot to close is released, without calling JS.
-void ReleaseAll(AddonData* data) {
+// fd and uv handle the user forgot to close is released, without calling JS,
+// and teardown waits until libuv has run every close callback.
+void ReleaseAll(napi_async_cleanup_hook_handle hook, void* arg) {
+  auto* data = static_cast<AddonData*>(arg);
+  data->tearingDown = true;
+  data->cleanupHook = hook;
   auto live = data->live;  // Release() untracks, so iterate over a copy
   for (NativeResource* resource : live) resource->Release();
   data->live.clear();
+  if (data->closing == 0) {
+    data->cleanupHook = nullptr;
+    napi_remove_async_cleanup_hook(hook);
+  }
+}
+
+// Keeps this shared object mapped for the life of the process. Node unloads
+// an addon with the last environment that loaded it (a worker's, when the
+// main thread never did), but V8 may still run a finalizer of ours after
+// that: a read slab's memory is released when the isolate frees the last
+// ArrayBuffer over it, and that can come after the environment is gone.
+void PinThisLibrary() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&PinThisLibrary), &info) != 0 && info.dli_fname != nullptr) {
+    dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+  }
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  PinThisLibrary();
   AddonData* data = new AddonData();
   env.SetInstanceData<AddonData>(data);
-  env.AddCleanupHook([data]() { ReleaseAll(data); });
+  napi_async_cleanup_hook_handle hook = nullptr;
+  NAPI_THROW_IF_FAILED(env, napi_add_async_cleanup_hook(env, ReleaseAll, data, &hook), exports);
   InitTunOpen(env, exports);
   InitTunOffload(env, exports);
   InitTunIoctl(env, exports);
   exports.Set("strerror", Napi::Function::New(env, Strerror, "strerror"));
   exports.Set("TunHandle", TunHandle::Init(env));
+  exports.Set("tunFdInUse", Napi::Function::New(
+                                env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+                                  return Napi::Boolean::New(info.Env(), TunHandle::OwnsFd(info[0].As<Napi::Number>().Int32Value()));
+                                },
+                                "tunFdInUse"));
   exports.Set("NetlinkSocket", NetlinkSocket::Init(env));
   return exports;
 }

@@ -2,6 +2,7 @@
 #pragma once
 #include <napi.h>
 
+#include <cstddef>
 #include <unordered_set>
 
 namespace tuntap {
@@ -15,13 +16,29 @@ class NativeResource {
   virtual void Release() = 0;
 };
 
+// One per environment (the main thread, each worker), as its instance data.
+//
+// Why the cleanup hook is asynchronous: a uv handle is freed by its close
+// callback, which libuv runs on a later turn of the loop. A synchronous hook
+// that calls uv_close() and returns lets a worker finish tearing down and
+// unload this addon first; libuv would then call code that is gone. An async
+// cleanup hook holds the environment's teardown (Node keeps turning the loop)
+// until every close callback has run and the hook removes itself.
 struct AddonData {
   std::unordered_set<NativeResource*> live;
+  napi_async_cleanup_hook_handle cleanupHook = nullptr;
+  bool tearingDown = false;
+  size_t closing = 0;  // uv handles whose close callback has not run yet
 };
 
 // Track / untrack a resource for the environment's cleanup hook.
 void TrackResource(Napi::Env env, NativeResource* resource);
 void UntrackResource(Napi::Env env, NativeResource* resource);
+
+// Book-keeping around uv_close(): call HandleClosing() before it and
+// HandleClosed() from its callback; teardown waits for the count to drop to 0.
+void HandleClosing(AddonData* data);
+void HandleClosed(AddonData* data);
 
 // Whether this environment may still run JS. A worker being terminated (and
 // any environment being torn down) keeps turning its loop for a while after
@@ -29,5 +46,28 @@ void UntrackResource(Napi::Env env, NativeResource* resource);
 // node-addon-api fail fatally, so such callbacks ask first.
 bool CanCallIntoJs(Napi::Env env);
 
+// A handle scope opened with the raw N-API call: node-addon-api's would throw
+// a C++ exception when the environment is stopping, and none may leave a
+// libuv callback.
+class RawHandleScope {
+ public:
+  explicit RawHandleScope(napi_env env) : env_(env) {
+    if (napi_open_handle_scope(env, &scope_) != napi_ok) scope_ = nullptr;
+  }
+  ~RawHandleScope() {
+    if (scope_ != nullptr) napi_close_handle_scope(env_, scope_);
+  }
+  RawHandleScope(const RawHandleScope&) = delete;
+  RawHandleScope& operator=(const RawHandleScope&) = delete;
+
+ private:
+  napi_env env_;
+  napi_handle_scope scope_ = nullptr;
+};
+
+// For the catch blocks of libuv callbacks: a JS exception that a native call
+// raised is reported as uncaught (as Node does for its own handles) while the
+// environment can still run JS; otherwise it is dropped with the environment.
+void ReportUncaught(Napi::Env env, const Napi::Error& error);
 
 }  // namespace tuntap

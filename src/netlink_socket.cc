@@ -31,24 +31,20 @@ constexpr int kMaxBatch = 64;
 }  // namespace
 
 Napi::Function NetlinkSocket::Init(Napi::Env env) {
-  return DefineClass(env, "NetlinkSocket",
-                     {
-                         InstanceMethod<&NetlinkSocket::Send>("send"),
-                         InstanceMethod<&NetlinkSocket::Ref>("ref"),
-                         InstanceMethod<&NetlinkSocket::Unref>("unref"),
-                         InstanceMethod<&NetlinkSocket::Close>("close"),
-                         InstanceAccessor<&NetlinkSocket::GetPortId>("portId"),
-                         InstanceAccessor<&NetlinkSocket::GetFd>("fd"),
-                     });
+  std::vector<Napi::ClassPropertyDescriptor<NetlinkSocket>> methods = {
+      InstanceMethod<&NetlinkSocket::Send>("send"),
+      InstanceAccessor<&NetlinkSocket::GetPortId>("portId"),
+      InstanceAccessor<&NetlinkSocket::GetReceiveBufferSize>("receiveBufferSize"),
+  };
+  AddCommonMethods(methods);
+  return DefineClass(env, "NetlinkSocket", methods);
 }
 
-NetlinkSocket::NetlinkSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NetlinkSocket>(info) {
+NetlinkSocket::NetlinkSocket(const Napi::CallbackInfo& info) : PolledHandle<NetlinkSocket>(info, "NetlinkSocket") {
   Napi::Env env = info.Env();
   uint32_t groups = info[0].As<Napi::Number>().Uint32Value();
   int receiveBufferSize = info[1].As<Napi::Number>().Int32Value();
-  onData_ = Napi::Persistent(info[2].As<Napi::Function>());
-  onError_ = Napi::Persistent(info[3].As<Napi::Function>());
-  asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "NetlinkSocket");
+  SetCallbacks(info, {info[2].As<Napi::Function>(), info[3].As<Napi::Function>()});
 
   int fd;
   {
@@ -61,11 +57,12 @@ NetlinkSocket::NetlinkSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
     if (fd < 0) throw ErrnoError(env, errno, "socket(AF_NETLINK)");
   }
   // From here on io_ owns the fd and closes it if anything below throws.
-  io_.Init(env, fd, this, OnPoll);
+  Adopt(env, fd);
 
   // A watcher must not lose events in a burst (a device with many
   // addresses going away): ask for a large buffer. SO_RCVBUFFORCE passes the
-  // rmem_max cap when we have CAP_NET_ADMIN; otherwise take what SO_RCVBUF gives.
+  // rmem_max cap when we have CAP_NET_ADMIN; otherwise take what SO_RCVBUF
+  // gives (rmem_max, about 208 KiB by default); receiveBufferSize tells which.
   if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &receiveBufferSize, sizeof(receiveBufferSize)) < 0) {
     ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receiveBufferSize, sizeof(receiveBufferSize));
   }
@@ -89,42 +86,45 @@ NetlinkSocket::NetlinkSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   }
   portId_ = address.nl_pid;
   buffer_.resize(kDatagramSize);
-  TrackResource(env, this);
-  io_.Watch(UV_READABLE);
+  Watch(UV_READABLE);
 }
 
-NetlinkSocket::~NetlinkSocket() { Release(); }
-
-void NetlinkSocket::Release() {
-  if (io_.fd() < 0) return;
-  io_.Close();
-  UntrackResource(Env(), this);
+void NetlinkSocket::ReportError(int err) {
+  if (io_.fd() < 0 || !CanCallIntoJs(Env())) return;
+  Call(kOnError, {Napi::Number::New(Env(), err), Napi::String::New(Env(), "recv")});
 }
 
-void NetlinkSocket::Call(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
-  CallJs(Env(), *asyncContext_, Value(), fn, args);
+void NetlinkSocket::OnNativeFailure(int err) {
+  Watch(0);
+  ReportError(err);
 }
 
-void NetlinkSocket::OnPoll(uv_poll_t* poll, int status, int events) {
-  auto* self = static_cast<NetlinkSocket*>(poll->data);
-  if (self == nullptr) return;
-  Napi::HandleScope scope(self->Env());
-  // The environment is going away (worker.terminate()): its cleanup hook
-  // releases the socket; until then, stop waking up for it.
-  if (!CanCallIntoJs(self->Env())) {
-    self->io_.Watch(0);
+void NetlinkSocket::OnEvents(int status, int events) {
+  // EPOLLERR (status < 0) on a netlink socket is a pending socket error,
+  // ENOBUFS after an overrun: the recv in ReceiveBatch picks it up (and so
+  // clears it). libuv stopped the poll handle before telling us, so it is
+  // started again below, or the socket would hear nothing ever after.
+  if ((events & UV_READABLE) == 0 && status >= 0) return;
+  int error = ReceiveBatch(Env());
+  if (io_.fd() < 0) return;  // a callback closed the socket
+  if (status < 0) {
+    // An error recv did not explain would wake us at once, for ever: give up after a few.
+    if (error == 0 && ++errorWakeups_ < 8) {
+      Watch(UV_READABLE);
+      return;
+    }
+    Watch(0);
+    if (error == 0) ReportError(EIO);
     return;
   }
-  // EPOLLERR (status < 0) on a netlink socket is a pending socket error,
-  // ENOBUFS after an overrun: the recv in ReceiveBatch picks it up.
-  if ((events & UV_READABLE) != 0 || status < 0) self->ReceiveBatch();
+  errorWakeups_ = 0;
 }
 
-void NetlinkSocket::ReceiveBatch() {
-  Napi::Env env = Env();
-  std::vector<uint8_t> batch;
-  Napi::Array lengths = Napi::Array::New(env);
-  uint32_t count = 0;
+// Reads up to kMaxBatch datagrams, hands them to JS, and reports ENOBUFS
+// (events lost, not fatal) and any other error; returns that other error or 0.
+int NetlinkSocket::ReceiveBatch(Napi::Env env) {
+  batch_.clear();
+  std::vector<uint32_t> lengths;
   int error = 0;
   bool lost = false;
   for (int i = 0; i < kMaxBatch && io_.fd() >= 0; i++) {
@@ -142,16 +142,19 @@ void NetlinkSocket::ReceiveBatch() {
       break;
     }
     size_t got = std::min(static_cast<size_t>(n), buffer_.size());
-    batch.insert(batch.end(), buffer_.data(), buffer_.data() + got);
-    lengths.Set(count++, Napi::Number::New(env, static_cast<double>(got)));
+    batch_.insert(batch_.end(), buffer_.data(), buffer_.data() + got);
+    lengths.push_back(static_cast<uint32_t>(got));
     if (static_cast<size_t>(n) > buffer_.size()) error = EMSGSIZE;
   }
-  if (count > 0) {
-    Napi::Buffer<uint8_t> data = Napi::Buffer<uint8_t>::Copy(env, batch.data(), batch.size());
-    Call(onData_, {data, lengths});
+  if (!lengths.empty()) {
+    Napi::Array jsLengths = Napi::Array::New(env, lengths.size());
+    for (uint32_t i = 0; i < lengths.size(); i++) jsLengths.Set(i, Napi::Number::New(env, lengths[i]));
+    Napi::Buffer<uint8_t> data = Napi::Buffer<uint8_t>::Copy(env, batch_.data(), batch_.size());
+    Call(kOnData, {data, jsLengths});
   }
-  if (lost && io_.fd() >= 0) Call(onError_, {Napi::Number::New(env, ENOBUFS), Napi::String::New(env, "recv")});
-  if (error != 0 && io_.fd() >= 0) Call(onError_, {Napi::Number::New(env, error), Napi::String::New(env, "recv")});
+  if (lost) ReportError(ENOBUFS);
+  if (error != 0) ReportError(error);
+  return error == EMSGSIZE ? 0 : error;
 }
 
 // send(request: Uint8Array) -> bytes sent, or -errno. To the kernel (port 0):
@@ -167,30 +170,17 @@ Napi::Value NetlinkSocket::Send(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, n < 0 ? -errno : static_cast<double>(n));
 }
 
-Napi::Value NetlinkSocket::Ref(const Napi::CallbackInfo& info) {
-  io_.Ref();
-  return info.Env().Undefined();
-}
-
-Napi::Value NetlinkSocket::Unref(const Napi::CallbackInfo& info) {
-  io_.Unref();
-  return info.Env().Undefined();
-}
-
-// close(): idempotent; drops the callbacks so nothing stays alive from here.
-Napi::Value NetlinkSocket::Close(const Napi::CallbackInfo& info) {
-  Release();
-  onData_.Reset();
-  onError_.Reset();
-  return info.Env().Undefined();
-}
-
 Napi::Value NetlinkSocket::GetPortId(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), portId_);
 }
 
-Napi::Value NetlinkSocket::GetFd(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), io_.fd());
+// The kernel doubles what it is asked for (for its bookkeeping) and reports
+// the doubled figure; half of it is what messages can fill.
+Napi::Value NetlinkSocket::GetReceiveBufferSize(const Napi::CallbackInfo& info) {
+  int size = 0;
+  socklen_t length = sizeof(size);
+  if (io_.fd() < 0 || ::getsockopt(io_.fd(), SOL_SOCKET, SO_RCVBUF, &size, &length) < 0) size = 0;
+  return Napi::Number::New(info.Env(), size / 2);
 }
 
 }  // namespace tuntap

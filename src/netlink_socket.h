@@ -3,47 +3,47 @@
 // requests with send() and gets every datagram the kernel queued, a batch per
 // wake-up, in one call of the `onData` callback bound at construction.
 //
-//   new NetlinkSocket(groups, receiveBufferSize, onData, onError)
+//   new NetlinkSocket(groups, receiveBufferSize, onData, onError, netns?)
 //   onData(batch: Buffer, lengths: number[])  datagrams back to back, in order
 //   onError(errno, syscall)                   ENOBUFS: multicast messages were
-//                                              lost (not fatal); others: recv broke
+//                                              lost (not fatal; the socket
+//                                              goes on); others: recv broke
+//   receiveBufferSize                          what the kernel granted (SO_RCVBUF)
 #pragma once
 #include <napi.h>
 #include <uv.h>
 
-#include <memory>
 #include <vector>
 
-#include "addon.h"
-#include "polled_fd.h"
+#include "polled_handle.h"
 
 namespace tuntap {
 
-class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket>, public NativeResource {
+class NetlinkSocket : public PolledHandle<NetlinkSocket> {
  public:
   static Napi::Function Init(Napi::Env env);
   explicit NetlinkSocket(const Napi::CallbackInfo& info);
-  ~NetlinkSocket() override;
-  void Release() override;
+
+  // PolledHandle's hooks.
+  void OnEvents(int status, int events);
+  void OnNativeFailure(int err);
+  void BeforeRelease() {}
+  void AfterClose() {}
 
  private:
+  enum Callback { kOnData, kOnError };
+
   Napi::Value Send(const Napi::CallbackInfo& info);
-  Napi::Value Ref(const Napi::CallbackInfo& info);
-  Napi::Value Unref(const Napi::CallbackInfo& info);
-  Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetPortId(const Napi::CallbackInfo& info);
-  Napi::Value GetFd(const Napi::CallbackInfo& info);
+  Napi::Value GetReceiveBufferSize(const Napi::CallbackInfo& info);
 
-  static void OnPoll(uv_poll_t* poll, int status, int events);
-  void ReceiveBatch();
-  void Call(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args);
+  int ReceiveBatch(Napi::Env env);
+  void ReportError(int err);
 
-  PolledFd io_;
   uint32_t portId_ = 0;
+  int errorWakeups_ = 0;  // EPOLLERR wake-ups in a row that recv explained not
   std::vector<uint8_t> buffer_;
-  Napi::FunctionReference onData_;
-  Napi::FunctionReference onError_;
-  std::unique_ptr<Napi::AsyncContext> asyncContext_;
+  std::vector<uint8_t> batch_;
 };
 
 }  // namespace tuntap

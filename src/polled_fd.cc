@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include "addon.h"
 #include "errno_error.h"
 
 namespace tuntap {
@@ -21,6 +20,7 @@ void PolledFd::Init(Napi::Env env, int fd, void* owner, uv_poll_cb callback) {
   fd_ = fd;
   poll_ = poll;
   callback_ = callback;
+  addon_ = env.GetInstanceData<AddonData>();
 }
 
 void PolledFd::Watch(int events) {
@@ -44,8 +44,15 @@ void PolledFd::Unref() {
 void PolledFd::Close() {
   if (poll_ != nullptr) {
     uv_poll_stop(poll_);
-    poll_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    // No poll callback comes after uv_close, so data now tells the close
+    // callback whom to tell that the handle is gone.
+    poll_->data = addon_;
+    HandleClosing(addon_);
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) {
+      auto* addon = static_cast<AddonData*>(h->data);
+      delete reinterpret_cast<uv_poll_t*>(h);
+      HandleClosed(addon);
+    });
     poll_ = nullptr;
   }
   if (fd_ >= 0) {
@@ -55,11 +62,11 @@ void PolledFd::Close() {
   events_ = 0;
 }
 
-void CallJs(Napi::Env env, napi_async_context context, napi_value receiver, const Napi::FunctionReference& fn,
+void CallJs(Napi::Env env, napi_async_context context, napi_value receiver, napi_value fn,
             std::initializer_list<napi_value> args) {
-  if (fn.IsEmpty()) return;
+  if (fn == nullptr) return;
   napi_value result;
-  if (napi_make_callback(env, context, receiver, fn.Value(), args.size(), args.begin(), &result) == napi_ok) return;
+  if (napi_make_callback(env, context, receiver, fn, args.size(), args.begin(), &result) == napi_ok) return;
   bool pending = false;
   napi_is_exception_pending(env, &pending);
   if (!pending) return;

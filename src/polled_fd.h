@@ -7,6 +7,8 @@
 
 #include <initializer_list>
 
+#include "addon.h"
+
 namespace tuntap {
 
 class PolledFd {
@@ -21,11 +23,16 @@ class PolledFd {
   void Init(Napi::Env env, int fd, void* owner, uv_poll_cb callback);
   // The events to wake up for (UV_READABLE | UV_WRITABLE); 0 stops polling.
   void Watch(int events);
+  // libuv stops a poll handle before it reports an error status (EPOLLERR):
+  // forget what we watched, so that the next Watch() starts it again.
+  void StoppedByLibuv() { events_ = 0; }
+  int watching() const { return events_; }
   void Ref();
   void Unref();
   // Idempotent. uv_poll_stop takes the fd out of epoll at once, so the fd
   // can be closed right after; the uv_poll_t is freed by uv_close's callback,
-  // which may run after the owner is gone.
+  // which may run after the owner is gone, and which the environment's
+  // teardown waits for (see AddonData).
   void Close();
   int fd() const { return fd_; }
 
@@ -33,6 +40,7 @@ class PolledFd {
   int fd_ = -1;
   uv_poll_t* poll_ = nullptr;
   uv_poll_cb callback_ = nullptr;
+  AddonData* addon_ = nullptr;
   int events_ = 0;
 };
 
@@ -42,7 +50,7 @@ class PolledFd {
 // exception from an error it can no longer create and abort the process. A
 // JS exception the callback throws is reported as uncaught, as Node's own
 // handles do; the termination of a stopping environment is not.
-void CallJs(Napi::Env env, napi_async_context context, napi_value receiver, const Napi::FunctionReference& fn,
+void CallJs(Napi::Env env, napi_async_context context, napi_value receiver, napi_value fn,
             std::initializer_list<napi_value> args);
 
 }  // namespace tuntap

@@ -4,6 +4,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <mutex>
+#include <unordered_set>
+#include <vector>
 
 #include "errno_error.h"
 #include "slab_pool.h"
@@ -32,98 +35,132 @@ ssize_t WritePacket(int fd, const uint8_t* data, size_t length) {
 
 }  // namespace
 
-Napi::Function TunHandle::Init(Napi::Env env) {
-  return DefineClass(env, "TunHandle",
-                     {
-                         InstanceMethod<&TunHandle::StartReading>("startReading"),
-                         InstanceMethod<&TunHandle::StopReading>("stopReading"),
-                         InstanceMethod<&TunHandle::SetSlabReuse>("setSlabReuse"),
-                         InstanceMethod<&TunHandle::Write>("write"),
-                         InstanceMethod<&TunHandle::WriteViews>("writeViews"),
-                         InstanceMethod<&TunHandle::WriteSlab>("writeSlab"),
-                         InstanceMethod<&TunHandle::WaitWritable>("waitWritable"),
-                         InstanceMethod<&TunHandle::Ref>("ref"),
-                         InstanceMethod<&TunHandle::Unref>("unref"),
-                         InstanceMethod<&TunHandle::Close>("close"),
-                         InstanceAccessor<&TunHandle::GetFd>("fd"),
-                     });
+namespace {
+
+// Every fd a TunHandle holds, across the process's environments: the number
+// is the kernel's, shared by all threads, so a second wrap of the same fd
+// (fromFd on a queue this process already drives) is refused rather than
+// allowed to close the first one's fd under it.
+std::mutex ownedFdsMutex;
+std::unordered_set<int>& OwnedFds() {
+  static auto* fds = new std::unordered_set<int>();
+  return *fds;
 }
 
-// new TunHandle(fd, maxPacketSize, descriptors: Uint32Array,
-//               writeResults: Int32Array, onRead, onWritable, onError)
-// The handle owns fd from here on, whatever happens.
-TunHandle::TunHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunHandle>(info) {
+}  // namespace
+
+bool TunHandle::OwnsFd(int fd) {
+  std::lock_guard<std::mutex> lock(ownedFdsMutex);
+  return OwnedFds().count(fd) != 0;
+}
+
+Napi::Function TunHandle::Init(Napi::Env env) {
+  std::vector<Napi::ClassPropertyDescriptor<TunHandle>> methods = {
+      InstanceMethod<&TunHandle::StartReading>("startReading"),
+      InstanceMethod<&TunHandle::StopReading>("stopReading"),
+      InstanceMethod<&TunHandle::SetSlabReuse>("setSlabReuse"),
+      InstanceMethod<&TunHandle::Write>("write"),
+      InstanceMethod<&TunHandle::WriteViews>("writeViews"),
+      InstanceMethod<&TunHandle::WriteSlab>("writeSlab"),
+      InstanceMethod<&TunHandle::WaitWritable>("waitWritable"),
+  };
+  AddCommonMethods(methods);
+  return DefineClass(env, "TunHandle", methods);
+}
+
+// new TunHandle(fd, maxPacketSize, maxBatch, writeResults: Int32Array,
+//               onRead(slab, descriptors, count), onWritable(), onError(errno, syscall))
+// The handle owns fd from its first line, whatever happens next; the one
+// exception is an fd another TunHandle already holds (EEXIST), which stays
+// with its owner.
+TunHandle::TunHandle(const Napi::CallbackInfo& info) : PolledHandle<TunHandle>(info, "TunHandle") {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
-  maxPacketSize_ = info[1].As<Napi::Number>().Uint32Value();
-  auto descriptors = info[2].As<Napi::Uint32Array>();
-  auto results = info[3].As<Napi::Int32Array>();
-  descriptors_ = descriptors.Data();
-  maxBatch_ = static_cast<uint32_t>(descriptors.ElementLength() / 2);
-  descriptorsRef_ = Napi::Persistent(descriptors.As<Napi::Object>());
-  writeResults_ = results.Data();
-  writeResultsCapacity_ = static_cast<uint32_t>(results.ElementLength());
-  writeResultsRef_ = Napi::Persistent(results.As<Napi::Object>());
-  onRead_ = Napi::Persistent(info[4].As<Napi::Function>());
-  onWritable_ = Napi::Persistent(info[5].As<Napi::Function>());
-  onError_ = Napi::Persistent(info[6].As<Napi::Function>());
-  asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "TunHandle");
+  if (OwnsFd(fd)) throw ErrnoError(env, EEXIST, "TunHandle");
+  try {
+    maxPacketSize_ = info[1].As<Napi::Number>().Uint32Value();
+    maxBatch_ = std::max<uint32_t>(1, info[2].As<Napi::Number>().Uint32Value());
+    auto results = info[3].As<Napi::Int32Array>();
+    writeResults_ = results.Data();
+    writeResultsCapacity_ = static_cast<uint32_t>(results.ElementLength());
+    writeResultsRef_ = Napi::Persistent(results.As<Napi::Object>());
+    SetCallbacks(info, {info[4].As<Napi::Function>(), info[5].As<Napi::Function>(), info[6].As<Napi::Function>()});
+    NewDescriptors(env);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
   // A slab holds many packets of the usual size but always has room for one
   // of the largest; a smaller slab would force a fresh one every read.
   slabSize_ = std::max<size_t>(256 * 1024, 4 * static_cast<size_t>(maxPacketSize_));
-
-  io_.Init(env, fd, this, OnPoll);
-  TrackResource(env, this);
+  Adopt(env, fd);  // closes fd if it fails
+  std::lock_guard<std::mutex> lock(ownedFdsMutex);
+  OwnedFds().insert(fd);
 }
 
-TunHandle::~TunHandle() { Release(); }
-
-void TunHandle::Release() {
+void TunHandle::BeforeRelease() {
   reading_ = false;
   waitingWritable_ = false;
-  if (io_.fd() < 0) return;
-  io_.Close();
-  UntrackResource(Env(), this);
+  std::lock_guard<std::mutex> lock(ownedFdsMutex);
+  OwnedFds().erase(io_.fd());
 }
 
-void TunHandle::UpdatePoll() { io_.Watch((reading_ ? UV_READABLE : 0) | (waitingWritable_ ? UV_WRITABLE : 0)); }
-
-void TunHandle::Call(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
-  CallJs(Env(), *asyncContext_, Value(), fn, args);
+void TunHandle::AfterClose() {
+  slab_.Reset();
+  slabData_ = nullptr;
 }
 
-void TunHandle::OnPoll(uv_poll_t* poll, int status, int events) {
-  auto* self = static_cast<TunHandle*>(poll->data);
-  if (self == nullptr) return;
-  Napi::Env env = self->Env();
-  Napi::HandleScope scope(env);
-  if (!CanCallIntoJs(env)) {
-    // The environment is going away (worker.terminate()): its cleanup hook
-    // will release the fd; until then, stop waking up for it.
-    self->reading_ = false;
-    self->waitingWritable_ = false;
-    self->UpdatePoll();
-    return;
-  }
+void TunHandle::UpdatePoll() { Watch((reading_ ? UV_READABLE : 0) | (waitingWritable_ ? UV_WRITABLE : 0)); }
+
+void TunHandle::ReportError(int err, const char* syscall) {
+  if (io_.fd() < 0 || !CanCallIntoJs(Env())) return;
+  Call(kOnError, {Napi::Number::New(Env(), err), Napi::String::New(Env(), syscall)});
+}
+
+void TunHandle::OnNativeFailure(int err) {
+  reading_ = false;
+  waitingWritable_ = false;
+  UpdatePoll();
+  ReportError(err, "read");
+}
+
+void TunHandle::OnEvents(int status, int events) {
+  Napi::Env env = Env();
   if (status < 0) {
     // libuv reports EPOLLERR as EBADF; the kernel's own reason (EBADFD when
     // the device was deleted under us) comes from a read.
     int err = -status;
     uint8_t probe;
-    if (::read(self->io_.fd(), &probe, 0) < 0 && errno != EAGAIN) err = errno;
-    self->reading_ = false;
-    self->waitingWritable_ = false;
-    self->UpdatePoll();
-    self->Call(self->onError_, {Napi::Number::New(env, err), Napi::String::New(env, "poll")});
+    if (::read(io_.fd(), &probe, 0) < 0 && errno != EAGAIN) err = errno;
+    reading_ = false;
+    waitingWritable_ = false;
+    UpdatePoll();
+    ReportError(err, "poll");
     return;
   }
-  if ((events & UV_WRITABLE) != 0 && self->waitingWritable_) {
-    self->waitingWritable_ = false;
-    self->UpdatePoll();
-    self->Call(self->onWritable_, {});
+  if ((events & UV_WRITABLE) != 0 && waitingWritable_) {
+    waitingWritable_ = false;
+    UpdatePoll();
+    Call(kOnWritable, {});
   }
   // The writable callback may have closed or paused us, or JS may be stopping.
-  if ((events & UV_READABLE) != 0 && self->reading_ && self->io_.fd() >= 0 && CanCallIntoJs(env)) self->ReadBatch();
+  if ((events & UV_READABLE) != 0 && reading_ && io_.fd() >= 0 && CanCallIntoJs(env)) ReadBatch(env);
+}
+
+bool TunHandle::Detached(Napi::Env env, const Napi::ObjectReference& typedArray) {
+  napi_value arrayBuffer = nullptr;
+  bool detached = false;
+  if (napi_get_typedarray_info(env, typedArray.Value(), nullptr, nullptr, nullptr, &arrayBuffer, nullptr) != napi_ok ||
+      napi_is_detached_arraybuffer(env, arrayBuffer, &detached) != napi_ok) {
+    return true;
+  }
+  return detached;
+}
+
+void TunHandle::NewDescriptors(Napi::Env env) {
+  auto descriptors = Napi::Uint32Array::New(env, 2 * static_cast<size_t>(maxBatch_));
+  descriptors_ = descriptors.Data();
+  descriptorsRef_ = Napi::Persistent(descriptors.As<Napi::Object>());
 }
 
 void TunHandle::NewSlab(Napi::Env env) {
@@ -131,8 +168,11 @@ void TunHandle::NewSlab(Napi::Env env) {
   slabUsed_ = 0;
 }
 
-void TunHandle::ReadBatch() {
-  Napi::Env env = Env();
+void TunHandle::ReadBatch(Napi::Env env) {
+  // User code had the last batch's arrays and may have detached them: their
+  // memory then belongs to someone else, and is never written again here.
+  if (Detached(env, descriptorsRef_)) NewDescriptors(env);
+  if (!slab_.IsEmpty() && Detached(env, slab_)) slab_.Reset();
   uint32_t count = 0;
   int error = 0;
   // Every batch in the same memory: it stays in the cache, and no slab is
@@ -157,10 +197,9 @@ void TunHandle::ReadBatch() {
     slabUsed_ += (static_cast<size_t>(n) + 15) & ~static_cast<size_t>(15);
     count++;
   }
-  if (count > 0) Call(onRead_, {slab_.Value(), Napi::Number::New(env, count)});
-  if (error != 0 && io_.fd() >= 0 && CanCallIntoJs(env)) {
-    Call(onError_, {Napi::Number::New(env, error), Napi::String::New(env, "read")});
-  }
+  if (count > 0) Call(kOnRead, {slab_.Value(), descriptorsRef_.Value(), Napi::Number::New(env, count)});
+  // The handler may have closed the device or stopped JS.
+  if (error != 0) ReportError(error, "read");
 }
 
 Napi::Value TunHandle::StartReading(const Napi::CallbackInfo& info) {
@@ -270,32 +309,6 @@ Napi::Value TunHandle::WaitWritable(const Napi::CallbackInfo& info) {
     UpdatePoll();
   }
   return info.Env().Undefined();
-}
-
-Napi::Value TunHandle::Ref(const Napi::CallbackInfo& info) {
-  io_.Ref();
-  return info.Env().Undefined();
-}
-
-Napi::Value TunHandle::Unref(const Napi::CallbackInfo& info) {
-  io_.Unref();
-  return info.Env().Undefined();
-}
-
-// close(): idempotent. Drops the JS callbacks too, so a closed device holds
-// nothing alive from the native side.
-Napi::Value TunHandle::Close(const Napi::CallbackInfo& info) {
-  Release();
-  onRead_.Reset();
-  onWritable_.Reset();
-  onError_.Reset();
-  slab_.Reset();
-  slabData_ = nullptr;
-  return info.Env().Undefined();
-}
-
-Napi::Value TunHandle::GetFd(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), io_.fd());
 }
 
 }  // namespace tuntap

@@ -3,10 +3,12 @@
 //
 // Reads: on each wake-up the handle reads packets until EAGAIN or a bound, into
 // a slab of memory that JS owns (a Buffer), and calls the JS `onRead` once for
-// the whole batch with the slab and a count; offsets and lengths are in a
-// Uint32Array shared with JS at construction, so a batch allocates nothing in
-// native code but, now and then, a fresh slab. A region of a slab is handed
-// out once and never written again, so JS can give users views, not copies.
+// the whole batch with the slab, a Uint32Array of [offset, length] pairs and a
+// count. Both arrays are reused batch after batch; a region of a slab is
+// handed out once and never written again (unless JS asked for slab reuse),
+// so JS can give users views, not copies. User code can detach either array
+// (postMessage with a transfer list, ArrayBuffer.prototype.transfer): every
+// batch checks, and a detached one is replaced rather than written into.
 //
 // Writes: synchronous non-blocking write(2) per packet, one crossing for a
 // whole batch; on EAGAIN JS asks to be told (onWritable) when to go on.
@@ -14,21 +16,27 @@
 #include <napi.h>
 #include <uv.h>
 
-#include <memory>
-
-#include "addon.h"
-#include "polled_fd.h"
+#include "polled_handle.h"
 
 namespace tuntap {
 
-class TunHandle : public Napi::ObjectWrap<TunHandle>, public NativeResource {
+class TunHandle : public PolledHandle<TunHandle> {
  public:
   static Napi::Function Init(Napi::Env env);
   explicit TunHandle(const Napi::CallbackInfo& info);
-  ~TunHandle() override;
-  void Release() override;
+
+  // PolledHandle's hooks.
+  void OnEvents(int status, int events);
+  void OnNativeFailure(int err);
+  void BeforeRelease();
+  void AfterClose();
+
+  // Whether a TunHandle of this process holds fd (in any environment).
+  static bool OwnsFd(int fd);
 
  private:
+  enum Callback { kOnRead, kOnWritable, kOnError };
+
   Napi::Value StartReading(const Napi::CallbackInfo& info);
   Napi::Value StopReading(const Napi::CallbackInfo& info);
   Napi::Value SetSlabReuse(const Napi::CallbackInfo& info);
@@ -36,18 +44,14 @@ class TunHandle : public Napi::ObjectWrap<TunHandle>, public NativeResource {
   Napi::Value WriteViews(const Napi::CallbackInfo& info);
   Napi::Value WriteSlab(const Napi::CallbackInfo& info);
   Napi::Value WaitWritable(const Napi::CallbackInfo& info);
-  Napi::Value Ref(const Napi::CallbackInfo& info);
-  Napi::Value Unref(const Napi::CallbackInfo& info);
-  Napi::Value Close(const Napi::CallbackInfo& info);
-  Napi::Value GetFd(const Napi::CallbackInfo& info);
 
-  static void OnPoll(uv_poll_t* poll, int status, int events);
   void UpdatePoll();
-  void ReadBatch();
+  void ReadBatch(Napi::Env env);
+  bool Detached(Napi::Env env, const Napi::ObjectReference& typedArray);
   void NewSlab(Napi::Env env);
-  void Call(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args);
+  void NewDescriptors(Napi::Env env);
+  void ReportError(int err, const char* syscall);
 
-  PolledFd io_;
   bool reading_ = false;
   bool waitingWritable_ = false;
 
@@ -61,14 +65,9 @@ class TunHandle : public Napi::ObjectWrap<TunHandle>, public NativeResource {
 
   uint32_t* descriptors_ = nullptr;  // [offset, length] pairs, maxBatch_ of them
   Napi::ObjectReference descriptorsRef_;
-  int32_t* writeResults_ = nullptr;
+  int32_t* writeResults_ = nullptr;  // JS keeps this array private
   uint32_t writeResultsCapacity_ = 0;
   Napi::ObjectReference writeResultsRef_;
-
-  Napi::FunctionReference onRead_;
-  Napi::FunctionReference onWritable_;
-  Napi::FunctionReference onError_;
-  std::unique_ptr<Napi::AsyncContext> asyncContext_;
 };
 
 }  // namespace tuntap

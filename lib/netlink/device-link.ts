@@ -38,7 +38,8 @@ export class LinkMonitor {
   #up: boolean | undefined;
 
   /** `netns`: the namespace the device lives in ('' for ours); its index means something only there. */
-  constructor(index: number, sink: LinkEventSink, netns = '') {
+  /** `keepAlive`: hold the event loop open while listening (false: like an unref'd socket). */
+  constructor(index: number, sink: LinkEventSink, netns = '', keepAlive = true) {
     this.#index = index;
     this.#sink = sink;
     this.#client = NetlinkClient.open(
@@ -51,7 +52,7 @@ export class LinkMonitor {
         },
       },
       // Someone awaits these events: keep the process alive like a listening socket.
-      true,
+      keepAlive,
       netns,
     );
     this.#snapshot();
@@ -59,6 +60,10 @@ export class LinkMonitor {
 
   close(): void {
     this.#client.close();
+  }
+
+  setKeepAlive(keepAlive: boolean): void {
+    this.#client.setKeepAlive(keepAlive);
   }
 
   #snapshot(): void {

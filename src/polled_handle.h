@@ -1,0 +1,159 @@
+// PolledHandle<Derived>: what TunHandle and NetlinkSocket share as JS-visible
+// wraps of a polled fd: the fd and its uv_poll (PolledFd), the JS callbacks,
+// ref/unref/close/fd, and the guard every libuv callback goes through.
+//
+// Lifetimes (see shared/STYLE.md, "Lifetimes and re-entrancy"):
+// - The JS callbacks are kept on the wrapper object itself and held here only
+//   weakly. The callbacks capture the JS object that owns this handle (a
+//   TunDevice), so strong references from native code would keep that owner,
+//   and this wrapper, alive forever, and a handle nobody closed could never
+//   be collected and have its fd released by the finalizer.
+// - While the fd is watched the wrapper is held strongly, as Node holds an
+//   active handle: a device that is reading delivers packets to whoever
+//   listens, even when the listener holds no reference to the device.
+// - No C++ exception leaves a libuv callback: OnPoll catches them all.
+// - The environment may stop JS at any moment (worker.terminate()): OnPoll
+//   asks first, and then only stops watching; the cleanup hook releases.
+#pragma once
+#include <napi.h>
+#include <uv.h>
+
+#include <cerrno>
+#include <initializer_list>
+#include <new>
+#include <vector>
+
+#include "addon.h"
+#include "polled_fd.h"
+
+namespace tuntap {
+
+template <typename Derived>
+class PolledHandle : public Napi::ObjectWrap<Derived>, public NativeResource {
+ public:
+  PolledHandle(const Napi::CallbackInfo& info, const char* resourceName)
+      : Napi::ObjectWrap<Derived>(info), asyncContext_(info.Env(), resourceName) {}
+
+  ~PolledHandle() override { Release(); }
+
+  // From the destructor and the environment's cleanup hook: no JS here.
+  void Release() override {
+    if (io_.fd() < 0) return;
+    static_cast<Derived*>(this)->BeforeRelease();
+    io_.Close();
+    UntrackResource(this->Env(), this);
+  }
+
+ protected:
+  using Base = PolledHandle<Derived>;
+
+  // The methods every handle has, for Derived::Init's DefineClass list.
+  static void AddCommonMethods(std::vector<Napi::ClassPropertyDescriptor<Derived>>& methods) {
+    using Wrap = Napi::ObjectWrap<Derived>;
+    using Method = Napi::Value (Derived::*)(const Napi::CallbackInfo&);
+    methods.push_back(Wrap::InstanceMethod("ref", static_cast<Method>(&Base::JsRef)));
+    methods.push_back(Wrap::InstanceMethod("unref", static_cast<Method>(&Base::JsUnref)));
+    methods.push_back(Wrap::InstanceMethod("close", static_cast<Method>(&Base::JsClose)));
+    methods.push_back(Wrap::InstanceAccessor("fd", static_cast<Method>(&Base::JsFd), nullptr));
+  }
+
+  // Takes the fd (closed if this fails) and starts tracking it for teardown.
+  void Adopt(Napi::Env env, int fd) {
+    io_.Init(env, fd, this, OnPoll);
+    TrackResource(env, this);
+  }
+
+  // Keeps `callbacks` on the wrapper (strongly, from JS) and here weakly.
+  void SetCallbacks(const Napi::CallbackInfo& info, std::initializer_list<Napi::Function> callbacks) {
+    Napi::Array held = Napi::Array::New(info.Env(), callbacks.size());
+    uint32_t i = 0;
+    callbacks_.clear();
+    for (const Napi::Function& fn : callbacks) {
+      held.Set(i++, fn);
+      callbacks_.push_back(Napi::Weak(fn));
+    }
+    info.This().As<Napi::Object>().DefineProperty(
+        Napi::PropertyDescriptor::Value("callbacks", held, napi_default));
+  }
+
+  // Calls callback `which` with this wrapper as `this`; a no-op once closed.
+  void Call(size_t which, std::initializer_list<napi_value> args) {
+    if (which >= callbacks_.size() || callbacks_[which].IsEmpty()) return;
+    CallJs(this->Env(), asyncContext_, this->Value(), callbacks_[which].Value(), args);
+  }
+
+  // Watch these events; the wrapper is held strongly while anything is watched.
+  void Watch(int events) {
+    io_.Watch(events);
+    SetStrong(io_.watching() != 0);
+  }
+
+  PolledFd io_;
+
+ private:
+  void SetStrong(bool strong) {
+    if (strong == strong_) return;
+    strong_ = strong;
+    if (strong) {
+      Napi::ObjectWrap<Derived>::Ref();
+    } else {
+      Napi::ObjectWrap<Derived>::Unref();
+    }
+  }
+
+  static void OnPoll(uv_poll_t* poll, int status, int events) {
+    auto* self = static_cast<Derived*>(poll->data);
+    if (self == nullptr) return;
+    napi_env env = self->Env();
+    RawHandleScope scope(env);
+    // libuv stopped the handle before reporting an error status.
+    if (status < 0) self->io_.StoppedByLibuv();
+    if (!CanCallIntoJs(self->Env())) {
+      // The environment is going away (worker.terminate()): its cleanup hook
+      // releases the fd; until then, stop waking up for it.
+      self->Watch(0);
+      return;
+    }
+    try {
+      // A local handle on the wrapper keeps it (and so `self`) alive through
+      // whatever the callbacks do, close() and dropping the last reference included.
+      Napi::Object keep = self->Value();
+      (void)keep;
+      self->OnEvents(status, events);
+    } catch (const Napi::Error& error) {
+      ReportUncaught(self->Env(), error);
+    } catch (const std::bad_alloc&) {
+      self->OnNativeFailure(ENOMEM);
+    } catch (...) {
+      self->OnNativeFailure(EIO);
+    }
+  }
+
+  Napi::Value JsRef(const Napi::CallbackInfo& info) {
+    io_.Ref();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value JsUnref(const Napi::CallbackInfo& info) {
+    io_.Unref();
+    return info.Env().Undefined();
+  }
+
+  // close(): idempotent. Drops the callbacks too, so a closed handle holds
+  // nothing alive from the native side.
+  Napi::Value JsClose(const Napi::CallbackInfo& info) {
+    Release();
+    SetStrong(false);
+    callbacks_.clear();
+    static_cast<Derived*>(this)->AfterClose();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value JsFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), io_.fd()); }
+
+  Napi::AsyncContext asyncContext_;
+  std::vector<Napi::FunctionReference> callbacks_;
+  bool strong_ = false;
+};
+
+}  // namespace tuntap
