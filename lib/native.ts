@@ -20,7 +20,8 @@ export interface NativeTunHandle {
   waitWritable(): void;
   ref(): void;
   unref(): void;
-  close(): void;
+  /** Without `done` the fd is closed at once; with it, on the thread pool, then done(errno). */
+  close(done?: (errno: number) => void): void;
 }
 
 export interface NativeTunHandleConstructor {
@@ -89,8 +90,17 @@ export interface NativeBinding {
   /** TUNSETOFFLOAD: 0 or -errno. */
   setOffload(fd: number, flags: number): number;
   readonly offloadConstants: NativeOffloadConstants;
-  /** netns: a namespace file to open the device in ('' or absent: ours). */
-  openTun(path: string, name: string, flags: number, netns?: string): { fd: number; name: string; flags: number; index: number };
+  /**
+   * On the thread pool. netns: a namespace file to open the device in ('' or
+   * absent: ours); options: [owner, group, sendBufferSize, persist], -1 each for "leave it".
+   */
+  openTun(
+    path: string,
+    name: string,
+    flags: number,
+    netns?: string,
+    options?: [number, number, number, number],
+  ): Promise<{ fd: number; name: string; flags: number; index: number }>;
   interfaceMtu(name: string, netns?: string): number;
   interfaceIndex(name: string): number;
   strerror(errno: number): string;

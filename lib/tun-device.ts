@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { closeSync } from 'node:fs';
+import { close, closeSync } from 'node:fs';
 import { Readable, Writable, finished } from 'node:stream';
 import type TypedEmitter from 'typed-emitter';
 import {
@@ -17,7 +17,7 @@ import { enableOffload, validateOffload, type EnabledOffloads, type OffloadOptio
 import { encodeFilter, type BpfInstruction } from './filter';
 import { isNativeErrnoError, native, type NativeTunHandle } from './native';
 import {
-  applyKernelOptions,
+  kernelOptionArgs,
   checkId,
   checkSendBufferSize,
   decodeFlags,
@@ -234,6 +234,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   /** Whether the device holds the event loop open (ref()/unref()). */
   #refed = true;
   #closePromise: Promise<void> | undefined;
+  /** Settles when the fd is closed (set by the first close or destroy). */
+  #released: Promise<void> | undefined;
   #onWritable: (() => void) | undefined;
   #detached = false;
   /** Set by readBatches(): from then on the batches, not `readable`, get the packets. */
@@ -242,7 +244,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   /** Opens a device; see {@link TunDeviceOptions}. Needs CAP_NET_ADMIN unless the device is persistent and owned by this user. */
   static async open(options: TunDeviceOptions = {}): Promise<TunDevice> {
     const opts = validateOptions(options);
-    return new TunDevice(opts, openQueue(opts));
+    return new TunDevice(opts, await openQueue(opts));
   }
 
   /**
@@ -259,8 +261,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    */
   static async create(options: TunCreateOptions = {}): Promise<string> {
     const opts = validateOptions({ ...options, persist: true });
-    const opened = openQueue(opts);
-    closeFd(opened.fd);
+    const opened = await openQueue(opts);
+    await closeFdAsync(opened.fd);
     return opened.name;
   }
 
@@ -287,14 +289,14 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
         const opts = validateOptions({ ...options, name, mode, multiQueue, persist: false });
         let opened: { fd: number; flags: number };
         try {
-          opened = openQueue(opts);
+          opened = await openQueue(opts);
         } catch (error) {
           // EINVAL: the device exists with the other mode or queue setting.
           if (!(error instanceof TunError) || error.code !== 'EINVAL') throw error;
           first ??= error;
           continue;
         }
-        closeFd(opened.fd);
+        await closeFdAsync(opened.fd);
         // TUNSETIFF creates a missing device; the flags it found tell us
         // (and the device we made is gone again with the fd).
         if ((opened.flags & native.constants.IFF_PERSIST) === 0) throw new TunError(19 /* ENODEV */, 'delete', { device: name });
@@ -604,17 +606,21 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
             if (!w.writableEnded) w.end();
           });
         }
-        this.#teardown(undefined);
+        await this.#teardown(undefined);
       })();
     }
     return this.#closePromise;
   }
 
-  /** Closes at once: queued writes are discarded. With an error, emits `error` first. */
-  destroy(error?: Error): void {
-    if (this.#closed) return;
-    this.#closePromise ??= Promise.resolve();
-    this.#teardown(error);
+  /**
+   * Closes at once: queued writes are discarded. With an error, emits `error`
+   * first. The fd is closed on the thread pool; `close` is emitted (and
+   * close() resolves) once it is.
+   */
+  destroy(error?: Error): this {
+    if (this.#closed) return this;
+    this.#closePromise ??= this.#teardown(error);
+    return this;
   }
 
   /** `await using dev = await TunDevice.open()` closes the device at the end of the block. */
@@ -622,13 +628,22 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     await this.close();
   }
 
-  #teardown(error: Error | undefined): void {
-    if (this.#closed) return;
+  /** Resolves when the fd is closed; at most once per device. */
+  #teardown(error: Error | undefined): Promise<void> {
+    if (this.#released !== undefined) return this.#released;
     this.#closed = true;
     this.#reading = false;
     this.#onWritable = undefined;
     this.#closeNetlink();
-    this.#handle.close();
+    // Closing a TUN queue takes the kernel's rtnl lock and an RCU grace
+    // period (up to tens of ms): native code does it off the event loop.
+    const released = (this.#released = new Promise<void>((resolve) => {
+      this.#handle.close(() => {
+        if (error !== undefined) this.emit('error', error);
+        this.emit('close');
+        resolve();
+      });
+    }));
     // The streams get the error only where someone listens for it; the device
     // itself reports it once, so an unhandled fatal error throws once.
     const r = this.readable;
@@ -641,10 +656,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     }
     const w = this.writable;
     if (!w.destroyed) w.destroy(error !== undefined && w.listenerCount('error') > 0 ? error : undefined);
-    process.nextTick(() => {
-      if (error !== undefined) this.emit('error', error);
-      this.emit('close');
-    });
+    return released;
   }
 
   #assertOpen(what: string): void {
@@ -854,7 +866,10 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
           return;
         }
       }
-      callback();
+      // After the caller's synchronous code, as _write does: Writable checks
+      // for 'finish' when the callback runs, and an end() made inside this
+      // burst (a 'drop' handler closing the device) is only seen after it.
+      queueMicrotask(callback);
     };
     step();
   }
@@ -1234,29 +1249,28 @@ function validateOptions(options: TunDeviceOptions): ValidOptions {
 }
 
 /**
- * Opens one queue as the options say and applies the kernel-side options;
- * on any failure the fd is closed and the error is a TunError.
+ * Opens one queue as the options say and applies the kernel-side options,
+ * on the thread pool; on any failure the fd is closed and the error is a TunError.
  */
-function openQueue(opts: ValidOptions): { fd: number; name: string; flags: number; index: number } {
+async function openQueue(opts: ValidOptions): Promise<{ fd: number; name: string; flags: number; index: number }> {
   const c = native.constants;
   const flags =
     (opts.mode === 'tap' ? c.IFF_TAP : c.IFF_TUN) |
     (opts.packetInfo ? 0 : c.IFF_NO_PI) |
     (opts.kernel.multiQueue ? c.IFF_MULTI_QUEUE : 0) |
     (opts.offload ? c.IFF_VNET_HDR : 0);
-  let opened: { fd: number; name: string; flags: number; index: number };
   try {
-    opened = native.openTun(opts.path, opts.name, flags, opts.kernel.netns);
+    return await native.openTun(opts.path, opts.name, flags, opts.kernel.netns, kernelOptionArgs(opts.kernel));
   } catch (error) {
-    // A failure to enter the namespace is about the namespace file.
+    // A failure to enter the namespace is about the namespace file; one after
+    // TUNSETIFF names the device the kernel made.
     const inNetns = isNativeErrnoError(error) && (error.syscall === 'setns' || error.syscall === 'open(netns)');
-    throw fromNative(error, { device: opts.name || undefined, path: inNetns ? opts.kernel.netns : opts.path });
+    const device = (error as { device?: string }).device ?? (opts.name || undefined);
+    throw fromNative(error, { device, path: inNetns ? opts.kernel.netns : opts.path });
   }
-  try {
-    applyKernelOptions(opened.fd, opts.kernel);
-  } catch (error) {
-    closeFd(opened.fd);
-    throw fromNative(error, { device: opened.name });
-  }
-  return opened;
+}
+
+/** Closes an fd on the thread pool (closing a TUN queue takes the rtnl lock). */
+function closeFdAsync(fd: number): Promise<void> {
+  return new Promise((resolve) => close(fd, () => resolve()));
 }

@@ -118,13 +118,11 @@ export function validateKernelOptions(options: {
 }
 
 /**
- * Applies owner, group, send buffer and persistence to a queue fd just
- * opened. Persistence goes last so that a failure before it leaves no
- * device behind when the caller closes the fd.
+ * Owner, group, send buffer and persistence as openTun() applies them to a
+ * queue just opened ([owner, group, sendBufferSize, persist], -1 for "leave
+ * it"). Persistence goes last so that a failure before it leaves no device
+ * behind when the fd is closed.
  */
-export function applyKernelOptions(fd: number, k: KernelOptions): void {
-  if (k.owner !== undefined) native.tunSetOwner(fd, k.owner);
-  if (k.group !== undefined) native.tunSetGroup(fd, k.group);
-  if (k.sendBufferSize !== undefined) native.tunSetSndBuf(fd, k.sendBufferSize);
-  if (k.persist !== undefined) native.tunSetPersist(fd, k.persist);
+export function kernelOptionArgs(k: KernelOptions): [number, number, number, number] {
+  return [k.owner ?? -1, k.group ?? -1, k.sendBufferSize ?? -1, k.persist === undefined ? -1 : k.persist ? 1 : 0];
 }

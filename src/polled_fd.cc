@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+
 #include "errno_error.h"
 
 namespace tuntap {
@@ -42,6 +44,11 @@ void PolledFd::Unref() {
 }
 
 void PolledFd::Close() {
+  int fd = Detach();
+  if (fd >= 0) ::close(fd);
+}
+
+int PolledFd::Detach() {
   if (poll_ != nullptr) {
     uv_poll_stop(poll_);
     // No poll callback comes after uv_close, so data now tells the close
@@ -55,11 +62,59 @@ void PolledFd::Close() {
     });
     poll_ = nullptr;
   }
-  if (fd_ >= 0) {
-    ::close(fd_);
-    fd_ = -1;
-  }
+  int fd = fd_;
+  fd_ = -1;
   events_ = 0;
+  return fd;
+}
+
+namespace {
+
+struct CloseRequest {
+  uv_fs_t req;
+  napi_env env;
+  napi_ref done;
+  AddonData* addon;
+};
+
+void OnClosed(uv_fs_t* req) {
+  auto* request = reinterpret_cast<CloseRequest*>(req);
+  int err = req->result < 0 ? static_cast<int>(-req->result) : 0;
+  uv_fs_req_cleanup(req);
+  napi_env env = request->env;
+  {
+    RawHandleScope scope(env);
+    napi_value done = nullptr;
+    napi_value global = nullptr;
+    napi_value code = nullptr;
+    if (CanCallIntoJs(Napi::Env(env)) && napi_get_reference_value(env, request->done, &done) == napi_ok &&
+        done != nullptr && napi_get_global(env, &global) == napi_ok &&
+        napi_create_int32(env, err, &code) == napi_ok) {
+      // napi_make_callback wants an object as `this`; the callback ignores it.
+      CallJs(Napi::Env(env), nullptr, global, done, {code});
+    }
+    napi_delete_reference(env, request->done);
+  }
+  AddonData* addon = request->addon;
+  delete request;
+  HandleClosed(addon);
+}
+
+}  // namespace
+
+void CloseFdAsync(Napi::Env env, int fd, Napi::Function done) {
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  auto* request = new CloseRequest();
+  request->env = env;
+  request->addon = env.GetInstanceData<AddonData>();
+  napi_create_reference(env, done, 1, &request->done);
+  HandleClosing(request->addon);
+  if (uv_fs_close(loop, &request->req, fd, OnClosed) < 0) {
+    // Not queued: close it here after all, and report on the next turn like a queued close.
+    request->req.result = ::close(fd) < 0 ? -errno : 0;
+    OnClosed(&request->req);
+  }
 }
 
 void CallJs(Napi::Env env, napi_async_context context, napi_value receiver, napi_value fn,

@@ -34,6 +34,8 @@ class PolledFd {
   // which may run after the owner is gone, and which the environment's
   // teardown waits for (see AddonData).
   void Close();
+  // Like Close(), but hands the fd over instead of closing it: -1 when closed already.
+  int Detach();
   int fd() const { return fd_; }
 
  private:
@@ -43,6 +45,13 @@ class PolledFd {
   AddonData* addon_ = nullptr;
   int events_ = 0;
 };
+
+// Closes fd on the libuv thread pool and then calls `done(errno)` (0 when
+// closed) on the loop. Closing a TUN queue detaches it from the device under
+// the kernel's rtnl lock and waits for an RCU grace period: tens of
+// milliseconds of a blocked event loop if done on it. The environment's
+// teardown waits for the close like for a handle's.
+void CloseFdAsync(Napi::Env env, int fd, Napi::Function done);
 
 // Calls a JS function from a libuv callback (no JS frame above), through the
 // raw N-API call rather than node-addon-api's: when the environment stops JS

@@ -139,10 +139,18 @@ class PolledHandle : public Napi::ObjectWrap<Derived>, public NativeResource {
     return info.Env().Undefined();
   }
 
-  // close(): idempotent. Drops the callbacks too, so a closed handle holds
-  // nothing alive from the native side.
+  // close(done?): idempotent. Drops the callbacks too, so a closed handle
+  // holds nothing alive from the native side. With `done`, the fd is closed
+  // on the thread pool and done(errno) called once it is.
   Napi::Value JsClose(const Napi::CallbackInfo& info) {
-    Release();
+    if (io_.fd() >= 0 && info.Length() > 0 && info[0].IsFunction()) {
+      static_cast<Derived*>(this)->BeforeRelease();
+      UntrackResource(this->Env(), this);
+      int fd = io_.Detach();
+      CloseFdAsync(info.Env(), fd, info[0].As<Napi::Function>());
+    } else {
+      Release();
+    }
     SetStrong(false);
     callbacks_.clear();
     static_cast<Derived*>(this)->AfterClose();

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "errno_error.h"
 #include "netns.h"
@@ -25,54 +26,146 @@ void SetIfrName(struct ifreq& ifr, const std::string& name) {
   std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
 }
 
-// openTun(path, name, flags, netns?) -> { fd, name, flags, index }
-// The fd is non-blocking from the start: the reader is driven by libuv and a
-// blocking read would freeze the event loop.
+// What openTun asks for. owner, group and sendBufferSize are -1 when not
+// set; persist is -1 (leave it), 0 or 1.
+struct OpenSpec {
+  std::string path;
+  std::string name;
+  std::string netns;
+  int flags = 0;
+  long owner = -1;
+  long group = -1;
+  int sendBufferSize = -1;
+  int persist = -1;
+};
+
+struct Opened {
+  int fd = -1;
+  char name[IFNAMSIZ] = {0};
+  unsigned short flags = 0;
+  unsigned index = 0;
+  int err = 0;
+  const char* syscall = "";
+};
+
+// Opens one queue as `spec` says and applies its kernel-side options. No
+// N-API here: it runs on a thread-pool thread. The fd is non-blocking from
+// the start (libuv drives it; a blocking read would freeze the event loop).
 // With netns, the whole open runs in that namespace: a TUN file belongs to
 // the namespace of the thread that opened /dev/net/tun, and TUNSETIFF makes
 // the device there; the index is looked up there too, since it means nothing
 // elsewhere. The guard takes the thread home on every way out.
-Napi::Value OpenTun(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string path = info[0].As<Napi::String>();
-  std::string name = info[1].As<Napi::String>();
-  int flags = info[2].As<Napi::Number>().Int32Value();
-  std::string netns = NetnsArg(info, 3);
-  NetnsGuard guard(netns.c_str());
-  if (!guard.ok()) throw ErrnoError(env, guard.error(), guard.syscall());
-
-  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) throw ErrnoError(env, errno, "open");
+Opened OpenQueue(const OpenSpec& spec) {
+  Opened r;
+  NetnsGuard guard(spec.netns.c_str());
+  if (!guard.ok()) {
+    r.err = guard.error();
+    r.syscall = guard.syscall();
+    return r;
+  }
+  auto fail = [&r](const char* syscall) {
+    r.err = errno;
+    r.syscall = syscall;
+    if (r.fd >= 0) ::close(r.fd);
+    r.fd = -1;
+    return r;
+  };
+  r.fd = ::open(spec.path.c_str(), O_RDWR | O_CLOEXEC | O_NONBLOCK);
+  if (r.fd < 0) return fail("open");
 
   struct ifreq ifr;
-  SetIfrName(ifr, name);
-  ifr.ifr_flags = static_cast<short>(flags);
-  if (::ioctl(fd, TUNSETIFF, &ifr) < 0) {
-    int err = errno;
-    ::close(fd);
-    throw ErrnoError(env, err, "ioctl(TUNSETIFF)");
-  }
+  SetIfrName(ifr, spec.name);
+  ifr.ifr_flags = static_cast<short>(spec.flags);
+  if (::ioctl(r.fd, TUNSETIFF, &ifr) < 0) return fail("ioctl(TUNSETIFF)");
   // TUNSETIFF writes back the name the kernel chose (for "" or "tun%d").
-  // TUNGETIFF adds the flags the device really has (IFF_PERSIST, ...).
+  std::memcpy(r.name, ifr.ifr_name, IFNAMSIZ);
+  r.name[IFNAMSIZ - 1] = '\0';
+  // TUNGETIFF adds the flags the device really has (IFF_PERSIST, ...),
+  // as they were before the options below change them.
   struct ifreq got;
   std::memset(&got, 0, sizeof(got));
-  if (::ioctl(fd, TUNGETIFF, &got) < 0) {
-    int err = errno;
-    ::close(fd);
-    throw ErrnoError(env, err, "ioctl(TUNGETIFF)");
+  if (::ioctl(r.fd, TUNGETIFF, &got) < 0) return fail("ioctl(TUNGETIFF)");
+  r.flags = static_cast<unsigned short>(got.ifr_flags);
+  r.index = ::if_nametoindex(r.name);
+  if (r.index == 0) return fail("if_nametoindex");
+
+  // TUNSETOWNER, TUNSETGROUP and TUNSETPERSIST take their value as the
+  // ioctl argument itself, not through a pointer.
+  if (spec.owner >= 0 && ::ioctl(r.fd, TUNSETOWNER, static_cast<unsigned long>(spec.owner)) < 0) {
+    return fail("ioctl(TUNSETOWNER)");
   }
-  unsigned index = ::if_nametoindex(ifr.ifr_name);
-  if (index == 0) {
-    int err = errno;
-    ::close(fd);
-    throw ErrnoError(env, err, "if_nametoindex");
+  if (spec.group >= 0 && ::ioctl(r.fd, TUNSETGROUP, static_cast<unsigned long>(spec.group)) < 0) {
+    return fail("ioctl(TUNSETGROUP)");
   }
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("fd", fd);
-  result.Set("name", Napi::String::New(env, ifr.ifr_name));
-  result.Set("flags", static_cast<unsigned short>(got.ifr_flags));
-  result.Set("index", index);
-  return result;
+  if (spec.sendBufferSize >= 0) {
+    int size = spec.sendBufferSize;
+    if (::ioctl(r.fd, TUNSETSNDBUF, &size) < 0) return fail("ioctl(TUNSETSNDBUF)");
+  }
+  if (spec.persist >= 0 && ::ioctl(r.fd, TUNSETPERSIST, static_cast<unsigned long>(spec.persist)) < 0) {
+    return fail("ioctl(TUNSETPERSIST)");
+  }
+  return r;
+}
+
+// Runs OpenQueue on the libuv thread pool: TUNSETIFF and the option ioctls
+// take the kernel's rtnl lock, and setns() into another namespace is slower
+// still; none of it may stall the event loop.
+class OpenWorker : public Napi::AsyncWorker {
+ public:
+  OpenWorker(Napi::Env env, OpenSpec spec)
+      : Napi::AsyncWorker(env, "TunDeviceOpen"), spec_(std::move(spec)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  // An fd nobody took (the environment went away first) is closed here.
+  ~OpenWorker() override {
+    if (opened_.fd >= 0) ::close(opened_.fd);
+  }
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { opened_ = OpenQueue(spec_); }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (opened_.err != 0) {
+      Napi::Error error = ErrnoError(env, opened_.err, opened_.syscall);
+      if (opened_.name[0] != '\0') error.Set("device", Napi::String::New(env, opened_.name));
+      deferred_.Reject(error.Value());
+      return;
+    }
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("fd", opened_.fd);
+    result.Set("name", Napi::String::New(env, opened_.name));
+    result.Set("flags", opened_.flags);
+    result.Set("index", opened_.index);
+    opened_.fd = -1;  // JS owns it now
+    deferred_.Resolve(result);
+  }
+
+ private:
+  OpenSpec spec_;
+  Opened opened_;
+  Napi::Promise::Deferred deferred_;
+};
+
+// openTun(path, name, flags, netns, [owner, group, sendBufferSize, persist])
+//   -> Promise<{ fd, name, flags, index }>
+Napi::Value OpenTun(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  OpenSpec spec;
+  spec.path = info[0].As<Napi::String>();
+  spec.name = info[1].As<Napi::String>();
+  spec.flags = info[2].As<Napi::Number>().Int32Value();
+  spec.netns = NetnsArg(info, 3);
+  if (info.Length() > 4 && info[4].IsArray()) {
+    auto options = info[4].As<Napi::Array>();
+    spec.owner = options.Get(0u).As<Napi::Number>().Int64Value();
+    spec.group = options.Get(1u).As<Napi::Number>().Int64Value();
+    spec.sendBufferSize = options.Get(2u).As<Napi::Number>().Int32Value();
+    spec.persist = options.Get(3u).As<Napi::Number>().Int32Value();
+  }
+  auto* worker = new OpenWorker(env, std::move(spec));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
 }
 
 // interfaceMtu(name, netns?) -> number, through SIOCGIFMTU on a throwaway
