@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { privilegedTest } from './helpers';
+import { referenceChecksum } from './packet-builders';
 
 /** The compiled child programs (dist/test/fault-children/*.js). */
 const CHILDREN = path.join(__dirname, 'fault-children');
@@ -85,6 +86,22 @@ export function faultTest(name: string, fn: (t: TestContext) => Promise<void>, o
         },
     { timeout: options.timeout },
   );
+}
+
+/** An ICMP echo request (IPv4, 32 bytes of payload), which the stack that receives it answers. */
+export function echoRequest(source: string, destination: string, sequence: number): Buffer {
+  const p = Buffer.alloc(60);
+  p[0] = 0x45;
+  p.writeUInt16BE(p.length, 2);
+  p[8] = 64; // TTL
+  p[9] = 1; // ICMP
+  p.set(source.split('.').map(Number), 12);
+  p.set(destination.split('.').map(Number), 16);
+  p.writeUInt16BE(referenceChecksum([p.subarray(0, 20)]), 10);
+  p[20] = 8; // echo request
+  p.writeUInt16BE(sequence & 0xffff, 26);
+  p.writeUInt16BE(referenceChecksum([p.subarray(20)]), 22);
+  return p;
 }
 
 /**

@@ -4,22 +4,9 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { TunDevice, internetChecksum, ipv4UdpPacket } from '../lib';
-import { assertCleanExit, faultTest, runChild, transcript } from './fault-helpers';
+import { TunDevice, ipv4UdpPacket } from '../lib';
+import { assertCleanExit, echoRequest, faultTest, runChild, transcript } from './fault-helpers';
 import { boundUdpSocket, bringUp, ip, linkExists, openFdCount, privilegedTest, rejectAfter, uniqueName, uniqueSubnet } from './helpers';
-
-/** An ICMP echo request (IPv4), which the stack that receives it answers. */
-function echoRequest(source: string, destination: string, sequence: number): Buffer {
-  const p = ipv4UdpPacket({ source, destination, sourcePort: 0, destinationPort: 0, payload: Buffer.alloc(32) });
-  p[9] = 1; // ICMP
-  p.writeUInt16BE(0, 10);
-  p.writeUInt16BE(internetChecksum(p.subarray(0, 20)), 10);
-  p.fill(0, 20, 28);
-  p[20] = 8; // echo request
-  p.writeUInt16BE(sequence & 0xffff, 26);
-  p.writeUInt16BE(internetChecksum(p.subarray(20)), 22);
-  return p;
-}
 
 /** Waits for the device's 'error' then 'close' (bounded), and returns the error. */
 async function reportedAndClosed(dev: TunDevice, errors: Error[], what: string): Promise<Error> {
