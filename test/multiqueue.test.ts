@@ -150,8 +150,13 @@ privilegedTest('detachQueue() on a single-queue device says ENOTSUP and why', as
   assert.throws(() => dev.detachQueue(), { code: 'ENOTSUP', message: /multiQueue: true/ });
 });
 
-/** A worker that opens one queue of `name`, reads `want` UDP flows, closes (or not) and exits. */
-function queueWorker(name: string, want: number, close: boolean): Worker {
+/**
+ * A worker that opens one queue of `name`, reads `want` UDP flows, closes (or
+ * not) and exits. `exited` is taken at once: a worker that closes and exits
+ * emits 'exit' in the same turn as its last 'message', so a listener added
+ * after awaiting that message would miss it.
+ */
+function queueWorker(name: string, want: number, close: boolean): { worker: Worker; exited: Promise<number> } {
   const code = `
     const { parentPort, workerData } = require('node:worker_threads');
     const { TunDevice } = require(${JSON.stringify(LIB)});
@@ -168,7 +173,11 @@ function queueWorker(name: string, want: number, close: boolean): Worker {
       });
       parentPort.postMessage('ready');
     })();`;
-  return new Worker(code, { eval: true, workerData: { name, want, close } });
+  const worker = new Worker(code, { eval: true, workerData: { name, want, close } });
+  const exited = once(worker, 'exit').then(([exitCode]) => exitCode as number);
+  // A worker that fails makes `exited` settle too; this keeps an unawaited one from being unhandled.
+  exited.catch(() => {});
+  return { worker, exited };
 }
 
 privilegedTest('a worker opens its own queue of the device, reads its packets and exits cleanly', async () => {
@@ -176,15 +185,14 @@ privilegedTest('a worker opens its own queue of the device, reads its packets an
   const [main] = await openQueues(1);
   try {
     const net = up(main.name);
-    const worker = queueWorker(main.name, 10, true);
+    const { worker, exited } = queueWorker(main.name, 10, true);
     const [ready] = (await once(worker, 'message')) as [unknown];
     assert.equal(ready, 'ready');
     main.detachQueue(); // the worker's queue is now the only one attached
     const result = once(worker, 'message');
     await sendUdpFlows(net.host(2), 32000, 10);
     assert.deepEqual((await result)[0], { got: 10 });
-    const [exitCode] = (await once(worker, 'exit')) as [number];
-    assert.equal(exitCode, 0);
+    assert.equal(await exited, 0);
   } finally {
     await main.close();
   }
@@ -195,7 +203,7 @@ privilegedTest('a worker that exits with its queue still open releases the fd', 
   const fdsBefore = openFdCount();
   const [main] = await openQueues(1);
   const net = up(main.name);
-  const worker = queueWorker(main.name, 4, false);
+  const { worker } = queueWorker(main.name, 4, false);
   await once(worker, 'message');
   main.detachQueue();
   const result = once(worker, 'message');

@@ -1,0 +1,118 @@
+// Closes or destroys a device from inside one of its handlers, then reports
+// what happened: how often the handler ran, every uncaught error, whether
+// close() settled, and the fd count before the open and after the close.
+//
+//   node handler-close.js <data|readBatches|drop|dropWritePackets|linkChange|up|addressAdded> <close|destroy>
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+import { TunDevice } from '../../lib';
+import { report } from '../fault-helpers';
+import { bringUp, ip, linkExists, openFdCount, rejectAfter, uniqueName, uniqueSubnet } from '../helpers';
+
+const [handler, action] = process.argv.slice(2);
+const uncaught: string[] = [];
+process.on('uncaughtException', (error) => uncaught.push(String(error.stack ?? error)));
+process.on('unhandledRejection', (error) => uncaught.push(`unhandled rejection: ${String((error as Error)?.stack ?? error)}`));
+
+const BURST = 32;
+
+/** Datagrams into the device, sent before anyone reads, so the first read is a batch of them. */
+async function burstInto(dev: TunDevice): Promise<void> {
+  const net = uniqueSubnet();
+  bringUp(dev.name, net);
+  const socket = dgram.createSocket('udp4');
+  socket.bind(0, net.host(1));
+  await once(socket, 'listening');
+  for (let i = 0; i < BURST; i++) await new Promise((resolve) => socket.send(Buffer.alloc(64, i), 9, net.host(2), resolve));
+  socket.close();
+}
+
+/** Packets the kernel refuses (IP version 0: EINVAL), to make 'drop' events. */
+function badPackets(): Buffer[] {
+  return Array.from({ length: 8 }, () => Buffer.alloc(40));
+}
+
+/** Repeats `step` every 50 ms until `done()` (link events start only once the monitor's first snapshot is in). */
+async function repeatUntil(done: () => boolean, step: (i: number) => void): Promise<void> {
+  for (let i = 0; !done() && i < 100; i++) {
+    step(i);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function main(): Promise<void> {
+  const fdsBefore = openFdCount();
+  const dev = await TunDevice.open({ name: uniqueName('hc') });
+  const name = dev.name;
+  let calls = 0;
+  let callsAfterAct = 0;
+  const act = (): void => {
+    calls++;
+    if (calls > 1) {
+      callsAfterAct++;
+      return;
+    }
+    if (action === 'close') void dev.close();
+    else dev.destroy();
+  };
+  const closed = once(dev, 'close');
+  switch (handler) {
+    case 'data':
+      await burstInto(dev);
+      dev.readable.on('data', act);
+      break;
+    case 'readBatches':
+      await burstInto(dev);
+      dev.readBatches(act);
+      break;
+    case 'drop':
+      dev.on('drop', act);
+      dev.writable.cork();
+      for (const p of badPackets()) dev.writable.write(p);
+      dev.writable.uncork();
+      break;
+    case 'dropWritePackets': {
+      dev.on('drop', act);
+      const slab = Buffer.concat(badPackets());
+      const d = new Uint32Array(16);
+      for (let i = 0; i < 8; i++) d.set([i * 40, 40], 2 * i);
+      dev.writePackets(slab, d, 8);
+      break;
+    }
+    case 'linkChange':
+    case 'up':
+      dev.on(handler, act);
+      await repeatUntil(() => calls > 0, (i) => ip('link', 'set', name, i % 2 === 0 ? 'up' : 'down'));
+      break;
+    case 'addressAdded':
+      dev.on('addressAdded', act);
+      await repeatUntil(() => calls > 0, (i) => ip('addr', 'add', `10.252.${process.pid % 250}.${i + 1}/32`, 'dev', name));
+      break;
+    default:
+      throw new Error(`unknown handler ${handler}`);
+  }
+  let settled = true;
+  try {
+    await Promise.race([closed, rejectAfter(5000, () => `no 'close' event (the handler ran ${calls} times)`)]);
+    await Promise.race([dev.close(), rejectAfter(5000, () => 'close() did not settle')]);
+  } catch (error) {
+    settled = false;
+    uncaught.push(String(error));
+  }
+  // Let anything the close left behind (a late push, a late callback) surface.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  report({ calls, callsAfterAct, settled, uncaught, fdsBefore, fdsAfter: openFdCount(), linkGone: !linkExists(name), fd: dev.fd });
+  reported = true;
+}
+
+// A close that never settles and holds nothing open lets the loop run empty:
+// the process would end with code 0 and say nothing.
+let reported = false;
+process.on('exit', () => {
+  if (!reported) report({ settled: false, uncaught: [...uncaught, 'the event loop ran empty while close() was pending'] });
+});
+
+void main().catch((error: unknown) => {
+  report({ failed: String((error as Error).stack ?? error) });
+  process.exitCode = 1;
+});

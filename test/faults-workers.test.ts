@@ -1,0 +1,68 @@
+// Workers that end while they hold devices, watchers and netlink sockets: the
+// process must not crash, and what the workers held must be released. Each
+// case runs in a child process (test/fault-children/workers.ts), so that a
+// crash shows as a signal or an abort there instead of killing the runner.
+import assert from 'node:assert/strict';
+import { assertCleanExit, childReport, faultTest, runChild, transcript } from './fault-helpers';
+
+interface WorkersReport {
+  rounds: number;
+  fdsBefore: number;
+  fdsAfter: number;
+  rssBefore: number;
+  rssAfter: number;
+  failures: string[];
+}
+
+/**
+ * Runs `rounds` workers of `kind` in a child and checks it exited cleanly,
+ * every round went as planned, and the fds and RSS came back.
+ */
+async function workersRun(kind: string, rounds: number, mainLoads: boolean, timeoutMs: number): Promise<WorkersReport> {
+  const run = await runChild('workers', [kind, String(rounds), ...(mainLoads ? ['--main-loads'] : [])], { timeoutMs });
+  assertCleanExit(run);
+  const r = childReport<WorkersReport>(run);
+  assert.deepEqual(r.failures, [], transcript(run));
+  assert.equal(r.fdsAfter, r.fdsBefore, 'every fd a worker opened is closed');
+  // A worker's isolate, its device's read slab and socket buffers: a leak of
+  // even a third of a MiB per worker over 200 workers crosses this bound.
+  const grown = r.rssAfter - r.rssBefore;
+  assert.ok(grown < 64 * 1024 * 1024, `RSS grew by ${(grown / 1048576).toFixed(1)} MiB over ${rounds} workers`);
+  return r;
+}
+
+const FLOOD_ROUNDS = Number(process.env.TUNTAP_WORKER_ROUNDS ?? 200);
+
+faultTest(
+  `a worker reading a flood, terminated ${FLOOD_ROUNDS} times in a row, crashes nothing and leaves fds and RSS at the baseline (the main thread never loads the addon)`,
+  async () => {
+    await workersRun('flood', FLOOD_ROUNDS, false, 120_000);
+  },
+  { timeout: 150_000, todo: 'issue 13 item 1: segfaults on the first terminate until the cleanup hook waits for uv_close' },
+);
+
+faultTest(
+  'a worker that ends by itself with a device, a watcher and a Netlink open does not crash the process (the main thread never loads the addon)',
+  async () => {
+    // Even rounds end with process.exit(), odd ones when their loop runs empty.
+    await workersRun('self-exit', 12, false, 60_000);
+  },
+  { timeout: 90_000, todo: 'issue 13 item 1: segfaults when the worker unloads the addon before the close callbacks run' },
+);
+
+faultTest(
+  'terminating a worker while its JS is inside addon calls in a tight loop (dev.fd, dev.flags, writePackets) does not abort the process',
+  async () => {
+    // The main thread loads the addon too, so this case does not hit item 1.
+    await workersRun('busy', 40, true, 60_000);
+  },
+  { timeout: 90_000, todo: "issue 13 item 4: aborts with 'terminate called after throwing an instance of Napi::Error'" },
+);
+
+faultTest(
+  'terminating a worker while a flood of address events reaches its watcher does not abort the process',
+  async () => {
+    await workersRun('watch', 60, true, 60_000);
+  },
+  { timeout: 90_000, todo: "issue 13 item 5: NetlinkSocket::ReceiveBatch throws from a libuv callback after the environment stopped (aborts)" },
+);
