@@ -173,6 +173,5 @@ faultTest(
     const run = await runChild('exit-open', ['unref'], { timeoutMs: 5000 });
     assertCleanExit(run);
   },
-  { todo: "issue 13 item 21: dev.unref() leaves the link-event socket ref'd, so the process never exits" },
 );
 

@@ -25,12 +25,6 @@ const HANDLERS: Array<[handler: string, what: string]> = [
   ['addressAdded', "an 'addressAdded' handler"],
 ];
 
-/** Cases that fail today, with the issue item that fixes them. */
-const KNOWN: Record<string, string> = {
-  'data/destroy': 'issue 13 item 3: the rest of the batch is pushed after EOF (ERR_STREAM_PUSH_AFTER_EOF, uncaught)',
-  'drop/close':
-    "new bug: close() inside a 'drop' handler during a burst of writes without callbacks never settles (the writable never emits 'finish')",
-};
 
 for (const [handler, what] of HANDLERS) {
   for (const action of ['close', 'destroy'] as const) {
@@ -47,7 +41,6 @@ for (const [handler, what] of HANDLERS) {
         assert.equal(r.fdsAfter, r.fdsBefore, 'the fd is released');
         assert.equal(r.linkGone, true, 'the device is gone');
       },
-      { todo: KNOWN[`${handler}/${action}`] },
     );
   }
 }

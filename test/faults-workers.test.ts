@@ -38,7 +38,7 @@ faultTest(
   async () => {
     await workersRun('flood', FLOOD_ROUNDS, false, 120_000);
   },
-  { timeout: 150_000, todo: 'issue 13 item 1: segfaults on the first terminate until the cleanup hook waits for uv_close' },
+  { timeout: 150_000 },
 );
 
 faultTest(
@@ -47,7 +47,7 @@ faultTest(
     // Even rounds end with process.exit(), odd ones when their loop runs empty.
     await workersRun('self-exit', 12, false, 60_000);
   },
-  { timeout: 90_000, todo: 'issue 13 item 1: segfaults when the worker unloads the addon before the close callbacks run' },
+  { timeout: 90_000 },
 );
 
 faultTest(
@@ -56,7 +56,7 @@ faultTest(
     // The main thread loads the addon too, so this case does not hit item 1.
     await workersRun('busy', 40, true, 60_000);
   },
-  { timeout: 90_000, todo: "issue 13 item 4: aborts with 'terminate called after throwing an instance of Napi::Error'" },
+  { timeout: 90_000 },
 );
 
 faultTest(
@@ -64,5 +64,5 @@ faultTest(
   async () => {
     await workersRun('watch', 60, true, 60_000);
   },
-  { timeout: 90_000, todo: "issue 13 item 5: NetlinkSocket::ReceiveBatch throws from a libuv callback after the environment stopped (aborts)" },
+  { timeout: 90_000 },
 );

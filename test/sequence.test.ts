@@ -27,7 +27,7 @@ const MODES = {
   listeners: { words: "with 'error' listeners on the device and both streams", todo: undefined },
   bare: {
     words: "with an 'error' listener on the device only",
-    todo: "issue 13 item 6: a write after close() began, or readable.on('data') after readBatches(), throws uncaught; close() then never settles and its fd stays open",
+    todo: undefined,
   },
 } as const;
 
