@@ -1,6 +1,7 @@
 export { TunDevice, validateName } from './tun-device';
 export type {
   PacketBatchHandler,
+  TunDeviceStats,
   ReadBatchesOptions,
   TunCreateOptions,
   TunDeleteOptions,

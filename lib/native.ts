@@ -31,7 +31,7 @@ export interface NativeTunHandleConstructor {
     maxBatch: number,
     writeResults: Int32Array,
     /** descriptors: [offset, length] pairs; the same array batch after batch unless user code detached it. */
-    onRead: (slab: Buffer, descriptors: Uint32Array, count: number) => void,
+    onRead: (slab: Buffer, descriptors: Uint32Array, count: number, bytes: number) => void,
     onWritable: () => void,
     onError: (errno: number, syscall: string) => void,
   ): NativeTunHandle;

@@ -101,6 +101,11 @@ export interface TunDeviceOptions {
   netns?: string;
   /** The queue's send buffer in bytes (TUNSETSNDBUF); the kernel's default is unlimited. */
   sendBufferSize?: number;
+  /**
+   * Aborting it makes open() reject with an AbortError (and closes the fd if
+   * the kernel had already opened it).
+   */
+  signal?: AbortSignal;
 }
 
 /** What {@link TunDevice.create} needs: the device's identity and who may open it. */
@@ -150,6 +155,28 @@ export type TunDeviceEvents = {
 };
 
 /**
+ * What a device has moved since it was opened, counted in this process
+ * (the kernel's own counters, TX-dropped among them, are in `await dev.link()`).
+ *
+ * ```ts
+ * const { packetsRead, packetsDropped, dropped } = dev.stats;
+ * if (dropped.EIO) console.warn(`${dropped.EIO} packets written while the link was down`);
+ * ```
+ */
+export interface TunDeviceStats {
+  /** Packets (and their bytes) read from the kernel, through `readable` or readBatches(). */
+  readonly packetsRead: number;
+  readonly bytesRead: number;
+  /** Packets (and bytes) the kernel accepted from `writable` or writePackets(). */
+  readonly packetsWritten: number;
+  readonly bytesWritten: number;
+  /** Packets the kernel refused (each one a 'drop' event); the stream went on. */
+  readonly packetsDropped: number;
+  /** packetsDropped by the kernel's reason ('EINVAL', 'EIO', ...). */
+  readonly dropped: Readonly<Record<string, number>>;
+}
+
+/**
  * Called by {@link TunDevice.readBatches} once per batch. Packet i is
  * `slab.subarray(descriptors[2 * i], descriptors[2 * i] + descriptors[2 * i + 1])`.
  *
@@ -161,6 +188,8 @@ export type PacketBatchHandler = (slab: Buffer, descriptors: Uint32Array, count:
 
 /** Options of {@link TunDevice.readBatches}. */
 export interface ReadBatchesOptions {
+  /** Stops the batches (as {@link TunDevice.pauseBatches}) when aborted. */
+  signal?: AbortSignal;
   /**
    * Read every batch into the same memory: no allocation per batch and a warm
    * cache, but a packet view is valid only until the handler returns. Default false.
@@ -233,6 +262,13 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   #closed = false;
   /** Whether the device holds the event loop open (ref()/unref()). */
   #refed = true;
+  #packetsRead = 0;
+  #bytesRead = 0;
+  #packetsWritten = 0;
+  #bytesWritten = 0;
+  #dropped: Record<string, number> = {};
+  #packetsDropped = 0;
+  #dropWarned = false;
   #closePromise: Promise<void> | undefined;
   /** Settles when the fd is closed (set by the first close or destroy). */
   #released: Promise<void> | undefined;
@@ -244,7 +280,13 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   /** Opens a device; see {@link TunDeviceOptions}. Needs CAP_NET_ADMIN unless the device is persistent and owned by this user. */
   static async open(options: TunDeviceOptions = {}): Promise<TunDevice> {
     const opts = validateOptions(options);
-    return new TunDevice(opts, await openQueue(opts));
+    const signal = options.signal;
+    if (signal !== undefined) validateAbortSignal(signal, 'options.signal');
+    if (signal?.aborted) throw abortError(signal);
+    const opening = openQueue(opts);
+    if (signal === undefined) return new TunDevice(opts, await opening);
+    const opened = await abortable(opening, signal, (late) => void closeFdAsync(late.fd));
+    return new TunDevice(opts, opened);
   }
 
   /**
@@ -380,7 +422,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
         this.maxPacketSize + 64,
         opts.maxBatch,
         this.#writeResults,
-        (slab, descriptors, count) => this.#onRead(slab, descriptors, count),
+        (slab, descriptors, count, bytes) => this.#onRead(slab, descriptors, count, bytes),
         () => this.#onWritable?.(),
         (errno, syscall) => this.destroy(new TunError(errno, syscall, { device: this.name })),
       );
@@ -415,6 +457,18 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   /** Whether close() or destroy() has run. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** What the device has read, written and dropped so far: a snapshot, no syscall. */
+  get stats(): TunDeviceStats {
+    return {
+      packetsRead: this.#packetsRead,
+      bytesRead: this.#bytesRead,
+      packetsWritten: this.#packetsWritten,
+      bytesWritten: this.#bytesWritten,
+      packetsDropped: this.#packetsDropped,
+      dropped: { ...this.#dropped },
+    };
   }
 
   /**
@@ -664,7 +718,9 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     if (this.#closed) throw new StateError('ERR_DEVICE_CLOSED', `Cannot use ${what}: device '${this.name}' is closed`);
   }
 
-  #onRead(slab: Buffer, d: Uint32Array, count: number): void {
+  #onRead(slab: Buffer, d: Uint32Array, count: number, bytes: number): void {
+    this.#packetsRead += count;
+    this.#bytesRead += bytes;
     if (this.#batchHandler !== undefined) {
       this.#batchHandler(slab, d, count);
       return;
@@ -749,6 +805,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
     const reuseSlab = options.reuseSlab ?? false;
     if (typeof reuseSlab !== 'boolean') throw invalidType('options.reuseSlab', 'a boolean', reuseSlab);
+    const { signal } = options;
+    if (signal !== undefined) validateAbortSignal(signal, 'options.signal');
     this.#assertOpen('readBatches()');
     const r = this.readable;
     if (this.#batchHandler === undefined && (this.#reading || r.readableFlowing !== null || r.readableDidRead || r.destroyed)) {
@@ -756,8 +814,16 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     }
     this.#batchHandler = handler;
     this.#handle.setSlabReuse(reuseSlab);
+    if (signal?.aborted) return this;
     this.#reading = true;
     this.#handle.startReading();
+    signal?.addEventListener(
+      'abort',
+      () => {
+        if (this.#batchHandler === handler) this.pauseBatches();
+      },
+      { once: true },
+    );
     return this;
   }
 
@@ -805,7 +871,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     let start = 0;
     while (start < count && !this.#closed) {
       const tried = this.#handle.writeSlab(buffer, descriptors, start, Math.min(count - start, this.#writeResults.length));
-      const failures = takeFailures(this.#writeResults, tried);
+      const failures = this.#tally(tried);
       for (let f = 0; f < failures.length; f += 2) {
         const i = start + failures[f];
         const packet = buffer.subarray(descriptors[2 * i], descriptors[2 * i] + descriptors[2 * i + 1]);
@@ -824,6 +890,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   [kWrite](packet: Uint8Array, callback: (error?: Error | null) => void): void {
     const n = this.#closed ? -9 /* EBADF */ : this.#handle.write(packet);
     if (n >= 0) {
+      this.#packetsWritten++;
+      this.#bytesWritten += n;
       // Called back after the caller's synchronous code: the writes it makes
       // meanwhile queue up and reach the kernel as one _writev burst.
       queueMicrotask(callback);
@@ -849,7 +917,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
         }
         const count = Math.min(chunks.length - start, this.#writeResults.length);
         const tried = this.#writeViews(chunks, start, count);
-        const failures = takeFailures(this.#writeResults, tried);
+        const failures = this.#tally(tried);
         for (let f = 0; f < failures.length; f += 2) {
           if (this.#packetFailed(chunks[start + failures[f]].chunk, failures[f + 1], callback)) return;
           if (this.#closed) {
@@ -906,15 +974,58 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    * callback has then been called).
    */
   #packetFailed(packet: Uint8Array, errno: number, callback: (error?: Error | null) => void): boolean {
-    const error = new TunError(errno, 'write', { device: this.name });
+    const error = new TunError(errno, 'write', { device: this.name, hint: this.#dropHint(packet, errno) });
     if (FATAL_WRITE_ERRORS.has(error.code)) {
       callback(error);
       this.destroy(error);
       return true;
     }
     // Not fatal: the stream's callback reports success so the next packet goes.
-    if (this.listenerCount('drop') > 0) this.emit('drop', toBuffer(packet), error);
+    this.#packetsDropped++;
+    this.#dropped[error.code] = (this.#dropped[error.code] ?? 0) + 1;
+    if (this.listenerCount('drop') > 0) {
+      this.emit('drop', toBuffer(packet), error);
+    } else if (!this.#dropWarned) {
+      // Nobody listens: say it once rather than lose packets in silence.
+      this.#dropWarned = true;
+      process.emitWarning(`${error.message}. Further drops on '${this.name}' are counted in dev.stats; listen for 'drop' to see each one.`, {
+        type: 'TunDeviceWarning',
+        code: 'TUNTAP_PACKET_DROPPED',
+      });
+    }
     return false;
+  }
+
+  /**
+   * The results of one native write call: successes go into the stats; the
+   * failures come back as [index, errno] pairs, copied out before any 'drop'
+   * handler runs (a handler may write again, and that reuses the results array).
+   */
+  #tally(tried: number): number[] {
+    const results = this.#writeResults;
+    let failures: number[] | undefined;
+    let bytes = 0;
+    for (let i = 0; i < tried; i++) {
+      if (results[i] >= 0) bytes += results[i];
+      else (failures ??= []).push(i, -results[i]);
+    }
+    this.#packetsWritten += tried - (failures === undefined ? 0 : failures.length / 2);
+    this.#bytesWritten += bytes;
+    return failures ?? NO_FAILURES;
+  }
+
+  /** What to do about a packet the kernel refused, in its words for this device. */
+  #dropHint(packet: Uint8Array, errno: number): string | undefined {
+    if (errno !== 22 /* EINVAL */) return undefined;
+    if (this.offload !== null) return 'The packet must start with a valid virtio_net_hdr (this device has offloads on)';
+    if (this.packetInfo) return 'The packet must start with the 4-byte packet information header (flags, then the EtherType)';
+    if (this.mode === 'tap') return 'The frame is not a valid Ethernet frame (at least the 14-byte header)';
+    const version = packet.length > 0 ? packet[0] >> 4 : -1;
+    const looksLikePacketInfo = packet.length >= 4 && ((packet[2] === 0x08 && packet[3] === 0x00) || (packet[2] === 0x86 && packet[3] === 0xdd));
+    if (looksLikePacketInfo && version !== 4 && version !== 6) {
+      return "The packet starts with a 4-byte packet information header, but the device was opened without packetInfo: write bare IP packets, or open with packetInfo: true";
+    }
+    return `A TUN device takes bare IPv4 or IPv6 packets; this one's first byte (0x${(packet[0] ?? 0).toString(16).padStart(2, '0')}) names IP version ${version}`;
   }
 
   // ---- rtnetlink helpers and link-state events ----------------------------
@@ -1133,6 +1244,37 @@ class PacketWritable extends Writable {
   }
 }
 
+function validateAbortSignal(signal: unknown, name: string): asserts signal is AbortSignal {
+  if (!(signal instanceof AbortSignal)) throw invalidType(name, 'an AbortSignal', signal);
+}
+
+/**
+ * `work`, or an AbortError as soon as `signal` aborts; a result that arrives
+ * after the abort is handed to `discard` (an fd to close), not lost.
+ */
+function abortable<T>(work: Promise<T>, signal: AbortSignal, discard: (late: T) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) discard(value);
+        else resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Node's AbortError: name 'AbortError', code 'ABORT_ERR', the signal's reason as cause. */
+function abortError(signal: AbortSignal): Error {
+  return Object.assign(new Error('The operation was aborted', { cause: signal.reason }), { name: 'AbortError', code: 'ABORT_ERR' });
+}
+
 function ignoreResult(): void {
   // writePackets() reports a fatal error by its return value and the device's 'error'.
 }
@@ -1157,18 +1299,6 @@ function warnLateWrite(error: StateError): void {
   process.emitWarning(`${error.message} (further late writes are not reported)`, { code: error.code, type: 'TunDeviceWarning' });
 }
 
-/**
- * The failed entries of a native write call's results, as [index, errno]
- * pairs, copied out before any 'drop' handler runs: a handler may write
- * again, and that reuses the results array.
- */
-function takeFailures(results: Int32Array, tried: number): number[] {
-  let failures: number[] | undefined;
-  for (let i = 0; i < tried; i++) {
-    if (results[i] < 0) (failures ??= []).push(i, -results[i]);
-  }
-  return failures ?? NO_FAILURES;
-}
 const NO_FAILURES: number[] = [];
 
 function toBuffer(packet: Uint8Array): Buffer {

@@ -69,7 +69,7 @@ Napi::Function TunHandle::Init(Napi::Env env) {
 }
 
 // new TunHandle(fd, maxPacketSize, maxBatch, writeResults: Int32Array,
-//               onRead(slab, descriptors, count), onWritable(), onError(errno, syscall))
+//               onRead(slab, descriptors, count, bytes), onWritable(), onError(errno, syscall))
 // The handle owns fd from its first line, whatever happens next; the one
 // exception is an fd another TunHandle already holds (EEXIST), which stays
 // with its owner.
@@ -174,6 +174,7 @@ void TunHandle::ReadBatch(Napi::Env env) {
   if (Detached(env, descriptorsRef_)) NewDescriptors(env);
   if (!slab_.IsEmpty() && Detached(env, slab_)) slab_.Reset();
   uint32_t count = 0;
+  double bytes = 0;
   int error = 0;
   // Every batch in the same memory: it stays in the cache, and no slab is
   // allocated (and later collected) per few hundred KiB read.
@@ -195,9 +196,12 @@ void TunHandle::ReadBatch(Napi::Env env) {
     descriptors_[2 * count] = static_cast<uint32_t>(slabUsed_);
     descriptors_[2 * count + 1] = static_cast<uint32_t>(n);
     slabUsed_ += (static_cast<size_t>(n) + 15) & ~static_cast<size_t>(15);
+    bytes += static_cast<double>(n);
     count++;
   }
-  if (count > 0) Call(kOnRead, {slab_.Value(), descriptorsRef_.Value(), Napi::Number::New(env, count)});
+  if (count > 0) {
+    Call(kOnRead, {slab_.Value(), descriptorsRef_.Value(), Napi::Number::New(env, count), Napi::Number::New(env, bytes)});
+  }
   // The handler may have closed the device or stopped JS.
   if (error != 0) ReportError(error, "read");
 }
