@@ -115,6 +115,12 @@ function hintFor(code: string, syscall: string, { device, path }: ErrorContext):
       }
       return undefined;
     case 'EBUSY':
+      if (syscall === 'ioctl(TUNSETQUEUE)') {
+        return (
+          `${dev} has a BPF filter, and the kernel then leaves a re-attached queue detached (tun_attach): ` +
+          'call detachFilter() before detachQueue(), and attachFilter() again after attachQueue()'
+        );
+      }
       return `${dev} is already attached to another file descriptor: close it there, choose another name, or open every queue with multiQueue`;
     case 'EINVAL':
       if (syscall === 'ioctl(TUNSETIFF)') {

@@ -101,20 +101,24 @@ export interface NativeBinding {
     netns?: string,
     options?: [number, number, number, number],
   ): Promise<{ fd: number; name: string; flags: number; index: number }>;
-  interfaceMtu(name: string, netns?: string): number;
   interfaceIndex(name: string): number;
   strerror(errno: number): string;
   readonly constants: NativeConstants;
-  // src/tun_ioctl.cc: one ioctl each on a queue fd.
+  // src/tun_ioctl.cc: one ioctl on a queue fd, on the thread pool (on a dup of the fd).
+  tunIoctl(fd: number, op: number, arg?: number, program?: Uint8Array): Promise<unknown>;
+  readonly ioctlOps: {
+    readonly getIff: number;
+    readonly setPersist: number;
+    readonly setOwner: number;
+    readonly setGroup: number;
+    readonly setSndBuf: number;
+    readonly getSndBuf: number;
+    readonly setQueue: number;
+    readonly attachFilter: number;
+    readonly detachFilter: number;
+  };
+  /** TUNGETIFF at once (fromFd must know what an fd is before changing anything). */
   tunGetIff(fd: number): { name: string; flags: number };
-  tunSetPersist(fd: number, on: boolean): void;
-  tunSetOwner(fd: number, uid: number): void;
-  tunSetGroup(fd: number, gid: number): void;
-  tunSetSndBuf(fd: number, bytes: number): void;
-  tunGetSndBuf(fd: number): number;
-  tunSetQueue(fd: number, attach: boolean): void;
-  tunAttachFilter(fd: number, program: Uint8Array): void;
-  tunDetachFilter(fd: number): void;
   /** Whether a TunHandle in this process (any thread) holds fd. */
   tunFdInUse(fd: number): boolean;
   /** O_NONBLOCK and FD_CLOEXEC on an fd we did not open. */

@@ -439,14 +439,9 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     emitter.on('removeListener', (event: string | symbol) => this.#linkEventListenerRemoved(event));
   }
 
-  /** The device's MTU, as the kernel has it now. */
-  get mtu(): number {
-    this.#assertOpen('mtu');
-    try {
-      return native.interfaceMtu(this.name, this.netns ?? '');
-    } catch (error) {
-      throw fromNative(error, { device: this.name });
-    }
+  /** The device's MTU, as the kernel has it now (asked by index, so a rename does not matter). */
+  async getMtu(): Promise<number> {
+    return (await this.#nl('getMtu()').link(this.index)).mtu;
   }
 
   /** The file descriptor of the queue (-1 once closed). For inspection, not for reading. */
@@ -473,14 +468,14 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
 
   /**
    * The device's flags as the kernel has them now (TUNGETIFF), detached
-   * queue or not. Throws EBADFD after the device was deleted.
+   * queue or not. Rejects with EBADFD after the device was deleted.
    *
    * ```ts
-   * const { persist, multiQueue } = dev.flags;
+   * const { persist, multiQueue } = await dev.getFlags();
    * ```
    */
-  get flags(): TunFlags {
-    return decodeFlags(this.#ioctl('flags', () => native.tunGetIff(this.#handle.fd)).flags);
+  async getFlags(): Promise<TunFlags> {
+    return decodeFlags((await this.#ioctl<{ name: string; flags: number }>('getFlags()', native.ioctlOps.getIff)).flags);
   }
 
   /**
@@ -488,36 +483,33 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    * kernel delete the device when its last fd closes.
    *
    * ```ts
-   * dev.setPersist(false);
+   * await dev.setPersist(false);
    * await dev.close(); // the device is gone
    * ```
    */
-  setPersist(persist: boolean): this {
+  async setPersist(persist: boolean): Promise<void> {
     if (typeof persist !== 'boolean') throw invalidType('persist', 'a boolean', persist);
-    this.#ioctl('setPersist()', () => native.tunSetPersist(this.#handle.fd, persist));
-    return this;
+    await this.#ioctl('setPersist()', native.ioctlOps.setPersist, persist ? 1 : 0);
   }
 
   /** Lets this uid open the device without CAP_NET_ADMIN (TUNSETOWNER). */
-  setOwner(uid: number): this {
+  async setOwner(uid: number): Promise<void> {
     checkId('uid', uid);
-    this.#ioctl('setOwner()', () => native.tunSetOwner(this.#handle.fd, uid));
-    return this;
+    await this.#ioctl('setOwner()', native.ioctlOps.setOwner, uid);
   }
 
   /** Lets members of this gid open the device without CAP_NET_ADMIN (TUNSETGROUP). */
-  setGroup(gid: number): this {
+  async setGroup(gid: number): Promise<void> {
     checkId('gid', gid);
-    this.#ioctl('setGroup()', () => native.tunSetGroup(this.#handle.fd, gid));
-    return this;
+    await this.#ioctl('setGroup()', native.ioctlOps.setGroup, gid);
   }
 
   /**
    * The send buffer of the device's queues in bytes (TUNGETSNDBUF);
    * 2147483647 (unlimited) unless set.
    */
-  get sendBufferSize(): number {
-    return this.#ioctl('sendBufferSize', () => native.tunGetSndBuf(this.#handle.fd));
+  async getSendBufferSize(): Promise<number> {
+    return this.#ioctl<number>('getSendBufferSize()', native.ioctlOps.getSndBuf);
   }
 
   /**
@@ -526,13 +518,12 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    * has not yet consumed.
    *
    * ```ts
-   * dev.setSendBufferSize(1 << 20);
+   * await dev.setSendBufferSize(1 << 20);
    * ```
    */
-  setSendBufferSize(bytes: number): this {
+  async setSendBufferSize(bytes: number): Promise<void> {
     checkSendBufferSize('bytes', bytes);
-    this.#ioctl('setSendBufferSize()', () => native.tunSetSndBuf(this.#handle.fd, bytes));
-    return this;
+    await this.#ioctl('setSendBufferSize()', native.ioctlOps.setSndBuf, bytes);
   }
 
   /**
@@ -544,7 +535,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    *
    * ```ts
    * // Keep IPv4 UDP only.
-   * dev.attachFilter([
+   * await dev.attachFilter([
    *   bpfStatement(BPF.LD | BPF.H | BPF.ABS, 12),
    *   bpfJump(BPF.JMP | BPF.JEQ | BPF.K, 0x0800, 0, 3),
    *   bpfStatement(BPF.LD | BPF.B | BPF.ABS, 23),
@@ -554,18 +545,16 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    * ]);
    * ```
    */
-  attachFilter(instructions: readonly BpfInstruction[]): this {
+  async attachFilter(instructions: readonly BpfInstruction[]): Promise<void> {
     const program = encodeFilter(instructions);
     this.#requireTap('ioctl(TUNATTACHFILTER)');
-    this.#ioctl('attachFilter()', () => native.tunAttachFilter(this.#handle.fd, program));
-    return this;
+    await this.#ioctl('attachFilter()', native.ioctlOps.attachFilter, 0, program);
   }
 
   /** Removes the filter of {@link TunDevice.attachFilter} (TUNDETACHFILTER). */
-  detachFilter(): this {
+  async detachFilter(): Promise<void> {
     this.#requireTap('ioctl(TUNDETACHFILTER)');
-    this.#ioctl('detachFilter()', () => native.tunDetachFilter(this.#handle.fd));
-    return this;
+    await this.#ioctl('detachFilter()', native.ioctlOps.detachFilter);
   }
 
   /** Whether this queue is attached (false between detachQueue() and attachQueue()). */
@@ -581,17 +570,17 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    * detaching twice is EINVAL, as is detaching after the device was deleted.
    *
    * ```ts
-   * dev.detachQueue(); // let the other queues take the traffic
-   * dev.attachQueue();
+   * await dev.detachQueue(); // let the other queues take the traffic
+   * await dev.attachQueue();
    * ```
    */
-  detachQueue(): this {
+  async detachQueue(): Promise<void> {
     this.#requireMultiQueue();
-    this.#ioctl('detachQueue()', () => native.tunSetQueue(this.#handle.fd, false));
+    await this.#ioctl('detachQueue()', native.ioctlOps.setQueue, 0);
+    if (this.#closed) return;
     this.#detached = true;
     // Nothing will arrive on a detached queue: stop polling for reads.
     this.#handle.stopReading();
-    return this;
   }
 
   /**
@@ -599,20 +588,21 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    * it is attached already or the device is gone; EPERM for a process that
    * may no longer open the device.
    */
-  attachQueue(): this {
+  async attachQueue(): Promise<void> {
     this.#requireMultiQueue();
-    this.#ioctl('attachQueue()', () => native.tunSetQueue(this.#handle.fd, true));
+    await this.#ioctl('attachQueue()', native.ioctlOps.setQueue, 1);
+    if (this.#closed) return;
     if (this.#detached) {
       this.#detached = false;
       if (this.#reading) this.#handle.startReading();
     }
-    return this;
   }
 
-  #ioctl<T>(what: string, call: () => T): T {
+  /** One ioctl on the thread pool; a closed device rejects with ERR_DEVICE_CLOSED. */
+  async #ioctl<T = void>(what: string, op: number, arg = 0, program?: Uint8Array): Promise<T> {
     this.#assertOpen(what);
     try {
-      return call();
+      return (await native.tunIoctl(this.#handle.fd, op, arg, program)) as T;
     } catch (error) {
       throw fromNative(error, { device: this.name });
     }

@@ -168,25 +168,6 @@ Napi::Value OpenTun(const Napi::CallbackInfo& info) {
   return promise;
 }
 
-// interfaceMtu(name, netns?) -> number, through SIOCGIFMTU on a throwaway
-// socket in the calling thread's network namespace (or in netns).
-Napi::Value InterfaceMtu(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string name = info[0].As<Napi::String>();
-  std::string netns = NetnsArg(info, 1);
-  NetnsGuard guard(netns.c_str());
-  if (!guard.ok()) throw ErrnoError(env, guard.error(), guard.syscall());
-  int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (sock < 0) throw ErrnoError(env, errno, "socket");
-  struct ifreq ifr;
-  SetIfrName(ifr, name);
-  int rc = ::ioctl(sock, SIOCGIFMTU, &ifr);
-  int err = errno;
-  ::close(sock);
-  if (rc < 0) throw ErrnoError(env, err, "ioctl(SIOCGIFMTU)");
-  return Napi::Number::New(env, ifr.ifr_mtu);
-}
-
 // interfaceIndex(name) -> number (0 never: a missing name throws ENODEV).
 Napi::Value InterfaceIndex(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -200,7 +181,6 @@ Napi::Value InterfaceIndex(const Napi::CallbackInfo& info) {
 
 void InitTunOpen(Napi::Env env, Napi::Object exports) {
   exports.Set("openTun", Napi::Function::New(env, OpenTun, "openTun"));
-  exports.Set("interfaceMtu", Napi::Function::New(env, InterfaceMtu, "interfaceMtu"));
   exports.Set("interfaceIndex", Napi::Function::New(env, InterfaceIndex, "interfaceIndex"));
 
   Napi::Object c = Napi::Object::New(env);

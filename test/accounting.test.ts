@@ -30,7 +30,7 @@ for (const [label, sendBufferSize] of [
       const dev = await TunDevice.open({ name: uniqueName('acc'), sendBufferSize });
       try {
         bringUp(dev.name, net);
-        if (sendBufferSize !== undefined) assert.equal(dev.sendBufferSize, sendBufferSize);
+        if (sendBufferSize !== undefined) assert.equal(await dev.getSendBufferSize(), sendBufferSize);
         // Addressed to a host on the device's subnet that is not this one: with forwarding
         // off the stack discards it after the device counted it as received.
         const good = ipv4UdpPacket({ source: net.host(2), destination: net.host(3), sourcePort: 9, destinationPort: 9, payload: Buffer.alloc(64) });

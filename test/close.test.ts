@@ -115,7 +115,7 @@ privilegedTest('a write after close() calls back with ERR_STREAM_WRITE_AFTER_END
   const dev = await TunDevice.open({ name: uniqueName('cwa') });
   await dev.close();
   assert.equal(await writeAfter(dev), 'ERR_STREAM_WRITE_AFTER_END');
-  assert.throws(() => dev.mtu, { code: 'ERR_DEVICE_CLOSED' });
+  await assert.rejects(dev.getMtu(), { code: 'ERR_DEVICE_CLOSED' });
 });
 
 privilegedTest('a write after destroy() calls back with ERR_STREAM_DESTROYED', async () => {

@@ -50,7 +50,7 @@ privilegedTest('a second open of a name in use gives EBUSY and leaves the first 
     return true;
   });
   assert.ok(linkExists(name));
-  assert.ok(first.mtu > 0);
+  assert.ok((await first.getMtu()) > 0);
 });
 
 privilegedTest('opening an existing TAP name as TUN gives EINVAL naming the flag mismatch', async () => {

@@ -51,7 +51,7 @@ faultTest(
 );
 
 faultTest(
-  'terminating a worker while its JS is inside addon calls in a tight loop (dev.fd, dev.flags, writePackets) does not abort the process',
+  'terminating a worker while its JS is inside addon calls in a tight loop (dev.fd, writePackets) does not abort the process',
   async () => {
     // The main thread loads the addon too, so this case does not hit item 1.
     await workersRun('busy', 40, true, 60_000);

@@ -9,12 +9,12 @@ import { LIB, sendUdpFlows, until } from './kernel-helpers';
 
 privilegedTest('sendBufferSize is unlimited by default and reads back what was set', async () => {
   await using dev = await TunDevice.open({ name: uniqueName('snd'), sendBufferSize: 65536 });
-  assert.equal(dev.sendBufferSize, 65536);
-  dev.setSendBufferSize(1 << 20);
-  assert.equal(dev.sendBufferSize, 1 << 20);
-  assert.throws(() => dev.setSendBufferSize(0), { code: 'ERR_OUT_OF_RANGE' });
+  assert.equal(await dev.getSendBufferSize(), 65536);
+  await dev.setSendBufferSize(1 << 20);
+  assert.equal(await dev.getSendBufferSize(), 1 << 20);
+  await assert.rejects(dev.setSendBufferSize(0), { code: 'ERR_OUT_OF_RANGE' });
   await using other = await TunDevice.open({ name: uniqueName('snd') });
-  assert.equal(other.sendBufferSize, 2 ** 31 - 1);
+  assert.equal(await other.getSendBufferSize(), 2 ** 31 - 1);
 });
 
 /** IPv4 UDP only: EtherType at 12, IP protocol at 14 + 9. */
@@ -30,18 +30,29 @@ const UDP_ONLY: BpfInstruction[] = [
 privilegedTest('flags reads back what the device was opened with', async () => {
   await using tun = await TunDevice.open({ name: uniqueName('flg') });
   assert.deepEqual(
-    { ...tun.flags, raw: 0 },
+    { ...(await tun.getFlags()), raw: 0 },
     { tun: true, tap: false, noFilter: true, detached: false, multiQueue: false, vnetHeader: false, persist: false, napi: false, napiFrags: false, raw: 0 },
   );
   await using tap = await TunDevice.open({ name: uniqueName('flg'), mode: 'tap', packetInfo: true, multiQueue: true, persist: true });
-  const f = tap.flags;
+  const f = await tap.getFlags();
   assert.equal(f.tap && !f.tun && f.multiQueue && f.persist && !f.detached, true);
-  tap.attachFilter(UDP_ONLY);
-  assert.equal(tap.flags.noFilter, false);
-  tap.detachQueue();
-  assert.equal(tap.flags.detached, true);
-  tap.attachQueue();
-  tap.setPersist(false);
+  await tap.attachFilter(UDP_ONLY);
+  assert.equal((await tap.getFlags()).noFilter, false);
+  await tap.detachFilter();
+  await tap.detachQueue();
+  assert.equal((await tap.getFlags()).detached, true);
+  await tap.attachQueue();
+  assert.equal((await tap.getFlags()).detached, false);
+  await tap.setPersist(false);
+});
+
+privilegedTest('attachQueue() on a device with a BPF filter says the kernel left the queue detached, and how to attach it', async () => {
+  await using tap = await TunDevice.open({ name: uniqueName('fq'), mode: 'tap', multiQueue: true });
+  await tap.attachFilter(UDP_ONLY);
+  await tap.detachQueue();
+  await assert.rejects(tap.attachQueue(), { name: 'TunError', code: 'EBUSY', syscall: 'ioctl(TUNSETQUEUE)', message: /detachFilter\(\) before detachQueue\(\)/ });
+  assert.equal((await tap.getFlags()).detached, true);
+  assert.equal(tap.queueAttached, false);
 });
 
 privilegedTest('a BPF filter on a TAP device drops all but UDP; detached, ping comes through again', async () => {
@@ -51,7 +62,7 @@ privilegedTest('a BPF filter on a TAP device drops all but UDP; detached, ping c
   // A static neighbour: no ARP, which the filter would drop (and stall on).
   ip('neigh', 'add', net.host(2), 'lladdr', '02:00:00:00:00:02', 'dev', dev.name, 'nud', 'permanent');
   // Before the link is up, so that no IPv6 router solicitation gets in first.
-  dev.attachFilter(UDP_ONLY);
+  await dev.attachFilter(UDP_ONLY);
   ip('link', 'set', dev.name, 'up');
   const seen = { udp: 0, icmp: 0, other: 0 };
   dev.readable.on('data', (f: Buffer) => {
@@ -66,19 +77,19 @@ privilegedTest('a BPF filter on a TAP device drops all but UDP; detached, ping c
   assert.equal(seen.icmp, 0, 'the pings were filtered out');
   assert.equal(seen.other, 0);
   assert.ok(linkStats(dev.name).tx.dropped - droppedBefore >= 3, 'filtered frames count as TX-dropped');
-  dev.detachFilter();
+  await dev.detachFilter();
   await run('ping', ['-c', '2', '-i', '0.2', '-W', '1', net.host(2)]);
   await until(() => seen.icmp === 2, 'pings after detachFilter');
 });
 
 privilegedTest('attachFilter on a TUN device fails with ENOTSUP, and a bad program before any syscall', async () => {
   await using dev = await TunDevice.open({ name: uniqueName('bpft') });
-  assert.throws(() => dev.attachFilter(UDP_ONLY), { name: 'TunError', code: 'ENOTSUP', message: /mode 'tap'/ });
-  assert.throws(() => dev.attachFilter([]), { code: 'ERR_OUT_OF_RANGE' });
-  assert.throws(() => dev.attachFilter([{ code: 0x10000, jt: 0, jf: 0, k: 0 }]), { code: 'ERR_OUT_OF_RANGE' });
+  await assert.rejects(dev.attachFilter(UDP_ONLY), { name: 'TunError', code: 'ENOTSUP', message: /mode 'tap'/ });
+  await assert.rejects(dev.attachFilter([]), { code: 'ERR_OUT_OF_RANGE' });
+  await assert.rejects(dev.attachFilter([{ code: 0x10000, jt: 0, jf: 0, k: 0 }]), { code: 'ERR_OUT_OF_RANGE' });
   await using tap = await TunDevice.open({ name: uniqueName('bpft'), mode: 'tap' });
   // Well-formed but not valid BPF (no RET): the kernel says EINVAL.
-  assert.throws(() => tap.attachFilter([bpfStatement(BPF.LD | BPF.H | BPF.ABS, 12)]), { code: 'EINVAL' });
+  await assert.rejects(tap.attachFilter([bpfStatement(BPF.LD | BPF.H | BPF.ABS, 12)]), { code: 'EINVAL' });
 });
 
 privilegedTest('fromFd() in a child process takes over a queue passed through stdio and answers pings', async () => {

@@ -119,7 +119,7 @@ privilegedTest('writes queued on a detached queue reach the kernel, and close() 
   const a = await TunDevice.open({ name, multiQueue: true });
   const b = await TunDevice.open({ name, multiQueue: true });
   bringUp(name, net);
-  a.detachQueue();
+  await a.detachQueue();
   const before = linkStats(name).rx.packets;
   for (let i = 0; i < 20; i++) a.writable.write(numberedPacket(net, i));
   await a.close();

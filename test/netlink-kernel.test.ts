@@ -71,7 +71,7 @@ privilegedTest('setMtu and setTxQueueLength are what ip link then reports', asyn
   await nl.setTxQueueLength(dev.name, 4321);
   const link = ipLink(dev.name);
   assert.deepEqual({ mtu: link.mtu, txqlen: link.txqlen }, { mtu: 1280, txqlen: 4321 });
-  assert.equal(dev.mtu, 1280);
+  assert.equal(await dev.getMtu(), 1280);
 });
 
 privilegedTest('setMacAddress sets a TAP device hardware address', async () => {

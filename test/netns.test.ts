@@ -33,7 +33,7 @@ privilegedTest('a device opened with netns lives in that namespace, not in ours'
   assert.equal(linkExists(dev.name), false);
   assert.equal(dev.netns, ns.path);
   assert.ok(dev.index > 0);
-  assert.equal(dev.mtu, 1500, 'mtu is asked in the device namespace');
+  assert.equal(await dev.getMtu(), 1500, 'mtu is asked in the device namespace');
 });
 
 privilegedTest('a failed open in another namespace (the name is in use there) leaves the thread in its own', async (t) => {

@@ -47,9 +47,9 @@ privilegedTest('delete() of a device that does not exist fails with ENODEV and c
 privilegedTest('setPersist(false) on an open persistent device makes close() delete it', async () => {
   const name = await TunDevice.create({ name: uniqueName('punp') });
   const dev = await TunDevice.open({ name });
-  assert.equal(dev.flags.persist, true);
-  dev.setPersist(false);
-  assert.equal(dev.flags.persist, false);
+  assert.equal((await dev.getFlags()).persist, true);
+  await dev.setPersist(false);
+  assert.equal((await dev.getFlags()).persist, false);
   await dev.close();
   assert.equal(linkExists(name), false);
 });

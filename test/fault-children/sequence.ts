@@ -189,10 +189,10 @@ async function perform(op: Op, q: Queue, rng: SeededRandom, c: Context): Promise
       dev.destroy();
       return;
     case 'detachQueue':
-      dev.detachQueue();
+      await dev.detachQueue();
       return;
     case 'attachQueue':
-      dev.attachQueue();
+      await dev.attachQueue();
       return;
     case 'up':
       await dev.up();

@@ -68,7 +68,7 @@ async function busy(): Promise<void> {
   let sink = 0;
   for (;;) {
     sink += dev.fd;
-    sink += dev.flags.multiQueue ? 1 : 0;
+    sink += dev.stats.packetsWritten;
     sink += dev.writePackets(packet, descriptors, 1);
     if (sink < 0) break;
   }
