@@ -96,6 +96,7 @@ export interface RouteFilter {
 }
 
 const EBADMSG = 74;
+const EINTR = 4;
 const MAX_U32 = 0xffffffff;
 /** A dump the kernel flags as inconsistent (NLM_F_DUMP_INTR) is taken again, this many times at most. */
 const DUMP_ATTEMPTS = 3;
@@ -350,11 +351,18 @@ export class Netlink implements Disposable {
   }
 
   async #dump(request: Request, link?: Link): Promise<NetlinkMessage[]> {
-    for (let attempt = 1; ; attempt++) {
-      const reply = await this.#client.request(request, this.#errors(request.type, link));
+    const errors = this.#errors(request.type, link);
+    for (let attempt = 1; attempt <= DUMP_ATTEMPTS; attempt++) {
+      const reply = await this.#client.request(request, errors);
       // A dump that crossed a change may have skipped or doubled entries.
-      if (!reply.interrupted || attempt === DUMP_ATTEMPTS) return reply.messages;
+      if (!reply.interrupted) return reply.messages;
     }
+    // Never hand out a list the kernel called inconsistent. EINTR is what
+    // iproute2 returns for the same case ("Dump was interrupted and may be inconsistent").
+    throw new TunError(EINTR, `netlink ${messageTypeName(request.type)}`, {
+      device: this.#name(link),
+      hint: `The kernel's table changed during each of ${DUMP_ATTEMPTS} dumps (NLM_F_DUMP_INTR), so none is consistent: try again once the changes settle`,
+    });
   }
 
   #name(link: Link | undefined): string | undefined {
