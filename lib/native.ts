@@ -53,10 +53,19 @@ export interface NativeNetlinkSocketConstructor {
     receiveBufferSize: number,
     onData: (batch: Buffer, lengths: number[]) => void,
     onError: (errno: number, syscall: string) => void,
-    /** A namespace file to create the socket in ('' or absent: ours). */
-    netns?: string,
+    /** The namespace to create the socket in: a NetnsFile's fd, a path, or '' / absent for ours. */
+    netns?: NetnsTarget,
   ): NativeNetlinkSocket;
 }
+
+/** A network namespace held open; see src/netns.h. `fd` is -1 once closed. */
+export interface NativeNetnsFile {
+  readonly fd: number;
+  close(): void;
+}
+
+/** Where a native call acts: a NetnsFile's fd, a namespace path, or '' for ours. */
+export type NetnsTarget = number | string;
 
 export interface NativeConstants {
   readonly IFF_TUN: number;
@@ -87,8 +96,8 @@ export interface NativeBinding {
   setOffload(fd: number, flags: number): number;
   readonly offloadConstants: NativeOffloadConstants;
   /** netns: a namespace file to open the device in ('' or absent: ours). */
-  openTun(path: string, name: string, flags: number, netns?: string): { fd: number; name: string; flags: number; index: number };
-  interfaceMtu(name: string, netns?: string): number;
+  openTun(path: string, name: string, flags: number, netns?: NetnsTarget): { fd: number; name: string; flags: number; index: number };
+  interfaceMtu(name: string, netns?: NetnsTarget): number;
   interfaceIndex(name: string): number;
   strerror(errno: number): string;
   readonly constants: NativeConstants;
@@ -106,6 +115,7 @@ export interface NativeBinding {
   adoptFd(fd: number): void;
   readonly TunHandle: NativeTunHandleConstructor;
   readonly NetlinkSocket: NativeNetlinkSocketConstructor;
+  readonly NetnsFile: new (path: string) => NativeNetnsFile;
 }
 
 /** An error thrown by the native core: errno is positive, as the kernel gave it. */

@@ -12,10 +12,12 @@ import {
 } from './errors';
 import type { AddressInfo, LinkInfo } from './netlink/codec';
 import { LinkMonitor } from './netlink/device-link';
-import { kLinkNames, openNetlink, type AddAddressOptions, type Netlink, type RouteOptions } from './netlink/netlink';
+import { assertLinkExists, kLinkNames, openNetlink, type AddAddressOptions, type Netlink, type RouteOptions } from './netlink/netlink';
+import { netnsTarget, openNetnsFile } from './netlink/netns';
 import { enableOffload, validateOffload, type EnabledOffloads, type OffloadOptions } from './offload';
 import { encodeFilter, type BpfInstruction } from './filter';
-import { isNativeErrnoError, native, type NativeTunHandle } from './native';
+import { isNativeErrnoError, native, type NativeNetnsFile, type NativeTunHandle } from './native';
+import { validateObject, validatePath } from './validators';
 import {
   applyKernelOptions,
   checkId,
@@ -231,13 +233,23 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   #closePromise: Promise<void> | undefined;
   #onWritable: (() => void) | undefined;
   #detached = false;
+  /** The namespace the device was opened in, held from open to close; undefined for ours. */
+  #netnsFile: NativeNetnsFile | undefined;
   /** Set by readBatches(): from then on the batches, not `readable`, get the packets. */
   #batchHandler: PacketBatchHandler | undefined;
 
   /** Opens a device; see {@link TunDeviceOptions}. Needs CAP_NET_ADMIN unless the device is persistent and owned by this user. */
   static async open(options: TunDeviceOptions = {}): Promise<TunDevice> {
     const opts = validateOptions(options);
-    return new TunDevice(opts, openQueue(opts));
+    // Bound once, here: the device's helpers act on this namespace even
+    // after its path is deleted and made again for another one.
+    const netns = openNetnsFile(opts.kernel.netns);
+    try {
+      return new TunDevice(opts, openQueue(opts, netns), netns);
+    } catch (error) {
+      netns?.close();
+      throw error;
+    }
   }
 
   /**
@@ -254,9 +266,14 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    */
   static async create(options: TunCreateOptions = {}): Promise<string> {
     const opts = validateOptions({ ...options, persist: true });
-    const opened = openQueue(opts);
-    closeFd(opened.fd);
-    return opened.name;
+    const netns = openNetnsFile(opts.kernel.netns);
+    try {
+      const opened = openQueue(opts, netns);
+      closeFd(opened.fd);
+      return opened.name;
+    } finally {
+      netns?.close();
+    }
   }
 
   /**
@@ -274,29 +291,40 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   static async delete(name: string, options: TunDeleteOptions = {}): Promise<void> {
     validateName(name);
     if (name === '' || name.includes('%')) throw invalidValue('name', name, 'must name an existing device');
-    const modes: TunMode[] = options.mode !== undefined ? [options.mode] : ['tun', 'tap'];
-    const queues = options.multiQueue !== undefined ? [options.multiQueue] : [false, true];
-    let first: unknown;
-    for (const mode of modes) {
-      for (const multiQueue of queues) {
-        const opts = validateOptions({ ...options, name, mode, multiQueue, persist: false });
-        let opened: { fd: number; flags: number };
-        try {
-          opened = openQueue(opts);
-        } catch (error) {
-          // EINVAL: the device exists with the other mode or queue setting.
-          if (!(error instanceof TunError) || error.code !== 'EINVAL') throw error;
-          first ??= error;
-          continue;
+    validateObject(options, 'options');
+    const netns = openNetnsFile(validateOptions({ ...options, name }).kernel.netns);
+    try {
+      // TUNSETIFF would create a missing device (watchers would see it come
+      // and go): ask netlink first, in the device's namespace.
+      await assertLinkExists(name, netnsTarget(netns));
+      const modes: TunMode[] = options.mode !== undefined ? [options.mode] : ['tun', 'tap'];
+      const queues = options.multiQueue !== undefined ? [options.multiQueue] : [false, true];
+      let first: unknown;
+      for (const mode of modes) {
+        for (const multiQueue of queues) {
+          const opts = validateOptions({ ...options, name, mode, multiQueue, persist: false });
+          let opened: { fd: number; flags: number };
+          try {
+            opened = openQueue(opts, netns);
+          } catch (error) {
+            // EINVAL: the device exists with the other mode or queue setting.
+            if (!(error instanceof TunError) || error.code !== 'EINVAL') throw error;
+            first ??= error;
+            continue;
+          }
+          closeFd(opened.fd);
+          // The device went away since we asked (TUNSETIFF made a new one,
+          // gone again with the fd), or it is not persistent.
+          if ((opened.flags & native.constants.IFF_PERSIST) === 0) {
+            throw new TunError(19 /* ENODEV */, 'ioctl(TUNSETIFF)', { device: name, hint: `No persistent device '${name}' (any more)` });
+          }
+          return;
         }
-        closeFd(opened.fd);
-        // TUNSETIFF creates a missing device; the flags it found tell us
-        // (and the device we made is gone again with the fd).
-        if ((opened.flags & native.constants.IFF_PERSIST) === 0) throw new TunError(19 /* ENODEV */, 'delete', { device: name });
-        return;
       }
+      throw first;
+    } finally {
+      netns?.close();
     }
-    throw first;
   }
 
   /**
@@ -334,11 +362,12 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       mode: flags.tap ? 'tap' : 'tun',
       multiQueue: flags.multiQueue,
     });
-    return new TunDevice(opts, { fd, name: iff.name, flags: iff.flags, index });
+    return new TunDevice(opts, { fd, name: iff.name, flags: iff.flags, index }, undefined);
   }
 
-  private constructor(opts: ValidOptions, opened: { fd: number; name: string; flags: number; index: number }) {
+  private constructor(opts: ValidOptions, opened: { fd: number; name: string; flags: number; index: number }, netns: NativeNetnsFile | undefined) {
     super();
+    this.#netnsFile = netns;
     this.name = opened.name;
     this.mode = opts.mode;
     this.multiQueue = opts.kernel.multiQueue;
@@ -400,7 +429,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   get mtu(): number {
     this.#assertOpen('mtu');
     try {
-      return native.interfaceMtu(this.name, this.netns ?? '');
+      return native.interfaceMtu(this.name, netnsTarget(this.#netnsFile));
     } catch (error) {
       throw fromNative(error, { device: this.name });
     }
@@ -633,6 +662,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.#reading = false;
     this.#onWritable = undefined;
     this.#closeNetlink();
+    this.#netnsFile?.close();
     this.#handle.close();
     // The streams get the error only where someone listens for it; the device
     // itself reports it once, so an unhandled fatal error throws once.
@@ -911,11 +941,13 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
 
   /** Adds a route through this device: `await dev.addRoute('10.33.0.0/16')`. */
   async addRoute(cidr: string, options: Omit<RouteOptions, 'device'> = {}): Promise<void> {
+    validateObject(options, 'options');
     return this.#nl('addRoute').addRoute(cidr, { ...options, device: this.index });
   }
 
   /** Removes a route through this device. */
   async removeRoute(cidr: string, options: Omit<RouteOptions, 'device'> = {}): Promise<void> {
+    validateObject(options, 'options');
     return this.#nl('removeRoute').removeRoute(cidr, { ...options, device: this.index });
   }
 
@@ -938,7 +970,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.#assertOpen(what);
     if (this.#netlink === undefined) {
       // The device's index names it only in its own namespace.
-      this.#netlink = openNetlink(this.netns ?? '');
+      this.#netlink = openNetlink(netnsTarget(this.#netnsFile));
       this.#netlink[kLinkNames].set(this.index, this.name);
     }
     return this.#netlink;
@@ -952,7 +984,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       down: (link) => this.emit('down', link),
       addressAdded: (address) => this.emit('addressAdded', address),
       addressRemoved: (address) => this.emit('addressRemoved', address),
-    }, this.netns ?? '');
+    }, netnsTarget(this.#netnsFile));
   }
 
   #closeNetlink(): void {
@@ -1085,7 +1117,7 @@ function validateOptions(options: TunDeviceOptions): ValidOptions {
   const packetInfo = options.packetInfo ?? false;
   if (typeof packetInfo !== 'boolean') throw invalidType('options.packetInfo', 'a boolean', packetInfo);
   const path = options.path ?? DEFAULT_PATH;
-  if (typeof path !== 'string' || path === '') throw invalidType('options.path', 'a non-empty string', path);
+  if (validatePath(path, 'options.path', 'a non-empty string') === '') throw invalidType('options.path', 'a non-empty string', path);
   return {
     kernel: validateKernelOptions(options),
     name: validateName(options.name ?? '', 'options.name'),
@@ -1103,7 +1135,7 @@ function validateOptions(options: TunDeviceOptions): ValidOptions {
  * Opens one queue as the options say and applies the kernel-side options;
  * on any failure the fd is closed and the error is a TunError.
  */
-function openQueue(opts: ValidOptions): { fd: number; name: string; flags: number; index: number } {
+function openQueue(opts: ValidOptions, netns: NativeNetnsFile | undefined): { fd: number; name: string; flags: number; index: number } {
   const c = native.constants;
   const flags =
     (opts.mode === 'tap' ? c.IFF_TAP : c.IFF_TUN) |
@@ -1112,7 +1144,7 @@ function openQueue(opts: ValidOptions): { fd: number; name: string; flags: numbe
     (opts.offload ? c.IFF_VNET_HDR : 0);
   let opened: { fd: number; name: string; flags: number; index: number };
   try {
-    opened = native.openTun(opts.path, opts.name, flags, opts.kernel.netns);
+    opened = native.openTun(opts.path, opts.name, flags, netnsTarget(netns));
   } catch (error) {
     // A failure to enter the namespace is about the namespace file.
     const inNetns = isNativeErrnoError(error) && (error.syscall === 'setns' || error.syscall === 'open(netns)');

@@ -2,6 +2,7 @@
 
 #include "errno_error.h"
 #include "netlink_socket.h"
+#include "netns.h"
 #include "tun_handle.h"
 #include "tun_offload.h"
 #include "tun_ioctl.h"
@@ -48,6 +49,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("strerror", Napi::Function::New(env, Strerror, "strerror"));
   exports.Set("TunHandle", TunHandle::Init(env));
   exports.Set("NetlinkSocket", NetlinkSocket::Init(env));
+  exports.Set("NetnsFile", NetnsFile::Init(env));
   return exports;
 }
 

@@ -37,8 +37,7 @@ Napi::Value OpenTun(const Napi::CallbackInfo& info) {
   std::string path = info[0].As<Napi::String>();
   std::string name = info[1].As<Napi::String>();
   int flags = info[2].As<Napi::Number>().Int32Value();
-  std::string netns = NetnsArg(info, 3);
-  NetnsGuard guard(netns.c_str());
+  NetnsGuard guard(NetnsArg(info, 3));
   if (!guard.ok()) throw ErrnoError(env, guard.error(), guard.syscall());
 
   int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NONBLOCK);
@@ -80,8 +79,7 @@ Napi::Value OpenTun(const Napi::CallbackInfo& info) {
 Napi::Value InterfaceMtu(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name = info[0].As<Napi::String>();
-  std::string netns = NetnsArg(info, 1);
-  NetnsGuard guard(netns.c_str());
+  NetnsGuard guard(NetnsArg(info, 1));
   if (!guard.ok()) throw ErrnoError(env, guard.error(), guard.syscall());
   int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (sock < 0) throw ErrnoError(env, errno, "socket");

@@ -4,7 +4,7 @@
 // notification. Nothing here blocks: a request is one non-blocking send, and
 // its promise settles when the reply's datagram comes up through the poll.
 import { StateError } from '../errors';
-import { native, type NativeNetlinkSocket } from '../native';
+import { native, type NativeNetlinkSocket, type NetnsTarget } from '../native';
 import {
   MalformedMessage,
   NLMSG,
@@ -87,7 +87,7 @@ export class NetlinkClient {
   #keepAlive: boolean;
 
   /** A client on a new native socket bound to `groups` (0: requests only). */
-  static open(groups: number, handlers: ClientHandlers = {}, keepAlive = false, netns = ''): NetlinkClient {
+  static open(groups: number, handlers: ClientHandlers = {}, keepAlive = false, netns: NetnsTarget = ''): NetlinkClient {
     let client: NetlinkClient | undefined;
     const socket: NativeNetlinkSocket = new native.NetlinkSocket(
       groups,

@@ -6,6 +6,7 @@
 // an event queued before the snapshot's reply is older than the snapshot, and
 // one queued after it is newer. That is what lets 'up'/'down' be reported as
 // changes without guessing the state they changed from.
+import type { NetnsTarget } from '../native';
 import { NetlinkClient } from './client';
 import {
   AF_UNSPEC,
@@ -38,7 +39,7 @@ export class LinkMonitor {
   #up: boolean | undefined;
 
   /** `netns`: the namespace the device lives in ('' for ours); its index means something only there. */
-  constructor(index: number, sink: LinkEventSink, netns = '') {
+  constructor(index: number, sink: LinkEventSink, netns: NetnsTarget = '') {
     this.#index = index;
     this.#sink = sink;
     this.#client = NetlinkClient.open(
