@@ -134,6 +134,10 @@ export function isNativeErrnoError(value: unknown): value is NativeErrnoError {
 
 // node-gyp-build prefers build/Release (a local compile) and falls back to
 // prebuilds/<platform>-<arch>; the package root is two levels above dist/lib.
+// TUNTAP_NATIVE_PATH names another build of the addon to load instead (the
+// sanitizer build of scripts/asan.js), leaving build/Release alone.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const load = require('node-gyp-build') as (dir: string) => unknown;
-export const native = load(path.join(__dirname, '..', '..')) as NativeBinding;
+const override = process.env.TUNTAP_NATIVE_PATH;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const native = (override ? require(path.resolve(override)) : load(path.join(__dirname, '..', '..'))) as NativeBinding;
