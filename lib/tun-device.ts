@@ -98,7 +98,9 @@ export interface TunDeviceOptions {
    * Open the device in this network namespace: a file such as
    * '/var/run/netns/NAME' or '/proc/PID/ns/net'. Only the opening thread
    * enters it, for the duration of the open; the device then lives there.
-   * Needs CAP_SYS_ADMIN.
+   * The namespace file is held open until the device closes, so the device's
+   * helpers keep acting on that namespace even if the path is deleted and
+   * made again for another one. Needs CAP_SYS_ADMIN.
    */
   netns?: string;
   /** The queue's send buffer in bytes (TUNSETSNDBUF); the kernel's default is unlimited. */

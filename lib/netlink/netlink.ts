@@ -111,6 +111,9 @@ export const kLinkNames = Symbol('linkNames');
  * Every method sends one request (or a dump) and settles when the kernel
  * answers; any number may be in flight at once. Holds the event loop only
  * while a request is in flight.
+ * A dump the kernel marks as inconsistent (the table changed while it was
+ * read) is taken again; after three such dumps in a row the call rejects
+ * with a TunError whose code is 'EINTR', as iproute2 does.
  *
  * ```ts
  * const nl = await Netlink.open();
