@@ -57,10 +57,19 @@ export interface NativeNetlinkSocketConstructor {
     receiveBufferSize: number,
     onData: (batch: Buffer, lengths: number[]) => void,
     onError: (errno: number, syscall: string) => void,
-    /** A namespace file to create the socket in ('' or absent: ours). */
-    netns?: string,
+    /** The namespace to create the socket in: a NetnsFile's fd, a path, or '' / absent for ours. */
+    netns?: NetnsTarget,
   ): NativeNetlinkSocket;
 }
+
+/** A network namespace held open; see src/netns.h. `fd` is -1 once closed. */
+export interface NativeNetnsFile {
+  readonly fd: number;
+  close(): void;
+}
+
+/** Where a native call acts: a NetnsFile's fd, a namespace path, or '' for ours. */
+export type NetnsTarget = number | string;
 
 export interface NativeConstants {
   readonly IFF_TUN: number;
@@ -91,14 +100,15 @@ export interface NativeBinding {
   setOffload(fd: number, flags: number): number;
   readonly offloadConstants: NativeOffloadConstants;
   /**
-   * On the thread pool. netns: a namespace file to open the device in ('' or
-   * absent: ours); options: [owner, group, sendBufferSize, persist], -1 each for "leave it".
+   * On the thread pool. netns: the namespace to open the device in (an fd
+   * held open, a path, or '' for ours); options: [owner, group,
+   * sendBufferSize, persist], -1 each for "leave it".
    */
   openTun(
     path: string,
     name: string,
     flags: number,
-    netns?: string,
+    netns?: NetnsTarget,
     options?: [number, number, number, number],
   ): Promise<{ fd: number; name: string; flags: number; index: number }>;
   interfaceIndex(name: string): number;
@@ -125,6 +135,7 @@ export interface NativeBinding {
   adoptFd(fd: number): void;
   readonly TunHandle: NativeTunHandleConstructor;
   readonly NetlinkSocket: NativeNetlinkSocketConstructor;
+  readonly NetnsFile: new (path: string) => NativeNetnsFile;
 }
 
 /** An error thrown by the native core: errno is positive, as the kernel gave it. */
@@ -143,6 +154,10 @@ export function isNativeErrnoError(value: unknown): value is NativeErrnoError {
 
 // node-gyp-build prefers build/Release (a local compile) and falls back to
 // prebuilds/<platform>-<arch>; the package root is two levels above dist/lib.
+// TUNTAP_NATIVE_PATH names another build of the addon to load instead (the
+// sanitizer build of scripts/asan.js), leaving build/Release alone.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const load = require('node-gyp-build') as (dir: string) => unknown;
-export const native = load(path.join(__dirname, '..', '..')) as NativeBinding;
+const override = process.env.TUNTAP_NATIVE_PATH;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const native = (override ? require(path.resolve(override)) : load(path.join(__dirname, '..', '..'))) as NativeBinding;

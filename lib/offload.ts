@@ -70,7 +70,7 @@ export class OffloadNotSupportedError extends TunError {
 export function validateOffload(value: unknown): Wanted | undefined {
   if (value === undefined || value === false) return undefined;
   if (value === true) return { tso: true, tsoEcn: true, uso: true, bestEffort: true };
-  if (value === null || typeof value !== 'object') throw invalidType('options.offload', 'a boolean or an object', value);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidType('options.offload', 'a boolean or an object', value);
   const o = value as Record<string, unknown>;
   const flag = (key: keyof OffloadOptions): boolean => {
     const v = o[key] ?? false;

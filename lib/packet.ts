@@ -1,8 +1,9 @@
 // Small packet helpers that a TUN program needs on day one: the IP version,
 // the Internet checksum, and an ICMP/ICMPv6 echo reply built from a request.
 // They read and write plain Buffers and never throw on short input.
-import { invalidValue } from './errors';
+import { invalidValue, outOfRange } from './errors';
 import { parseIp } from './netlink/address';
+import { validateBytes, validateInteger, validateObject } from './validators';
 
 /**
  * 4 or 6 for an IP packet, 0 for anything else (or an empty buffer).
@@ -60,6 +61,7 @@ export function internetChecksum(data: Uint8Array, initial = 0): number {
  * ```
  */
 export function echoReply(packet: Uint8Array): Buffer | null {
+  validateBytes(packet, 'packet');
   const version = ipVersion(packet);
   if (version === 4) {
     const ihl = (packet[0] & 0x0f) * 4;
@@ -143,22 +145,31 @@ function ipv4Bytes(address: string, into: Buffer, offset: number): void {
  * ```
  */
 export function ipv4UdpPacket(fields: UdpPacketFields): Buffer {
-  const length = 28 + fields.payload.length;
+  validateObject(fields, 'fields');
+  const payload = validateBytes(fields.payload, 'fields.payload');
+  // Checked rather than written as given: Buffer and typed-array stores
+  // would turn NaN into 0, 1.7 into 1 and 300 into 44 without a word.
+  const sourcePort = validateInteger(fields.sourcePort, 'fields.sourcePort', 0, 0xffff);
+  const destinationPort = validateInteger(fields.destinationPort, 'fields.destinationPort', 0, 0xffff);
+  const ttl = validateInteger(fields.ttl ?? 64, 'fields.ttl', 0, 0xff);
+  const id = validateInteger(fields.id ?? 0, 'fields.id', 0, 0xffff);
+  const length = 28 + payload.length;
+  if (length > 0xffff) throw outOfRange('fields.payload.length', '<= 65507 (an IPv4 packet is at most 65535 bytes)', payload.length);
   const p = Buffer.alloc(length);
   p[0] = 0x45;
   p.writeUInt16BE(length, 2);
-  p.writeUInt16BE(fields.id ?? 0, 4);
-  p[8] = fields.ttl ?? 64;
+  p.writeUInt16BE(id, 4);
+  p[8] = ttl;
   p[9] = 17;
   ipv4Bytes(fields.source, p, 12);
   ipv4Bytes(fields.destination, p, 16);
   p.writeUInt16BE(internetChecksum(p.subarray(0, 20)), 10);
-  p.writeUInt16BE(fields.sourcePort, 20);
-  p.writeUInt16BE(fields.destinationPort, 22);
-  p.writeUInt16BE(8 + fields.payload.length, 24);
-  p.set(fields.payload, 28);
+  p.writeUInt16BE(sourcePort, 20);
+  p.writeUInt16BE(destinationPort, 22);
+  p.writeUInt16BE(8 + payload.length, 24);
+  p.set(payload, 28);
   // Pseudo-header: addresses, protocol, UDP length.
-  const pseudo = onesComplementSum(p.subarray(12, 20)) + 17 + 8 + fields.payload.length;
+  const pseudo = onesComplementSum(p.subarray(12, 20)) + 17 + 8 + payload.length;
   const sum = internetChecksum(p.subarray(20), pseudo);
   p.writeUInt16BE(sum === 0 ? 0xffff : sum, 26);
   return p;

@@ -12,10 +12,12 @@ import {
 } from './errors';
 import type { AddressInfo, LinkInfo } from './netlink/codec';
 import { LinkMonitor } from './netlink/device-link';
-import { kLinkNames, openNetlink, type AddAddressOptions, type Netlink, type RouteOptions } from './netlink/netlink';
+import { assertLinkExists, kLinkNames, openNetlink, type AddAddressOptions, type Netlink, type RouteOptions } from './netlink/netlink';
+import { netnsTarget, openNetnsFile } from './netlink/netns';
 import { enableOffload, validateOffload, type EnabledOffloads, type OffloadOptions } from './offload';
 import { encodeFilter, type BpfInstruction } from './filter';
-import { isNativeErrnoError, native, type NativeTunHandle } from './native';
+import { isNativeErrnoError, native, type NativeNetnsFile, type NativeTunHandle } from './native';
+import { validateObject, validatePath } from './validators';
 import {
   kernelOptionArgs,
   checkId,
@@ -96,7 +98,9 @@ export interface TunDeviceOptions {
    * Open the device in this network namespace: a file such as
    * '/var/run/netns/NAME' or '/proc/PID/ns/net'. Only the opening thread
    * enters it, for the duration of the open; the device then lives there.
-   * Needs CAP_SYS_ADMIN.
+   * The namespace file is held open until the device closes, so the device's
+   * helpers keep acting on that namespace even if the path is deleted and
+   * made again for another one. Needs CAP_SYS_ADMIN.
    */
   netns?: string;
   /** The queue's send buffer in bytes (TUNSETSNDBUF); the kernel's default is unlimited. */
@@ -274,6 +278,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   #released: Promise<void> | undefined;
   #onWritable: (() => void) | undefined;
   #detached = false;
+  /** The namespace the device was opened in, held from open to close; undefined for ours. */
+  #netnsFile: NativeNetnsFile | undefined;
   /** Set by readBatches(): from then on the batches, not `readable`, get the packets. */
   #batchHandler: PacketBatchHandler | undefined;
 
@@ -283,10 +289,17 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     const signal = options.signal;
     if (signal !== undefined) validateAbortSignal(signal, 'options.signal');
     if (signal?.aborted) throw abortError(signal);
-    const opening = openQueue(opts);
-    if (signal === undefined) return new TunDevice(opts, await opening);
-    const opened = await abortable(opening, signal, (late) => void closeFdAsync(late.fd));
-    return new TunDevice(opts, opened);
+    // Bound once, here: the device's helpers act on this namespace even
+    // after its path is deleted and made again for another one.
+    const netns = openNetnsFile(opts.kernel.netns);
+    try {
+      const opening = openQueue(opts, netns);
+      const opened = signal === undefined ? await opening : await abortable(opening, signal, (late) => void closeFdAsync(late.fd));
+      return new TunDevice(opts, opened, netns);
+    } catch (error) {
+      netns?.close();
+      throw error;
+    }
   }
 
   /**
@@ -303,9 +316,14 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    */
   static async create(options: TunCreateOptions = {}): Promise<string> {
     const opts = validateOptions({ ...options, persist: true });
-    const opened = await openQueue(opts);
-    await closeFdAsync(opened.fd);
-    return opened.name;
+    const netns = openNetnsFile(opts.kernel.netns);
+    try {
+      const opened = await openQueue(opts, netns);
+      await closeFdAsync(opened.fd);
+      return opened.name;
+    } finally {
+      netns?.close();
+    }
   }
 
   /**
@@ -323,29 +341,40 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   static async delete(name: string, options: TunDeleteOptions = {}): Promise<void> {
     validateName(name);
     if (name === '' || name.includes('%')) throw invalidValue('name', name, 'must name an existing device');
-    const modes: TunMode[] = options.mode !== undefined ? [options.mode] : ['tun', 'tap'];
-    const queues = options.multiQueue !== undefined ? [options.multiQueue] : [false, true];
-    let first: unknown;
-    for (const mode of modes) {
-      for (const multiQueue of queues) {
-        const opts = validateOptions({ ...options, name, mode, multiQueue, persist: false });
-        let opened: { fd: number; flags: number };
-        try {
-          opened = await openQueue(opts);
-        } catch (error) {
-          // EINVAL: the device exists with the other mode or queue setting.
-          if (!(error instanceof TunError) || error.code !== 'EINVAL') throw error;
-          first ??= error;
-          continue;
+    validateObject(options, 'options');
+    const netns = openNetnsFile(validateOptions({ ...options, name }).kernel.netns);
+    try {
+      // TUNSETIFF would create a missing device (watchers would see it come
+      // and go): ask netlink first, in the device's namespace.
+      await assertLinkExists(name, netnsTarget(netns));
+      const modes: TunMode[] = options.mode !== undefined ? [options.mode] : ['tun', 'tap'];
+      const queues = options.multiQueue !== undefined ? [options.multiQueue] : [false, true];
+      let first: unknown;
+      for (const mode of modes) {
+        for (const multiQueue of queues) {
+          const opts = validateOptions({ ...options, name, mode, multiQueue, persist: false });
+          let opened: { fd: number; flags: number };
+          try {
+            opened = await openQueue(opts, netns);
+          } catch (error) {
+            // EINVAL: the device exists with the other mode or queue setting.
+            if (!(error instanceof TunError) || error.code !== 'EINVAL') throw error;
+            first ??= error;
+            continue;
+          }
+          await closeFdAsync(opened.fd);
+          // The device went away since we asked (TUNSETIFF made a new one,
+          // gone again with the fd), or it is not persistent.
+          if ((opened.flags & native.constants.IFF_PERSIST) === 0) {
+            throw new TunError(19 /* ENODEV */, 'ioctl(TUNSETIFF)', { device: name, hint: `No persistent device '${name}' (any more)` });
+          }
+          return;
         }
-        await closeFdAsync(opened.fd);
-        // TUNSETIFF creates a missing device; the flags it found tell us
-        // (and the device we made is gone again with the fd).
-        if ((opened.flags & native.constants.IFF_PERSIST) === 0) throw new TunError(19 /* ENODEV */, 'delete', { device: name });
-        return;
       }
+      throw first;
+    } finally {
+      netns?.close();
     }
-    throw first;
   }
 
   /**
@@ -388,11 +417,12 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       mode: flags.tap ? 'tap' : 'tun',
       multiQueue: flags.multiQueue,
     });
-    return new TunDevice(opts, { fd, name: iff.name, flags: iff.flags, index });
+    return new TunDevice(opts, { fd, name: iff.name, flags: iff.flags, index }, undefined);
   }
 
-  private constructor(opts: ValidOptions, opened: { fd: number; name: string; flags: number; index: number }) {
+  private constructor(opts: ValidOptions, opened: { fd: number; name: string; flags: number; index: number }, netns: NativeNetnsFile | undefined) {
     super();
+    this.#netnsFile = netns;
     this.name = opened.name;
     this.mode = opts.mode;
     this.multiQueue = opts.kernel.multiQueue;
@@ -679,6 +709,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.#reading = false;
     this.#onWritable = undefined;
     this.#closeNetlink();
+    this.#netnsFile?.close();
     // Closing a TUN queue takes the kernel's rtnl lock and an RCU grace
     // period (up to tens of ms): native code does it off the event loop.
     // 'error' at once (on the next tick), 'close' when the fd is really gone.
@@ -1058,11 +1089,13 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
 
   /** Adds a route through this device: `await dev.addRoute('10.33.0.0/16')`. */
   async addRoute(cidr: string, options: Omit<RouteOptions, 'device'> = {}): Promise<void> {
+    validateObject(options, 'options');
     return this.#nl('addRoute').addRoute(cidr, { ...options, device: this.index });
   }
 
   /** Removes a route through this device. */
   async removeRoute(cidr: string, options: Omit<RouteOptions, 'device'> = {}): Promise<void> {
+    validateObject(options, 'options');
     return this.#nl('removeRoute').removeRoute(cidr, { ...options, device: this.index });
   }
 
@@ -1085,7 +1118,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.#assertOpen(what);
     if (this.#netlink === undefined) {
       // The device's index names it only in its own namespace.
-      this.#netlink = openNetlink(this.netns ?? '');
+      this.#netlink = openNetlink(netnsTarget(this.#netnsFile));
       this.#netlink[kLinkNames].set(this.index, this.name);
     }
     return this.#netlink;
@@ -1099,7 +1132,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       down: (link) => this.emit('down', link),
       addressAdded: (address) => this.emit('addressAdded', address),
       addressRemoved: (address) => this.emit('addressRemoved', address),
-    }, this.netns ?? '', this.#refed);
+    }, netnsTarget(this.#netnsFile), this.#refed);
   }
 
   #linkEventListenerRemoved(event: string | symbol): void {
@@ -1355,7 +1388,7 @@ function validateOptions(options: TunDeviceOptions): ValidOptions {
   const packetInfo = options.packetInfo ?? false;
   if (typeof packetInfo !== 'boolean') throw invalidType('options.packetInfo', 'a boolean', packetInfo);
   const path = options.path ?? DEFAULT_PATH;
-  if (typeof path !== 'string' || path === '') throw invalidType('options.path', 'a non-empty string', path);
+  if (validatePath(path, 'options.path', 'a non-empty string') === '') throw invalidType('options.path', 'a non-empty string', path);
   return {
     kernel: validateKernelOptions(options),
     name: validateName(options.name ?? '', 'options.name'),
@@ -1373,7 +1406,10 @@ function validateOptions(options: TunDeviceOptions): ValidOptions {
  * Opens one queue as the options say and applies the kernel-side options,
  * on the thread pool; on any failure the fd is closed and the error is a TunError.
  */
-async function openQueue(opts: ValidOptions): Promise<{ fd: number; name: string; flags: number; index: number }> {
+async function openQueue(
+  opts: ValidOptions,
+  netns: NativeNetnsFile | undefined,
+): Promise<{ fd: number; name: string; flags: number; index: number }> {
   const c = native.constants;
   const flags =
     (opts.mode === 'tap' ? c.IFF_TAP : c.IFF_TUN) |
@@ -1381,7 +1417,7 @@ async function openQueue(opts: ValidOptions): Promise<{ fd: number; name: string
     (opts.kernel.multiQueue ? c.IFF_MULTI_QUEUE : 0) |
     (opts.offload ? c.IFF_VNET_HDR : 0);
   try {
-    return await native.openTun(opts.path, opts.name, flags, opts.kernel.netns, kernelOptionArgs(opts.kernel));
+    return await native.openTun(opts.path, opts.name, flags, netnsTarget(netns), kernelOptionArgs(opts.kernel));
   } catch (error) {
     // A failure to enter the namespace is about the namespace file; one after
     // TUNSETIFF names the device the kernel made.

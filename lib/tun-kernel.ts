@@ -1,7 +1,8 @@
 // The kernel-side options of a TUN/TAP device (persistence, ownership,
 // queues, namespace, send buffer) and its flags read back as a typed object.
-import { invalidType, outOfRange } from './errors';
+import { invalidType } from './errors';
 import { native } from './native';
+import { validateInteger, validatePath } from './validators';
 
 /**
  * The device's flags as the kernel reports them (TUNGETIFF).
@@ -75,9 +76,7 @@ const MAX_SNDBUF = 0x7fffffff;
 
 /** Checks an integer argument against [min, max]. */
 export function checkInteger(name: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw invalidType(name, 'an integer', value);
-  if (value < min || value > max) throw outOfRange(name, `>= ${min} and <= ${max}`, value);
-  return value;
+  return validateInteger(value, name, min, max);
 }
 
 /** A uid or gid for TUNSETOWNER / TUNSETGROUP. */
@@ -104,8 +103,7 @@ export function validateKernelOptions(options: {
   netns?: unknown;
   sendBufferSize?: unknown;
 }): KernelOptions {
-  const netns = options.netns ?? '';
-  if (typeof netns !== 'string') throw invalidType('options.netns', 'a string (a path such as /var/run/netns/NAME)', netns);
+  const netns = validatePath(options.netns ?? '', 'options.netns', 'a string (a path such as /var/run/netns/NAME)');
   return {
     multiQueue: optionalBoolean('options.multiQueue', options.multiQueue) ?? false,
     persist: optionalBoolean('options.persist', options.persist),

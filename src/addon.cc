@@ -4,6 +4,7 @@
 
 #include "errno_error.h"
 #include "netlink_socket.h"
+#include "netns.h"
 #include "tun_handle.h"
 #include "tun_ioctl.h"
 #include "tun_offload.h"
@@ -97,6 +98,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
                                 },
                                 "tunFdInUse"));
   exports.Set("NetlinkSocket", NetlinkSocket::Init(env));
+  exports.Set("NetnsFile", NetnsFile::Init(env));
   return exports;
 }
 

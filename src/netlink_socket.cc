@@ -50,8 +50,7 @@ NetlinkSocket::NetlinkSocket(const Napi::CallbackInfo& info) : PolledHandle<Netl
   {
     // A netlink socket speaks for the namespace it was created in, for life:
     // only its creation needs to happen there.
-    std::string netns = NetnsArg(info, 4);
-    NetnsGuard guard(netns.c_str());
+    NetnsGuard guard(NetnsArg(info, 4));
     if (!guard.ok()) throw ErrnoError(env, guard.error(), guard.syscall());
     fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (fd < 0) throw ErrnoError(env, errno, "socket(AF_NETLINK)");

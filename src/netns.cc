@@ -9,33 +9,59 @@
 #include <cstdlib>
 #include <cstring>
 
-namespace tuntap {
+#include "errno_error.h"
 
-NetnsGuard::NetnsGuard(const char* path) {
-  if (path == nullptr || path[0] == '\0') return;
-  int home = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+namespace tuntap {
+namespace {
+
+// O_NONBLOCK: a FIFO (or any file whose open waits) given as a namespace
+// would otherwise block the thread, and with it the event loop, until a
+// writer comes; opened this way it fails at once in setns (EINVAL).
+int OpenNamespaceFile(const char* path) {
+  int fd;
+  do {
+    fd = ::open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+}  // namespace
+
+NetnsGuard::NetnsGuard(const NetnsTarget& target) {
+  if (!target.byFd && target.path.empty()) return;
+  if (target.byFd && target.fd < 0) {
+    error_ = EBADF;
+    syscall_ = "setns";
+    return;
+  }
+  int home = OpenNamespaceFile("/proc/thread-self/ns/net");
   if (home < 0) {
     error_ = errno;
     syscall_ = "open(/proc/thread-self/ns/net)";
     return;
   }
-  int target = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (target < 0) {
-    error_ = errno;
-    syscall_ = "open(netns)";
-    ::close(home);
-    return;
+  int opened = -1;
+  if (!target.byFd) {
+    opened = OpenNamespaceFile(target.path.c_str());
+    if (opened < 0) {
+      error_ = errno;
+      syscall_ = "open(netns)";
+      ::close(home);
+      return;
+    }
   }
-  // CLONE_NEWNET makes the kernel check that target is a network namespace
-  // (EINVAL otherwise) rather than entering whatever namespace it is.
-  if (::setns(target, CLONE_NEWNET) < 0) {
-    error_ = errno;
+  // CLONE_NEWNET makes the kernel check that the file is a network namespace
+  // (EINVAL otherwise: another namespace type, a FIFO, a regular file)
+  // rather than entering whatever it is.
+  int rc = ::setns(opened >= 0 ? opened : target.fd, CLONE_NEWNET);
+  int err = errno;
+  if (opened >= 0) ::close(opened);
+  if (rc < 0) {
+    error_ = err;
     syscall_ = "setns";
-    ::close(target);
     ::close(home);
     return;
   }
-  ::close(target);
   home_ = home;
 }
 
@@ -49,6 +75,34 @@ NetnsGuard::~NetnsGuard() {
     std::abort();
   }
   ::close(home_);
+}
+
+Napi::Function NetnsFile::Init(Napi::Env env) {
+  return DefineClass(env, "NetnsFile",
+                     {
+                         InstanceAccessor<&NetnsFile::GetFd>("fd"),
+                         InstanceMethod<&NetnsFile::Close>("close"),
+                     });
+}
+
+NetnsFile::NetnsFile(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NetnsFile>(info) {
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  fd_ = OpenNamespaceFile(path.c_str());
+  if (fd_ < 0) throw ErrnoError(info.Env(), errno, "open(netns)");
+}
+
+NetnsFile::~NetnsFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Napi::Value NetnsFile::GetFd(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), fd_);
+}
+
+Napi::Value NetnsFile::Close(const Napi::CallbackInfo& info) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  return info.Env().Undefined();
 }
 
 }  // namespace tuntap

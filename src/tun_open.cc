@@ -31,7 +31,7 @@ void SetIfrName(struct ifreq& ifr, const std::string& name) {
 struct OpenSpec {
   std::string path;
   std::string name;
-  std::string netns;
+  NetnsTarget netns;
   int flags = 0;
   long owner = -1;
   long group = -1;
@@ -57,7 +57,7 @@ struct Opened {
 // elsewhere. The guard takes the thread home on every way out.
 Opened OpenQueue(const OpenSpec& spec) {
   Opened r;
-  NetnsGuard guard(spec.netns.c_str());
+  NetnsGuard guard(spec.netns);
   if (!guard.ok()) {
     r.err = guard.error();
     r.syscall = guard.syscall();

@@ -4,7 +4,7 @@
 // notification. Nothing here blocks: a request is one non-blocking send, and
 // its promise settles when the reply's datagram comes up through the poll.
 import { StateError } from '../errors';
-import { native, type NativeNetlinkSocket } from '../native';
+import { native, type NativeNetlinkSocket, type NetnsTarget } from '../native';
 import {
   MalformedMessage,
   NLMSG,
@@ -66,6 +66,12 @@ export interface ClientHandlers {
 
 const ENOBUFS = 105;
 const EBADMSG = 74;
+/**
+ * Requests settled before their last message came (a malformed or cut
+ * datagram in a dump) whose sequence numbers are remembered, so that the
+ * rest of their answer is dropped rather than taken for notifications.
+ */
+const MAX_ABANDONED = 64;
 /** The socket buffer we ask for: a burst of events from many links fits. */
 export const RECEIVE_BUFFER_SIZE = 4 * 1024 * 1024;
 
@@ -73,13 +79,15 @@ export class NetlinkClient {
   readonly #transport: NetlinkTransport;
   readonly #handlers: ClientHandlers;
   readonly #pending = new Map<number, Pending>();
+  /** Sequence numbers of requests settled early, oldest first; see MAX_ABANDONED. */
+  readonly #abandoned = new Set<number>();
   #seq: number;
   #closed = false;
   #holdsLoop = true; // a new uv_poll holds the loop
   #keepAlive: boolean;
 
   /** A client on a new native socket bound to `groups` (0: requests only). */
-  static open(groups: number, handlers: ClientHandlers = {}, keepAlive = false, netns = ''): NetlinkClient {
+  static open(groups: number, handlers: ClientHandlers = {}, keepAlive = false, netns: NetnsTarget = ''): NetlinkClient {
     let client: NetlinkClient | undefined;
     const socket: NativeNetlinkSocket = new native.NetlinkSocket(
       groups,
@@ -125,7 +133,7 @@ export class NetlinkClient {
     if (this.#closed) return Promise.reject(closedError());
     do {
       this.#seq = (this.#seq + 1) >>> 0 || 1;
-    } while (this.#pending.has(this.#seq));
+    } while (this.#pending.has(this.#seq) || this.#abandoned.has(this.#seq));
     const seq = this.#seq;
     const message = encodeMessage(request.type, request.flags | NLM_F.REQUEST | NLM_F.ACK, seq, request.fixed, request.attributes);
     return new Promise<Reply>((resolve, reject) => {
@@ -169,7 +177,13 @@ export class NetlinkClient {
   }
 
   #dispatch(message: NetlinkMessage): void {
-    const p = message.pid === this.#transport.portId ? this.#pending.get(message.seq) : undefined;
+    const ours = message.pid === this.#transport.portId;
+    if (ours && this.#abandoned.has(message.seq)) {
+      // The rest of an answer we already gave up on: its end releases the number.
+      if (message.type === NLMSG.DONE || message.type === NLMSG.ERROR) this.#abandoned.delete(message.seq);
+      return;
+    }
+    const p = ours ? this.#pending.get(message.seq) : undefined;
     if (p === undefined) {
       // A notification (or a late answer to a request that is gone).
       if (message.type >= 16) this.#handlers.onMessage?.(message, false);
@@ -212,15 +226,28 @@ export class NetlinkClient {
 
   #malformed(malformed: MalformedMessage, seq: number | undefined, pid: number | undefined): void {
     // The reply we could not read may have been the end of a request: fail
-    // that request rather than leave it waiting for ever.
+    // that request rather than leave it waiting for ever. A dump goes on in
+    // the datagrams after this one (the kernel cut an oversized one and sent
+    // the rest): those belong to the failed request, not to the watchers.
     if (seq !== undefined && pid === this.#transport.portId && this.#pending.has(seq)) {
       this.#settle(seq, `malformed reply: ${malformed.reason}`, EBADMSG);
+      this.#abandon(seq);
     }
     this.#handlers.onTrouble?.(EBADMSG, 'recv', malformed.reason);
   }
 
   #failAll(errno: number): void {
-    for (const seq of [...this.#pending.keys()]) this.#settle(seq, 'replies were lost: the socket buffer overflowed', errno);
+    for (const seq of [...this.#pending.keys()]) {
+      this.#settle(seq, 'replies were lost: the socket buffer overflowed', errno);
+      this.#abandon(seq);
+    }
+  }
+
+  #abandon(seq: number): void {
+    this.#abandoned.add(seq);
+    // An answer whose end never comes (it was in the cut datagram) would
+    // keep its number for ever: forget the oldest beyond the bound.
+    if (this.#abandoned.size > MAX_ABANDONED) this.#abandoned.delete(this.#abandoned.values().next().value as number);
   }
 
   #updateRef(): void {

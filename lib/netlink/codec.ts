@@ -52,7 +52,9 @@ const writeU16 = (b: Buffer, v: number, o: number): number => (LE ? b.writeUInt1
 const writeU32 = (b: Buffer, v: number, o: number): number => (LE ? b.writeUInt32LE(v, o) : b.writeUInt32BE(v, o));
 const writeI32 = (b: Buffer, v: number, o: number): number => (LE ? b.writeInt32LE(v, o) : b.writeInt32BE(v, o));
 
-const align4 = (n: number): number => (n + 3) & ~3;
+// Arithmetic, not `(n + 3) & ~3`: a length read from the wire may be near
+// 2^32, where the 32-bit bitwise form wraps negative.
+const align4 = (n: number): number => n + ((4 - (n % 4)) % 4);
 
 /** What a message or datagram that could not be read was wrong with. */
 export class MalformedMessage {
@@ -234,7 +236,8 @@ export function decodeError(message: NetlinkMessage): ErrorReply | MalformedMess
   if ((message.flags & NLM_F.ACK_TLVS) !== 0 && p.length >= 4 + HEADER_SIZE) {
     // The TLVs follow the echoed request: its header only when capped.
     const echoed = (message.flags & NLM_F.CAPPED) !== 0 ? HEADER_SIZE : align4(readU32(p, 4));
-    const tlvs = parseAttributes(p, 4 + echoed);
+    // An echoed length beyond the body leaves no room for TLVs: there are none to read.
+    const tlvs = parseAttributes(p, Math.min(4 + echoed, p.length));
     if (!(tlvs instanceof MalformedMessage)) {
       const text = attrString(tlvs.get(NLMSGERR_ATTR_MSG));
       if (text !== undefined && text !== '') reply.kernelMessage = text;

@@ -6,6 +6,7 @@
 // an event queued before the snapshot's reply is older than the snapshot, and
 // one queued after it is newer. That is what lets 'up'/'down' be reported as
 // changes without guessing the state they changed from.
+import type { NetnsTarget } from '../native';
 import { NetlinkClient } from './client';
 import {
   AF_UNSPEC,
@@ -39,7 +40,7 @@ export class LinkMonitor {
 
   /** `netns`: the namespace the device lives in ('' for ours); its index means something only there. */
   /** `keepAlive`: hold the event loop open while listening (false: like an unref'd socket). */
-  constructor(index: number, sink: LinkEventSink, netns = '', keepAlive = true) {
+  constructor(index: number, sink: LinkEventSink, netns: NetnsTarget = '', keepAlive = true) {
     this.#index = index;
     this.#sink = sink;
     this.#client = NetlinkClient.open(

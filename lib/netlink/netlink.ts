@@ -2,8 +2,10 @@
 // through the library's own netlink socket (never by running `ip`).
 import { EventEmitter } from 'node:events';
 import type TypedEmitter from 'typed-emitter';
-import { TunError, errnoName, fromNative, invalidType, invalidValue, outOfRange } from '../errors';
+import { TunError, errnoName, fromNative, invalidType, invalidValue } from '../errors';
+import type { NetnsTarget } from '../native';
 import { validateName } from '../tun-device';
+import { validateBoolean, validateInteger, validateObject, validatePath } from '../validators';
 import { networkOf, parseCidr, parseIp, parseMac, type Cidr } from './address';
 import { NetlinkClient, type ErrorFactory, type Request } from './client';
 import {
@@ -96,6 +98,7 @@ export interface RouteFilter {
 }
 
 const EBADMSG = 74;
+const EINTR = 4;
 const MAX_U32 = 0xffffffff;
 /** A dump the kernel flags as inconsistent (NLM_F_DUMP_INTR) is taken again, this many times at most. */
 const DUMP_ATTEMPTS = 3;
@@ -108,6 +111,9 @@ export const kLinkNames = Symbol('linkNames');
  * Every method sends one request (or a dump) and settles when the kernel
  * answers; any number may be in flight at once. Holds the event loop only
  * while a request is in flight.
+ * A dump the kernel marks as inconsistent (the table changed while it was
+ * read) is taken again; after three such dumps in a row the call rejects
+ * with a TunError whose code is 'EINTR', as iproute2 does.
  *
  * ```ts
  * const nl = await Netlink.open();
@@ -172,8 +178,8 @@ export class Netlink implements Disposable {
   async addAddress(link: Link, cidr: string, options: AddAddressOptions = {}): Promise<void> {
     checkLink(link);
     const address = parseCidr(cidr, 'cidr');
-    if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
-    const replace = booleanOption(options.replace, 'options.replace');
+    validateObject(options, 'options');
+    const replace = validateBoolean(options.replace, 'options.replace', false);
     const index = await this.#index(link);
     await this.#send(
       addressRequest(RTM.NEWADDR, NLM_F.CREATE | (replace ? NLM_F.REPLACE : NLM_F.EXCL), address, index),
@@ -215,7 +221,7 @@ export class Netlink implements Disposable {
 
   /** Sets the MTU: 68 to 65535 (the device may allow less). */
   async setMtu(link: Link, mtu: number): Promise<void> {
-    checkInteger(mtu, 'mtu', 68, 65535);
+    validateInteger(mtu, 'mtu', 68, 65535);
     await this.#setLink(link, 0, 0, [attr.u32(IFLA.MTU, mtu)]);
   }
 
@@ -227,7 +233,7 @@ export class Netlink implements Disposable {
 
   /** Sets the transmit queue length (packets the kernel queues for the device). */
   async setTxQueueLength(link: Link, length: number): Promise<void> {
-    checkInteger(length, 'length', 0, MAX_U32);
+    validateInteger(length, 'length', 0, MAX_U32);
     await this.#setLink(link, 0, 0, [attr.u32(IFLA.TXQLEN, length)]);
   }
 
@@ -273,7 +279,7 @@ export class Netlink implements Disposable {
     if (filter === null || typeof filter !== 'object') throw invalidType('filter', 'an object', filter);
     if (filter.family !== undefined && filter.family !== 4 && filter.family !== 6) throw invalidValue('filter.family', filter.family, 'must be 4 or 6');
     const table = filter.table ?? RT_TABLE_MAIN;
-    if (table !== 'all') checkInteger(table, 'filter.table', 1, MAX_U32);
+    if (table !== 'all') validateInteger(table, 'filter.table', 1, MAX_U32);
     if (filter.device !== undefined) checkLink(filter.device);
     const index = filter.device === undefined ? undefined : await this.#index(filter.device);
     const family = filter.family === 4 ? AF_INET : filter.family === 6 ? AF_INET6 : AF_UNSPEC;
@@ -295,7 +301,7 @@ export class Netlink implements Disposable {
 
   async #routeRequest(cidr: string, options: RouteOptions, adding: boolean): Promise<{ request: Request }> {
     const destination = parseCidr(cidr === 'default' ? '0.0.0.0/0' : cidr, 'cidr');
-    if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+    validateObject(options, 'options');
     if (!networkOf(destination).equals(destination.bytes)) {
       throw invalidValue('cidr', cidr, 'has host bits set beyond the prefix length');
     }
@@ -304,10 +310,10 @@ export class Netlink implements Disposable {
     if (via !== undefined && via.family !== destination.family) {
       throw invalidValue('options.via', options.via, `must be an IPv${destination.family} address like the destination`);
     }
-    if (options.metric !== undefined) checkInteger(options.metric, 'options.metric', 0, MAX_U32);
+    if (options.metric !== undefined) validateInteger(options.metric, 'options.metric', 0, MAX_U32);
     const table = options.table ?? RT_TABLE_MAIN;
-    checkInteger(table, 'options.table', 1, MAX_U32);
-    const replace = booleanOption(options.replace, 'options.replace');
+    validateInteger(table, 'options.table', 1, MAX_U32);
+    const replace = validateBoolean(options.replace, 'options.replace', false);
     if (adding && options.device === undefined && via === undefined) {
       throw invalidValue('options', options, 'must name a device or a gateway (via) for the route');
     }
@@ -350,11 +356,18 @@ export class Netlink implements Disposable {
   }
 
   async #dump(request: Request, link?: Link): Promise<NetlinkMessage[]> {
-    for (let attempt = 1; ; attempt++) {
-      const reply = await this.#client.request(request, this.#errors(request.type, link));
+    const errors = this.#errors(request.type, link);
+    for (let attempt = 1; attempt <= DUMP_ATTEMPTS; attempt++) {
+      const reply = await this.#client.request(request, errors);
       // A dump that crossed a change may have skipped or doubled entries.
-      if (!reply.interrupted || attempt === DUMP_ATTEMPTS) return reply.messages;
+      if (!reply.interrupted) return reply.messages;
     }
+    // Never hand out a list the kernel called inconsistent. EINTR is what
+    // iproute2 returns for the same case ("Dump was interrupted and may be inconsistent").
+    throw new TunError(EINTR, `netlink ${messageTypeName(request.type)}`, {
+      device: this.#name(link),
+      hint: `The kernel's table changed during each of ${DUMP_ATTEMPTS} dumps (NLM_F_DUMP_INTR), so none is consistent: try again once the changes settle`,
+    });
   }
 
   #name(link: Link | undefined): string | undefined {
@@ -374,11 +387,24 @@ export class Netlink implements Disposable {
 }
 
 /** Opens a request socket at once (Netlink.open() without the promise). */
-export function openNetlink(netns = ''): Netlink {
+export function openNetlink(netns: NetnsTarget = ''): Netlink {
   try {
     return new Netlink(NetlinkClient.open(0, {}, false, netns));
   } catch (error) {
-    throw fromNative(error, netns === '' ? {} : { path: netns });
+    throw fromNative(error, typeof netns === 'string' && netns !== '' ? { path: netns } : {});
+  }
+}
+
+/**
+ * Rejects with ENODEV (syscall 'netlink RTM_GETLINK') unless a link named
+ * `name` exists in that namespace. Reading needs no privilege.
+ */
+export async function assertLinkExists(name: string, netns: NetnsTarget): Promise<void> {
+  const nl = openNetlink(netns);
+  try {
+    await nl.link(name);
+  } finally {
+    nl.close();
   }
 }
 
@@ -389,10 +415,8 @@ export interface NetlinkOptions {
 }
 
 function validateNetns(options: NetlinkOptions): string {
-  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
-  const netns = options.netns ?? '';
-  if (typeof netns !== 'string') throw invalidType('options.netns', 'a string (a path such as /var/run/netns/NAME)', netns);
-  return netns;
+  validateObject(options, 'options');
+  return validatePath(options.netns ?? '', 'options.netns', 'a string (a path such as /var/run/netns/NAME)');
 }
 
 function decodeAll<T>(messages: NetlinkMessage[], type: number, decode: (m: NetlinkMessage) => T | MalformedMessage, keep?: (m: NetlinkMessage) => boolean): T[] {
@@ -426,24 +450,13 @@ function addressRequest(type: number, flags: number, address: Cidr, index: numbe
 
 function checkLink(link: unknown): asserts link is Link {
   if (typeof link === 'number') {
-    checkInteger(link, 'link', 1, 0x7fffffff);
+    validateInteger(link, 'link', 1, 0x7fffffff);
   } else if (typeof link === 'string') {
     validateName(link, 'link');
     if (link === '') throw invalidValue('link', link, 'must not be empty');
   } else {
     throw invalidType('link', 'an interface name or index', link);
   }
-}
-
-function checkInteger(value: unknown, name: string, min: number, max: number): void {
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw invalidType(name, 'an integer', value);
-  if (value < min || value > max) throw outOfRange(name, `>= ${min} and <= ${max}`, value);
-}
-
-function booleanOption(value: unknown, name: string): boolean {
-  if (value === undefined) return false;
-  if (typeof value !== 'boolean') throw invalidType(name, 'a boolean', value);
-  return value;
 }
 
 const NEEDS_ADMIN = 'Changing links, addresses and routes needs CAP_NET_ADMIN in this network namespace: run as root or grant the capability';
@@ -569,11 +582,10 @@ export class NetlinkWatcher extends TypedEventEmitter implements Disposable {
   /** @internal Use Netlink.watch(). */
   constructor(options: WatchOptions = {}) {
     super();
-    if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
-    const links = options.links ?? true;
-    const addresses = options.addresses ?? true;
-    const routes = options.routes ?? false;
     const netns = validateNetns(options);
+    const links = validateBoolean(options.links, 'options.links', true);
+    const addresses = validateBoolean(options.addresses, 'options.addresses', true);
+    const routes = validateBoolean(options.routes, 'options.routes', false);
     const groups =
       (links ? RTMGRP.LINK : 0) |
       (addresses ? RTMGRP.IPV4_IFADDR | RTMGRP.IPV6_IFADDR : 0) |

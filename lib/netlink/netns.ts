@@ -1,0 +1,21 @@
+// Binding to a network namespace at open: the path a caller gives
+// (/var/run/netns/NAME) is opened once, and what the device or socket does
+// later goes to that namespace through the fd, even after the name is
+// deleted and made again for another namespace.
+import { fromNative } from '../errors';
+import { native, type NativeNetnsFile, type NetnsTarget } from '../native';
+
+/** The namespace file at `path` held open, or undefined for '' (ours). Throws a TunError. */
+export function openNetnsFile(path: string): NativeNetnsFile | undefined {
+  if (path === '') return undefined;
+  try {
+    return new native.NetnsFile(path);
+  } catch (error) {
+    throw fromNative(error, { path });
+  }
+}
+
+/** What a native call takes for the namespace of `file`: its fd, or '' for ours. */
+export function netnsTarget(file: NativeNetnsFile | undefined): NetnsTarget {
+  return file === undefined ? '' : file.fd;
+}

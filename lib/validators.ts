@@ -1,0 +1,41 @@
+// Argument checks shared across the public API. Each throws Node's own codes
+// (ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE) before any
+// syscall, and returns the value checked.
+import { invalidType, invalidValue, outOfRange } from './errors';
+
+/** An options bag: an object (not null, not an array, not a string that would spread into one). */
+export function validateObject(value: unknown, name: string): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidType(name, 'an object', value);
+  return value as Record<string, unknown>;
+}
+
+/** An optional boolean: `fallback` when undefined. */
+export function validateBoolean(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw invalidType(name, 'a boolean', value);
+  return value;
+}
+
+/** An integer in [min, max]: a TypeError for NaN, 1.5 or '3', a RangeError outside. */
+export function validateInteger(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw invalidType(name, 'an integer', value);
+  if (value < min || value > max) throw outOfRange(name, `>= ${min} and <= ${max}`, value);
+  return value;
+}
+
+/**
+ * A file path handed to a syscall. The kernel reads a C string, so a NUL byte
+ * would cut the path short ('/dev/net/tun\0/x' opens /dev/net/tun); Node's
+ * fs refuses such paths with ERR_INVALID_ARG_VALUE, and so do we.
+ */
+export function validatePath(value: unknown, name: string, what: string): string {
+  if (typeof value !== 'string') throw invalidType(name, what, value);
+  if (value.includes('\0')) throw invalidValue(name, value, 'must be a string without null bytes');
+  return value;
+}
+
+/** Bytes: a Buffer or another Uint8Array (not a string, which has no one byte form). */
+export function validateBytes(value: unknown, name: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) throw invalidType(name, 'a Buffer or Uint8Array', value);
+  return value;
+}
