@@ -1,9 +1,13 @@
 // `readable` as a user sees it: Node's Readable types its chunks as `any`;
 // a device's readable gives one Buffer per packet, and says so. Each 'data'
-// overload is followed by Readable's own catch-all overload, unchanged (its
-// `any[]` is @types/node's): without it a PacketReadable would not be
-// assignable to Readable, and pipeline() and friends would refuse it.
+// overload is followed by Readable's catch-all overload for the other events
+// (its `any[]` is @types/node's): without it a PacketReadable would not be
+// assignable to Readable, and pipeline() and friends would refuse it. The
+// catch-all excludes 'data', or a listener taking a string would match it.
 import type { Readable } from 'node:stream';
+
+/** Any event name but 'data'. */
+type OtherThanData<E> = E extends 'data' ? never : E;
 
 /**
  * The packets read from a device, one Buffer per chunk.
@@ -16,14 +20,14 @@ import type { Readable } from 'node:stream';
 export interface PacketReadable extends Readable {
   read(size?: number): Buffer | null;
   addListener(event: 'data', listener: (packet: Buffer) => void): this;
-  addListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  addListener<E extends string | symbol>(event: OtherThanData<E>, listener: (...args: any[]) => void): this;
   on(event: 'data', listener: (packet: Buffer) => void): this;
-  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  on<E extends string | symbol>(event: OtherThanData<E>, listener: (...args: any[]) => void): this;
   once(event: 'data', listener: (packet: Buffer) => void): this;
-  once(event: string | symbol, listener: (...args: any[]) => void): this;
+  once<E extends string | symbol>(event: OtherThanData<E>, listener: (...args: any[]) => void): this;
   prependListener(event: 'data', listener: (packet: Buffer) => void): this;
-  prependListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  prependListener<E extends string | symbol>(event: OtherThanData<E>, listener: (...args: any[]) => void): this;
   prependOnceListener(event: 'data', listener: (packet: Buffer) => void): this;
-  prependOnceListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  prependOnceListener<E extends string | symbol>(event: OtherThanData<E>, listener: (...args: any[]) => void): this;
   [Symbol.asyncIterator](): NodeJS.AsyncIterator<Buffer>;
 }

@@ -87,7 +87,10 @@ export function installTarball(tarball: string, bin: string): string {
   writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
   const deps = Object.keys(JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).dependencies as Record<string, string>);
   const depTarballs = deps.map((dep) => {
-    const name = execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', project, path.join(repoRoot, 'node_modules', dep)], { encoding: 'utf8' });
+    const name = execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', project, path.join(repoRoot, 'node_modules', dep)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     return path.join(project, name.trim().split('\n').pop() as string);
   });
   execFileSync('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--offline', tarball, ...depTarballs], {
