@@ -1,7 +1,7 @@
 // Helpers for the tests of the package as users get it: the packed tarball,
 // installed into an empty project, and the prebuilt binaries run as they are.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -99,4 +99,35 @@ export function installTarball(tarball: string, bin: string): string {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   return project;
+}
+
+/** The packed package installed into an empty project (see installTarball), and where each part is. */
+export interface InstalledPackage {
+  /** The packed .tgz. */
+  tarball: string;
+  /** The folder with only node and npm: the PATH the install and the programs run with. */
+  bin: string;
+  /** The consumer project. */
+  project: string;
+  /** node_modules/tuntap-ts in it. */
+  installed: string;
+}
+
+/**
+ * Registers node:test before/after hooks that pack and install the package
+ * once for a test file and remove it all afterwards; the returned object is
+ * filled in by the time the tests run.
+ */
+export function useInstalledPackage(hooks: { before(fn: () => void): void; after(fn: () => void): void }): InstalledPackage {
+  const state: InstalledPackage = { tarball: '', bin: '', project: '', installed: '' };
+  hooks.before(() => {
+    state.tarball = packTarball();
+    state.bin = pathWithoutCompiler();
+    state.project = installTarball(state.tarball, state.bin);
+    state.installed = path.join(state.project, 'node_modules', 'tuntap-ts');
+  });
+  hooks.after(() => {
+    for (const dir of [state.tarball && path.dirname(state.tarball), state.bin, state.project]) if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  return state;
 }

@@ -9,28 +9,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
-import { installTarball, packTarball, packetMoverScript, pathWithoutCompiler } from './package-helpers';
+import { packetMoverScript, useInstalledPackage } from './package-helpers';
 
-let tarball = '';
-let bin = '';
-let project = '';
-let installed = '';
-
-before(() => {
-  tarball = packTarball();
-  bin = pathWithoutCompiler();
-  project = installTarball(tarball, bin);
-  installed = path.join(project, 'node_modules', 'tuntap-ts');
-});
-
-after(() => {
-  for (const dir of [tarball && path.dirname(tarball), bin, project]) if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const pkg = useInstalledPackage({ before, after });
 
 /** A copy of the installed project whose package has `change` applied (binaries removed, corrupted...). */
 function alteredProject(change: (pkg: string) => void): string {
   const copy = mkdtempSync(path.join(os.tmpdir(), 'tuntap-altered-'));
-  cpSync(project, copy, { recursive: true });
+  cpSync(pkg.project, copy, { recursive: true });
   change(path.join(copy, 'node_modules', 'tuntap-ts'));
   return copy;
 }
@@ -38,11 +24,11 @@ function alteredProject(change: (pkg: string) => void): string {
 /** Runs a CommonJS program in `dir` with the compiler-less PATH; returns its exit code and output. */
 async function runIn(dir: string, file: string, source: string, args: string[] = [], nodeArgs: string[] = []) {
   writeFileSync(path.join(dir, file), source);
-  return run(process.execPath, [...nodeArgs, path.join(dir, file), ...args], { cwd: dir, env: { ...process.env, PATH: bin } });
+  return run(process.execPath, [...nodeArgs, path.join(dir, file), ...args], { cwd: dir, env: { ...process.env, PATH: pkg.bin } });
 }
 
 test('the tarball holds the compiled library and its types, the prebuilds, the sources, LICENSE, README and CHANGELOG, and nothing else', () => {
-  const files = execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' }).trim().split('\n').map((f) => f.replace(/^package\//, ''));
+  const files = execFileSync('tar', ['tzf', pkg.tarball], { encoding: 'utf8' }).trim().split('\n').map((f) => f.replace(/^package\//, ''));
   const allowed = [
     /^dist\/lib\/.+\.(js|d\.ts)$/,
     /^prebuilds\/linux-(x64|arm64)\/tuntap-ts\.(glibc|musl)\.node$/,
@@ -55,14 +41,14 @@ test('the tarball holds the compiled library and its types, the prebuilds, the s
     assert.ok(files.includes(needed), `${needed} is shipped`);
   }
   assert.equal(files.filter((f) => f.startsWith('prebuilds/linux-')).length, 4, 'four prebuilds');
-  const pkg = JSON.parse(readFileSync(path.join(installed, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-  assert.deepEqual(Object.keys(pkg.dependencies).sort(), ['node-addon-api', 'node-gyp-build'], 'typed-emitter (and rxjs with it) is not a runtime dependency');
-  assert.equal(existsSync(path.join(project, 'node_modules', 'rxjs')), false, 'no rxjs in a user install');
+  const manifest = JSON.parse(readFileSync(path.join(pkg.installed, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  assert.deepEqual(Object.keys(manifest.dependencies).sort(), ['node-addon-api', 'node-gyp-build'], 'typed-emitter (and rxjs with it) is not a runtime dependency');
+  assert.equal(existsSync(path.join(pkg.project, 'node_modules', 'rxjs')), false, 'no rxjs in a user install');
 });
 
 test('the PATH the install used has no compiler', () => {
   for (const tool of ['cc', 'gcc', 'g++', 'make', 'python3']) {
-    const r = execFileSync('/bin/sh', ['-c', `command -v ${tool} || echo absent`], { env: { PATH: bin }, encoding: 'utf8' }).trim();
+    const r = execFileSync('/bin/sh', ['-c', `command -v ${tool} || echo absent`], { env: { PATH: pkg.bin }, encoding: 'utf8' }).trim();
     assert.equal(r, 'absent', `${tool} is hidden`);
   }
 });
@@ -70,12 +56,12 @@ test('the PATH the install used has no compiler', () => {
 for (const kind of ['cjs', 'esm'] as const) {
   privilegedTest(`installed without scripts or compiler, the package moves a packet each way through ${kind === 'cjs' ? 'require()' : 'import'} with its prebuild`, async () => {
     const net = uniqueSubnet();
-    const r = await runIn(project, `mover.${kind === 'cjs' ? 'cjs' : 'mjs'}`, packetMoverScript('tuntap-ts', kind), [uniqueName('pk'), net.prefix]);
+    const r = await runIn(pkg.project, `mover.${kind === 'cjs' ? 'cjs' : 'mjs'}`, packetMoverScript('tuntap-ts', kind), [uniqueName('pk'), net.prefix]);
     assert.equal(r.code, 0, r.stderr);
     const seen = JSON.parse(r.stdout) as { read: string; reply: string; binary: string };
     assert.equal(seen.read, 'ping');
     assert.equal(seen.reply, 'pong');
-    assert.equal(seen.binary, path.join(installed, 'prebuilds', `linux-${process.arch}`, 'tuntap-ts.glibc.node'));
+    assert.equal(seen.binary, path.join(pkg.installed, 'prebuilds', `linux-${process.arch}`, 'tuntap-ts.glibc.node'));
   });
 }
 
@@ -155,7 +141,7 @@ for (const [what, corrupt] of [
 test('on macOS or Windows the package imports, and TunDevice.open rejects with ENOTSUP naming Linux', async () => {
   for (const platform of ['darwin', 'win32']) {
     const fake = `Object.defineProperty(process, 'platform', { value: ${JSON.stringify(platform)} });\n`;
-    const r = await runIn(project, `platform-${platform}.cjs`, fake + openAndReport);
+    const r = await runIn(pkg.project, `platform-${platform}.cjs`, fake + openAndReport);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout) as { isTunError: boolean; code: string; message: string };
     assert.equal(out.isTunError, true, platform);
