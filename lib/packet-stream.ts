@@ -18,16 +18,28 @@ type OtherThanData<E> = E extends 'data' ? never : E;
  * ```
  */
 export interface PacketReadable extends Readable {
+  /** The next packet, or null when none is buffered. */
   read(size?: number): Buffer | null;
+  /** A listener for each packet read. */
   addListener(event: 'data', listener: (packet: Buffer) => void): this;
+  /** A listener for another of Readable's events ('end', 'close', 'error', ...). */
   addListener<E extends string | symbol>(event: OtherThanData<E>, listener: (...args: any[]) => void): this;
+  /** A listener for each packet read. */
   on(event: 'data', listener: (packet: Buffer) => void): this;
+  /** A listener for another of Readable's events ('end', 'close', 'error', ...). */
   on<E extends string | symbol>(event: OtherThanData<E>, listener: (...args: any[]) => void): this;
+  /** A listener for each packet read. */
   once(event: 'data', listener: (packet: Buffer) => void): this;
+  /** A listener for another of Readable's events ('end', 'close', 'error', ...). */
   once<E extends string | symbol>(event: OtherThanData<E>, listener: (...args: any[]) => void): this;
+  /** A listener for each packet read. */
   prependListener(event: 'data', listener: (packet: Buffer) => void): this;
+  /** A listener for another of Readable's events ('end', 'close', 'error', ...). */
   prependListener<E extends string | symbol>(event: OtherThanData<E>, listener: (...args: any[]) => void): this;
+  /** A listener for each packet read. */
   prependOnceListener(event: 'data', listener: (packet: Buffer) => void): this;
+  /** A listener for another of Readable's events ('end', 'close', 'error', ...). */
   prependOnceListener<E extends string | symbol>(event: OtherThanData<E>, listener: (...args: any[]) => void): this;
+  /** The packets, one Buffer at a time. */
   [Symbol.asyncIterator](): NodeJS.AsyncIterator<Buffer>;
 }
