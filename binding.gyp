@@ -1,4 +1,7 @@
 {
+  "variables": {
+    "tuntap_prebuild%": "<!(node -p \"process.env.TUNTAP_PREBUILD || 0\")"
+  },
   "targets": [
     {
       "target_name": "tuntap",
@@ -18,7 +21,12 @@
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
-      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "conditions": [
+        ["tuntap_prebuild==1", {
+          "ldflags": ["-Wl,--version-script=<(module_root_dir)/src/exports.map"]
+        }]
+      ]
     }
   ]
 }

@@ -1,17 +1,7 @@
 // Errors shaped like Node's own: system errors carry `code`, `errno` (negative,
 // as in Node), `syscall` and a message that says what to do; argument errors
 // carry Node's ERR_* codes and are thrown before any syscall.
-import os from 'node:os';
-import { native, isNativeErrnoError } from './native';
-
-const errnoNames = new Map<number, string>();
-for (const [name, value] of Object.entries(os.constants.errno)) {
-  if (!errnoNames.has(value)) errnoNames.set(value, name);
-}
-// Linux errnos that Node's table leaves out but TUN/TAP and netlink return.
-for (const [name, value] of [['EBADFD', 77], ['ENOTUNIQ', 76], ['ERFKILL', 132]] as const) {
-  if (!errnoNames.has(value)) errnoNames.set(value, name);
-}
+import { linuxErrnoMessage, linuxErrnoName } from './errno';
 
 /**
  * The symbolic name of a positive errno ('EPERM' for 1).
@@ -21,7 +11,21 @@ for (const [name, value] of [['EBADFD', 77], ['ENOTUNIQ', 76], ['ERFKILL', 132]]
  * ```
  */
 export function errnoName(errno: number): string {
-  return errnoNames.get(errno) ?? `E${errno}`;
+  return linuxErrnoName(errno);
+}
+
+/** An error thrown by the native core: errno is positive, as the kernel gave it. */
+export interface NativeErrnoError extends Error {
+  errno: number;
+  syscall: string;
+}
+
+export function isNativeErrnoError(value: unknown): value is NativeErrnoError {
+  return (
+    value instanceof Error &&
+    typeof (value as Partial<NativeErrnoError>).errno === 'number' &&
+    typeof (value as Partial<NativeErrnoError>).syscall === 'string'
+  );
 }
 
 /**
@@ -73,7 +77,7 @@ export class TunError extends Error {
     const code = errnoName(positive);
     const hint = context.hint ?? hintFor(code, syscall, context);
     const about = context.device !== undefined ? ` for '${context.device}'` : context.path !== undefined ? ` on '${context.path}'` : '';
-    super(`${syscall} failed${about}: ${code} (${native.strerror(positive)})${hint ? `. ${hint}` : ''}`);
+    super(`${syscall} failed${about}: ${code} (${linuxErrnoMessage(positive)})${hint ? `. ${hint}` : ''}`);
     this.name = 'TunError';
     this.code = code;
     this.errno = -positive;

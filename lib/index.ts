@@ -55,3 +55,5 @@ export type { CoalesceOptions } from './gro';
 export { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, arpReply, ethernetFrame, parseArp, parseEthernet } from './ethernet';
 export type { ArpPacket, EthernetFrame } from './ethernet';
 export { LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapWriter, pcapFileHeader, pcapLinkType, pcapRecord } from './pcap';
+export type { PacketReadable } from './packet-stream';
+export type { EventMap, TypedEmitter } from './typed-emitter';

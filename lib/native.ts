@@ -1,5 +1,6 @@
 // The typed face of the native addon (src/). Only this file loads it.
 import path from 'node:path';
+import { TunError, type ErrorContext } from './errors';
 
 /** A TUN/TAP queue fd driven by libuv; see src/tun_handle.h. */
 export interface NativeTunHandle {
@@ -112,6 +113,7 @@ export interface NativeBinding {
     options?: [number, number, number, number],
   ): Promise<{ fd: number; name: string; flags: number; index: number }>;
   interfaceIndex(name: string): number;
+  /** glibc's strerror (lib/errno.ts has the same words in JavaScript; a test compares them). */
   strerror(errno: number): string;
   readonly constants: NativeConstants;
   // src/tun_ioctl.cc: one ioctl on a queue fd, on the thread pool (on a dup of the fd).
@@ -138,26 +140,83 @@ export interface NativeBinding {
   readonly NetnsFile: new (path: string) => NativeNetnsFile;
 }
 
-/** An error thrown by the native core: errno is positive, as the kernel gave it. */
-export interface NativeErrnoError extends Error {
-  errno: number;
-  syscall: string;
+export { isNativeErrnoError, type NativeErrnoError } from './errors';
+
+/** Where the package's root is: two levels above dist/lib. */
+const packageRoot = path.join(__dirname, '..', '..');
+
+const ENOENT = 2;
+const ENOEXEC = 8;
+const ENOTSUP = 95;
+
+const rebuildHint =
+  'Build it from source with `npm rebuild tuntap-ts` (needs g++, make and python3: ' +
+  "on Debian/Ubuntu `apt-get install g++ make python3`, on Alpine `apk add g++ make python3`)";
+
+/**
+ * Finds and loads the addon, or says in a TunError why it cannot. Loading
+ * waits for the first use, so that importing the package never throws: the
+ * packet helpers need no addon, and neither does a program that only imports
+ * the package on macOS or Windows.
+ */
+function loadBinding(): NativeBinding {
+  if (process.platform !== 'linux') {
+    return failWith(ENOTSUP, {
+      hint: `TUN/TAP devices and rtnetlink exist on Linux only, and tuntap-ts supports Linux only (this is ${process.platform})`,
+    });
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const gypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+  // TUNTAP_NATIVE_PATH names another build of the addon to load instead (the
+  // sanitizer build of scripts/asan.js), leaving build/Release alone.
+  const override = process.env.TUNTAP_NATIVE_PATH;
+  let file: string;
+  try {
+    // node-gyp-build prefers build/Release (a local compile), then
+    // prebuilds/<platform>-<arch>/ with the tags that match this libc.
+    file = override ? path.resolve(override) : gypBuild.resolve(packageRoot);
+  } catch (error) {
+    const what = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    return failWith(ENOENT, {
+      path: packageRoot,
+      hint: `The native part of tuntap-ts is missing: no compiled addon in build/Release and no prebuilt one for this system (${what.replace(/^No native build was found for /, '')}). ${rebuildHint}`,
+    });
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(file) as NativeBinding;
+  } catch (error) {
+    // process.dlopen's reason: "invalid ELF header", "wrong ELF class",
+    // a missing library or symbol version (a glibc older than the binary's).
+    const reason = error instanceof Error ? error.message : String(error);
+    return failWith(ENOEXEC, {
+      path: file,
+      hint: `The native part of tuntap-ts failed to load: ${reason}. ${rebuildHint}`,
+    });
+  }
 }
 
-export function isNativeErrnoError(value: unknown): value is NativeErrnoError {
-  return (
-    value instanceof Error &&
-    typeof (value as Partial<NativeErrnoError>).errno === 'number' &&
-    typeof (value as Partial<NativeErrnoError>).syscall === 'string'
-  );
+function failWith(errno: number, context: ErrorContext): never {
+  throw new TunError(errno, 'dlopen', context);
 }
 
-// node-gyp-build prefers build/Release (a local compile) and falls back to
-// prebuilds/<platform>-<arch>; the package root is two levels above dist/lib.
-// TUNTAP_NATIVE_PATH names another build of the addon to load instead (the
-// sanitizer build of scripts/asan.js), leaving build/Release alone.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const load = require('node-gyp-build') as (dir: string) => unknown;
-const override = process.env.TUNTAP_NATIVE_PATH;
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-export const native = (override ? require(path.resolve(override)) : load(path.join(__dirname, '..', '..'))) as NativeBinding;
+let loaded: NativeBinding | undefined;
+
+/**
+ * The addon, loaded on first call. A failure is not remembered: each call
+ * tries again and throws a fresh TunError, so `npm rebuild` in another shell
+ * is picked up by the next open.
+ */
+export function binding(): NativeBinding {
+  loaded ??= loadBinding();
+  return loaded;
+}
+
+/**
+ * The addon, as an object whose first property access loads it (and throws
+ * the loader's TunError when that fails). The property gets are all on
+ * open/configure paths; a device's per-packet calls go to its handle object.
+ */
+export const native: NativeBinding = new Proxy({} as NativeBinding, {
+  get: (_target, key) => Reflect.get(binding(), key),
+});

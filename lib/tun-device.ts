@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { close, closeSync } from 'node:fs';
 import { Readable, Writable, finished } from 'node:stream';
-import type TypedEmitter from 'typed-emitter';
+import type { PacketReadable } from './packet-stream';
+import type { TypedEmitter } from './typed-emitter';
 import {
   StateError,
   TunError,
@@ -244,7 +245,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   /** Whether packets carry the 4-byte packet information header. */
   readonly packetInfo: boolean;
   /** Packets read from the device, one per chunk (a Buffer), never merged or split. */
-  readonly readable: Readable;
+  readonly readable: PacketReadable;
   /** Packets to write to the device, one per write (a Buffer or Uint8Array). */
   readonly writable: Writable;
   /** The largest packet `writable` accepts, headers included. */
@@ -460,7 +461,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       throw fromNative(error, { device: this.name });
     }
     const device = this;
-    this.readable = new PacketReadable(device, opts.readableHighWaterMark);
+    this.readable = new DeviceReadable(device, opts.readableHighWaterMark) as PacketReadable;
     this.writable = new PacketWritable(this, opts.writableHighWaterMark);
     // Link events need a netlink socket: open it only for someone who
     // listens, and close it when the last listener goes.
@@ -907,7 +908,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
   // ---- end of batch reading and writing ----------------------------------
 
-  /** Writes one packet; calls back once it is written or dropped. */
+  /** @internal Writes one packet; calls back once it is written or dropped. */
   [kWrite](packet: Uint8Array, callback: (error?: Error | null) => void): void {
     const n = this.#closed ? -9 /* EBADF */ : this.#handle.write(packet);
     if (n >= 0) {
@@ -927,7 +928,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     }
   }
 
-  /** Writes a burst of packets (Writable's queued chunks) with one crossing into native code per 256. */
+  /** @internal Writes a burst of packets (Writable's queued chunks) with one crossing into native code per 256. */
   [kWritev](chunks: ReadonlyArray<{ chunk: Uint8Array }>, callback: (error?: Error | null) => void): void {
     let start = 0;
     const step = (): void => {
@@ -1178,7 +1179,7 @@ const LINK_EVENTS = new Set<string | symbol>(['linkChange', 'up', 'down', 'addre
  * the caller's line (ERR_READ_SIDE_TAKEN) instead of failing later as an
  * unhandled 'error'.
  */
-class PacketReadable extends Readable {
+class DeviceReadable extends Readable {
   readonly #device: TunDevice;
 
   constructor(device: TunDevice, highWaterMark: number) {

@@ -1,40 +1,68 @@
 #!/usr/bin/env node
 // Makes a fresh machine ready for `npm run demo` and `npm test`: installs the
-// Debian packages the demo and tests use (when run as root and one is
-// missing) and the npm dependencies (when node_modules is missing or older
-// than package-lock.json). Quiet and quick when everything is there.
+// Debian packages the build, the demo and the tests use (when run as root
+// and one is missing) and the npm dependencies (when node_modules is missing
+// or older than package-lock.json). Quiet and quick when everything is there.
+//
+// Each tool is looked for by name: g++ and make and python3 for node-gyp, and
+// the C library's headers by a file, since `cc` alone says nothing about a
+// C++ compiler (Debian's gcc brings neither g++ nor libc6-dev).
+//
+// In CI (CI=true), or with --cross, it also installs what the prebuild tests
+// run the arm64 and musl binaries with (scripts/cross-tools.js): qemu-user,
+// Debian's arm64 glibc and libstdc++, musl-tools, and an arm64 Node from npm.
+//
+//   node scripts/setup.js [--cross] [--check]
+//
+// --check only reports what is missing (one "missing: <package>" line each)
+// and exits 1 if anything is; it installs nothing.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
+const { ARM64_NODE, CROSS_PACKAGES, arm64NodePath, arm64NodePrefix } = require('./cross-tools');
 
 const root = path.join(__dirname, '..');
+const args = process.argv.slice(2);
+const checkOnly = args.includes('--check');
+const cross = args.includes('--cross') || process.env.CI === 'true';
 
-// command -> Debian package that provides it
+// command (or absolute file) -> Debian package that provides it
 const TOOLS = {
   ip: 'iproute2',
   ping: 'iputils-ping',
   unshare: 'util-linux',
   setpriv: 'util-linux',
   tcpdump: 'tcpdump',
-  cc: 'gcc',
+  'g++': 'g++',
   make: 'make',
   python3: 'python3',
+  '/usr/include/stdio.h': 'libc6-dev',
+  ...(cross ? CROSS_PACKAGES : {}),
 };
 
-function have(command) {
-  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+function have(tool) {
+  if (tool.startsWith('/')) return fs.existsSync(tool);
+  // POSIX sh's `command -v` looks only at PATH (and builtins), as node-gyp's make will.
+  return spawnSync('/bin/sh', ['-c', `command -v '${tool}'`], { stdio: 'ignore' }).status === 0;
 }
 
-function run(command, args) {
-  const r = spawnSync(command, args, { stdio: 'inherit', cwd: root, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+function run(command, commandArgs) {
+  const r = spawnSync(command, commandArgs, { stdio: 'inherit', cwd: root, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   if (r.status !== 0) {
-    console.error(`setup: ${command} ${args.join(' ')} failed`);
+    console.error(`setup: ${command} ${commandArgs.join(' ')} failed`);
     process.exit(r.status ?? 1);
   }
 }
 
-const missing = [...new Set(Object.entries(TOOLS).filter(([cmd]) => !have(cmd)).map(([, pkg]) => pkg))];
+const missing = [...new Set(Object.entries(TOOLS).filter(([tool]) => !have(tool)).map(([, pkg]) => pkg))];
+const needArm64Node = cross && !fs.existsSync(arm64NodePath());
+if (checkOnly) {
+  for (const pkg of missing) console.log(`missing: ${pkg}`);
+  if (needArm64Node) console.log(`missing: npm ${ARM64_NODE.name}@${ARM64_NODE.version}`);
+  process.exit(missing.length > 0 || needArm64Node ? 1 : 0);
+}
+
 if (missing.length > 0) {
   if (process.getuid() === 0 && have('apt-get')) {
     console.log(`setup: installing ${missing.join(' ')}`);
@@ -43,6 +71,18 @@ if (missing.length > 0) {
   } else {
     console.warn(`setup: missing ${missing.join(' ')}; install them (as root: apt-get install ${missing.join(' ')})`);
   }
+}
+
+if (needArm64Node) {
+  // The package declares cpu arm64, which `npm install` refuses on x64; it is
+  // only a Node binary in a tarball, so it is fetched and unpacked instead.
+  console.log(`setup: fetching ${ARM64_NODE.name}@${ARM64_NODE.version} (an arm64 Node for the prebuild tests) into ${arm64NodePrefix()}`);
+  fs.rmSync(arm64NodePrefix(), { recursive: true, force: true });
+  fs.mkdirSync(arm64NodePrefix(), { recursive: true });
+  run('npm', ['pack', '--silent', '--pack-destination', arm64NodePrefix(), `${ARM64_NODE.name}@${ARM64_NODE.version}`]);
+  const tarball = fs.readdirSync(arm64NodePrefix()).find((f) => f.endsWith('.tgz'));
+  run('tar', ['xzf', path.join(arm64NodePrefix(), tarball), '-C', arm64NodePrefix()]);
+  fs.rmSync(path.join(arm64NodePrefix(), tarball));
 }
 
 const stamp = path.join(root, 'node_modules', '.package-lock.json');

@@ -1,7 +1,7 @@
 // The public rtnetlink API: addresses, links and routes, read and changed
 // through the library's own netlink socket (never by running `ip`).
 import { EventEmitter } from 'node:events';
-import type TypedEmitter from 'typed-emitter';
+import type { TypedEmitter } from '../typed-emitter';
 import { TunError, errnoName, fromNative, invalidType, invalidValue } from '../errors';
 import type { NetnsTarget } from '../native';
 import { validateName } from '../tun-device';
@@ -103,7 +103,7 @@ const MAX_U32 = 0xffffffff;
 /** A dump the kernel flags as inconsistent (NLM_F_DUMP_INTR) is taken again, this many times at most. */
 const DUMP_ATTEMPTS = 3;
 
-/** Links by index whose names errors should show (devices register theirs). */
+/** @internal Links by index whose names errors should show (devices register theirs). */
 export const kLinkNames = Symbol('linkNames');
 
 /**

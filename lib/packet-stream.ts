@@ -1,0 +1,45 @@
+// `readable` as a user sees it: Node's Readable types its chunks as `any`;
+// a device's readable gives one Buffer per packet, and says so. Each 'data'
+// overload is followed by Readable's catch-all overload for the other events
+// (its `any[]` is @types/node's): without it a PacketReadable would not be
+// assignable to Readable, and pipeline() and friends would refuse it. The
+// catch-all excludes 'data', or a listener taking a string would match it.
+import type { Readable } from 'node:stream';
+
+/** Any event name but 'data'. */
+type OtherThanData<E> = E extends 'data' ? never : E;
+
+/**
+ * The packets read from a device, one Buffer per chunk.
+ *
+ * ```ts
+ * dev.readable.on('data', (packet) => console.log(packet.length)); // packet: Buffer
+ * for await (const packet of dev.readable) handle(packet);         // packet: Buffer
+ * ```
+ */
+export interface PacketReadable extends Readable {
+  /** The next packet, or null when none is buffered. */
+  read(size?: number): Buffer | null;
+  /** A listener for each packet read. */
+  addListener(event: 'data', listener: (packet: Buffer) => void): this;
+  /** A listener for another of Readable's events ('end', 'close', 'error', ...). */
+  addListener<E extends string | symbol>(event: OtherThanData<E>, listener: (...args: any[]) => void): this;
+  /** A listener for each packet read. */
+  on(event: 'data', listener: (packet: Buffer) => void): this;
+  /** A listener for another of Readable's events ('end', 'close', 'error', ...). */
+  on<E extends string | symbol>(event: OtherThanData<E>, listener: (...args: any[]) => void): this;
+  /** A listener for each packet read. */
+  once(event: 'data', listener: (packet: Buffer) => void): this;
+  /** A listener for another of Readable's events ('end', 'close', 'error', ...). */
+  once<E extends string | symbol>(event: OtherThanData<E>, listener: (...args: any[]) => void): this;
+  /** A listener for each packet read. */
+  prependListener(event: 'data', listener: (packet: Buffer) => void): this;
+  /** A listener for another of Readable's events ('end', 'close', 'error', ...). */
+  prependListener<E extends string | symbol>(event: OtherThanData<E>, listener: (...args: any[]) => void): this;
+  /** A listener for each packet read. */
+  prependOnceListener(event: 'data', listener: (packet: Buffer) => void): this;
+  /** A listener for another of Readable's events ('end', 'close', 'error', ...). */
+  prependOnceListener<E extends string | symbol>(event: OtherThanData<E>, listener: (...args: any[]) => void): this;
+  /** The packets, one Buffer at a time. */
+  [Symbol.asyncIterator](): NodeJS.AsyncIterator<Buffer>;
+}

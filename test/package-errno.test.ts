@@ -1,0 +1,19 @@
+// lib/errno.ts names and describes Linux errnos without the addon (so errors
+// can be made where it is missing, or on another platform); checked here
+// against glibc's strerror (through the addon) and Node's own errno names.
+import assert from 'node:assert/strict';
+import os from 'node:os';
+import { test } from 'node:test';
+import { linuxErrnoMessage, linuxErrnoName } from '../lib/errno';
+import { native } from '../lib/native';
+
+test("every Linux errno's message in JavaScript is glibc's strerror word for word", () => {
+  for (let errno = 1; errno <= 133; errno += 1) assert.equal(linuxErrnoMessage(errno), native.strerror(errno), `errno ${errno}`);
+});
+
+test("every errno Node names on Linux has that name in JavaScript (EAGAIN, not EWOULDBLOCK, for an alias)", () => {
+  const first = new Map<number, string>();
+  for (const [name, value] of Object.entries(os.constants.errno)) if (!first.has(value)) first.set(value, name);
+  for (const [value, name] of first) assert.equal(linuxErrnoName(value), name, `errno ${value}`);
+  assert.equal(linuxErrnoName(200), 'E200');
+});
