@@ -1,4 +1,4 @@
-export { TunDevice, validateName } from './tun-device';
+export { TunDevice } from './tun-device';
 export type {
   PacketBatchHandler,
   TunDeviceStats,

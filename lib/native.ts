@@ -112,7 +112,6 @@ export interface NativeBinding {
     netns?: NetnsTarget,
     options?: [number, number, number, number],
   ): Promise<{ fd: number; name: string; flags: number; index: number }>;
-  interfaceIndex(name: string): number;
   /** glibc's strerror (lib/errno.ts has the same words in JavaScript; a test compares them). */
   strerror(errno: number): string;
   readonly constants: NativeConstants;
@@ -129,6 +128,8 @@ export interface NativeBinding {
     readonly attachFilter: number;
     readonly detachFilter: number;
   };
+  /** TUNGETDEVNETNS: an fd for the namespace of the queue's device, or -1 when it is ours. */
+  tunDeviceNetns(fd: number): number;
   /** TUNGETIFF at once (fromFd must know what an fd is before changing anything). */
   tunGetIff(fd: number): { name: string; flags: number };
   /** Whether a TunHandle in this process (any thread) holds fd. */
@@ -137,7 +138,8 @@ export interface NativeBinding {
   adoptFd(fd: number): void;
   readonly TunHandle: NativeTunHandleConstructor;
   readonly NetlinkSocket: NativeNetlinkSocketConstructor;
-  readonly NetnsFile: new (path: string) => NativeNetnsFile;
+  /** A path to open, or a namespace fd this process owns (taken over). */
+  readonly NetnsFile: new (pathOrFd: string | number) => NativeNetnsFile;
 }
 
 export { isNativeErrnoError, type NativeErrnoError } from './errors';

@@ -13,12 +13,12 @@ import {
 } from './errors';
 import type { AddressInfo, LinkInfo } from './netlink/codec';
 import { LinkMonitor } from './netlink/device-link';
-import { assertLinkExists, kLinkNames, openNetlink, type AddAddressOptions, type Netlink, type RouteOptions } from './netlink/netlink';
+import { kLinkNames, linkIndex, openNetlink, type AddAddressOptions, type Netlink, type RouteOptions } from './netlink/netlink';
 import { netnsTarget, openNetnsFile } from './netlink/netns';
 import { enableOffload, validateOffload, type EnabledOffloads, type OffloadOptions } from './offload';
 import { encodeFilter, type BpfInstruction } from './filter';
 import { isNativeErrnoError, native, type NativeNetnsFile, type NativeTunHandle } from './native';
-import { validateObject, validatePath } from './validators';
+import { validateName, validateObject, validatePath } from './validators';
 import {
   kernelOptionArgs,
   checkId,
@@ -347,7 +347,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     try {
       // TUNSETIFF would create a missing device (watchers would see it come
       // and go): ask netlink first, in the device's namespace.
-      await assertLinkExists(name, netnsTarget(netns));
+      await linkIndex(name, netnsTarget(netns));
       const modes: TunMode[] = options.mode !== undefined ? [options.mode] : ['tun', 'tap'];
       const queues = options.multiQueue !== undefined ? [options.multiQueue] : [false, true];
       let first: unknown;
@@ -406,10 +406,22 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       throw fromNative(error, { path: `fd ${fd}` });
     }
     const flags = decodeFlags(iff.flags);
+    // The device may live in another namespace than ours (the fd came from a
+    // process there), where its name may belong to another link here: bind
+    // to the device's own namespace, and find its index there.
+    let netns: NativeNetnsFile | undefined;
     try {
-      index = native.interfaceIndex(iff.name);
+      const ns = native.tunDeviceNetns(fd);
+      if (ns >= 0) netns = new native.NetnsFile(ns);
+    } catch (error) {
+      // EPERM: TUNGETDEVNETNS needs CAP_NET_ADMIN over that namespace, which
+      // an unprivileged receiver of the fd lacks; then the device is taken
+      // to be in ours, as the fd's sender normally arranges.
+      if (!(isNativeErrnoError(error) && error.errno === 1 /* EPERM */)) throw fromNative(error, { path: `fd ${fd}` });
+    }
+    try {
+      index = await linkIndex(iff.name, netnsTarget(netns));
     } catch {
-      // The device lives in another network namespace than ours.
       index = 0;
     }
     const opts = validateOptions({
@@ -418,7 +430,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       mode: flags.tap ? 'tap' : 'tun',
       multiQueue: flags.multiQueue,
     });
-    return new TunDevice(opts, { fd, name: iff.name, flags: iff.flags, index }, undefined);
+    return new TunDevice(opts, { fd, name: iff.name, flags: iff.flags, index }, netns);
   }
 
   private constructor(opts: ValidOptions, opened: { fd: number; name: string; flags: number; index: number }, netns: NativeNetnsFile | undefined) {
@@ -1347,31 +1359,6 @@ interface ValidOptions {
   writableHighWaterMark: number;
   maxBatch: number;
   offload: ReturnType<typeof validateOffload>;
-}
-
-/**
- * Checks a device name the way the kernel's dev_valid_name() does, with clearer words.
- *
- * ```ts
- * validateName('tun0'); // 'tun0'
- * validateName('a name with spaces'); // throws ERR_INVALID_ARG_VALUE
- * ```
- */
-export function validateName(name: unknown, argument = 'name'): string {
-  if (typeof name !== 'string') throw invalidType(argument, 'a string', name);
-  if (name === '') return name;
-  const bytes = Buffer.byteLength(name);
-  if (bytes > native.constants.IFNAMSIZ - 1) {
-    throw invalidValue(argument, name, `must be at most ${native.constants.IFNAMSIZ - 1} bytes long (it is ${bytes})`);
-  }
-  if (name === '.' || name === '..') throw invalidValue(argument, name, "must not be '.' or '..'");
-  if (/[/:\s\0]/u.test(name)) throw invalidValue(argument, name, "must not contain '/', ':', NUL or whitespace");
-  // The kernel's isspace() also counts byte 0xA0, which UTF-8 uses inside
-  // characters such as 'à' (C3 A0): dev_valid_name() would refuse the name.
-  if (Buffer.from(name).includes(0xa0)) {
-    throw invalidValue(argument, name, 'must not contain byte 0xA0 (the kernel counts it as whitespace; it is part of some UTF-8 characters)');
-  }
-  return name;
 }
 
 function integerOption(options: TunDeviceOptions, key: keyof TunDeviceOptions, fallback: number, min: number, max: number): number {

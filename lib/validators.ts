@@ -39,3 +39,31 @@ export function validateBytes(value: unknown, name: string): Uint8Array {
   if (!(value instanceof Uint8Array)) throw invalidType(name, 'a Buffer or Uint8Array', value);
   return value;
 }
+
+/** Interface names are at most IFNAMSIZ - 1 bytes (the kernel ABI's 16, NUL included). */
+const IFNAMSIZ = 16;
+
+/**
+ * A device name as the kernel's dev_valid_name() checks it, with clearer words.
+ *
+ * ```ts
+ * validateName('tun0'); // 'tun0'
+ * validateName('a name with spaces'); // throws ERR_INVALID_ARG_VALUE
+ * ```
+ */
+export function validateName(name: unknown, argument = 'name'): string {
+  if (typeof name !== 'string') throw invalidType(argument, 'a string', name);
+  if (name === '') return name;
+  const bytes = Buffer.byteLength(name);
+  if (bytes > IFNAMSIZ - 1) {
+    throw invalidValue(argument, name, `must be at most ${IFNAMSIZ - 1} bytes long (it is ${bytes})`);
+  }
+  if (name === '.' || name === '..') throw invalidValue(argument, name, "must not be '.' or '..'");
+  if (/[/:\s\0]/u.test(name)) throw invalidValue(argument, name, "must not contain '/', ':', NUL or whitespace");
+  // The kernel's isspace() also counts byte 0xA0, which UTF-8 uses inside
+  // characters such as 'à' (C3 A0): dev_valid_name() would refuse the name.
+  if (Buffer.from(name).includes(0xa0)) {
+    throw invalidValue(argument, name, 'must not contain byte 0xA0 (the kernel counts it as whitespace; it is part of some UTF-8 characters)');
+  }
+  return name;
+}

@@ -86,6 +86,11 @@ Napi::Function NetnsFile::Init(Napi::Env env) {
 }
 
 NetnsFile::NetnsFile(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NetnsFile>(info) {
+  // A number: a namespace fd we own already (TUNGETDEVNETNS's), taken over as is.
+  if (info[0].IsNumber()) {
+    fd_ = info[0].As<Napi::Number>().Int32Value();
+    return;
+  }
   std::string path = info[0].As<Napi::String>().Utf8Value();
   fd_ = OpenNamespaceFile(path.c_str());
   if (fd_ < 0) throw ErrnoError(info.Env(), errno, "open(netns)");

@@ -62,7 +62,8 @@ class NetnsGuard {
   const char* syscall_ = "";
 };
 
-// new NetnsFile(path): the namespace file opened once (close-on-exec). A path
+// new NetnsFile(path | fd): the namespace file opened once (close-on-exec),
+// or a namespace fd this process owns already, taken over. A path
 // like /var/run/netns/NAME is only a name: after `ip netns del NAME; ip netns
 // add NAME` it names another namespace, while this fd keeps the first one
 // (and keeps it alive). `fd` is -1 once closed; close() is idempotent and

@@ -6,6 +6,7 @@
 #include <linux/filter.h>
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -186,6 +187,26 @@ Napi::Value TunIoctl(const Napi::CallbackInfo& info) {
   return promise;
 }
 
+#ifndef TUNGETDEVNETNS
+#define TUNGETDEVNETNS _IO('T', 227)
+#endif
+
+// tunDeviceNetns(fd) -> an fd (close-on-exec) for the network namespace the
+// queue's device lives in, or -1 when that is the calling thread's own.
+// TUNGETDEVNETNS needs CAP_NET_ADMIN over that namespace (EPERM otherwise).
+Napi::Value TunDeviceNetns(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int ns = ::ioctl(FdArg(info), TUNGETDEVNETNS);
+  Check(env, ns, "ioctl(TUNGETDEVNETNS)");
+  struct stat theirs, ours;
+  if (::fstat(ns, &theirs) == 0 && ::stat("/proc/thread-self/ns/net", &ours) == 0 && theirs.st_dev == ours.st_dev &&
+      theirs.st_ino == ours.st_ino) {
+    ::close(ns);
+    ns = -1;
+  }
+  return Napi::Number::New(env, ns);
+}
+
 // tunGetIff(fd) -> { name, flags }, at once: for fromFd(), which must know
 // what an fd is before it changes anything about it.
 Napi::Value TunGetIff(const Napi::CallbackInfo& info) {
@@ -220,6 +241,7 @@ Napi::Value AdoptFd(const Napi::CallbackInfo& info) {
 void InitTunIoctl(Napi::Env env, Napi::Object exports) {
   exports.Set("tunIoctl", Napi::Function::New(env, TunIoctl, "tunIoctl"));
   exports.Set("tunGetIff", Napi::Function::New(env, TunGetIff, "tunGetIff"));
+  exports.Set("tunDeviceNetns", Napi::Function::New(env, TunDeviceNetns, "tunDeviceNetns"));
   exports.Set("adoptFd", Napi::Function::New(env, AdoptFd, "adoptFd"));
   Napi::Object ops = Napi::Object::New(env);
   ops.Set("getIff", static_cast<int>(kGetIff));

@@ -168,20 +168,10 @@ Napi::Value OpenTun(const Napi::CallbackInfo& info) {
   return promise;
 }
 
-// interfaceIndex(name) -> number (0 never: a missing name throws ENODEV).
-Napi::Value InterfaceIndex(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string name = info[0].As<Napi::String>();
-  unsigned index = ::if_nametoindex(name.c_str());
-  if (index == 0) throw ErrnoError(env, errno, "if_nametoindex");
-  return Napi::Number::New(env, index);
-}
-
 }  // namespace
 
 void InitTunOpen(Napi::Env env, Napi::Object exports) {
   exports.Set("openTun", Napi::Function::New(env, OpenTun, "openTun"));
-  exports.Set("interfaceIndex", Napi::Function::New(env, InterfaceIndex, "interfaceIndex"));
 
   Napi::Object c = Napi::Object::New(env);
   c.Set("IFF_TUN", IFF_TUN);

@@ -266,6 +266,7 @@ privilegedTest('bad arguments are rejected before anything is sent', async () =>
   await assert.rejects(nl.setUp('a-name-that-is-too-long'), { code: 'ERR_INVALID_ARG_VALUE' });
   await assert.rejects(nl.setMacAddress('lo', 'zz:00:00:00:00:00'), { code: 'ERR_INVALID_ARG_VALUE' });
   await assert.rejects(nl.setTxQueueLength('lo', -1), { code: 'ERR_OUT_OF_RANGE' });
+  await assert.rejects(nl.setTxQueueLength('lo', 2 ** 32 - 1), { code: 'ERR_OUT_OF_RANGE' }); // the kernel's int; above it EPERM would mislead
   await assert.rejects(nl.addRoute('10.33.1.0/16', { device: 'lo' }), { code: 'ERR_INVALID_ARG_VALUE', message: /host bits/ });
   await assert.rejects(nl.addRoute('10.33.0.0/16'), { code: 'ERR_INVALID_ARG_VALUE' });
   // Nothing reached the kernel: lo is as it was.

@@ -1,10 +1,12 @@
 // Opening a device in another network namespace without re-exec: the
 // opening thread enters it for the open only, and always comes back.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readlinkSync } from 'node:fs';
 import { Netlink, TunDevice } from '../lib';
 import { linkExists, privilegedTest, uniqueName } from './helpers';
+import { LIB } from './kernel-helpers';
 
 function withNamedNetns(t: { after: (fn: () => void) => void }): { name: string; path: string } {
   const name = `tuntap-${process.pid}-${uniqueName('ns')}`;
@@ -95,4 +97,33 @@ privilegedTest('Netlink.open({ netns }) reads and changes the links of that name
   } finally {
     nl.close();
   }
+});
+
+privilegedTest("fromFd() of a queue whose device lives in another namespace configures that device, not ours of the same name", async (t) => {
+  const ns = withNamedNetns(t);
+  const name = uniqueName('same');
+  // Ours, with the same name and (most likely) another index.
+  await using ours = await TunDevice.open({ name });
+  await using theirs = await TunDevice.open({ name, netns: ns.path });
+  const script = `
+    const { TunDevice } = require(${JSON.stringify(LIB)});
+    TunDevice.fromFd(3).then(async (dev) => {
+      await dev.addAddress('10.77.0.1/24');
+      await dev.setMtu(1300);
+      console.log(JSON.stringify({ index: dev.index, link: (await dev.link()).name }));
+      await dev.close();
+    }).catch((e) => { console.error(e); process.exit(1); });`;
+  // The child's own namespace is ours: only the fd knows where the device is.
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit', theirs.fd] });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number];
+  assert.equal(code, 0);
+  assert.deepEqual(JSON.parse(out), { index: theirs.index, link: name });
+  const inTheirs = execFileSync('ip', ['-n', ns.name, '-j', 'addr', 'show', 'dev', name], { encoding: 'utf8' });
+  assert.match(inTheirs, /10\.77\.0\.1/);
+  assert.match(inTheirs, /"mtu":1300/);
+  const inOurs = execFileSync('ip', ['-j', 'addr', 'show', 'dev', ours.name], { encoding: 'utf8' });
+  assert.doesNotMatch(inOurs, /10\.77\.0\.1/);
+  assert.doesNotMatch(inOurs, /"mtu":1300/);
 });

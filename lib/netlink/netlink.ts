@@ -4,8 +4,7 @@ import { EventEmitter } from 'node:events';
 import type { TypedEmitter } from '../typed-emitter';
 import { TunError, errnoName, fromNative, invalidType, invalidValue } from '../errors';
 import type { NetnsTarget } from '../native';
-import { validateName } from '../tun-device';
-import { validateBoolean, validateInteger, validateObject, validatePath } from '../validators';
+import { validateBoolean, validateInteger, validateName, validateObject, validatePath } from '../validators';
 import { networkOf, parseCidr, parseIp, parseMac, type Cidr } from './address';
 import { NetlinkClient, type ErrorFactory, type Request } from './client';
 import {
@@ -233,7 +232,9 @@ export class Netlink implements Disposable {
 
   /** Sets the transmit queue length (packets the kernel queues for the device). */
   async setTxQueueLength(link: Link, length: number): Promise<void> {
-    validateInteger(length, 'length', 0, MAX_U32);
+    // The kernel keeps it in an int: above INT_MAX it refuses the change with
+    // an error that reads like a missing privilege (EPERM), so say it here.
+    validateInteger(length, 'length', 0, 0x7fffffff);
     await this.#setLink(link, 0, 0, [attr.u32(IFLA.TXQLEN, length)]);
   }
 
@@ -396,13 +397,13 @@ export function openNetlink(netns: NetnsTarget = ''): Netlink {
 }
 
 /**
- * Rejects with ENODEV (syscall 'netlink RTM_GETLINK') unless a link named
- * `name` exists in that namespace. Reading needs no privilege.
+ * The index of the link named `name` in that namespace; rejects with ENODEV
+ * (syscall 'netlink RTM_GETLINK') when there is none. Reading needs no privilege.
  */
-export async function assertLinkExists(name: string, netns: NetnsTarget): Promise<void> {
+export async function linkIndex(name: string, netns: NetnsTarget): Promise<number> {
   const nl = openNetlink(netns);
   try {
-    await nl.link(name);
+    return (await nl.link(name)).index;
   } finally {
     nl.close();
   }
