@@ -177,6 +177,11 @@ privilegedTest('writePackets checks every descriptor before writing any, like wr
   const before = linkStats(dev.name).rx.packets;
   assert.throws(() => dev.writePackets(buffer, new Uint32Array([0, 32, 32, 40]), 2), { code: 'ERR_OUT_OF_RANGE' });
   assert.throws(() => dev.writePackets(buffer, new Uint32Array([0, 0]), 1), { code: 'ERR_OUT_OF_RANGE' });
+  const memory = new ArrayBuffer(32);
+  const detached = Buffer.from(memory);
+  numberedPacket(net, 3).copy(detached);
+  structuredClone(memory, { transfer: [memory] });
+  assert.throws(() => dev.writePackets(detached, new Uint32Array([0, 32]), 1), { code: 'ERR_OUT_OF_RANGE' });
   assert.equal(linkStats(dev.name).rx.packets, before);
 });
 
@@ -263,6 +268,8 @@ privilegedTest('a watcher and device link events keep coming after the socket ov
   const { dev, net } = await openUp('nob');
   await using _ = dev;
   using watcher = await Netlink.watch();
+  // As root the 4 MiB asked for is granted (SO_RCVBUFFORCE); the kernel says so.
+  assert.equal(watcher.receiveBufferSize, 4 * 1024 * 1024);
   const overruns: string[] = [];
   watcher.on('error', (e) => overruns.push(e.code));
   const added: string[] = [];

@@ -20,6 +20,8 @@ import {
 /** What the client needs of a socket; the native NetlinkSocket has it. */
 export interface NetlinkTransport {
   readonly portId: number;
+  /** What the kernel granted for queued messages, in bytes (0 when unknown). */
+  readonly receiveBufferSize?: number;
   send(request: Uint8Array): number;
   ref(): void;
   unref(): void;
@@ -112,6 +114,11 @@ export class NetlinkClient {
     // unique among this socket's requests in flight.
     this.#seq = (Date.now() & 0xffff) << 8;
     this.#updateRef();
+  }
+
+  /** The socket's receive buffer as the kernel granted it, in bytes. */
+  get receiveBufferSize(): number {
+    return this.#transport.receiveBufferSize ?? 0;
   }
 
   get closed(): boolean {

@@ -612,6 +612,15 @@ export class NetlinkWatcher extends TypedEventEmitter implements Disposable {
     return this.#client.closed;
   }
 
+  /**
+   * The bytes of events the kernel queues for this watcher before it drops
+   * them (and reports ENOBUFS): 4 MiB asked, granted in full with
+   * CAP_NET_ADMIN, else capped by net.core.rmem_max (about 208 KiB by default).
+   */
+  get receiveBufferSize(): number {
+    return this.#client.receiveBufferSize;
+  }
+
   /** Let the process exit while the watcher is open. */
   unref(): this {
     this.#client.setKeepAlive(false);
