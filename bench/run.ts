@@ -3,6 +3,13 @@
 // Runs every case against a C reference in the same run, alternately (C, Node,
 // C, Node ...), and reports medians, ranges and Node/C ratios: this machine
 // drifts 2x from minute to minute, so only ratios from one run mean anything.
+// rx is measured three ways: drain (the reader's capacity: the ring filled
+// first, then read with no sender running), paced (its CPU per packet at a
+// fixed offered load every reader keeps up with) and flood (one sender as
+// fast as it goes: a figure of the sender's unless the reader was busy all
+// along, and flagged so). Every rx figure comes with the reader's CPU per
+// packet and waitShare, the share of the run it waited for a CPU that other
+// load on the machine held.
 //
 // Safety: the whole run happens inside a fresh network namespace
 // (scripts/in-netns.js); the forward case adds two named namespaces of its own
@@ -86,6 +93,26 @@ class Proc {
 
   go(): void {
     this.child.stdin!.write('go\n');
+  }
+
+  send(line: string): void {
+    this.child.stdin!.write(`${line}\n`);
+  }
+
+  /** Waits (bounded) for the k-th JSON line (k from 0) and returns it. */
+  async json(k: number, timeoutMs = 20_000): Promise<Record<string, number>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const json = this.lines.filter((l) => l.startsWith('{'));
+      if (json.length > k) return JSON.parse(json[k]) as Record<string, number>;
+      if (this.child.exitCode !== null || Date.now() > deadline) {
+        throw new Error(`${this.child.spawnargs.join(' ')}: no result ${k} (${this.#stderr.trim() || 'exited'})`);
+      }
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve);
+        setTimeout(resolve, 100);
+      });
+    }
   }
 
   /** Stops it (SIGTERM; SIGKILL after 3 s) and returns its JSON line. */
@@ -176,27 +203,106 @@ interface Sample {
   extra: Record<string, number>;
 }
 
-async function rxRun(variant: Variant, payload: number, z: Sizes): Promise<Sample> {
+/**
+ * A reader whose CPU share stays below this was waiting for packets part of
+ * the time: the sender, not the reader, set the rate of that run.
+ */
+const READER_BOUND_SHARE = 0.9;
+
+/**
+ * rx with a sender running: `offered` undefined floods (as fast as one
+ * sender on the other core goes), a number paces the sender at that many
+ * packets/s. A flood's figure is the reader's only if the reader was busy all
+ * the time (readerBound: CPU share at or above READER_BOUND_SHARE); at a fixed
+ * offered load below every reader's capacity, the figure is the reader's CPU
+ * per packet, its cost.
+ */
+async function rxRun(variant: Variant, payload: number, z: Sizes, offered?: number): Promise<Sample> {
   const dev = nextDev();
   const tun = tunSide(variant, ['rx', dev, String(z.seconds + 2), String(z.max * 2)]);
   try {
     await tun.waitFor('ready');
     configure(dev, NET.local);
+    // Paced: 50 ms of the offered load fits in the ring, so a reader the
+    // machine's other load keeps off its CPU for a time slice catches up
+    // instead of losing packets. A flood keeps the default ring (500).
+    if (offered !== undefined) sh('ip', 'link', 'set', 'dev', dev, 'txqueuelen', String(Math.ceil(offered / 20)));
     assertRoutedInto(NET.peer, dev);
-    const dropped0 = linkTxDropped(dev);
+    let dropped0 = linkTxDropped(dev);
     tun.go();
-    const flood = load('flood', NET.peer, String(NET.port), String(payload), String(z.seconds), String(z.max));
-    const sent = await flood.result(false);
+    const sender =
+      offered === undefined
+        ? load('flood', NET.peer, String(NET.port), String(payload), String(z.seconds), String(z.max))
+        : load('paced', NET.peer, String(NET.port), String(payload), String(offered), String(z.seconds), String(z.max));
+    // Drops are counted from a little after the reader's warm-up on, as its packets and CPU.
+    const warmedUp = setTimeout(() => (dropped0 = linkTxDropped(dev)), Number(process.env.TUNTAP_BENCH_WARMUP) * 1000 + 200);
+    const sent = await sender.result(false);
+    clearTimeout(warmedUp);
     await sleep(50);
     const dropped = linkTxDropped(dev) - dropped0;
     const r = await tun.result();
+    const rate = r.seconds > 0 ? r.packets / r.seconds : 0;
+    const cpuUsPerPkt = (r.cpu * 1e6) / r.packets;
+    const cpuShare = r.seconds > 0 ? r.cpu / r.seconds : 0;
+    // waitShare: of the run's time, the share the reader waited for a CPU that the machine's other load held.
+    const waitShare = r.seconds > 0 ? r.runDelay / r.seconds : 0;
+    const common = { read: r.packets, sentRate: sent.seconds > 0 ? sent.sent / sent.seconds : 0, txDropped: dropped, cpuUsPerPkt, cpuShare, waitShare };
+    if (offered === undefined) {
+      return { value: rate, extra: { ...common, readerBound: cpuShare >= READER_BOUND_SHARE ? 1 : 0, faultsPerKPkt: (r.faults * 1000) / r.packets } };
+    }
+    // Kept up: read the offered rate (within 2%) and the ring dropped nothing.
+    return { value: cpuUsPerPkt, extra: { ...common, readRate: rate, keptUp: dropped === 0 && rate >= offered * 0.98 ? 1 : 0 } };
+  } finally {
+    tun.child.kill('SIGKILL');
+  }
+}
+
+/**
+ * The reader's capacity: the ring is filled first (txqueuelen above the
+ * count, the reader attached but not reading), then the reader drains
+ * `count` packets with no sender running. A warm-up fill and drain of
+ * `warm` packets comes first, in the same process. The harness checks that
+ * the ring took every packet (no TX drop), so the reader reads exactly what
+ * was sent.
+ */
+async function drainRun(variant: Variant, payload: number, warm: number, count: number): Promise<Sample> {
+  const dev = nextDev();
+  const tun = tunSide(variant, ['drain', dev]);
+  try {
+    await tun.waitFor('ready');
+    configure(dev, NET.local);
+    // Room for the whole fill (each queue's ring holds txqueuelen packets).
+    sh('ip', 'link', 'set', 'dev', dev, 'txqueuelen', String(Math.max(warm, count) + 4096));
+    assertRoutedInto(NET.peer, dev);
+    let r: Record<string, number> = {};
+    for (const [k, n] of [warm, count].entries()) {
+      await fillRing(dev, payload, n);
+      tun.send(`go ${n}`);
+      r = await tun.json(k);
+      if (r.packets !== n) throw new Error(`drained ${r.packets} of ${n} packets`);
+    }
     return {
       value: r.seconds > 0 ? r.packets / r.seconds : 0,
-      extra: { read: r.packets, sent: sent.sent, txDropped: dropped, cpuUsPerPkt: (r.cpu * 1e6) / r.packets, faultsPerKPkt: (r.faults * 1000) / r.packets },
+      extra: {
+        read: r.packets,
+        cpuUsPerPkt: (r.cpu * 1e6) / r.packets,
+        cpuShare: r.seconds > 0 ? r.cpu / r.seconds : 0,
+        // Of the run's time, the share the reader waited for a CPU the machine's other load held.
+        waitShare: r.seconds > 0 ? r.runDelay / r.seconds : 0,
+        faultsPerKPkt: (r.faults * 1000) / r.packets,
+      },
     };
   } finally {
     tun.child.kill('SIGKILL');
   }
+}
+
+/** Sends `count` packets into dev's ring (bounded: 10 s) and checks that the ring dropped none. */
+async function fillRing(dev: string, payload: number, count: number, netns?: string): Promise<void> {
+  const dropped0 = linkTxDropped(dev, netns);
+  const sent = await load('flood', NET.peer, String(NET.port), String(payload), '10', String(count)).result(false);
+  const dropped = linkTxDropped(dev, netns) - dropped0;
+  if (sent.sent !== count || dropped !== 0) throw new Error(`fill: sent ${sent.sent} of ${count}, ring dropped ${dropped}`);
 }
 
 async function txRun(variant: Variant, z: Sizes): Promise<Sample> {
@@ -320,6 +426,12 @@ interface CaseDef {
   run: (v: VariantDef) => Promise<Sample>;
   /** A second figure from the same runs (echo: RTT). */
   also?: { name: string; unit: string; key: string; lowerIsBetter: boolean };
+  /**
+   * A sample's extra[key] is 1 when its figure is the TUN side's own (a flood's
+   * reader was busy all along; a paced reader kept up); a row where most
+   * samples are not gets no Node/C ratio, and `note` says why.
+   */
+  valid?: { key: string; note: string };
 }
 
 // Seconds of every run not counted, C and Node alike: a steady state, not a
@@ -366,9 +478,20 @@ function cases(o: Options): CaseDef[] {
       plainGroup: fwd,
     })),
   ];
+  // rx: the reader's capacity (drain), its cost at a fixed offered load below
+  // every reader's capacity (paced), and a flood, whose rate is the sender's
+  // unless the reader's CPU share says otherwise (bench/c/load.c).
+  const drainN = o.quick ? { warm: 5_000, count: 20_000 } : { warm: 50_000, count: 200_000 };
+  const offered = o.quick ? 50_000 : 200_000;
+  const cpu = { name: 'CPU', unit: 'µs/pkt', key: 'cpuUsPerPkt', lowerIsBetter: true };
+  const readerBound = { key: 'readerBound', note: `reader CPU share < ${READER_BOUND_SHARE}: the sender (or, by waitShare, other load) set the rate` };
+  const keptUp = { key: 'keptUp', note: 'the reader fell behind the offered load (waitShare: other load held its CPU)' };
   const list: CaseDef[] = [
-    simple('rx 64B', withPeer, 'pkt/s', (v) => rxRun(v, 64, z)),
-    simple('rx 1400B', withPeer, 'pkt/s', (v) => rxRun(v, 1400, z)),
+    ...[64, 1400].map((b) => simple(`rx drain ${b}B`, all, 'pkt/s', (v) => drainRun(v, b, drainN.warm, drainN.count), { also: cpu })),
+    ...[64, 1400].map((b) =>
+      simple(`rx paced ${b}B ${offered / 1000}k/s`, all, 'µs/pkt', (v) => rxRun(v, b, z, offered), { lowerIsBetter: true, valid: keptUp }),
+    ),
+    ...[64, 1400].map((b) => simple(`rx flood ${b}B`, withPeer, 'pkt/s', (v) => rxRun(v, b, z), { valid: readerBound })),
     simple('tx 64B', all, 'pkt/s', (v) => txRun(v, z)),
     simple('echo 1 in flight', withPeer, 'rt/s', (v) => echoRun(v, 1, echoZ), { also: rtt }),
     simple('echo 32 in flight', withPeer, 'rt/s', (v) => echoRun(v, 32, echoZ), { also: rtt }),
@@ -393,6 +516,8 @@ interface Row {
   ratioToC: number | null;
   /** Offload variants: median over the plain variant's median, same side. */
   speedupOverPlain: number | null;
+  /** Why ratioToC is withheld (a flood the sender bounded...), when it is. */
+  note?: string;
   samples: Sample[];
 }
 
@@ -435,6 +560,10 @@ async function suite(o: Options): Promise<Row[]> {
         const m = median(xs);
         const cMedian = medianOf(v.cGroup ?? v.group, 'C');
         const plain = v.plainGroup === undefined ? 0 : medianOf(v.plainGroup, v.plainSide ?? v.side);
+        // The ratio is the TUN sides' only if both rows measured the TUN side.
+        const validRow = (xs: Sample[] | undefined): boolean =>
+          c.valid === undefined || (xs !== undefined && xs.filter((x) => x.extra[c.valid!.key] === 1).length * 2 > xs.length);
+        const valid = validRow(own) && validRow(samples.get(keyOf(v.cGroup ?? v.group, 'C')));
         rows.push({
           case: f.name === c.name ? v.group : `${v.group} ${f.name.slice(c.name.length + 1)}`,
           variant: v.side,
@@ -442,8 +571,9 @@ async function suite(o: Options): Promise<Row[]> {
           median: m,
           min: Math.min(...xs),
           max: Math.max(...xs),
-          ratioToC: (v.side === 'C' && v.cGroup === undefined) || cMedian === 0 ? null : m / cMedian,
+          ratioToC: (v.side === 'C' && v.cGroup === undefined) || cMedian === 0 || !valid ? null : m / cMedian,
           speedupOverPlain: plain === 0 ? null : m / plain,
+          ...(valid ? {} : { note: c.valid!.note }),
           samples: own,
         });
       }
@@ -465,7 +595,7 @@ function printRows(rows: Row[]): void {
     const keys = Object.keys(r.samples[0]?.extra ?? {});
     const details = keys.map((k) => `${k}=${fmt(median(r.samples.map((s) => s.extra[k])))}`).join(' ');
     console.log(
-      `${r.case.padEnd(30)}${r.variant.padEnd(13)}${fmt(r.median).padStart(10)}  ${`${fmt(r.min)}..${fmt(r.max)}`.padEnd(18)}${r.unit.padEnd(8)}${(r.ratioToC === null ? '' : r.ratioToC.toFixed(2)).padStart(7)}${(r.speedupOverPlain === null ? '' : r.speedupOverPlain.toFixed(2)).padStart(7)}  ${details}`,
+      `${r.case.padEnd(30)}${r.variant.padEnd(13)}${fmt(r.median).padStart(10)}  ${`${fmt(r.min)}..${fmt(r.max)}`.padEnd(18)}${r.unit.padEnd(8)}${(r.ratioToC === null ? (r.note === undefined ? '' : '-') : r.ratioToC.toFixed(2)).padStart(7)}${(r.speedupOverPlain === null ? '' : r.speedupOverPlain.toFixed(2)).padStart(7)}  ${details}${r.note === undefined ? '' : `  [no ratio: ${r.note}]`}`,
     );
   }
 }

@@ -1,6 +1,7 @@
 // The C reference for the TUN side of every benchmark case: the plainest loop
 // that does the same work as the Node workers (bench/worker.ts), same CLI.
-//   tunref rx   DEV SECONDS MAXPACKETS
+//   tunref rx   DEV SECONDS MAXPACKETS [poll|blocking]
+//   tunref drain DEV [poll|blocking]     then "go N" lines on stdin: read N packets, one JSON line each
 //   tunref tx   DEV SRC DST PORT PAYLOAD SECONDS MAXPACKETS
 //   tunref echo DEV SECONDS MAXPACKETS
 //   tunref fwd  DEVA DEVB SECONDS MAXPACKETS [plain|offload]
@@ -15,8 +16,10 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 
 #include "common.h"
 
@@ -62,6 +65,66 @@ static int swap_udp(uint8_t *p, ssize_t n) {
   return 1;
 }
 
+// The library's read path without JS (src/tun_handle.cc), so that a Node/C
+// ratio compares the same system calls: raw read(2) system calls (not glibc's
+// wrapper, a cancellation point with two atomics per call), packets at
+// 16-byte-aligned offsets of one slab of the library's size, reused every
+// batch (readBatches with reuseSlab), a new batch when the slab has less than
+// a largest packet's room left.
+//   poll:     a non-blocking fd; up to MAX_BATCH reads per wake-up, then
+//             epoll_wait, as libuv's level-triggered poll (maxBatch 256).
+//   blocking: read(2) sleeps in the kernel until a packet comes; no epoll.
+#define MAX_BATCH 256
+#define READ_SIZE (65575 + 64)
+#define SLAB_SIZE (4 * READ_SIZE)
+
+struct reader {
+  int fd, epoll_fd, blocking;
+  unsigned in_batch;
+  size_t used;
+  uint8_t *slab;
+};
+
+static void reader_init(struct reader *r, int fd, const char *how) {
+  memset(r, 0, sizeof *r);
+  r->fd = fd;
+  r->blocking = how != NULL && !strcmp(how, "blocking");
+  if (how != NULL && !r->blocking && strcmp(how, "poll")) exit(2);
+  r->slab = aligned_alloc(4096, SLAB_SIZE);
+  if (r->slab == NULL) die("aligned_alloc");
+  memset(r->slab, 0, SLAB_SIZE);  // no page faults later
+  if (r->blocking) return;
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  r->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  struct epoll_event ev = {.events = EPOLLIN, .data = {.fd = fd}};
+  if (r->epoll_fd < 0 || epoll_ctl(r->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll");
+}
+
+// The next packet's length (its bytes at *data), or -1 once a stop is asked for.
+static ssize_t next_packet(struct reader *r, uint8_t **data) {
+  for (;;) {
+    if (stop_requested) return -1;
+    if (r->in_batch == MAX_BATCH || SLAB_SIZE - r->used < READ_SIZE) {
+      r->in_batch = 0;
+      r->used = 0;
+      if (!r->blocking) {
+        struct epoll_event ev;
+        // Level-triggered: returns at once while packets are left.
+        if (epoll_wait(r->epoll_fd, &ev, 1, 200) < 0 && errno != EINTR) die("epoll_wait");
+      }
+    }
+    ssize_t n = syscall(SYS_read, r->fd, r->slab + r->used, READ_SIZE);
+    if (n >= 0) {
+      *data = r->slab + r->used;
+      r->used += ((size_t)n + 15) & ~(size_t)15;
+      r->in_batch++;
+      return n;
+    }
+    if (errno == EAGAIN) r->in_batch = MAX_BATCH;  // ends the batch: wait in epoll_wait
+    else if (errno != EINTR) die("read");
+  }
+}
+
 static double cpu_s(void) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -77,10 +140,24 @@ static long minor_faults(void) {
   return ru.ru_minflt;
 }
 
+// Nanoseconds this thread has waited, runnable, for a CPU (the second field
+// of schedstat): what the machine's other load took from the run.
+static uint64_t run_delay_ns(void) {
+  unsigned long long on_cpu = 0, waited = 0;
+  FILE *f = fopen("/proc/thread-self/schedstat", "r");
+  if (f == NULL) return 0;
+  if (fscanf(f, "%llu %llu", &on_cpu, &waited) != 2) waited = 0;
+  fclose(f);
+  return waited;
+}
+
 static uint64_t warm_at;  // 0: not warm yet
 static uint64_t largest;  // bytes of the largest packet read (fwd): above the MTU only with offloads
 
+static uint64_t delay_at_go;
+
 static void start_counting(void) {
+  delay_at_go = run_delay_ns();
   cpu_at_go = cpu_s();
   faults_at_go = minor_faults();
 }
@@ -104,11 +181,13 @@ static void warm_check(uint64_t t, uint64_t *packets, uint64_t *bytes, uint64_t 
 }
 
 // cpu: user + system seconds since "go", a figure the neighbours' load barely moves.
+// cpu: user + system seconds since "go", a figure the neighbours' load barely
+// moves; runDelay: seconds this thread waited for a CPU meanwhile.
 static void report(const char *mode, uint64_t packets, uint64_t bytes, uint64_t errors, uint64_t first, uint64_t last) {
-  printf("{\"mode\":\"%s\",\"packets\":%llu,\"bytes\":%llu,\"errors\":%llu,\"seconds\":%.6f,\"cpu\":%.6f,\"faults\":%ld,\"largest\":%llu}\n", mode,
-         (unsigned long long)packets, (unsigned long long)bytes, (unsigned long long)errors,
+  printf("{\"mode\":\"%s\",\"packets\":%llu,\"bytes\":%llu,\"errors\":%llu,\"seconds\":%.6f,\"cpu\":%.6f,\"faults\":%ld,\"largest\":%llu,\"runDelay\":%.6f}\n",
+         mode, (unsigned long long)packets, (unsigned long long)bytes, (unsigned long long)errors,
          packets > 1 ? (double)(last - first) / 1e9 : 0.0, cpu_s() - cpu_at_go, minor_faults() - faults_at_go,
-         (unsigned long long)largest);
+         (unsigned long long)largest, (double)(run_delay_ns() - delay_at_go) / 1e9);
 }
 
 int main(int argc, char **argv) {
@@ -117,16 +196,59 @@ int main(int argc, char **argv) {
   const char *mode = argv[1];
   install_stop_handler();
   uint64_t packets = 0, bytes = 0, errors = 0, first = 0, last = 0;
-  if (!strcmp(mode, "rx") || !strcmp(mode, "echo")) {
+  if (!strcmp(mode, "rx")) {
+    if (argc != 5 && argc != 6) return 2;
+    struct reader r;
+    reader_init(&r, open_tun(argv[2], 0), argc == 6 ? argv[5] : NULL);
+    double deadline = atof(argv[3]);
+    uint64_t max = strtoull(argv[4], NULL, 10);
+    go();
+    deadline += now_s();
+    uint8_t *p;
+    ssize_t n;
+    while (packets < max && (n = next_packet(&r, &p)) >= 0) {
+      last = now_ns();
+      if (packets == 0) first = last;
+      warm_check(last, &packets, &bytes, &first);
+      packets++;
+      bytes += (uint64_t)n;
+      if ((packets & 1023) == 0 && now_s() > deadline) break;
+    }
+  } else if (!strcmp(mode, "drain")) {
+    // The reader's capacity: the harness fills the ring while this waits,
+    // then says "go N"; the N packets are read with nothing else running.
+    if (argc != 3 && argc != 4) return 2;
+    struct reader r;
+    reader_init(&r, open_tun(argv[2], 0), argc == 4 ? argv[3] : NULL);
+    printf("ready\n");
+    fflush(stdout);
+    char line[64];
+    while (fgets(line, sizeof line, stdin) != NULL && !strncmp(line, "go ", 3)) {
+      uint64_t want = strtoull(line + 3, NULL, 10);
+      packets = bytes = 0;
+      start_counting();
+      first = now_ns();
+      uint8_t *p;
+      ssize_t n;
+      while (packets < want && (n = next_packet(&r, &p)) >= 0) {
+        packets++;
+        bytes += (uint64_t)n;
+      }
+      last = now_ns();
+      report(mode, packets, bytes, errors, first, last);
+      fflush(stdout);
+      if (stop_requested) break;
+    }
+    return 0;
+  } else if (!strcmp(mode, "echo")) {
     if (argc != 5) return 2;
     int fd = open_tun(argv[2], 0);
     double deadline = atof(argv[3]);
     uint64_t max = strtoull(argv[4], NULL, 10);
-    int echo = !strcmp(mode, "echo");
     go();
     deadline += now_s();
     while (!stop_requested && packets < max) {
-      ssize_t n = read(fd, buf, sizeof buf);
+      ssize_t n = syscall(SYS_read, fd, buf, sizeof buf);
       if (n < 0) {
         if (errno == EINTR) continue;
         die("read");
@@ -134,10 +256,8 @@ int main(int argc, char **argv) {
       last = now_ns();
       if (packets == 0) first = last;
       warm_check(last, &packets, &bytes, &first);
-      if (echo) {
-        if (!swap_udp(buf, n)) continue;
-        if (write(fd, buf, (size_t)n) < 0) errors++;
-      }
+      if (!swap_udp(buf, n)) continue;
+      if (syscall(SYS_write, fd, buf, (size_t)n) < 0) errors++;
       packets++;
       bytes += (uint64_t)n;
       if ((packets & 1023) == 0 && now_s() > deadline) break;
