@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --soak] [-- --rounds N] [-- --out FILE] [-- --only rx,echo] [-- --peer DIR]
+// npm run bench [-- --quick] [-- --soak] [-- --rounds N] [-- --out FILE] [-- --only rx,echo] [-- --peer DIR] [-- --baseline DIR]
 //
 // Runs every case against a C reference in the same run, alternately (C, Node,
 // C, Node ...), and reports medians, ranges and Node/C ratios: this machine
@@ -33,10 +33,11 @@ interface Options {
   out: string;
   only: string[] | undefined;
   peer: string | undefined;
+  baseline: string | undefined;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, soak: false, rounds: 5, out: path.join(root, 'bench', 'results.json'), only: undefined, peer: undefined };
+  const o: Options = { quick: false, soak: false, rounds: 5, out: path.join(root, 'bench', 'results.json'), only: undefined, peer: undefined, baseline: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') o.quick = true;
@@ -45,6 +46,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--out') o.out = path.resolve(argv[++i]);
     else if (a === '--only') o.only = argv[++i].split(',');
     else if (a === '--peer') o.peer = path.resolve(argv[++i]);
+    else if (a === '--baseline') o.baseline = path.resolve(argv[++i]);
     else throw new Error(`unknown argument ${a}`);
   }
   if (o.quick) o.rounds = 1;
@@ -161,7 +163,14 @@ function rssKiB(pid: number): number {
 
 // ---- variants ---------------------------------------------------------------
 
-type Variant = 'C' | 'node-stream' | 'node-batch' | 'peer';
+type Variant = 'C' | 'node-stream' | 'node-batch' | 'peer' | 'base-stream' | 'base-batch';
+
+/**
+ * --baseline DIR: a built checkout of this project (npm run build there), whose
+ * workers run as base-stream and base-batch beside this tree's, so a change is
+ * kept only if it wins against the code before it in the same run.
+ */
+let baselineDir: string | undefined;
 
 /** --peer DIR: a directory where appium-ios-tuntap was npm-installed by hand (rx and echo only). */
 let peerDir: string | undefined;
@@ -176,7 +185,8 @@ function tunSide(variant: Variant, args: string[]): Proc {
   if (variant === 'peer') return new Proc('taskset', [...TUN_CPU, process.execPath, path.join(__dirname, 'peer-worker.js'), peerDir!, ...args]);
   // BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the workers.
   const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
-  return new Proc('taskset', [...TUN_CPU, process.execPath, ...flags, worker, variant === 'node-batch' ? 'batch' : 'stream', ...args]);
+  const script = variant.startsWith('base-') ? path.join(baselineDir!, 'dist', 'bench', 'worker.js') : worker;
+  return new Proc('taskset', [...TUN_CPU, process.execPath, ...flags, script, variant.endsWith('batch') ? 'batch' : 'stream', ...args]);
 }
 
 const load = (...args: string[]): Proc => new Proc('taskset', [...LOAD_CPU, path.join(buildDir, 'load'), ...args]);
@@ -281,6 +291,9 @@ async function drainRun(variant: Variant, payload: number, warm: number, count: 
       r = await tun.json(k);
       if (r.packets !== n) throw new Error(`drained ${r.packets} of ${n} packets`);
     }
+    // End of input: the reader exits by itself (and writes its profile, with BENCH_NODE_FLAGS=--cpu-prof).
+    tun.child.stdin!.end();
+    await Promise.race([tun.exited, sleep(3000)]);
     return {
       value: r.seconds > 0 ? r.packets / r.seconds : 0,
       extra: {
@@ -448,7 +461,8 @@ function cases(o: Options): CaseDef[] {
   // 1.5M packets a second here), so the deadline ends a run, not the bound.
   const z: Sizes = o.quick ? { seconds: 0.2, max: 20_000 } : { seconds: WARMUP + 1, max: 8_000_000 };
   const echoZ: Sizes = o.quick ? { seconds: 0.2, max: 2_000 } : { seconds: WARMUP + 1, max: 1_500_000 };
-  const all: Variant[] = ['C', 'node-stream', 'node-batch'];
+  baselineDir = o.baseline;
+  const all: Variant[] = o.baseline === undefined ? ['C', 'node-stream', 'node-batch'] : ['C', 'node-stream', 'node-batch', 'base-stream', 'base-batch'];
   peerDir = o.peer;
   const withPeer: Variant[] = o.peer === undefined ? all : [...all, 'peer'];
   const rtt = { name: 'RTT median', unit: 'µs', key: 'rttMedianUs', lowerIsBetter: true };
