@@ -189,6 +189,18 @@ function tunSide(variant: Variant, args: string[]): Proc {
   return new Proc('taskset', [...TUN_CPU, process.execPath, ...flags, script, variant.endsWith('batch') ? 'batch' : 'stream', ...args]);
 }
 
+/**
+ * The TUN side of the multi-queue cases: one reader thread per queue (C:
+ * pthreads, bench/c/tunref.c mq; Node: worker threads, bench/queues-worker.ts),
+ * on as many cores as queues (CPU 1 first, where the other cases read).
+ */
+function queuesSide(variant: Variant, dev: string, queues: number): Proc {
+  const cpus = ['-c', queues === 1 ? '1' : '0-1'];
+  if (variant === 'C') return new Proc('taskset', [...cpus, path.join(buildDir, 'tunref'), 'mq', dev, String(queues)]);
+  const api = variant.endsWith('batch') ? 'batch' : 'stream';
+  return new Proc('taskset', [...cpus, process.execPath, path.join(__dirname, 'queues-worker.js'), api, dev, String(queues)]);
+}
+
 const load = (...args: string[]): Proc => new Proc('taskset', [...LOAD_CPU, path.join(buildDir, 'load'), ...args]);
 
 let devCounter = 0;
@@ -279,20 +291,8 @@ async function drainRun(variant: Variant, payload: number, warm: number, count: 
   const dev = nextDev();
   const tun = tunSide(variant, ['drain', dev]);
   try {
-    await tun.waitFor('ready');
-    configure(dev, NET.local);
-    // Room for the whole fill (each queue's ring holds txqueuelen packets).
-    sh('ip', 'link', 'set', 'dev', dev, 'txqueuelen', String(Math.max(warm, count) + 4096));
-    assertRoutedInto(NET.peer, dev);
-    let r: Record<string, number> = {};
-    for (const [k, n] of [warm, count].entries()) {
-      await fillRing(dev, payload, n);
-      tun.send(`go ${n}`);
-      r = await tun.json(k);
-      if (r.packets !== n) throw new Error(`drained ${r.packets} of ${n} packets`);
-    }
-    // End of input: the reader exits by itself (and writes its profile, with BENCH_NODE_FLAGS=--cpu-prof).
-    tun.child.stdin!.end();
+    const r = await fillAndDrain(tun, dev, payload, [warm, count], 1);
+    // The reader exits by itself at the end of its input (and writes its profile, with BENCH_NODE_FLAGS=--cpu-prof).
     await Promise.race([tun.exited, sleep(3000)]);
     return {
       value: r.seconds > 0 ? r.packets / r.seconds : 0,
@@ -310,12 +310,90 @@ async function drainRun(variant: Variant, payload: number, warm: number, count: 
   }
 }
 
-/** Sends `count` packets into dev's ring (bounded: 10 s) and checks that the ring dropped none. */
-async function fillRing(dev: string, payload: number, count: number, netns?: string): Promise<void> {
-  const dropped0 = linkTxDropped(dev, netns);
-  const sent = await load('flood', NET.peer, String(NET.port), String(payload), '10', String(count)).result(false);
-  const dropped = linkTxDropped(dev, netns) - dropped0;
+/**
+ * For each count: fills the ring(s), says "go N" and takes the reader's
+ * report; returns the last one. Then ends the reader's input.
+ */
+async function fillAndDrain(tun: Proc, dev: string, payload: number, counts: number[], flows: number): Promise<Record<string, number>> {
+  await tun.waitFor('ready');
+  configure(dev, NET.local);
+  // Room for a whole fill in every queue's ring (txqueuelen packets each): the flow hash may send all to one.
+  sh('ip', 'link', 'set', 'dev', dev, 'txqueuelen', String(Math.max(...counts) + 4096));
+  assertRoutedInto(NET.peer, dev);
+  let r: Record<string, number> = {};
+  for (const [k, n] of counts.entries()) {
+    await fillRing(dev, payload, n, flows);
+    tun.send(`go ${n}`);
+    r = await tun.json(k);
+    if (r.packets !== n) throw new Error(`drained ${r.packets} of ${n} packets`);
+  }
+  tun.child.stdin!.end();
+  return r;
+}
+
+/** Sends `count` packets in `flows` flows into dev's rings (bounded: 10 s) and checks that the rings dropped none. */
+async function fillRing(dev: string, payload: number, count: number, flows = 1): Promise<void> {
+  const dropped0 = linkTxDropped(dev);
+  const sent = await load('flood', NET.peer, String(NET.port), String(payload), '10', String(count), String(flows)).result(false);
+  const dropped = linkTxDropped(dev) - dropped0;
   if (sent.sent !== count || dropped !== 0) throw new Error(`fill: sent ${sent.sent} of ${count}, ring dropped ${dropped}`);
+}
+
+/** Flows in the multi-queue cases: enough that the kernel's flow hash spreads them over the queues. */
+const MQ_FLOWS = 64;
+
+/** The drain (drainRun) on a multi-queue device, one reader thread per queue; the rate is the queues' together. */
+async function mqDrainRun(variant: Variant, queues: number, payload: number, warm: number, count: number): Promise<Sample> {
+  const dev = nextDev();
+  const tun = queuesSide(variant, dev, queues);
+  try {
+    const r = await fillAndDrain(tun, dev, payload, [warm, count], MQ_FLOWS);
+    return { value: r.seconds > 0 ? r.packets / r.seconds : 0, extra: { read: r.packets, cpuUsPerPkt: (r.cpu * 1e6) / r.packets, ...queueSplit(r) } };
+  } finally {
+    tun.child.kill('SIGKILL');
+  }
+}
+
+/** A flood of MQ_FLOWS flows into a multi-queue device (counted after the warm-up, as rxRun). */
+async function mqFloodRun(variant: Variant, queues: number, payload: number, z: Sizes): Promise<Sample> {
+  const dev = nextDev();
+  const tun = queuesSide(variant, dev, queues);
+  try {
+    await tun.waitFor('ready');
+    configure(dev, NET.local);
+    assertRoutedInto(NET.peer, dev);
+    tun.send('run');
+    const flood = load('flood', NET.peer, String(NET.port), String(payload), String(z.seconds), String(z.max), String(MQ_FLOWS));
+    await sleep(Number(process.env.TUNTAP_BENCH_WARMUP) * 1000);
+    tun.send('mark');
+    const a = await tun.json(0);
+    const dropped0 = linkTxDropped(dev);
+    const sent = await flood.result(false);
+    tun.send('mark');
+    const b = await tun.json(1);
+    const [packets, seconds, cpu] = [b.packets - a.packets, b.seconds - a.seconds, b.cpu - a.cpu];
+    return {
+      value: seconds > 0 ? packets / seconds : 0,
+      extra: {
+        read: packets,
+        sentRate: sent.seconds > 0 ? sent.sent / sent.seconds : 0,
+        txDropped: linkTxDropped(dev) - dropped0,
+        cpuUsPerPkt: packets > 0 ? (cpu * 1e6) / packets : 0,
+        // CPU seconds per second: up to the number of queues.
+        cpuCores: seconds > 0 ? cpu / seconds : 0,
+        readerBound: seconds > 0 && cpu / seconds >= READER_BOUND_SHARE * queues ? 1 : 0,
+        ...queueSplit(b),
+      },
+    };
+  } finally {
+    tun.child.kill('SIGKILL');
+  }
+}
+
+/** How evenly the flow hash spread the packets: the smallest queue's count over the largest's. */
+function queueSplit(r: Record<string, unknown>): { balance: number } {
+  const perQueue = r.perQueue as number[];
+  return { balance: Math.min(...perQueue) / Math.max(...perQueue) };
 }
 
 async function txRun(variant: Variant, z: Sizes): Promise<Sample> {
@@ -506,6 +584,20 @@ function cases(o: Options): CaseDef[] {
       simple(`rx paced ${b}B ${offered / 1000}k/s`, all, 'µs/pkt', (v) => rxRun(v, b, z, offered), { lowerIsBetter: true, valid: keptUp }),
     ),
     ...[64, 1400].map((b) => simple(`rx flood ${b}B`, withPeer, 'pkt/s', (v) => rxRun(v, b, z), { valid: readerBound })),
+    // Scaling: one queue per reader thread, 1 and 2 queues; "xPlain" is 2 queues over 1.
+    ...(['drain', 'flood'] as const).map((kind): CaseDef => {
+      const group = (q: number): string => `rx mq ${kind} 64B ${q}q`;
+      return {
+        name: `rx mq ${kind} 64B`,
+        unit: 'pkt/s',
+        variants: [1, 2].flatMap((q) => all.map((side) => ({ group: group(q), side, ...(q === 2 ? { plainGroup: group(1) } : {}) }))),
+        run: (v) => {
+          const q = v.group.endsWith('2q') ? 2 : 1;
+          return kind === 'drain' ? mqDrainRun(v.side, q, 64, drainN.warm, drainN.count) : mqFloodRun(v.side, q, 64, z);
+        },
+        ...(kind === 'flood' ? { valid: readerBound } : {}),
+      };
+    }),
     simple('tx 64B', all, 'pkt/s', (v) => txRun(v, z)),
     simple('echo 1 in flight', withPeer, 'rt/s', (v) => echoRun(v, 1, echoZ), { also: rtt }),
     simple('echo 32 in flight', withPeer, 'rt/s', (v) => echoRun(v, 32, echoZ), { also: rtt }),
@@ -665,7 +757,7 @@ function enterNamespace(): boolean {
 function buildC(): void {
   mkdirSync(buildDir, { recursive: true });
   for (const name of ['tunref', 'load']) {
-    sh('cc', '-O2', '-Wall', '-o', path.join(buildDir, name), path.join(root, 'bench', 'c', `${name}.c`));
+    sh('cc', '-O2', '-Wall', '-pthread', '-o', path.join(buildDir, name), path.join(root, 'bench', 'c', `${name}.c`));
   }
 }
 

@@ -32,6 +32,14 @@ privilegedTest('npm run bench -- --quick runs every case against C and writes it
       // Every variant moved packets: a broken worker reports 0.
       for (const row of rows) assert.ok(row.median > 0, `${name} ${row.variant}: ${row.median}`);
     }
+    // The multi-queue cases: 1 and 2 queues, each reader thread on its own queue.
+    for (const kind of ['drain', 'flood']) {
+      for (const q of [1, 2]) {
+        const rows = results.rows.filter((row) => row.case === `rx mq ${kind} 64B ${q}q`);
+        assert.deepEqual(rows.map((row) => row.variant), ['C', 'node-stream', 'node-batch'], `rx mq ${kind} ${q}q`);
+        for (const row of rows) assert.ok(row.median > 0, `rx mq ${kind} ${q}q ${row.variant}: ${row.median}`);
+      }
+    }
     // A drain reads exactly what the harness put in the ring, and reports its CPU per packet.
     for (const row of results.rows.filter((row) => row.case.startsWith('rx drain'))) {
       assert.equal(row.samples[0].read, 20_000, `${row.case} ${row.variant}`);

@@ -1,7 +1,7 @@
 // The load side of the benchmark: sends and receives through ordinary
 // sockets, only to addresses the harness routed into a TUN device inside its
 // own network namespace.
-//   load flood   DST PORT PAYLOAD SECONDS MAXPACKETS      UDP with sendmmsg, as fast as it goes
+//   load flood   DST PORT PAYLOAD SECONDS MAXPACKETS [FLOWS]  UDP with sendmmsg, as fast as it goes
 //   load paced   DST PORT PAYLOAD RATE SECONDS MAXPACKETS UDP at RATE packets/s
 //   load sink    BIND PORT SECONDS                        counts UDP datagrams
 //   load ping    BIND DST PORT INFLIGHT SECONDS MAXCOUNT  UDP echo round trips
@@ -63,15 +63,21 @@ static void sent_line(uint64_t sent, uint64_t errors, double seconds) {
   printf("{\"sent\":%llu,\"errors\":%llu,\"seconds\":%.6f}\n", (unsigned long long)sent, (unsigned long long)errors, seconds);
 }
 
-static int flood(char **a) {
+// FLOWS (default 1) sockets, each its own source port, take turns: a
+// multi-queue device spreads flows over its queues by hash.
+static int flood(char **a, int argc) {
   size_t payload = (size_t)atoi(a[2]);
   double deadline = now_s() + atof(a[3]);
   uint64_t max = strtoull(a[4], NULL, 10), sent = 0, errors = 0;
-  int fd = udp_sender(a[0], atoi(a[1]), payload);
+  enum { MAX_FLOWS = 64 };
+  int flows = argc > 5 ? atoi(a[5]) : 1;
+  if (flows < 1 || flows > MAX_FLOWS) return 2;
+  int fds[MAX_FLOWS];
+  for (int i = 0; i < flows; i++) fds[i] = udp_sender(a[0], atoi(a[1]), payload);
   double start = now_s();
-  while (sent < max && !stop_requested) {
+  for (int turn = 0; sent < max && !stop_requested; turn = (turn + 1) % flows) {
     unsigned n = (unsigned)(max - sent < BATCH ? max - sent : BATCH);
-    int r = sendmmsg(fd, msgs, n, 0);
+    int r = sendmmsg(fds[turn], msgs, n, 0);
     if (r < 0) {
       errors++;
       if (errors > 1000000) break;
@@ -260,7 +266,7 @@ int main(int argc, char **argv) {
   install_stop_handler();
   if (argc < 2) return 2;
   const char *m = argv[1];
-  if (!strcmp(m, "flood") && argc == 7) return flood(argv + 2);
+  if (!strcmp(m, "flood") && (argc == 7 || argc == 8)) return flood(argv + 2, argc - 2);
   if (!strcmp(m, "paced") && argc == 8) return paced(argv + 2);
   if (!strcmp(m, "sink") && argc == 5) return sink(argv + 2);
   if (!strcmp(m, "ping") && argc == 8) return ping(argv + 2);

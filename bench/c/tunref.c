@@ -2,6 +2,7 @@
 // that does the same work as the Node workers (bench/worker.ts), same CLI.
 //   tunref rx   DEV SECONDS MAXPACKETS [poll|blocking]
 //   tunref drain DEV [poll|blocking]     then "go N" lines on stdin: read N packets, one JSON line each
+//   tunref mq   DEV QUEUES               one thread per queue; stdin: go N | run | mark (bench/queues-worker.ts)
 //   tunref tx   DEV SRC DST PORT PAYLOAD SECONDS MAXPACKETS
 //   tunref echo DEV SECONDS MAXPACKETS
 //   tunref fwd  DEVA DEVB SECONDS MAXPACKETS [plain|offload]
@@ -16,6 +17,8 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
@@ -28,12 +31,12 @@
 // The largest IP packet (IPv6: 40-byte header + 65535 payload) plus that header.
 #define MAX_PACKET (VNET_HDR_SIZE + 65575)
 
-static int open_tun(const char *name, int offload) {
+static int open_tun_flags(const char *name, int offload, int extra_flags) {
   int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
   if (fd < 0) die("open /dev/net/tun");
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0) | extra_flags;
   strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) die("TUNSETIFF");
   if (offload) {
@@ -46,6 +49,8 @@ static int open_tun(const char *name, int offload) {
   }
   return fd;
 }
+
+static int open_tun(const char *name, int offload) { return open_tun_flags(name, offload, 0); }
 
 static uint16_t checksum(const uint8_t *p, size_t n) {
   uint32_t sum = 0;
@@ -79,6 +84,7 @@ static int swap_udp(uint8_t *p, ssize_t n) {
 #define SLAB_SIZE (4 * READ_SIZE)
 
 struct reader {
+  _Atomic int *hold;  // while set, no read starts (mq: the threads pause between drains)
   int fd, epoll_fd, blocking;
   unsigned in_batch;
   size_t used;
@@ -103,6 +109,7 @@ static void reader_init(struct reader *r, int fd, const char *how) {
 // The next packet's length (its bytes at *data), or -1 once a stop is asked for.
 static ssize_t next_packet(struct reader *r, uint8_t **data) {
   for (;;) {
+    while (r->hold != NULL && atomic_load(r->hold) && !stop_requested) usleep(200);
     if (stop_requested) return -1;
     if (r->in_batch == MAX_BATCH || SLAB_SIZE - r->used < READ_SIZE) {
       r->in_batch = 0;
@@ -111,6 +118,7 @@ static ssize_t next_packet(struct reader *r, uint8_t **data) {
         struct epoll_event ev;
         // Level-triggered: returns at once while packets are left.
         if (epoll_wait(r->epoll_fd, &ev, 1, 200) < 0 && errno != EINTR) die("epoll_wait");
+        continue;  // the hold may have been set meanwhile
       }
     }
     ssize_t n = syscall(SYS_read, r->fd, r->slab + r->used, READ_SIZE);
@@ -190,11 +198,90 @@ static void report(const char *mode, uint64_t packets, uint64_t bytes, uint64_t 
          (unsigned long long)largest, (double)(run_delay_ns() - delay_at_go) / 1e9);
 }
 
+// ---- mq: one reader thread per queue of a multi-queue device ----------------
+// The threads count into shared totals; "go N" resumes them until the total
+// has grown by N (the thread that gets there tells the main thread through
+// a pipe), then pauses them; a paused thread waits before its next read.
+#define MAX_QUEUES 16
+static _Atomic uint64_t mq_total, mq_target, mq_per_queue[MAX_QUEUES];
+static _Atomic int mq_paused = 1;
+static int mq_done_pipe[2];
+
+struct mq_thread {
+  struct reader r;
+  int queue;
+};
+
+static void *mq_reader(void *arg) {
+  struct mq_thread *t = arg;
+  uint8_t *p;
+  for (;;) {
+    if (next_packet(&t->r, &p) < 0) return NULL;
+    atomic_fetch_add(&mq_per_queue[t->queue], 1);
+    uint64_t total = atomic_fetch_add(&mq_total, 1) + 1;
+    uint64_t target = atomic_load(&mq_target);
+    if (target != 0 && total == target) {
+      // Paused here, by the thread that read the last packet: no other read starts after it.
+      atomic_store(&mq_paused, 1);
+      uint64_t at = now_ns();
+      if (write(mq_done_pipe[1], &at, sizeof at) != sizeof at) die("write");
+    }
+  }
+}
+
+static void mq_report(uint64_t packets, double seconds, double cpu, int queues) {
+  printf("{\"mode\":\"mq\",\"queues\":%d,\"packets\":%llu,\"seconds\":%.6f,\"cpu\":%.6f,\"perQueue\":[", queues,
+         (unsigned long long)packets, seconds, cpu);
+  for (int q = 0; q < queues; q++) printf("%s%llu", q ? "," : "", (unsigned long long)atomic_load(&mq_per_queue[q]));
+  printf("]}\n");
+  fflush(stdout);
+}
+
+static int mq_main(const char *name, int queues) {
+  if (queues < 1 || queues > MAX_QUEUES) return 2;
+  static struct mq_thread threads[MAX_QUEUES];
+  pthread_t ids[MAX_QUEUES];
+  if (pipe(mq_done_pipe) < 0) die("pipe");
+  for (int q = 0; q < queues; q++) {
+    threads[q].queue = q;
+    reader_init(&threads[q].r, open_tun_flags(name, 0, IFF_MULTI_QUEUE), "poll");
+    threads[q].r.hold = &mq_paused;
+  }
+  for (int q = 0; q < queues; q++) pthread_create(&ids[q], NULL, mq_reader, &threads[q]);
+  printf("ready\n");
+  fflush(stdout);
+  char line[64];
+  uint64_t run_at = now_ns(), run_total = 0;
+  double run_cpu = cpu_s();
+  while (fgets(line, sizeof line, stdin) != NULL) {
+    if (!strncmp(line, "go ", 3)) {
+      uint64_t base = atomic_load(&mq_total), want = strtoull(line + 3, NULL, 10), at;
+      atomic_store(&mq_target, base + want);
+      double c0 = cpu_s();
+      uint64_t t0 = now_ns();
+      atomic_store(&mq_paused, 0);
+      if (read(mq_done_pipe[0], &at, sizeof at) != sizeof at) die("read");
+      double c1 = cpu_s();
+      atomic_store(&mq_target, 0);
+      mq_report(atomic_load(&mq_total) - base, (double)(at - t0) / 1e9, c1 - c0, queues);
+    } else if (!strncmp(line, "run", 3)) {
+      run_at = now_ns();
+      run_cpu = cpu_s();
+      run_total = atomic_load(&mq_total);
+      atomic_store(&mq_paused, 0);
+    } else if (!strncmp(line, "mark", 4)) {
+      mq_report(atomic_load(&mq_total) - run_total, (double)(now_ns() - run_at) / 1e9, cpu_s() - run_cpu, queues);
+    }
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   static uint8_t buf[MAX_PACKET];
   if (argc < 3) return 2;
   const char *mode = argv[1];
   install_stop_handler();
+  if (!strcmp(mode, "mq")) return argc == 4 ? mq_main(argv[2], atoi(argv[3])) : 2;
   uint64_t packets = 0, bytes = 0, errors = 0, first = 0, last = 0;
   if (!strcmp(mode, "rx")) {
     if (argc != 5 && argc != 6) return 2;
