@@ -58,7 +58,11 @@ export interface TunDeviceOptions {
   packetInfo?: boolean;
   /** The clone device; default '/dev/net/tun'. */
   path?: string;
-  /** Packets `readable` buffers before it stops reading from the kernel. Default 64. */
+  /**
+   * Packets `readable` buffers before it stops reading from the kernel, and
+   * the most it ever holds: a wake-up hands it no more than its free room
+   * (the rest waits in the kernel's ring). Default 64.
+   */
   readableHighWaterMark?: number;
   /** Bytes `writable` queues before write() returns false. Default 256 KiB. */
   writableHighWaterMark?: number;
