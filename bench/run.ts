@@ -18,6 +18,7 @@
 // TUN device, or the run stops.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { namespacesAround, type Namespaces } from '../test/netns-pair';
@@ -706,33 +707,52 @@ function printRows(rows: Row[]): void {
   }
 }
 
-/** 60 s of rx flood into the Node stream reader; RSS sampled from /proc. */
+/**
+ * 60 s of rx flood (1400-byte packets) into `readable`, once with a fast
+ * consumer (counts each packet) and once with a slow one (a millisecond's
+ * wait after every 64 packets: backpressure holds the flood in the kernel,
+ * whose ring drops the rest); the reader's RSS is sampled from /proc every
+ * 5 s. Flat: the largest sample after the first 5 s within 10% of that first one.
+ */
 async function soak(o: Options): Promise<Record<string, unknown>> {
   const seconds = o.quick ? 2 : 60;
-  const dev = nextDev();
-  const tun = tunSide('node-stream', ['rx', dev, String(seconds + 5), String(1e9)]);
-  try {
-    await tun.waitFor('ready');
-    configure(dev, NET.local);
-    assertRoutedInto(NET.peer, dev);
-    tun.go();
-    const flood = load('flood', NET.peer, String(NET.port), '1400', String(seconds), String(1e9));
-    const pid = tun.child.pid!;
-    const rss: number[] = [];
-    const start = Date.now();
-    for (let i = 0; i <= 60 && Date.now() - start < (seconds + 1) * 1000 && flood.child.exitCode === null; i++) {
-      rss.push(rssKiB(pid));
-      await sleep((seconds * 1000) / 12);
+  const every = o.quick ? 250 : 5000;
+  const out: Record<string, unknown> = { seconds };
+  for (const consumer of ['fast', 'slow']) {
+    const dev = nextDev();
+    const tun = tunSide('node-stream', ['rx', dev, String(seconds + 5), String(1e9), ...(consumer === 'slow' ? ['slow'] : [])]);
+    try {
+      await tun.waitFor('ready');
+      configure(dev, NET.local);
+      assertRoutedInto(NET.peer, dev);
+      tun.go();
+      const dropped0 = linkTxDropped(dev);
+      const flood = load('flood', NET.peer, String(NET.port), '1400', String(seconds), String(1e9));
+      const pid = tun.child.pid!;
+      const rss: number[] = [];
+      const start = Date.now();
+      // Bounded: one sample per `every` ms until the flood ends or its time (and a second) is up.
+      while (Date.now() - start < (seconds + 1) * 1000 && flood.child.exitCode === null) {
+        await Promise.race([flood.exited, sleep(every)]);
+        rss.push(rssKiB(pid));
+      }
+      const sent = await flood.result(false);
+      const dropped = linkTxDropped(dev) - dropped0;
+      const r = await tun.result();
+      const after = rss.slice(0, -1); // the last sample may come after the flood
+      const first = after[0] ?? rss[0];
+      const peak = Math.max(...rss);
+      const growth = (Math.max(...after) - first) / first;
+      out[consumer] = { packets: r.packets, sent: sent.sent, txDropped: dropped, rssKiB: rss, firstKiB: first, peakKiB: peak, growth, flat: growth <= 0.1 };
+      console.log(
+        `soak ${consumer} consumer: ${seconds} s of 1400 B flood, ${sent.sent} sent, ${r.packets} read, ${dropped} dropped by the ring; ` +
+          `RSS ${first} KiB after ${every / 1000} s, peak ${peak} KiB, growth ${(growth * 100).toFixed(1)}% (${growth <= 0.1 ? 'flat' : 'NOT flat'}); samples ${rss.join(' ')}`,
+      );
+    } finally {
+      tun.child.kill('SIGKILL');
     }
-    await flood.result(false);
-    rss.push(rssKiB(pid));
-    const r = await tun.result();
-    const out = { seconds, packets: r.packets, rssKiB: rss, startKiB: rss[1] ?? rss[0], endKiB: rss[rss.length - 1] };
-    console.log(`soak: ${seconds} s rx flood, ${r.packets} packets read; RSS ${out.startKiB} KiB (after warm-up) -> ${out.endKiB} KiB; samples ${rss.join(' ')}`);
-    return out;
-  } finally {
-    tun.child.kill('SIGKILL');
   }
+  return out;
 }
 
 /**
@@ -772,10 +792,12 @@ async function main(): Promise<void> {
   // IPv6 off in this namespace only: router solicitations would mix into the counts.
   writeFileSync('/proc/sys/net/ipv6/conf/default/disable_ipv6', '1');
   const started = Date.now();
-  const results: Record<string, unknown> = { node: process.version, date: new Date().toISOString(), rounds: o.rounds, quick: o.quick };
+  // The machine's load average (1, 5, 15 min) at the start and the end: on a shared machine the neighbours' load shows in waitShare.
+  const results: Record<string, unknown> = { node: process.version, date: new Date().toISOString(), rounds: o.rounds, quick: o.quick, loadAvgAtStart: loadavg() };
   if (o.soak) results.soak = await soak(o);
   else results.rows = (await suite(o)).map(({ samples, ...r }) => ({ ...r, samples: samples.map((s) => ({ value: s.value, ...s.extra })) }));
   results.seconds = (Date.now() - started) / 1000;
+  results.loadAvgAtEnd = loadavg();
   writeFileSync(o.out, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`results: ${o.out} (${results.seconds} s)`);
 }

@@ -1,12 +1,15 @@
 // The Node side of every benchmark case, with the same command line and the
 // same stdout protocol as the C reference (bench/c/tunref.c):
-//   node worker.js API rx   DEV SECONDS MAXPACKETS
+//   node worker.js API rx   DEV SECONDS MAXPACKETS [slow]
 //   node worker.js API drain DEV        then "go N" lines: read N packets, one JSON line each
 //   node worker.js API tx   DEV SRC DST PORT PAYLOAD SECONDS MAXPACKETS
 //   node worker.js API echo DEV SECONDS MAXPACKETS
 //   node worker.js API fwd  DEVA DEVB SECONDS MAXPACKETS [FORWARDING]
 // API is 'stream' (readable / writable, as a user would write it) or 'batch'
 // (readBatches() and writePackets(): one crossing per batch, no object per packet).
+// rx ... slow (stream only, for bench/run.ts --soak): a consumer that reads with
+// `for await` and waits a millisecond after every 64 packets, far slower than
+// a flood, so `readable` stays full and backpressure holds the rest in the kernel.
 // FORWARDING (fwd only, default plain) is one of
 //   plain           no vnet header, MTU-sized packets
 //   offload         TSO on both devices, super-packets passed as read (tunref fwd ... offload does the same)
@@ -138,9 +141,18 @@ async function main(argv: string[]): Promise<void> {
       s.bytes += p.length;
       if (s.packets >= max) finish();
     };
+    const slow = rest[3] === 'slow';
     go = () => {
       setTimeout(finish, seconds * 1000);
-      if (api === 'stream') {
+      if (slow) {
+        void (async () => {
+          for await (const p of dev.readable as AsyncIterable<Buffer>) {
+            stamp();
+            count(p);
+            if (s.packets % 64 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+          }
+        })();
+      } else if (api === 'stream') {
         dev.readable.on('data', (p: Buffer) => {
           if (echo) {
             if (!swapUdp(p)) return;
