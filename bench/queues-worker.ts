@@ -4,11 +4,12 @@
 //   node queues-worker.js API DEV QUEUES
 // prints "ready" once every queue is open, then on stdin:
 //   go N    read until the queues together have N more packets, pause, and
-//           print {packets, seconds, cpu, perQueue}: a drain (bench/run.ts)
+//           print {packets, seconds, cpu, runDelay, perQueue}: a drain (bench/run.ts)
 //   run     read with no target (a flood)
-//   mark    print the running totals {packets, seconds, cpu, perQueue}
+//   mark    print the running totals {packets, seconds, cpu, runDelay, perQueue}
 // API is 'stream' (readable) or 'batch' (readBatches with reuseSlab). CPU is
 // the process's, every thread's.
+import { readFileSync, readdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -29,6 +30,19 @@ interface ThreadData {
 
 type ToThread = { cmd: 'resume' } | { cmd: 'pause' };
 type FromThread = { kind: 'open' } | { kind: 'paused' } | { kind: 'done'; at: number };
+
+/** Seconds this process's threads together have waited for a CPU that other load held (schedstat's second field). */
+function runDelay(): number {
+  let ns = 0;
+  for (const task of readdirSync('/proc/self/task')) {
+    try {
+      ns += Number(readFileSync(`/proc/self/task/${task}/schedstat`, 'utf8').split(' ')[1]);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return ns / 1e9;
+}
 
 /** performance.now() of different threads do not share an origin; this does. */
 const now = (): number => performance.timeOrigin + performance.now();
@@ -111,7 +125,7 @@ async function main(argv: string[]): Promise<void> {
   const report = (o: Record<string, unknown>): void => {
     process.stdout.write(`${JSON.stringify({ mode: 'mq', api, queues, ...o })}\n`);
   };
-  const start = { at: now(), cpu: cpu(), total: 0 };
+  const start = { at: now(), cpu: cpu(), delay: runDelay(), total: 0 };
   const lines = createInterface({ input: process.stdin });
   // One command at a time: a drain's reply comes before the next line is read.
   let busy = Promise.resolve();
@@ -123,19 +137,21 @@ async function main(argv: string[]): Promise<void> {
         const want = Number(go[1]);
         Atomics.store(counters, TARGET, base + want);
         const c0 = cpu();
+        const d0 = runDelay();
         const t0 = now();
         send({ cmd: 'resume' });
         const done = (await next('done')) as { kind: 'done'; at: number };
         const c1 = cpu();
+        const d1 = runDelay();
         Atomics.store(counters, TARGET, 0);
         send({ cmd: 'pause' });
         for (let i = 0; i < queues; i++) await next('paused');
-        report({ packets: Atomics.load(counters, TOTAL) - base, seconds: (done.at - t0) / 1000, cpu: c1 - c0, perQueue: perQueue() });
+        report({ packets: Atomics.load(counters, TOTAL) - base, seconds: (done.at - t0) / 1000, cpu: c1 - c0, runDelay: d1 - d0, perQueue: perQueue() });
       } else if (line === 'run') {
-        Object.assign(start, { at: now(), cpu: cpu(), total: Atomics.load(counters, TOTAL) });
+        Object.assign(start, { at: now(), cpu: cpu(), delay: runDelay(), total: Atomics.load(counters, TOTAL) });
         send({ cmd: 'resume' });
       } else if (line === 'mark') {
-        report({ packets: Atomics.load(counters, TOTAL) - start.total, seconds: (now() - start.at) / 1000, cpu: cpu() - start.cpu, perQueue: perQueue() });
+        report({ packets: Atomics.load(counters, TOTAL) - start.total, seconds: (now() - start.at) / 1000, cpu: cpu() - start.cpu, runDelay: runDelay() - start.delay, perQueue: perQueue() });
       }
     });
   });

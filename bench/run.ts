@@ -38,7 +38,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, soak: false, rounds: 5, out: path.join(root, 'bench', 'results.json'), only: undefined, peer: undefined, baseline: undefined };
+  const o: Options = { quick: false, soak: false, rounds: 5, out: '', only: undefined, peer: undefined, baseline: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') o.quick = true;
@@ -51,6 +51,8 @@ function parseArgs(argv: string[]): Options {
     else throw new Error(`unknown argument ${a}`);
   }
   if (o.quick) o.rounds = 1;
+  // A soak has results of its own: it must not replace a full run's.
+  o.out ||= path.join(root, 'bench', o.soak ? 'soak.json' : 'results.json');
   if (!Number.isInteger(o.rounds) || o.rounds < 1 || o.rounds > 20) throw new Error('--rounds: 1..20');
   return o;
 }
@@ -349,7 +351,16 @@ async function mqDrainRun(variant: Variant, queues: number, payload: number, war
   const tun = queuesSide(variant, dev, queues);
   try {
     const r = await fillAndDrain(tun, dev, payload, [warm, count], MQ_FLOWS);
-    return { value: r.seconds > 0 ? r.packets / r.seconds : 0, extra: { read: r.packets, cpuUsPerPkt: (r.cpu * 1e6) / r.packets, ...queueSplit(r) } };
+    return {
+      value: r.seconds > 0 ? r.packets / r.seconds : 0,
+      extra: {
+        read: r.packets,
+        cpuUsPerPkt: (r.cpu * 1e6) / r.packets,
+        // Of the reader threads' time, the share they waited for a CPU that other load held.
+        waitShare: r.seconds > 0 ? r.runDelay / (r.seconds * queues) : 0,
+        ...queueSplit(r),
+      },
+    };
   } finally {
     tun.child.kill('SIGKILL');
   }
@@ -383,6 +394,7 @@ async function mqFloodRun(variant: Variant, queues: number, payload: number, z: 
         // CPU seconds per second: up to the number of queues.
         cpuCores: seconds > 0 ? cpu / seconds : 0,
         readerBound: seconds > 0 && cpu / seconds >= READER_BOUND_SHARE * queues ? 1 : 0,
+        waitShare: seconds > 0 ? (b.runDelay - a.runDelay) / (seconds * queues) : 0,
         ...queueSplit(b),
       },
     };

@@ -13,6 +13,7 @@
 // then prints one JSON line.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
@@ -85,6 +86,7 @@ static int swap_udp(uint8_t *p, ssize_t n) {
 
 struct reader {
   _Atomic int *hold;  // while set, no read starts (mq: the threads pause between drains)
+  void (*before_wait)(struct reader *r);  // called before epoll_wait (mq: publish the batch's count)
   int fd, epoll_fd, blocking;
   unsigned in_batch;
   size_t used;
@@ -116,6 +118,7 @@ static ssize_t next_packet(struct reader *r, uint8_t **data) {
       r->used = 0;
       if (!r->blocking) {
         struct epoll_event ev;
+        if (r->before_wait != NULL) r->before_wait(r);
         // Level-triggered: returns at once while packets are left.
         if (epoll_wait(r->epoll_fd, &ev, 1, 200) < 0 && errno != EINTR) die("epoll_wait");
         continue;  // the hold may have been set meanwhile
@@ -157,6 +160,25 @@ static uint64_t run_delay_ns(void) {
   if (fscanf(f, "%llu %llu", &on_cpu, &waited) != 2) waited = 0;
   fclose(f);
   return waited;
+}
+
+// The same, summed over all of this process's threads (mq).
+static uint64_t process_run_delay_ns(void) {
+  uint64_t sum = 0;
+  DIR *d = opendir("/proc/self/task");
+  if (d == NULL) return 0;
+  for (struct dirent *e; (e = readdir(d)) != NULL;) {
+    if (e->d_name[0] == '.') continue;
+    char path[300];
+    unsigned long long on_cpu = 0, waited = 0;
+    snprintf(path, sizeof path, "/proc/self/task/%s/schedstat", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) continue;
+    if (fscanf(f, "%llu %llu", &on_cpu, &waited) == 2) sum += waited;
+    fclose(f);
+  }
+  closedir(d);
+  return sum;
 }
 
 static uint64_t warm_at;  // 0: not warm yet
@@ -204,34 +226,51 @@ static void report(const char *mode, uint64_t packets, uint64_t bytes, uint64_t 
 // a pipe), then pauses them; a paused thread waits before its next read.
 #define MAX_QUEUES 16
 static _Atomic uint64_t mq_total, mq_target, mq_per_queue[MAX_QUEUES];
-static _Atomic int mq_paused = 1;
+// Read before every read(2): on a line of its own, not on the counters' that every batch writes.
+static struct {
+  _Alignas(64) _Atomic int on;
+  char rest_of_line[60];
+} mq_paused = {1, {0}};
 static int mq_done_pipe[2];
 
+// One cache line (or more) each: a thread's reader state and count change on
+// every packet, and must not share a line with the other thread's.
 struct mq_thread {
-  struct reader r;
+  _Alignas(64) struct reader r;  // first: before_wait gets its address
   int queue;
+  uint64_t pending;  // read, not yet added to the shared totals
 };
+
+// Once per batch, as the Node threads do, not per packet: the shared
+// counters' cache line would otherwise move between the cores on every read.
+static void mq_publish(struct reader *r) {
+  struct mq_thread *t = (struct mq_thread *)r;
+  uint64_t n = t->pending;
+  if (n == 0) return;
+  t->pending = 0;
+  atomic_fetch_add(&mq_per_queue[t->queue], n);
+  uint64_t total = atomic_fetch_add(&mq_total, n) + n;
+  uint64_t target = atomic_load(&mq_target);
+  if (target != 0 && total >= target && total - n < target) {
+    // Paused here, by the thread that read the last packet: no other read starts after it.
+    atomic_store(&mq_paused.on, 1);
+    uint64_t at = now_ns();
+    if (write(mq_done_pipe[1], &at, sizeof at) != sizeof at) die("write");
+  }
+}
 
 static void *mq_reader(void *arg) {
   struct mq_thread *t = arg;
   uint8_t *p;
-  for (;;) {
-    if (next_packet(&t->r, &p) < 0) return NULL;
-    atomic_fetch_add(&mq_per_queue[t->queue], 1);
-    uint64_t total = atomic_fetch_add(&mq_total, 1) + 1;
-    uint64_t target = atomic_load(&mq_target);
-    if (target != 0 && total == target) {
-      // Paused here, by the thread that read the last packet: no other read starts after it.
-      atomic_store(&mq_paused, 1);
-      uint64_t at = now_ns();
-      if (write(mq_done_pipe[1], &at, sizeof at) != sizeof at) die("write");
-    }
-  }
+  // Every wake-up ends in epoll_wait (a full batch too), which publishes the count.
+  while (next_packet(&t->r, &p) >= 0) t->pending++;
+  return NULL;
 }
 
-static void mq_report(uint64_t packets, double seconds, double cpu, int queues) {
-  printf("{\"mode\":\"mq\",\"queues\":%d,\"packets\":%llu,\"seconds\":%.6f,\"cpu\":%.6f,\"perQueue\":[", queues,
-         (unsigned long long)packets, seconds, cpu);
+// runDelay: seconds the threads together waited for a CPU that other load held.
+static void mq_report(uint64_t packets, double seconds, double cpu, double run_delay, int queues) {
+  printf("{\"mode\":\"mq\",\"queues\":%d,\"packets\":%llu,\"seconds\":%.6f,\"cpu\":%.6f,\"runDelay\":%.6f,\"perQueue\":[", queues,
+         (unsigned long long)packets, seconds, cpu, run_delay);
   for (int q = 0; q < queues; q++) printf("%s%llu", q ? "," : "", (unsigned long long)atomic_load(&mq_per_queue[q]));
   printf("]}\n");
   fflush(stdout);
@@ -245,32 +284,36 @@ static int mq_main(const char *name, int queues) {
   for (int q = 0; q < queues; q++) {
     threads[q].queue = q;
     reader_init(&threads[q].r, open_tun_flags(name, 0, IFF_MULTI_QUEUE), "poll");
-    threads[q].r.hold = &mq_paused;
+    threads[q].r.hold = &mq_paused.on;
+    threads[q].r.before_wait = mq_publish;
   }
   for (int q = 0; q < queues; q++) pthread_create(&ids[q], NULL, mq_reader, &threads[q]);
   printf("ready\n");
   fflush(stdout);
   char line[64];
-  uint64_t run_at = now_ns(), run_total = 0;
+  uint64_t run_at = now_ns(), run_total = 0, run_delay = 0;
   double run_cpu = cpu_s();
   while (fgets(line, sizeof line, stdin) != NULL) {
     if (!strncmp(line, "go ", 3)) {
       uint64_t base = atomic_load(&mq_total), want = strtoull(line + 3, NULL, 10), at;
       atomic_store(&mq_target, base + want);
       double c0 = cpu_s();
-      uint64_t t0 = now_ns();
-      atomic_store(&mq_paused, 0);
+      uint64_t d0 = process_run_delay_ns(), t0 = now_ns();
+      atomic_store(&mq_paused.on, 0);
       if (read(mq_done_pipe[0], &at, sizeof at) != sizeof at) die("read");
       double c1 = cpu_s();
+      uint64_t d1 = process_run_delay_ns();
       atomic_store(&mq_target, 0);
-      mq_report(atomic_load(&mq_total) - base, (double)(at - t0) / 1e9, c1 - c0, queues);
+      mq_report(atomic_load(&mq_total) - base, (double)(at - t0) / 1e9, c1 - c0, (double)(d1 - d0) / 1e9, queues);
     } else if (!strncmp(line, "run", 3)) {
       run_at = now_ns();
       run_cpu = cpu_s();
+      run_delay = process_run_delay_ns();
       run_total = atomic_load(&mq_total);
-      atomic_store(&mq_paused, 0);
+      atomic_store(&mq_paused.on, 0);
     } else if (!strncmp(line, "mark", 4)) {
-      mq_report(atomic_load(&mq_total) - run_total, (double)(now_ns() - run_at) / 1e9, cpu_s() - run_cpu, queues);
+      mq_report(atomic_load(&mq_total) - run_total, (double)(now_ns() - run_at) / 1e9, cpu_s() - run_cpu,
+                (double)(process_run_delay_ns() - run_delay) / 1e9, queues);
     }
   }
   return 0;
