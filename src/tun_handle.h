@@ -2,13 +2,14 @@
 // environment's own loop (so it works in worker_threads too).
 //
 // Reads: on each wake-up the handle reads packets until EAGAIN or a bound, into
-// a slab of memory that JS owns (a Buffer), and calls the JS `onRead` once for
-// the whole batch with the slab, a Uint32Array of [offset, length] pairs and a
-// count. A wake-up reads up to maxBatch packets, handed over in parts of at
-// most the read budget (setReadBudget) while JS keeps room: `readable` sets
-// it to what its highWaterMark leaves free. Both arrays are reused batch after batch; a region of a slab is
-// handed out once and never written again (unless JS asked for slab reuse),
-// so JS can give users views, not copies. User code can detach either array
+// a slab of memory that JS owns (a Buffer), and calls the JS `onRead` for the
+// batch with the slab, a Uint32Array of [offset, length] pairs and a count. A
+// wake-up reads up to maxBatch packets, handed over in parts of at most the
+// read budget (setReadBudget) while JS keeps room: `readable` sets it to what
+// its highWaterMark leaves free, readBatches to maxBatch (one call). Both
+// arrays are reused batch after batch; a region of a slab is handed out once
+// and never written again (unless JS asked for slab reuse), so JS can give
+// users views, not copies. User code can detach either array
 // (postMessage with a transfer list, ArrayBuffer.prototype.transfer): every
 // batch checks, and a detached one is replaced rather than written into.
 //
