@@ -589,7 +589,7 @@ function cases(o: Options): CaseDef[] {
   const drainN = o.quick ? { warm: 5_000, count: 20_000 } : { warm: 50_000, count: 200_000 };
   const offered = o.quick ? 50_000 : 200_000;
   const cpu = { name: 'CPU', unit: 'µs/pkt', key: 'cpuUsPerPkt', lowerIsBetter: true };
-  const readerBound = { key: 'readerBound', note: `reader CPU share < ${READER_BOUND_SHARE}: the sender (or, by waitShare, other load) set the rate` };
+  const readerBound = { key: 'readerBound', note: `this or the C reader's CPU share < ${READER_BOUND_SHARE}: its sender (or, by waitShare, other load) set its rate` };
   const keptUp = { key: 'keptUp', note: 'the reader fell behind the offered load (waitShare: other load held its CPU)' };
   const list: CaseDef[] = [
     ...[64, 1400].map((b) => simple(`rx drain ${b}B`, all, 'pkt/s', (v) => drainRun(v, b, drainN.warm, drainN.count), { also: cpu })),
