@@ -1,8 +1,15 @@
-// npm run bench [-- --quick] [-- --soak] [-- --rounds N] [-- --out FILE] [-- --only rx,echo] [-- --peer DIR]
+// npm run bench [-- --quick] [-- --soak] [-- --rounds N] [-- --out FILE] [-- --only rx,echo] [-- --peer DIR] [-- --baseline DIR]
 //
 // Runs every case against a C reference in the same run, alternately (C, Node,
 // C, Node ...), and reports medians, ranges and Node/C ratios: this machine
 // drifts 2x from minute to minute, so only ratios from one run mean anything.
+// rx is measured three ways: drain (the reader's capacity: the ring filled
+// first, then read with no sender running), paced (its CPU per packet at a
+// fixed offered load every reader keeps up with) and flood (one sender as
+// fast as it goes: a figure of the sender's unless the reader was busy all
+// along, and flagged so). Every rx figure comes with the reader's CPU per
+// packet and waitShare, the share of the run it waited for a CPU that other
+// load on the machine held.
 //
 // Safety: the whole run happens inside a fresh network namespace
 // (scripts/in-netns.js); the forward case adds two named namespaces of its own
@@ -11,6 +18,7 @@
 // TUN device, or the run stops.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { namespacesAround, type Namespaces } from '../test/netns-pair';
@@ -26,10 +34,11 @@ interface Options {
   out: string;
   only: string[] | undefined;
   peer: string | undefined;
+  baseline: string | undefined;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, soak: false, rounds: 5, out: path.join(root, 'bench', 'results.json'), only: undefined, peer: undefined };
+  const o: Options = { quick: false, soak: false, rounds: 5, out: '', only: undefined, peer: undefined, baseline: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') o.quick = true;
@@ -38,9 +47,12 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--out') o.out = path.resolve(argv[++i]);
     else if (a === '--only') o.only = argv[++i].split(',');
     else if (a === '--peer') o.peer = path.resolve(argv[++i]);
+    else if (a === '--baseline') o.baseline = path.resolve(argv[++i]);
     else throw new Error(`unknown argument ${a}`);
   }
   if (o.quick) o.rounds = 1;
+  // A soak has results of its own: it must not replace a full run's.
+  o.out ||= path.join(root, 'bench', o.soak ? 'soak.json' : 'results.json');
   if (!Number.isInteger(o.rounds) || o.rounds < 1 || o.rounds > 20) throw new Error('--rounds: 1..20');
   return o;
 }
@@ -86,6 +98,26 @@ class Proc {
 
   go(): void {
     this.child.stdin!.write('go\n');
+  }
+
+  send(line: string): void {
+    this.child.stdin!.write(`${line}\n`);
+  }
+
+  /** Waits (bounded) for the k-th JSON line (k from 0) and returns it. */
+  async json(k: number, timeoutMs = 20_000): Promise<Record<string, number>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const json = this.lines.filter((l) => l.startsWith('{'));
+      if (json.length > k) return JSON.parse(json[k]) as Record<string, number>;
+      if (this.child.exitCode !== null || Date.now() > deadline) {
+        throw new Error(`${this.child.spawnargs.join(' ')}: no result ${k} (${this.#stderr.trim() || 'exited'})`);
+      }
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve);
+        setTimeout(resolve, 100);
+      });
+    }
   }
 
   /** Stops it (SIGTERM; SIGKILL after 3 s) and returns its JSON line. */
@@ -134,7 +166,14 @@ function rssKiB(pid: number): number {
 
 // ---- variants ---------------------------------------------------------------
 
-type Variant = 'C' | 'node-stream' | 'node-batch' | 'peer';
+type Variant = 'C' | 'node-stream' | 'node-batch' | 'peer' | 'base-stream' | 'base-batch';
+
+/**
+ * --baseline DIR: a built checkout of this project (npm run build there), whose
+ * workers run as base-stream and base-batch beside this tree's, so a change is
+ * kept only if it wins against the code before it in the same run.
+ */
+let baselineDir: string | undefined;
 
 /** --peer DIR: a directory where appium-ios-tuntap was npm-installed by hand (rx and echo only). */
 let peerDir: string | undefined;
@@ -149,7 +188,20 @@ function tunSide(variant: Variant, args: string[]): Proc {
   if (variant === 'peer') return new Proc('taskset', [...TUN_CPU, process.execPath, path.join(__dirname, 'peer-worker.js'), peerDir!, ...args]);
   // BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the workers.
   const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
-  return new Proc('taskset', [...TUN_CPU, process.execPath, ...flags, worker, variant === 'node-batch' ? 'batch' : 'stream', ...args]);
+  const script = variant.startsWith('base-') ? path.join(baselineDir!, 'dist', 'bench', 'worker.js') : worker;
+  return new Proc('taskset', [...TUN_CPU, process.execPath, ...flags, script, variant.endsWith('batch') ? 'batch' : 'stream', ...args]);
+}
+
+/**
+ * The TUN side of the multi-queue cases: one reader thread per queue (C:
+ * pthreads, bench/c/tunref.c mq; Node: worker threads, bench/queues-worker.ts),
+ * on as many cores as queues (CPU 1 first, where the other cases read).
+ */
+function queuesSide(variant: Variant, dev: string, queues: number): Proc {
+  const cpus = ['-c', queues === 1 ? '1' : '0-1'];
+  if (variant === 'C') return new Proc('taskset', [...cpus, path.join(buildDir, 'tunref'), 'mq', dev, String(queues)]);
+  const api = variant.endsWith('batch') ? 'batch' : 'stream';
+  return new Proc('taskset', [...cpus, process.execPath, path.join(__dirname, 'queues-worker.js'), api, dev, String(queues)]);
 }
 
 const load = (...args: string[]): Proc => new Proc('taskset', [...LOAD_CPU, path.join(buildDir, 'load'), ...args]);
@@ -176,27 +228,185 @@ interface Sample {
   extra: Record<string, number>;
 }
 
-async function rxRun(variant: Variant, payload: number, z: Sizes): Promise<Sample> {
+/**
+ * A reader whose CPU share stays below this was waiting for packets part of
+ * the time: the sender, not the reader, set the rate of that run.
+ */
+const READER_BOUND_SHARE = 0.9;
+
+/**
+ * rx with a sender running: `offered` undefined floods (as fast as one
+ * sender on the other core goes), a number paces the sender at that many
+ * packets/s. A flood's figure is the reader's only if the reader was busy all
+ * the time (readerBound: CPU share at or above READER_BOUND_SHARE); at a fixed
+ * offered load below every reader's capacity, the figure is the reader's CPU
+ * per packet, its cost.
+ */
+async function rxRun(variant: Variant, payload: number, z: Sizes, offered?: number): Promise<Sample> {
   const dev = nextDev();
   const tun = tunSide(variant, ['rx', dev, String(z.seconds + 2), String(z.max * 2)]);
   try {
     await tun.waitFor('ready');
     configure(dev, NET.local);
+    // Paced: 50 ms of the offered load fits in the ring, so a reader the
+    // machine's other load keeps off its CPU for a time slice catches up
+    // instead of losing packets. A flood keeps the default ring (500).
+    if (offered !== undefined) sh('ip', 'link', 'set', 'dev', dev, 'txqueuelen', String(Math.ceil(offered / 20)));
     assertRoutedInto(NET.peer, dev);
-    const dropped0 = linkTxDropped(dev);
+    let dropped0 = linkTxDropped(dev);
     tun.go();
-    const flood = load('flood', NET.peer, String(NET.port), String(payload), String(z.seconds), String(z.max));
-    const sent = await flood.result(false);
+    const sender =
+      offered === undefined
+        ? load('flood', NET.peer, String(NET.port), String(payload), String(z.seconds), String(z.max))
+        : load('paced', NET.peer, String(NET.port), String(payload), String(offered), String(z.seconds), String(z.max));
+    // Drops are counted from a little after the reader's warm-up on, as its packets and CPU.
+    const warmedUp = setTimeout(() => (dropped0 = linkTxDropped(dev)), Number(process.env.TUNTAP_BENCH_WARMUP) * 1000 + 200);
+    const sent = await sender.result(false);
+    clearTimeout(warmedUp);
     await sleep(50);
     const dropped = linkTxDropped(dev) - dropped0;
     const r = await tun.result();
+    const rate = r.seconds > 0 ? r.packets / r.seconds : 0;
+    const cpuUsPerPkt = (r.cpu * 1e6) / r.packets;
+    const cpuShare = r.seconds > 0 ? r.cpu / r.seconds : 0;
+    // waitShare: of the run's time, the share the reader waited for a CPU that the machine's other load held.
+    const waitShare = r.seconds > 0 ? r.runDelay / r.seconds : 0;
+    const common = { read: r.packets, sentRate: sent.seconds > 0 ? sent.sent / sent.seconds : 0, txDropped: dropped, cpuUsPerPkt, cpuShare, waitShare };
+    if (offered === undefined) {
+      return { value: rate, extra: { ...common, readerBound: cpuShare >= READER_BOUND_SHARE ? 1 : 0, faultsPerKPkt: (r.faults * 1000) / r.packets } };
+    }
+    // Kept up: read the offered rate (within 2%) and the ring dropped nothing.
+    return { value: cpuUsPerPkt, extra: { ...common, readRate: rate, keptUp: dropped === 0 && rate >= offered * 0.98 ? 1 : 0 } };
+  } finally {
+    tun.child.kill('SIGKILL');
+  }
+}
+
+/**
+ * The reader's capacity: the ring is filled first (txqueuelen above the
+ * count, the reader attached but not reading), then the reader drains
+ * `count` packets with no sender running. A warm-up fill and drain of
+ * `warm` packets comes first, in the same process. The harness checks that
+ * the ring took every packet (no TX drop), so the reader reads exactly what
+ * was sent.
+ */
+async function drainRun(variant: Variant, payload: number, warm: number, count: number): Promise<Sample> {
+  const dev = nextDev();
+  const tun = tunSide(variant, ['drain', dev]);
+  try {
+    const r = await fillAndDrain(tun, dev, payload, [warm, count], 1);
+    // The reader exits by itself at the end of its input (and writes its profile, with BENCH_NODE_FLAGS=--cpu-prof).
+    await Promise.race([tun.exited, sleep(3000)]);
     return {
       value: r.seconds > 0 ? r.packets / r.seconds : 0,
-      extra: { read: r.packets, sent: sent.sent, txDropped: dropped, cpuUsPerPkt: (r.cpu * 1e6) / r.packets, faultsPerKPkt: (r.faults * 1000) / r.packets },
+      extra: {
+        read: r.packets,
+        cpuUsPerPkt: (r.cpu * 1e6) / r.packets,
+        cpuShare: r.seconds > 0 ? r.cpu / r.seconds : 0,
+        // Of the run's time, the share the reader waited for a CPU the machine's other load held.
+        waitShare: r.seconds > 0 ? r.runDelay / r.seconds : 0,
+        faultsPerKPkt: (r.faults * 1000) / r.packets,
+      },
     };
   } finally {
     tun.child.kill('SIGKILL');
   }
+}
+
+/**
+ * For each count: fills the ring(s), says "go N" and takes the reader's
+ * report; returns the last one. Then ends the reader's input.
+ */
+async function fillAndDrain(tun: Proc, dev: string, payload: number, counts: number[], flows: number): Promise<Record<string, number>> {
+  await tun.waitFor('ready');
+  configure(dev, NET.local);
+  // Room for a whole fill in every queue's ring (txqueuelen packets each): the flow hash may send all to one.
+  sh('ip', 'link', 'set', 'dev', dev, 'txqueuelen', String(Math.max(...counts) + 4096));
+  assertRoutedInto(NET.peer, dev);
+  let r: Record<string, number> = {};
+  for (const [k, n] of counts.entries()) {
+    await fillRing(dev, payload, n, flows);
+    tun.send(`go ${n}`);
+    r = await tun.json(k);
+    if (r.packets !== n) throw new Error(`drained ${r.packets} of ${n} packets`);
+  }
+  tun.child.stdin!.end();
+  return r;
+}
+
+/** Sends `count` packets in `flows` flows into dev's rings (bounded: 10 s) and checks that the rings dropped none. */
+async function fillRing(dev: string, payload: number, count: number, flows = 1): Promise<void> {
+  const dropped0 = linkTxDropped(dev);
+  const sent = await load('flood', NET.peer, String(NET.port), String(payload), '10', String(count), String(flows)).result(false);
+  const dropped = linkTxDropped(dev) - dropped0;
+  if (sent.sent !== count || dropped !== 0) throw new Error(`fill: sent ${sent.sent} of ${count}, ring dropped ${dropped}`);
+}
+
+/** Flows in the multi-queue cases: enough that the kernel's flow hash spreads them over the queues. */
+const MQ_FLOWS = 64;
+
+/** The drain (drainRun) on a multi-queue device, one reader thread per queue; the rate is the queues' together. */
+async function mqDrainRun(variant: Variant, queues: number, payload: number, warm: number, count: number): Promise<Sample> {
+  const dev = nextDev();
+  const tun = queuesSide(variant, dev, queues);
+  try {
+    const r = await fillAndDrain(tun, dev, payload, [warm, count], MQ_FLOWS);
+    return {
+      value: r.seconds > 0 ? r.packets / r.seconds : 0,
+      extra: {
+        read: r.packets,
+        cpuUsPerPkt: (r.cpu * 1e6) / r.packets,
+        // Of the reader threads' time, the share they waited for a CPU that other load held.
+        waitShare: r.seconds > 0 ? r.runDelay / (r.seconds * queues) : 0,
+        ...queueSplit(r),
+      },
+    };
+  } finally {
+    tun.child.kill('SIGKILL');
+  }
+}
+
+/** A flood of MQ_FLOWS flows into a multi-queue device (counted after the warm-up, as rxRun). */
+async function mqFloodRun(variant: Variant, queues: number, payload: number, z: Sizes): Promise<Sample> {
+  const dev = nextDev();
+  const tun = queuesSide(variant, dev, queues);
+  try {
+    await tun.waitFor('ready');
+    configure(dev, NET.local);
+    assertRoutedInto(NET.peer, dev);
+    tun.send('run');
+    const flood = load('flood', NET.peer, String(NET.port), String(payload), String(z.seconds), String(z.max), String(MQ_FLOWS));
+    await sleep(Number(process.env.TUNTAP_BENCH_WARMUP) * 1000);
+    tun.send('mark');
+    const a = await tun.json(0);
+    const dropped0 = linkTxDropped(dev);
+    const sent = await flood.result(false);
+    tun.send('mark');
+    const b = await tun.json(1);
+    const [packets, seconds, cpu] = [b.packets - a.packets, b.seconds - a.seconds, b.cpu - a.cpu];
+    return {
+      value: seconds > 0 ? packets / seconds : 0,
+      extra: {
+        read: packets,
+        sentRate: sent.seconds > 0 ? sent.sent / sent.seconds : 0,
+        txDropped: linkTxDropped(dev) - dropped0,
+        cpuUsPerPkt: packets > 0 ? (cpu * 1e6) / packets : 0,
+        // CPU seconds per second: up to the number of queues.
+        cpuCores: seconds > 0 ? cpu / seconds : 0,
+        readerBound: seconds > 0 && cpu / seconds >= READER_BOUND_SHARE * queues ? 1 : 0,
+        waitShare: seconds > 0 ? (b.runDelay - a.runDelay) / (seconds * queues) : 0,
+        ...queueSplit(b),
+      },
+    };
+  } finally {
+    tun.child.kill('SIGKILL');
+  }
+}
+
+/** How evenly the flow hash spread the packets: the smallest queue's count over the largest's. */
+function queueSplit(r: Record<string, unknown>): { balance: number } {
+  const perQueue = r.perQueue as number[];
+  return { balance: Math.min(...perQueue) / Math.max(...perQueue) };
 }
 
 async function txRun(variant: Variant, z: Sizes): Promise<Sample> {
@@ -320,6 +530,12 @@ interface CaseDef {
   run: (v: VariantDef) => Promise<Sample>;
   /** A second figure from the same runs (echo: RTT). */
   also?: { name: string; unit: string; key: string; lowerIsBetter: boolean };
+  /**
+   * A sample's extra[key] is 1 when its figure is the TUN side's own (a flood's
+   * reader was busy all along; a paced reader kept up); a row where most
+   * samples are not gets no Node/C ratio, and `note` says why.
+   */
+  valid?: { key: string; note: string };
 }
 
 // Seconds of every run not counted, C and Node alike: a steady state, not a
@@ -336,7 +552,8 @@ function cases(o: Options): CaseDef[] {
   // 1.5M packets a second here), so the deadline ends a run, not the bound.
   const z: Sizes = o.quick ? { seconds: 0.2, max: 20_000 } : { seconds: WARMUP + 1, max: 8_000_000 };
   const echoZ: Sizes = o.quick ? { seconds: 0.2, max: 2_000 } : { seconds: WARMUP + 1, max: 1_500_000 };
-  const all: Variant[] = ['C', 'node-stream', 'node-batch'];
+  baselineDir = o.baseline;
+  const all: Variant[] = o.baseline === undefined ? ['C', 'node-stream', 'node-batch'] : ['C', 'node-stream', 'node-batch', 'base-stream', 'base-batch'];
   peerDir = o.peer;
   const withPeer: Variant[] = o.peer === undefined ? all : [...all, 'peer'];
   const rtt = { name: 'RTT median', unit: 'µs', key: 'rttMedianUs', lowerIsBetter: true };
@@ -366,9 +583,34 @@ function cases(o: Options): CaseDef[] {
       plainGroup: fwd,
     })),
   ];
+  // rx: the reader's capacity (drain), its cost at a fixed offered load below
+  // every reader's capacity (paced), and a flood, whose rate is the sender's
+  // unless the reader's CPU share says otherwise (bench/c/load.c).
+  const drainN = o.quick ? { warm: 5_000, count: 20_000 } : { warm: 50_000, count: 200_000 };
+  const offered = o.quick ? 50_000 : 200_000;
+  const cpu = { name: 'CPU', unit: 'µs/pkt', key: 'cpuUsPerPkt', lowerIsBetter: true };
+  const readerBound = { key: 'readerBound', note: `this or the C reader's CPU share < ${READER_BOUND_SHARE}: its sender (or, by waitShare, other load) set its rate` };
+  const keptUp = { key: 'keptUp', note: 'the reader fell behind the offered load (waitShare: other load held its CPU)' };
   const list: CaseDef[] = [
-    simple('rx 64B', withPeer, 'pkt/s', (v) => rxRun(v, 64, z)),
-    simple('rx 1400B', withPeer, 'pkt/s', (v) => rxRun(v, 1400, z)),
+    ...[64, 1400].map((b) => simple(`rx drain ${b}B`, all, 'pkt/s', (v) => drainRun(v, b, drainN.warm, drainN.count), { also: cpu })),
+    ...[64, 1400].map((b) =>
+      simple(`rx paced ${b}B ${offered / 1000}k/s`, all, 'µs/pkt', (v) => rxRun(v, b, z, offered), { lowerIsBetter: true, valid: keptUp }),
+    ),
+    ...[64, 1400].map((b) => simple(`rx flood ${b}B`, withPeer, 'pkt/s', (v) => rxRun(v, b, z), { valid: readerBound })),
+    // Scaling: one queue per reader thread, 1 and 2 queues; "xPlain" is 2 queues over 1.
+    ...(['drain', 'flood'] as const).map((kind): CaseDef => {
+      const group = (q: number): string => `rx mq ${kind} 64B ${q}q`;
+      return {
+        name: `rx mq ${kind} 64B`,
+        unit: 'pkt/s',
+        variants: [1, 2].flatMap((q) => all.map((side) => ({ group: group(q), side, ...(q === 2 ? { plainGroup: group(1) } : {}) }))),
+        run: (v) => {
+          const q = v.group.endsWith('2q') ? 2 : 1;
+          return kind === 'drain' ? mqDrainRun(v.side, q, 64, drainN.warm, drainN.count) : mqFloodRun(v.side, q, 64, z);
+        },
+        ...(kind === 'flood' ? { valid: readerBound } : {}),
+      };
+    }),
     simple('tx 64B', all, 'pkt/s', (v) => txRun(v, z)),
     simple('echo 1 in flight', withPeer, 'rt/s', (v) => echoRun(v, 1, echoZ), { also: rtt }),
     simple('echo 32 in flight', withPeer, 'rt/s', (v) => echoRun(v, 32, echoZ), { also: rtt }),
@@ -393,6 +635,8 @@ interface Row {
   ratioToC: number | null;
   /** Offload variants: median over the plain variant's median, same side. */
   speedupOverPlain: number | null;
+  /** Why ratioToC is withheld (a flood the sender bounded...), when it is. */
+  note?: string;
   samples: Sample[];
 }
 
@@ -435,6 +679,10 @@ async function suite(o: Options): Promise<Row[]> {
         const m = median(xs);
         const cMedian = medianOf(v.cGroup ?? v.group, 'C');
         const plain = v.plainGroup === undefined ? 0 : medianOf(v.plainGroup, v.plainSide ?? v.side);
+        // The ratio is the TUN sides' only if both rows measured the TUN side.
+        const validRow = (xs: Sample[] | undefined): boolean =>
+          c.valid === undefined || (xs !== undefined && xs.filter((x) => x.extra[c.valid!.key] === 1).length * 2 > xs.length);
+        const valid = validRow(own) && validRow(samples.get(keyOf(v.cGroup ?? v.group, 'C')));
         rows.push({
           case: f.name === c.name ? v.group : `${v.group} ${f.name.slice(c.name.length + 1)}`,
           variant: v.side,
@@ -442,8 +690,9 @@ async function suite(o: Options): Promise<Row[]> {
           median: m,
           min: Math.min(...xs),
           max: Math.max(...xs),
-          ratioToC: (v.side === 'C' && v.cGroup === undefined) || cMedian === 0 ? null : m / cMedian,
+          ratioToC: (v.side === 'C' && v.cGroup === undefined) || cMedian === 0 || !valid ? null : m / cMedian,
           speedupOverPlain: plain === 0 ? null : m / plain,
+          ...(valid ? {} : { note: c.valid!.note }),
           samples: own,
         });
       }
@@ -465,38 +714,57 @@ function printRows(rows: Row[]): void {
     const keys = Object.keys(r.samples[0]?.extra ?? {});
     const details = keys.map((k) => `${k}=${fmt(median(r.samples.map((s) => s.extra[k])))}`).join(' ');
     console.log(
-      `${r.case.padEnd(30)}${r.variant.padEnd(13)}${fmt(r.median).padStart(10)}  ${`${fmt(r.min)}..${fmt(r.max)}`.padEnd(18)}${r.unit.padEnd(8)}${(r.ratioToC === null ? '' : r.ratioToC.toFixed(2)).padStart(7)}${(r.speedupOverPlain === null ? '' : r.speedupOverPlain.toFixed(2)).padStart(7)}  ${details}`,
+      `${r.case.padEnd(30)}${r.variant.padEnd(13)}${fmt(r.median).padStart(10)}  ${`${fmt(r.min)}..${fmt(r.max)}`.padEnd(18)}${r.unit.padEnd(8)}${(r.ratioToC === null ? (r.note === undefined ? '' : '-') : r.ratioToC.toFixed(2)).padStart(7)}${(r.speedupOverPlain === null ? '' : r.speedupOverPlain.toFixed(2)).padStart(7)}  ${details}${r.note === undefined ? '' : `  [no ratio: ${r.note}]`}`,
     );
   }
 }
 
-/** 60 s of rx flood into the Node stream reader; RSS sampled from /proc. */
+/**
+ * 60 s of rx flood (1400-byte packets) into `readable`, once with a fast
+ * consumer (counts each packet) and once with a slow one (a millisecond's
+ * wait after every 64 packets: backpressure holds the flood in the kernel,
+ * whose ring drops the rest); the reader's RSS is sampled from /proc every
+ * 5 s. Flat: the largest sample after the first 5 s within 10% of that first one.
+ */
 async function soak(o: Options): Promise<Record<string, unknown>> {
   const seconds = o.quick ? 2 : 60;
-  const dev = nextDev();
-  const tun = tunSide('node-stream', ['rx', dev, String(seconds + 5), String(1e9)]);
-  try {
-    await tun.waitFor('ready');
-    configure(dev, NET.local);
-    assertRoutedInto(NET.peer, dev);
-    tun.go();
-    const flood = load('flood', NET.peer, String(NET.port), '1400', String(seconds), String(1e9));
-    const pid = tun.child.pid!;
-    const rss: number[] = [];
-    const start = Date.now();
-    for (let i = 0; i <= 60 && Date.now() - start < (seconds + 1) * 1000 && flood.child.exitCode === null; i++) {
-      rss.push(rssKiB(pid));
-      await sleep((seconds * 1000) / 12);
+  const every = o.quick ? 250 : 5000;
+  const out: Record<string, unknown> = { seconds };
+  for (const consumer of ['fast', 'slow']) {
+    const dev = nextDev();
+    const tun = tunSide('node-stream', ['rx', dev, String(seconds + 5), String(1e9), ...(consumer === 'slow' ? ['slow'] : [])]);
+    try {
+      await tun.waitFor('ready');
+      configure(dev, NET.local);
+      assertRoutedInto(NET.peer, dev);
+      tun.go();
+      const dropped0 = linkTxDropped(dev);
+      const flood = load('flood', NET.peer, String(NET.port), '1400', String(seconds), String(1e9));
+      const pid = tun.child.pid!;
+      const rss: number[] = [];
+      const start = Date.now();
+      // Bounded: one sample per `every` ms until the flood ends or its time (and a second) is up.
+      while (Date.now() - start < (seconds + 1) * 1000 && flood.child.exitCode === null) {
+        await Promise.race([flood.exited, sleep(every)]);
+        rss.push(rssKiB(pid));
+      }
+      const sent = await flood.result(false);
+      const dropped = linkTxDropped(dev) - dropped0;
+      const r = await tun.result();
+      const after = rss.slice(0, -1); // the last sample may come after the flood
+      const first = after[0] ?? rss[0];
+      const peak = Math.max(...rss);
+      const growth = (Math.max(...after) - first) / first;
+      out[consumer] = { packets: r.packets, sent: sent.sent, txDropped: dropped, rssKiB: rss, firstKiB: first, peakKiB: peak, growth, flat: growth <= 0.1 };
+      console.log(
+        `soak ${consumer} consumer: ${seconds} s of 1400 B flood, ${sent.sent} sent, ${r.packets} read, ${dropped} dropped by the ring; ` +
+          `RSS ${first} KiB after ${every / 1000} s, peak ${peak} KiB, growth ${(growth * 100).toFixed(1)}% (${growth <= 0.1 ? 'flat' : 'NOT flat'}); samples ${rss.join(' ')}`,
+      );
+    } finally {
+      tun.child.kill('SIGKILL');
     }
-    await flood.result(false);
-    rss.push(rssKiB(pid));
-    const r = await tun.result();
-    const out = { seconds, packets: r.packets, rssKiB: rss, startKiB: rss[1] ?? rss[0], endKiB: rss[rss.length - 1] };
-    console.log(`soak: ${seconds} s rx flood, ${r.packets} packets read; RSS ${out.startKiB} KiB (after warm-up) -> ${out.endKiB} KiB; samples ${rss.join(' ')}`);
-    return out;
-  } finally {
-    tun.child.kill('SIGKILL');
   }
+  return out;
 }
 
 /**
@@ -521,7 +789,7 @@ function enterNamespace(): boolean {
 function buildC(): void {
   mkdirSync(buildDir, { recursive: true });
   for (const name of ['tunref', 'load']) {
-    sh('cc', '-O2', '-Wall', '-o', path.join(buildDir, name), path.join(root, 'bench', 'c', `${name}.c`));
+    sh('cc', '-O2', '-Wall', '-pthread', '-o', path.join(buildDir, name), path.join(root, 'bench', 'c', `${name}.c`));
   }
 }
 
@@ -536,10 +804,12 @@ async function main(): Promise<void> {
   // IPv6 off in this namespace only: router solicitations would mix into the counts.
   writeFileSync('/proc/sys/net/ipv6/conf/default/disable_ipv6', '1');
   const started = Date.now();
-  const results: Record<string, unknown> = { node: process.version, date: new Date().toISOString(), rounds: o.rounds, quick: o.quick };
+  // The machine's load average (1, 5, 15 min) at the start and the end: on a shared machine the neighbours' load shows in waitShare.
+  const results: Record<string, unknown> = { node: process.version, date: new Date().toISOString(), rounds: o.rounds, quick: o.quick, loadAvgAtStart: loadavg() };
   if (o.soak) results.soak = await soak(o);
   else results.rows = (await suite(o)).map(({ samples, ...r }) => ({ ...r, samples: samples.map((s) => ({ value: s.value, ...s.extra })) }));
   results.seconds = (Date.now() - started) / 1000;
+  results.loadAvgAtEnd = loadavg();
   writeFileSync(o.out, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`results: ${o.out} (${results.seconds} s)`);
 }

@@ -1,16 +1,21 @@
 // The Node side of every benchmark case, with the same command line and the
 // same stdout protocol as the C reference (bench/c/tunref.c):
-//   node worker.js API rx   DEV SECONDS MAXPACKETS
+//   node worker.js API rx   DEV SECONDS MAXPACKETS [slow]
+//   node worker.js API drain DEV        then "go N" lines: read N packets, one JSON line each
 //   node worker.js API tx   DEV SRC DST PORT PAYLOAD SECONDS MAXPACKETS
 //   node worker.js API echo DEV SECONDS MAXPACKETS
 //   node worker.js API fwd  DEVA DEVB SECONDS MAXPACKETS [FORWARDING]
 // API is 'stream' (readable / writable, as a user would write it) or 'batch'
 // (readBatches() and writePackets(): one crossing per batch, no object per packet).
+// rx ... slow (stream only, for bench/run.ts --soak): a consumer that reads with
+// `for await` and waits a millisecond after every 64 packets, far slower than
+// a flood, so `readable` stays full and backpressure holds the rest in the kernel.
 // FORWARDING (fwd only, default plain) is one of
 //   plain           no vnet header, MTU-sized packets
 //   offload         TSO on both devices, super-packets passed as read (tunref fwd ... offload does the same)
 //   split           TSO on A only: A's super-packets cut into segments by splitGso() for plain B (stream API)
 //   split+coalesce  TSO on both: cut, then merged again by coalesceTcp() (stream API)
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { TunDevice, coalesceTcp, splitGso, withVirtioNetHeader, type TunDeviceOptions } from '../lib';
@@ -73,6 +78,7 @@ async function main(argv: string[]): Promise<void> {
   let done = false;
   let cpuAtGo = process.cpuUsage();
   let faultsAtGo = 0;
+  let delayAtGo = 0;
   let warmAt = 0; // 0: no packet yet; Infinity: warm
   /** At the end of the warm-up (from the first packet on), the counters start again. */
   const warmCheck = (t: number): void => {
@@ -84,6 +90,7 @@ async function main(argv: string[]): Promise<void> {
       s.first = t;
       cpuAtGo = process.cpuUsage();
       faultsAtGo = process.resourceUsage().minorPageFault;
+      delayAtGo = runDelayNs();
     }
   };
   const finish = (): void => {
@@ -94,7 +101,8 @@ async function main(argv: string[]): Promise<void> {
     const used = process.cpuUsage(cpuAtGo);
     const cpu = (used.user + used.system) / 1e6;
     const faults = process.resourceUsage().minorPageFault - faultsAtGo;
-    process.stdout.write(`${JSON.stringify({ mode, api, packets: s.packets, bytes: s.bytes, errors: s.errors, seconds, cpu, faults, largest: s.largest })}\n`);
+    const runDelay = (runDelayNs() - delayAtGo) / 1e9;
+    process.stdout.write(`${JSON.stringify({ mode, api, packets: s.packets, bytes: s.bytes, errors: s.errors, seconds, cpu, faults, largest: s.largest, runDelay })}\n`);
     for (const d of devices) d.destroy();
     process.exit(0);
   };
@@ -106,6 +114,10 @@ async function main(argv: string[]): Promise<void> {
     devices.push(d);
     return d;
   };
+  if (mode === 'drain') {
+    await drain(api, await open(rest[0]));
+    return;
+  }
   let go: () => void;
   if (mode === 'rx' || mode === 'echo') {
     const [name, seconds, max] = [rest[0], Number(rest[1]), Number(rest[2])];
@@ -129,9 +141,18 @@ async function main(argv: string[]): Promise<void> {
       s.bytes += p.length;
       if (s.packets >= max) finish();
     };
+    const slow = rest[3] === 'slow';
     go = () => {
       setTimeout(finish, seconds * 1000);
-      if (api === 'stream') {
+      if (slow) {
+        void (async () => {
+          for await (const p of dev.readable as AsyncIterable<Buffer>) {
+            stamp();
+            count(p);
+            if (s.packets % 64 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+          }
+        })();
+      } else if (api === 'stream') {
         dev.readable.on('data', (p: Buffer) => {
           if (echo) {
             if (!swapUdp(p)) return;
@@ -297,12 +318,75 @@ async function main(argv: string[]): Promise<void> {
     started = true;
     cpuAtGo = process.cpuUsage();
     faultsAtGo = process.resourceUsage().minorPageFault;
+    delayAtGo = runDelayNs();
     lines.close();
     go();
   });
   lines.once('close', () => {
     if (!started) finish();
   });
+}
+
+/** Nanoseconds the JS thread has waited, runnable, for a CPU (schedstat's second field). */
+function runDelayNs(): number {
+  return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]);
+}
+
+/**
+ * The reader's capacity (bench/run.ts, drainRun): the harness fills the
+ * device's ring while nothing reads, then sends "go N"; the N packets are read
+ * with no sender running, and one JSON line reports the time from "go" to the
+ * N-th packet and the process's CPU time in between. Then the reader pauses
+ * until the next "go" (the first fill is a warm-up). A paused `readable` may
+ * take up to a batch more from the kernel during the next fill: they are
+ * counted in the next drain, whose total is still N.
+ */
+async function drain(api: Api, dev: TunDevice): Promise<void> {
+  let want = 0;
+  let n = 0;
+  let bytes = 0;
+  let t0 = 0;
+  let cpu0 = process.cpuUsage();
+  let faults0 = 0;
+  let delay0 = 0;
+  const done = (): void => {
+    const seconds = (performance.now() - t0) / 1000;
+    const used = process.cpuUsage(cpu0);
+    const faults = process.resourceUsage().minorPageFault - faults0;
+    const runDelay = (runDelayNs() - delay0) / 1e9;
+    if (api === 'stream') dev.readable.pause();
+    else dev.pauseBatches();
+    process.stdout.write(`${JSON.stringify({ mode: 'drain', api, packets: n, bytes, seconds, cpu: (used.user + used.system) / 1e6, faults, runDelay })}\n`);
+  };
+  const onPacket = (p: Buffer): void => {
+    bytes += p.length;
+    if (++n === want) done();
+  };
+  const onBatch = (slab: Buffer, d: Uint32Array, count: number): void => {
+    for (let i = 0; i < count; i++) bytes += d[2 * i + 1];
+    n += count;
+    if (n >= want) done();
+  };
+  const lines = createInterface({ input: process.stdin });
+  lines.on('line', (line) => {
+    const m = /^go (\d+)$/u.exec(line);
+    if (m === null) return;
+    want = Number(m[1]);
+    n = 0;
+    bytes = 0;
+    faults0 = process.resourceUsage().minorPageFault;
+    delay0 = runDelayNs();
+    cpu0 = process.cpuUsage();
+    t0 = performance.now();
+    if (api === 'batch') dev.readBatches(onBatch, { reuseSlab: true });
+    else if (dev.readable.listenerCount('data') === 0) dev.readable.on('data', onPacket);
+    else dev.readable.resume();
+  });
+  lines.once('close', () => {
+    dev.destroy();
+    process.exit(0);
+  });
+  process.stdout.write('ready\n');
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

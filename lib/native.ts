@@ -9,6 +9,8 @@ export interface NativeTunHandle {
   stopReading(): void;
   /** On: every batch is read into the start of the same slab (JS keeps no views). */
   setSlabReuse(on: boolean): void;
+  /** At most this many packets (clamped to 1..maxBatch) per onRead call; a wake-up still reads up to maxBatch. */
+  setReadBudget(packets: number): void;
   /** Bytes written, or -errno. */
   write(packet: Uint8Array): number;
   /**

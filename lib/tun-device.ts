@@ -61,7 +61,11 @@ export interface TunDeviceOptions {
   packetInfo?: boolean;
   /** The clone device; default '/dev/net/tun'. */
   path?: string;
-  /** Packets `readable` buffers before it stops reading from the kernel. Default 64. */
+  /**
+   * Packets `readable` buffers before it stops reading from the kernel, and
+   * the most it ever holds: a wake-up hands it no more than its free room
+   * (the rest waits in the kernel's ring). Default 64.
+   */
   readableHighWaterMark?: number;
   /** Bytes `writable` queues before write() returns false. Default 256 KiB. */
   writableHighWaterMark?: number;
@@ -281,6 +285,9 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   #detached = false;
   /** The namespace the device was opened in, held from open to close; undefined for ours. */
   #netnsFile: NativeNetnsFile | undefined;
+  readonly #maxBatch: number;
+  /** Packets the native side hands over per onRead call: `readable`'s free room, or maxBatch for readBatches(). */
+  #readBudget: number;
   /** Set by readBatches(): from then on the batches, not `readable`, get the packets. */
   #batchHandler: PacketBatchHandler | undefined;
 
@@ -457,6 +464,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.#writeResults = new Int32Array(256);
     this.#viewDescriptors = new Float64Array(3 * 256);
     this.index = opened.index;
+    this.#maxBatch = opts.maxBatch;
+    this.#readBudget = opts.maxBatch;
     try {
       // From this call on the handle owns the fd, and closes it if it fails.
       this.#handle = new native.TunHandle(
@@ -777,6 +786,21 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       if (!r.destroyed) r.push(null);
     } else if (!more) {
       this[kStopReading]();
+    } else if (!this.#closed) {
+      this.#setReadBudget(r.readableHighWaterMark - r.readableLength);
+    }
+  }
+
+  /**
+   * The next onRead call brings at most `packets`: `readable` then never
+   * holds more than its highWaterMark (a batch read whole would overshoot it
+   * by up to maxBatch packets, and their slabs), while one wake-up still
+   * reads up to maxBatch in several calls.
+   */
+  #setReadBudget(packets: number): void {
+    if (packets !== this.#readBudget) {
+      this.#readBudget = packets;
+      this.#handle.setReadBudget(packets);
     }
   }
 
@@ -791,7 +815,10 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       this.readable.destroy(readSideTaken('readable', 'readBatches()'));
       return;
     }
-    if (!this.#reading && !this.#closed) {
+    if (this.#closed) return;
+    const r = this.readable;
+    this.#setReadBudget(Math.max(1, r.readableHighWaterMark - r.readableLength));
+    if (!this.#reading) {
       this.#reading = true;
       if (!this.#detached) this.#handle.startReading();
     }
@@ -848,6 +875,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     }
     this.#batchHandler = handler;
     this.#handle.setSlabReuse(reuseSlab);
+    this.#setReadBudget(this.#maxBatch);
     if (signal?.aborted) return this;
     this.#reading = true;
     this.#handle.startReading();

@@ -82,6 +82,11 @@ class PolledHandle : public Napi::ObjectWrap<Derived>, public NativeResource {
     CallJs(this->Env(), asyncContext_, this->Value(), callbacks_[which].Value(), args);
   }
 
+  // The async context Call() runs callbacks in, for a callback scope that
+  // spans several calls (Node drains nextTicks and microtasks only when the
+  // outermost scope closes).
+  napi_async_context AsyncContext() const { return asyncContext_; }
+
   // Watch these events; the wrapper is held strongly while anything is watched.
   void Watch(int events) {
     io_.Watch(events);

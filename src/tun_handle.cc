@@ -3,6 +3,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <mutex>
 #include <unordered_set>
@@ -59,6 +60,7 @@ Napi::Function TunHandle::Init(Napi::Env env) {
       InstanceMethod<&TunHandle::StartReading>("startReading"),
       InstanceMethod<&TunHandle::StopReading>("stopReading"),
       InstanceMethod<&TunHandle::SetSlabReuse>("setSlabReuse"),
+      InstanceMethod<&TunHandle::SetReadBudget>("setReadBudget"),
       InstanceMethod<&TunHandle::Write>("write"),
       InstanceMethod<&TunHandle::WriteViews>("writeViews"),
       InstanceMethod<&TunHandle::WriteSlab>("writeSlab"),
@@ -80,6 +82,7 @@ TunHandle::TunHandle(const Napi::CallbackInfo& info) : PolledHandle<TunHandle>(i
   try {
     maxPacketSize_ = info[1].As<Napi::Number>().Uint32Value();
     maxBatch_ = std::max<uint32_t>(1, info[2].As<Napi::Number>().Uint32Value());
+    readBudget_ = maxBatch_;
     auto results = info[3].As<Napi::Int32Array>();
     writeResults_ = results.Data();
     writeResultsCapacity_ = static_cast<uint32_t>(results.ElementLength());
@@ -169,21 +172,47 @@ void TunHandle::NewSlab(Napi::Env env) {
 }
 
 void TunHandle::ReadBatch(Napi::Env env) {
+  // Bounded so that one busy device cannot starve the loop: libuv's poll is
+  // level-triggered, so packets left in the ring wake us again next turn.
+  // Within that bound, a part that filled the budget is followed by another
+  // while JS still reads: `readable` keeps no more than its highWaterMark
+  // and a wake-up still takes up to maxBatch_ packets from the kernel.
+  //
+  // One callback scope around the parts: Node runs `readable`'s nextTick
+  // work (maybeReadMore) and the microtasks once per wake-up, as with a
+  // single part, not after each. Measured without it (highWaterMark 64,
+  // maxBatch 256, 64-byte packets drained): 0.84 instead of 0.72 us of CPU a packet.
+  napi_callback_scope scope = nullptr;
+  if (napi_open_callback_scope(env, Value(), AsyncContext(), &scope) != napi_ok) scope = nullptr;
+  uint32_t total = 0, count = 0;
+  while (ReadPart(env, std::min(readBudget_, maxBatch_ - total), &count)) {
+    total += count;
+    if (total >= maxBatch_ || !reading_ || io_.fd() < 0 || !CanCallIntoJs(env)) break;
+  }
+  if (scope != nullptr) napi_close_callback_scope(env, scope);
+}
+
+// Reads up to `limit` packets and hands them to JS; true if it stopped at
+// `limit` (the ring may hold more), false at EAGAIN, an error, or a full slab.
+bool TunHandle::ReadPart(Napi::Env env, uint32_t limit, uint32_t* count) {
   // User code had the last batch's arrays and may have detached them: their
   // memory then belongs to someone else, and is never written again here.
   if (Detached(env, descriptorsRef_)) NewDescriptors(env);
   if (!slab_.IsEmpty() && Detached(env, slab_)) slab_.Reset();
-  uint32_t count = 0;
+  uint32_t got = 0;
   double bytes = 0;
   int error = 0;
+  bool atLimit = false;
   // Every batch in the same memory: it stays in the cache, and no slab is
   // allocated (and later collected) per few hundred KiB read.
   if (reuseSlab_) slabUsed_ = 0;
-  // Bounded so that one busy device cannot starve the loop: libuv's poll is
-  // level-triggered, so packets left in the ring wake us again next turn.
-  while (count < maxBatch_) {
+  for (;;) {
+    if (got == limit) {
+      atLimit = true;
+      break;
+    }
     if (slab_.IsEmpty() || slabSize_ - slabUsed_ < maxPacketSize_) {
-      if (count > 0) break;  // this batch's packets all live in one slab
+      if (got > 0) break;  // this batch's packets all live in one slab
       NewSlab(env);
     }
     ssize_t n = SysRead(io_.fd(), slabData_ + slabUsed_, maxPacketSize_);
@@ -193,17 +222,19 @@ void TunHandle::ReadBatch(Napi::Env env) {
       break;
     }
     if (n == 0) break;
-    descriptors_[2 * count] = static_cast<uint32_t>(slabUsed_);
-    descriptors_[2 * count + 1] = static_cast<uint32_t>(n);
+    descriptors_[2 * got] = static_cast<uint32_t>(slabUsed_);
+    descriptors_[2 * got + 1] = static_cast<uint32_t>(n);
     slabUsed_ += (static_cast<size_t>(n) + 15) & ~static_cast<size_t>(15);
     bytes += static_cast<double>(n);
-    count++;
+    got++;
   }
-  if (count > 0) {
-    Call(kOnRead, {slab_.Value(), descriptorsRef_.Value(), Napi::Number::New(env, count), Napi::Number::New(env, bytes)});
+  *count = got;
+  if (got > 0) {
+    Call(kOnRead, {slab_.Value(), descriptorsRef_.Value(), Napi::Number::New(env, got), Napi::Number::New(env, bytes)});
   }
   // The handler may have closed the device or stopped JS.
   if (error != 0) ReportError(error, "read");
+  return atLimit && error == 0;
 }
 
 Napi::Value TunHandle::StartReading(const Napi::CallbackInfo& info) {
@@ -226,6 +257,12 @@ Napi::Value TunHandle::SetSlabReuse(const Napi::CallbackInfo& info) {
   reuseSlab_ = info[0].As<Napi::Boolean>().Value();
   // The current slab may hold views handed out under the old promise.
   if (reuseSlab_) slab_.Reset();
+  return info.Env().Undefined();
+}
+
+// setReadBudget(n): from now on, at most n packets (1..maxBatch) per onRead call.
+Napi::Value TunHandle::SetReadBudget(const Napi::CallbackInfo& info) {
+  readBudget_ = std::clamp<uint32_t>(info[0].As<Napi::Number>().Uint32Value(), 1, maxBatch_);
   return info.Env().Undefined();
 }
 

@@ -2,11 +2,14 @@
 // environment's own loop (so it works in worker_threads too).
 //
 // Reads: on each wake-up the handle reads packets until EAGAIN or a bound, into
-// a slab of memory that JS owns (a Buffer), and calls the JS `onRead` once for
-// the whole batch with the slab, a Uint32Array of [offset, length] pairs and a
-// count. Both arrays are reused batch after batch; a region of a slab is
-// handed out once and never written again (unless JS asked for slab reuse),
-// so JS can give users views, not copies. User code can detach either array
+// a slab of memory that JS owns (a Buffer), and calls the JS `onRead` for the
+// batch with the slab, a Uint32Array of [offset, length] pairs and a count. A
+// wake-up reads up to maxBatch packets, handed over in parts of at most the
+// read budget (setReadBudget) while JS keeps room: `readable` sets it to what
+// its highWaterMark leaves free, readBatches to maxBatch (one call). Both
+// arrays are reused batch after batch; a region of a slab is handed out once
+// and never written again (unless JS asked for slab reuse), so JS can give
+// users views, not copies. User code can detach either array
 // (postMessage with a transfer list, ArrayBuffer.prototype.transfer): every
 // batch checks, and a detached one is replaced rather than written into.
 //
@@ -40,6 +43,7 @@ class TunHandle : public PolledHandle<TunHandle> {
   Napi::Value StartReading(const Napi::CallbackInfo& info);
   Napi::Value StopReading(const Napi::CallbackInfo& info);
   Napi::Value SetSlabReuse(const Napi::CallbackInfo& info);
+  Napi::Value SetReadBudget(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value WriteViews(const Napi::CallbackInfo& info);
   Napi::Value WriteSlab(const Napi::CallbackInfo& info);
@@ -47,6 +51,7 @@ class TunHandle : public PolledHandle<TunHandle> {
 
   void UpdatePoll();
   void ReadBatch(Napi::Env env);
+  bool ReadPart(Napi::Env env, uint32_t limit, uint32_t* count);
   bool Detached(Napi::Env env, const Napi::ObjectReference& typedArray);
   void NewSlab(Napi::Env env);
   void NewDescriptors(Napi::Env env);
@@ -57,6 +62,7 @@ class TunHandle : public PolledHandle<TunHandle> {
 
   uint32_t maxPacketSize_;  // room reserved for one read
   uint32_t maxBatch_;       // packets per wake-up at most
+  uint32_t readBudget_;     // packets per onRead call at most (1..maxBatch_)
   size_t slabSize_;
   size_t slabUsed_ = 0;
   bool reuseSlab_ = false;  // JS promised not to keep views past the callback

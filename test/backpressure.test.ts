@@ -35,3 +35,28 @@ privilegedTest('a paused consumer bounds what the process buffers; the kernel ri
   socket.close();
   assert.ok(consumed - before >= buffered, `resumed reading: ${consumed - before} more packets`);
 });
+
+privilegedTest('readable takes no more packets from the kernel than its highWaterMark, whatever maxBatch', async () => {
+  const net = uniqueSubnet();
+  const highWaterMark = 8;
+  const total = 100; // queued in the ring (txqueuelen 500) before anything reads
+  await using dev = await TunDevice.open({ name: uniqueName('hwm'), readableHighWaterMark: highWaterMark, maxBatch: 256 });
+  bringUp(dev.name, net);
+  const { socket } = await boundUdpSocket(net.host(1));
+  // A send's callback runs after its sendmsg(2) returned, by when the packet is in the device's ring.
+  await Promise.all(
+    Array.from({ length: total }, () => new Promise<void>((resolve, reject) => socket.send(Buffer.alloc(64), 9, net.host(2), (e) => (e ? reject(e) : resolve())))),
+  );
+  socket.close();
+  const r = dev.readable;
+  let udp = 0;
+  let mostBuffered = 0;
+  while (udp < total) {
+    // 'readable' comes once a read from the kernel has filled the buffer (or the ring ran dry).
+    await new Promise((resolve) => r.once('readable', resolve));
+    mostBuffered = Math.max(mostBuffered, r.readableLength);
+    for (let p: Buffer | null; (p = r.read() as Buffer | null) !== null; ) if (p[0] >> 4 === 4 && p[9] === 17) udp++;
+  }
+  assert.ok(mostBuffered <= highWaterMark, `${mostBuffered} packets buffered at once`);
+  assert.equal(udp, total, 'every queued packet was read in the end');
+});

@@ -12,6 +12,7 @@ interface ResultRow {
   median: number;
   ratioToC: number | null;
   speedupOverPlain: number | null;
+  note?: string;
   samples: Array<Record<string, number>>;
 }
 
@@ -23,12 +24,33 @@ privilegedTest('npm run bench -- --quick runs every case against C and writes it
     assert.equal(r.code, 0, r.stderr);
     const results = JSON.parse(readFileSync(out, 'utf8')) as { rows: ResultRow[] };
     const cases = new Set(results.rows.map((row) => row.case));
-    for (const name of ['rx 64B', 'rx 1400B', 'tx 64B', 'echo 1 in flight', 'echo 32 in flight', 'forward TCP']) {
+    const rxCases = ['drain 64B', 'drain 1400B', 'paced 64B 50k/s', 'paced 1400B 50k/s', 'flood 64B', 'flood 1400B'].map((c) => `rx ${c}`);
+    for (const name of [...rxCases, 'tx 64B', 'echo 1 in flight', 'echo 32 in flight', 'forward TCP']) {
       assert.ok(cases.has(name), `${name} is missing`);
       const rows = results.rows.filter((row) => row.case === name);
       assert.deepEqual(rows.map((row) => row.variant), ['C', 'node-stream', 'node-batch']);
       // Every variant moved packets: a broken worker reports 0.
       for (const row of rows) assert.ok(row.median > 0, `${name} ${row.variant}: ${row.median}`);
+    }
+    // The multi-queue cases: 1 and 2 queues, each reader thread on its own queue.
+    for (const kind of ['drain', 'flood']) {
+      for (const q of [1, 2]) {
+        const rows = results.rows.filter((row) => row.case === `rx mq ${kind} 64B ${q}q`);
+        assert.deepEqual(rows.map((row) => row.variant), ['C', 'node-stream', 'node-batch'], `rx mq ${kind} ${q}q`);
+        for (const row of rows) assert.ok(row.median > 0, `rx mq ${kind} ${q}q ${row.variant}: ${row.median}`);
+      }
+    }
+    // A drain reads exactly what the harness put in the ring, and reports its CPU per packet.
+    for (const row of results.rows.filter((row) => row.case.startsWith('rx drain'))) {
+      assert.equal(row.samples[0].read, 20_000, `${row.case} ${row.variant}`);
+      assert.ok(row.samples[0].cpuUsPerPkt > 0, `${row.case} ${row.variant}: no CPU figure`);
+    }
+    // A flood says what bounded it; a row flagged as not the reader's has no Node/C ratio.
+    for (const row of results.rows.filter((row) => row.case.startsWith('rx flood'))) {
+      const [sample] = row.samples;
+      assert.ok(sample.sentRate > 0 && sample.cpuShare > 0, `${row.case} ${row.variant}: no sent rate or CPU share`);
+      assert.ok(sample.readerBound === 0 || sample.readerBound === 1);
+      if (row.note !== undefined) assert.equal(row.ratioToC, null);
     }
     // The forward case's offload variants, alternated with the plain ones.
     const forward = (name: string): ResultRow[] => results.rows.filter((row) => row.case === name);

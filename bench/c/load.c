@@ -1,7 +1,8 @@
 // The load side of the benchmark: sends and receives through ordinary
 // sockets, only to addresses the harness routed into a TUN device inside its
 // own network namespace.
-//   load flood   DST PORT PAYLOAD SECONDS MAXPACKETS      UDP with sendmmsg
+//   load flood   DST PORT PAYLOAD SECONDS MAXPACKETS [FLOWS]  UDP with sendmmsg, as fast as it goes
+//   load paced   DST PORT PAYLOAD RATE SECONDS MAXPACKETS UDP at RATE packets/s
 //   load sink    BIND PORT SECONDS                        counts UDP datagrams
 //   load ping    BIND DST PORT INFLIGHT SECONDS MAXCOUNT  UDP echo round trips
 //   load tcprecv BIND PORT SECONDS                        one TCP connection, counts bytes
@@ -10,6 +11,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 
 #include "common.h"
@@ -36,17 +38,17 @@ static int cmp_u64(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-static int flood(char **a) {
-  struct sockaddr_in dst = addr_of(a[0], atoi(a[1]));
-  size_t payload = (size_t)atoi(a[2]);
-  double deadline = now_s() + atof(a[3]);
-  uint64_t max = strtoull(a[4], NULL, 10), sent = 0, errors = 0;
+// A connected UDP socket to DST:PORT and BATCH messages of PAYLOAD bytes each,
+// all views of one buffer: what flood and paced send with sendmmsg.
+enum { BATCH = 64 };
+static struct mmsghdr msgs[BATCH];
+
+static int udp_sender(const char *ip, int port, size_t payload) {
+  struct sockaddr_in dst = addr_of(ip, port);
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  if (fd < 0 || connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0) die("flood socket");
+  if (fd < 0 || connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0) die("udp socket");
   static uint8_t data[65536];
-  enum { BATCH = 64 };
-  struct iovec iov[BATCH];
-  struct mmsghdr msgs[BATCH];
+  static struct iovec iov[BATCH];
   memset(msgs, 0, sizeof msgs);
   for (int i = 0; i < BATCH; i++) {
     iov[i].iov_base = data;
@@ -54,10 +56,28 @@ static int flood(char **a) {
     msgs[i].msg_hdr.msg_iov = &iov[i];
     msgs[i].msg_hdr.msg_iovlen = 1;
   }
+  return fd;
+}
+
+static void sent_line(uint64_t sent, uint64_t errors, double seconds) {
+  printf("{\"sent\":%llu,\"errors\":%llu,\"seconds\":%.6f}\n", (unsigned long long)sent, (unsigned long long)errors, seconds);
+}
+
+// FLOWS (default 1) sockets, each its own source port, take turns: a
+// multi-queue device spreads flows over its queues by hash.
+static int flood(char **a, int argc) {
+  size_t payload = (size_t)atoi(a[2]);
+  double deadline = now_s() + atof(a[3]);
+  uint64_t max = strtoull(a[4], NULL, 10), sent = 0, errors = 0;
+  enum { MAX_FLOWS = 64 };
+  int flows = argc > 5 ? atoi(a[5]) : 1;
+  if (flows < 1 || flows > MAX_FLOWS) return 2;
+  int fds[MAX_FLOWS];
+  for (int i = 0; i < flows; i++) fds[i] = udp_sender(a[0], atoi(a[1]), payload);
   double start = now_s();
-  while (sent < max && !stop_requested) {
+  for (int turn = 0; sent < max && !stop_requested; turn = (turn + 1) % flows) {
     unsigned n = (unsigned)(max - sent < BATCH ? max - sent : BATCH);
-    int r = sendmmsg(fd, msgs, n, 0);
+    int r = sendmmsg(fds[turn], msgs, n, 0);
     if (r < 0) {
       errors++;
       if (errors > 1000000) break;
@@ -66,8 +86,47 @@ static int flood(char **a) {
     }
     if (now_s() > deadline) break;
   }
-  printf("{\"sent\":%llu,\"errors\":%llu,\"seconds\":%.6f}\n", (unsigned long long)sent,
-         (unsigned long long)errors, now_s() - start);
+  sent_line(sent, errors, now_s() - start);
+  return 0;
+}
+
+// A fixed offered load: RATE packets/s, whatever the reader does. Every TICK
+// it sends what the clock says is due (a late wake-up is made up in the next
+// burst, at most BATCH at once), so the average rate is exact and the bursts
+// are small (RATE 200k/s: about 10 packets per tick), and the core it runs on
+// mostly sleeps.
+static int paced(char **a) {
+  size_t payload = (size_t)atoi(a[2]);
+  double rate = atof(a[3]);
+  uint64_t max = strtoull(a[5], NULL, 10), sent = 0, errors = 0;
+  int fd = udp_sender(a[0], atoi(a[1]), payload);
+  // The default timer slack (50 us) would stretch every tick.
+  prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+  enum { TICK_NS = 50000 };
+  uint64_t start = now_ns(), end = start + (uint64_t)(atof(a[4]) * 1e9), next = start;
+  while (sent < max && !stop_requested) {
+    uint64_t t = now_ns();
+    if (t >= end) break;
+    uint64_t due = (uint64_t)((double)(t - start) * rate / 1e9);
+    if (due > max) due = max;
+    if (due > sent) {
+      unsigned n = (unsigned)(due - sent < BATCH ? due - sent : BATCH);
+      int r = sendmmsg(fd, msgs, n, 0);
+      if (r < 0) {
+        if (++errors > 1000000) break;
+      } else {
+        sent += (uint64_t)r;
+      }
+    }
+    next += TICK_NS;
+    if (next > t) {
+      struct timespec ts = {(time_t)(next / 1000000000ull), (long)(next % 1000000000ull)};
+      clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+    } else {
+      next = t;
+    }
+  }
+  sent_line(sent, errors, (double)(now_ns() - start) / 1e9);
   return 0;
 }
 
@@ -207,7 +266,8 @@ int main(int argc, char **argv) {
   install_stop_handler();
   if (argc < 2) return 2;
   const char *m = argv[1];
-  if (!strcmp(m, "flood") && argc == 7) return flood(argv + 2);
+  if (!strcmp(m, "flood") && (argc == 7 || argc == 8)) return flood(argv + 2, argc - 2);
+  if (!strcmp(m, "paced") && argc == 8) return paced(argv + 2);
   if (!strcmp(m, "sink") && argc == 5) return sink(argv + 2);
   if (!strcmp(m, "ping") && argc == 8) return ping(argv + 2);
   if (!strcmp(m, "tcprecv") && argc == 5) return tcprecv(argv + 2);

@@ -1,6 +1,8 @@
 // The C reference for the TUN side of every benchmark case: the plainest loop
 // that does the same work as the Node workers (bench/worker.ts), same CLI.
-//   tunref rx   DEV SECONDS MAXPACKETS
+//   tunref rx   DEV SECONDS MAXPACKETS [poll|blocking]
+//   tunref drain DEV [poll|blocking]     then "go N" lines on stdin: read N packets, one JSON line each
+//   tunref mq   DEV QUEUES               one thread per queue; stdin: go N | run | mark (bench/queues-worker.ts)
 //   tunref tx   DEV SRC DST PORT PAYLOAD SECONDS MAXPACKETS
 //   tunref echo DEV SECONDS MAXPACKETS
 //   tunref fwd  DEVA DEVB SECONDS MAXPACKETS [plain|offload]
@@ -11,12 +13,17 @@
 // then prints one JSON line.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 
 #include "common.h"
 
@@ -25,12 +32,12 @@
 // The largest IP packet (IPv6: 40-byte header + 65535 payload) plus that header.
 #define MAX_PACKET (VNET_HDR_SIZE + 65575)
 
-static int open_tun(const char *name, int offload) {
+static int open_tun_flags(const char *name, int offload, int extra_flags) {
   int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
   if (fd < 0) die("open /dev/net/tun");
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0) | extra_flags;
   strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) die("TUNSETIFF");
   if (offload) {
@@ -43,6 +50,8 @@ static int open_tun(const char *name, int offload) {
   }
   return fd;
 }
+
+static int open_tun(const char *name, int offload) { return open_tun_flags(name, offload, 0); }
 
 static uint16_t checksum(const uint8_t *p, size_t n) {
   uint32_t sum = 0;
@@ -62,6 +71,71 @@ static int swap_udp(uint8_t *p, ssize_t n) {
   return 1;
 }
 
+// The library's read path without JS (src/tun_handle.cc), so that a Node/C
+// ratio compares the same system calls: raw read(2) system calls (not glibc's
+// wrapper, a cancellation point with two atomics per call), packets at
+// 16-byte-aligned offsets of one slab of the library's size, reused every
+// batch (readBatches with reuseSlab), a new batch when the slab has less than
+// a largest packet's room left.
+//   poll:     a non-blocking fd; up to MAX_BATCH reads per wake-up, then
+//             epoll_wait, as libuv's level-triggered poll (maxBatch 256).
+//   blocking: read(2) sleeps in the kernel until a packet comes; no epoll.
+#define MAX_BATCH 256
+#define READ_SIZE (65575 + 64)
+#define SLAB_SIZE (4 * READ_SIZE)
+
+struct reader {
+  _Atomic int *hold;  // while set, no read starts (mq: the threads pause between drains)
+  void (*before_wait)(struct reader *r);  // called before epoll_wait (mq: publish the batch's count)
+  int fd, epoll_fd, blocking;
+  unsigned in_batch;
+  size_t used;
+  uint8_t *slab;
+};
+
+static void reader_init(struct reader *r, int fd, const char *how) {
+  memset(r, 0, sizeof *r);
+  r->fd = fd;
+  r->blocking = how != NULL && !strcmp(how, "blocking");
+  if (how != NULL && !r->blocking && strcmp(how, "poll")) exit(2);
+  r->slab = aligned_alloc(4096, SLAB_SIZE);
+  if (r->slab == NULL) die("aligned_alloc");
+  memset(r->slab, 0, SLAB_SIZE);  // no page faults later
+  if (r->blocking) return;
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  r->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  struct epoll_event ev = {.events = EPOLLIN, .data = {.fd = fd}};
+  if (r->epoll_fd < 0 || epoll_ctl(r->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll");
+}
+
+// The next packet's length (its bytes at *data), or -1 once a stop is asked for.
+static ssize_t next_packet(struct reader *r, uint8_t **data) {
+  for (;;) {
+    while (r->hold != NULL && atomic_load(r->hold) && !stop_requested) usleep(200);
+    if (stop_requested) return -1;
+    if (r->in_batch == MAX_BATCH || SLAB_SIZE - r->used < READ_SIZE) {
+      r->in_batch = 0;
+      r->used = 0;
+      if (!r->blocking) {
+        struct epoll_event ev;
+        if (r->before_wait != NULL) r->before_wait(r);
+        // Level-triggered: returns at once while packets are left.
+        if (epoll_wait(r->epoll_fd, &ev, 1, 200) < 0 && errno != EINTR) die("epoll_wait");
+        continue;  // the hold may have been set meanwhile
+      }
+    }
+    ssize_t n = syscall(SYS_read, r->fd, r->slab + r->used, READ_SIZE);
+    if (n >= 0) {
+      *data = r->slab + r->used;
+      r->used += ((size_t)n + 15) & ~(size_t)15;
+      r->in_batch++;
+      return n;
+    }
+    if (errno == EAGAIN) r->in_batch = MAX_BATCH;  // ends the batch: wait in epoll_wait
+    else if (errno != EINTR) die("read");
+  }
+}
+
 static double cpu_s(void) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -77,10 +151,43 @@ static long minor_faults(void) {
   return ru.ru_minflt;
 }
 
+// Nanoseconds this thread has waited, runnable, for a CPU (the second field
+// of schedstat): what the machine's other load took from the run.
+static uint64_t run_delay_ns(void) {
+  unsigned long long on_cpu = 0, waited = 0;
+  FILE *f = fopen("/proc/thread-self/schedstat", "r");
+  if (f == NULL) return 0;
+  if (fscanf(f, "%llu %llu", &on_cpu, &waited) != 2) waited = 0;
+  fclose(f);
+  return waited;
+}
+
+// The same, summed over all of this process's threads (mq).
+static uint64_t process_run_delay_ns(void) {
+  uint64_t sum = 0;
+  DIR *d = opendir("/proc/self/task");
+  if (d == NULL) return 0;
+  for (struct dirent *e; (e = readdir(d)) != NULL;) {
+    if (e->d_name[0] == '.') continue;
+    char path[300];
+    unsigned long long on_cpu = 0, waited = 0;
+    snprintf(path, sizeof path, "/proc/self/task/%s/schedstat", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) continue;
+    if (fscanf(f, "%llu %llu", &on_cpu, &waited) == 2) sum += waited;
+    fclose(f);
+  }
+  closedir(d);
+  return sum;
+}
+
 static uint64_t warm_at;  // 0: not warm yet
 static uint64_t largest;  // bytes of the largest packet read (fwd): above the MTU only with offloads
 
+static uint64_t delay_at_go;
+
 static void start_counting(void) {
+  delay_at_go = run_delay_ns();
   cpu_at_go = cpu_s();
   faults_at_go = minor_faults();
 }
@@ -104,11 +211,112 @@ static void warm_check(uint64_t t, uint64_t *packets, uint64_t *bytes, uint64_t 
 }
 
 // cpu: user + system seconds since "go", a figure the neighbours' load barely moves.
+// cpu: user + system seconds since "go", a figure the neighbours' load barely
+// moves; runDelay: seconds this thread waited for a CPU meanwhile.
 static void report(const char *mode, uint64_t packets, uint64_t bytes, uint64_t errors, uint64_t first, uint64_t last) {
-  printf("{\"mode\":\"%s\",\"packets\":%llu,\"bytes\":%llu,\"errors\":%llu,\"seconds\":%.6f,\"cpu\":%.6f,\"faults\":%ld,\"largest\":%llu}\n", mode,
-         (unsigned long long)packets, (unsigned long long)bytes, (unsigned long long)errors,
+  printf("{\"mode\":\"%s\",\"packets\":%llu,\"bytes\":%llu,\"errors\":%llu,\"seconds\":%.6f,\"cpu\":%.6f,\"faults\":%ld,\"largest\":%llu,\"runDelay\":%.6f}\n",
+         mode, (unsigned long long)packets, (unsigned long long)bytes, (unsigned long long)errors,
          packets > 1 ? (double)(last - first) / 1e9 : 0.0, cpu_s() - cpu_at_go, minor_faults() - faults_at_go,
-         (unsigned long long)largest);
+         (unsigned long long)largest, (double)(run_delay_ns() - delay_at_go) / 1e9);
+}
+
+// ---- mq: one reader thread per queue of a multi-queue device ----------------
+// The threads count into shared totals; "go N" resumes them until the total
+// has grown by N (the thread that gets there tells the main thread through
+// a pipe), then pauses them; a paused thread waits before its next read.
+#define MAX_QUEUES 16
+static _Atomic uint64_t mq_total, mq_target, mq_per_queue[MAX_QUEUES];
+// Read before every read(2): on a line of its own, not on the counters' that every batch writes.
+static struct {
+  _Alignas(64) _Atomic int on;
+  char rest_of_line[60];
+} mq_paused = {1, {0}};
+static int mq_done_pipe[2];
+
+// One cache line (or more) each: a thread's reader state and count change on
+// every packet, and must not share a line with the other thread's.
+struct mq_thread {
+  _Alignas(64) struct reader r;  // first: before_wait gets its address
+  int queue;
+  uint64_t pending;  // read, not yet added to the shared totals
+};
+
+// Once per batch, as the Node threads do, not per packet: the shared
+// counters' cache line would otherwise move between the cores on every read.
+static void mq_publish(struct reader *r) {
+  struct mq_thread *t = (struct mq_thread *)r;
+  uint64_t n = t->pending;
+  if (n == 0) return;
+  t->pending = 0;
+  atomic_fetch_add(&mq_per_queue[t->queue], n);
+  uint64_t total = atomic_fetch_add(&mq_total, n) + n;
+  uint64_t target = atomic_load(&mq_target);
+  if (target != 0 && total >= target && total - n < target) {
+    // Paused here, by the thread that read the last packet: no other read starts after it.
+    atomic_store(&mq_paused.on, 1);
+    uint64_t at = now_ns();
+    if (write(mq_done_pipe[1], &at, sizeof at) != sizeof at) die("write");
+  }
+}
+
+static void *mq_reader(void *arg) {
+  struct mq_thread *t = arg;
+  uint8_t *p;
+  // Every wake-up ends in epoll_wait (a full batch too), which publishes the count.
+  while (next_packet(&t->r, &p) >= 0) t->pending++;
+  return NULL;
+}
+
+// runDelay: seconds the threads together waited for a CPU that other load held.
+static void mq_report(uint64_t packets, double seconds, double cpu, double run_delay, int queues) {
+  printf("{\"mode\":\"mq\",\"queues\":%d,\"packets\":%llu,\"seconds\":%.6f,\"cpu\":%.6f,\"runDelay\":%.6f,\"perQueue\":[", queues,
+         (unsigned long long)packets, seconds, cpu, run_delay);
+  for (int q = 0; q < queues; q++) printf("%s%llu", q ? "," : "", (unsigned long long)atomic_load(&mq_per_queue[q]));
+  printf("]}\n");
+  fflush(stdout);
+}
+
+static int mq_main(const char *name, int queues) {
+  if (queues < 1 || queues > MAX_QUEUES) return 2;
+  static struct mq_thread threads[MAX_QUEUES];
+  pthread_t ids[MAX_QUEUES];
+  if (pipe(mq_done_pipe) < 0) die("pipe");
+  for (int q = 0; q < queues; q++) {
+    threads[q].queue = q;
+    reader_init(&threads[q].r, open_tun_flags(name, 0, IFF_MULTI_QUEUE), "poll");
+    threads[q].r.hold = &mq_paused.on;
+    threads[q].r.before_wait = mq_publish;
+  }
+  for (int q = 0; q < queues; q++) pthread_create(&ids[q], NULL, mq_reader, &threads[q]);
+  printf("ready\n");
+  fflush(stdout);
+  char line[64];
+  uint64_t run_at = now_ns(), run_total = 0, run_delay = 0;
+  double run_cpu = cpu_s();
+  while (fgets(line, sizeof line, stdin) != NULL) {
+    if (!strncmp(line, "go ", 3)) {
+      uint64_t base = atomic_load(&mq_total), want = strtoull(line + 3, NULL, 10), at;
+      atomic_store(&mq_target, base + want);
+      double c0 = cpu_s();
+      uint64_t d0 = process_run_delay_ns(), t0 = now_ns();
+      atomic_store(&mq_paused.on, 0);
+      if (read(mq_done_pipe[0], &at, sizeof at) != sizeof at) die("read");
+      double c1 = cpu_s();
+      uint64_t d1 = process_run_delay_ns();
+      atomic_store(&mq_target, 0);
+      mq_report(atomic_load(&mq_total) - base, (double)(at - t0) / 1e9, c1 - c0, (double)(d1 - d0) / 1e9, queues);
+    } else if (!strncmp(line, "run", 3)) {
+      run_at = now_ns();
+      run_cpu = cpu_s();
+      run_delay = process_run_delay_ns();
+      run_total = atomic_load(&mq_total);
+      atomic_store(&mq_paused.on, 0);
+    } else if (!strncmp(line, "mark", 4)) {
+      mq_report(atomic_load(&mq_total) - run_total, (double)(now_ns() - run_at) / 1e9, cpu_s() - run_cpu,
+                (double)(process_run_delay_ns() - run_delay) / 1e9, queues);
+    }
+  }
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -116,17 +324,61 @@ int main(int argc, char **argv) {
   if (argc < 3) return 2;
   const char *mode = argv[1];
   install_stop_handler();
+  if (!strcmp(mode, "mq")) return argc == 4 ? mq_main(argv[2], atoi(argv[3])) : 2;
   uint64_t packets = 0, bytes = 0, errors = 0, first = 0, last = 0;
-  if (!strcmp(mode, "rx") || !strcmp(mode, "echo")) {
+  if (!strcmp(mode, "rx")) {
+    if (argc != 5 && argc != 6) return 2;
+    struct reader r;
+    reader_init(&r, open_tun(argv[2], 0), argc == 6 ? argv[5] : NULL);
+    double deadline = atof(argv[3]);
+    uint64_t max = strtoull(argv[4], NULL, 10);
+    go();
+    deadline += now_s();
+    uint8_t *p;
+    ssize_t n;
+    while (packets < max && (n = next_packet(&r, &p)) >= 0) {
+      last = now_ns();
+      if (packets == 0) first = last;
+      warm_check(last, &packets, &bytes, &first);
+      packets++;
+      bytes += (uint64_t)n;
+      if ((packets & 1023) == 0 && now_s() > deadline) break;
+    }
+  } else if (!strcmp(mode, "drain")) {
+    // The reader's capacity: the harness fills the ring while this waits,
+    // then says "go N"; the N packets are read with nothing else running.
+    if (argc != 3 && argc != 4) return 2;
+    struct reader r;
+    reader_init(&r, open_tun(argv[2], 0), argc == 4 ? argv[3] : NULL);
+    printf("ready\n");
+    fflush(stdout);
+    char line[64];
+    while (fgets(line, sizeof line, stdin) != NULL && !strncmp(line, "go ", 3)) {
+      uint64_t want = strtoull(line + 3, NULL, 10);
+      packets = bytes = 0;
+      start_counting();
+      first = now_ns();
+      uint8_t *p;
+      ssize_t n;
+      while (packets < want && (n = next_packet(&r, &p)) >= 0) {
+        packets++;
+        bytes += (uint64_t)n;
+      }
+      last = now_ns();
+      report(mode, packets, bytes, errors, first, last);
+      fflush(stdout);
+      if (stop_requested) break;
+    }
+    return 0;
+  } else if (!strcmp(mode, "echo")) {
     if (argc != 5) return 2;
     int fd = open_tun(argv[2], 0);
     double deadline = atof(argv[3]);
     uint64_t max = strtoull(argv[4], NULL, 10);
-    int echo = !strcmp(mode, "echo");
     go();
     deadline += now_s();
     while (!stop_requested && packets < max) {
-      ssize_t n = read(fd, buf, sizeof buf);
+      ssize_t n = syscall(SYS_read, fd, buf, sizeof buf);
       if (n < 0) {
         if (errno == EINTR) continue;
         die("read");
@@ -134,10 +386,8 @@ int main(int argc, char **argv) {
       last = now_ns();
       if (packets == 0) first = last;
       warm_check(last, &packets, &bytes, &first);
-      if (echo) {
-        if (!swap_udp(buf, n)) continue;
-        if (write(fd, buf, (size_t)n) < 0) errors++;
-      }
+      if (!swap_udp(buf, n)) continue;
+      if (syscall(SYS_write, fd, buf, (size_t)n) < 0) errors++;
       packets++;
       bytes += (uint64_t)n;
       if ((packets & 1023) == 0 && now_s() > deadline) break;
