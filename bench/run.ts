@@ -350,7 +350,7 @@ function cases(o: Options): CaseDef[] {
   // The forward case: plain and offload variants alternated in the same
   // rounds, so the offload/plain speed-ups come from one stretch of time. The
   // split variants (TSO on the reading side, super-packets cut by splitGso, and
-  // merged again by coalesceTcp) measure lib/gso.ts and lib/gro.ts against the
+  // merged again by coalesceTcp) measure lib/packet/gso.ts and lib/packet/gro.ts against the
   // C forwarder with offloads.
   const fwd = 'forward TCP';
   const fwdOffload = `${fwd} offload`;

@@ -14,7 +14,7 @@
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { TunDevice, coalesceTcp, splitGso, withVirtioNetHeader, type TunDeviceOptions } from '../lib';
-import { internetChecksum } from '../lib/packet';
+import { internetChecksum } from '../lib/packet/ip';
 import { forward } from '../test/netns-pair';
 
 type Api = 'stream' | 'batch';

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { close, closeSync } from 'node:fs';
 import { Readable, Writable, finished } from 'node:stream';
-import type { PacketReadable } from './packet-stream';
-import type { TypedEmitter } from './typed-emitter';
+import type { PacketReadable } from './device/packet-readable';
+import type { TypedEmitter } from './internal/typed-emitter';
 import {
   StateError,
   TunError,
@@ -10,15 +10,15 @@ import {
   invalidType,
   invalidValue,
   outOfRange,
-} from './errors';
+} from './internal/errors';
 import type { AddressInfo, LinkInfo } from './netlink/codec';
 import { LinkMonitor } from './netlink/device-link';
-import { kLinkNames, linkIndex, openNetlink, type AddAddressOptions, type Netlink, type RouteOptions } from './netlink/netlink';
+import { kLinkNames, linkIndex, openNetlink, type AddAddressOptions, type Netlink, type RouteOptions } from './netlink/api';
 import { netnsTarget, openNetnsFile } from './netlink/netns';
-import { enableOffload, validateOffload, type EnabledOffloads, type OffloadOptions } from './offload';
-import { encodeFilter, type BpfInstruction } from './filter';
-import { isNativeErrnoError, native, type NativeNetnsFile, type NativeTunHandle } from './native';
-import { validateName, validateObject, validatePath } from './validators';
+import { enableOffload, validateOffload, type EnabledOffloads, type OffloadOptions } from './device/offload';
+import { encodeFilter, type BpfInstruction } from './packet/filter';
+import { isNativeErrnoError, native, type NativeNetnsFile, type NativeTunHandle } from './internal/native';
+import { validateName, validateObject, validatePath } from './internal/validators';
 import {
   kernelOptionArgs,
   checkId,
@@ -27,7 +27,7 @@ import {
   validateKernelOptions,
   type KernelOptions,
   type TunFlags,
-} from './tun-kernel';
+} from './device/kernel';
 
 /**
  * 'tun' carries IP packets; 'tap' carries Ethernet frames.

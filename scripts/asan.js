@@ -2,7 +2,7 @@
 // npm run test:asan [-- test files...]: builds the addon with AddressSanitizer
 // and UndefinedBehaviorSanitizer into build-asan/ (build/Release, which the
 // normal tests load, is left alone), then runs the suite (or the files given)
-// with that build (TUNTAP_NATIVE_PATH, honoured by lib/native.ts): every test
+// with that build (TUNTAP_NATIVE_PATH, honoured by lib/internal/native.ts): every test
 // file but the package ones, or the files given. Fails when
 // a test fails or when either sanitizer reports anything, in this process's
 // children or in any Node they start.

@@ -122,7 +122,7 @@ class IoctlWorker : public Napi::AsyncWorker {
         break;
       case kAttachFilter: {
         // program holds struct sock_filter records (8 bytes each, host byte
-        // order) that lib/filter.ts encoded; the kernel copies and checks it.
+        // order) that lib/packet/filter.ts encoded; the kernel copies and checks it.
         struct sock_fprog fprog;
         fprog.len = static_cast<unsigned short>(program_->size() / sizeof(struct sock_filter));
         fprog.filter = reinterpret_cast<struct sock_filter*>(const_cast<char*>(program_->data()));

@@ -1,4 +1,4 @@
-// lib/ethernet.ts and lib/pcap.ts without the kernel: byte layouts checked
+// lib/packet/ethernet.ts and lib/packet/pcap.ts without the kernel: byte layouts checked
 // against hand-written bytes and against tcpdump as a reader.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

@@ -10,9 +10,9 @@
 //   would see the padding), and no NaN or undefined leaks into a result;
 // - no call takes longer than `slowMs` (an endless loop is caught by the
 //   runner's watchdog in fuzz-runner.ts).
-import { ETHERTYPE_ARP, ETHERTYPE_IPV4, arpReply, parseArp, parseEthernet } from '../lib/ethernet';
-import { coalesceTcp } from '../lib/gro';
-import { splitGso, transportHeaders } from '../lib/gso';
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, arpReply, parseArp, parseEthernet } from '../lib/packet/ethernet';
+import { coalesceTcp } from '../lib/packet/gro';
+import { splitGso, transportHeaders } from '../lib/packet/gso';
 import { NetlinkClient, type NetlinkTransport } from '../lib/netlink/client';
 import {
   IFA,
@@ -35,9 +35,9 @@ import {
   parseDatagram,
   rtmsg,
 } from '../lib/netlink/codec';
-import { echoReply, ipVersion, onesComplementSum } from '../lib/packet';
-import { pcapRecord } from '../lib/pcap';
-import { GsoType, parseVirtioNetHeader } from '../lib/virtio-net';
+import { echoReply, ipVersion, onesComplementSum } from '../lib/packet/ip';
+import { pcapRecord } from '../lib/packet/pcap';
+import { GsoType, parseVirtioNetHeader } from '../lib/packet/virtio-net';
 import { ACK, PSH, asSuperPacket, tcpPacket, udpPacket } from './packet-builders';
 
 /** A small fast PRNG (mulberry32): the same seed gives the same inputs on every machine. */

@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { coalesceTcp } from '../lib/gro';
-import { splitGso } from '../lib/gso';
-import { GsoType, parseVirtioNetHeader } from '../lib/virtio-net';
+import { coalesceTcp } from '../lib/packet/gro';
+import { splitGso } from '../lib/packet/gso';
+import { GsoType, parseVirtioNetHeader } from '../lib/packet/virtio-net';
 import { ACK, asSuperPacket, tcpPacket } from './packet-builders';
 
 /** The TCP payload bytes of a plain IP packet, and its sequence number. */

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import { test } from 'node:test';
-import { formatIp, parseCidr, parseMac } from '../lib/netlink/address';
+import { formatIp, parseCidr, parseMac } from '../lib/packet/address';
 import { NetlinkClient, type NetlinkTransport } from '../lib/netlink/client';
 import {
   IFA,

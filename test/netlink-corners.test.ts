@@ -6,7 +6,7 @@ import os from 'node:os';
 import { test } from 'node:test';
 import { NetlinkClient, type NetlinkTransport } from '../lib/netlink/client';
 import { NLMSG, NLM_F, RTM, attr, decodeError, encodeMessage, ifinfomsg, parseDatagram, IFLA } from '../lib/netlink/codec';
-import { Netlink } from '../lib/netlink/netlink';
+import { Netlink } from '../lib/netlink/api';
 
 const LE = os.endianness() === 'LE';
 const PORT = 4243;

@@ -1,11 +1,11 @@
-// lib/errno.ts names and describes Linux errnos without the addon (so errors
+// lib/internal/errno.ts names and describes Linux errnos without the addon (so errors
 // can be made where it is missing, or on another platform); checked here
 // against glibc's strerror (through the addon) and Node's own errno names.
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import { test } from 'node:test';
-import { linuxErrnoMessage, linuxErrnoName } from '../lib/errno';
-import { native } from '../lib/native';
+import { linuxErrnoMessage, linuxErrnoName } from '../lib/internal/errno';
+import { native } from '../lib/internal/native';
 
 test("every Linux errno's message in JavaScript is glibc's strerror word for word", () => {
   for (let errno = 1; errno <= 133; errno += 1) assert.equal(linuxErrnoMessage(errno), native.strerror(errno), `errno ${errno}`);

@@ -1,5 +1,5 @@
 // Hand-built IPv4/IPv6 TCP and UDP packets for the offload tests, and a
-// checksum written independently of lib/packet.ts (32-bit accumulation over
+// checksum written independently of lib/packet/ip.ts (32-bit accumulation over
 // a DataView, folded once at the end) to check the library's against.
 
 export interface TcpSpec {

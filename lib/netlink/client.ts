@@ -3,8 +3,8 @@
 // any number of requests in flight, and everything else handed on as a
 // notification. Nothing here blocks: a request is one non-blocking send, and
 // its promise settles when the reply's datagram comes up through the poll.
-import { StateError } from '../errors';
-import { native, type NativeNetlinkSocket, type NetnsTarget } from '../native';
+import { StateError } from '../internal/errors';
+import { native, type NativeNetlinkSocket, type NetnsTarget } from '../internal/native';
 import {
   MalformedMessage,
   NLMSG,

@@ -5,7 +5,7 @@
 // <linux/netlink.h>, <linux/rtnetlink.h>, <linux/if_link.h>, <linux/if_addr.h>;
 // all fields are in host byte order.
 import os from 'node:os';
-import { formatIp, formatMac } from './address';
+import { formatIp, formatMac } from '../packet/address';
 
 /* eslint-disable @typescript-eslint/naming-convention */
 export const NLMSG = { NOOP: 1, ERROR: 2, DONE: 3, OVERRUN: 4 } as const;

@@ -6,7 +6,7 @@
 // an event queued before the snapshot's reply is older than the snapshot, and
 // one queued after it is newer. That is what lets 'up'/'down' be reported as
 // changes without guessing the state they changed from.
-import type { NetnsTarget } from '../native';
+import type { NetnsTarget } from '../internal/native';
 import { NetlinkClient } from './client';
 import {
   AF_UNSPEC,

@@ -1,3 +1,3 @@
-export { Netlink, NetlinkWatcher } from './netlink';
-export type { AddAddressOptions, Link, NetlinkOptions, NetlinkWatcherEvents, RouteFilter, RouteOptions, WatchOptions } from './netlink';
+export { Netlink, NetlinkWatcher } from './api';
+export type { AddAddressOptions, Link, NetlinkOptions, NetlinkWatcherEvents, RouteFilter, RouteOptions, WatchOptions } from './api';
 export type { AddressInfo, LinkInfo, LinkStats, OperState, RouteInfo, Scope } from './codec';

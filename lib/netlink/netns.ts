@@ -2,8 +2,8 @@
 // (/var/run/netns/NAME) is opened once, and what the device or socket does
 // later goes to that namespace through the fd, even after the name is
 // deleted and made again for another namespace.
-import { fromNative } from '../errors';
-import { native, type NativeNetnsFile, type NetnsTarget } from '../native';
+import { fromNative } from '../internal/errors';
+import { native, type NativeNetnsFile, type NetnsTarget } from '../internal/native';
 
 /** The namespace file at `path` held open, or undefined for '' (ours). Throws a TunError. */
 export function openNetnsFile(path: string): NativeNetnsFile | undefined {

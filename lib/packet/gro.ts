@@ -4,7 +4,7 @@
 // offloads takes in one write, so the kernel's receive path runs once for
 // many segments. Everything that cannot be merged passes through unchanged,
 // behind a header that says "single packet, checksum complete".
-import { onesComplementSum } from './packet';
+import { onesComplementSum } from './ip';
 import { fillIpv4Checksum, pseudoHeaderSum, transportHeaders, type TransportHeaders } from './gso';
 import { GsoType, VIRTIO_NET_HDR_SIZE, VirtioNetFlags, buildVirtioNetHeader } from './virtio-net';
 

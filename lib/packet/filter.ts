@@ -3,7 +3,7 @@
 // drops the frame when the program returns 0, before any copy to user space;
 // the drops show as TX-dropped on the link.
 import { endianness } from 'node:os';
-import { invalidType, outOfRange } from './errors';
+import { invalidType, outOfRange } from '../internal/errors';
 
 /**
  * One classic BPF instruction, as `struct sock_filter`: an opcode, the jump

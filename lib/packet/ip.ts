@@ -1,9 +1,9 @@
 // Small packet helpers that a TUN program needs on day one: the IP version,
 // the Internet checksum, and an ICMP/ICMPv6 echo reply built from a request.
 // They read and write plain Buffers and never throw on short input.
-import { invalidValue, outOfRange } from './errors';
-import { parseIp } from './netlink/address';
-import { validateBytes, validateInteger, validateObject } from './validators';
+import { invalidValue, outOfRange } from '../internal/errors';
+import { parseIp } from './address';
+import { validateBytes, validateInteger, validateObject } from '../internal/validators';
 
 /**
  * 4 or 6 for an IP packet, 0 for anything else (or an empty buffer).

@@ -1,8 +1,8 @@
 // The kernel-side options of a TUN/TAP device (persistence, ownership,
 // queues, namespace, send buffer) and its flags read back as a typed object.
-import { invalidType } from './errors';
-import { native } from './native';
-import { validateInteger, validatePath } from './validators';
+import { invalidType } from '../internal/errors';
+import { native } from '../internal/native';
+import { validateInteger, validatePath } from '../internal/validators';
 
 /**
  * The device's flags as the kernel reports them (TUNGETIFF).

@@ -112,7 +112,7 @@ export interface NativeBinding {
     netns?: NetnsTarget,
     options?: [number, number, number, number],
   ): Promise<{ fd: number; name: string; flags: number; index: number }>;
-  /** glibc's strerror (lib/errno.ts has the same words in JavaScript; a test compares them). */
+  /** glibc's strerror (lib/internal/errno.ts has the same words in JavaScript; a test compares them). */
   strerror(errno: number): string;
   readonly constants: NativeConstants;
   // src/tun_ioctl.cc: one ioctl on a queue fd, on the thread pool (on a dup of the fd).
@@ -144,8 +144,8 @@ export interface NativeBinding {
 
 export { isNativeErrnoError, type NativeErrnoError } from './errors';
 
-/** Where the package's root is: two levels above dist/lib. */
-const packageRoot = path.join(__dirname, '..', '..');
+/** Where the package's root is: three levels above dist/lib/internal. */
+const packageRoot = path.join(__dirname, '..', '..', '..');
 
 const ENOENT = 2;
 const ENOEXEC = 8;

@@ -1,8 +1,8 @@
 // Ethernet frames and ARP for TAP devices: what a program on the user-space
 // end of a TAP device must speak before any IP packet reaches it (the kernel
 // asks "who has 10.0.0.2?" first and waits for the answer).
-import { invalidValue } from './errors';
-import { formatIp, formatMac, parseIp, parseMac } from './netlink/address';
+import { invalidValue } from '../internal/errors';
+import { formatIp, formatMac, parseIp, parseMac } from './address';
 
 /** EtherType of IPv4 (0x0800). */
 export const ETHERTYPE_IPV4 = 0x0800;

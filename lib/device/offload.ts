@@ -1,9 +1,9 @@
 // Turning offloads on for a device opened with IFF_VNET_HDR: which
 // TUNSETOFFLOAD flags an `offload` option asks for, and a clear error naming
 // the flag when the kernel refuses one.
-import { TunError, fromNative, invalidType, invalidValue } from './errors';
-import { native } from './native';
-import { VIRTIO_NET_HDR_SIZE } from './virtio-net';
+import { TunError, fromNative, invalidType, invalidValue } from '../internal/errors';
+import { native } from '../internal/native';
+import { VIRTIO_NET_HDR_SIZE } from '../packet/virtio-net';
 
 /**
  * Which offloads to ask the kernel for. Every packet read or written then

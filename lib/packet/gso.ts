@@ -3,7 +3,7 @@
 // into the MTU-sized packets the kernel would have put on a wire, each with
 // its own complete IP and TCP/UDP headers and checksums. For a program that
 // wants offloads on the device (fewer, larger reads) but plain packets in hand.
-import { onesComplementSum } from './packet';
+import { onesComplementSum } from './ip';
 import { GSO_ECN, GsoType, VIRTIO_NET_HDR_SIZE, VirtioNetFlags, parseVirtioNetHeader } from './virtio-net';
 
 const TCP = 6;

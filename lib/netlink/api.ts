@@ -1,11 +1,11 @@
 // The public rtnetlink API: addresses, links and routes, read and changed
 // through the library's own netlink socket (never by running `ip`).
 import { EventEmitter } from 'node:events';
-import type { TypedEmitter } from '../typed-emitter';
-import { TunError, errnoName, fromNative, invalidType, invalidValue } from '../errors';
-import type { NetnsTarget } from '../native';
-import { validateBoolean, validateInteger, validateName, validateObject, validatePath } from '../validators';
-import { networkOf, parseCidr, parseIp, parseMac, type Cidr } from './address';
+import type { TypedEmitter } from '../internal/typed-emitter';
+import { TunError, errnoName, fromNative, invalidType, invalidValue } from '../internal/errors';
+import type { NetnsTarget } from '../internal/native';
+import { validateBoolean, validateInteger, validateName, validateObject, validatePath } from '../internal/validators';
+import { networkOf, parseCidr, parseIp, parseMac, type Cidr } from '../packet/address';
 import { NetlinkClient, type ErrorFactory, type Request } from './client';
 import {
   AF_INET,

@@ -1,7 +1,7 @@
 // IP addresses, prefixes and MAC addresses: parsed and checked before any
 // request is built, formatted the way `ip` prints them (RFC 5952 for IPv6).
 import net from 'node:net';
-import { invalidType, invalidValue } from '../errors';
+import { invalidType, invalidValue } from '../internal/errors';
 
 /** An address in network byte order with its family. */
 export interface IpAddress {

@@ -2,8 +2,8 @@
 // tcpdump -r, Wireshark and every other tool read): a 24-byte file header
 // naming the link type, then a 16-byte record header before each packet.
 import type { Writable } from 'node:stream';
-import { outOfRange } from './errors';
-import type { TunMode } from './tun-device';
+import { outOfRange } from '../internal/errors';
+import type { TunMode } from '../tun-device';
 
 /** Link type of Ethernet frames (TAP devices). */
 export const LINKTYPE_ETHERNET = 1;
