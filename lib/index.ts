@@ -1,15 +1,15 @@
 export { TunDevice } from './tun-device';
 export type {
   PacketBatchHandler,
-  TunDeviceStats,
   ReadBatchesOptions,
   TunCreateOptions,
   TunDeleteOptions,
-  TunDeviceEvents,
   TunDeviceOptions,
   TunFromFdOptions,
   TunMode,
-} from './tun-device';
+} from './device/options';
+export type { TunDeviceEvents } from './device/events';
+export type { TunDeviceStats } from './device/stats';
 export type { TunFlags } from './device/kernel';
 export { BPF, BPF_MAX_INSTRUCTIONS, bpfJump, bpfStatement, encodeFilter } from './packet/filter';
 export type { BpfInstruction } from './packet/filter';

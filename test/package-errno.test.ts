@@ -17,3 +17,13 @@ test("every errno Node names on Linux has that name in JavaScript (EAGAIN, not E
   for (const [value, name] of first) assert.equal(linuxErrnoName(value), name, `errno ${value}`);
   assert.equal(linuxErrnoName(200), 'E200');
 });
+
+test('each errno the library names as a constant has the number Linux gives that name', async () => {
+  const errno = await import('../lib/internal/errno');
+  const named = Object.entries(errno).filter(([name]) => /^E[A-Z0-9]+$/.test(name));
+  assert.ok(named.length >= 10, `found ${named.length} constants`);
+  for (const [name, value] of named) {
+    // EOPNOTSUPP is ENOTSUP's other name on Linux; the table has the latter.
+    assert.equal(linuxErrnoName(value as number), name === 'EOPNOTSUPP' ? 'ENOTSUP' : name, name);
+  }
+});

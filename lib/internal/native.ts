@@ -1,5 +1,6 @@
 // The typed face of the native addon (src/). Only this file loads it.
 import path from 'node:path';
+import { ENOENT, ENOEXEC, ENOTSUP } from './errno';
 import { TunError, type ErrorContext } from './errors';
 
 /** A TUN/TAP queue fd driven by libuv; see src/tun_handle.h. */
@@ -146,10 +147,6 @@ export { isNativeErrnoError, type NativeErrnoError } from './errors';
 
 /** Where the package's root is: three levels above dist/lib/internal. */
 const packageRoot = path.join(__dirname, '..', '..', '..');
-
-const ENOENT = 2;
-const ENOEXEC = 8;
-const ENOTSUP = 95;
 
 const rebuildHint =
   'Build it from source with `npm rebuild tuntap-ts` (needs g++, make and python3: ' +

@@ -40,6 +40,11 @@ export function validateBytes(value: unknown, name: string): Uint8Array {
   return value;
 }
 
+/** An AbortSignal (options.signal). */
+export function validateAbortSignal(signal: unknown, name: string): asserts signal is AbortSignal {
+  if (!(signal instanceof AbortSignal)) throw invalidType(name, 'an AbortSignal', signal);
+}
+
 /** Interface names are at most IFNAMSIZ - 1 bytes (the kernel ABI's 16, NUL included). */
 const IFNAMSIZ = 16;
 

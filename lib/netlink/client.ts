@@ -3,6 +3,7 @@
 // any number of requests in flight, and everything else handed on as a
 // notification. Nothing here blocks: a request is one non-blocking send, and
 // its promise settles when the reply's datagram comes up through the poll.
+import { EBADMSG, ENOBUFS } from '../internal/errno';
 import { StateError } from '../internal/errors';
 import { native, type NativeNetlinkSocket, type NetnsTarget } from '../internal/native';
 import {
@@ -66,8 +67,6 @@ export interface ClientHandlers {
   onTrouble?: (errno: number, syscall: string, detail?: string) => void;
 }
 
-const ENOBUFS = 105;
-const EBADMSG = 74;
 /**
  * Requests settled before their last message came (a malformed or cut
  * datagram in a dump) whose sequence numbers are remembered, so that the

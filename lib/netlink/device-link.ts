@@ -6,6 +6,7 @@
 // an event queued before the snapshot's reply is older than the snapshot, and
 // one queued after it is newer. That is what lets 'up'/'down' be reported as
 // changes without guessing the state they changed from.
+import { ENOBUFS } from '../internal/errno';
 import type { NetnsTarget } from '../internal/native';
 import { NetlinkClient } from './client';
 import {
@@ -29,8 +30,6 @@ export interface LinkEventSink {
   addressAdded(address: AddressInfo): void;
   addressRemoved(address: AddressInfo): void;
 }
-
-const ENOBUFS = 105;
 
 export class LinkMonitor {
   readonly #index: number;

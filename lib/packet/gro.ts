@@ -4,6 +4,7 @@
 // offloads takes in one write, so the kernel's receive path runs once for
 // many segments. Everything that cannot be merged passes through unchanged,
 // behind a header that says "single packet, checksum complete".
+import { toBuffer } from '../internal/bytes';
 import { onesComplementSum } from './ip';
 import { fillIpv4Checksum, pseudoHeaderSum, transportHeaders, type TransportHeaders } from './gso';
 import { GsoType, VIRTIO_NET_HDR_SIZE, VirtioNetFlags, buildVirtioNetHeader } from './virtio-net';
@@ -59,7 +60,7 @@ export function coalesceTcp(packets: readonly Uint8Array[], options: CoalesceOpt
   const out: Array<Buffer | Group> = [];
   const open = new Map<string, Group>();
   for (const packet of packets) {
-    const ip = Buffer.isBuffer(packet) ? packet : Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength);
+    const ip = toBuffer(packet);
     const h = transportHeaders(ip);
     const key = typeof h === 'string' ? undefined : mergeableKey(ip, h, verify);
     if (key === undefined || typeof h === 'string') {

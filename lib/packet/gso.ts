@@ -3,6 +3,7 @@
 // into the MTU-sized packets the kernel would have put on a wire, each with
 // its own complete IP and TCP/UDP headers and checksums. For a program that
 // wants offloads on the device (fewer, larger reads) but plain packets in hand.
+import { toBuffer } from '../internal/bytes';
 import { onesComplementSum } from './ip';
 import { GSO_ECN, GsoType, VIRTIO_NET_HDR_SIZE, VirtioNetFlags, parseVirtioNetHeader } from './virtio-net';
 
@@ -172,8 +173,4 @@ function segment(ip: Buffer, h: TransportHeaders, mss: number): Buffer[] {
     out[i] = s;
   }
   return out;
-}
-
-function toBuffer(packet: Uint8Array): Buffer {
-  return Buffer.isBuffer(packet) ? packet : Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength);
 }

@@ -3,7 +3,7 @@
 // naming the link type, then a 16-byte record header before each packet.
 import type { Writable } from 'node:stream';
 import { outOfRange } from '../internal/errors';
-import type { TunMode } from '../tun-device';
+import type { TunMode } from '../device/options';
 
 /** Link type of Ethernet frames (TAP devices). */
 export const LINKTYPE_ETHERNET = 1;
