@@ -224,8 +224,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     } catch (error) {
       throw fromNative(error, { device: this.name });
     }
-    const device = this;
-    this.readable = new DeviceReadable(device, opts.readableHighWaterMark) as PacketReadable;
+    this.readable = new DeviceReadable(this, opts.readableHighWaterMark) as PacketReadable;
     this.writable = new PacketWritable(this, opts.writableHighWaterMark);
     // Link events need a netlink socket: open it only for someone who
     // listens, and close it when the last listener goes.

@@ -14,6 +14,9 @@
 //
 //   node scripts/setup.js [--cross] [--check]
 //
+// clang-format (for `npm run lint`) is installed with the rest when run as
+// root; --check reports it missing only in CI, where lint runs.
+//
 // --check only reports what is missing (one "missing: <package>" line each)
 // and exits 1 if anything is; it installs nothing.
 'use strict';
@@ -39,7 +42,10 @@ const TOOLS = {
   python3: 'python3',
   '/usr/include/stdio.h': 'libc6-dev',
   ...(cross ? CROSS_PACKAGES : {}),
+  ...(process.env.CI === 'true' ? { 'clang-format': 'clang-format' } : {}),
 };
+/** Installed when missing and we can (root), but not required outside CI. */
+const OPTIONAL_TOOLS = { 'clang-format': 'clang-format' };
 
 function have(tool) {
   if (tool.startsWith('/')) return fs.existsSync(tool);
@@ -63,8 +69,12 @@ if (checkOnly) {
   process.exit(missing.length > 0 || needArm64Node ? 1 : 0);
 }
 
+const canInstall = process.getuid() === 0 && have('apt-get');
+if (canInstall) {
+  for (const [tool, pkg] of Object.entries(OPTIONAL_TOOLS)) if (!have(tool) && !missing.includes(pkg)) missing.push(pkg);
+}
 if (missing.length > 0) {
-  if (process.getuid() === 0 && have('apt-get')) {
+  if (canInstall) {
     console.log(`setup: installing ${missing.join(' ')}`);
     run('apt-get', ['update', '-q']);
     run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing]);

@@ -32,11 +32,13 @@ export class DeviceReadable extends Readable {
     if (this.#device[kBatchReading]) throw readSideTaken(what, 'readBatches()');
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Readable's own signature (@types/node)
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
     if (event === 'data' || event === 'readable') this.#assertReadSideFree(`readable.on('${event}')`);
     return super.on(event, listener);
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Readable's own signature (@types/node)
   override addListener(event: string | symbol, listener: (...args: any[]) => void): this {
     return this.on(event, listener);
   }
@@ -78,7 +80,7 @@ export class PacketWritable extends Writable {
   }
 
   // end(packet) writes the packet first: it gets the same checks as write().
-  override end(chunk?: unknown, encoding?: unknown, callback?: unknown): this {
+  override end(chunk?: unknown, encoding?: unknown, _callback?: unknown): this {
     if (chunk !== undefined && chunk !== null && typeof chunk !== 'function') {
       this.#checkPacket(chunk);
       if (!this.writableEnded && !this.destroyed) super.write(chunk);

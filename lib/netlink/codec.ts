@@ -7,7 +7,6 @@
 import os from 'node:os';
 import { formatIp, formatMac } from '../packet/address';
 
-/* eslint-disable @typescript-eslint/naming-convention */
 export const NLMSG = { NOOP: 1, ERROR: 2, DONE: 3, OVERRUN: 4 } as const;
 export const NLM_F = {
   REQUEST: 0x1, MULTI: 0x2, ACK: 0x4, ECHO: 0x8, DUMP_INTR: 0x10,
@@ -35,7 +34,6 @@ export const RT_TABLE_MAIN = 254;
 export const RT_SCOPE = { UNIVERSE: 0, SITE: 200, LINK: 253, HOST: 254, NOWHERE: 255 } as const;
 export const RTN_UNICAST = 1;
 export const RTPROT_STATIC = 4;
-/* eslint-enable @typescript-eslint/naming-convention */
 
 export const HEADER_SIZE = 16;
 const IFINFOMSG_SIZE = 16;

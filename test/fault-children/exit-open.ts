@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   const packet = ipv4UdpPacket({ source: '10.253.1.2', destination: '10.253.1.1', sourcePort: 9, destinationPort: 9, payload: Buffer.alloc(64) });
   single.writable.cork();
   for (let i = 0; i < 1000; i++) single.writable.write(packet);
-  queues[0].detachQueue(); // its writes wait while it is detached
+  void queues[0].detachQueue(); // its writes wait while it is detached
   queues[0].writable.write(packet);
   console.log(`open ${devices.map((d) => d.name).join(' ')}`);
   if (how === 'exit') {
