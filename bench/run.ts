@@ -29,7 +29,14 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, soak: false, rounds: 5, out: path.join(root, 'bench', 'results.json'), only: undefined, peer: undefined };
+  const o: Options = {
+    quick: false,
+    soak: false,
+    rounds: 5,
+    out: path.join(root, 'bench', 'results.json'),
+    only: undefined,
+    peer: undefined,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') o.quick = true;
@@ -64,10 +71,12 @@ class Proc {
     this.child.stderr!.on('data', (d: Buffer) => (this.#stderr += d.toString()));
     // 'close', not 'exit': 'exit' can come before the last stdout line has
     // been read, and then the result line looks missing.
-    this.exited = new Promise((resolve) => this.child.once('close', (code) => {
-      for (const w of this.#waiters.splice(0)) w();
-      resolve(code);
-    }));
+    this.exited = new Promise((resolve) =>
+      this.child.once('close', (code) => {
+        for (const w of this.#waiters.splice(0)) w();
+        resolve(code);
+      }),
+    );
   }
 
   /** Waits for a line equal to `text` (bounded). */
@@ -123,7 +132,9 @@ function assertRoutedInto(dst: string, dev: string, netns?: string): void {
 
 function linkTxDropped(dev: string, netns?: string): number {
   const pre = netns === undefined ? [] : ['-n', netns];
-  const [link] = JSON.parse(sh('ip', ...pre, '-j', '-s', 'link', 'show', 'dev', dev)) as Array<{ stats64: { tx: { dropped: number } } }>;
+  const [link] = JSON.parse(sh('ip', ...pre, '-j', '-s', 'link', 'show', 'dev', dev)) as Array<{
+    stats64: { tx: { dropped: number } };
+  }>;
   return link.stats64.tx.dropped;
 }
 
@@ -146,10 +157,18 @@ const LOAD_CPU = ['-c', '0'];
 
 function tunSide(variant: Variant, args: string[]): Proc {
   if (variant === 'C') return new Proc('taskset', [...TUN_CPU, path.join(buildDir, 'tunref'), ...args]);
-  if (variant === 'peer') return new Proc('taskset', [...TUN_CPU, process.execPath, path.join(__dirname, 'peer-worker.js'), peerDir!, ...args]);
+  if (variant === 'peer')
+    return new Proc('taskset', [...TUN_CPU, process.execPath, path.join(__dirname, 'peer-worker.js'), peerDir!, ...args]);
   // BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the workers.
   const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
-  return new Proc('taskset', [...TUN_CPU, process.execPath, ...flags, worker, variant === 'node-batch' ? 'batch' : 'stream', ...args]);
+  return new Proc('taskset', [
+    ...TUN_CPU,
+    process.execPath,
+    ...flags,
+    worker,
+    variant === 'node-batch' ? 'batch' : 'stream',
+    ...args,
+  ]);
 }
 
 const load = (...args: string[]): Proc => new Proc('taskset', [...LOAD_CPU, path.join(buildDir, 'load'), ...args]);
@@ -192,7 +211,13 @@ async function rxRun(variant: Variant, payload: number, z: Sizes): Promise<Sampl
     const r = await tun.result();
     return {
       value: r.seconds > 0 ? r.packets / r.seconds : 0,
-      extra: { read: r.packets, sent: sent.sent, txDropped: dropped, cpuUsPerPkt: (r.cpu * 1e6) / r.packets, faultsPerKPkt: (r.faults * 1000) / r.packets },
+      extra: {
+        read: r.packets,
+        sent: sent.sent,
+        txDropped: dropped,
+        cpuUsPerPkt: (r.cpu * 1e6) / r.packets,
+        faultsPerKPkt: (r.faults * 1000) / r.packets,
+      },
     };
   } finally {
     tun.child.kill('SIGKILL');
@@ -215,7 +240,12 @@ async function txRun(variant: Variant, z: Sizes): Promise<Sample> {
     const s = await sink.result();
     return {
       value: r.seconds > 0 ? r.packets / r.seconds : 0,
-      extra: { written: r.packets, delivered: s.received, cpuUsPerPkt: (r.cpu * 1e6) / r.packets, faultsPerKPkt: (r.faults * 1000) / r.packets },
+      extra: {
+        written: r.packets,
+        delivered: s.received,
+        cpuUsPerPkt: (r.cpu * 1e6) / r.packets,
+        faultsPerKPkt: (r.faults * 1000) / r.packets,
+      },
     };
   } finally {
     tun.child.kill('SIGKILL');
@@ -260,9 +290,31 @@ async function forwardRun(variant: Variant, forwarding: string, z: Sizes): Promi
     assertRoutedInto(ns.addressB, devA, ns.nsA);
     assertRoutedInto(ns.addressA, devB, ns.nsB);
     tun.go();
-    recv = new Proc('ip', ['netns', 'exec', ns.nsB, 'taskset', ...LOAD_CPU, path.join(buildDir, 'load'), 'tcprecv', ns.addressB, '5001', String(z.seconds + 3)]);
+    recv = new Proc('ip', [
+      'netns',
+      'exec',
+      ns.nsB,
+      'taskset',
+      ...LOAD_CPU,
+      path.join(buildDir, 'load'),
+      'tcprecv',
+      ns.addressB,
+      '5001',
+      String(z.seconds + 3),
+    ]);
     await recv.waitFor('ready');
-    const send = new Proc('ip', ['netns', 'exec', ns.nsA, 'taskset', ...LOAD_CPU, path.join(buildDir, 'load'), 'tcpsend', ns.addressB, '5001', String(z.seconds)]);
+    const send = new Proc('ip', [
+      'netns',
+      'exec',
+      ns.nsA,
+      'taskset',
+      ...LOAD_CPU,
+      path.join(buildDir, 'load'),
+      'tcpsend',
+      ns.addressB,
+      '5001',
+      String(z.seconds),
+    ]);
     await send.result(false);
     // The receiver stops by itself once the sender's FIN is through; if a
     // stalled connection (retransmission timeouts) keeps it waiting, SIGTERM
@@ -340,7 +392,13 @@ function cases(o: Options): CaseDef[] {
   peerDir = o.peer;
   const withPeer: Variant[] = o.peer === undefined ? all : [...all, 'peer'];
   const rtt = { name: 'RTT median', unit: 'µs', key: 'rttMedianUs', lowerIsBetter: true };
-  const simple = (name: string, sides: Variant[], unit: string, run: (v: Variant) => Promise<Sample>, more: Partial<CaseDef> = {}): CaseDef => ({
+  const simple = (
+    name: string,
+    sides: Variant[],
+    unit: string,
+    run: (v: Variant) => Promise<Sample>,
+    more: Partial<CaseDef> = {},
+  ): CaseDef => ({
     name,
     unit,
     variants: sides.map((side) => ({ group: name, side })),
@@ -422,7 +480,12 @@ async function suite(o: Options): Promise<Row[]> {
     const figures = [{ name: c.name, unit: c.unit, pick: (s: Sample) => s.value, lower: c.lowerIsBetter ?? false }];
     if (c.also !== undefined) {
       const key = c.also.key;
-      figures.push({ name: `${c.name} ${c.also.name}`, unit: c.also.unit, pick: (s: Sample) => s.extra[key], lower: c.also.lowerIsBetter });
+      figures.push({
+        name: `${c.name} ${c.also.name}`,
+        unit: c.also.unit,
+        pick: (s: Sample) => s.extra[key],
+        lower: c.also.lowerIsBetter,
+      });
     }
     for (const f of figures) {
       const medianOf = (group: string, side: Variant): number => {
@@ -492,7 +555,9 @@ async function soak(o: Options): Promise<Record<string, unknown>> {
     rss.push(rssKiB(pid));
     const r = await tun.result();
     const out = { seconds, packets: r.packets, rssKiB: rss, startKiB: rss[1] ?? rss[0], endKiB: rss[rss.length - 1] };
-    console.log(`soak: ${seconds} s rx flood, ${r.packets} packets read; RSS ${out.startKiB} KiB (after warm-up) -> ${out.endKiB} KiB; samples ${rss.join(' ')}`);
+    console.log(
+      `soak: ${seconds} s rx flood, ${r.packets} packets read; RSS ${out.startKiB} KiB (after warm-up) -> ${out.endKiB} KiB; samples ${rss.join(' ')}`,
+    );
     return out;
   } finally {
     tun.child.kill('SIGKILL');
@@ -536,9 +601,18 @@ async function main(): Promise<void> {
   // IPv6 off in this namespace only: router solicitations would mix into the counts.
   writeFileSync('/proc/sys/net/ipv6/conf/default/disable_ipv6', '1');
   const started = Date.now();
-  const results: Record<string, unknown> = { node: process.version, date: new Date().toISOString(), rounds: o.rounds, quick: o.quick };
+  const results: Record<string, unknown> = {
+    node: process.version,
+    date: new Date().toISOString(),
+    rounds: o.rounds,
+    quick: o.quick,
+  };
   if (o.soak) results.soak = await soak(o);
-  else results.rows = (await suite(o)).map(({ samples, ...r }) => ({ ...r, samples: samples.map((s) => ({ value: s.value, ...s.extra })) }));
+  else
+    results.rows = (await suite(o)).map(({ samples, ...r }) => ({
+      ...r,
+      samples: samples.map((s) => ({ value: s.value, ...s.extra })),
+    }));
   results.seconds = (Date.now() - started) / 1000;
   writeFileSync(o.out, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`results: ${o.out} (${results.seconds} s)`);

@@ -94,7 +94,9 @@ async function main(argv: string[]): Promise<void> {
     const used = process.cpuUsage(cpuAtGo);
     const cpu = (used.user + used.system) / 1e6;
     const faults = process.resourceUsage().minorPageFault - faultsAtGo;
-    process.stdout.write(`${JSON.stringify({ mode, api, packets: s.packets, bytes: s.bytes, errors: s.errors, seconds, cpu, faults, largest: s.largest })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ mode, api, packets: s.packets, bytes: s.bytes, errors: s.errors, seconds, cpu, faults, largest: s.largest })}\n`,
+    );
     for (const d of devices) d.destroy();
     process.exit(0);
   };
@@ -255,7 +257,10 @@ async function main(argv: string[]): Promise<void> {
       setTimeout(finish, seconds * 1000);
       if (forwarding in maps) {
         // Counted as read, before the split: the packets the kernel handed over.
-        for (const [from, to, map] of [[a, b, maps[forwarding][0]], [b, a, maps[forwarding][1]]] as const) {
+        for (const [from, to, map] of [
+          [a, b, maps[forwarding][0]],
+          [b, a, maps[forwarding][1]],
+        ] as const) {
           forward(from, to, (p) => {
             count(p.length, 1, p.length);
             return map(p);
@@ -263,7 +268,10 @@ async function main(argv: string[]): Promise<void> {
         }
         return;
       }
-      for (const [from, to] of [[a, b], [b, a]] as const) {
+      for (const [from, to] of [
+        [a, b],
+        [b, a],
+      ] as const) {
         const w = to.writable;
         if (api === 'stream') {
           from.readable.on('data', (p: Buffer) => count(p.length, 1, p.length));

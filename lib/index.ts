@@ -52,7 +52,15 @@ export { splitGso } from './packet/gso';
 export type { SplitResult } from './packet/gso';
 export { coalesceTcp } from './packet/gro';
 export type { CoalesceOptions } from './packet/gro';
-export { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, arpReply, ethernetFrame, parseArp, parseEthernet } from './packet/ethernet';
+export {
+  ETHERTYPE_ARP,
+  ETHERTYPE_IPV4,
+  ETHERTYPE_IPV6,
+  arpReply,
+  ethernetFrame,
+  parseArp,
+  parseEthernet,
+} from './packet/ethernet';
 export type { ArpPacket, EthernetFrame } from './packet/ethernet';
 export { LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapWriter, pcapFileHeader, pcapLinkType, pcapRecord } from './packet/pcap';
 export type { PacketReadable } from './device/packet-readable';

@@ -124,7 +124,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     const netns = openNetnsFile(opts.kernel.netns);
     try {
       const opening = openQueue(opts, netns);
-      const opened = signal === undefined ? await opening : await abortable(opening, signal, (late) => void closeFdAsync(late.fd));
+      const opened =
+        signal === undefined ? await opening : await abortable(opening, signal, (late) => void closeFdAsync(late.fd));
       return new TunDevice(opts, opened, netns);
     } catch (error) {
       netns?.close();
@@ -639,7 +640,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     if (!(buffer instanceof Uint8Array)) throw invalidType('buffer', 'a Buffer or Uint8Array', buffer);
     if (!(descriptors instanceof Uint32Array)) throw invalidType('descriptors', 'a Uint32Array', descriptors);
     if (!Number.isInteger(count)) throw invalidType('count', 'an integer', count);
-    if (count < 0 || count > descriptors.length >>> 1) throw outOfRange('count', `>= 0 and <= ${descriptors.length >>> 1}`, count);
+    if (count < 0 || count > descriptors.length >>> 1)
+      throw outOfRange('count', `>= 0 and <= ${descriptors.length >>> 1}`, count);
     this.#assertOpen('writePackets()');
     // The same checks as writable.write(), for every packet, before any is written.
     for (let i = 0; i < count; i++) {
@@ -873,13 +875,18 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
 
   #linkEventListenerAdded(event: string | symbol): void {
     if (this.#closed || this.#linkMonitor !== undefined || !LINK_EVENTS.has(event)) return;
-    this.#linkMonitor = new LinkMonitor(this.index, {
-      linkChange: (link) => this.emit('linkChange', link),
-      up: (link) => this.emit('up', link),
-      down: (link) => this.emit('down', link),
-      addressAdded: (address) => this.emit('addressAdded', address),
-      addressRemoved: (address) => this.emit('addressRemoved', address),
-    }, netnsTarget(this.#netnsFile), this.#refed);
+    this.#linkMonitor = new LinkMonitor(
+      this.index,
+      {
+        linkChange: (link) => this.emit('linkChange', link),
+        up: (link) => this.emit('up', link),
+        down: (link) => this.emit('down', link),
+        addressAdded: (address) => this.emit('addressAdded', address),
+        addressRemoved: (address) => this.emit('addressRemoved', address),
+      },
+      netnsTarget(this.#netnsFile),
+      this.#refed,
+    );
   }
 
   #linkEventListenerRemoved(event: string | symbol): void {

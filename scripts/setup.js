@@ -54,14 +54,24 @@ function have(tool) {
 }
 
 function run(command, commandArgs) {
-  const r = spawnSync(command, commandArgs, { stdio: 'inherit', cwd: root, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const r = spawnSync(command, commandArgs, {
+    stdio: 'inherit',
+    cwd: root,
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
   if (r.status !== 0) {
     console.error(`setup: ${command} ${commandArgs.join(' ')} failed`);
     process.exit(r.status ?? 1);
   }
 }
 
-const missing = [...new Set(Object.entries(TOOLS).filter(([tool]) => !have(tool)).map(([, pkg]) => pkg))];
+const missing = [
+  ...new Set(
+    Object.entries(TOOLS)
+      .filter(([tool]) => !have(tool))
+      .map(([, pkg]) => pkg),
+  ),
+];
 const needArm64Node = cross && !fs.existsSync(arm64NodePath());
 if (checkOnly) {
   for (const pkg of missing) console.log(`missing: ${pkg}`);
@@ -86,7 +96,9 @@ if (missing.length > 0) {
 if (needArm64Node) {
   // The package declares cpu arm64, which `npm install` refuses on x64; it is
   // only a Node binary in a tarball, so it is fetched and unpacked instead.
-  console.log(`setup: fetching ${ARM64_NODE.name}@${ARM64_NODE.version} (an arm64 Node for the prebuild tests) into ${arm64NodePrefix()}`);
+  console.log(
+    `setup: fetching ${ARM64_NODE.name}@${ARM64_NODE.version} (an arm64 Node for the prebuild tests) into ${arm64NodePrefix()}`,
+  );
   fs.rmSync(arm64NodePrefix(), { recursive: true, force: true });
   fs.mkdirSync(arm64NodePrefix(), { recursive: true });
   run('npm', ['pack', '--silent', '--pack-destination', arm64NodePrefix(), `${ARM64_NODE.name}@${ARM64_NODE.version}`]);

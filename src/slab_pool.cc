@@ -78,7 +78,8 @@ Napi::Object NewPooledSlab(Napi::Env env, size_t size, uint8_t** data) {
   if (externalBuffersAllowed) {
     uint8_t* memory = Take(size);
     napi_value buffer;
-    napi_status status = napi_create_external_buffer(env, size, memory, FinalizeSlab, reinterpret_cast<void*>(size), &buffer);
+    napi_status status =
+        napi_create_external_buffer(env, size, memory, FinalizeSlab, reinterpret_cast<void*>(size), &buffer);
     if (status == napi_ok) {
       // V8 does not see memory it did not allocate: without this it would
       // let slabs pile up between collections that only JS objects trigger.

@@ -200,7 +200,8 @@ void TunHandle::ReadBatch(Napi::Env env) {
     count++;
   }
   if (count > 0) {
-    Call(kOnRead, {slab_.Value(), descriptorsRef_.Value(), Napi::Number::New(env, count), Napi::Number::New(env, bytes)});
+    Call(kOnRead,
+         {slab_.Value(), descriptorsRef_.Value(), Napi::Number::New(env, count), Napi::Number::New(env, bytes)});
   }
   // The handler may have closed the device or stopped JS.
   if (error != 0) ReportError(error, "read");

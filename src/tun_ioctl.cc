@@ -100,9 +100,7 @@ class IoctlWorker : public Napi::AsyncWorker {
         size_ = static_cast<int>(arg_);
         rc = ::ioctl(fd_, TUNSETSNDBUF, &size_);
         break;
-      case kGetSndBuf:
-        rc = ::ioctl(fd_, TUNGETSNDBUF, &size_);
-        break;
+      case kGetSndBuf: rc = ::ioctl(fd_, TUNGETSNDBUF, &size_); break;
       case kSetQueue:
         // TUNSETQUEUE reads only ifr_flags.
         std::memset(&ifr_, 0, sizeof(ifr_));

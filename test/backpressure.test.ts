@@ -17,7 +17,7 @@ privilegedTest('a paused consumer bounds what the process buffers; the kernel ri
     if (consumed === 10) dev.readable.pause();
   });
   const total = 3000; // far more than the ring (txqueuelen 500) and the stream hold
-  for (let sent = 0; sent < total; ) {
+  for (let sent = 0; sent < total;) {
     for (let i = 0; i < 100; i++, sent++) socket.send(Buffer.alloc(64), 9, net.host(2));
     await new Promise((resolve) => setImmediate(resolve));
   }

@@ -28,7 +28,11 @@ test('splitGso then coalesceTcp gives back the original stream bytes', () => {
       fc.integer({ min: 100, max: 65535 }),
       (payload, mss, version, seq, maxSize) => {
         const stream = Buffer.from(payload);
-        const superPacket = asSuperPacket(tcpPacket({ version, seq, flags: ACK, payload: stream }), version === 4 ? GsoType.TCPV4 : GsoType.TCPV6, mss);
+        const superPacket = asSuperPacket(
+          tcpPacket({ version, seq, flags: ACK, payload: stream }),
+          version === 4 ? GsoType.TCPV4 : GsoType.TCPV6,
+          mss,
+        );
         const split = splitGso(superPacket);
         assert.ok(split.ok, split.ok ? '' : split.error);
         const merged = coalesceTcp(split.packets, { maxSize });

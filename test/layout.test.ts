@@ -21,7 +21,11 @@ function sources(dir: string): string[] {
 /** lib/-relative module names ('device/open') -> the modules they import, type-only imports included. */
 function importGraph(): Map<string, string[]> {
   const graph = new Map<string, string[]>();
-  const name = (file: string): string => path.relative(libDir, file).replace(/\.ts$/, '').replace(/\/index$/, '');
+  const name = (file: string): string =>
+    path
+      .relative(libDir, file)
+      .replace(/\.ts$/, '')
+      .replace(/\/index$/, '');
   for (const file of sources(libDir)) {
     const text = readFileSync(file, 'utf8');
     const targets: string[] = [];

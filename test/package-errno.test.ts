@@ -11,7 +11,7 @@ test("every Linux errno's message in JavaScript is glibc's strerror word for wor
   for (let errno = 1; errno <= 133; errno += 1) assert.equal(linuxErrnoMessage(errno), native.strerror(errno), `errno ${errno}`);
 });
 
-test("every errno Node names on Linux has that name in JavaScript (EAGAIN, not EWOULDBLOCK, for an alias)", () => {
+test('every errno Node names on Linux has that name in JavaScript (EAGAIN, not EWOULDBLOCK, for an alias)', () => {
   const first = new Map<number, string>();
   for (const [name, value] of Object.entries(os.constants.errno)) if (!first.has(value)) first.set(value, name);
   for (const [value, name] of first) assert.equal(linuxErrnoName(value), name, `errno ${value}`);

@@ -71,7 +71,8 @@ export class OffloadNotSupportedError extends TunError {
 export function validateOffload(value: unknown): Wanted | undefined {
   if (value === undefined || value === false) return undefined;
   if (value === true) return { tso: true, tsoEcn: true, uso: true, bestEffort: true };
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidType('options.offload', 'a boolean or an object', value);
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw invalidType('options.offload', 'a boolean or an object', value);
   const o = value as Record<string, unknown>;
   const flag = (key: keyof OffloadOptions): boolean => {
     const v = o[key] ?? false;
@@ -79,7 +80,8 @@ export function validateOffload(value: unknown): Wanted | undefined {
     return v;
   };
   const wanted = { tso: flag('tso'), tsoEcn: flag('tsoEcn'), uso: flag('uso'), bestEffort: false };
-  if (wanted.tsoEcn && !wanted.tso) throw invalidValue('options.offload.tsoEcn', true, 'needs options.offload.tso to be true too');
+  if (wanted.tsoEcn && !wanted.tso)
+    throw invalidValue('options.offload.tsoEcn', true, 'needs options.offload.tso to be true too');
   return wanted;
 }
 

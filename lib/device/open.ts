@@ -23,10 +23,7 @@ export interface OpenedQueue {
  * Opens one queue as the options say and applies the kernel-side options,
  * on the thread pool; on any failure the fd is closed and the error is a TunError.
  */
-export async function openQueue(
-  opts: ValidOptions,
-  netns: NativeNetnsFile | undefined,
-): Promise<OpenedQueue> {
+export async function openQueue(opts: ValidOptions, netns: NativeNetnsFile | undefined): Promise<OpenedQueue> {
   const c = native.constants;
   const flags =
     (opts.mode === 'tap' ? c.IFF_TAP : c.IFF_TUN) |

@@ -90,7 +90,10 @@ export interface TunDeviceOptions {
 }
 
 /** What {@link TunDevice.create} needs: the device's identity and who may open it. */
-export type TunCreateOptions = Pick<TunDeviceOptions, 'name' | 'mode' | 'packetInfo' | 'multiQueue' | 'owner' | 'group' | 'path' | 'netns'>;
+export type TunCreateOptions = Pick<
+  TunDeviceOptions,
+  'name' | 'mode' | 'packetInfo' | 'multiQueue' | 'owner' | 'group' | 'path' | 'netns'
+>;
 
 /** What {@link TunDevice.delete} needs to find a device; mode and multiQueue are tried both ways when omitted. */
 export type TunDeleteOptions = Pick<TunDeviceOptions, 'mode' | 'multiQueue' | 'path' | 'netns'>;
@@ -100,7 +103,10 @@ export type TunDeleteOptions = Pick<TunDeviceOptions, 'mode' | 'multiQueue' | 'p
  * the fd; `packetInfo` must be said (default false), because TUNGETIFF
  * reports IFF_NO_PI in a bit it shares with IFF_NOFILTER.
  */
-export type TunFromFdOptions = Pick<TunDeviceOptions, 'packetInfo' | 'readableHighWaterMark' | 'writableHighWaterMark' | 'maxBatch'>;
+export type TunFromFdOptions = Pick<
+  TunDeviceOptions,
+  'packetInfo' | 'readableHighWaterMark' | 'writableHighWaterMark' | 'maxBatch'
+>;
 
 /**
  * Called by {@link TunDevice.readBatches} once per batch. Packet i is
@@ -143,7 +149,13 @@ export interface ValidOptions {
   offload: ReturnType<typeof validateOffload>;
 }
 
-function integerOption(options: TunDeviceOptions, key: keyof TunDeviceOptions, fallback: number, min: number, max: number): number {
+function integerOption(
+  options: TunDeviceOptions,
+  key: keyof TunDeviceOptions,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   const value = options[key];
   return value === undefined ? fallback : validateInteger(value, `options.${key}`, min, max);
 }
@@ -155,7 +167,8 @@ export function validateOptions(options: TunDeviceOptions): ValidOptions {
   const packetInfo = options.packetInfo ?? false;
   if (typeof packetInfo !== 'boolean') throw invalidType('options.packetInfo', 'a boolean', packetInfo);
   const path = options.path ?? DEFAULT_PATH;
-  if (validatePath(path, 'options.path', 'a non-empty string') === '') throw invalidType('options.path', 'a non-empty string', path);
+  if (validatePath(path, 'options.path', 'a non-empty string') === '')
+    throw invalidType('options.path', 'a non-empty string', path);
   return {
     kernel: validateKernelOptions(options),
     name: validateName(options.name ?? '', 'options.name'),
@@ -171,5 +184,7 @@ export function validateOptions(options: TunDeviceOptions): ValidOptions {
 
 /** The largest packet a device opened with `opts` takes, headers included. */
 export function maxPacketSize(opts: ValidOptions, offloadHeaderSize: number): number {
-  return (opts.packetInfo ? PACKET_INFO_SIZE : 0) + offloadHeaderSize + (opts.mode === 'tap' ? MAX_LINK_HEADER : 0) + MAX_IP_PACKET;
+  return (
+    (opts.packetInfo ? PACKET_INFO_SIZE : 0) + offloadHeaderSize + (opts.mode === 'tap' ? MAX_LINK_HEADER : 0) + MAX_IP_PACKET
+  );
 }

@@ -43,17 +43,21 @@ export function dropHint(packet: Uint8Array, errno: number, device: DropContext)
   if (device.packetInfo) return 'The packet must start with the 4-byte packet information header (flags, then the EtherType)';
   if (device.mode === 'tap') return 'The frame is not a valid Ethernet frame (at least the 14-byte header)';
   const version = packet.length > 0 ? packet[0] >> 4 : -1;
-  const looksLikePacketInfo = packet.length >= 4 && ((packet[2] === 0x08 && packet[3] === 0x00) || (packet[2] === 0x86 && packet[3] === 0xdd));
+  const looksLikePacketInfo =
+    packet.length >= 4 && ((packet[2] === 0x08 && packet[3] === 0x00) || (packet[2] === 0x86 && packet[3] === 0xdd));
   if (looksLikePacketInfo && version !== 4 && version !== 6) {
-    return "The packet starts with a 4-byte packet information header, but the device was opened without packetInfo: write bare IP packets, or open with packetInfo: true";
+    return 'The packet starts with a 4-byte packet information header, but the device was opened without packetInfo: write bare IP packets, or open with packetInfo: true';
   }
   return `A TUN device takes bare IPv4 or IPv6 packets; this one's first byte (0x${(packet[0] ?? 0).toString(16).padStart(2, '0')}) names IP version ${version}`;
 }
 
 /** The warning for a first drop nobody listens for; later ones are only counted. */
 export function warnUnheardDrop(error: TunError, device: string): void {
-  process.emitWarning(`${error.message}. Further drops on '${device}' are counted in dev.stats; listen for 'drop' to see each one.`, {
-    type: 'TunDeviceWarning',
-    code: 'TUNTAP_PACKET_DROPPED',
-  });
+  process.emitWarning(
+    `${error.message}. Further drops on '${device}' are counted in dev.stats; listen for 'drop' to see each one.`,
+    {
+      type: 'TunDeviceWarning',
+      code: 'TUNTAP_PACKET_DROPPED',
+    },
+  );
 }

@@ -63,7 +63,11 @@ export class PacketWritable extends Writable {
 
   // Checked here, before anything is queued, so a bad packet throws at the
   // caller's line (as Node's streams do for a chunk of the wrong type).
-  override write(chunk: unknown, encoding?: BufferEncoding | ((error: Error | null | undefined) => void), callback?: (error: Error | null | undefined) => void): boolean {
+  override write(
+    chunk: unknown,
+    encoding?: BufferEncoding | ((error: Error | null | undefined) => void),
+    callback?: (error: Error | null | undefined) => void,
+  ): boolean {
     this.#checkPacket(chunk);
     const cb = typeof encoding === 'function' ? encoding : callback;
     // A write that comes after close() began (a socket's 'message' handler,

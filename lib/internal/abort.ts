@@ -24,5 +24,8 @@ export function abortable<T>(work: Promise<T>, signal: AbortSignal, discard: (la
 
 /** Node's AbortError: name 'AbortError', code 'ABORT_ERR', the signal's reason as cause. */
 export function abortError(signal: AbortSignal): Error {
-  return Object.assign(new Error('The operation was aborted', { cause: signal.reason }), { name: 'AbortError', code: 'ABORT_ERR' });
+  return Object.assign(new Error('The operation was aborted', { cause: signal.reason }), {
+    name: 'AbortError',
+    code: 'ABORT_ERR',
+  });
 }

@@ -150,7 +150,7 @@ const packageRoot = path.join(__dirname, '..', '..', '..');
 
 const rebuildHint =
   'Build it from source with `npm rebuild tuntap-ts` (needs g++, make and python3: ' +
-  "on Debian/Ubuntu `apt-get install g++ make python3`, on Alpine `apk add g++ make python3`)";
+  'on Debian/Ubuntu `apt-get install g++ make python3`, on Alpine `apk add g++ make python3`)';
 
 /**
  * Finds and loads the addon, or says in a TunError why it cannot. Loading

@@ -193,7 +193,10 @@ export class Netlink implements Disposable {
     checkLink(link);
     const address = parseCidr(cidr, 'cidr');
     const index = await this.#index(link);
-    await this.#send(addressRequest(RTM.DELADDR, 0, address, index), this.#errors(RTM.DELADDR, link, (code) => addressHint(code, address, cidr, false)));
+    await this.#send(
+      addressRequest(RTM.DELADDR, 0, address, index),
+      this.#errors(RTM.DELADDR, link, (code) => addressHint(code, address, cidr, false)),
+    );
   }
 
   /** The addresses of one link, or of all links. */
@@ -241,7 +244,11 @@ export class Netlink implements Disposable {
     checkLink(link);
     const reply = await this.#send(linkRequest(RTM.GETLINK, link), this.#errors(RTM.GETLINK, link));
     const found = decodeAll(reply, RTM.NEWLINK, decodeLink)[0];
-    if (found === undefined) throw new TunError(EBADMSG, `netlink ${messageTypeName(RTM.GETLINK)}`, { device: this.#name(link), hint: 'The kernel answered without a readable link message' });
+    if (found === undefined)
+      throw new TunError(EBADMSG, `netlink ${messageTypeName(RTM.GETLINK)}`, {
+        device: this.#name(link),
+        hint: 'The kernel answered without a readable link message',
+      });
     this[kLinkNames].set(found.index, found.name);
     return found;
   }
@@ -264,19 +271,26 @@ export class Netlink implements Disposable {
    */
   async addRoute(cidr: string, options: RouteOptions = {}): Promise<void> {
     const route = await this.#routeRequest(cidr, options, true);
-    await this.#send(route.request, this.#errors(RTM.NEWROUTE, options.device, (code) => routeHint(code, cidr, true)));
+    await this.#send(
+      route.request,
+      this.#errors(RTM.NEWROUTE, options.device, (code) => routeHint(code, cidr, true)),
+    );
   }
 
   /** Removes a route; the options narrow which one (device, via, metric, table). */
   async removeRoute(cidr: string, options: RouteOptions = {}): Promise<void> {
     const route = await this.#routeRequest(cidr, options, false);
-    await this.#send(route.request, this.#errors(RTM.DELROUTE, options.device, (code) => routeHint(code, cidr, false)));
+    await this.#send(
+      route.request,
+      this.#errors(RTM.DELROUTE, options.device, (code) => routeHint(code, cidr, false)),
+    );
   }
 
   /** Routes of the main table (or `filter.table`), without the route cache. */
   async routes(filter: RouteFilter = {}): Promise<RouteInfo[]> {
     if (filter === null || typeof filter !== 'object') throw invalidType('filter', 'an object', filter);
-    if (filter.family !== undefined && filter.family !== 4 && filter.family !== 6) throw invalidValue('filter.family', filter.family, 'must be 4 or 6');
+    if (filter.family !== undefined && filter.family !== 4 && filter.family !== 6)
+      throw invalidValue('filter.family', filter.family, 'must be 4 or 6');
     const table = filter.table ?? RT_TABLE_MAIN;
     if (table !== 'all') validateInteger(table, 'filter.table', 1, MAX_U32);
     if (filter.device !== undefined) checkLink(filter.device);
@@ -341,7 +355,10 @@ export class Netlink implements Disposable {
     checkLink(link);
     const request = linkRequest(RTM.SETLINK, link, attributes);
     request.fixed = ifinfomsg(AF_UNSPEC, typeof link === 'number' ? link : 0, flags, change);
-    await this.#send(request, this.#errors(RTM.SETLINK, link, (code) => setLinkHint(code, attributes)));
+    await this.#send(
+      request,
+      this.#errors(RTM.SETLINK, link, (code) => setLinkHint(code, attributes)),
+    );
   }
 
   /** An interface index: a number is one; a name costs one RTM_GETLINK. */
@@ -371,7 +388,7 @@ export class Netlink implements Disposable {
 
   #name(link: Link | undefined): string | undefined {
     if (link === undefined) return undefined;
-    return typeof link === 'string' ? link : this[kLinkNames].get(link) ?? `#${link}`;
+    return typeof link === 'string' ? link : (this[kLinkNames].get(link) ?? `#${link}`);
   }
 
   #errors(type: number, link: Link | undefined, specific?: (code: string) => string | undefined): ErrorFactory {
@@ -379,7 +396,8 @@ export class Netlink implements Disposable {
     return (errno, kernelMessage) => {
       const code = errnoName(errno);
       let hint = specific?.(code) ?? genericHint(code, device);
-      if (kernelMessage !== undefined) hint = hint === undefined ? `The kernel says: ${kernelMessage}` : `${hint} (the kernel says: ${kernelMessage})`;
+      if (kernelMessage !== undefined)
+        hint = hint === undefined ? `The kernel says: ${kernelMessage}` : `${hint} (the kernel says: ${kernelMessage})`;
       return new TunError(errno, `netlink ${messageTypeName(type)}`, { device, hint });
     };
   }
@@ -407,7 +425,12 @@ export async function linkIndex(name: string, netns: NetnsTarget): Promise<numbe
   }
 }
 
-function decodeAll<T>(messages: NetlinkMessage[], type: number, decode: (m: NetlinkMessage) => T | MalformedMessage, keep?: (m: NetlinkMessage) => boolean): T[] {
+function decodeAll<T>(
+  messages: NetlinkMessage[],
+  type: number,
+  decode: (m: NetlinkMessage) => T | MalformedMessage,
+  keep?: (m: NetlinkMessage) => boolean,
+): T[] {
   const out: T[] = [];
   for (const m of messages) {
     if (m.type !== type || (keep !== undefined && !keep(m))) continue;
@@ -447,7 +470,8 @@ function checkLink(link: unknown): asserts link is Link {
   }
 }
 
-const NEEDS_ADMIN = 'Changing links, addresses and routes needs CAP_NET_ADMIN in this network namespace: run as root or grant the capability';
+const NEEDS_ADMIN =
+  'Changing links, addresses and routes needs CAP_NET_ADMIN in this network namespace: run as root or grant the capability';
 
 function genericHint(code: string, device: string | undefined): string | undefined {
   switch (code) {
@@ -488,7 +512,9 @@ function routeHint(code: string, cidr: string, adding: boolean): string | undefi
     case 'ESRCH':
       return `No route to ${cidr} matches (device, via, metric and table must all match)`;
     case 'ENETUNREACH':
-      return adding ? 'The gateway is not on a directly connected network: add an address in its subnet, and bring the link up, first' : undefined;
+      return adding
+        ? 'The gateway is not on a directly connected network: add an address in its subnet, and bring the link up, first'
+        : undefined;
     case 'ENETDOWN':
       return 'The device is down: bring it up first';
     default:

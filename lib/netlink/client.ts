@@ -141,7 +141,13 @@ export class NetlinkClient {
       this.#seq = (this.#seq + 1) >>> 0 || 1;
     } while (this.#pending.has(this.#seq) || this.#abandoned.has(this.#seq));
     const seq = this.#seq;
-    const message = encodeMessage(request.type, request.flags | NLM_F.REQUEST | NLM_F.ACK, seq, request.fixed, request.attributes);
+    const message = encodeMessage(
+      request.type,
+      request.flags | NLM_F.REQUEST | NLM_F.ACK,
+      seq,
+      request.fixed,
+      request.attributes,
+    );
     return new Promise<Reply>((resolve, reject) => {
       const sent = this.#transport.send(message);
       if (sent < 0) {

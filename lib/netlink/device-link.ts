@@ -69,7 +69,9 @@ export class LinkMonitor {
   #snapshot(): void {
     // The reply is handled in #onMessage, in queue order; the promise only
     // says the request is over (or the link is gone, which the device reports itself).
-    this.#client.request({ type: RTM.GETLINK, flags: 0, fixed: ifinfomsg(AF_UNSPEC, this.#index) }, (errno) => new Error(`errno ${errno}`)).catch(() => {});
+    this.#client
+      .request({ type: RTM.GETLINK, flags: 0, fixed: ifinfomsg(AF_UNSPEC, this.#index) }, (errno) => new Error(`errno ${errno}`))
+      .catch(() => {});
   }
 
   #onMessage(m: NetlinkMessage, reply: boolean): void {

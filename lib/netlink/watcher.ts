@@ -6,7 +6,20 @@ import { TunError, fromNative } from '../internal/errors';
 import type { TypedEmitter } from '../internal/typed-emitter';
 import { validateBoolean } from '../internal/validators';
 import { NetlinkClient } from './client';
-import { AF_UNSPEC, MalformedMessage, RTM, RTMGRP, decodeAddress, decodeLink, decodeRoute, linkFamily, type AddressInfo, type LinkInfo, type NetlinkMessage, type RouteInfo } from './codec';
+import {
+  AF_UNSPEC,
+  MalformedMessage,
+  RTM,
+  RTMGRP,
+  decodeAddress,
+  decodeLink,
+  decodeRoute,
+  linkFamily,
+  type AddressInfo,
+  type LinkInfo,
+  type NetlinkMessage,
+  type RouteInfo,
+} from './codec';
 import { validateNetns, type NetlinkOptions } from './netns';
 
 /**
@@ -80,16 +93,22 @@ export class NetlinkWatcher extends TypedEventEmitter implements Disposable {
       (addresses ? RTMGRP.IPV4_IFADDR | RTMGRP.IPV6_IFADDR : 0) |
       (routes ? RTMGRP.IPV4_ROUTE | RTMGRP.IPV6_ROUTE : 0);
     try {
-      this.#client = NetlinkClient.open(groups, {
-        onMessage: (m, reply) => {
-          if (!reply) this.#event(m);
+      this.#client = NetlinkClient.open(
+        groups,
+        {
+          onMessage: (m, reply) => {
+            if (!reply) this.#event(m);
+          },
+          onTrouble: (errno, syscall, detail) => {
+            if (this.listenerCount('error') === 0) return;
+            const hint =
+              errno === ENOBUFS ? 'Events were lost (the socket queue overflowed): re-read the state you track' : detail;
+            this.emit('error', new TunError(errno, `netlink ${syscall}`, { hint }));
+          },
         },
-        onTrouble: (errno, syscall, detail) => {
-          if (this.listenerCount('error') === 0) return;
-          const hint = errno === ENOBUFS ? 'Events were lost (the socket queue overflowed): re-read the state you track' : detail;
-          this.emit('error', new TunError(errno, `netlink ${syscall}`, { hint }));
-        },
-      }, true, netns);
+        true,
+        netns,
+      );
     } catch (error) {
       throw fromNative(error);
     }

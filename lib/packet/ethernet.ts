@@ -36,7 +36,12 @@ export interface EthernetFrame {
 export function parseEthernet(frame: Uint8Array): EthernetFrame | null {
   if (frame.length < HEADER) return null;
   const b = toBuffer(frame);
-  return { destination: formatMac(b.subarray(0, 6)), source: formatMac(b.subarray(6, 12)), etherType: b.readUInt16BE(12), payload: b.subarray(HEADER) };
+  return {
+    destination: formatMac(b.subarray(0, 6)),
+    source: formatMac(b.subarray(6, 12)),
+    etherType: b.readUInt16BE(12),
+    payload: b.subarray(HEADER),
+  };
 }
 
 /**

@@ -87,7 +87,10 @@ function mergeableKey(ip: Buffer, h: TransportHeaders, verify: boolean): string 
   const t = h.ipLength;
   if (h.totalLength - t - h.l4Length <= 0) return undefined;
   if ((ip[t + 13] & ~TCP_PSH) !== TCP_ACK) return undefined;
-  if (verify && onesComplementSum(ip.subarray(t, h.totalLength), pseudoHeaderSum(ip, h.version, TCP, h.totalLength - t)) !== 0xffff) {
+  if (
+    verify &&
+    onesComplementSum(ip.subarray(t, h.totalLength), pseudoHeaderSum(ip, h.version, TCP, h.totalLength - t)) !== 0xffff
+  ) {
     return undefined;
   }
   if (h.version === 4) {

@@ -154,7 +154,8 @@ export function ipv4UdpPacket(fields: UdpPacketFields): Buffer {
   const ttl = validateInteger(fields.ttl ?? 64, 'fields.ttl', 0, 0xff);
   const id = validateInteger(fields.id ?? 0, 'fields.id', 0, 0xffff);
   const length = 28 + payload.length;
-  if (length > 0xffff) throw outOfRange('fields.payload.length', '<= 65507 (an IPv4 packet is at most 65535 bytes)', payload.length);
+  if (length > 0xffff)
+    throw outOfRange('fields.payload.length', '<= 65507 (an IPv4 packet is at most 65535 bytes)', payload.length);
   const p = Buffer.alloc(length);
   p[0] = 0x45;
   p.writeUInt16BE(length, 2);

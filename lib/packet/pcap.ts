@@ -81,7 +81,8 @@ export class PcapWriter {
 
   /** Writes the file header at once; `linkType` from {@link pcapLinkType}; packets longer than `snapLength` are cut. */
   constructor(output: Writable, linkType: number, snapLength = 262144) {
-    if (!Number.isInteger(snapLength) || snapLength < 1 || snapLength > 0x7fffffff) throw outOfRange('snapLength', '>= 1 and <= 2147483647', snapLength);
+    if (!Number.isInteger(snapLength) || snapLength < 1 || snapLength > 0x7fffffff)
+      throw outOfRange('snapLength', '>= 1 and <= 2147483647', snapLength);
     this.#output = output;
     this.#snapLength = snapLength;
     output.write(pcapFileHeader(linkType, snapLength));
