@@ -42,7 +42,16 @@ async function main([dir, mode, name, seconds, max]: string[]): Promise<void> {
     if (stopped) return;
     stopped = true;
     const used = process.cpuUsage(cpuAtGo);
-    const out = { mode, api: 'peer', packets: s.packets, bytes: s.bytes, errors: 0, seconds: s.packets > 1 ? (s.last - s.first) / 1000 : 0, cpu: (used.user + used.system) / 1e6, faults: 0 };
+    const out = {
+      mode,
+      api: 'peer',
+      packets: s.packets,
+      bytes: s.bytes,
+      errors: 0,
+      seconds: s.packets > 1 ? (s.last - s.first) / 1000 : 0,
+      cpu: (used.user + used.system) / 1e6,
+      faults: 0,
+    };
     process.stdout.write(`${JSON.stringify(out)}\n`);
     dev.close();
     process.exit(0);

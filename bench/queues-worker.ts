@@ -146,12 +146,24 @@ async function main(argv: string[]): Promise<void> {
         Atomics.store(counters, TARGET, 0);
         send({ cmd: 'pause' });
         for (let i = 0; i < queues; i++) await next('paused');
-        report({ packets: Atomics.load(counters, TOTAL) - base, seconds: (done.at - t0) / 1000, cpu: c1 - c0, runDelay: d1 - d0, perQueue: perQueue() });
+        report({
+          packets: Atomics.load(counters, TOTAL) - base,
+          seconds: (done.at - t0) / 1000,
+          cpu: c1 - c0,
+          runDelay: d1 - d0,
+          perQueue: perQueue(),
+        });
       } else if (line === 'run') {
         Object.assign(start, { at: now(), cpu: cpu(), delay: runDelay(), total: Atomics.load(counters, TOTAL) });
         send({ cmd: 'resume' });
       } else if (line === 'mark') {
-        report({ packets: Atomics.load(counters, TOTAL) - start.total, seconds: (now() - start.at) / 1000, cpu: cpu() - start.cpu, runDelay: runDelay() - start.delay, perQueue: perQueue() });
+        report({
+          packets: Atomics.load(counters, TOTAL) - start.total,
+          seconds: (now() - start.at) / 1000,
+          cpu: cpu() - start.cpu,
+          runDelay: runDelay() - start.delay,
+          perQueue: perQueue(),
+        });
       }
     });
   });

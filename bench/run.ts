@@ -76,10 +76,12 @@ class Proc {
     this.child.stderr!.on('data', (d: Buffer) => (this.#stderr += d.toString()));
     // 'close', not 'exit': 'exit' can come before the last stdout line has
     // been read, and then the result line looks missing.
-    this.exited = new Promise((resolve) => this.child.once('close', (code) => {
-      for (const w of this.#waiters.splice(0)) w();
-      resolve(code);
-    }));
+    this.exited = new Promise((resolve) =>
+      this.child.once('close', (code) => {
+        for (const w of this.#waiters.splice(0)) w();
+        resolve(code);
+      }),
+    );
   }
 
   /** Waits for a line equal to `text` (bounded). */
@@ -155,7 +157,9 @@ function assertRoutedInto(dst: string, dev: string, netns?: string): void {
 
 function linkTxDropped(dev: string, netns?: string): number {
   const pre = netns === undefined ? [] : ['-n', netns];
-  const [link] = JSON.parse(sh('ip', ...pre, '-j', '-s', 'link', 'show', 'dev', dev)) as Array<{ stats64: { tx: { dropped: number } } }>;
+  const [link] = JSON.parse(sh('ip', ...pre, '-j', '-s', 'link', 'show', 'dev', dev)) as Array<{
+    stats64: { tx: { dropped: number } };
+  }>;
   return link.stats64.tx.dropped;
 }
 
@@ -185,11 +189,19 @@ const LOAD_CPU = ['-c', '0'];
 
 function tunSide(variant: Variant, args: string[]): Proc {
   if (variant === 'C') return new Proc('taskset', [...TUN_CPU, path.join(buildDir, 'tunref'), ...args]);
-  if (variant === 'peer') return new Proc('taskset', [...TUN_CPU, process.execPath, path.join(__dirname, 'peer-worker.js'), peerDir!, ...args]);
+  if (variant === 'peer')
+    return new Proc('taskset', [...TUN_CPU, process.execPath, path.join(__dirname, 'peer-worker.js'), peerDir!, ...args]);
   // BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the workers.
   const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
   const script = variant.startsWith('base-') ? path.join(baselineDir!, 'dist', 'bench', 'worker.js') : worker;
-  return new Proc('taskset', [...TUN_CPU, process.execPath, ...flags, script, variant.endsWith('batch') ? 'batch' : 'stream', ...args]);
+  return new Proc('taskset', [
+    ...TUN_CPU,
+    process.execPath,
+    ...flags,
+    script,
+    variant.endsWith('batch') ? 'batch' : 'stream',
+    ...args,
+  ]);
 }
 
 /**
@@ -271,9 +283,19 @@ async function rxRun(variant: Variant, payload: number, z: Sizes, offered?: numb
     const cpuShare = r.seconds > 0 ? r.cpu / r.seconds : 0;
     // waitShare: of the run's time, the share the reader waited for a CPU that the machine's other load held.
     const waitShare = r.seconds > 0 ? r.runDelay / r.seconds : 0;
-    const common = { read: r.packets, sentRate: sent.seconds > 0 ? sent.sent / sent.seconds : 0, txDropped: dropped, cpuUsPerPkt, cpuShare, waitShare };
+    const common = {
+      read: r.packets,
+      sentRate: sent.seconds > 0 ? sent.sent / sent.seconds : 0,
+      txDropped: dropped,
+      cpuUsPerPkt,
+      cpuShare,
+      waitShare,
+    };
     if (offered === undefined) {
-      return { value: rate, extra: { ...common, readerBound: cpuShare >= READER_BOUND_SHARE ? 1 : 0, faultsPerKPkt: (r.faults * 1000) / r.packets } };
+      return {
+        value: rate,
+        extra: { ...common, readerBound: cpuShare >= READER_BOUND_SHARE ? 1 : 0, faultsPerKPkt: (r.faults * 1000) / r.packets },
+      };
     }
     // Kept up: read the offered rate (within 2%) and the ring dropped nothing.
     return { value: cpuUsPerPkt, extra: { ...common, readRate: rate, keptUp: dropped === 0 && rate >= offered * 0.98 ? 1 : 0 } };
@@ -317,7 +339,13 @@ async function drainRun(variant: Variant, payload: number, warm: number, count: 
  * For each count: fills the ring(s), says "go N" and takes the reader's
  * report; returns the last one. Then ends the reader's input.
  */
-async function fillAndDrain(tun: Proc, dev: string, payload: number, counts: number[], flows: number): Promise<Record<string, number>> {
+async function fillAndDrain(
+  tun: Proc,
+  dev: string,
+  payload: number,
+  counts: number[],
+  flows: number,
+): Promise<Record<string, number>> {
   await tun.waitFor('ready');
   configure(dev, NET.local);
   // Room for a whole fill in every queue's ring (txqueuelen packets each): the flow hash may send all to one.
@@ -425,7 +453,12 @@ async function txRun(variant: Variant, z: Sizes): Promise<Sample> {
     const s = await sink.result();
     return {
       value: r.seconds > 0 ? r.packets / r.seconds : 0,
-      extra: { written: r.packets, delivered: s.received, cpuUsPerPkt: (r.cpu * 1e6) / r.packets, faultsPerKPkt: (r.faults * 1000) / r.packets },
+      extra: {
+        written: r.packets,
+        delivered: s.received,
+        cpuUsPerPkt: (r.cpu * 1e6) / r.packets,
+        faultsPerKPkt: (r.faults * 1000) / r.packets,
+      },
     };
   } finally {
     tun.child.kill('SIGKILL');
@@ -470,9 +503,31 @@ async function forwardRun(variant: Variant, forwarding: string, z: Sizes): Promi
     assertRoutedInto(ns.addressB, devA, ns.nsA);
     assertRoutedInto(ns.addressA, devB, ns.nsB);
     tun.go();
-    recv = new Proc('ip', ['netns', 'exec', ns.nsB, 'taskset', ...LOAD_CPU, path.join(buildDir, 'load'), 'tcprecv', ns.addressB, '5001', String(z.seconds + 3)]);
+    recv = new Proc('ip', [
+      'netns',
+      'exec',
+      ns.nsB,
+      'taskset',
+      ...LOAD_CPU,
+      path.join(buildDir, 'load'),
+      'tcprecv',
+      ns.addressB,
+      '5001',
+      String(z.seconds + 3),
+    ]);
     await recv.waitFor('ready');
-    const send = new Proc('ip', ['netns', 'exec', ns.nsA, 'taskset', ...LOAD_CPU, path.join(buildDir, 'load'), 'tcpsend', ns.addressB, '5001', String(z.seconds)]);
+    const send = new Proc('ip', [
+      'netns',
+      'exec',
+      ns.nsA,
+      'taskset',
+      ...LOAD_CPU,
+      path.join(buildDir, 'load'),
+      'tcpsend',
+      ns.addressB,
+      '5001',
+      String(z.seconds),
+    ]);
     await send.result(false);
     // The receiver stops by itself once the sender's FIN is through; if a
     // stalled connection (retransmission timeouts) keeps it waiting, SIGTERM
@@ -553,11 +608,20 @@ function cases(o: Options): CaseDef[] {
   const z: Sizes = o.quick ? { seconds: 0.2, max: 20_000 } : { seconds: WARMUP + 1, max: 8_000_000 };
   const echoZ: Sizes = o.quick ? { seconds: 0.2, max: 2_000 } : { seconds: WARMUP + 1, max: 1_500_000 };
   baselineDir = o.baseline;
-  const all: Variant[] = o.baseline === undefined ? ['C', 'node-stream', 'node-batch'] : ['C', 'node-stream', 'node-batch', 'base-stream', 'base-batch'];
+  const all: Variant[] =
+    o.baseline === undefined
+      ? ['C', 'node-stream', 'node-batch']
+      : ['C', 'node-stream', 'node-batch', 'base-stream', 'base-batch'];
   peerDir = o.peer;
   const withPeer: Variant[] = o.peer === undefined ? all : [...all, 'peer'];
   const rtt = { name: 'RTT median', unit: 'µs', key: 'rttMedianUs', lowerIsBetter: true };
-  const simple = (name: string, sides: Variant[], unit: string, run: (v: Variant) => Promise<Sample>, more: Partial<CaseDef> = {}): CaseDef => ({
+  const simple = (
+    name: string,
+    sides: Variant[],
+    unit: string,
+    run: (v: Variant) => Promise<Sample>,
+    more: Partial<CaseDef> = {},
+  ): CaseDef => ({
     name,
     unit,
     variants: sides.map((side) => ({ group: name, side })),
@@ -589,12 +653,20 @@ function cases(o: Options): CaseDef[] {
   const drainN = o.quick ? { warm: 5_000, count: 20_000 } : { warm: 50_000, count: 200_000 };
   const offered = o.quick ? 50_000 : 200_000;
   const cpu = { name: 'CPU', unit: 'µs/pkt', key: 'cpuUsPerPkt', lowerIsBetter: true };
-  const readerBound = { key: 'readerBound', note: `this or the C reader's CPU share < ${READER_BOUND_SHARE}: its sender (or, by waitShare, other load) set its rate` };
+  const readerBound = {
+    key: 'readerBound',
+    note: `this or the C reader's CPU share < ${READER_BOUND_SHARE}: its sender (or, by waitShare, other load) set its rate`,
+  };
   const keptUp = { key: 'keptUp', note: 'the reader fell behind the offered load (waitShare: other load held its CPU)' };
   const list: CaseDef[] = [
-    ...[64, 1400].map((b) => simple(`rx drain ${b}B`, all, 'pkt/s', (v) => drainRun(v, b, drainN.warm, drainN.count), { also: cpu })),
     ...[64, 1400].map((b) =>
-      simple(`rx paced ${b}B ${offered / 1000}k/s`, all, 'µs/pkt', (v) => rxRun(v, b, z, offered), { lowerIsBetter: true, valid: keptUp }),
+      simple(`rx drain ${b}B`, all, 'pkt/s', (v) => drainRun(v, b, drainN.warm, drainN.count), { also: cpu }),
+    ),
+    ...[64, 1400].map((b) =>
+      simple(`rx paced ${b}B ${offered / 1000}k/s`, all, 'µs/pkt', (v) => rxRun(v, b, z, offered), {
+        lowerIsBetter: true,
+        valid: keptUp,
+      }),
     ),
     ...[64, 1400].map((b) => simple(`rx flood ${b}B`, withPeer, 'pkt/s', (v) => rxRun(v, b, z), { valid: readerBound })),
     // Scaling: one queue per reader thread, 1 and 2 queues; "xPlain" is 2 queues over 1.
@@ -603,7 +675,9 @@ function cases(o: Options): CaseDef[] {
       return {
         name: `rx mq ${kind} 64B`,
         unit: 'pkt/s',
-        variants: [1, 2].flatMap((q) => all.map((side) => ({ group: group(q), side, ...(q === 2 ? { plainGroup: group(1) } : {}) }))),
+        variants: [1, 2].flatMap((q) =>
+          all.map((side) => ({ group: group(q), side, ...(q === 2 ? { plainGroup: group(1) } : {}) })),
+        ),
         run: (v) => {
           const q = v.group.endsWith('2q') ? 2 : 1;
           return kind === 'drain' ? mqDrainRun(v.side, q, 64, drainN.warm, drainN.count) : mqFloodRun(v.side, q, 64, z);
@@ -666,7 +740,12 @@ async function suite(o: Options): Promise<Row[]> {
     const figures = [{ name: c.name, unit: c.unit, pick: (s: Sample) => s.value, lower: c.lowerIsBetter ?? false }];
     if (c.also !== undefined) {
       const key = c.also.key;
-      figures.push({ name: `${c.name} ${c.also.name}`, unit: c.also.unit, pick: (s: Sample) => s.extra[key], lower: c.also.lowerIsBetter });
+      figures.push({
+        name: `${c.name} ${c.also.name}`,
+        unit: c.also.unit,
+        pick: (s: Sample) => s.extra[key],
+        lower: c.also.lowerIsBetter,
+      });
     }
     for (const f of figures) {
       const medianOf = (group: string, side: Variant): number => {
@@ -755,7 +834,16 @@ async function soak(o: Options): Promise<Record<string, unknown>> {
       const first = after[0] ?? rss[0];
       const peak = Math.max(...rss);
       const growth = (Math.max(...after) - first) / first;
-      out[consumer] = { packets: r.packets, sent: sent.sent, txDropped: dropped, rssKiB: rss, firstKiB: first, peakKiB: peak, growth, flat: growth <= 0.1 };
+      out[consumer] = {
+        packets: r.packets,
+        sent: sent.sent,
+        txDropped: dropped,
+        rssKiB: rss,
+        firstKiB: first,
+        peakKiB: peak,
+        growth,
+        flat: growth <= 0.1,
+      };
       console.log(
         `soak ${consumer} consumer: ${seconds} s of 1400 B flood, ${sent.sent} sent, ${r.packets} read, ${dropped} dropped by the ring; ` +
           `RSS ${first} KiB after ${every / 1000} s, peak ${peak} KiB, growth ${(growth * 100).toFixed(1)}% (${growth <= 0.1 ? 'flat' : 'NOT flat'}); samples ${rss.join(' ')}`,
@@ -805,9 +893,19 @@ async function main(): Promise<void> {
   writeFileSync('/proc/sys/net/ipv6/conf/default/disable_ipv6', '1');
   const started = Date.now();
   // The machine's load average (1, 5, 15 min) at the start and the end: on a shared machine the neighbours' load shows in waitShare.
-  const results: Record<string, unknown> = { node: process.version, date: new Date().toISOString(), rounds: o.rounds, quick: o.quick, loadAvgAtStart: loadavg() };
+  const results: Record<string, unknown> = {
+    node: process.version,
+    date: new Date().toISOString(),
+    rounds: o.rounds,
+    quick: o.quick,
+    loadAvgAtStart: loadavg(),
+  };
   if (o.soak) results.soak = await soak(o);
-  else results.rows = (await suite(o)).map(({ samples, ...r }) => ({ ...r, samples: samples.map((s) => ({ value: s.value, ...s.extra })) }));
+  else
+    results.rows = (await suite(o)).map(({ samples, ...r }) => ({
+      ...r,
+      samples: samples.map((s) => ({ value: s.value, ...s.extra })),
+    }));
   results.seconds = (Date.now() - started) / 1000;
   results.loadAvgAtEnd = loadavg();
   writeFileSync(o.out, `${JSON.stringify(results, null, 2)}\n`);

@@ -19,7 +19,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { TunDevice, coalesceTcp, splitGso, withVirtioNetHeader, type TunDeviceOptions } from '../lib';
-import { internetChecksum } from '../lib/packet';
+import { internetChecksum } from '../lib/packet/ip';
 import { forward } from '../test/netns-pair';
 
 type Api = 'stream' | 'batch';
@@ -102,7 +102,9 @@ async function main(argv: string[]): Promise<void> {
     const cpu = (used.user + used.system) / 1e6;
     const faults = process.resourceUsage().minorPageFault - faultsAtGo;
     const runDelay = (runDelayNs() - delayAtGo) / 1e9;
-    process.stdout.write(`${JSON.stringify({ mode, api, packets: s.packets, bytes: s.bytes, errors: s.errors, seconds, cpu, faults, largest: s.largest, runDelay })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ mode, api, packets: s.packets, bytes: s.bytes, errors: s.errors, seconds, cpu, faults, largest: s.largest, runDelay })}\n`,
+    );
     for (const d of devices) d.destroy();
     process.exit(0);
   };
@@ -276,7 +278,10 @@ async function main(argv: string[]): Promise<void> {
       setTimeout(finish, seconds * 1000);
       if (forwarding in maps) {
         // Counted as read, before the split: the packets the kernel handed over.
-        for (const [from, to, map] of [[a, b, maps[forwarding][0]], [b, a, maps[forwarding][1]]] as const) {
+        for (const [from, to, map] of [
+          [a, b, maps[forwarding][0]],
+          [b, a, maps[forwarding][1]],
+        ] as const) {
           forward(from, to, (p) => {
             count(p.length, 1, p.length);
             return map(p);
@@ -284,7 +289,10 @@ async function main(argv: string[]): Promise<void> {
         }
         return;
       }
-      for (const [from, to] of [[a, b], [b, a]] as const) {
+      for (const [from, to] of [
+        [a, b],
+        [b, a],
+      ] as const) {
         const w = to.writable;
         if (api === 'stream') {
           from.readable.on('data', (p: Buffer) => count(p.length, 1, p.length));
@@ -356,7 +364,9 @@ async function drain(api: Api, dev: TunDevice): Promise<void> {
     const runDelay = (runDelayNs() - delay0) / 1e9;
     if (api === 'stream') dev.readable.pause();
     else dev.pauseBatches();
-    process.stdout.write(`${JSON.stringify({ mode: 'drain', api, packets: n, bytes, seconds, cpu: (used.user + used.system) / 1e6, faults, runDelay })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ mode: 'drain', api, packets: n, bytes, seconds, cpu: (used.user + used.system) / 1e6, faults, runDelay })}\n`,
+    );
   };
   const onPacket = (p: Buffer): void => {
     bytes += p.length;

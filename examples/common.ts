@@ -7,10 +7,21 @@ import { Netlink, TunDevice, formatIp, parseCidr, type TunMode } from '../lib';
 export { formatIp };
 
 const IP_PROTOCOLS: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6' };
-const ICMP_TYPES: Record<number, string> = { 0: 'echo reply', 3: 'destination unreachable', 8: 'echo request', 11: 'time exceeded' };
+const ICMP_TYPES: Record<number, string> = {
+  0: 'echo reply',
+  3: 'destination unreachable',
+  8: 'echo request',
+  11: 'time exceeded',
+};
 const ICMPV6_TYPES: Record<number, string> = {
-  1: 'destination unreachable', 128: 'echo request', 129: 'echo reply', 133: 'router solicitation',
-  134: 'router advertisement', 135: 'neighbor solicitation', 136: 'neighbor advertisement', 143: 'MLDv2 report',
+  1: 'destination unreachable',
+  128: 'echo request',
+  129: 'echo reply',
+  133: 'router solicitation',
+  134: 'router advertisement',
+  135: 'neighbor solicitation',
+  136: 'neighbor advertisement',
+  143: 'MLDv2 report',
 };
 
 /** "ICMP echo request 10.0.0.1 -> 10.0.0.2 seq 1", "UDP 10.0.0.1:5000 -> 10.0.0.2:53", "IPv6 ...". */
@@ -47,8 +58,12 @@ export function decodeIpHeader(p: Buffer): string {
   if (version === 4 && p.length >= 20) {
     const ihl = (p[0] & 0x0f) * 4;
     const fields = [
-      'version 4', `header ${ihl} bytes`, `total length ${p.readUInt16BE(2)}`, `ttl ${p[8]}`,
-      `protocol ${p[9]} (${IP_PROTOCOLS[p[9]] ?? '?'})`, `source ${formatIp(p.subarray(12, 16))}`,
+      'version 4',
+      `header ${ihl} bytes`,
+      `total length ${p.readUInt16BE(2)}`,
+      `ttl ${p[8]}`,
+      `protocol ${p[9]} (${IP_PROTOCOLS[p[9]] ?? '?'})`,
+      `source ${formatIp(p.subarray(12, 16))}`,
       `destination ${formatIp(p.subarray(16, 20))}`,
     ];
     if (p[9] === 1 && p.length >= ihl + 2) fields.push(`icmp type ${p[ihl]} (${ICMP_TYPES[p[ihl]] ?? '?'}) code ${p[ihl + 1]}`);
@@ -56,8 +71,11 @@ export function decodeIpHeader(p: Buffer): string {
   }
   if (version === 6 && p.length >= 40) {
     const fields = [
-      'version 6', `payload length ${p.readUInt16BE(4)}`, `hop limit ${p[7]}`,
-      `next header ${p[6]} (${IP_PROTOCOLS[p[6]] ?? '?'})`, `source ${formatIp(p.subarray(8, 24))}`,
+      'version 6',
+      `payload length ${p.readUInt16BE(4)}`,
+      `hop limit ${p[7]}`,
+      `next header ${p[6]} (${IP_PROTOCOLS[p[6]] ?? '?'})`,
+      `source ${formatIp(p.subarray(8, 24))}`,
       `destination ${formatIp(p.subarray(24, 40))}`,
     ];
     if (p[6] === 58 && p.length >= 42) fields.push(`icmpv6 type ${p[40]} (${ICMPV6_TYPES[p[40]] ?? '?'}) code ${p[41]}`);

@@ -42,7 +42,9 @@ async function main(): Promise<void> {
   });
 
   // ping is only the traffic source; -W 1: wait one second, not ten, for replies that never come.
-  ping = spawn('ping', ['-n', '-c', values.count, '-i', values.interval, '-W', '1', target], { stdio: ['ignore', 'pipe', 'inherit'] });
+  ping = spawn('ping', ['-n', '-c', values.count, '-i', values.interval, '-W', '1', target], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let output = '';
   ping.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const code = await new Promise<number | null>((resolve, reject) => {

@@ -42,7 +42,8 @@ const { values } = parseArgs({
 
 function endpoint(option: string, value: string | undefined): { host: string; port: number } {
   const match = value === undefined ? null : /^\[?([^\]]+?)\]?:(\d+)$/.exec(value);
-  if (match === null || net.isIP(match[1]) === 0) throw new Error(`--${option} must be address:port, such as 192.0.2.1:5555 or [fd00::1]:5555`);
+  if (match === null || net.isIP(match[1]) === 0)
+    throw new Error(`--${option} must be address:port, such as 192.0.2.1:5555 or [fd00::1]:5555`);
   return { host: match[1], port: Number(match[2]) };
 }
 

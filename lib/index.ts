@@ -1,25 +1,25 @@
 export { TunDevice } from './tun-device';
 export type {
   PacketBatchHandler,
-  TunDeviceStats,
   ReadBatchesOptions,
   TunCreateOptions,
   TunDeleteOptions,
-  TunDeviceEvents,
   TunDeviceOptions,
   TunFromFdOptions,
   TunMode,
-} from './tun-device';
-export type { TunFlags } from './tun-kernel';
-export { BPF, BPF_MAX_INSTRUCTIONS, bpfJump, bpfStatement, encodeFilter } from './filter';
-export type { BpfInstruction } from './filter';
-export { TunError, InvalidArgumentError, OutOfRangeError, StateError, errnoName } from './errors';
-export type { ErrorContext } from './errors';
-export { echoReply, internetChecksum, ipVersion, ipv4UdpPacket, ipv6PseudoHeaderSum, onesComplementSum } from './packet';
-export type { UdpPacketFields } from './packet';
+} from './device/options';
+export type { TunDeviceEvents } from './device/events';
+export type { TunDeviceStats } from './device/stats';
+export type { TunFlags } from './device/kernel';
+export { BPF, BPF_MAX_INSTRUCTIONS, bpfJump, bpfStatement, encodeFilter } from './packet/filter';
+export type { BpfInstruction } from './packet/filter';
+export { TunError, InvalidArgumentError, OutOfRangeError, StateError, errnoName } from './internal/errors';
+export type { ErrorContext } from './internal/errors';
+export { echoReply, internetChecksum, ipVersion, ipv4UdpPacket, ipv6PseudoHeaderSum, onesComplementSum } from './packet/ip';
+export type { UdpPacketFields } from './packet/ip';
 export { Netlink, NetlinkWatcher } from './netlink';
-export { formatIp, formatMac, parseCidr, parseIp, parseMac } from './netlink/address';
-export type { Cidr, IpAddress } from './netlink/address';
+export { formatIp, formatMac, parseCidr, parseIp, parseMac } from './packet/address';
+export type { Cidr, IpAddress } from './packet/address';
 export type {
   AddAddressOptions,
   AddressInfo,
@@ -35,8 +35,8 @@ export type {
   Scope,
   WatchOptions,
 } from './netlink';
-export { OffloadNotSupportedError } from './offload';
-export type { EnabledOffloads, OffloadOptions } from './offload';
+export { OffloadNotSupportedError } from './device/offload';
+export type { EnabledOffloads, OffloadOptions } from './device/offload';
 export {
   GSO_ECN,
   GsoType,
@@ -46,14 +46,22 @@ export {
   buildVirtioNetHeader,
   parseVirtioNetHeader,
   withVirtioNetHeader,
-} from './virtio-net';
-export type { GsoTypeValue, VirtioNetHeader } from './virtio-net';
-export { splitGso } from './gso';
-export type { SplitResult } from './gso';
-export { coalesceTcp } from './gro';
-export type { CoalesceOptions } from './gro';
-export { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, arpReply, ethernetFrame, parseArp, parseEthernet } from './ethernet';
-export type { ArpPacket, EthernetFrame } from './ethernet';
-export { LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapWriter, pcapFileHeader, pcapLinkType, pcapRecord } from './pcap';
-export type { PacketReadable } from './packet-stream';
-export type { EventMap, TypedEmitter } from './typed-emitter';
+} from './packet/virtio-net';
+export type { GsoTypeValue, VirtioNetHeader } from './packet/virtio-net';
+export { splitGso } from './packet/gso';
+export type { SplitResult } from './packet/gso';
+export { coalesceTcp } from './packet/gro';
+export type { CoalesceOptions } from './packet/gro';
+export {
+  ETHERTYPE_ARP,
+  ETHERTYPE_IPV4,
+  ETHERTYPE_IPV6,
+  arpReply,
+  ethernetFrame,
+  parseArp,
+  parseEthernet,
+} from './packet/ethernet';
+export type { ArpPacket, EthernetFrame } from './packet/ethernet';
+export { LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapWriter, pcapFileHeader, pcapLinkType, pcapRecord } from './packet/pcap';
+export type { PacketReadable } from './device/packet-readable';
+export type { EventMap, TypedEmitter } from './internal/typed-emitter';

@@ -1,226 +1,51 @@
+// The public TunDevice: one open queue of a TUN/TAP device. This file is the
+// table of contents; the parts live in lib/device/ (options, opening and
+// adopting a queue, the streams, offloads, stats), lib/netlink/ (the link
+// helpers and events) and lib/packet/ (the BPF encoder). The per-packet paths
+// (#onRead, [kWrite], [kWritev], writePackets, #tally) stay here, next to the
+// private state they update.
 import { EventEmitter } from 'node:events';
-import { close, closeSync } from 'node:fs';
-import { Readable, Writable, finished } from 'node:stream';
-import type { PacketReadable } from './packet-stream';
-import type { TypedEmitter } from './typed-emitter';
+import { finished, type Writable } from 'node:stream';
+import { abortError, abortable } from './internal/abort';
+import { toBuffer } from './internal/bytes';
+import { EAGAIN, EBADF, EOPNOTSUPP } from './internal/errno';
+import { StateError, TunError, fromNative, invalidType, outOfRange } from './internal/errors';
+import { native, type NativeNetnsFile, type NativeTunHandle } from './internal/native';
+import type { TypedEmitter } from './internal/typed-emitter';
+import { validateAbortSignal, validateObject } from './internal/validators';
+import { LINK_EVENTS, type TunDeviceEvents } from './device/events';
+import { checkId, checkSendBufferSize, decodeFlags, type TunFlags } from './device/kernel';
+import { enableOffload, type EnabledOffloads } from './device/offload';
+import { adoptQueue, closeFd, closeFdAsync, deletePersistent, openQueue, type OpenedQueue } from './device/open';
 import {
-  StateError,
-  TunError,
-  fromNative,
-  invalidType,
-  invalidValue,
-  outOfRange,
-} from './errors';
+  maxPacketSize,
+  validateOptions,
+  type PacketBatchHandler,
+  type ReadBatchesOptions,
+  type TunCreateOptions,
+  type TunDeleteOptions,
+  type TunDeviceOptions,
+  type TunFromFdOptions,
+  type TunMode,
+  type ValidOptions,
+} from './device/options';
+import type { PacketReadable } from './device/packet-readable';
+import { dropHint, FATAL_WRITE_ERRORS, warnUnheardDrop, type TunDeviceStats } from './device/stats';
+import { DeviceReadable, PacketView as PacketViewClass, PacketWritable, destroyedError, readSideTaken } from './device/streams';
+import { kBatchReading, kStartReading, kStopReading, kWrite, kWritev } from './device/symbols';
 import type { AddressInfo, LinkInfo } from './netlink/codec';
 import { LinkMonitor } from './netlink/device-link';
-import { kLinkNames, linkIndex, openNetlink, type AddAddressOptions, type Netlink, type RouteOptions } from './netlink/netlink';
+import { kLinkNames, openNetlink, type AddAddressOptions, type Netlink, type RouteOptions } from './netlink/api';
 import { netnsTarget, openNetnsFile } from './netlink/netns';
-import { enableOffload, validateOffload, type EnabledOffloads, type OffloadOptions } from './offload';
-import { encodeFilter, type BpfInstruction } from './filter';
-import { isNativeErrnoError, native, type NativeNetnsFile, type NativeTunHandle } from './native';
-import { validateName, validateObject, validatePath } from './validators';
-import {
-  kernelOptionArgs,
-  checkId,
-  checkSendBufferSize,
-  decodeFlags,
-  validateKernelOptions,
-  type KernelOptions,
-  type TunFlags,
-} from './tun-kernel';
+import { encodeFilter, type BpfInstruction } from './packet/filter';
 
-/**
- * 'tun' carries IP packets; 'tap' carries Ethernet frames.
- *
- * ```ts
- * const tap = await TunDevice.open({ mode: 'tap' }); // reads and writes Ethernet frames
- * ```
- */
-export type TunMode = 'tun' | 'tap';
+// A module constant, so that #onRead's `new` per packet reads no export property.
+const PacketView = PacketViewClass;
 
-/**
- * How {@link TunDevice.open} opens a device.
- *
- * ```ts
- * const dev = await TunDevice.open({ name: 'vpn%d', mode: 'tun', packetInfo: false });
- * ```
- */
-export interface TunDeviceOptions {
-  /**
-   * The interface name, at most 15 bytes. Omitted or '': the kernel picks
-   * tunN / tapN. A name with '%d' ('vpn%d') is a template the kernel fills.
-   */
-  name?: string;
-  /** Default 'tun'. */
-  mode?: TunMode;
-  /**
-   * Keep the kernel's 4-byte packet information header (flags, then the
-   * EtherType of the packet) in front of every packet read and written.
-   * Default false (IFF_NO_PI).
-   */
-  packetInfo?: boolean;
-  /** The clone device; default '/dev/net/tun'. */
-  path?: string;
-  /**
-   * Packets `readable` buffers before it stops reading from the kernel, and
-   * the most it ever holds: a wake-up hands it no more than its free room
-   * (the rest waits in the kernel's ring). Default 64.
-   */
-  readableHighWaterMark?: number;
-  /** Bytes `writable` queues before write() returns false. Default 256 KiB. */
-  writableHighWaterMark?: number;
-  /**
-   * Packets read from the kernel per event-loop wake-up, at most. Default 256.
-   * Each wake-up costs about as much as one or two reads (an epoll_wait and a
-   * call into JS), so bigger batches cost less per packet under load; a full
-   * batch holds the event loop for about 2 us a packet (about 0.5 ms at 256).
-   */
-  maxBatch?: number;
-  /**
-   * Offloads (IFF_VNET_HDR + TUNSETOFFLOAD): every packet read then starts
-   * with a 10-byte virtio_net_hdr and may be a super-packet of up to 64 KiB;
-   * every packet written must start with one too. `true` takes checksum, TSO
-   * and USO as far as the kernel has them; an object asks for each and fails
-   * with ENOTSUP naming the flag the kernel refuses. Default false.
-   */
-  offload?: boolean | OffloadOptions;
-  /**
-   * Open one queue of a multi-queue device (IFF_MULTI_QUEUE). Every open of
-   * the same name with multiQueue adds a queue with its own fd and streams;
-   * the kernel spreads flows over the attached queues. Default false.
-   */
-  multiQueue?: boolean;
-  /**
-   * Set (true) or clear (false) IFF_PERSIST: a persistent device stays when
-   * its last fd closes, until deleted. Omitted: left as it is.
-   */
-  persist?: boolean;
-  /** The uid that may open the device without CAP_NET_ADMIN (TUNSETOWNER). */
-  owner?: number;
-  /** The gid whose members may open the device without CAP_NET_ADMIN (TUNSETGROUP). */
-  group?: number;
-  /**
-   * Open the device in this network namespace: a file such as
-   * '/var/run/netns/NAME' or '/proc/PID/ns/net'. Only the opening thread
-   * enters it, for the duration of the open; the device then lives there.
-   * The namespace file is held open until the device closes, so the device's
-   * helpers keep acting on that namespace even if the path is deleted and
-   * made again for another one. Needs CAP_SYS_ADMIN.
-   */
-  netns?: string;
-  /** The queue's send buffer in bytes (TUNSETSNDBUF); the kernel's default is unlimited. */
-  sendBufferSize?: number;
-  /**
-   * Aborting it makes open() reject with an AbortError (and closes the fd if
-   * the kernel had already opened it).
-   */
-  signal?: AbortSignal;
-}
+/** writePackets() reports a fatal error by its return value and the device's 'error'. */
+function ignoreResult(): void {}
 
-/** What {@link TunDevice.create} needs: the device's identity and who may open it. */
-export type TunCreateOptions = Pick<TunDeviceOptions, 'name' | 'mode' | 'packetInfo' | 'multiQueue' | 'owner' | 'group' | 'path' | 'netns'>;
-
-/** What {@link TunDevice.delete} needs to find a device; mode and multiQueue are tried both ways when omitted. */
-export type TunDeleteOptions = Pick<TunDeviceOptions, 'mode' | 'multiQueue' | 'path' | 'netns'>;
-
-/**
- * Options for {@link TunDevice.fromFd}. Name, mode and multi-queue come from
- * the fd; `packetInfo` must be said (default false), because TUNGETIFF
- * reports IFF_NO_PI in a bit it shares with IFF_NOFILTER.
- */
-export type TunFromFdOptions = Pick<TunDeviceOptions, 'packetInfo' | 'readableHighWaterMark' | 'writableHighWaterMark' | 'maxBatch'>;
-
-/**
- * The events a TunDevice emits.
- *
- * ```ts
- * dev.on('drop', (packet, error) => console.warn(`dropped ${packet.length} bytes: ${error.code}`));
- * dev.on('down', (link) => console.log(`${link.name} went down`));
- * ```
- */
-export type TunDeviceEvents = {
-  /** The device is closed: the fd is released and both streams are done. */
-  close: () => void;
-  /** A fatal error (the fd broke, the device was deleted); `close` follows. */
-  error: (error: Error) => void;
-  /**
-   * The kernel rejected one written packet (a malformed header, say). The
-   * packet is dropped and `writable` goes on with the next one.
-   */
-  drop: (packet: Buffer, error: TunError) => void;
-  /**
-   * The link changed (flags, MTU, carrier, name), whoever changed it. Link
-   * events start with the first listener for one of them.
-   */
-  linkChange: (link: LinkInfo) => void;
-  /** The link was brought up (IFF_UP), by this process or another. */
-  up: (link: LinkInfo) => void;
-  /** The link was taken down. */
-  down: (link: LinkInfo) => void;
-  /** An address was added to the device. */
-  addressAdded: (address: AddressInfo) => void;
-  /** An address was removed from the device. */
-  addressRemoved: (address: AddressInfo) => void;
-};
-
-/**
- * What a device has moved since it was opened, counted in this process
- * (the kernel's own counters, TX-dropped among them, are in `await dev.link()`).
- *
- * ```ts
- * const { packetsRead, packetsDropped, dropped } = dev.stats;
- * if (dropped.EIO) console.warn(`${dropped.EIO} packets written while the link was down`);
- * ```
- */
-export interface TunDeviceStats {
-  /** Packets (and their bytes) read from the kernel, through `readable` or readBatches(). */
-  readonly packetsRead: number;
-  readonly bytesRead: number;
-  /** Packets (and bytes) the kernel accepted from `writable` or writePackets(). */
-  readonly packetsWritten: number;
-  readonly bytesWritten: number;
-  /** Packets the kernel refused (each one a 'drop' event); the stream went on. */
-  readonly packetsDropped: number;
-  /** packetsDropped by the kernel's reason ('EINVAL', 'EIO', ...). */
-  readonly dropped: Readonly<Record<string, number>>;
-}
-
-/**
- * Called by {@link TunDevice.readBatches} once per batch. Packet i is
- * `slab.subarray(descriptors[2 * i], descriptors[2 * i] + descriptors[2 * i + 1])`.
- *
- * ```ts
- * const onBatch: PacketBatchHandler = (slab, d, count) => { packets += count; };
- * ```
- */
-export type PacketBatchHandler = (slab: Buffer, descriptors: Uint32Array, count: number) => void;
-
-/** Options of {@link TunDevice.readBatches}. */
-export interface ReadBatchesOptions {
-  /** Stops the batches (as {@link TunDevice.pauseBatches}) when aborted. */
-  signal?: AbortSignal;
-  /**
-   * Read every batch into the same memory: no allocation per batch and a warm
-   * cache, but a packet view is valid only until the handler returns. Default false.
-   */
-  reuseSlab?: boolean;
-}
-
-/** The largest IP packet (IPv6: 40-byte header + 65535 payload). */
-const MAX_IP_PACKET = 65575;
-/** Ethernet header with one VLAN tag. */
-const MAX_LINK_HEADER = 18;
-const PACKET_INFO_SIZE = 4;
-const DEFAULT_PATH = '/dev/net/tun';
-
-/** Errors after which the fd is useless: the device is closed with them. */
-const FATAL_WRITE_ERRORS = new Set(['EBADF', 'EBADFD', 'ENODEV', 'ENXIO']);
-
-const kStartReading = Symbol('startReading');
-const kStopReading = Symbol('stopReading');
-const kWrite = Symbol('write');
-const kWritev = Symbol('writev');
-const kBatchReading = Symbol('batchReading');
+const NO_FAILURES: number[] = [];
 
 // EventEmitter typed by TunDeviceEvents (typed-emitter is types only).
 const TypedEventEmitter = EventEmitter as unknown as new () => TypedEmitter<TunDeviceEvents>;
@@ -302,7 +127,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     const netns = openNetnsFile(opts.kernel.netns);
     try {
       const opening = openQueue(opts, netns);
-      const opened = signal === undefined ? await opening : await abortable(opening, signal, (late) => void closeFdAsync(late.fd));
+      const opened =
+        signal === undefined ? await opening : await abortable(opening, signal, (late) => void closeFdAsync(late.fd));
       return new TunDevice(opts, opened, netns);
     } catch (error) {
       netns?.close();
@@ -347,42 +173,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    * ```
    */
   static async delete(name: string, options: TunDeleteOptions = {}): Promise<void> {
-    validateName(name);
-    if (name === '' || name.includes('%')) throw invalidValue('name', name, 'must name an existing device');
-    validateObject(options, 'options');
-    const netns = openNetnsFile(validateOptions({ ...options, name }).kernel.netns);
-    try {
-      // TUNSETIFF would create a missing device (watchers would see it come
-      // and go): ask netlink first, in the device's namespace.
-      await linkIndex(name, netnsTarget(netns));
-      const modes: TunMode[] = options.mode !== undefined ? [options.mode] : ['tun', 'tap'];
-      const queues = options.multiQueue !== undefined ? [options.multiQueue] : [false, true];
-      let first: unknown;
-      for (const mode of modes) {
-        for (const multiQueue of queues) {
-          const opts = validateOptions({ ...options, name, mode, multiQueue, persist: false });
-          let opened: { fd: number; flags: number };
-          try {
-            opened = await openQueue(opts, netns);
-          } catch (error) {
-            // EINVAL: the device exists with the other mode or queue setting.
-            if (!(error instanceof TunError) || error.code !== 'EINVAL') throw error;
-            first ??= error;
-            continue;
-          }
-          await closeFdAsync(opened.fd);
-          // The device went away since we asked (TUNSETIFF made a new one,
-          // gone again with the fd), or it is not persistent.
-          if ((opened.flags & native.constants.IFF_PERSIST) === 0) {
-            throw new TunError(19 /* ENODEV */, 'ioctl(TUNSETIFF)', { device: name, hint: `No persistent device '${name}' (any more)` });
-          }
-          return;
-        }
-      }
-      throw first;
-    } finally {
-      netns?.close();
-    }
+    return deletePersistent(name, options);
   }
 
   /**
@@ -398,49 +189,11 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    * ```
    */
   static async fromFd(fd: number, options: TunFromFdOptions = {}): Promise<TunDevice> {
-    if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) throw invalidType('fd', 'a non-negative integer', fd);
-    // A second TunDevice on the same fd would close it under the first.
-    if (native.tunFdInUse(fd)) throw invalidValue('fd', fd, 'is already owned by an open TunDevice of this process');
-    let iff: { name: string; flags: number };
-    let index: number;
-    try {
-      // Ask what it is before changing anything: O_NONBLOCK belongs to the
-      // open file, so setting it on a terminal or a pipe would change it for
-      // every process that shares it.
-      iff = native.tunGetIff(fd);
-      native.adoptFd(fd);
-    } catch (error) {
-      throw fromNative(error, { path: `fd ${fd}` });
-    }
-    const flags = decodeFlags(iff.flags);
-    // The device may live in another namespace than ours (the fd came from a
-    // process there), where its name may belong to another link here: bind
-    // to the device's own namespace, and find its index there.
-    let netns: NativeNetnsFile | undefined;
-    try {
-      const ns = native.tunDeviceNetns(fd);
-      if (ns >= 0) netns = new native.NetnsFile(ns);
-    } catch (error) {
-      // EPERM: TUNGETDEVNETNS needs CAP_NET_ADMIN over that namespace, which
-      // an unprivileged receiver of the fd lacks; then the device is taken
-      // to be in ours, as the fd's sender normally arranges.
-      if (!(isNativeErrnoError(error) && error.errno === 1 /* EPERM */)) throw fromNative(error, { path: `fd ${fd}` });
-    }
-    try {
-      index = await linkIndex(iff.name, netnsTarget(netns));
-    } catch {
-      index = 0;
-    }
-    const opts = validateOptions({
-      ...options,
-      name: iff.name,
-      mode: flags.tap ? 'tap' : 'tun',
-      multiQueue: flags.multiQueue,
-    });
-    return new TunDevice(opts, { fd, name: iff.name, flags: iff.flags, index }, netns);
+    const { opts, opened, netns } = await adoptQueue(fd, options);
+    return new TunDevice(opts, opened, netns);
   }
 
-  private constructor(opts: ValidOptions, opened: { fd: number; name: string; flags: number; index: number }, netns: NativeNetnsFile | undefined) {
+  private constructor(opts: ValidOptions, opened: OpenedQueue, netns: NativeNetnsFile | undefined) {
     super();
     this.#netnsFile = netns;
     this.name = opened.name;
@@ -456,11 +209,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       throw error;
     }
     this.offload = offload;
-    this.maxPacketSize =
-      (opts.packetInfo ? PACKET_INFO_SIZE : 0) +
-      (offload?.headerSize ?? 0) +
-      (opts.mode === 'tap' ? MAX_LINK_HEADER : 0) +
-      MAX_IP_PACKET;
+    this.maxPacketSize = maxPacketSize(opts, offload?.headerSize ?? 0);
     this.#writeResults = new Int32Array(256);
     this.#viewDescriptors = new Float64Array(3 * 256);
     this.index = opened.index;
@@ -481,8 +230,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     } catch (error) {
       throw fromNative(error, { device: this.name });
     }
-    const device = this;
-    this.readable = new DeviceReadable(device, opts.readableHighWaterMark) as PacketReadable;
+    this.readable = new DeviceReadable(this, opts.readableHighWaterMark) as PacketReadable;
     this.writable = new PacketWritable(this, opts.writableHighWaterMark);
     // Link events need a netlink socket: open it only for someone who
     // listens, and close it when the last listener goes.
@@ -662,12 +410,12 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
 
   #requireTap(syscall: string): void {
     this.#assertOpen(syscall);
-    if (this.mode !== 'tap') throw new TunError(95 /* EOPNOTSUPP */, syscall, { device: this.name });
+    if (this.mode !== 'tap') throw new TunError(EOPNOTSUPP, syscall, { device: this.name });
   }
 
   #requireMultiQueue(): void {
     this.#assertOpen('ioctl(TUNSETQUEUE)');
-    if (!this.multiQueue) throw new TunError(95 /* EOPNOTSUPP */, 'ioctl(TUNSETQUEUE)', { device: this.name });
+    if (!this.multiQueue) throw new TunError(EOPNOTSUPP, 'ioctl(TUNSETQUEUE)', { device: this.name });
   }
 
   /** Let the process exit while this device is still open (like socket.unref()). */
@@ -916,7 +664,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     if (!(buffer instanceof Uint8Array)) throw invalidType('buffer', 'a Buffer or Uint8Array', buffer);
     if (!(descriptors instanceof Uint32Array)) throw invalidType('descriptors', 'a Uint32Array', descriptors);
     if (!Number.isInteger(count)) throw invalidType('count', 'an integer', count);
-    if (count < 0 || count > descriptors.length >>> 1) throw outOfRange('count', `>= 0 and <= ${descriptors.length >>> 1}`, count);
+    if (count < 0 || count > descriptors.length >>> 1)
+      throw outOfRange('count', `>= 0 and <= ${descriptors.length >>> 1}`, count);
     this.#assertOpen('writePackets()');
     // The same checks as writable.write(), for every packet, before any is written.
     for (let i = 0; i < count; i++) {
@@ -950,14 +699,14 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
 
   /** @internal Writes one packet; calls back once it is written or dropped. */
   [kWrite](packet: Uint8Array, callback: (error?: Error | null) => void): void {
-    const n = this.#closed ? -9 /* EBADF */ : this.#handle.write(packet);
+    const n = this.#closed ? -EBADF : this.#handle.write(packet);
     if (n >= 0) {
       this.#packetsWritten++;
       this.#bytesWritten += n;
       // Called back after the caller's synchronous code: the writes it makes
       // meanwhile queue up and reach the kernel as one _writev burst.
       queueMicrotask(callback);
-    } else if (n === -11 /* EAGAIN */) {
+    } else if (n === -EAGAIN) {
       this.#onWritable = () => {
         this.#onWritable = undefined;
         this[kWrite](packet, callback);
@@ -1036,7 +785,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    * callback has then been called).
    */
   #packetFailed(packet: Uint8Array, errno: number, callback: (error?: Error | null) => void): boolean {
-    const error = new TunError(errno, 'write', { device: this.name, hint: this.#dropHint(packet, errno) });
+    const error = new TunError(errno, 'write', { device: this.name, hint: dropHint(packet, errno, this) });
     if (FATAL_WRITE_ERRORS.has(error.code)) {
       callback(error);
       this.destroy(error);
@@ -1050,10 +799,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     } else if (!this.#dropWarned) {
       // Nobody listens: say it once rather than lose packets in silence.
       this.#dropWarned = true;
-      process.emitWarning(`${error.message}. Further drops on '${this.name}' are counted in dev.stats; listen for 'drop' to see each one.`, {
-        type: 'TunDeviceWarning',
-        code: 'TUNTAP_PACKET_DROPPED',
-      });
+      warnUnheardDrop(error, this.name);
     }
     return false;
   }
@@ -1074,20 +820,6 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.#packetsWritten += tried - (failures === undefined ? 0 : failures.length / 2);
     this.#bytesWritten += bytes;
     return failures ?? NO_FAILURES;
-  }
-
-  /** What to do about a packet the kernel refused, in its words for this device. */
-  #dropHint(packet: Uint8Array, errno: number): string | undefined {
-    if (errno !== 22 /* EINVAL */) return undefined;
-    if (this.offload !== null) return 'The packet must start with a valid virtio_net_hdr (this device has offloads on)';
-    if (this.packetInfo) return 'The packet must start with the 4-byte packet information header (flags, then the EtherType)';
-    if (this.mode === 'tap') return 'The frame is not a valid Ethernet frame (at least the 14-byte header)';
-    const version = packet.length > 0 ? packet[0] >> 4 : -1;
-    const looksLikePacketInfo = packet.length >= 4 && ((packet[2] === 0x08 && packet[3] === 0x00) || (packet[2] === 0x86 && packet[3] === 0xdd));
-    if (looksLikePacketInfo && version !== 4 && version !== 6) {
-      return "The packet starts with a 4-byte packet information header, but the device was opened without packetInfo: write bare IP packets, or open with packetInfo: true";
-    }
-    return `A TUN device takes bare IPv4 or IPv6 packets; this one's first byte (0x${(packet[0] ?? 0).toString(16).padStart(2, '0')}) names IP version ${version}`;
   }
 
   // ---- rtnetlink helpers and link-state events ----------------------------
@@ -1167,13 +899,18 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
 
   #linkEventListenerAdded(event: string | symbol): void {
     if (this.#closed || this.#linkMonitor !== undefined || !LINK_EVENTS.has(event)) return;
-    this.#linkMonitor = new LinkMonitor(this.index, {
-      linkChange: (link) => this.emit('linkChange', link),
-      up: (link) => this.emit('up', link),
-      down: (link) => this.emit('down', link),
-      addressAdded: (address) => this.emit('addressAdded', address),
-      addressRemoved: (address) => this.emit('addressRemoved', address),
-    }, netnsTarget(this.#netnsFile), this.#refed);
+    this.#linkMonitor = new LinkMonitor(
+      this.index,
+      {
+        linkChange: (link) => this.emit('linkChange', link),
+        up: (link) => this.emit('up', link),
+        down: (link) => this.emit('down', link),
+        addressAdded: (address) => this.emit('addressAdded', address),
+        addressRemoved: (address) => this.emit('addressRemoved', address),
+      },
+      netnsTarget(this.#netnsFile),
+      this.#refed,
+    );
   }
 
   #linkEventListenerRemoved(event: string | symbol): void {
@@ -1189,261 +926,4 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.#netlink?.close();
     this.#netlink = undefined;
   }
-}
-
-/**
- * The class of every Buffer Node makes (its FastBuffer), which Buffer names
- * as its species. Constructing a packet's view with it directly costs about
- * half of slab.subarray(), which clamps its arguments and reads the slab's
- * buffer and offset per call; the view is the same kind of Buffer. Should a
- * Node version not name it, Buffer.from(arrayBuffer, offset, length) makes
- * the same view through a checked path.
- */
-const PacketView: new (memory: ArrayBufferLike, offset: number, length: number) => Buffer = (() => {
-  const species = (Buffer as unknown as { [Symbol.species]?: unknown })[Symbol.species];
-  if (typeof species === 'function' && species !== Buffer) {
-    const Species = species as new (memory: ArrayBufferLike, offset: number, length: number) => Buffer;
-    const probe = new Species(new ArrayBuffer(2), 1, 1);
-    if (Buffer.isBuffer(probe) && Object.getPrototypeOf(probe) === Buffer.prototype && probe.byteOffset === 1) return Species;
-  }
-  return function PacketView(memory: ArrayBufferLike, offset: number, length: number): Buffer {
-    return Buffer.from(memory, offset, length);
-  } as unknown as new (memory: ArrayBufferLike, offset: number, length: number) => Buffer;
-})();
-
-const LINK_EVENTS = new Set<string | symbol>(['linkChange', 'up', 'down', 'addressAdded', 'addressRemoved']);
-
-/**
- * `readable`: a Readable whose read() asks the device for packets. Once
- * readBatches() owns the read side, starting to consume `readable` throws at
- * the caller's line (ERR_READ_SIDE_TAKEN) instead of failing later as an
- * unhandled 'error'.
- */
-class DeviceReadable extends Readable {
-  readonly #device: TunDevice;
-
-  constructor(device: TunDevice, highWaterMark: number) {
-    super({ objectMode: true, highWaterMark });
-    this.#device = device;
-  }
-
-  override _read(): void {
-    this.#device[kStartReading]();
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.#device[kStopReading]();
-    callback(error);
-  }
-
-  #assertReadSideFree(what: string): void {
-    if (this.#device[kBatchReading]) throw readSideTaken(what, 'readBatches()');
-  }
-
-  override on(event: string | symbol, listener: (...args: any[]) => void): this {
-    if (event === 'data' || event === 'readable') this.#assertReadSideFree(`readable.on('${event}')`);
-    return super.on(event, listener);
-  }
-
-  override addListener(event: string | symbol, listener: (...args: any[]) => void): this {
-    return this.on(event, listener);
-  }
-
-  override resume(): this {
-    this.#assertReadSideFree('readable.resume()');
-    return super.resume();
-  }
-}
-
-class PacketWritable extends Writable {
-  readonly #device: TunDevice;
-
-  constructor(device: TunDevice, highWaterMark: number) {
-    super({ highWaterMark, decodeStrings: false });
-    this.#device = device;
-  }
-
-  // Checked here, before anything is queued, so a bad packet throws at the
-  // caller's line (as Node's streams do for a chunk of the wrong type).
-  override write(chunk: unknown, encoding?: BufferEncoding | ((error: Error | null | undefined) => void), callback?: (error: Error | null | undefined) => void): boolean {
-    this.#checkPacket(chunk);
-    const cb = typeof encoding === 'function' ? encoding : callback;
-    // A write that comes after close() began (a socket's 'message' handler,
-    // say) gets its error through its callback, as a write after destroy()
-    // does in Node; it must not destroy the stream and leave close() waiting.
-    if (this.writableEnded || this.destroyed) {
-      const error = this.writableEnded ? writeAfterEnd() : destroyedError();
-      if (cb !== undefined) process.nextTick(cb, error);
-      else warnLateWrite(error);
-      return false;
-    }
-    if (typeof encoding === 'function') return super.write(chunk, encoding);
-    return super.write(chunk, encoding as BufferEncoding, callback);
-  }
-
-  // end(packet) writes the packet first: it gets the same checks as write().
-  override end(chunk?: unknown, encoding?: unknown, callback?: unknown): this {
-    if (chunk !== undefined && chunk !== null && typeof chunk !== 'function') {
-      this.#checkPacket(chunk);
-      if (!this.writableEnded && !this.destroyed) super.write(chunk);
-      return super.end(encoding as () => void);
-    }
-    return super.end(chunk as () => void);
-  }
-
-  #checkPacket(chunk: unknown): asserts chunk is Uint8Array {
-    if (!(chunk instanceof Uint8Array)) throw invalidType('packet', 'a Buffer or Uint8Array', chunk);
-    if (chunk.byteLength === 0) throw outOfRange('packet.length', '>= 1 (an empty packet)', 0);
-    if (chunk.byteLength > this.#device.maxPacketSize) {
-      throw outOfRange('packet.length', `<= ${this.#device.maxPacketSize}`, chunk.byteLength);
-    }
-  }
-
-  override _write(chunk: Uint8Array, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#device[kWrite](chunk, callback);
-  }
-
-  override _writev(chunks: Array<{ chunk: Uint8Array }>, callback: (error?: Error | null) => void): void {
-    this.#device[kWritev](chunks, callback);
-  }
-}
-
-function validateAbortSignal(signal: unknown, name: string): asserts signal is AbortSignal {
-  if (!(signal instanceof AbortSignal)) throw invalidType(name, 'an AbortSignal', signal);
-}
-
-/**
- * `work`, or an AbortError as soon as `signal` aborts; a result that arrives
- * after the abort is handed to `discard` (an fd to close), not lost.
- */
-function abortable<T>(work: Promise<T>, signal: AbortSignal, discard: (late: T) => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        if (signal.aborted) discard(value);
-        else resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
-/** Node's AbortError: name 'AbortError', code 'ABORT_ERR', the signal's reason as cause. */
-function abortError(signal: AbortSignal): Error {
-  return Object.assign(new Error('The operation was aborted', { cause: signal.reason }), { name: 'AbortError', code: 'ABORT_ERR' });
-}
-
-function ignoreResult(): void {
-  // writePackets() reports a fatal error by its return value and the device's 'error'.
-}
-
-function readSideTaken(what: string, owner: string): StateError {
-  return new StateError('ERR_READ_SIDE_TAKEN', `Cannot use ${what}: the device's packets are already read by ${owner}`);
-}
-
-function destroyedError(): StateError {
-  return new StateError('ERR_STREAM_DESTROYED', 'Cannot call write after a stream was destroyed');
-}
-
-function writeAfterEnd(): StateError {
-  return new StateError('ERR_STREAM_WRITE_AFTER_END', 'write after end: the device is closing; the packet was not written');
-}
-
-let lateWriteWarned = false;
-/** A late write with no callback to tell: say so once per process, not silently. */
-function warnLateWrite(error: StateError): void {
-  if (lateWriteWarned) return;
-  lateWriteWarned = true;
-  process.emitWarning(`${error.message} (further late writes are not reported)`, { code: error.code, type: 'TunDeviceWarning' });
-}
-
-const NO_FAILURES: number[] = [];
-
-function toBuffer(packet: Uint8Array): Buffer {
-  return Buffer.isBuffer(packet) ? packet : Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength);
-}
-
-function closeFd(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    // already gone
-  }
-}
-
-interface ValidOptions {
-  kernel: KernelOptions;
-  name: string;
-  mode: TunMode;
-  packetInfo: boolean;
-  path: string;
-  readableHighWaterMark: number;
-  writableHighWaterMark: number;
-  maxBatch: number;
-  offload: ReturnType<typeof validateOffload>;
-}
-
-function integerOption(options: TunDeviceOptions, key: keyof TunDeviceOptions, fallback: number, min: number, max: number): number {
-  const value = options[key];
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw invalidType(`options.${key}`, 'an integer', value);
-  if (value < min || value > max) throw outOfRange(`options.${key}`, `>= ${min} and <= ${max}`, value);
-  return value;
-}
-
-function validateOptions(options: TunDeviceOptions): ValidOptions {
-  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
-  const mode = options.mode ?? 'tun';
-  if (mode !== 'tun' && mode !== 'tap') throw invalidValue('options.mode', mode, "must be 'tun' or 'tap'");
-  const packetInfo = options.packetInfo ?? false;
-  if (typeof packetInfo !== 'boolean') throw invalidType('options.packetInfo', 'a boolean', packetInfo);
-  const path = options.path ?? DEFAULT_PATH;
-  if (validatePath(path, 'options.path', 'a non-empty string') === '') throw invalidType('options.path', 'a non-empty string', path);
-  return {
-    kernel: validateKernelOptions(options),
-    name: validateName(options.name ?? '', 'options.name'),
-    mode,
-    packetInfo,
-    path,
-    readableHighWaterMark: integerOption(options, 'readableHighWaterMark', 64, 1, 1 << 20),
-    writableHighWaterMark: integerOption(options, 'writableHighWaterMark', 256 * 1024, 1, 1 << 30),
-    maxBatch: integerOption(options, 'maxBatch', 256, 1, 4096),
-    offload: validateOffload(options.offload),
-  };
-}
-
-/**
- * Opens one queue as the options say and applies the kernel-side options,
- * on the thread pool; on any failure the fd is closed and the error is a TunError.
- */
-async function openQueue(
-  opts: ValidOptions,
-  netns: NativeNetnsFile | undefined,
-): Promise<{ fd: number; name: string; flags: number; index: number }> {
-  const c = native.constants;
-  const flags =
-    (opts.mode === 'tap' ? c.IFF_TAP : c.IFF_TUN) |
-    (opts.packetInfo ? 0 : c.IFF_NO_PI) |
-    (opts.kernel.multiQueue ? c.IFF_MULTI_QUEUE : 0) |
-    (opts.offload ? c.IFF_VNET_HDR : 0);
-  try {
-    return await native.openTun(opts.path, opts.name, flags, netnsTarget(netns), kernelOptionArgs(opts.kernel));
-  } catch (error) {
-    // A failure to enter the namespace is about the namespace file; one after
-    // TUNSETIFF names the device the kernel made.
-    const inNetns = isNativeErrnoError(error) && (error.syscall === 'setns' || error.syscall === 'open(netns)');
-    const device = (error as { device?: string }).device ?? (opts.name || undefined);
-    throw fromNative(error, { device, path: inNetns ? opts.kernel.netns : opts.path });
-  }
-}
-
-/** Closes an fd on the thread pool (closing a TUN queue takes the rtnl lock). */
-function closeFdAsync(fd: number): Promise<void> {
-  return new Promise((resolve) => close(fd, () => resolve()));
 }

@@ -2,7 +2,7 @@
 // npm run test:asan [-- test files...]: builds the addon with AddressSanitizer
 // and UndefinedBehaviorSanitizer into build-asan/ (build/Release, which the
 // normal tests load, is left alone), then runs the suite (or the files given)
-// with that build (TUNTAP_NATIVE_PATH, honoured by lib/native.ts): every test
+// with that build (TUNTAP_NATIVE_PATH, honoured by lib/internal/native.ts): every test
 // file but the package ones, or the files given. Fails when
 // a test fails or when either sanitizer reports anything, in this process's
 // children or in any Node they start.
@@ -35,13 +35,23 @@ fs.cpSync(path.join(root, 'src'), path.join(pkg, 'src'), { recursive: true });
 fs.copyFileSync(path.join(root, 'binding.gyp'), path.join(pkg, 'binding.gyp'));
 const flags = '-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -g -O1';
 // `npm run` puts its own node-gyp on PATH, as for `npm run build:native`.
-if (step('building the addon with -fsanitize=address,undefined', 'node-gyp', ['rebuild'], {
-  cwd: pkg,
-  env: { ...process.env, CFLAGS: flags, CXXFLAGS: flags, LDFLAGS: '-fsanitize=address,undefined' },
-}) !== 0) process.exit(1);
+if (
+  step('building the addon with -fsanitize=address,undefined', 'node-gyp', ['rebuild'], {
+    cwd: pkg,
+    env: { ...process.env, CFLAGS: flags, CXXFLAGS: flags, LDFLAGS: '-fsanitize=address,undefined' },
+  }) !== 0
+)
+  process.exit(1);
 const addon = path.join(pkg, 'build', 'Release', 'tuntap.node');
 
-if (step('compiling the TypeScript', process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']) !== 0) process.exit(1);
+if (
+  step('compiling the TypeScript', process.execPath, [
+    path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
+    '-p',
+    'tsconfig.json',
+  ]) !== 0
+)
+  process.exit(1);
 
 const libasan = execFileSync('gcc', ['-print-file-name=libasan.so'], { encoding: 'utf8' }).trim();
 if (!path.isAbsolute(libasan) || !fs.existsSync(libasan)) {
@@ -72,11 +82,21 @@ const env = {
 // prebuilds (not this build) and run foreign binaries (qemu, musl's loader,
 // an arm64 Node) that cannot carry a preloaded glibc libasan.
 const testDir = path.join(root, 'dist', 'test');
-const files = process.argv.length > 2
-  ? process.argv.slice(2)
-  : fs.readdirSync(testDir).filter((f) => f.endsWith('.test.js') && !f.startsWith('package')).sort().map((f) => path.join(testDir, f));
+const files =
+  process.argv.length > 2
+    ? process.argv.slice(2)
+    : fs
+        .readdirSync(testDir)
+        .filter((f) => f.endsWith('.test.js') && !f.startsWith('package'))
+        .sort()
+        .map((f) => path.join(testDir, f));
 const started = Date.now();
-const status = step('running the tests under the sanitizers', process.execPath, [path.join(__dirname, 'run-tests.js'), ...files], { env });
+const status = step(
+  'running the tests under the sanitizers',
+  process.execPath,
+  [path.join(__dirname, 'run-tests.js'), ...files],
+  { env },
+);
 const minutes = ((Date.now() - started) / 60000).toFixed(1);
 
 // Reports from Node (and so from the addon) count; a tool's are shown and left to its authors.
@@ -86,5 +106,7 @@ for (const file of all) {
   console.log(`\n==== sanitizer report ${file}${found.includes(file) ? '' : ' (not Node: not counted)'} ====`);
   console.log(fs.readFileSync(path.join(reports, file), 'utf8'));
 }
-console.log(`asan: tests ${status === 0 ? 'passed' : 'FAILED'} in ${minutes} min; ${found.length} sanitizer report(s) from Node, ${all.length - found.length} from other programs`);
+console.log(
+  `asan: tests ${status === 0 ? 'passed' : 'FAILED'} in ${minutes} min; ${found.length} sanitizer report(s) from Node, ${all.length - found.length} from other programs`,
+);
 process.exitCode = status !== 0 || found.length > 0 ? 1 : 0;

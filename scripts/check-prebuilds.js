@@ -7,7 +7,12 @@ const path = require('node:path');
 const { sourceHash, HASH_FILE } = require('./source-hash');
 
 const root = path.join(__dirname, '..');
-const expected = ['linux-x64/tuntap-ts.glibc.node', 'linux-x64/tuntap-ts.musl.node', 'linux-arm64/tuntap-ts.glibc.node', 'linux-arm64/tuntap-ts.musl.node'];
+const expected = [
+  'linux-x64/tuntap-ts.glibc.node',
+  'linux-x64/tuntap-ts.musl.node',
+  'linux-arm64/tuntap-ts.glibc.node',
+  'linux-arm64/tuntap-ts.musl.node',
+];
 const missing = expected.filter((f) => !fs.existsSync(path.join(root, 'prebuilds', f)));
 const problems = missing.map((f) => `prebuilds/${f} is missing`);
 const hashFile = path.join(root, HASH_FILE);

@@ -17,18 +17,26 @@ if (!Number.isInteger(count) || count < 1 || !Number.isInteger(seed) || seed < 0
 const { fuzz } = require(path.join(__dirname, '..', 'dist', 'test', 'fuzz-runner.js'));
 
 console.log(`fuzz: ${count} iterations, seed ${seed}`);
-fuzz(seed, count).then((report) => {
-  const seconds = report.elapsedMs / 1000;
-  console.log(`fuzz: ${report.iterations} iterations in ${seconds.toFixed(1)} s (${Math.round(report.iterations / seconds)}/s), ${report.failures.length} failures`);
-  for (const f of report.failures) {
-    console.log(`- ${f.target}, iteration ${f.iteration}: ${f.problem}\n  input ${f.input.length > 400 ? `${f.input.slice(0, 400)}...` : f.input}`);
-  }
-  if (report.stuck !== undefined) console.log(`- stuck: iteration ${report.stuck.iteration} ran ${Math.round(report.stuck.ms)} ms without finishing`);
-  if (report.failures.length > 0 || report.stuck !== undefined) {
-    console.log(`reproduce: npm run fuzz -- ${count} ${seed}`);
+fuzz(seed, count).then(
+  (report) => {
+    const seconds = report.elapsedMs / 1000;
+    console.log(
+      `fuzz: ${report.iterations} iterations in ${seconds.toFixed(1)} s (${Math.round(report.iterations / seconds)}/s), ${report.failures.length} failures`,
+    );
+    for (const f of report.failures) {
+      console.log(
+        `- ${f.target}, iteration ${f.iteration}: ${f.problem}\n  input ${f.input.length > 400 ? `${f.input.slice(0, 400)}...` : f.input}`,
+      );
+    }
+    if (report.stuck !== undefined)
+      console.log(`- stuck: iteration ${report.stuck.iteration} ran ${Math.round(report.stuck.ms)} ms without finishing`);
+    if (report.failures.length > 0 || report.stuck !== undefined) {
+      console.log(`reproduce: npm run fuzz -- ${count} ${seed}`);
+      process.exitCode = 1;
+    }
+  },
+  (error) => {
+    console.error(error);
     process.exitCode = 1;
-  }
-}, (error) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+  },
+);

@@ -56,7 +56,16 @@ function zigBinary() {
     }
     console.log(`prebuild: installing ${ZIG_PACKAGE}@${ZIG_VERSION} into ${prefix}`);
     fs.mkdirSync(prefix, { recursive: true });
-    run('npm', ['install', '--prefix', prefix, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `${ZIG_PACKAGE}@${ZIG_VERSION}`]);
+    run('npm', [
+      'install',
+      '--prefix',
+      prefix,
+      '--no-save',
+      '--no-package-lock',
+      '--no-audit',
+      '--no-fund',
+      `${ZIG_PACKAGE}@${ZIG_VERSION}`,
+    ]);
   }
   return zig;
 }
@@ -78,7 +87,9 @@ function main() {
   fs.writeFileSync(path.join(binDir, 'node-gyp'), `#!/bin/sh\nexec "${process.execPath}" "${gyp}" "$@"\n`, { mode: 0o755 });
   // The host's strip knows x86-64 only; Zig's objcopy strips every target. prebuildify calls it as `strip FILE --strip-all`.
   const strip = path.join(binDir, 'strip');
-  fs.writeFileSync(strip, `#!/bin/sh\nset -e\n"${zig}" objcopy --strip-all "$1" "$1.stripped"\nmv "$1.stripped" "$1"\n`, { mode: 0o755 });
+  fs.writeFileSync(strip, `#!/bin/sh\nset -e\n"${zig}" objcopy --strip-all "$1" "$1.stripped"\nmv "$1.stripped" "$1"\n`, {
+    mode: 0o755,
+  });
   const prebuildify = path.join(root, 'node_modules', 'prebuildify', 'bin.js');
   for (const dir of fs.readdirSync(path.join(root, 'prebuilds'))) {
     if (dir.startsWith('linux-')) fs.rmSync(path.join(root, 'prebuilds', dir), { recursive: true, force: true });
@@ -91,14 +102,31 @@ function main() {
     const env = {
       ...process.env,
       PATH: `${binDir}:${process.env.PATH}`,
-      CC: cc, CXX: cxx, LINK: cxx, CC_target: cc, CXX_target: cxx,
+      CC: cc,
+      CXX: cxx,
+      LINK: cxx,
+      CC_target: cc,
+      CXX_target: cxx,
       // binding.gyp's condition for flags that only this toolchain wants.
       TUNTAP_PREBUILD: '1',
       PREBUILD_LIBC: t.libc,
     };
     const headers = nodeDir();
     if (headers !== undefined) env.npm_config_nodedir = headers;
-    run(process.execPath, [prebuildify, '--napi', '--strip', `--strip-bin=${strip}`, '--tag-libc', `--target=${process.versions.node}`, `--arch=${t.arch}`, '--platform=linux'], { env });
+    run(
+      process.execPath,
+      [
+        prebuildify,
+        '--napi',
+        '--strip',
+        `--strip-bin=${strip}`,
+        '--tag-libc',
+        `--target=${process.versions.node}`,
+        `--arch=${t.arch}`,
+        '--platform=linux',
+      ],
+      { env },
+    );
     console.log(`prebuild: linux-${t.arch} ${t.libc} took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   }
   fs.rmSync(binDir, { recursive: true, force: true });

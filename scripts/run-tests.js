@@ -13,9 +13,14 @@ const path = require('node:path');
 const root = path.join(__dirname, '..');
 const testDir = path.join(root, 'dist', 'test');
 const only = process.argv.slice(2);
-const files = only.length > 0
-  ? only.map((f) => path.resolve(f))
-  : fs.readdirSync(testDir).filter((f) => f.endsWith('.test.js')).sort().map((f) => path.join(testDir, f));
+const files =
+  only.length > 0
+    ? only.map((f) => path.resolve(f))
+    : fs
+        .readdirSync(testDir)
+        .filter((f) => f.endsWith('.test.js'))
+        .sort()
+        .map((f) => path.join(testDir, f));
 
 const nodeTest = [process.execPath, '--test', '--test-concurrency=1', '--test-reporter=spec', ...files];
 let r;

@@ -14,6 +14,9 @@
 //
 //   node scripts/setup.js [--cross] [--check]
 //
+// clang-format (for `npm run lint`) is installed with the rest when run as
+// root; --check reports it missing only in CI, where lint runs.
+//
 // --check only reports what is missing (one "missing: <package>" line each)
 // and exits 1 if anything is; it installs nothing.
 'use strict';
@@ -39,7 +42,10 @@ const TOOLS = {
   python3: 'python3',
   '/usr/include/stdio.h': 'libc6-dev',
   ...(cross ? CROSS_PACKAGES : {}),
+  ...(process.env.CI === 'true' ? { 'clang-format': 'clang-format' } : {}),
 };
+/** Installed when missing and we can (root), but not required outside CI. */
+const OPTIONAL_TOOLS = { 'clang-format': 'clang-format' };
 
 function have(tool) {
   if (tool.startsWith('/')) return fs.existsSync(tool);
@@ -48,14 +54,24 @@ function have(tool) {
 }
 
 function run(command, commandArgs) {
-  const r = spawnSync(command, commandArgs, { stdio: 'inherit', cwd: root, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const r = spawnSync(command, commandArgs, {
+    stdio: 'inherit',
+    cwd: root,
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
   if (r.status !== 0) {
     console.error(`setup: ${command} ${commandArgs.join(' ')} failed`);
     process.exit(r.status ?? 1);
   }
 }
 
-const missing = [...new Set(Object.entries(TOOLS).filter(([tool]) => !have(tool)).map(([, pkg]) => pkg))];
+const missing = [
+  ...new Set(
+    Object.entries(TOOLS)
+      .filter(([tool]) => !have(tool))
+      .map(([, pkg]) => pkg),
+  ),
+];
 const needArm64Node = cross && !fs.existsSync(arm64NodePath());
 if (checkOnly) {
   for (const pkg of missing) console.log(`missing: ${pkg}`);
@@ -63,8 +79,12 @@ if (checkOnly) {
   process.exit(missing.length > 0 || needArm64Node ? 1 : 0);
 }
 
+const canInstall = process.getuid() === 0 && have('apt-get');
+if (canInstall) {
+  for (const [tool, pkg] of Object.entries(OPTIONAL_TOOLS)) if (!have(tool) && !missing.includes(pkg)) missing.push(pkg);
+}
 if (missing.length > 0) {
-  if (process.getuid() === 0 && have('apt-get')) {
+  if (canInstall) {
     console.log(`setup: installing ${missing.join(' ')}`);
     run('apt-get', ['update', '-q']);
     run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing]);
@@ -76,7 +96,9 @@ if (missing.length > 0) {
 if (needArm64Node) {
   // The package declares cpu arm64, which `npm install` refuses on x64; it is
   // only a Node binary in a tarball, so it is fetched and unpacked instead.
-  console.log(`setup: fetching ${ARM64_NODE.name}@${ARM64_NODE.version} (an arm64 Node for the prebuild tests) into ${arm64NodePrefix()}`);
+  console.log(
+    `setup: fetching ${ARM64_NODE.name}@${ARM64_NODE.version} (an arm64 Node for the prebuild tests) into ${arm64NodePrefix()}`,
+  );
   fs.rmSync(arm64NodePrefix(), { recursive: true, force: true });
   fs.mkdirSync(arm64NodePrefix(), { recursive: true });
   run('npm', ['pack', '--silent', '--pack-destination', arm64NodePrefix(), `${ARM64_NODE.name}@${ARM64_NODE.version}`]);

@@ -9,7 +9,13 @@ const path = require('node:path');
 const HASH_FILE = path.join('prebuilds', 'SOURCES.sha256');
 
 function sourceHash(root) {
-  const files = ['binding.gyp', ...fs.readdirSync(path.join(root, 'src')).sort().map((f) => `src/${f}`)];
+  const files = [
+    'binding.gyp',
+    ...fs
+      .readdirSync(path.join(root, 'src'))
+      .sort()
+      .map((f) => `src/${f}`),
+  ];
   const hash = crypto.createHash('sha256');
   for (const file of files) {
     hash.update(`${file}\0`);

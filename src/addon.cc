@@ -92,11 +92,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitTunIoctl(env, exports);
   exports.Set("strerror", Napi::Function::New(env, Strerror, "strerror"));
   exports.Set("TunHandle", TunHandle::Init(env));
-  exports.Set("tunFdInUse", Napi::Function::New(
-                                env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-                                  return Napi::Boolean::New(info.Env(), TunHandle::OwnsFd(info[0].As<Napi::Number>().Int32Value()));
-                                },
-                                "tunFdInUse"));
+  exports.Set("tunFdInUse",
+              Napi::Function::New(
+                  env,
+                  [](const Napi::CallbackInfo& info) -> Napi::Value {
+                    return Napi::Boolean::New(info.Env(), TunHandle::OwnsFd(info[0].As<Napi::Number>().Int32Value()));
+                  },
+                  "tunFdInUse"));
   exports.Set("NetlinkSocket", NetlinkSocket::Init(env));
   exports.Set("NetnsFile", NetnsFile::Init(env));
   return exports;
@@ -105,8 +107,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 }  // namespace
 }  // namespace tuntap
 
-static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
-  return tuntap::Init(env, exports);
-}
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return tuntap::Init(env, exports); }
 
 NODE_API_MODULE(tuntap, InitAddon)

@@ -1,6 +1,6 @@
 // Errors thrown by the native core carry only what JS needs to build a
 // Node-style error: `errno` (positive, as the kernel returned it) and
-// `syscall`. Messages, codes and hints are policy and live in lib/errors.ts.
+// `syscall`. Messages, codes and hints are policy and live in lib/internal/errors.ts.
 #pragma once
 #include <napi.h>
 

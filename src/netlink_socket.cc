@@ -169,9 +169,7 @@ Napi::Value NetlinkSocket::Send(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, n < 0 ? -errno : static_cast<double>(n));
 }
 
-Napi::Value NetlinkSocket::GetPortId(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), portId_);
-}
+Napi::Value NetlinkSocket::GetPortId(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), portId_); }
 
 // The kernel doubles what it is asked for (for its bookkeeping) and reports
 // the doubled figure; half of it is what messages can fill.

@@ -78,7 +78,8 @@ NetnsGuard::~NetnsGuard() {
 }
 
 Napi::Function NetnsFile::Init(Napi::Env env) {
-  return DefineClass(env, "NetnsFile",
+  return DefineClass(env,
+                     "NetnsFile",
                      {
                          InstanceAccessor<&NetnsFile::GetFd>("fd"),
                          InstanceMethod<&NetnsFile::Close>("close"),
@@ -100,9 +101,7 @@ NetnsFile::~NetnsFile() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-Napi::Value NetnsFile::GetFd(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), fd_);
-}
+Napi::Value NetnsFile::GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
 
 Napi::Value NetnsFile::Close(const Napi::CallbackInfo& info) {
   if (fd_ >= 0) ::close(fd_);

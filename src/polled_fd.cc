@@ -88,8 +88,7 @@ void OnClosed(uv_fs_t* req) {
     napi_value global = nullptr;
     napi_value code = nullptr;
     if (CanCallIntoJs(Napi::Env(env)) && napi_get_reference_value(env, request->done, &done) == napi_ok &&
-        done != nullptr && napi_get_global(env, &global) == napi_ok &&
-        napi_create_int32(env, err, &code) == napi_ok) {
+        done != nullptr && napi_get_global(env, &global) == napi_ok && napi_create_int32(env, err, &code) == napi_ok) {
       // napi_make_callback wants an object as `this`; the callback ignores it.
       CallJs(Napi::Env(env), nullptr, global, done, {code});
     }

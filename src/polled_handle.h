@@ -72,8 +72,7 @@ class PolledHandle : public Napi::ObjectWrap<Derived>, public NativeResource {
       held.Set(i++, fn);
       callbacks_.push_back(Napi::Weak(fn));
     }
-    info.This().As<Napi::Object>().DefineProperty(
-        Napi::PropertyDescriptor::Value("callbacks", held, napi_default));
+    info.This().As<Napi::Object>().DefineProperty(Napi::PropertyDescriptor::Value("callbacks", held, napi_default));
   }
 
   // Calls callback `which` with this wrapper as `this`; a no-op once closed.

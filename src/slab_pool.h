@@ -3,12 +3,12 @@
 //
 // Why a pool: a slab lives until the garbage collector has collected every
 // view of it, and a fresh allocation of that size often comes back from
-// malloc as pages the kernel must fault in again. On this project's VMs a
-// page fault costs about 16 us; a readable stream of 1400-byte packets took
-// about 5.5 of them per 1,000 packets (about 0.09 us a packet). Slabs whose
-// views have all been collected come back here (the Buffer's finalizer) and
-// are handed out again, already mapped: 0.7-0.9 faults per 1,000 packets,
-// and about 2.5% more packets a second through `readable` (bench/, rx 1400 B).
+// malloc as pages the kernel must fault in again: a readable stream of
+// 1400-byte packets took about 5.5 page faults per 1,000 packets (the
+// `npm run bench` case 'rx 1400B', node-stream). Slabs whose views have all
+// been collected come back here (the Buffer's finalizer) and are handed out
+// again, already mapped: 0.7-0.9 faults per 1,000 packets in the same case,
+// and about 2.5% more packets a second through `readable`.
 #pragma once
 #include <napi.h>
 

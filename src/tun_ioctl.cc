@@ -100,9 +100,7 @@ class IoctlWorker : public Napi::AsyncWorker {
         size_ = static_cast<int>(arg_);
         rc = ::ioctl(fd_, TUNSETSNDBUF, &size_);
         break;
-      case kGetSndBuf:
-        rc = ::ioctl(fd_, TUNGETSNDBUF, &size_);
-        break;
+      case kGetSndBuf: rc = ::ioctl(fd_, TUNGETSNDBUF, &size_); break;
       case kSetQueue:
         // TUNSETQUEUE reads only ifr_flags.
         std::memset(&ifr_, 0, sizeof(ifr_));
@@ -122,7 +120,7 @@ class IoctlWorker : public Napi::AsyncWorker {
         break;
       case kAttachFilter: {
         // program holds struct sock_filter records (8 bytes each, host byte
-        // order) that lib/filter.ts encoded; the kernel copies and checks it.
+        // order) that lib/packet/filter.ts encoded; the kernel copies and checks it.
         struct sock_fprog fprog;
         fprog.len = static_cast<unsigned short>(program_->size() / sizeof(struct sock_filter));
         fprog.filter = reinterpret_cast<struct sock_filter*>(const_cast<char*>(program_->data()));

@@ -2,7 +2,7 @@
 // virtio_net_hdr in front of every packet, its byte order, and which
 // offloads (TUNSETOFFLOAD) the kernel may hand us. Each entry point is one
 // ioctl; which flags to ask for, and what a refusal means, is decided in
-// lib/offload.ts.
+// lib/device/offload.ts.
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
 

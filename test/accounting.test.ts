@@ -33,7 +33,13 @@ for (const [label, sendBufferSize] of [
         if (sendBufferSize !== undefined) assert.equal(await dev.getSendBufferSize(), sendBufferSize);
         // Addressed to a host on the device's subnet that is not this one: with forwarding
         // off the stack discards it after the device counted it as received.
-        const good = ipv4UdpPacket({ source: net.host(2), destination: net.host(3), sourcePort: 9, destinationPort: 9, payload: Buffer.alloc(64) });
+        const good = ipv4UdpPacket({
+          source: net.host(2),
+          destination: net.host(3),
+          sourcePort: 9,
+          destinationPort: 9,
+          payload: Buffer.alloc(64),
+        });
         const bad = Buffer.alloc(good.length);
         const drops = new Map<string, number>();
         dev.on('drop', (_packet, error) => drops.set(error.code, (drops.get(error.code) ?? 0) + 1));
@@ -58,11 +64,20 @@ for (const [label, sendBufferSize] of [
         }
         await until(() => fired === issued, 'every write callback', 30_000);
         const after = ipLink(dev.name).stats64!.rx;
-        t.diagnostic(`${issued} issued in ${(WRITE_DEADLINE_MS - (deadline - Date.now())) / 1000} s; drops ${JSON.stringify([...drops])}`);
-        assert.ok(calls.subarray(0, issued).every((c) => c === 1), 'every callback fired exactly once');
+        t.diagnostic(
+          `${issued} issued in ${(WRITE_DEADLINE_MS - (deadline - Date.now())) / 1000} s; drops ${JSON.stringify([...drops])}`,
+        );
+        assert.ok(
+          calls.subarray(0, issued).every((c) => c === 1),
+          'every callback fired exactly once',
+        );
         assert.deepEqual([...failed], [], 'a refused packet is a drop, not a write error');
         const dropped = [...drops.values()].reduce((a, b) => a + b, 0);
-        assert.deepEqual([...drops], badIssued === 0 ? [] : [['EINVAL', badIssued]], 'each refused packet dropped once, with its reason');
+        assert.deepEqual(
+          [...drops],
+          badIssued === 0 ? [] : [['EINVAL', badIssued]],
+          'each refused packet dropped once, with its reason',
+        );
         const written = issued - dropped;
         assert.equal(after.packets - before.packets, written, 'the kernel received every packet not dropped');
         assert.equal(after.dropped - before.dropped, dropped, "the kernel's drop counter agrees with the 'drop' events");

@@ -17,7 +17,7 @@ privilegedTest('a paused consumer bounds what the process buffers; the kernel ri
     if (consumed === 10) dev.readable.pause();
   });
   const total = 3000; // far more than the ring (txqueuelen 500) and the stream hold
-  for (let sent = 0; sent < total; ) {
+  for (let sent = 0; sent < total;) {
     for (let i = 0; i < 100; i++, sent++) socket.send(Buffer.alloc(64), 9, net.host(2));
     await new Promise((resolve) => setImmediate(resolve));
   }
@@ -45,7 +45,11 @@ privilegedTest('readable takes no more packets from the kernel than its highWate
   const { socket } = await boundUdpSocket(net.host(1));
   // A send's callback runs after its sendmsg(2) returned, by when the packet is in the device's ring.
   await Promise.all(
-    Array.from({ length: total }, () => new Promise<void>((resolve, reject) => socket.send(Buffer.alloc(64), 9, net.host(2), (e) => (e ? reject(e) : resolve())))),
+    Array.from(
+      { length: total },
+      () =>
+        new Promise<void>((resolve, reject) => socket.send(Buffer.alloc(64), 9, net.host(2), (e) => (e ? reject(e) : resolve()))),
+    ),
   );
   socket.close();
   const r = dev.readable;
@@ -55,7 +59,7 @@ privilegedTest('readable takes no more packets from the kernel than its highWate
     // 'readable' comes once a read from the kernel has filled the buffer (or the ring ran dry).
     await new Promise((resolve) => r.once('readable', resolve));
     mostBuffered = Math.max(mostBuffered, r.readableLength);
-    for (let p: Buffer | null; (p = r.read() as Buffer | null) !== null; ) if (p[0] >> 4 === 4 && p[9] === 17) udp++;
+    for (let p: Buffer | null; (p = r.read() as Buffer | null) !== null;) if (p[0] >> 4 === 4 && p[9] === 17) udp++;
   }
   assert.ok(mostBuffered <= highWaterMark, `${mostBuffered} packets buffered at once`);
   assert.equal(udp, total, 'every queued packet was read in the end');

@@ -20,7 +20,6 @@ async function within<T>(promise: Promise<T>, what: string, timeoutMs = 5000): P
   }
 }
 
-
 privilegedTest('readBatches receives exactly the packets sent, in order, and views stay valid', async () => {
   const { dev, net } = await openUp('bat');
   await using _ = dev;
@@ -36,7 +35,10 @@ privilegedTest('readBatches receives exactly the packets sent, in order, and vie
   await sendNumbered(net.host(2), 300);
   await until(() => kept.length >= 300, '300 packets');
   // Read after every batch has come in: the default mode never reuses a slab region.
-  assert.deepEqual(kept.map(sequenceOf), Array.from({ length: 300 }, (_, i) => i));
+  assert.deepEqual(
+    kept.map(sequenceOf),
+    Array.from({ length: 300 }, (_, i) => i),
+  );
   assert.ok(batches >= 1 && batches <= 300);
 });
 
@@ -67,30 +69,39 @@ privilegedTest('readBatches with reuseSlab reads every batch into the same memor
     await sendNumbered(net.host(2), 10, round * 10);
     await within(got, `round ${round}`);
   }
-  assert.deepEqual(seen, Array.from({ length: 30 }, (_, i) => i));
+  assert.deepEqual(
+    seen,
+    Array.from({ length: 30 }, (_, i) => i),
+  );
   assert.equal(slabs.size, 1);
   // Without reuse, the second batch would start where the first ended.
   assert.ok(firstOffsets.length >= 3);
-  assert.ok(firstOffsets.every((offset) => offset === 0), `first offsets: ${firstOffsets.join(' ')}`);
+  assert.ok(
+    firstOffsets.every((offset) => offset === 0),
+    `first offsets: ${firstOffsets.join(' ')}`,
+  );
 });
 
-privilegedTest('once readBatches reads, consuming readable throws ERR_READ_SIDE_TAKEN at the call and batches keep every packet', async () => {
-  const { dev, net } = await openUp('own');
-  await using _ = dev;
-  let batched = 0;
-  let streamed = 0;
-  dev.readBatches((slab, d, count) => {
-    for (let i = 0; i < count; i++) if (sequenceOf(slab.subarray(d[2 * i], d[2 * i] + d[2 * i + 1])) >= 0) batched++;
-  });
-  assert.throws(() => dev.readable.on('data', () => streamed++), { code: 'ERR_READ_SIDE_TAKEN' });
-  assert.throws(() => dev.readable.on('readable', () => streamed++), { code: 'ERR_READ_SIDE_TAKEN' });
-  assert.throws(() => dev.readable.resume(), { code: 'ERR_READ_SIDE_TAKEN' });
-  assert.equal(dev.readable.destroyed, false);
-  await sendNumbered(net.host(2), 20);
-  await until(() => batched >= 20, '20 packets through readBatches');
-  assert.equal(batched, 20);
-  assert.equal(streamed, 0);
-});
+privilegedTest(
+  'once readBatches reads, consuming readable throws ERR_READ_SIDE_TAKEN at the call and batches keep every packet',
+  async () => {
+    const { dev, net } = await openUp('own');
+    await using _ = dev;
+    let batched = 0;
+    let streamed = 0;
+    dev.readBatches((slab, d, count) => {
+      for (let i = 0; i < count; i++) if (sequenceOf(slab.subarray(d[2 * i], d[2 * i] + d[2 * i + 1])) >= 0) batched++;
+    });
+    assert.throws(() => dev.readable.on('data', () => streamed++), { code: 'ERR_READ_SIDE_TAKEN' });
+    assert.throws(() => dev.readable.on('readable', () => streamed++), { code: 'ERR_READ_SIDE_TAKEN' });
+    assert.throws(() => dev.readable.resume(), { code: 'ERR_READ_SIDE_TAKEN' });
+    assert.equal(dev.readable.destroyed, false);
+    await sendNumbered(net.host(2), 20);
+    await until(() => batched >= 20, '20 packets through readBatches');
+    assert.equal(batched, 20);
+    assert.equal(streamed, 0);
+  },
+);
 
 privilegedTest('readBatches throws ERR_READ_SIDE_TAKEN once readable is reading, and readable keeps every packet', async () => {
   const { dev, net } = await openUp('own2');
@@ -103,7 +114,10 @@ privilegedTest('readBatches throws ERR_READ_SIDE_TAKEN once readable is reading,
   assert.throws(() => dev.readBatches(() => assert.fail('the batch handler must not run')), { code: 'ERR_READ_SIDE_TAKEN' });
   await sendNumbered(net.host(2), 20);
   await until(() => streamed.length >= 20, '20 packets through readable');
-  assert.deepEqual(streamed, Array.from({ length: 20 }, (_, i) => i));
+  assert.deepEqual(
+    streamed,
+    Array.from({ length: 20 }, (_, i) => i),
+  );
 });
 
 privilegedTest('readBatches rejects a handler that is not a function before reading', async () => {

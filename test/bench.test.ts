@@ -16,57 +16,81 @@ interface ResultRow {
   samples: Array<Record<string, number>>;
 }
 
-privilegedTest('npm run bench -- --quick runs every case against C and writes its JSON', async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'tuntap-bench-'));
-  try {
-    const out = path.join(dir, 'results.json');
-    const r = await run(process.execPath, [path.join(__dirname, '..', 'bench', 'run.js'), '--quick', '--out', out]);
-    assert.equal(r.code, 0, r.stderr);
-    const results = JSON.parse(readFileSync(out, 'utf8')) as { rows: ResultRow[] };
-    const cases = new Set(results.rows.map((row) => row.case));
-    const rxCases = ['drain 64B', 'drain 1400B', 'paced 64B 50k/s', 'paced 1400B 50k/s', 'flood 64B', 'flood 1400B'].map((c) => `rx ${c}`);
-    for (const name of [...rxCases, 'tx 64B', 'echo 1 in flight', 'echo 32 in flight', 'forward TCP']) {
-      assert.ok(cases.has(name), `${name} is missing`);
-      const rows = results.rows.filter((row) => row.case === name);
-      assert.deepEqual(rows.map((row) => row.variant), ['C', 'node-stream', 'node-batch']);
-      // Every variant moved packets: a broken worker reports 0.
-      for (const row of rows) assert.ok(row.median > 0, `${name} ${row.variant}: ${row.median}`);
-    }
-    // The multi-queue cases: 1 and 2 queues, each reader thread on its own queue.
-    for (const kind of ['drain', 'flood']) {
-      for (const q of [1, 2]) {
-        const rows = results.rows.filter((row) => row.case === `rx mq ${kind} 64B ${q}q`);
-        assert.deepEqual(rows.map((row) => row.variant), ['C', 'node-stream', 'node-batch'], `rx mq ${kind} ${q}q`);
-        for (const row of rows) assert.ok(row.median > 0, `rx mq ${kind} ${q}q ${row.variant}: ${row.median}`);
+privilegedTest(
+  'npm run bench -- --quick runs every case against C and writes its JSON',
+  async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tuntap-bench-'));
+    try {
+      const out = path.join(dir, 'results.json');
+      const r = await run(process.execPath, [path.join(__dirname, '..', 'bench', 'run.js'), '--quick', '--out', out]);
+      assert.equal(r.code, 0, r.stderr);
+      const results = JSON.parse(readFileSync(out, 'utf8')) as { rows: ResultRow[] };
+      const cases = new Set(results.rows.map((row) => row.case));
+      const rxCases = ['drain 64B', 'drain 1400B', 'paced 64B 50k/s', 'paced 1400B 50k/s', 'flood 64B', 'flood 1400B'].map(
+        (c) => `rx ${c}`,
+      );
+      for (const name of [...rxCases, 'tx 64B', 'echo 1 in flight', 'echo 32 in flight', 'forward TCP']) {
+        assert.ok(cases.has(name), `${name} is missing`);
+        const rows = results.rows.filter((row) => row.case === name);
+        assert.deepEqual(
+          rows.map((row) => row.variant),
+          ['C', 'node-stream', 'node-batch'],
+        );
+        // Every variant moved packets: a broken worker reports 0.
+        for (const row of rows) assert.ok(row.median > 0, `${name} ${row.variant}: ${row.median}`);
       }
+      // The multi-queue cases: 1 and 2 queues, each reader thread on its own queue.
+      for (const kind of ['drain', 'flood']) {
+        for (const q of [1, 2]) {
+          const rows = results.rows.filter((row) => row.case === `rx mq ${kind} 64B ${q}q`);
+          assert.deepEqual(
+            rows.map((row) => row.variant),
+            ['C', 'node-stream', 'node-batch'],
+            `rx mq ${kind} ${q}q`,
+          );
+          for (const row of rows) assert.ok(row.median > 0, `rx mq ${kind} ${q}q ${row.variant}: ${row.median}`);
+        }
+      }
+      // A drain reads exactly what the harness put in the ring, and reports its CPU per packet.
+      for (const row of results.rows.filter((row) => row.case.startsWith('rx drain'))) {
+        assert.equal(row.samples[0].read, 20_000, `${row.case} ${row.variant}`);
+        assert.ok(row.samples[0].cpuUsPerPkt > 0, `${row.case} ${row.variant}: no CPU figure`);
+      }
+      // A flood says what bounded it; a row flagged as not the reader's has no Node/C ratio.
+      for (const row of results.rows.filter((row) => row.case.startsWith('rx flood'))) {
+        const [sample] = row.samples;
+        assert.ok(sample.sentRate > 0 && sample.cpuShare > 0, `${row.case} ${row.variant}: no sent rate or CPU share`);
+        assert.ok(sample.readerBound === 0 || sample.readerBound === 1);
+        if (row.note !== undefined) assert.equal(row.ratioToC, null);
+      }
+      // The forward case's offload variants, alternated with the plain ones.
+      const forward = (name: string): ResultRow[] => results.rows.filter((row) => row.case === name);
+      // Without offloads nothing larger than the 1500-byte MTU reaches the forwarder.
+      for (const row of forward('forward TCP'))
+        assert.ok(row.samples[0].largest <= 1500, `plain ${row.variant}: ${row.samples[0].largest}`);
+      assert.deepEqual(
+        forward('forward TCP offload').map((row) => row.variant),
+        ['C', 'node-stream', 'node-batch'],
+      );
+      for (const name of ['forward TCP split', 'forward TCP split+coalesce'])
+        assert.deepEqual(
+          forward(name).map((row) => row.variant),
+          ['node-stream'],
+        );
+      for (const row of results.rows.filter((row) => row.case.startsWith('forward TCP '))) {
+        const [sample] = row.samples;
+        assert.ok(sample.bytes > 0, `${row.case} ${row.variant} moved no bytes`);
+        // Super-packets reached the forwarder: offloads were on.
+        assert.ok(sample.largest > 1500, `${row.case} ${row.variant}: largest packet ${sample.largest}`);
+        assert.ok(
+          row.speedupOverPlain !== null && row.speedupOverPlain > 0,
+          `${row.case} ${row.variant}: no offload/plain speed-up`,
+        );
+      }
+      assert.match(r.stdout, /Node\/C/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-    // A drain reads exactly what the harness put in the ring, and reports its CPU per packet.
-    for (const row of results.rows.filter((row) => row.case.startsWith('rx drain'))) {
-      assert.equal(row.samples[0].read, 20_000, `${row.case} ${row.variant}`);
-      assert.ok(row.samples[0].cpuUsPerPkt > 0, `${row.case} ${row.variant}: no CPU figure`);
-    }
-    // A flood says what bounded it; a row flagged as not the reader's has no Node/C ratio.
-    for (const row of results.rows.filter((row) => row.case.startsWith('rx flood'))) {
-      const [sample] = row.samples;
-      assert.ok(sample.sentRate > 0 && sample.cpuShare > 0, `${row.case} ${row.variant}: no sent rate or CPU share`);
-      assert.ok(sample.readerBound === 0 || sample.readerBound === 1);
-      if (row.note !== undefined) assert.equal(row.ratioToC, null);
-    }
-    // The forward case's offload variants, alternated with the plain ones.
-    const forward = (name: string): ResultRow[] => results.rows.filter((row) => row.case === name);
-    // Without offloads nothing larger than the 1500-byte MTU reaches the forwarder.
-    for (const row of forward('forward TCP')) assert.ok(row.samples[0].largest <= 1500, `plain ${row.variant}: ${row.samples[0].largest}`);
-    assert.deepEqual(forward('forward TCP offload').map((row) => row.variant), ['C', 'node-stream', 'node-batch']);
-    for (const name of ['forward TCP split', 'forward TCP split+coalesce']) assert.deepEqual(forward(name).map((row) => row.variant), ['node-stream']);
-    for (const row of results.rows.filter((row) => row.case.startsWith('forward TCP '))) {
-      const [sample] = row.samples;
-      assert.ok(sample.bytes > 0, `${row.case} ${row.variant} moved no bytes`);
-      // Super-packets reached the forwarder: offloads were on.
-      assert.ok(sample.largest > 1500, `${row.case} ${row.variant}: largest packet ${sample.largest}`);
-      assert.ok(row.speedupOverPlain !== null && row.speedupOverPlain > 0, `${row.case} ${row.variant}: no offload/plain speed-up`);
-    }
-    assert.match(r.stdout, /Node\/C/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}, { timeout: 60_000 });
+  },
+  { timeout: 60_000 },
+);

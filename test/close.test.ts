@@ -2,7 +2,18 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { TunDevice, ipv4UdpPacket } from '../lib';
-import { boundUdpSocket, bringUp, ip, linkExists, openFdCount, privilegedTest, rejectAfter, rssBytes, uniqueName, uniqueSubnet } from './helpers';
+import {
+  boundUdpSocket,
+  bringUp,
+  ip,
+  linkExists,
+  openFdCount,
+  privilegedTest,
+  rejectAfter,
+  rssBytes,
+  uniqueName,
+  uniqueSubnet,
+} from './helpers';
 
 privilegedTest('after close() the device is gone from ip link and the fd is released', async () => {
   const dev = await TunDevice.open({ name: uniqueName('cls') });
@@ -31,28 +42,32 @@ privilegedTest('close() twice at once returns the same promise', async () => {
   await a;
 });
 
-privilegedTest('1,000 open/close cycles leave the fd count and memory flat', async () => {
-  const cycle = async (n: number): Promise<void> => {
-    for (let i = 0; i < n; i++) {
-      const dev = await TunDevice.open({ name: 'ttcycle%d' });
-      dev.readable.resume(); // a reading device, as users have them
-      await dev.close();
-    }
-  };
-  await cycle(100); // warm up allocators and JIT
-  globalThis.gc?.();
-  const fdsBefore = openFdCount();
-  const rssBefore = rssBytes();
-  await cycle(1000);
-  globalThis.gc?.();
-  const fdsAfter = openFdCount();
-  const rssAfter = rssBytes();
-  assert.equal(fdsAfter, fdsBefore, 'no fd leaked');
-  // Each cycle allocates a 256 KiB read slab and JS objects; a leak of even
-  // one slab per cycle would grow RSS by about 250 MB.
-  assert.ok(rssAfter - rssBefore < 40 * 1024 * 1024, `RSS grew by ${((rssAfter - rssBefore) / 1048576).toFixed(1)} MiB`);
-  assert.equal(linkExists('ttcycle0'), false);
-}, { timeout: 120_000 });
+privilegedTest(
+  '1,000 open/close cycles leave the fd count and memory flat',
+  async () => {
+    const cycle = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        const dev = await TunDevice.open({ name: 'ttcycle%d' });
+        dev.readable.resume(); // a reading device, as users have them
+        await dev.close();
+      }
+    };
+    await cycle(100); // warm up allocators and JIT
+    globalThis.gc?.();
+    const fdsBefore = openFdCount();
+    const rssBefore = rssBytes();
+    await cycle(1000);
+    globalThis.gc?.();
+    const fdsAfter = openFdCount();
+    const rssAfter = rssBytes();
+    assert.equal(fdsAfter, fdsBefore, 'no fd leaked');
+    // Each cycle allocates a 256 KiB read slab and JS objects; a leak of even
+    // one slab per cycle would grow RSS by about 250 MB.
+    assert.ok(rssAfter - rssBefore < 40 * 1024 * 1024, `RSS grew by ${((rssAfter - rssBefore) / 1048576).toFixed(1)} MiB`);
+    assert.equal(linkExists('ttcycle0'), false);
+  },
+  { timeout: 120_000 },
+);
 
 privilegedTest('close() flushes every queued write before the fd closes', async () => {
   const net = uniqueSubnet();
@@ -70,12 +85,18 @@ privilegedTest('close() flushes every queued write before the fd closes', async 
   const callbacks: Array<Error | null | undefined> = [];
   for (let i = 0; i < count; i++) {
     const payload = Buffer.alloc(32, i);
-    dev.writable.write(ipv4UdpPacket({ source: net.host(2), destination: net.host(1), sourcePort: 9, destinationPort: port, payload }), (e) => callbacks.push(e));
+    dev.writable.write(
+      ipv4UdpPacket({ source: net.host(2), destination: net.host(1), sourcePort: 9, destinationPort: port, payload }),
+      (e) => callbacks.push(e),
+    );
   }
   dev.readable.resume(); // a read in flight too
   await dev.close();
   assert.equal(callbacks.length, count);
-  assert.ok(callbacks.every((e) => e == null), 'every write succeeded');
+  assert.ok(
+    callbacks.every((e) => e == null),
+    'every write succeeded',
+  );
   await Promise.race([all, rejectAfter(5000, () => `${received} of ${count} arrived`)]);
   socket.close();
 });
@@ -105,7 +126,9 @@ privilegedTest('closing while packets are being read ends readable cleanly', asy
 const writeAfter = async (dev: TunDevice): Promise<string | undefined> => {
   let streamErrors = 0;
   dev.writable.on('error', () => streamErrors++);
-  const error = await new Promise<Error | null | undefined>((resolve) => dev.writable.write(Buffer.from([0x45, 0, 0, 20]), resolve));
+  const error = await new Promise<Error | null | undefined>((resolve) =>
+    dev.writable.write(Buffer.from([0x45, 0, 0, 20]), resolve),
+  );
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(streamErrors, 0, 'no error event: nothing for an unwary user to crash on');
   return (error as NodeJS.ErrnoException | undefined)?.code;

@@ -9,7 +9,9 @@ import { numberedPacket, openUp, sendNumbered, sequenceOf } from './numbered';
 
 /** Writes `packets` through `writable` and waits until every callback ran. */
 async function writeAll(dev: TunDevice, packets: Buffer[]): Promise<void> {
-  await Promise.all(packets.map((p) => new Promise<void>((resolve, reject) => dev.writable.write(p, (e) => (e ? reject(e) : resolve())))));
+  await Promise.all(
+    packets.map((p) => new Promise<void>((resolve, reject) => dev.writable.write(p, (e) => (e ? reject(e) : resolve())))),
+  );
 }
 
 privilegedTest('stats count what was read, written and dropped, by reason, as the kernel saw it', async () => {
@@ -35,7 +37,7 @@ privilegedTest('stats count what was read, written and dropped, by reason, as th
   assert.equal(linkStats(dev.name).rx.packets - before, 3, 'the kernel took exactly the written ones');
 });
 
-privilegedTest("a drop nobody listens for warns once, with what to do, and is still counted", async () => {
+privilegedTest('a drop nobody listens for warns once, with what to do, and is still counted', async () => {
   const { dev } = await openUp('dwarn');
   await using _ = dev;
   const warnings: Array<Error & { code?: string }> = [];
@@ -55,15 +57,18 @@ privilegedTest("a drop nobody listens for warns once, with what to do, and is st
   assert.equal(dev.stats.dropped.EINVAL, 3);
 });
 
-privilegedTest('a packet with a packet-information header written to a device without packetInfo is dropped with a hint naming the option', async () => {
-  const { dev, net } = await openUp('dpi');
-  await using _ = dev;
-  const drop = once(dev, 'drop') as Promise<[Buffer, TunError]>;
-  dev.writable.write(Buffer.concat([Buffer.from([0, 0, 0x08, 0x00]), numberedPacket(net, 1)]));
-  const [, error] = await drop;
-  assert.equal(error.code, 'EINVAL');
-  assert.match(error.hint ?? '', /packetInfo/);
-});
+privilegedTest(
+  'a packet with a packet-information header written to a device without packetInfo is dropped with a hint naming the option',
+  async () => {
+    const { dev, net } = await openUp('dpi');
+    await using _ = dev;
+    const drop = once(dev, 'drop') as Promise<[Buffer, TunError]>;
+    dev.writable.write(Buffer.concat([Buffer.from([0, 0, 0x08, 0x00]), numberedPacket(net, 1)]));
+    const [, error] = await drop;
+    assert.equal(error.code, 'EINVAL');
+    assert.match(error.hint ?? '', /packetInfo/);
+  },
+);
 
 privilegedTest('a packet written while the link is down is dropped with EIO and a hint to bring it up', async () => {
   const net = uniqueSubnet();

@@ -1,4 +1,4 @@
-// lib/ethernet.ts and lib/pcap.ts without the kernel: byte layouts checked
+// lib/packet/ethernet.ts and lib/packet/pcap.ts without the kernel: byte layouts checked
 // against hand-written bytes and against tcpdump as a reader.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -25,12 +25,43 @@ const OURS = '02:00:5e:10:00:02';
 
 /** "who has 10.0.0.2? tell 10.0.0.1", as the kernel sends it from a TAP device. */
 function arpRequest(targetIp = '10.0.0.2'): Buffer {
-  const body = Buffer.from([0, 1, 8, 0, 6, 4, 0, 1, 0x96, 0x2b, 0x9d, 0x1e, 0x01, 0xf0, 10, 0, 0, 1, 0, 0, 0, 0, 0, 0, ...targetIp.split('.').map(Number)]);
+  const body = Buffer.from([
+    0,
+    1,
+    8,
+    0,
+    6,
+    4,
+    0,
+    1,
+    0x96,
+    0x2b,
+    0x9d,
+    0x1e,
+    0x01,
+    0xf0,
+    10,
+    0,
+    0,
+    1,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    ...targetIp.split('.').map(Number),
+  ]);
   return ethernetFrame({ destination: 'ff:ff:ff:ff:ff:ff', source: REQUESTER, etherType: ETHERTYPE_ARP, payload: body });
 }
 
 test('ethernetFrame lays out destination, source and EtherType before the payload', () => {
-  const frame = ethernetFrame({ destination: 'ff:ff:ff:ff:ff:ff', source: OURS, etherType: ETHERTYPE_IPV4, payload: Buffer.from([1, 2, 3]) });
+  const frame = ethernetFrame({
+    destination: 'ff:ff:ff:ff:ff:ff',
+    source: OURS,
+    etherType: ETHERTYPE_IPV4,
+    payload: Buffer.from([1, 2, 3]),
+  });
   assert.deepEqual([...frame], [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0x5e, 0x10, 0, 2, 8, 0, 1, 2, 3]);
   const parsed = parseEthernet(frame);
   assert.equal(parsed?.destination, 'ff:ff:ff:ff:ff:ff');
@@ -40,7 +71,10 @@ test('ethernetFrame lays out destination, source and EtherType before the payloa
 });
 
 test('ethernetFrame refuses a multicast source address', () => {
-  assert.throws(() => ethernetFrame({ destination: OURS, source: '01:00:5e:00:00:01', etherType: 0x800, payload: Buffer.alloc(0) }), { code: 'ERR_INVALID_ARG_VALUE' });
+  assert.throws(
+    () => ethernetFrame({ destination: OURS, source: '01:00:5e:00:00:01', etherType: 0x800, payload: Buffer.alloc(0) }),
+    { code: 'ERR_INVALID_ARG_VALUE' },
+  );
 });
 
 test('parseEthernet returns null for a runt frame', () => {
@@ -53,7 +87,13 @@ test('arpReply answers a request for its address: "10.0.0.2 is at" our MAC, sent
   const ethernet = parseEthernet(reply);
   assert.equal(ethernet?.destination, REQUESTER);
   assert.equal(ethernet?.source, OURS);
-  assert.deepEqual(parseArp(ethernet!.payload), { operation: 2, senderMac: OURS, senderIp: '10.0.0.2', targetMac: REQUESTER, targetIp: '10.0.0.1' });
+  assert.deepEqual(parseArp(ethernet!.payload), {
+    operation: 2,
+    senderMac: OURS,
+    senderIp: '10.0.0.2',
+    targetMac: REQUESTER,
+    targetIp: '10.0.0.1',
+  });
 });
 
 test('arpReply ignores a request for another address, a reply, and frames that are not ARP', () => {
@@ -77,16 +117,26 @@ test('pcapFileHeader and pcapRecord write the classic little-endian layout', () 
   assert.equal(pcapLinkType('tap'), 1);
 });
 
-test('tcpdump reads a synthetic capture of a UDP packet back', { skip: spawnSync('tcpdump', ['--version']).error ? 'tcpdump not installed' : false }, () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'tuntap-pcap-'));
-  try {
-    const file = path.join(dir, 'udp.pcap');
-    const packet = ipv4UdpPacket({ source: '10.0.0.1', destination: '10.0.0.2', sourcePort: 1234, destinationPort: 5678, payload: Buffer.from('hello') });
-    writeFileSync(file, Buffer.concat([pcapFileHeader(LINKTYPE_RAW), pcapRecord(packet, 1_700_000_000_000)]));
-    const r = spawnSync('tcpdump', ['-r', file, '-n', '-tt'], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stdout.trim(), '1700000000.000000 IP 10.0.0.1.1234 > 10.0.0.2.5678: UDP, length 5');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  'tcpdump reads a synthetic capture of a UDP packet back',
+  { skip: spawnSync('tcpdump', ['--version']).error ? 'tcpdump not installed' : false },
+  () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tuntap-pcap-'));
+    try {
+      const file = path.join(dir, 'udp.pcap');
+      const packet = ipv4UdpPacket({
+        source: '10.0.0.1',
+        destination: '10.0.0.2',
+        sourcePort: 1234,
+        destinationPort: 5678,
+        payload: Buffer.from('hello'),
+      });
+      writeFileSync(file, Buffer.concat([pcapFileHeader(LINKTYPE_RAW), pcapRecord(packet, 1_700_000_000_000)]));
+      const r = spawnSync('tcpdump', ['-r', file, '-n', '-tt'], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout.trim(), '1700000000.000000 IP 10.0.0.1.1234 > 10.0.0.2.5678: UDP, length 5');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

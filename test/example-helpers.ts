@@ -22,7 +22,11 @@ export class ExampleProcess {
 
   /** Starts `node dist/examples/<name>.js args...`, in namespace `netns` when given (ip netns exec). */
   constructor(name: string, args: string[] = [], options: { netns?: string; eval?: boolean } = {}) {
-    const command = [process.execPath, ...(options.eval === true ? ['-e', name, '--'] : [path.join(examplesDir, `${name}.js`)]), ...args];
+    const command = [
+      process.execPath,
+      ...(options.eval === true ? ['-e', name, '--'] : [path.join(examplesDir, `${name}.js`)]),
+      ...args,
+    ];
     // ip netns exec execs the command: the child's pid is node's, so signals reach the example.
     const argv = options.netns === undefined ? command : ['ip', 'netns', 'exec', options.netns, ...command];
     this.child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -60,7 +64,10 @@ export class ExampleProcess {
           return done(() => reject(new Error(`exited before printing ${pattern}\n${this.transcript()}`)));
         }
       };
-      const timer = setTimeout(() => done(() => reject(new Error(`no ${pattern} after ${timeoutMs} ms\n${this.transcript()}`))), timeoutMs);
+      const timer = setTimeout(
+        () => done(() => reject(new Error(`no ${pattern} after ${timeoutMs} ms\n${this.transcript()}`))),
+        timeoutMs,
+      );
       const done = (then: () => void): void => {
         clearTimeout(timer);
         this.#waiters.delete(check);

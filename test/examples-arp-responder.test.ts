@@ -7,7 +7,16 @@ privilegedTest('ping through a TAP device gets 4 of 4 replies from the ARP and e
   const net = uniqueSubnet();
   const name = uniqueName('arp');
   const mac = '02:00:5e:10:00:42';
-  const responder = new ExampleProcess('arp-responder', ['--name', name, '--address', `${net.host(1)}/24`, '--host', net.host(7), '--mac', mac]);
+  const responder = new ExampleProcess('arp-responder', [
+    '--name',
+    name,
+    '--address',
+    `${net.host(1)}/24`,
+    '--host',
+    net.host(7),
+    '--mac',
+    mac,
+  ]);
   try {
     await responder.waitFor(/^Listening on /m);
     const ping = await run('ping', ['-n', '-c', '4', '-i', '0.2', '-W', '2', net.host(7)]);
@@ -26,7 +35,14 @@ privilegedTest('ping through a TAP device gets 4 of 4 replies from the ARP and e
 privilegedTest('the TAP responder stays silent for an address that is not its own', async () => {
   const net = uniqueSubnet();
   const name = uniqueName('arp');
-  const responder = new ExampleProcess('arp-responder', ['--name', name, '--address', `${net.host(1)}/24`, '--host', net.host(7)]);
+  const responder = new ExampleProcess('arp-responder', [
+    '--name',
+    name,
+    '--address',
+    `${net.host(1)}/24`,
+    '--host',
+    net.host(7),
+  ]);
   try {
     await responder.waitFor(/^Listening on /m);
     const ping = await run('ping', ['-n', '-c', '1', '-W', '1', net.host(8)]);

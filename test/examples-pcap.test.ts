@@ -38,7 +38,10 @@ privilegedTest('a TUN capture (LINKTYPE_RAW) of three pings reads back in tcpdum
       await capture.assertStopsCleanlyOnSigint(name);
       const r = await run('tcpdump', ['-r', file, '-n']);
       assert.match(r.stderr, /link-type RAW/);
-      const echoes = linesMatching(r.stdout, new RegExp(`IP ${literal(net.host(1))} > ${literal(net.host(2))}: ICMP echo request`));
+      const echoes = linesMatching(
+        r.stdout,
+        new RegExp(`IP ${literal(net.host(1))} > ${literal(net.host(2))}: ICMP echo request`),
+      );
       assert.equal(echoes.length, 3, r.stdout);
       assert.match(capture.stdout, /^Wrote \d+ packets to /m);
     } finally {
@@ -51,7 +54,17 @@ privilegedTest('a capture with --count 1 ends by itself with one frame tcpdump d
   withTempDir(async (dir) => {
     const net = uniqueSubnet();
     const file = path.join(dir, 'tap.pcap');
-    const capture = new ExampleProcess('pcap', ['--name', uniqueName('pcap'), '--tap', '--address', `${net.host(1)}/24`, '--output', file, '--count', '1']);
+    const capture = new ExampleProcess('pcap', [
+      '--name',
+      uniqueName('pcap'),
+      '--tap',
+      '--address',
+      `${net.host(1)}/24`,
+      '--output',
+      file,
+      '--count',
+      '1',
+    ]);
     try {
       await capture.waitFor(/^Listening on /m);
       // The kernel may send IPv6 router solicitations first: keep asking until one frame is an ARP request.
@@ -79,7 +92,12 @@ privilegedTest('a TAP capture holds Ethernet frames tcpdump decodes as ARP', () 
       await capture.assertStopsCleanlyOnSigint(name);
       const r = await run('tcpdump', ['-r', file, '-n', '-e']);
       assert.match(r.stderr, /link-type EN10MB/);
-      assert.match(r.stdout, new RegExp(`> ff:ff:ff:ff:ff:ff, ethertype ARP \\(0x0806\\), length 42: Request who-has ${literal(net.host(2))} tell ${literal(net.host(1))}`));
+      assert.match(
+        r.stdout,
+        new RegExp(
+          `> ff:ff:ff:ff:ff:ff, ethertype ARP \\(0x0806\\), length 42: Request who-has ${literal(net.host(2))} tell ${literal(net.host(1))}`,
+        ),
+      );
     } finally {
       await capture.kill();
     }

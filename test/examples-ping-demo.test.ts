@@ -27,7 +27,16 @@ privilegedTest('the demo prints four 84-byte echo requests, the 100% loss summar
 privilegedTest('the demo picks a free name when the one asked for is taken', async () => {
   const net = uniqueSubnet();
   await using taken = await TunDevice.open({ name: uniqueName('busy') });
-  const demo = new ExampleProcess('ping-demo', ['--name', taken.name, '--address', `${net.host(1)}/24`, '--count', '1', '--interval', '0.2']);
+  const demo = new ExampleProcess('ping-demo', [
+    '--name',
+    taken.name,
+    '--address',
+    `${net.host(1)}/24`,
+    '--count',
+    '1',
+    '--interval',
+    '0.2',
+  ]);
   try {
     const [, chosen] = await demo.waitFor(/^Opened (\S+) with/m);
     assert.notEqual(chosen, taken.name);
@@ -56,7 +65,16 @@ privilegedTest('the demo refuses a subnet another interface already has', async 
 privilegedTest('Ctrl-C stops the demo mid-ping: it closes the device and exits 0', async () => {
   const net = uniqueSubnet();
   const name = uniqueName('demo');
-  const demo = new ExampleProcess('ping-demo', ['--name', name, '--address', `${net.host(1)}/24`, '--count', '100', '--interval', '0.2']);
+  const demo = new ExampleProcess('ping-demo', [
+    '--name',
+    name,
+    '--address',
+    `${net.host(1)}/24`,
+    '--count',
+    '100',
+    '--interval',
+    '0.2',
+  ]);
   try {
     await demo.waitFor(/ICMP echo request .* seq 1$/m);
     await demo.assertStopsCleanlyOnSigint(name);

@@ -63,7 +63,14 @@ privilegedTest('read-packets --tap --decode reads Ethernet frames: the ARP reque
 privilegedTest('ping-responder answers IPv4 ping: 4 of 4 replies', async () => {
   const net = uniqueSubnet();
   const name = uniqueName('resp');
-  const responder = new ExampleProcess('ping-responder', ['--name', name, '--address', `${net.host(1)}/24`, '--address6', `${prefix6(net)}1/64`]);
+  const responder = new ExampleProcess('ping-responder', [
+    '--name',
+    name,
+    '--address',
+    `${net.host(1)}/24`,
+    '--address6',
+    `${prefix6(net)}1/64`,
+  ]);
   try {
     await responder.waitFor(/^Listening on /m);
     const ping = await run('ping', ['-n', '-c', '4', '-i', '0.2', '-W', '2', net.host(2)]);
@@ -79,7 +86,14 @@ privilegedTest('ping-responder answers IPv4 ping: 4 of 4 replies', async () => {
 privilegedTest('ping-responder answers ping -6: 4 of 4 ICMPv6 replies', async () => {
   const net = uniqueSubnet();
   const name = uniqueName('resp');
-  const responder = new ExampleProcess('ping-responder', ['--name', name, '--address', `${net.host(1)}/24`, '--address6', `${prefix6(net)}1/64`]);
+  const responder = new ExampleProcess('ping-responder', [
+    '--name',
+    name,
+    '--address',
+    `${net.host(1)}/24`,
+    '--address6',
+    `${prefix6(net)}1/64`,
+  ]);
   try {
     await responder.waitFor(/^Listening on /m);
     const ping = await run('ping', ['-6', '-n', '-c', '4', '-i', '0.2', '-W', '2', `${prefix6(net)}2`]);

@@ -55,7 +55,14 @@ function twoNamespaces(): Topology {
       ip('-n', s.ns, 'link', 'set', 'lo', 'up');
       // Strict reverse-path filtering, as many distributions ship it: the VPN's --route must satisfy it.
       // (through /proc rather than sysctl, which a fresh Debian may lack; /proc/sys/net follows the writer's namespace)
-      execFileSync('ip', ['netns', 'exec', s.ns, 'sh', '-c', 'for c in all default; do echo 1 > /proc/sys/net/ipv4/conf/$c/rp_filter; done']);
+      execFileSync('ip', [
+        'netns',
+        'exec',
+        s.ns,
+        'sh',
+        '-c',
+        'for c in all default; do echo 1 > /proc/sys/net/ipv4/conf/$c/rp_filter; done',
+      ]);
       ip('-n', s.ns, 'addr', 'add', `${s.private}/32`, 'dev', 'lo');
       ip('-n', s.ns, 'addr', 'add', `${s.underlay}/24`, 'dev', veth[i]);
       ip('-n', s.ns, 'link', 'set', veth[i], 'up');
@@ -70,7 +77,17 @@ function twoNamespaces(): Topology {
 function startVpn(self: Side, peer: Side, extra: string[] = []): ExampleProcess {
   return new ExampleProcess(
     'udp-vpn',
-    ['--address', `${self.tunnel}/24`, '--listen', `${self.underlay}:5555`, '--peer', `${peer.underlay}:5555`, '--route', peer.privateSubnet, ...extra],
+    [
+      '--address',
+      `${self.tunnel}/24`,
+      '--listen',
+      `${self.underlay}:5555`,
+      '--peer',
+      `${peer.underlay}:5555`,
+      '--route',
+      peer.privateSubnet,
+      ...extra,
+    ],
     { netns: self.ns },
   );
 }
@@ -105,67 +122,96 @@ async function transferThroughTunnel(from: Side, to: Side, bytes: number): Promi
 }
 
 async function pingThroughTunnel(from: Side, to: Side): Promise<string> {
-  const ping = await run('ip', ['netns', 'exec', from.ns, 'ping', '-n', '-c', '3', '-i', '0.2', '-W', '2', '-I', from.private, to.private]);
+  const ping = await run('ip', [
+    'netns',
+    'exec',
+    from.ns,
+    'ping',
+    '-n',
+    '-c',
+    '3',
+    '-i',
+    '0.2',
+    '-W',
+    '2',
+    '-I',
+    from.private,
+    to.private,
+  ]);
   return ping.stdout;
 }
 
-privilegedTest('ping and a 4 MB TCP transfer go from one private subnet to the other through the UDP tunnel', async () => {
-  const topo = twoNamespaces();
-  const vpns = [startVpn(topo.a, topo.b), startVpn(topo.b, topo.a)];
-  try {
-    await Promise.all(vpns.map((v) => v.waitFor(/^Listening on /m)));
-    assert.match(await pingThroughTunnel(topo.a, topo.b), /3 packets transmitted, 3 received, 0% packet loss/);
-    await transferThroughTunnel(topo.a, topo.b, 4 << 20);
-    for (const vpn of vpns) await vpn.assertStopsCleanlyOnSigint('tun\\d+');
-    assert.match(vpns[1].stdout, /^Sent \d+ packets, received \d{4,}, dropped 0$/m, 'thousands of packets came through');
-  } finally {
-    await Promise.all(vpns.map((v) => v.kill()));
-    topo.remove();
-  }
-}, { timeout: 90_000 });
+privilegedTest(
+  'ping and a 4 MB TCP transfer go from one private subnet to the other through the UDP tunnel',
+  async () => {
+    const topo = twoNamespaces();
+    const vpns = [startVpn(topo.a, topo.b), startVpn(topo.b, topo.a)];
+    try {
+      await Promise.all(vpns.map((v) => v.waitFor(/^Listening on /m)));
+      assert.match(await pingThroughTunnel(topo.a, topo.b), /3 packets transmitted, 3 received, 0% packet loss/);
+      await transferThroughTunnel(topo.a, topo.b, 4 << 20);
+      for (const vpn of vpns) await vpn.assertStopsCleanlyOnSigint('tun\\d+');
+      assert.match(vpns[1].stdout, /^Sent \d+ packets, received \d{4,}, dropped 0$/m, 'thousands of packets came through');
+    } finally {
+      await Promise.all(vpns.map((v) => v.kill()));
+      topo.remove();
+    }
+  },
+  { timeout: 90_000 },
+);
 
-privilegedTest('with --key the tunnel carries ping and a 4 MB TCP transfer sealed with ChaCha20-Poly1305', async () => {
-  const topo = twoNamespaces();
-  const key = ['--key', randomBytes(32).toString('hex')];
-  const vpns = [startVpn(topo.a, topo.b, key), startVpn(topo.b, topo.a, key)];
-  try {
-    await Promise.all(vpns.map((v) => v.waitFor(/ChaCha20-Poly1305; Ctrl-C to stop$/m)));
-    assert.match(await pingThroughTunnel(topo.b, topo.a), /3 packets transmitted, 3 received, 0% packet loss/);
-    await transferThroughTunnel(topo.b, topo.a, 4 << 20);
-  } finally {
-    await Promise.all(vpns.map((v) => v.kill()));
-    topo.remove();
-  }
-}, { timeout: 90_000 });
+privilegedTest(
+  'with --key the tunnel carries ping and a 4 MB TCP transfer sealed with ChaCha20-Poly1305',
+  async () => {
+    const topo = twoNamespaces();
+    const key = ['--key', randomBytes(32).toString('hex')];
+    const vpns = [startVpn(topo.a, topo.b, key), startVpn(topo.b, topo.a, key)];
+    try {
+      await Promise.all(vpns.map((v) => v.waitFor(/ChaCha20-Poly1305; Ctrl-C to stop$/m)));
+      assert.match(await pingThroughTunnel(topo.b, topo.a), /3 packets transmitted, 3 received, 0% packet loss/);
+      await transferThroughTunnel(topo.b, topo.a, 4 << 20);
+    } finally {
+      await Promise.all(vpns.map((v) => v.kill()));
+      topo.remove();
+    }
+  },
+  { timeout: 90_000 },
+);
 
-privilegedTest('a forged datagram is counted as dropped, not written, and a wrong key lets nothing through', async () => {
-  const topo = twoNamespaces();
-  const vpns = [
-    startVpn(topo.a, topo.b, ['--key', randomBytes(32).toString('hex')]),
-    startVpn(topo.b, topo.a, ['--key', randomBytes(32).toString('hex')]),
-  ];
-  try {
-    await Promise.all(vpns.map((v) => v.waitFor(/^Listening on /m)));
-    // A datagram shaped like a sealed packet but made without the key, sent from A's underlay address.
-    const forger = ExampleProcess.script(
-      `const s = require('dgram').createSocket('udp4');
+privilegedTest(
+  'a forged datagram is counted as dropped, not written, and a wrong key lets nothing through',
+  async () => {
+    const topo = twoNamespaces();
+    const vpns = [
+      startVpn(topo.a, topo.b, ['--key', randomBytes(32).toString('hex')]),
+      startVpn(topo.b, topo.a, ['--key', randomBytes(32).toString('hex')]),
+    ];
+    try {
+      await Promise.all(vpns.map((v) => v.waitFor(/^Listening on /m)));
+      // A datagram shaped like a sealed packet but made without the key, sent from A's underlay address.
+      const forger = ExampleProcess.script(
+        `const s = require('dgram').createSocket('udp4');
        s.send(require('crypto').randomBytes(120), 5555, process.argv[1], () => { s.close(); console.log('sent'); });`,
-      [topo.b.underlay],
-      { netns: topo.a.ns },
-    );
-    await forger.waitFor(/^sent$/m);
-    await vpns[1].waitFor(new RegExp(`^Dropped a datagram from ${topo.a.underlay}:\\d+: failed authentication \\(1 dropped\\)$`, 'm'));
-    // With different keys, every packet A tunnels fails at B.
-    assert.match(await pingThroughTunnel(topo.a, topo.b), /3 packets transmitted, 0 received, 100% packet loss/);
-    await vpns[1].assertStopsCleanlyOnSigint('tun\\d+');
-    const [, received, dropped] = /^Sent \d+ packets, received (\d+), dropped (\d+)$/m.exec(vpns[1].stdout) ?? [];
-    assert.equal(received, '0');
-    assert.ok(Number(dropped) >= 4, `the forged datagram and 3 pings were dropped (${dropped})`);
-  } finally {
-    await Promise.all(vpns.map((v) => v.kill()));
-    topo.remove();
-  }
-}, { timeout: 60_000 });
+        [topo.b.underlay],
+        { netns: topo.a.ns },
+      );
+      await forger.waitFor(/^sent$/m);
+      await vpns[1].waitFor(
+        new RegExp(`^Dropped a datagram from ${topo.a.underlay}:\\d+: failed authentication \\(1 dropped\\)$`, 'm'),
+      );
+      // With different keys, every packet A tunnels fails at B.
+      assert.match(await pingThroughTunnel(topo.a, topo.b), /3 packets transmitted, 0 received, 100% packet loss/);
+      await vpns[1].assertStopsCleanlyOnSigint('tun\\d+');
+      const [, received, dropped] = /^Sent \d+ packets, received (\d+), dropped (\d+)$/m.exec(vpns[1].stdout) ?? [];
+      assert.equal(received, '0');
+      assert.ok(Number(dropped) >= 4, `the forged datagram and 3 pings were dropped (${dropped})`);
+    } finally {
+      await Promise.all(vpns.map((v) => v.kill()));
+      topo.remove();
+    }
+  },
+  { timeout: 60_000 },
+);
 
 privilegedTest('without a key, a datagram from anyone but the peer is dropped', async () => {
   const topo = twoNamespaces();

@@ -26,7 +26,11 @@ export interface ChildRun {
  * Runs `node dist/test/fault-children/<program>.js args...` to its end, and
  * SIGKILLs it after timeoutMs. `env` is added to this process's environment.
  */
-export async function runChild(program: string, args: string[] = [], options: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<ChildRun> {
+export async function runChild(
+  program: string,
+  args: string[] = [],
+  options: { timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<ChildRun> {
   const child = spawn(process.execPath, [path.join(CHILDREN, `${program}.js`), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...options.env },
@@ -59,7 +63,10 @@ export function assertCleanExit(run: ChildRun): void {
 
 /** The last line of the child's stdout that is a JSON object: its report. */
 export function childReport<T>(run: ChildRun): T {
-  const line = run.stdout.split('\n').reverse().find((l) => l.startsWith('{'));
+  const line = run.stdout
+    .split('\n')
+    .reverse()
+    .find((l) => l.startsWith('{'));
   assert.ok(line !== undefined, `the child printed no report\n${transcript(run)}`);
   return JSON.parse(line) as T;
 }
@@ -74,7 +81,11 @@ export function report(value: object): void {
  * failure as TODO, so the suite stays green. `todo` names the issue item;
  * remove it (the test then counts) once the fix is in.
  */
-export function faultTest(name: string, fn: (t: TestContext) => Promise<void>, options: { timeout?: number; todo?: string } = {}): void {
+export function faultTest(
+  name: string,
+  fn: (t: TestContext) => Promise<void>,
+  options: { timeout?: number; todo?: string } = {},
+): void {
   const { todo } = options;
   privilegedTest(
     name,

@@ -25,22 +25,18 @@ const HANDLERS: Array<[handler: string, what: string]> = [
   ['addressAdded', "an 'addressAdded' handler"],
 ];
 
-
 for (const [handler, what] of HANDLERS) {
   for (const action of ['close', 'destroy'] as const) {
-    faultTest(
-      `${action}() from inside ${what} crashes nothing, settles, and releases the fd`,
-      async () => {
-        const run = await runChild('handler-close', [handler, action], { timeoutMs: 20_000 });
-        assertCleanExit(run);
-        const r = childReport<HandlerReport>(run);
-        assert.deepEqual(r.uncaught, [], 'no uncaught error');
-        assert.equal(r.settled, true, 'close settles');
-        assert.ok(r.calls >= 1, `the handler never ran\n${transcript(run)}`);
-        assert.equal(r.fd, -1);
-        assert.equal(r.fdsAfter, r.fdsBefore, 'the fd is released');
-        assert.equal(r.linkGone, true, 'the device is gone');
-      },
-    );
+    faultTest(`${action}() from inside ${what} crashes nothing, settles, and releases the fd`, async () => {
+      const run = await runChild('handler-close', [handler, action], { timeoutMs: 20_000 });
+      assertCleanExit(run);
+      const r = childReport<HandlerReport>(run);
+      assert.deepEqual(r.uncaught, [], 'no uncaught error');
+      assert.equal(r.settled, true, 'close settles');
+      assert.ok(r.calls >= 1, `the handler never ran\n${transcript(run)}`);
+      assert.equal(r.fd, -1);
+      assert.equal(r.fdsAfter, r.fdsBefore, 'the fd is released');
+      assert.equal(r.linkGone, true, 'the device is gone');
+    });
   }
 }

@@ -22,7 +22,11 @@ interface Job {
 }
 
 /** Fuzzes `count` iterations of run `seed`; resolves with what was found. */
-export async function fuzz(seed: number, count: number, options: { stallMs?: number; maxFailures?: number } = {}): Promise<FuzzReport> {
+export async function fuzz(
+  seed: number,
+  count: number,
+  options: { stallMs?: number; maxFailures?: number } = {},
+): Promise<FuzzReport> {
   const stallMs = options.stallMs ?? 5000;
   const progress = new SharedArrayBuffer(8);
   const done = new Int32Array(progress);
@@ -34,16 +38,19 @@ export async function fuzz(seed: number, count: number, options: { stallMs?: num
   let stuck: FuzzReport['stuck'];
   let last = -1;
   let lastMoved = performance.now();
-  const watchdog = setInterval(() => {
-    const now = Atomics.load(done, 0);
-    if (now !== last) {
-      last = now;
-      lastMoved = performance.now();
-    } else if (performance.now() - lastMoved > stallMs) {
-      stuck = { iteration: now, ms: performance.now() - lastMoved };
-      void worker.terminate();
-    }
-  }, Math.min(500, stallMs / 4));
+  const watchdog = setInterval(
+    () => {
+      const now = Atomics.load(done, 0);
+      if (now !== last) {
+        last = now;
+        lastMoved = performance.now();
+      } else if (performance.now() - lastMoved > stallMs) {
+        stuck = { iteration: now, ms: performance.now() - lastMoved };
+        void worker.terminate();
+      }
+    },
+    Math.min(500, stallMs / 4),
+  );
   try {
     await new Promise<void>((resolve, reject) => {
       worker.once('error', reject);

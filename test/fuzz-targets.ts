@@ -10,9 +10,9 @@
 //   would see the padding), and no NaN or undefined leaks into a result;
 // - no call takes longer than `slowMs` (an endless loop is caught by the
 //   runner's watchdog in fuzz-runner.ts).
-import { ETHERTYPE_ARP, ETHERTYPE_IPV4, arpReply, parseArp, parseEthernet } from '../lib/ethernet';
-import { coalesceTcp } from '../lib/gro';
-import { splitGso, transportHeaders } from '../lib/gso';
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, arpReply, parseArp, parseEthernet } from '../lib/packet/ethernet';
+import { coalesceTcp } from '../lib/packet/gro';
+import { splitGso, transportHeaders } from '../lib/packet/gso';
 import { NetlinkClient, type NetlinkTransport } from '../lib/netlink/client';
 import {
   IFA,
@@ -35,9 +35,9 @@ import {
   parseDatagram,
   rtmsg,
 } from '../lib/netlink/codec';
-import { echoReply, ipVersion, onesComplementSum } from '../lib/packet';
-import { pcapRecord } from '../lib/pcap';
-import { GsoType, parseVirtioNetHeader } from '../lib/virtio-net';
+import { echoReply, ipVersion, onesComplementSum } from '../lib/packet/ip';
+import { pcapRecord } from '../lib/packet/pcap';
+import { GsoType, parseVirtioNetHeader } from '../lib/packet/virtio-net';
 import { ACK, PSH, asSuperPacket, tcpPacket, udpPacket } from './packet-builders';
 
 /** A small fast PRNG (mulberry32): the same seed gives the same inputs on every machine. */
@@ -75,7 +75,10 @@ export function iterationRandom(seed: number, iteration: number): Random {
   return new Random(Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(iteration + 1, 0xc2b2ae35));
 }
 
-const INTERESTING_U32 = [0, 1, 3, 4, 15, 16, 17, 20, 0x7f, 0x80, 0xff, 0x100, 0xfffe, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffc, 0xfffffffd, 0xffffffff];
+const INTERESTING_U32 = [
+  0, 1, 3, 4, 15, 16, 17, 20, 0x7f, 0x80, 0xff, 0x100, 0xfffe, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffc, 0xfffffffd,
+  0xffffffff,
+];
 
 /** Mutates a copy of `input`: bit flips, interesting values in length fields, cuts, growth, splices. */
 export function mutate(r: Random, input: Buffer): Buffer {
@@ -144,25 +147,44 @@ function netlinkMessage(r: Random, seq: number): Buffer {
     case 1: {
       const v6 = r.chance(0.5);
       const size = v6 ? 16 : 4;
-      m = encodeMessage(r.pick([RTM.NEWADDR, RTM.DELADDR]), flags, seq, ifaddrmsg(v6 ? 10 : 2, r.below(129), r.below(256), r.below(256), 1 + r.below(100)), [
-        attr.bytes(IFA.LOCAL, r.bytes(size)),
-        attr.bytes(IFA.ADDRESS, r.bytes(size)),
-        attr.string(IFA.LABEL, 'eth0:1'),
-        attr.u32(IFA.FLAGS, r.u32()),
-      ]);
+      m = encodeMessage(
+        r.pick([RTM.NEWADDR, RTM.DELADDR]),
+        flags,
+        seq,
+        ifaddrmsg(v6 ? 10 : 2, r.below(129), r.below(256), r.below(256), 1 + r.below(100)),
+        [
+          attr.bytes(IFA.LOCAL, r.bytes(size)),
+          attr.bytes(IFA.ADDRESS, r.bytes(size)),
+          attr.string(IFA.LABEL, 'eth0:1'),
+          attr.u32(IFA.FLAGS, r.u32()),
+        ],
+      );
       break;
     }
     case 2: {
       const v6 = r.chance(0.5);
       const size = v6 ? 16 : 4;
-      m = encodeMessage(r.pick([RTM.NEWROUTE, RTM.DELROUTE]), flags, seq, rtmsg({ family: v6 ? 10 : 2, dstLength: r.below(129), table: r.below(256), protocol: r.below(256), scope: r.below(256), type: r.below(20) }), [
-        attr.bytes(RTA.DST, r.bytes(size)),
-        attr.u32(RTA.OIF, r.u32()),
-        attr.bytes(RTA.GATEWAY, r.bytes(size)),
-        attr.u32(RTA.PRIORITY, r.u32()),
-        attr.u32(RTA.TABLE, r.u32()),
-        attr.bytes(RTA.PREFSRC, r.bytes(size)),
-      ]);
+      m = encodeMessage(
+        r.pick([RTM.NEWROUTE, RTM.DELROUTE]),
+        flags,
+        seq,
+        rtmsg({
+          family: v6 ? 10 : 2,
+          dstLength: r.below(129),
+          table: r.below(256),
+          protocol: r.below(256),
+          scope: r.below(256),
+          type: r.below(20),
+        }),
+        [
+          attr.bytes(RTA.DST, r.bytes(size)),
+          attr.u32(RTA.OIF, r.u32()),
+          attr.bytes(RTA.GATEWAY, r.bytes(size)),
+          attr.u32(RTA.PRIORITY, r.u32()),
+          attr.u32(RTA.TABLE, r.u32()),
+          attr.bytes(RTA.PREFSRC, r.bytes(size)),
+        ],
+      );
       break;
     }
     case 3: {
@@ -192,7 +214,14 @@ function ipPacket(r: Random): Buffer {
   const version = r.pick([4, 6] as const);
   const payload = r.bytes(r.below(r.chance(0.2) ? 3000 : 200));
   if (r.chance(0.7)) {
-    return tcpPacket({ version, payload, seq: r.u32(), ack: r.u32(), flags: r.pick([ACK, ACK | PSH, r.u32() & 0xff]), options: r.chance(0.3) ? r.bytes(4 * r.below(4)) : undefined });
+    return tcpPacket({
+      version,
+      payload,
+      seq: r.u32(),
+      ack: r.u32(),
+      flags: r.pick([ACK, ACK | PSH, r.u32() & 0xff]),
+      options: r.chance(0.3) ? r.bytes(4 * r.below(4)) : undefined,
+    });
   }
   return udpPacket(version, payload, r.below(0x10000));
 }
@@ -257,10 +286,12 @@ export function fingerprint(value: unknown, anomalies: string[], path = '$'): st
   }
   if (value instanceof Map) return fingerprint([...value.entries()], anomalies, path);
   if (Array.isArray(value)) {
-    return `[${value.map((v, i) => {
-      if (v === undefined) anomalies.push(`${path}[${i}] is undefined`);
-      return fingerprint(v, anomalies, `${path}[${i}]`);
-    }).join(',')}]`;
+    return `[${value
+      .map((v, i) => {
+        if (v === undefined) anomalies.push(`${path}[${i}] is undefined`);
+        return fingerprint(v, anomalies, `${path}[${i}]`);
+      })
+      .join(',')}]`;
   }
   if (typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>);
@@ -318,23 +349,44 @@ export const TARGETS: readonly Target[] = [
       // may answer either, both, or be a notification.
       const events: unknown[] = [];
       const transport = new SilentTransport();
-      const client = new NetlinkClient(transport, { onMessage: (m, reply) => events.push([m.type, reply]), onTrouble: (e, s, d) => events.push([e, s, d ?? null]) });
+      const client = new NetlinkClient(transport, {
+        onMessage: (m, reply) => events.push([m.type, reply]),
+        onTrouble: (e, s, d) => events.push([e, s, d ?? null]),
+      });
       const outcomes: unknown[] = [];
       const note = (p: Promise<unknown>): void => {
-        p.then((reply) => outcomes.push(reply), (error: { errno?: number }) => outcomes.push(error.errno));
+        p.then(
+          (reply) => outcomes.push(reply),
+          (error: { errno?: number }) => outcomes.push(error.errno),
+        );
       };
-      note(client.request({ type: RTM.GETLINK, flags: NLM_F.DUMP, fixed: ifinfomsg(0, 0) }, (errno) => Object.assign(new Error('x'), { errno })));
-      note(client.request({ type: RTM.SETLINK, flags: 0, fixed: ifinfomsg(0, 1) }, (errno) => Object.assign(new Error('x'), { errno })));
+      note(
+        client.request({ type: RTM.GETLINK, flags: NLM_F.DUMP, fixed: ifinfomsg(0, 0) }, (errno) =>
+          Object.assign(new Error('x'), { errno }),
+        ),
+      );
+      note(
+        client.request({ type: RTM.SETLINK, flags: 0, fixed: ifinfomsg(0, 1) }, (errno) =>
+          Object.assign(new Error('x'), { errno }),
+        ),
+      );
       const replay = netlinkDatagram(r, transport.seqs);
       const cut = r.below(input.length + 1);
       const datagrams = [input.subarray(0, cut), input.subarray(cut), replay];
-      client.receive(Buffer.concat(datagrams), datagrams.map((d) => d.length));
+      client.receive(
+        Buffer.concat(datagrams),
+        datagrams.map((d) => d.length),
+      );
       client.trouble(r.pick([105, 90, 74]), 'recv');
       client.close();
       return events;
     },
   },
-  { name: 'virtio-net header and splitGso', make: offloadPacket, run: (input) => [parseVirtioNetHeader(input), parseVirtioNetHeader(input, 12), splitGso(input), splitGso(input, 12)] },
+  {
+    name: 'virtio-net header and splitGso',
+    make: offloadPacket,
+    run: (input) => [parseVirtioNetHeader(input), parseVirtioNetHeader(input, 12), splitGso(input), splitGso(input, 12)],
+  },
   {
     name: 'coalesceTcp',
     make: (r) => {
@@ -344,7 +396,11 @@ export const TARGETS: readonly Target[] = [
       const base = r.u32();
       const parts: Buffer[] = [];
       for (let at = 0; at < payload.length; at += mss) {
-        const seg = tcpPacket({ version: r.pick([4, 6] as const), seq: (base + at) >>> 0, payload: payload.subarray(at, at + mss) });
+        const seg = tcpPacket({
+          version: r.pick([4, 6] as const),
+          seq: (base + at) >>> 0,
+          payload: payload.subarray(at, at + mss),
+        });
         const len = Buffer.alloc(2);
         len.writeUInt16BE(seg.length);
         parts.push(len, seg);
@@ -353,16 +409,28 @@ export const TARGETS: readonly Target[] = [
     },
     run: (input) => {
       const packets: Buffer[] = [];
-      for (let at = 0; at + 2 <= input.length; ) {
+      for (let at = 0; at + 2 <= input.length;) {
         const n = input.readUInt16BE(at);
         packets.push(input.subarray(at + 2, at + 2 + n));
         at += 2 + n;
       }
-      return [coalesceTcp(packets), coalesceTcp(packets, { verifyChecksums: false, maxSize: 3000 }), packets.map((p) => transportHeaders(p))];
+      return [
+        coalesceTcp(packets),
+        coalesceTcp(packets, { verifyChecksums: false, maxSize: 3000 }),
+        packets.map((p) => transportHeaders(p)),
+      ];
     },
   },
-  { name: 'Ethernet and ARP', make: ethernetArp, run: (input) => [parseEthernet(input), parseArp(input.subarray(14)), arpReply(input, '10.0.0.2', '02:00:00:00:00:02')] },
-  { name: 'IP helpers and pcap', make: (r) => (r.chance(0.5) ? icmpEcho(r) : ipPacket(r)), run: (input) => [ipVersion(input), echoReply(input), onesComplementSum(input), pcapRecord(input, 1234.5, 100)] },
+  {
+    name: 'Ethernet and ARP',
+    make: ethernetArp,
+    run: (input) => [parseEthernet(input), parseArp(input.subarray(14)), arpReply(input, '10.0.0.2', '02:00:00:00:00:02')],
+  },
+  {
+    name: 'IP helpers and pcap',
+    make: (r) => (r.chance(0.5) ? icmpEcho(r) : ipPacket(r)),
+    run: (input) => [ipVersion(input), echoReply(input), onesComplementSum(input), pcapRecord(input, 1234.5, 100)],
+  },
 ];
 
 export interface FuzzFailure {
@@ -387,7 +455,13 @@ export function fuzzOne(seed: number, iteration: number, slowMs = 250): FuzzFail
   const target = TARGETS[iteration % TARGETS.length];
   const input = r.chance(0.05) ? r.bytes(r.below(200)) : mutate(r, target.make(r));
   const runSeed = r.u32();
-  const fail = (problem: string): FuzzFailure => ({ seed, iteration, target: target.name, problem, input: input.toString('hex') });
+  const fail = (problem: string): FuzzFailure => ({
+    seed,
+    iteration,
+    target: target.name,
+    problem,
+    input: input.toString('hex'),
+  });
   const prints: string[] = [];
   for (const fill of [0x00, 0xff]) {
     const anomalies: string[] = [];
@@ -396,7 +470,9 @@ export function fuzzOne(seed: number, iteration: number, slowMs = 250): FuzzFail
     try {
       result = target.run(padded(input, fill), new Random(runSeed));
     } catch (error) {
-      return fail(`threw ${error instanceof Error ? `${error.name} (${(error as { code?: string }).code ?? 'no code'}): ${error.message}` : String(error)}`);
+      return fail(
+        `threw ${error instanceof Error ? `${error.name} (${(error as { code?: string }).code ?? 'no code'}): ${error.message}` : String(error)}`,
+      );
     }
     const took = performance.now() - started;
     if (took > slowMs) return fail(`took ${took.toFixed(0)} ms`);

@@ -5,13 +5,19 @@ import { test } from 'node:test';
 import { GsoType, VirtioNetFlags, coalesceTcp, parseVirtioNetHeader, splitGso } from '../lib';
 import { ACK, FIN, PSH, SYN, pattern, tcpPacket, udpPacket } from './packet-builders';
 
-function train(count: number, mss: number, options: { version?: 4 | 6; seq?: number; last?: number; pushLast?: boolean; sport?: number } = {}): Buffer[] {
+function train(
+  count: number,
+  mss: number,
+  options: { version?: 4 | 6; seq?: number; last?: number; pushLast?: boolean; sport?: number } = {},
+): Buffer[] {
   const out: Buffer[] = [];
   let seq = options.seq ?? 5000;
   for (let i = 0; i < count; i++) {
     const length = i === count - 1 ? (options.last ?? mss) : mss;
     const flags = ACK | (i === count - 1 && options.pushLast ? PSH : 0);
-    out.push(tcpPacket({ version: options.version, seq, flags, id: 200 + i, payload: pattern(length, seq), sport: options.sport }));
+    out.push(
+      tcpPacket({ version: options.version, seq, flags, id: 200 + i, payload: pattern(length, seq), sport: options.sport }),
+    );
     seq = (seq + length) >>> 0;
   }
   return out;
@@ -56,7 +62,10 @@ test('a gap in the sequence numbers starts a new super-packet', () => {
   const b = train(3, 1000, { seq: 3001 });
   const out = coalesceTcp([...a, ...b]);
   assert.equal(out.length, 2);
-  assert.deepEqual(out.map((p) => parseVirtioNetHeader(p)?.gsoType), [GsoType.TCPV4, GsoType.TCPV4]);
+  assert.deepEqual(
+    out.map((p) => parseVirtioNetHeader(p)?.gsoType),
+    [GsoType.TCPV4, GsoType.TCPV4],
+  );
 });
 
 test('a short segment ends a super-packet: the next full one starts another', () => {

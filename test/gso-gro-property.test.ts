@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { coalesceTcp } from '../lib/gro';
-import { splitGso } from '../lib/gso';
-import { GsoType, parseVirtioNetHeader } from '../lib/virtio-net';
+import { coalesceTcp } from '../lib/packet/gro';
+import { splitGso } from '../lib/packet/gso';
+import { GsoType, parseVirtioNetHeader } from '../lib/packet/virtio-net';
 import { ACK, asSuperPacket, tcpPacket } from './packet-builders';
 
 /** The TCP payload bytes of a plain IP packet, and its sequence number. */
@@ -28,7 +28,11 @@ test('splitGso then coalesceTcp gives back the original stream bytes', () => {
       fc.integer({ min: 100, max: 65535 }),
       (payload, mss, version, seq, maxSize) => {
         const stream = Buffer.from(payload);
-        const superPacket = asSuperPacket(tcpPacket({ version, seq, flags: ACK, payload: stream }), version === 4 ? GsoType.TCPV4 : GsoType.TCPV6, mss);
+        const superPacket = asSuperPacket(
+          tcpPacket({ version, seq, flags: ACK, payload: stream }),
+          version === 4 ? GsoType.TCPV4 : GsoType.TCPV6,
+          mss,
+        );
         const split = splitGso(superPacket);
         assert.ok(split.ok, split.ok ? '' : split.error);
         const merged = coalesceTcp(split.packets, { maxSize });

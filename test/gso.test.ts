@@ -2,7 +2,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { GsoType, buildVirtioNetHeader, splitGso } from '../lib';
-import { ACK, CWR, FIN, PSH, asSuperPacket, checksumsValid, pattern, referenceChecksum, tcpPacket, udpPacket } from './packet-builders';
+import {
+  ACK,
+  CWR,
+  FIN,
+  PSH,
+  asSuperPacket,
+  checksumsValid,
+  pattern,
+  referenceChecksum,
+  tcpPacket,
+  udpPacket,
+} from './packet-builders';
 
 test('the reference checksum gives the textbook value for a sample IPv4 header', () => {
   const header = Buffer.from('450000730000400040110000c0a80001c0a800c7', 'hex');
@@ -17,7 +28,11 @@ function split(packet: Buffer): Buffer[] {
 
 test('an IPv4 TCP super-packet splits into gso_size segments with counted ids and sequence numbers', () => {
   const payload = pattern(10_000);
-  const sp = asSuperPacket(tcpPacket({ payload, seq: 0xfffff000, id: 0xfffe, flags: ACK | PSH | FIN | CWR }), GsoType.TCPV4, 1448);
+  const sp = asSuperPacket(
+    tcpPacket({ payload, seq: 0xfffff000, id: 0xfffe, flags: ACK | PSH | FIN | CWR }),
+    GsoType.TCPV4,
+    1448,
+  );
   const segments = split(sp);
   assert.equal(segments.length, Math.ceil(10_000 / 1448));
   segments.forEach((s, i) => {

@@ -95,13 +95,22 @@ export function linkExists(name: string): boolean {
 /** The link's statistics as ip -s reports them. */
 export function linkStats(name: string): { rx: { packets: number; dropped: number }; tx: { packets: number; dropped: number } } {
   const [link] = ipJson<{ stats64: { rx: { packets: number; dropped: number }; tx: { packets: number; dropped: number } } }>(
-    '-s', 'link', 'show', 'dev', name,
+    '-s',
+    'link',
+    'show',
+    'dev',
+    name,
   );
   return link.stats64;
 }
 
 /** Collects the first n chunks from a readable that pass `filter`, or fails after timeoutMs. */
-export async function collect(readable: Readable, n: number, filter: (p: Buffer) => boolean = () => true, timeoutMs = 10_000): Promise<Buffer[]> {
+export async function collect(
+  readable: Readable,
+  n: number,
+  filter: (p: Buffer) => boolean = () => true,
+  timeoutMs = 10_000,
+): Promise<Buffer[]> {
   const got: Buffer[] = [];
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -122,7 +131,11 @@ export async function collect(readable: Readable, n: number, filter: (p: Buffer)
 }
 
 /** Runs a command to completion; resolves with its exit code and output. */
-export async function run(command: string, args: string[], options: SpawnOptions = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export async function run(
+  command: string,
+  args: string[],
+  options: SpawnOptions = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';

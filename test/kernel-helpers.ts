@@ -23,7 +23,9 @@ export async function sendUdpFlows(dst: string, first: number, count: number): P
   const socket = dgram.createSocket('udp4');
   try {
     for (let port = first; port < first + count; port++) {
-      await new Promise<void>((resolve, reject) => socket.send(Buffer.from('flow'), port, dst, (e) => (e ? reject(e) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        socket.send(Buffer.from('flow'), port, dst, (e) => (e ? reject(e) : resolve())),
+      );
     }
   } finally {
     socket.close();
@@ -68,9 +70,13 @@ export function openableCloneDevice(): { path: string; dispose: () => void } {
 /** Whether uid can read the compiled library and run node (else the test cannot be made). */
 export function uidCanRun(uid: number): boolean {
   try {
-    execFileSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, '-e', `require(${JSON.stringify(LIB)})`], {
-      stdio: 'ignore',
-    });
+    execFileSync(
+      'setpriv',
+      [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, '-e', `require(${JSON.stringify(LIB)})`],
+      {
+        stdio: 'ignore',
+      },
+    );
     return true;
   } catch {
     return false;

@@ -31,9 +31,26 @@ privilegedTest('flags reads back what the device was opened with', async () => {
   await using tun = await TunDevice.open({ name: uniqueName('flg') });
   assert.deepEqual(
     { ...(await tun.getFlags()), raw: 0 },
-    { tun: true, tap: false, noFilter: true, detached: false, multiQueue: false, vnetHeader: false, persist: false, napi: false, napiFrags: false, raw: 0 },
+    {
+      tun: true,
+      tap: false,
+      noFilter: true,
+      detached: false,
+      multiQueue: false,
+      vnetHeader: false,
+      persist: false,
+      napi: false,
+      napiFrags: false,
+      raw: 0,
+    },
   );
-  await using tap = await TunDevice.open({ name: uniqueName('flg'), mode: 'tap', packetInfo: true, multiQueue: true, persist: true });
+  await using tap = await TunDevice.open({
+    name: uniqueName('flg'),
+    mode: 'tap',
+    packetInfo: true,
+    multiQueue: true,
+    persist: true,
+  });
   const f = await tap.getFlags();
   assert.equal(f.tap && !f.tun && f.multiQueue && f.persist && !f.detached, true);
   await tap.attachFilter(UDP_ONLY);
@@ -46,14 +63,22 @@ privilegedTest('flags reads back what the device was opened with', async () => {
   await tap.setPersist(false);
 });
 
-privilegedTest('attachQueue() on a device with a BPF filter says the kernel left the queue detached, and how to attach it', async () => {
-  await using tap = await TunDevice.open({ name: uniqueName('fq'), mode: 'tap', multiQueue: true });
-  await tap.attachFilter(UDP_ONLY);
-  await tap.detachQueue();
-  await assert.rejects(tap.attachQueue(), { name: 'TunError', code: 'EBUSY', syscall: 'ioctl(TUNSETQUEUE)', message: /detachFilter\(\) before detachQueue\(\)/ });
-  assert.equal((await tap.getFlags()).detached, true);
-  assert.equal(tap.queueAttached, false);
-});
+privilegedTest(
+  'attachQueue() on a device with a BPF filter says the kernel left the queue detached, and how to attach it',
+  async () => {
+    await using tap = await TunDevice.open({ name: uniqueName('fq'), mode: 'tap', multiQueue: true });
+    await tap.attachFilter(UDP_ONLY);
+    await tap.detachQueue();
+    await assert.rejects(tap.attachQueue(), {
+      name: 'TunError',
+      code: 'EBUSY',
+      syscall: 'ioctl(TUNSETQUEUE)',
+      message: /detachFilter\(\) before detachQueue\(\)/,
+    });
+    assert.equal((await tap.getFlags()).detached, true);
+    assert.equal(tap.queueAttached, false);
+  },
+);
 
 privilegedTest('a BPF filter on a TAP device drops all but UDP; detached, ping comes through again', async () => {
   const net = uniqueSubnet();

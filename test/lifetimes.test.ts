@@ -15,34 +15,40 @@ import { numberedPacket, openUp, sendNumbered, sequenceOf } from './numbered';
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
-privilegedTest('a readBatches handler may transfer away the descriptors and slab it was given; later batches are intact', async () => {
-  const { dev, net } = await openUp('xfer');
-  await using _ = dev;
-  const seen: number[] = [];
-  let detachedGiven = 0;
-  dev.readBatches((slab, d, count) => {
-    if (d.length === 0 || slab.length === 0) detachedGiven++;
-    for (let i = 0; i < count; i++) {
-      const s = sequenceOf(slab.subarray(d[2 * i], d[2 * i] + d[2 * i + 1]));
-      if (s >= 0) seen.push(s);
+privilegedTest(
+  'a readBatches handler may transfer away the descriptors and slab it was given; later batches are intact',
+  async () => {
+    const { dev, net } = await openUp('xfer');
+    await using _ = dev;
+    const seen: number[] = [];
+    let detachedGiven = 0;
+    dev.readBatches((slab, d, count) => {
+      if (d.length === 0 || slab.length === 0) detachedGiven++;
+      for (let i = 0; i < count; i++) {
+        const s = sequenceOf(slab.subarray(d[2 * i], d[2 * i] + d[2 * i + 1]));
+        if (s >= 0) seen.push(s);
+      }
+      // What a handler that offloads a batch to a worker does with postMessage(x, [x.buffer]).
+      structuredClone(d.buffer, { transfer: [d.buffer as ArrayBuffer] });
+      try {
+        structuredClone(slab.buffer, { transfer: [slab.buffer as ArrayBuffer] });
+      } catch {
+        // Memory the runtime does not let go of is fine too: it is then never detached.
+      }
+      gc();
+    });
+    for (let round = 0; round < 5; round++) {
+      await sendNumbered(net.host(2), 40);
+      await until(() => seen.length >= 40 * (round + 1), `${40 * (round + 1)} packets`);
+      gc();
     }
-    // What a handler that offloads a batch to a worker does with postMessage(x, [x.buffer]).
-    structuredClone(d.buffer, { transfer: [d.buffer as ArrayBuffer] });
-    try {
-      structuredClone(slab.buffer, { transfer: [slab.buffer as ArrayBuffer] });
-    } catch {
-      // Memory the runtime does not let go of is fine too: it is then never detached.
-    }
-    gc();
-  });
-  for (let round = 0; round < 5; round++) {
-    await sendNumbered(net.host(2), 40);
-    await until(() => seen.length >= 40 * (round + 1), `${40 * (round + 1)} packets`);
-    gc();
-  }
-  assert.equal(detachedGiven, 0, 'a batch was handed a detached array');
-  assert.deepEqual(seen, Array.from({ length: 200 }, (_, i) => i % 40));
-});
+    assert.equal(detachedGiven, 0, 'a batch was handed a detached array');
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 200 }, (_, i) => i % 40),
+    );
+  },
+);
 
 /** Queues `count` numbered packets in the kernel ring before anyone reads them. */
 async function queued(prefix: string, count: number) {
@@ -52,27 +58,33 @@ async function queued(prefix: string, count: number) {
   return dev;
 }
 
-privilegedTest("destroy() inside a 'data' handler releases the fd at once and ends readable after the batch, with no error", async () => {
-  const dev = await queued('ddat', 50);
-  const seen: number[] = [];
-  const errors: Error[] = [];
-  let fdAfterDestroy: number | undefined;
-  dev.on('error', (e) => errors.push(e));
-  dev.readable.on('data', (p: Buffer) => {
-    const s = sequenceOf(p);
-    if (s >= 0) seen.push(s);
-    if (fdAfterDestroy === undefined) {
-      dev.destroy();
-      fdAfterDestroy = dev.fd;
-    }
-  });
-  await Promise.all([once(dev, 'close'), once(dev.readable, 'end')]);
-  assert.equal(fdAfterDestroy, -1);
-  assert.equal(linkExists(dev.name), false);
-  // What the kernel had handed over in that batch is still delivered, never pushed after the end.
-  assert.deepEqual(seen, Array.from({ length: 50 }, (_, i) => i));
-  assert.deepEqual(errors, []);
-});
+privilegedTest(
+  "destroy() inside a 'data' handler releases the fd at once and ends readable after the batch, with no error",
+  async () => {
+    const dev = await queued('ddat', 50);
+    const seen: number[] = [];
+    const errors: Error[] = [];
+    let fdAfterDestroy: number | undefined;
+    dev.on('error', (e) => errors.push(e));
+    dev.readable.on('data', (p: Buffer) => {
+      const s = sequenceOf(p);
+      if (s >= 0) seen.push(s);
+      if (fdAfterDestroy === undefined) {
+        dev.destroy();
+        fdAfterDestroy = dev.fd;
+      }
+    });
+    await Promise.all([once(dev, 'close'), once(dev.readable, 'end')]);
+    assert.equal(fdAfterDestroy, -1);
+    assert.equal(linkExists(dev.name), false);
+    // What the kernel had handed over in that batch is still delivered, never pushed after the end.
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 50 }, (_, i) => i),
+    );
+    assert.deepEqual(errors, []);
+  },
+);
 
 privilegedTest("close() inside a 'data' handler delivers the rest of the batch, then ends", async () => {
   const dev = await queued('cdat', 50);
@@ -85,24 +97,30 @@ privilegedTest("close() inside a 'data' handler delivers the rest of the batch, 
   });
   await once(dev.readable, 'end');
   await closing;
-  assert.deepEqual(seen, Array.from({ length: 50 }, (_, i) => i));
+  assert.deepEqual(
+    seen,
+    Array.from({ length: 50 }, (_, i) => i),
+  );
   assert.equal(dev.fd, -1);
 });
 
-privilegedTest('a write after close() began, with no error listener anywhere, calls back with an error and close() settles', async () => {
-  const { dev, net } = await openUp('late');
-  const closing = dev.close();
-  const error = await new Promise<Error | null | undefined>((resolve) => dev.writable.write(numberedPacket(net, 1), resolve));
-  assert.equal((error as NodeJS.ErrnoException | undefined)?.code, 'ERR_STREAM_WRITE_AFTER_END');
-  const warned = once(process, 'warning');
-  assert.equal(dev.writable.write(numberedPacket(net, 2)), false);
-  const [warning] = (await warned) as [Error & { code?: string }];
-  assert.equal(warning.code, 'ERR_STREAM_WRITE_AFTER_END');
-  await closing;
-  assert.equal(dev.fd, -1);
-});
+privilegedTest(
+  'a write after close() began, with no error listener anywhere, calls back with an error and close() settles',
+  async () => {
+    const { dev, net } = await openUp('late');
+    const closing = dev.close();
+    const error = await new Promise<Error | null | undefined>((resolve) => dev.writable.write(numberedPacket(net, 1), resolve));
+    assert.equal((error as NodeJS.ErrnoException | undefined)?.code, 'ERR_STREAM_WRITE_AFTER_END');
+    const warned = once(process, 'warning');
+    assert.equal(dev.writable.write(numberedPacket(net, 2)), false);
+    const [warning] = (await warned) as [Error & { code?: string }];
+    assert.equal(warning.code, 'ERR_STREAM_WRITE_AFTER_END');
+    await closing;
+    assert.equal(dev.fd, -1);
+  },
+);
 
-privilegedTest("writable.end(chunk) checks the chunk like write() and close() still settles", async () => {
+privilegedTest('writable.end(chunk) checks the chunk like write() and close() still settles', async () => {
   const { dev, net } = await openUp('endc');
   assert.throws(() => dev.writable.end('hello'), { code: 'ERR_INVALID_ARG_TYPE' });
   assert.throws(() => dev.writable.end(Buffer.alloc(0)), { code: 'ERR_OUT_OF_RANGE' });
@@ -167,7 +185,10 @@ privilegedTest("a 'drop' handler that writes again does not disturb the burst be
   for (const p of burst) dev.writable.write(p);
   process.nextTick(() => dev.writable.uncork());
   await new Promise<void>((resolve) => dev.writable.write(numberedPacket(net, 999), () => resolve()));
-  assert.deepEqual(dropped.map((p) => p[1]), [0, 4, 8, 12, 16, 20, 24, 28, 32, 36]);
+  assert.deepEqual(
+    dropped.map((p) => p[1]),
+    [0, 4, 8, 12, 16, 20, 24, 28, 32, 36],
+  );
 });
 
 privilegedTest('writePackets checks every descriptor before writing any, like write()', async () => {
@@ -237,7 +258,9 @@ privilegedTest('a device that is reading is kept alive though nobody references 
 
 /** Runs `code` in a fresh node (same namespace) and says whether it exited by itself in time. */
 async function exitsByItself(code: string): Promise<{ code: number | null; stderr: string }> {
-  const child = run(process.execPath, ['-e', `const { TunDevice } = require(${JSON.stringify(LIB)});\n${code}`], { timeout: 8000 });
+  const child = run(process.execPath, ['-e', `const { TunDevice } = require(${JSON.stringify(LIB)});\n${code}`], {
+    timeout: 8000,
+  });
   return child;
 }
 
@@ -281,7 +304,10 @@ privilegedTest('a watcher and device link events keep coming after the socket ov
   // Thousands of changes while this thread is blocked: both sockets' queues overflow.
   const lines: string[] = [];
   for (let i = 0; i < 6000; i++) {
-    lines.push(`address add 10.250.${i >> 8}.${i & 255}/32 dev ${dev.name}`, `address del 10.250.${i >> 8}.${i & 255}/32 dev ${dev.name}`);
+    lines.push(
+      `address add 10.250.${i >> 8}.${i & 255}/32 dev ${dev.name}`,
+      `address del 10.250.${i >> 8}.${i & 255}/32 dev ${dev.name}`,
+    );
   }
   execFileSync('ip', ['-batch', '-'], { input: lines.join('\n') });
   await until(() => overruns.includes('ENOBUFS'), 'the watcher to report the overrun', 10_000);
@@ -299,6 +325,10 @@ privilegedTest('a watcher and device link events keep coming after the socket ov
     300,
   );
   await dev.addAddress(`${net.host(201)}/32`);
-  await until(() => added.includes(net.host(201)), `the watcher (heard ${added.length}, overruns ${overruns.join()}) to hear an address added after the overrun`, 10_000);
+  await until(
+    () => added.includes(net.host(201)),
+    `the watcher (heard ${added.length}, overruns ${overruns.join()}) to hear an address added after the overrun`,
+    10_000,
+  );
   await until(() => devAdded.includes(net.host(201)), "the device's addressAdded after the overrun", 10_000);
 });

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import { test } from 'node:test';
-import { formatIp, parseCidr, parseMac } from '../lib/netlink/address';
+import { formatIp, parseCidr, parseMac } from '../lib/packet/address';
 import { NetlinkClient, type NetlinkTransport } from '../lib/netlink/client';
 import {
   IFA,
@@ -32,7 +32,10 @@ function u32(v: number): Buffer {
 }
 
 function linkMessage(index: number, name: string, mtu: number, seq = 0, flags = 0): Buffer {
-  return encodeMessage(RTM.NEWLINK, flags, seq, ifinfomsg(0, index, 0x1 | 0x10000), [attr.string(IFLA.IFNAME, name), attr.u32(IFLA.MTU, mtu)]);
+  return encodeMessage(RTM.NEWLINK, flags, seq, ifinfomsg(0, index, 0x1 | 0x10000), [
+    attr.string(IFLA.IFNAME, name),
+    attr.u32(IFLA.MTU, mtu),
+  ]);
 }
 
 function withPid(message: Buffer, pid: number): Buffer {
@@ -68,7 +71,13 @@ test('an IPv6 address message survives a round trip', () => {
   const address = decodeAddress(parseDatagram(msg).messages[0]);
   assert.ok(!(address instanceof MalformedMessage));
   assert.deepEqual(
-    { address: address.address, prefixLength: address.prefixLength, family: address.family, index: address.index, flags: address.flags },
+    {
+      address: address.address,
+      prefixLength: address.prefixLength,
+      family: address.family,
+      index: address.index,
+      flags: address.flags,
+    },
     { address: 'fd00:0:0:1::5', prefixLength: 64, family: 6, index: 3, flags: ['permanent'] },
   );
 });
@@ -151,19 +160,28 @@ function seqOf(request: Buffer): number {
 test('a dump split over three datagrams resolves with every part, in order, at NLMSG_DONE', async () => {
   const transport = new FakeTransport();
   const client = new NetlinkClient(transport);
-  const reply = client.request({ type: RTM.GETLINK, flags: NLM_F.DUMP, fixed: ifinfomsg(0, 0) }, (errno) => new Error(`errno ${errno}`));
+  const reply = client.request(
+    { type: RTM.GETLINK, flags: NLM_F.DUMP, fixed: ifinfomsg(0, 0) },
+    (errno) => new Error(`errno ${errno}`),
+  );
   const seq = seqOf(transport.sent[0]);
   const part = (i: number): Buffer => withPid(linkMessage(i, `l${i}`, 1500, seq, NLM_F.MULTI), 4242);
   const done = withPid(encodeMessage(NLMSG.DONE, NLM_F.MULTI, seq, u32(0)), 4242);
   const datagrams = [Buffer.concat([part(1), part(2)]), part(3), Buffer.concat([part(4), done])];
   let settled = false;
   void reply.then(() => (settled = true));
-  client.receive(Buffer.concat(datagrams.slice(0, 2)), datagrams.slice(0, 2).map((d) => d.length));
+  client.receive(
+    Buffer.concat(datagrams.slice(0, 2)),
+    datagrams.slice(0, 2).map((d) => d.length),
+  );
   await Promise.resolve();
   assert.equal(settled, false, 'not done before NLMSG_DONE');
   client.receive(datagrams[2], [datagrams[2].length]);
   const { messages } = await reply;
-  assert.deepEqual(messages.map((m) => (decodeLink(m) as { name: string }).name), ['l1', 'l2', 'l3', 'l4']);
+  assert.deepEqual(
+    messages.map((m) => (decodeLink(m) as { name: string }).name),
+    ['l1', 'l2', 'l3', 'l4'],
+  );
   assert.equal(client.pending, 0);
 });
 
@@ -171,22 +189,33 @@ test('concurrent requests are matched by sequence number whatever order the answ
   const transport = new FakeTransport();
   const client = new NetlinkClient(transport);
   const results = [0, 1, 2].map((i) =>
-    client.request({ type: RTM.SETLINK, flags: 0, fixed: ifinfomsg(0, i + 1) }, (errno) => Object.assign(new Error('failed'), { errno, i })),
+    client.request({ type: RTM.SETLINK, flags: 0, fixed: ifinfomsg(0, i + 1) }, (errno) =>
+      Object.assign(new Error('failed'), { errno, i }),
+    ),
   );
   const seqs = transport.sent.map(seqOf);
   assert.equal(new Set(seqs).size, 3);
-  const ack = (seq: number, errno: number): Buffer => withPid(encodeMessage(NLMSG.ERROR, NLM_F.CAPPED, seq, Buffer.concat([u32(-errno), Buffer.alloc(16)])), 4242);
+  const ack = (seq: number, errno: number): Buffer =>
+    withPid(encodeMessage(NLMSG.ERROR, NLM_F.CAPPED, seq, Buffer.concat([u32(-errno), Buffer.alloc(16)])), 4242);
   const batch = [ack(seqs[2], 0), ack(seqs[0], 19), ack(seqs[1], 0)];
-  client.receive(Buffer.concat(batch), batch.map((b) => b.length));
+  client.receive(
+    Buffer.concat(batch),
+    batch.map((b) => b.length),
+  );
   const settled = await Promise.allSettled(results);
-  assert.deepEqual(settled.map((s) => s.status), ['rejected', 'fulfilled', 'fulfilled']);
+  assert.deepEqual(
+    settled.map((s) => s.status),
+    ['rejected', 'fulfilled', 'fulfilled'],
+  );
   assert.equal(((settled[0] as PromiseRejectedResult).reason as { errno: number }).errno, 19);
 });
 
 test('a truncated NLMSG_ERROR fails its request with EBADMSG instead of leaving it waiting', async () => {
   const transport = new FakeTransport();
   const client = new NetlinkClient(transport);
-  const reply = client.request({ type: RTM.SETLINK, flags: 0, fixed: ifinfomsg(0, 1) }, (errno) => Object.assign(new Error('failed'), { errno }));
+  const reply = client.request({ type: RTM.SETLINK, flags: 0, fixed: ifinfomsg(0, 1) }, (errno) =>
+    Object.assign(new Error('failed'), { errno }),
+  );
   const broken = withPid(truncatedError(seqOf(transport.sent[0])), 4242);
   client.receive(broken, [broken.length]);
   await assert.rejects(reply, { errno: 74 });
@@ -196,7 +225,9 @@ test('a reply whose header is corrupt fails the request it names', async () => {
   const transport = new FakeTransport();
   const troubles: string[] = [];
   const client = new NetlinkClient(transport, { onTrouble: (_e, _s, detail) => troubles.push(detail ?? '') });
-  const reply = client.request({ type: RTM.GETLINK, flags: NLM_F.DUMP, fixed: ifinfomsg(0, 0) }, (errno) => Object.assign(new Error('failed'), { errno }));
+  const reply = client.request({ type: RTM.GETLINK, flags: NLM_F.DUMP, fixed: ifinfomsg(0, 0) }, (errno) =>
+    Object.assign(new Error('failed'), { errno }),
+  );
   const bad = withPid(linkMessage(1, 'x', 1500, seqOf(transport.sent[0]), NLM_F.MULTI), 4242);
   bad.set(u32(9999), 0);
   client.receive(bad, [bad.length]);

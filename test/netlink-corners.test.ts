@@ -6,7 +6,7 @@ import os from 'node:os';
 import { test } from 'node:test';
 import { NetlinkClient, type NetlinkTransport } from '../lib/netlink/client';
 import { NLMSG, NLM_F, RTM, attr, decodeError, encodeMessage, ifinfomsg, parseDatagram, IFLA } from '../lib/netlink/codec';
-import { Netlink } from '../lib/netlink/netlink';
+import { Netlink } from '../lib/netlink/api';
 
 const LE = os.endianness() === 'LE';
 const PORT = 4243;
@@ -26,7 +26,10 @@ function toUs(type: number, flags: number, seq: number, fixed: Buffer, attribute
 }
 
 function linkPart(seq: number, index: number, flags: number = NLM_F.MULTI): Buffer {
-  return toUs(RTM.NEWLINK, flags, seq, ifinfomsg(0, index, 0x1), [attr.string(IFLA.IFNAME, `l${index}`), attr.u32(IFLA.MTU, 1500)]);
+  return toUs(RTM.NEWLINK, flags, seq, ifinfomsg(0, index, 0x1), [
+    attr.string(IFLA.IFNAME, `l${index}`),
+    attr.u32(IFLA.MTU, 1500),
+  ]);
 }
 
 const done = (seq: number): Buffer => toUs(NLMSG.DONE, NLM_F.MULTI, seq, u32(0));
@@ -44,7 +47,13 @@ class ScriptedTransport implements NetlinkTransport {
     const seq = parseDatagram(Buffer.from(request)).messages[0].seq;
     this.seqs.push(seq);
     const datagrams = this.answer(seq);
-    if (datagrams.length > 0) setImmediate(() => this.client?.receive(Buffer.concat(datagrams), datagrams.map((d) => d.length)));
+    if (datagrams.length > 0)
+      setImmediate(() =>
+        this.client?.receive(
+          Buffer.concat(datagrams),
+          datagrams.map((d) => d.length),
+        ),
+      );
     return request.length;
   }
   ref(): void {}
@@ -77,14 +86,19 @@ test('a dump that is consistent on its second try resolves with that try', async
   const client = new NetlinkClient(transport);
   transport.client = client;
   const links = await new Netlink(client).links();
-  assert.deepEqual(links.map((l) => l.name), ['l2']);
+  assert.deepEqual(
+    links.map((l) => l.name),
+    ['l2'],
+  );
 });
 
 test('after a cut datagram fails a dump, the rest of that dump is not taken for notifications', async () => {
   const seen: number[] = [];
   const transport = new ScriptedTransport(() => []);
   const client = new NetlinkClient(transport, { onMessage: (m, reply) => (reply ? undefined : seen.push(m.seq)) });
-  const reply = client.request({ type: RTM.GETLINK, flags: NLM_F.DUMP, fixed: ifinfomsg(0, 0) }, (errno) => Object.assign(new Error('failed'), { errno }));
+  const reply = client.request({ type: RTM.GETLINK, flags: NLM_F.DUMP, fixed: ifinfomsg(0, 0) }, (errno) =>
+    Object.assign(new Error('failed'), { errno }),
+  );
   const seq = transport.seqs[0];
   // What the native side hands over for a datagram larger than its buffer:
   // the first bytes only, the last message cut short.
@@ -92,7 +106,10 @@ test('after a cut datagram fails a dump, the rest of that dump is not taken for 
   const cut = whole.subarray(0, whole.length - 8);
   const rest = [Buffer.concat([linkPart(seq, 3), linkPart(seq, 4)]), Buffer.concat([linkPart(seq, 5), done(seq)])];
   const batch = [cut, ...rest];
-  client.receive(Buffer.concat(batch), batch.map((b) => b.length));
+  client.receive(
+    Buffer.concat(batch),
+    batch.map((b) => b.length),
+  );
   await assert.rejects(reply, { errno: 74 });
   // A real notification afterwards is still delivered.
   const note = encodeMessage(RTM.NEWLINK, 0, 9, ifinfomsg(0, 9, 0x1), [attr.string(IFLA.IFNAME, 'n9')]);

@@ -16,7 +16,15 @@ privilegedTest('the watcher reports links and addresses that ip changes', async 
   assert.equal((await up).name, dev.name);
   const added = nextEvent<AddressInfo>(watcher, 'address', (a) => a.index === dev.index && a.family === 4);
   ip('addr', 'add', `${net.host(1)}/24`, 'dev', dev.name);
-  assert.deepEqual(await added, { address: net.host(1), prefixLength: 24, family: 4, index: dev.index, scope: 'global', flags: ['permanent'], label: dev.name });
+  assert.deepEqual(await added, {
+    address: net.host(1),
+    prefixLength: 24,
+    family: 4,
+    index: dev.index,
+    scope: 'global',
+    flags: ['permanent'],
+    label: dev.name,
+  });
   const removed = nextEvent<AddressInfo>(watcher, 'addressRemoved', (a) => a.address === net.host(1));
   ip('addr', 'del', `${net.host(1)}/24`, 'dev', dev.name);
   assert.equal((await removed).index, dev.index);
@@ -88,8 +96,14 @@ privilegedTest('the TunDevice helpers delegate by index and agree with ip', asyn
   await dev.up();
   await dev.addRoute('10.239.0.0/16', { metric: 9 });
   const link = await dev.link();
-  assert.deepEqual({ up: link.up, mtu: link.mtu, txQueueLength: link.txQueueLength }, { up: true, mtu: 1400, txQueueLength: 900 });
-  assert.deepEqual((await dev.addresses()).filter((a) => a.family === 4).map((a) => a.address), [net.host(1)]);
+  assert.deepEqual(
+    { up: link.up, mtu: link.mtu, txQueueLength: link.txQueueLength },
+    { up: true, mtu: 1400, txQueueLength: 900 },
+  );
+  assert.deepEqual(
+    (await dev.addresses()).filter((a) => a.family === 4).map((a) => a.address),
+    [net.host(1)],
+  );
   const route = ip('-j', 'route', 'show', '10.239.0.0/16');
   assert.match(route, new RegExp(`"dev":"${dev.name}".*"metric":9`));
   await dev.removeRoute('10.239.0.0/16', { metric: 9 });
@@ -150,7 +164,25 @@ privilegedTest('dev.link() counters match ip -s link after a known number of pac
     { rx: 11, rxBytes: 11 * 128, tx: 7, txBytes: 7 * 78 },
   );
   assert.deepEqual(
-    [stats.rxPackets, stats.rxBytes, stats.rxDropped, stats.rxErrors, stats.txPackets, stats.txBytes, stats.txDropped, stats.txErrors],
-    [oracle.rx.packets, oracle.rx.bytes, oracle.rx.dropped, oracle.rx.errors, oracle.tx.packets, oracle.tx.bytes, oracle.tx.dropped, oracle.tx.errors],
+    [
+      stats.rxPackets,
+      stats.rxBytes,
+      stats.rxDropped,
+      stats.rxErrors,
+      stats.txPackets,
+      stats.txBytes,
+      stats.txDropped,
+      stats.txErrors,
+    ],
+    [
+      oracle.rx.packets,
+      oracle.rx.bytes,
+      oracle.rx.dropped,
+      oracle.rx.errors,
+      oracle.tx.packets,
+      oracle.tx.bytes,
+      oracle.tx.dropped,
+      oracle.tx.errors,
+    ],
   );
 });

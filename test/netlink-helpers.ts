@@ -4,7 +4,12 @@ import type { EventEmitter } from 'node:events';
 import { ipJson } from './helpers';
 
 /** Resolves with the first `event` whose argument passes `match`; fails after timeoutMs. */
-export function nextEvent<T>(emitter: EventEmitter, event: string, match: (value: T) => boolean = () => true, timeoutMs = 5000): Promise<T> {
+export function nextEvent<T>(
+  emitter: EventEmitter,
+  event: string,
+  match: (value: T) => boolean = () => true,
+  timeoutMs = 5000,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       emitter.off(event, listener);

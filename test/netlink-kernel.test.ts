@@ -27,7 +27,10 @@ privilegedTest('addresses() reads what ip addr add put there, with family, index
   assert.deepEqual({ index: v4?.index, scope: v4?.scope }, { index: dev.index, scope: 'global' });
   assert.equal(got.find((a) => a.family === 6)?.address, 'fd00:7::7');
   const all = await nl.addresses();
-  assert.ok(all.some((a) => a.address === '127.0.0.1' && a.scope === 'host'), 'loopback is in the unfiltered list');
+  assert.ok(
+    all.some((a) => a.address === '127.0.0.1' && a.scope === 'host'),
+    'loopback is in the unfiltered list',
+  );
 });
 
 privilegedTest('removeAddress removes exactly the named address', async () => {
@@ -48,7 +51,10 @@ privilegedTest('removing a primary IPv4 address also removes its secondaries (th
   using nl = await Netlink.open();
   await nl.addAddress(dev.name, `${net.host(1)}/24`);
   await nl.addAddress(dev.name, `${net.host(2)}/24`);
-  assert.deepEqual((await nl.addresses(dev.name)).map((x) => x.flags?.includes('secondary')), [false, true]);
+  assert.deepEqual(
+    (await nl.addresses(dev.name)).map((x) => x.flags?.includes('secondary')),
+    [false, true],
+  );
   await nl.removeAddress(dev.name, `${net.host(1)}/24`);
   assert.deepEqual(ipAddresses(dev.name), []);
 });
@@ -106,7 +112,9 @@ privilegedTest('links() lists the same interfaces as ip link', async () => {
   await using dev = await TunDevice.open({ name: uniqueName('nls') });
   using nl = await Netlink.open();
   const mine = (await nl.links()).map((l) => `${l.index}:${l.name}`).sort();
-  const theirs = ipJson<{ ifindex: number; ifname: string }>('link').map((l) => `${l.ifindex}:${l.ifname}`).sort();
+  const theirs = ipJson<{ ifindex: number; ifname: string }>('link')
+    .map((l) => `${l.ifindex}:${l.ifname}`)
+    .sort();
   assert.deepEqual(mine, theirs);
   assert.ok(mine.includes(`${dev.index}:${dev.name}`));
 });
@@ -134,10 +142,16 @@ privilegedTest('addRoute adds device and gateway routes, with metric and table, 
   await nl.addRoute('10.235.0.0/16', { device: dev.index, table: 1234 });
   await nl.addRoute('fd33::/48', { device: dev.name });
   const main = ipRoutes('dev', dev.name);
-  assert.deepEqual(main.find((r) => r.dst === '10.233.0.0/16'), { dst: '10.233.0.0/16', scope: 'link', protocol: 'static', flags: [] });
+  assert.deepEqual(
+    main.find((r) => r.dst === '10.233.0.0/16'),
+    { dst: '10.233.0.0/16', scope: 'link', protocol: 'static', flags: [] },
+  );
   const viaRoute = main.find((r) => r.dst === '10.234.0.0/16');
   assert.deepEqual({ gateway: viaRoute?.gateway, metric: viaRoute?.metric }, { gateway: net.host(2), metric: 7 });
-  assert.deepEqual(ipRoutes('table', '1234').map((r) => r.dst), ['10.235.0.0/16']);
+  assert.deepEqual(
+    ipRoutes('table', '1234').map((r) => r.dst),
+    ['10.235.0.0/16'],
+  );
   assert.ok(ipJson<IpRoute>('-6', 'route', 'show', 'dev', dev.name).some((r) => r.dst === 'fd33::/48'));
 });
 
@@ -149,9 +163,15 @@ privilegedTest('routes() agrees with ip route, and sees routes ip added', async 
   ip('route', 'add', '10.236.0.0/16', 'via', net.host(9), 'metric', '3');
   const mine = await nl.routes({ family: 4, device: dev.name });
   const theirs = ipRoutes('dev', dev.name);
-  assert.deepEqual(mine.map((r) => r.destination).sort(), theirs.map((r) => (r.dst.includes('/') ? r.dst : `${r.dst}/32`)).sort());
+  assert.deepEqual(
+    mine.map((r) => r.destination).sort(),
+    theirs.map((r) => (r.dst.includes('/') ? r.dst : `${r.dst}/32`)).sort(),
+  );
   const added = mine.find((r) => r.destination === '10.236.0.0/16');
-  assert.deepEqual({ via: added?.via, metric: added?.metric, protocol: added?.protocol, device: added?.device }, { via: net.host(9), metric: 3, protocol: 'boot', device: dev.index });
+  assert.deepEqual(
+    { via: added?.via, metric: added?.metric, protocol: added?.protocol, device: added?.device },
+    { via: net.host(9), metric: 3, protocol: 'boot', device: dev.index },
+  );
 });
 
 privilegedTest('removeRoute removes the route, and a second remove is ESRCH', async () => {
@@ -178,13 +198,16 @@ privilegedTest('adding an address twice is EEXIST with a hint, and replace: true
   await using dev = await TunDevice.open({ name: uniqueName('nle') });
   using nl = await Netlink.open();
   await nl.addAddress(dev.name, `${net.host(1)}/24`);
-  await assert.rejects(nl.addAddress(dev.name, `${net.host(1)}/24`), (e: Error & { code: string; errno: number; syscall: string }) => {
-    assert.equal(e.code, 'EEXIST');
-    assert.equal(e.errno, -17);
-    assert.equal(e.syscall, 'netlink RTM_NEWADDR');
-    assert.match(e.message, /replace: true/);
-    return true;
-  });
+  await assert.rejects(
+    nl.addAddress(dev.name, `${net.host(1)}/24`),
+    (e: Error & { code: string; errno: number; syscall: string }) => {
+      assert.equal(e.code, 'EEXIST');
+      assert.equal(e.errno, -17);
+      assert.equal(e.syscall, 'netlink RTM_NEWADDR');
+      assert.match(e.message, /replace: true/);
+      return true;
+    },
+  );
   await nl.addAddress(dev.name, `${net.host(1)}/24`, { replace: true });
   assert.deepEqual(ipAddresses(dev.name), [`${net.host(1)}/24`]);
 });
@@ -200,7 +223,11 @@ privilegedTest('a missing interface is ENODEV with a hint', async () => {
 privilegedTest('removing an absent address is EADDRNOTAVAIL', async () => {
   await using dev = await TunDevice.open({ name: uniqueName('nln') });
   using nl = await Netlink.open();
-  await assert.rejects(nl.removeAddress(dev.name, '10.242.0.1/24'), { code: 'EADDRNOTAVAIL', syscall: 'netlink RTM_DELADDR', message: /not on this interface/ });
+  await assert.rejects(nl.removeAddress(dev.name, '10.242.0.1/24'), {
+    code: 'EADDRNOTAVAIL',
+    syscall: 'netlink RTM_DELADDR',
+    message: /not on this interface/,
+  });
 });
 
 privilegedTest('an MTU the device cannot take is the kernel EINVAL with a hint', async () => {
@@ -211,7 +238,11 @@ privilegedTest('an MTU the device cannot take is the kernel EINVAL with a hint',
   try {
     ip('link', 'add', 'link', veth, 'name', mac, 'type', 'macvlan');
     using nl = await Netlink.open();
-    await assert.rejects(nl.setMtu(mac, 9000), { code: 'EINVAL', syscall: 'netlink RTM_SETLINK', message: /MTU is out of range/ });
+    await assert.rejects(nl.setMtu(mac, 9000), {
+      code: 'EINVAL',
+      syscall: 'netlink RTM_SETLINK',
+      message: /MTU is out of range/,
+    });
   } finally {
     ip('link', 'del', veth);
   }
@@ -232,7 +263,10 @@ privilegedTest('an IPv6 address on a link with IPv6 disabled fails with a hint s
 privilegedTest('a TUN device has no MAC address to set, and the error says so', async () => {
   await using dev = await TunDevice.open({ name: uniqueName('nlk') });
   using nl = await Netlink.open();
-  await assert.rejects(nl.setMacAddress(dev.name, '02:00:00:00:00:01'), { syscall: 'netlink RTM_SETLINK', message: /TUN devices have none/ });
+  await assert.rejects(nl.setMacAddress(dev.name, '02:00:00:00:00:01'), {
+    syscall: 'netlink RTM_SETLINK',
+    message: /TUN devices have none/,
+  });
 });
 
 privilegedTest('without CAP_NET_ADMIN a change is EPERM with a hint, and reading still works', async () => {

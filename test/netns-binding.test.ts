@@ -51,29 +51,39 @@ function reuseName(name: string, index: number): void {
   execFileSync('ip', ['netns', 'del', name]);
   execFileSync('ip', ['netns', 'add', name]);
   execFileSync('ip', ['-n', name, 'tuntap', 'add', 'mode', 'tun', 'name', 'impostor']);
-  const [impostor] = JSON.parse(execFileSync('ip', ['-n', name, '-j', 'link', 'show', 'impostor'], { encoding: 'utf8' })) as Array<{ ifindex: number }>;
+  const [impostor] = JSON.parse(
+    execFileSync('ip', ['-n', name, '-j', 'link', 'show', 'impostor'], { encoding: 'utf8' }),
+  ) as Array<{ ifindex: number }>;
   assert.equal(impostor.ifindex, index, 'the impostor has the device index');
 }
 
-privilegedTest("after the namespace's name is deleted and made again, the device's helpers still configure the device", async (t) => {
-  const ns = namespaceKept(t);
-  await using dev = await TunDevice.open({ name: uniqueName('bd'), netns: ns.path });
-  reuseName(ns.name, dev.index);
+privilegedTest(
+  "after the namespace's name is deleted and made again, the device's helpers still configure the device",
+  async (t) => {
+    const ns = namespaceKept(t);
+    await using dev = await TunDevice.open({ name: uniqueName('bd'), netns: ns.path });
+    reuseName(ns.name, dev.index);
 
-  await dev.addAddress('10.78.0.1/24');
-  await dev.setMtu(1400);
-  await dev.up();
-  assert.equal((await dev.link()).name, dev.name);
-  assert.equal(await dev.getMtu(), 1400);
+    await dev.addAddress('10.78.0.1/24');
+    await dev.setMtu(1400);
+    await dev.up();
+    assert.equal((await dev.link()).name, dev.name);
+    assert.equal(await dev.getMtu(), 1400);
 
-  const old = JSON.parse(ipIn(ns.kept, '-j', 'addr', 'show', 'dev', dev.name)) as Addr[];
-  assert.ok(old[0].addr_info.some((a) => a.local === '10.78.0.1'), 'the address is on the device');
-  assert.equal(old[0].mtu, 1400);
-  assert.ok(old[0].flags.includes('UP'));
-  const impostor = JSON.parse(execFileSync('ip', ['-n', ns.name, '-j', 'addr', 'show', 'dev', 'impostor'], { encoding: 'utf8' })) as Addr[];
-  assert.deepEqual(impostor[0].addr_info, [], 'the link with the same index in the new namespace is untouched');
-  assert.equal(impostor[0].flags.includes('UP'), false);
-});
+    const old = JSON.parse(ipIn(ns.kept, '-j', 'addr', 'show', 'dev', dev.name)) as Addr[];
+    assert.ok(
+      old[0].addr_info.some((a) => a.local === '10.78.0.1'),
+      'the address is on the device',
+    );
+    assert.equal(old[0].mtu, 1400);
+    assert.ok(old[0].flags.includes('UP'));
+    const impostor = JSON.parse(
+      execFileSync('ip', ['-n', ns.name, '-j', 'addr', 'show', 'dev', 'impostor'], { encoding: 'utf8' }),
+    ) as Addr[];
+    assert.deepEqual(impostor[0].addr_info, [], 'the link with the same index in the new namespace is untouched');
+    assert.equal(impostor[0].flags.includes('UP'), false);
+  },
+);
 
 privilegedTest("after the namespace's name is reused, the device's link events still come from the device", async (t) => {
   const ns = namespaceKept(t);
@@ -166,7 +176,12 @@ privilegedTest('deleting a device that does not exist fails with ENODEV from net
   watcher.on('link', (l) => seen.push(l.name));
   watcher.on('linkRemoved', (l) => seen.push(l.name));
   try {
-    await assert.rejects(TunDevice.delete(name), { name: 'TunError', code: 'ENODEV', syscall: 'netlink RTM_GETLINK', device: name });
+    await assert.rejects(TunDevice.delete(name), {
+      name: 'TunError',
+      code: 'ENODEV',
+      syscall: 'netlink RTM_GETLINK',
+      device: name,
+    });
     // A link made after the delete: once its event is here, any event the
     // delete caused (queued before it) has been seen too.
     const marker = uniqueName('mark');
@@ -174,7 +189,11 @@ privilegedTest('deleting a device that does not exist fails with ENODEV from net
     execFileSync('ip', ['tuntap', 'add', 'mode', 'tun', 'name', marker]);
     await markerSeen;
     execFileSync('ip', ['tuntap', 'del', 'mode', 'tun', 'name', marker]);
-    assert.deepEqual(seen.filter((n) => n === name), [], 'the device never appeared');
+    assert.deepEqual(
+      seen.filter((n) => n === name),
+      [],
+      'the device never appeared',
+    );
   } finally {
     watcher.close();
   }

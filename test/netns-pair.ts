@@ -61,7 +61,10 @@ export function namespacesAround(deviceA: string, deviceB: string, options: { ip
     }
   };
   try {
-    for (const [ns, dev, address, address6] of [[nsA, deviceA, net.host(1), `${net6}1`], [nsB, deviceB, net.host(2), `${net6}2`]] as const) {
+    for (const [ns, dev, address, address6] of [
+      [nsA, deviceA, net.host(1), `${net6}1`],
+      [nsB, deviceB, net.host(2), `${net6}2`],
+    ] as const) {
       ip('netns', 'add', ns);
       made.push(ns);
       ip('link', 'set', dev, 'netns', ns);
@@ -170,7 +173,9 @@ export async function tcpTransfer(pair: NetnsPair, bytes: number, timeoutMs = 60
   const to = ipv6 ? pair.addressB6 : pair.addressB;
   const port = String(20000 + (process.pid % 20000));
   const node = process.execPath;
-  const receiver = spawn('ip', ['netns', 'exec', pair.nsB, node, '-e', RECEIVER, port, to], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const receiver = spawn('ip', ['netns', 'exec', pair.nsB, node, '-e', RECEIVER, port, to], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let sender: ReturnType<typeof spawn> | undefined;
   const timer = setTimeout(() => {
     receiver.kill();
@@ -180,7 +185,9 @@ export async function tcpTransfer(pair: NetnsPair, bytes: number, timeoutMs = 60
     const fromReceiver = lines(receiver);
     const ready = await fromReceiver.next();
     if (ready.done === true || ready.value !== 'listening') throw new Error('the receiver did not start');
-    sender = spawn('ip', ['netns', 'exec', pair.nsA, node, '-e', SENDER, port, to, String(bytes)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    sender = spawn('ip', ['netns', 'exec', pair.nsA, node, '-e', SENDER, port, to, String(bytes)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const [sent, received] = await Promise.all([lines(sender).next(), fromReceiver.next()]);
     if (sent.done === true || received.done === true) throw new Error('the transfer did not finish (timed out or a side failed)');
     const s = JSON.parse(sent.value) as { hash: string };

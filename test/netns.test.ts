@@ -42,7 +42,11 @@ privilegedTest('a failed open in another namespace (the name is in use there) le
   const ns = withNamedNetns(t);
   const before = here();
   await using first = await TunDevice.open({ name: uniqueName('nsb'), netns: ns.path });
-  await assert.rejects(TunDevice.open({ name: first.name, netns: ns.path }), { name: 'TunError', code: 'EBUSY', syscall: 'ioctl(TUNSETIFF)' });
+  await assert.rejects(TunDevice.open({ name: first.name, netns: ns.path }), {
+    name: 'TunError',
+    code: 'EBUSY',
+    syscall: 'ioctl(TUNSETIFF)',
+  });
   assert.equal(here(), before);
   // And the same name is free here: the namespaces are separate.
   await using local = await TunDevice.open({ name: first.name });
@@ -69,21 +73,32 @@ privilegedTest('a /proc/PID/ns/net path works too', async () => {
   assert.ok(linkExists(dev.name));
 });
 
-privilegedTest("a device opened in another namespace is configured there by its own helpers", async (t) => {
+privilegedTest('a device opened in another namespace is configured there by its own helpers', async (t) => {
   const ns = withNamedNetns(t);
   await using dev = await TunDevice.open({ name: uniqueName('nsc'), netns: ns.path });
   // A device of ours with the same index could otherwise be configured by mistake.
   await dev.addAddress('10.77.0.1/24');
   await dev.up();
-  const addrs = JSON.parse(execFileSync('ip', ['-n', ns.name, '-j', 'addr', 'show', 'dev', dev.name], { encoding: 'utf8' })) as Array<{
+  const addrs = JSON.parse(
+    execFileSync('ip', ['-n', ns.name, '-j', 'addr', 'show', 'dev', dev.name], { encoding: 'utf8' }),
+  ) as Array<{
     flags: string[];
     addr_info: Array<{ local: string; prefixlen: number }>;
   }>;
   assert.ok(addrs[0].addr_info.some((a) => a.local === '10.77.0.1' && a.prefixlen === 24));
   assert.ok(addrs[0].flags.includes('UP'));
-  assert.deepEqual((await dev.addresses()).filter((a) => a.family === 4).map((a) => a.address), ['10.77.0.1']);
-  const local = JSON.parse(execFileSync('ip', ['-j', 'addr'], { encoding: 'utf8' })) as Array<{ addr_info: Array<{ local: string }> }>;
-  assert.equal(local.some((l) => l.addr_info.some((a) => a.local === '10.77.0.1')), false, 'nothing changed here');
+  assert.deepEqual(
+    (await dev.addresses()).filter((a) => a.family === 4).map((a) => a.address),
+    ['10.77.0.1'],
+  );
+  const local = JSON.parse(execFileSync('ip', ['-j', 'addr'], { encoding: 'utf8' })) as Array<{
+    addr_info: Array<{ local: string }>;
+  }>;
+  assert.equal(
+    local.some((l) => l.addr_info.some((a) => a.local === '10.77.0.1')),
+    false,
+    'nothing changed here',
+  );
 });
 
 privilegedTest('Netlink.open({ netns }) reads and changes the links of that namespace', async (t) => {
@@ -91,7 +106,11 @@ privilegedTest('Netlink.open({ netns }) reads and changes the links of that name
   const nl = await Netlink.open({ netns: ns.path });
   try {
     const links = await nl.links();
-    assert.deepEqual(links.map((l) => l.name), ['lo'], 'a fresh namespace has only lo');
+    assert.deepEqual(
+      links.map((l) => l.name),
+      ['lo'],
+      'a fresh namespace has only lo',
+    );
     await nl.setUp('lo');
     assert.match(execFileSync('ip', ['-n', ns.name, 'link', 'show', 'lo'], { encoding: 'utf8' }), /UP/);
   } finally {
@@ -99,13 +118,15 @@ privilegedTest('Netlink.open({ netns }) reads and changes the links of that name
   }
 });
 
-privilegedTest("fromFd() of a queue whose device lives in another namespace configures that device, not ours of the same name", async (t) => {
-  const ns = withNamedNetns(t);
-  const name = uniqueName('same');
-  // Ours, with the same name and (most likely) another index.
-  await using ours = await TunDevice.open({ name });
-  await using theirs = await TunDevice.open({ name, netns: ns.path });
-  const script = `
+privilegedTest(
+  'fromFd() of a queue whose device lives in another namespace configures that device, not ours of the same name',
+  async (t) => {
+    const ns = withNamedNetns(t);
+    const name = uniqueName('same');
+    // Ours, with the same name and (most likely) another index.
+    await using ours = await TunDevice.open({ name });
+    await using theirs = await TunDevice.open({ name, netns: ns.path });
+    const script = `
     const { TunDevice } = require(${JSON.stringify(LIB)});
     TunDevice.fromFd(3).then(async (dev) => {
       await dev.addAddress('10.77.0.1/24');
@@ -113,17 +134,18 @@ privilegedTest("fromFd() of a queue whose device lives in another namespace conf
       console.log(JSON.stringify({ index: dev.index, link: (await dev.link()).name }));
       await dev.close();
     }).catch((e) => { console.error(e); process.exit(1); });`;
-  // The child's own namespace is ours: only the fd knows where the device is.
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit', theirs.fd] });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  const [code] = (await once(child, 'exit')) as [number];
-  assert.equal(code, 0);
-  assert.deepEqual(JSON.parse(out), { index: theirs.index, link: name });
-  const inTheirs = execFileSync('ip', ['-n', ns.name, '-j', 'addr', 'show', 'dev', name], { encoding: 'utf8' });
-  assert.match(inTheirs, /10\.77\.0\.1/);
-  assert.match(inTheirs, /"mtu":1300/);
-  const inOurs = execFileSync('ip', ['-j', 'addr', 'show', 'dev', ours.name], { encoding: 'utf8' });
-  assert.doesNotMatch(inOurs, /10\.77\.0\.1/);
-  assert.doesNotMatch(inOurs, /"mtu":1300/);
-});
+    // The child's own namespace is ours: only the fd knows where the device is.
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit', theirs.fd] });
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    const [code] = (await once(child, 'exit')) as [number];
+    assert.equal(code, 0);
+    assert.deepEqual(JSON.parse(out), { index: theirs.index, link: name });
+    const inTheirs = execFileSync('ip', ['-n', ns.name, '-j', 'addr', 'show', 'dev', name], { encoding: 'utf8' });
+    assert.match(inTheirs, /10\.77\.0\.1/);
+    assert.match(inTheirs, /"mtu":1300/);
+    const inOurs = execFileSync('ip', ['-j', 'addr', 'show', 'dev', ours.name], { encoding: 'utf8' });
+    assert.doesNotMatch(inOurs, /10\.77\.0\.1/);
+    assert.doesNotMatch(inOurs, /"mtu":1300/);
+  },
+);

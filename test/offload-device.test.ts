@@ -3,26 +3,41 @@
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import { test } from 'node:test';
-import { OffloadNotSupportedError, TunDevice, TunError, VIRTIO_NET_HDR_SIZE, parseVirtioNetHeader, withVirtioNetHeader, echoReply } from '../lib';
+import {
+  OffloadNotSupportedError,
+  TunDevice,
+  TunError,
+  VIRTIO_NET_HDR_SIZE,
+  parseVirtioNetHeader,
+  withVirtioNetHeader,
+  echoReply,
+} from '../lib';
 import { bringUp, collect, ip, isIcmpEchoRequest, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
 
 // TUN_F_USO4/USO6 came with Linux 6.2.
 const [major, minor] = os.release().split('.').map(Number);
 const kernelHasUso = major > 6 || (major === 6 && minor >= 2);
 
-privilegedTest('offload: true turns on checksum, TSO and (on Linux >= 6.2) USO, and reserves room for 64 KiB + header', async () => {
-  await using dev = await TunDevice.open({ name: uniqueName('offl'), offload: true });
-  assert.deepEqual(dev.offload, { checksum: true, tso: true, tsoEcn: true, uso: kernelHasUso, headerSize: 10 });
-  assert.ok(dev.maxPacketSize >= 65535 + VIRTIO_NET_HDR_SIZE);
-  // The kernel's own view: IFF_VNET_HDR shows as vnet_hdr in the tun details.
-  const [link] = JSON.parse(ip('-j', '-d', 'link', 'show', 'dev', dev.name)) as Array<{ linkinfo: { info_data: { vnet_hdr?: boolean } } }>;
-  assert.equal(link.linkinfo.info_data.vnet_hdr, true);
-});
+privilegedTest(
+  'offload: true turns on checksum, TSO and (on Linux >= 6.2) USO, and reserves room for 64 KiB + header',
+  async () => {
+    await using dev = await TunDevice.open({ name: uniqueName('offl'), offload: true });
+    assert.deepEqual(dev.offload, { checksum: true, tso: true, tsoEcn: true, uso: kernelHasUso, headerSize: 10 });
+    assert.ok(dev.maxPacketSize >= 65535 + VIRTIO_NET_HDR_SIZE);
+    // The kernel's own view: IFF_VNET_HDR shows as vnet_hdr in the tun details.
+    const [link] = JSON.parse(ip('-j', '-d', 'link', 'show', 'dev', dev.name)) as Array<{
+      linkinfo: { info_data: { vnet_hdr?: boolean } };
+    }>;
+    assert.equal(link.linkinfo.info_data.vnet_hdr, true);
+  },
+);
 
 privilegedTest('without offload the device has no vnet header', async () => {
   await using dev = await TunDevice.open({ name: uniqueName('offn') });
   assert.equal(dev.offload, null);
-  const [link] = JSON.parse(ip('-j', '-d', 'link', 'show', 'dev', dev.name)) as Array<{ linkinfo: { info_data: { vnet_hdr?: boolean } } }>;
+  const [link] = JSON.parse(ip('-j', '-d', 'link', 'show', 'dev', dev.name)) as Array<{
+    linkinfo: { info_data: { vnet_hdr?: boolean } };
+  }>;
   assert.equal(link.linkinfo.info_data.vnet_hdr, false);
 });
 
@@ -56,19 +71,28 @@ privilegedTest('an echo request read with offloads has a plain header: no GSO, 8
 
 test('offload options are checked before any syscall', async () => {
   await assert.rejects(TunDevice.open({ offload: 'yes' as never }), { code: 'ERR_INVALID_ARG_TYPE' });
-  await assert.rejects(TunDevice.open({ offload: { tso: 1 as never } }), { code: 'ERR_INVALID_ARG_TYPE', message: /options\.offload\.tso/ });
-  await assert.rejects(TunDevice.open({ offload: { tsoEcn: true } }), { code: 'ERR_INVALID_ARG_VALUE', message: /options\.offload\.tso/ });
+  await assert.rejects(TunDevice.open({ offload: { tso: 1 as never } }), {
+    code: 'ERR_INVALID_ARG_TYPE',
+    message: /options\.offload\.tso/,
+  });
+  await assert.rejects(TunDevice.open({ offload: { tsoEcn: true } }), {
+    code: 'ERR_INVALID_ARG_VALUE',
+    message: /options\.offload\.tso/,
+  });
 });
 
-privilegedTest(`asking for uso ${kernelHasUso ? 'gets it on this kernel' : 'fails with ENOTSUP on this kernel (before 6.2)'}`, async () => {
-  const open = TunDevice.open({ name: uniqueName('offu'), offload: { uso: true } });
-  if (kernelHasUso) {
-    await using dev = await open;
-    assert.equal(dev.offload?.uso, true);
-  } else {
-    await assert.rejects(open, { code: 'ENOTSUP', flag: 'TUN_F_USO4|TUN_F_USO6', option: 'uso' });
-  }
-});
+privilegedTest(
+  `asking for uso ${kernelHasUso ? 'gets it on this kernel' : 'fails with ENOTSUP on this kernel (before 6.2)'}`,
+  async () => {
+    const open = TunDevice.open({ name: uniqueName('offu'), offload: { uso: true } });
+    if (kernelHasUso) {
+      await using dev = await open;
+      assert.equal(dev.offload?.uso, true);
+    } else {
+      await assert.rejects(open, { code: 'ENOTSUP', flag: 'TUN_F_USO4|TUN_F_USO6', option: 'uso' });
+    }
+  },
+);
 
 test('a refused offload flag is an ENOTSUP TunError that names the flag and the option', () => {
   const error = new OffloadNotSupportedError('TUN_F_USO4|TUN_F_USO6', 'uso', 'tun7');

@@ -85,12 +85,18 @@ export function installTarball(tarball: string, bin: string): string {
   const project = mkdtempSync(path.join(os.tmpdir(), 'tuntap-consumer-'));
   mkdirSync(project, { recursive: true });
   writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
-  const deps = Object.keys(JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).dependencies as Record<string, string>);
+  const deps = Object.keys(
+    JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).dependencies as Record<string, string>,
+  );
   const depTarballs = deps.map((dep) => {
-    const name = execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', project, path.join(repoRoot, 'node_modules', dep)], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const name = execFileSync(
+      'npm',
+      ['pack', '--ignore-scripts', '--pack-destination', project, path.join(repoRoot, 'node_modules', dep)],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     return path.join(project, name.trim().split('\n').pop() as string);
   });
   execFileSync('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--offline', tarball, ...depTarballs], {
@@ -127,7 +133,8 @@ export function useInstalledPackage(hooks: { before(fn: () => void): void; after
     state.installed = path.join(state.project, 'node_modules', 'tuntap-ts');
   });
   hooks.after(() => {
-    for (const dir of [state.tarball && path.dirname(state.tarball), state.bin, state.project]) if (dir) rmSync(dir, { recursive: true, force: true });
+    for (const dir of [state.tarball && path.dirname(state.tarball), state.bin, state.project])
+      if (dir) rmSync(dir, { recursive: true, force: true });
   });
   return state;
 }

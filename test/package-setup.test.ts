@@ -32,16 +32,24 @@ test('setup on a machine with cc but no g++ reports g++ missing, and nothing it 
     const env = { ...process.env, PATH: bin, CI: '' };
     const r = await run(process.execPath, [path.join(repoRoot, 'scripts', 'setup.js'), '--check'], { env });
     assert.equal(r.code, 1, r.stdout + r.stderr);
-    const missing = r.stdout.trim().split('\n').map((l) => l.replace(/^missing: /, ''));
+    const missing = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.replace(/^missing: /, ''));
     assert.ok(missing.includes('g++'), r.stdout);
-    assert.deepEqual(missing.filter((pkg) => pkg !== 'g++'), absentHere.map((t) => ({ ip: 'iproute2', ping: 'iputils-ping', unshare: 'util-linux', setpriv: 'util-linux' })[t] ?? t));
+    assert.deepEqual(
+      missing.filter((pkg) => pkg !== 'g++'),
+      absentHere.map((t) => ({ ip: 'iproute2', ping: 'iputils-ping', unshare: 'util-linux', setpriv: 'util-linux' })[t] ?? t),
+    );
   } finally {
     rmSync(bin, { recursive: true, force: true });
   }
 });
 
 test('setup on a machine with every tool reports nothing missing', async () => {
-  const r = await run(process.execPath, [path.join(repoRoot, 'scripts', 'setup.js'), '--check'], { env: { ...process.env, CI: '' } });
+  const r = await run(process.execPath, [path.join(repoRoot, 'scripts', 'setup.js'), '--check'], {
+    env: { ...process.env, CI: '' },
+  });
   assert.equal(r.stdout, '');
   assert.equal(r.code, 0);
 });

@@ -24,11 +24,17 @@ function alteredProject(change: (pkg: string) => void): string {
 /** Runs a CommonJS program in `dir` with the compiler-less PATH; returns its exit code and output. */
 async function runIn(dir: string, file: string, source: string, args: string[] = [], nodeArgs: string[] = []) {
   writeFileSync(path.join(dir, file), source);
-  return run(process.execPath, [...nodeArgs, path.join(dir, file), ...args], { cwd: dir, env: { ...process.env, PATH: pkg.bin } });
+  return run(process.execPath, [...nodeArgs, path.join(dir, file), ...args], {
+    cwd: dir,
+    env: { ...process.env, PATH: pkg.bin },
+  });
 }
 
 test('the tarball holds the compiled library and its types, the prebuilds, the sources, LICENSE, README and CHANGELOG, and nothing else', () => {
-  const files = execFileSync('tar', ['tzf', pkg.tarball], { encoding: 'utf8' }).trim().split('\n').map((f) => f.replace(/^package\//, ''));
+  const files = execFileSync('tar', ['tzf', pkg.tarball], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .map((f) => f.replace(/^package\//, ''));
   const allowed = [
     /^dist\/lib\/.+\.(js|d\.ts)$/,
     /^prebuilds\/linux-(x64|arm64)\/tuntap-ts\.(glibc|musl)\.node$/,
@@ -36,33 +42,60 @@ test('the tarball holds the compiled library and its types, the prebuilds, the s
     /^src\/[a-z_]+\.(cc|h|map)$/,
     /^(binding\.gyp|package\.json|LICENSE|README\.md|CHANGELOG\.md|scripts\/install\.js)$/,
   ];
-  assert.deepEqual(files.filter((f) => !allowed.some((re) => re.test(f))), [], 'files outside the product');
-  for (const needed of ['dist/lib/index.js', 'dist/lib/index.d.ts', 'binding.gyp', 'src/addon.cc', 'LICENSE', 'CHANGELOG.md', 'README.md']) {
+  assert.deepEqual(
+    files.filter((f) => !allowed.some((re) => re.test(f))),
+    [],
+    'files outside the product',
+  );
+  for (const needed of [
+    'dist/lib/index.js',
+    'dist/lib/index.d.ts',
+    'binding.gyp',
+    'src/addon.cc',
+    'LICENSE',
+    'CHANGELOG.md',
+    'README.md',
+  ]) {
     assert.ok(files.includes(needed), `${needed} is shipped`);
   }
   assert.equal(files.filter((f) => f.startsWith('prebuilds/linux-')).length, 4, 'four prebuilds');
-  const manifest = JSON.parse(readFileSync(path.join(pkg.installed, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-  assert.deepEqual(Object.keys(manifest.dependencies).sort(), ['node-addon-api', 'node-gyp-build'], 'typed-emitter (and rxjs with it) is not a runtime dependency');
+  const manifest = JSON.parse(readFileSync(path.join(pkg.installed, 'package.json'), 'utf8')) as {
+    dependencies: Record<string, string>;
+  };
+  assert.deepEqual(
+    Object.keys(manifest.dependencies).sort(),
+    ['node-addon-api', 'node-gyp-build'],
+    'typed-emitter (and rxjs with it) is not a runtime dependency',
+  );
   assert.equal(existsSync(path.join(pkg.project, 'node_modules', 'rxjs')), false, 'no rxjs in a user install');
 });
 
 test('the PATH the install used has no compiler', () => {
   for (const tool of ['cc', 'gcc', 'g++', 'make', 'python3']) {
-    const r = execFileSync('/bin/sh', ['-c', `command -v ${tool} || echo absent`], { env: { PATH: pkg.bin }, encoding: 'utf8' }).trim();
+    const r = execFileSync('/bin/sh', ['-c', `command -v ${tool} || echo absent`], {
+      env: { PATH: pkg.bin },
+      encoding: 'utf8',
+    }).trim();
     assert.equal(r, 'absent', `${tool} is hidden`);
   }
 });
 
 for (const kind of ['cjs', 'esm'] as const) {
-  privilegedTest(`installed without scripts or compiler, the package moves a packet each way through ${kind === 'cjs' ? 'require()' : 'import'} with its prebuild`, async () => {
-    const net = uniqueSubnet();
-    const r = await runIn(pkg.project, `mover.${kind === 'cjs' ? 'cjs' : 'mjs'}`, packetMoverScript('tuntap-ts', kind), [uniqueName('pk'), net.prefix]);
-    assert.equal(r.code, 0, r.stderr);
-    const seen = JSON.parse(r.stdout) as { read: string; reply: string; binary: string };
-    assert.equal(seen.read, 'ping');
-    assert.equal(seen.reply, 'pong');
-    assert.equal(seen.binary, path.join(pkg.installed, 'prebuilds', `linux-${process.arch}`, 'tuntap-ts.glibc.node'));
-  });
+  privilegedTest(
+    `installed without scripts or compiler, the package moves a packet each way through ${kind === 'cjs' ? 'require()' : 'import'} with its prebuild`,
+    async () => {
+      const net = uniqueSubnet();
+      const r = await runIn(pkg.project, `mover.${kind === 'cjs' ? 'cjs' : 'mjs'}`, packetMoverScript('tuntap-ts', kind), [
+        uniqueName('pk'),
+        net.prefix,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const seen = JSON.parse(r.stdout) as { read: string; reply: string; binary: string };
+      assert.equal(seen.read, 'ping');
+      assert.equal(seen.reply, 'pong');
+      assert.equal(seen.binary, path.join(pkg.installed, 'prebuilds', `linux-${process.arch}`, 'tuntap-ts.glibc.node'));
+    },
+  );
 }
 
 const helpersWithoutNative = `
@@ -90,12 +123,22 @@ setImmediate(async () => {
 test('with no native binary at all, import works, the packet helpers work, and opening a device says the native part is missing and how to build it', async () => {
   const dir = alteredProject((pkg) => rmSync(path.join(pkg, 'prebuilds'), { recursive: true }));
   try {
-    const esm = await runIn(dir, 'import.mjs', "import { parseCidr } from 'tuntap-ts';\nconsole.log(JSON.stringify(parseCidr('fd00::1/64')));\n");
+    const esm = await runIn(
+      dir,
+      'import.mjs',
+      "import { parseCidr } from 'tuntap-ts';\nconsole.log(JSON.stringify(parseCidr('fd00::1/64')));\n",
+    );
     assert.equal(esm.code, 0, esm.stderr);
     assert.match(esm.stdout, /"prefixLength":64/);
     const r = await runIn(dir, 'helpers.cjs', helpersWithoutNative);
     assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { cidr: { prefixLength: number }; udpLength: number; reply: boolean; pcapBytes: number; open: { isTunError: boolean; code: string; syscall: string; message: string } };
+    const out = JSON.parse(r.stdout) as {
+      cidr: { prefixLength: number };
+      udpLength: number;
+      reply: boolean;
+      pcapBytes: number;
+      open: { isTunError: boolean; code: string; syscall: string; message: string };
+    };
     assert.equal(out.cidr.prefixLength, 24);
     assert.equal(out.udpLength, 29);
     assert.equal(out.reply, true);
@@ -119,7 +162,10 @@ TunDevice.open({ name: 'never0' }).then(
 
 for (const [what, corrupt] of [
   ['a corrupt prebuild (not an ELF file)', (file: string) => writeFileSync(file, 'not a shared object\n')],
-  ['a wrong-architecture prebuild (arm64 in the x64 place)', (file: string) => cpSync(file.replace(`linux-${process.arch}`, process.arch === 'arm64' ? 'linux-x64' : 'linux-arm64'), file)],
+  [
+    'a wrong-architecture prebuild (arm64 in the x64 place)',
+    (file: string) => cpSync(file.replace(`linux-${process.arch}`, process.arch === 'arm64' ? 'linux-x64' : 'linux-arm64'), file),
+  ],
 ] as const) {
   test(`${what} does not crash the import: opening rejects with a TunError naming the file and the loader's reason`, async () => {
     const target = path.join('prebuilds', `linux-${process.arch}`, 'tuntap-ts.glibc.node');
@@ -131,7 +177,10 @@ for (const [what, corrupt] of [
       assert.equal(out.isTunError, true);
       assert.equal(out.code, 'ENOEXEC');
       assert.equal(out.path, path.join(dir, 'node_modules', 'tuntap-ts', target));
-      assert.match(out.message, /failed to load: .*(invalid ELF header|file too short|wrong ELF class|ELF machine|cannot open shared object)/);
+      assert.match(
+        out.message,
+        /failed to load: .*(invalid ELF header|file too short|wrong ELF class|ELF machine|cannot open shared object)/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,5 +1,5 @@
 // Hand-built IPv4/IPv6 TCP and UDP packets for the offload tests, and a
-// checksum written independently of lib/packet.ts (32-bit accumulation over
+// checksum written independently of lib/packet/ip.ts (32-bit accumulation over
 // a DataView, folded once at the end) to check the library's against.
 
 export interface TcpSpec {
@@ -36,7 +36,7 @@ export function referenceChecksum(parts: Buffer[]): number {
   let i = 0;
   for (; i + 1 < all.length; i += 2) sum += view.getUint16(i);
   if (i < all.length) sum += all[i] * 256;
-  sum = (sum % 65535) || (sum === 0 ? 0 : 65535); // end-around carry in one step
+  sum = sum % 65535 || (sum === 0 ? 0 : 65535); // end-around carry in one step
   return (0xffff - sum) & 0xffff;
 }
 

@@ -24,7 +24,13 @@ privilegedTest('with packetInfo, a written packet needs the header and then reac
   bringUp(dev.name, net);
   const { socket } = await boundUdpSocket(net.host(1));
   const payload = Buffer.from('with a header');
-  const packet = ipv4UdpPacket({ source: net.host(2), destination: net.host(1), sourcePort: 1234, destinationPort: socket.address().port, payload });
+  const packet = ipv4UdpPacket({
+    source: net.host(2),
+    destination: net.host(1),
+    sourcePort: 1234,
+    destinationPort: socket.address().port,
+    payload,
+  });
   const header = Buffer.from([0, 0, 0x08, 0x00]);
   const got = once(socket, 'message') as Promise<[Buffer]>;
   dev.writable.write(Buffer.concat([header, packet]));

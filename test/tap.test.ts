@@ -6,7 +6,12 @@ import { bringUp, collect, ipJson, privilegedTest, run, uniqueName, uniqueSubnet
 const FAKE_MAC = Buffer.from([0x02, 0x00, 0x5e, 0x10, 0x20, 0x30]);
 
 function isArpRequestFor(frame: Buffer, target: string): boolean {
-  return frame.length >= 42 && frame.readUInt16BE(12) === 0x0806 && frame.readUInt16BE(20) === 1 && frame.subarray(38, 42).join('.') === target;
+  return (
+    frame.length >= 42 &&
+    frame.readUInt16BE(12) === 0x0806 &&
+    frame.readUInt16BE(20) === 1 &&
+    frame.subarray(38, 42).join('.') === target
+  );
 }
 
 /** An ARP reply to `request`, saying `mac` has the address asked for. */

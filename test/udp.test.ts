@@ -65,54 +65,60 @@ privilegedTest('a corked burst of writes reaches the socket complete and in orde
   dev.writable.uncork();
   await Promise.race([all, rejectAfter(10_000, () => `only ${got.length} of ${count} datagrams arrived`)]);
   socket.close();
-  assert.deepEqual(got, Array.from({ length: count }, (_, i) => i));
+  assert.deepEqual(
+    got,
+    Array.from({ length: count }, (_, i) => i),
+  );
 });
 
-privilegedTest('a burst mixing views of shared, separate and shared-memory buffers arrives in order, a bad packet among them dropped', async () => {
-  const { dev, local, peer } = await tunWithSubnet();
-  await using _ = dev;
-  const { socket, port } = await boundUdpSocket(local);
-  const packet = (i: number): Buffer => {
-    const payload = Buffer.alloc(8);
-    payload.writeUInt32BE(i, 0);
-    return ipv4UdpPacket({ source: peer, destination: local, sourcePort: 7000, destinationPort: port, payload });
-  };
-  // Packets 0-3 live back to front in one ArrayBuffer, so a view's offset is
-  // not ordered with its place in the burst; then a packet of its own, a
-  // plain Uint8Array, one in a SharedArrayBuffer, then 0-3's buffer again.
-  const size = packet(0).length;
-  const shared = Buffer.alloc(4 * size);
-  for (let i = 0; i < 4; i++) packet(i).copy(shared, (3 - i) * size);
-  const inShared = new Uint8Array(new SharedArrayBuffer(size + 8), 8, size);
-  inShared.set(packet(7));
-  const bad = new Uint8Array([0x00, 1, 2, 3, 4, 5, 6, 7]); // first nibble 0: neither IPv4 nor IPv6
-  const burst: Uint8Array[] = [
-    ...[0, 1, 2, 3].map((i) => shared.subarray((3 - i) * size, (4 - i) * size)),
-    packet(4),
-    bad,
-    new Uint8Array(packet(6)),
-    inShared,
-    shared.subarray(3 * size, 4 * size), // packet 0 again
-  ];
-  const expected = [0, 1, 2, 3, 4, 6, 7, 0];
-  const got: number[] = [];
-  const all = new Promise<void>((resolve) => {
-    socket.on('message', (m: Buffer) => {
-      got.push(m.readUInt32BE(0));
-      if (got.length === expected.length) resolve();
+privilegedTest(
+  'a burst mixing views of shared, separate and shared-memory buffers arrives in order, a bad packet among them dropped',
+  async () => {
+    const { dev, local, peer } = await tunWithSubnet();
+    await using _ = dev;
+    const { socket, port } = await boundUdpSocket(local);
+    const packet = (i: number): Buffer => {
+      const payload = Buffer.alloc(8);
+      payload.writeUInt32BE(i, 0);
+      return ipv4UdpPacket({ source: peer, destination: local, sourcePort: 7000, destinationPort: port, payload });
+    };
+    // Packets 0-3 live back to front in one ArrayBuffer, so a view's offset is
+    // not ordered with its place in the burst; then a packet of its own, a
+    // plain Uint8Array, one in a SharedArrayBuffer, then 0-3's buffer again.
+    const size = packet(0).length;
+    const shared = Buffer.alloc(4 * size);
+    for (let i = 0; i < 4; i++) packet(i).copy(shared, (3 - i) * size);
+    const inShared = new Uint8Array(new SharedArrayBuffer(size + 8), 8, size);
+    inShared.set(packet(7));
+    const bad = new Uint8Array([0x00, 1, 2, 3, 4, 5, 6, 7]); // first nibble 0: neither IPv4 nor IPv6
+    const burst: Uint8Array[] = [
+      ...[0, 1, 2, 3].map((i) => shared.subarray((3 - i) * size, (4 - i) * size)),
+      packet(4),
+      bad,
+      new Uint8Array(packet(6)),
+      inShared,
+      shared.subarray(3 * size, 4 * size), // packet 0 again
+    ];
+    const expected = [0, 1, 2, 3, 4, 6, 7, 0];
+    const got: number[] = [];
+    const all = new Promise<void>((resolve) => {
+      socket.on('message', (m: Buffer) => {
+        got.push(m.readUInt32BE(0));
+        if (got.length === expected.length) resolve();
+      });
     });
-  });
-  const drops: Uint8Array[] = [];
-  dev.on('drop', (p) => drops.push(p));
-  dev.writable.cork();
-  for (const p of burst) dev.writable.write(p);
-  dev.writable.uncork();
-  try {
-    await Promise.race([all, rejectAfter(10_000, () => `only ${got.length} of ${expected.length} datagrams arrived`)]);
-  } finally {
-    socket.close();
-  }
-  assert.deepEqual(got, expected);
-  assert.equal(drops.length, 1);
-  assert.deepEqual([...drops[0]], [...bad]);
-});
+    const drops: Uint8Array[] = [];
+    dev.on('drop', (p) => drops.push(p));
+    dev.writable.cork();
+    for (const p of burst) dev.writable.write(p);
+    dev.writable.uncork();
+    try {
+      await Promise.race([all, rejectAfter(10_000, () => `only ${got.length} of ${expected.length} datagrams arrived`)]);
+    } finally {
+      socket.close();
+    }
+    assert.deepEqual(got, expected);
+    assert.equal(drops.length, 1);
+    assert.deepEqual([...drops[0]], [...bad]);
+  },
+);

@@ -43,7 +43,7 @@ static int open_tun_flags(const char *name, int offload, int extra_flags) {
   if (offload) {
     int size = VNET_HDR_SIZE, le = 1;
     if (ioctl(fd, TUNSETVNETHDRSZ, &size) < 0) die("TUNSETVNETHDRSZ");
-    // Little-endian header fields whatever the host, as lib/virtio-net.ts reads them.
+    // Little-endian header fields whatever the host, as lib/packet/virtio-net.ts reads them.
     if (ioctl(fd, TUNSETVNETLE, &le) < 0) die("TUNSETVNETLE");
     // Segmentation offload needs checksum offload: the kernel refuses TSO without CSUM.
     if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)) < 0) die("TUNSETOFFLOAD");

@@ -3,8 +3,9 @@
 // any number of requests in flight, and everything else handed on as a
 // notification. Nothing here blocks: a request is one non-blocking send, and
 // its promise settles when the reply's datagram comes up through the poll.
-import { StateError } from '../errors';
-import { native, type NativeNetlinkSocket, type NetnsTarget } from '../native';
+import { EBADMSG, ENOBUFS } from '../internal/errno';
+import { StateError } from '../internal/errors';
+import { native, type NativeNetlinkSocket, type NetnsTarget } from '../internal/native';
 import {
   MalformedMessage,
   NLMSG,
@@ -66,8 +67,6 @@ export interface ClientHandlers {
   onTrouble?: (errno: number, syscall: string, detail?: string) => void;
 }
 
-const ENOBUFS = 105;
-const EBADMSG = 74;
 /**
  * Requests settled before their last message came (a malformed or cut
  * datagram in a dump) whose sequence numbers are remembered, so that the
@@ -142,7 +141,13 @@ export class NetlinkClient {
       this.#seq = (this.#seq + 1) >>> 0 || 1;
     } while (this.#pending.has(this.#seq) || this.#abandoned.has(this.#seq));
     const seq = this.#seq;
-    const message = encodeMessage(request.type, request.flags | NLM_F.REQUEST | NLM_F.ACK, seq, request.fixed, request.attributes);
+    const message = encodeMessage(
+      request.type,
+      request.flags | NLM_F.REQUEST | NLM_F.ACK,
+      seq,
+      request.fixed,
+      request.attributes,
+    );
     return new Promise<Reply>((resolve, reject) => {
       const sent = this.#transport.send(message);
       if (sent < 0) {

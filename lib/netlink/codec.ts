@@ -5,24 +5,51 @@
 // <linux/netlink.h>, <linux/rtnetlink.h>, <linux/if_link.h>, <linux/if_addr.h>;
 // all fields are in host byte order.
 import os from 'node:os';
-import { formatIp, formatMac } from './address';
+import { formatIp, formatMac } from '../packet/address';
 
-/* eslint-disable @typescript-eslint/naming-convention */
 export const NLMSG = { NOOP: 1, ERROR: 2, DONE: 3, OVERRUN: 4 } as const;
 export const NLM_F = {
-  REQUEST: 0x1, MULTI: 0x2, ACK: 0x4, ECHO: 0x8, DUMP_INTR: 0x10,
-  ROOT: 0x100, MATCH: 0x200, DUMP: 0x300,
-  REPLACE: 0x100, EXCL: 0x200, CREATE: 0x400, APPEND: 0x800,
+  REQUEST: 0x1,
+  MULTI: 0x2,
+  ACK: 0x4,
+  ECHO: 0x8,
+  DUMP_INTR: 0x10,
+  ROOT: 0x100,
+  MATCH: 0x200,
+  DUMP: 0x300,
+  REPLACE: 0x100,
+  EXCL: 0x200,
+  CREATE: 0x400,
+  APPEND: 0x800,
   // In an NLMSG_ERROR: the echoed request is cut to its header; TLVs follow it.
-  CAPPED: 0x100, ACK_TLVS: 0x200,
+  CAPPED: 0x100,
+  ACK_TLVS: 0x200,
 } as const;
 export const RTM = {
-  NEWLINK: 16, DELLINK: 17, GETLINK: 18, SETLINK: 19,
-  NEWADDR: 20, DELADDR: 21, GETADDR: 22,
-  NEWROUTE: 24, DELROUTE: 25, GETROUTE: 26,
+  NEWLINK: 16,
+  DELLINK: 17,
+  GETLINK: 18,
+  SETLINK: 19,
+  NEWADDR: 20,
+  DELADDR: 21,
+  GETADDR: 22,
+  NEWROUTE: 24,
+  DELROUTE: 25,
+  GETROUTE: 26,
 } as const;
 export const RTMGRP = { LINK: 0x1, IPV4_IFADDR: 0x10, IPV4_ROUTE: 0x40, IPV6_IFADDR: 0x100, IPV6_ROUTE: 0x400 } as const;
-export const IFLA = { ADDRESS: 1, BROADCAST: 2, IFNAME: 3, MTU: 4, LINK: 5, STATS: 7, TXQLEN: 13, OPERSTATE: 16, STATS64: 23, CARRIER: 33 } as const;
+export const IFLA = {
+  ADDRESS: 1,
+  BROADCAST: 2,
+  IFNAME: 3,
+  MTU: 4,
+  LINK: 5,
+  STATS: 7,
+  TXQLEN: 13,
+  OPERSTATE: 16,
+  STATS64: 23,
+  CARRIER: 33,
+} as const;
 export const IFA = { ADDRESS: 1, LOCAL: 2, LABEL: 3, BROADCAST: 4, CACHEINFO: 6, FLAGS: 8 } as const;
 export const RTA = { DST: 1, SRC: 2, IIF: 3, OIF: 4, GATEWAY: 5, PRIORITY: 6, PREFSRC: 7, TABLE: 15 } as const;
 export const NLMSGERR_ATTR_MSG = 1;
@@ -35,7 +62,6 @@ export const RT_TABLE_MAIN = 254;
 export const RT_SCOPE = { UNIVERSE: 0, SITE: 200, LINK: 253, HOST: 254, NOWHERE: 255 } as const;
 export const RTN_UNICAST = 1;
 export const RTPROT_STATIC = 4;
-/* eslint-enable @typescript-eslint/naming-convention */
 
 export const HEADER_SIZE = 16;
 const IFINFOMSG_SIZE = 16;
@@ -91,7 +117,13 @@ export const attr = {
 };
 
 /** One request message: header, the fixed family header, then attributes. */
-export function encodeMessage(type: number, flags: number, seq: number, fixed: Buffer, attributes: readonly Attribute[] = []): Buffer {
+export function encodeMessage(
+  type: number,
+  flags: number,
+  seq: number,
+  fixed: Buffer,
+  attributes: readonly Attribute[] = [],
+): Buffer {
   let length = HEADER_SIZE + align4(fixed.length);
   for (const a of attributes) length += align4(4 + a.value.length);
   const b = Buffer.alloc(length);
@@ -254,10 +286,25 @@ export function decodeDone(message: NetlinkMessage): number {
 // ---- links -------------------------------------------------------------
 
 const LINK_FLAGS: ReadonlyArray<[number, string]> = [
-  [0x1, 'UP'], [0x2, 'BROADCAST'], [0x4, 'DEBUG'], [0x8, 'LOOPBACK'], [0x10, 'POINTOPOINT'],
-  [0x20, 'NOTRAILERS'], [0x40, 'RUNNING'], [0x80, 'NOARP'], [0x100, 'PROMISC'], [0x200, 'ALLMULTI'],
-  [0x400, 'MASTER'], [0x800, 'SLAVE'], [0x1000, 'MULTICAST'], [0x2000, 'PORTSEL'], [0x4000, 'AUTOMEDIA'],
-  [0x8000, 'DYNAMIC'], [0x10000, 'LOWER_UP'], [0x20000, 'DORMANT'], [0x40000, 'ECHO'],
+  [0x1, 'UP'],
+  [0x2, 'BROADCAST'],
+  [0x4, 'DEBUG'],
+  [0x8, 'LOOPBACK'],
+  [0x10, 'POINTOPOINT'],
+  [0x20, 'NOTRAILERS'],
+  [0x40, 'RUNNING'],
+  [0x80, 'NOARP'],
+  [0x100, 'PROMISC'],
+  [0x200, 'ALLMULTI'],
+  [0x400, 'MASTER'],
+  [0x800, 'SLAVE'],
+  [0x1000, 'MULTICAST'],
+  [0x2000, 'PORTSEL'],
+  [0x4000, 'AUTOMEDIA'],
+  [0x8000, 'DYNAMIC'],
+  [0x10000, 'LOWER_UP'],
+  [0x20000, 'DORMANT'],
+  [0x40000, 'ECHO'],
 ];
 const OPER_STATES = ['unknown', 'notpresent', 'down', 'lowerlayerdown', 'testing', 'dormant', 'up'] as const;
 
@@ -322,8 +369,14 @@ function decodeStats(a: Buffer | undefined, wide: boolean): LinkStats | undefine
   const at = (i: number): number => (wide ? readU64(a, i * 8) : readU32(a, i * 4));
   // rtnl_link_stats{,64}: rx_packets, tx_packets, rx_bytes, tx_bytes, rx_errors, tx_errors, rx_dropped, tx_dropped
   return {
-    rxPackets: at(0), txPackets: at(1), rxBytes: at(2), txBytes: at(3),
-    rxErrors: at(4), txErrors: at(5), rxDropped: at(6), txDropped: at(7),
+    rxPackets: at(0),
+    txPackets: at(1),
+    rxBytes: at(2),
+    txBytes: at(3),
+    rxErrors: at(4),
+    txErrors: at(5),
+    rxDropped: at(6),
+    txDropped: at(7),
   };
 }
 
@@ -349,8 +402,15 @@ export function decodeLink(message: NetlinkMessage): LinkInfo | MalformedMessage
   const address = attributes.get(IFLA.ADDRESS);
   const stats = decodeStats(attributes.get(IFLA.STATS64), true) ??
     decodeStats(attributes.get(IFLA.STATS), false) ?? {
-    rxPackets: 0, rxBytes: 0, rxDropped: 0, rxErrors: 0, txPackets: 0, txBytes: 0, txDropped: 0, txErrors: 0,
-  };
+      rxPackets: 0,
+      rxBytes: 0,
+      rxDropped: 0,
+      rxErrors: 0,
+      txPackets: 0,
+      txBytes: 0,
+      txDropped: 0,
+      txErrors: 0,
+    };
   const info: LinkInfo = {
     index,
     name,
@@ -370,9 +430,18 @@ export function decodeLink(message: NetlinkMessage): LinkInfo | MalformedMessage
 // ---- addresses -----------------------------------------------------------
 
 const ADDRESS_FLAGS: ReadonlyArray<[number, string]> = [
-  [0x1, 'secondary'], [0x2, 'nodad'], [0x4, 'optimistic'], [0x8, 'dadfailed'], [0x10, 'home'],
-  [0x20, 'deprecated'], [0x40, 'tentative'], [0x80, 'permanent'], [0x100, 'mngtmpaddr'],
-  [0x200, 'noprefixroute'], [0x400, 'autojoin'], [0x800, 'stable-privacy'],
+  [0x1, 'secondary'],
+  [0x2, 'nodad'],
+  [0x4, 'optimistic'],
+  [0x8, 'dadfailed'],
+  [0x10, 'home'],
+  [0x20, 'deprecated'],
+  [0x40, 'tentative'],
+  [0x80, 'permanent'],
+  [0x100, 'mngtmpaddr'],
+  [0x200, 'noprefixroute'],
+  [0x400, 'autojoin'],
+  [0x800, 'stable-privacy'],
 ];
 
 /**
@@ -386,12 +455,18 @@ export type Scope = 'global' | 'site' | 'link' | 'host' | 'nowhere' | number;
 
 export function scopeName(scope: number): Scope {
   switch (scope) {
-    case RT_SCOPE.UNIVERSE: return 'global';
-    case RT_SCOPE.SITE: return 'site';
-    case RT_SCOPE.LINK: return 'link';
-    case RT_SCOPE.HOST: return 'host';
-    case RT_SCOPE.NOWHERE: return 'nowhere';
-    default: return scope;
+    case RT_SCOPE.UNIVERSE:
+      return 'global';
+    case RT_SCOPE.SITE:
+      return 'site';
+    case RT_SCOPE.LINK:
+      return 'link';
+    case RT_SCOPE.HOST:
+      return 'host';
+    case RT_SCOPE.NOWHERE:
+      return 'nowhere';
+    default:
+      return scope;
   }
 }
 
@@ -456,7 +531,12 @@ export function decodeAddress(message: NetlinkMessage): AddressInfo | MalformedM
     scope: scopeName(p[3]),
     flags: ADDRESS_FLAGS.filter(([bit]) => (flagBits & bit) !== 0).map(([, name]) => name),
   };
-  if (local !== undefined && other !== undefined && other.length >= size && !other.subarray(0, size).equals(local.subarray(0, size))) {
+  if (
+    local !== undefined &&
+    other !== undefined &&
+    other.length >= size &&
+    !other.subarray(0, size).equals(local.subarray(0, size))
+  ) {
     info.peer = formatIp(other.subarray(0, size));
   }
   const label = attrString(attributes.get(IFA.LABEL));
@@ -466,8 +546,29 @@ export function decodeAddress(message: NetlinkMessage): AddressInfo | MalformedM
 
 // ---- routes ----------------------------------------------------------------
 
-const ROUTE_TYPES = ['unspec', 'unicast', 'local', 'broadcast', 'anycast', 'multicast', 'blackhole', 'unreachable', 'prohibit', 'throw', 'nat', 'xresolve'];
-const PROTOCOLS: Record<number, string> = { 0: 'unspec', 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static', 9: 'ra', 16: 'dhcp' };
+const ROUTE_TYPES = [
+  'unspec',
+  'unicast',
+  'local',
+  'broadcast',
+  'anycast',
+  'multicast',
+  'blackhole',
+  'unreachable',
+  'prohibit',
+  'throw',
+  'nat',
+  'xresolve',
+];
+const PROTOCOLS: Record<number, string> = {
+  0: 'unspec',
+  1: 'redirect',
+  2: 'kernel',
+  3: 'boot',
+  4: 'static',
+  9: 'ra',
+  16: 'dhcp',
+};
 
 /**
  * A route in a routing table.

@@ -6,7 +6,8 @@
 // an event queued before the snapshot's reply is older than the snapshot, and
 // one queued after it is newer. That is what lets 'up'/'down' be reported as
 // changes without guessing the state they changed from.
-import type { NetnsTarget } from '../native';
+import { ENOBUFS } from '../internal/errno';
+import type { NetnsTarget } from '../internal/native';
 import { NetlinkClient } from './client';
 import {
   AF_UNSPEC,
@@ -29,8 +30,6 @@ export interface LinkEventSink {
   addressAdded(address: AddressInfo): void;
   addressRemoved(address: AddressInfo): void;
 }
-
-const ENOBUFS = 105;
 
 export class LinkMonitor {
   readonly #index: number;
@@ -70,7 +69,9 @@ export class LinkMonitor {
   #snapshot(): void {
     // The reply is handled in #onMessage, in queue order; the promise only
     // says the request is over (or the link is gone, which the device reports itself).
-    this.#client.request({ type: RTM.GETLINK, flags: 0, fixed: ifinfomsg(AF_UNSPEC, this.#index) }, (errno) => new Error(`errno ${errno}`)).catch(() => {});
+    this.#client
+      .request({ type: RTM.GETLINK, flags: 0, fixed: ifinfomsg(AF_UNSPEC, this.#index) }, (errno) => new Error(`errno ${errno}`))
+      .catch(() => {});
   }
 
   #onMessage(m: NetlinkMessage, reply: boolean): void {

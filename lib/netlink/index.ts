@@ -1,3 +1,6 @@
-export { Netlink, NetlinkWatcher } from './netlink';
-export type { AddAddressOptions, Link, NetlinkOptions, NetlinkWatcherEvents, RouteFilter, RouteOptions, WatchOptions } from './netlink';
+export { Netlink } from './api';
+export type { AddAddressOptions, Link, RouteFilter, RouteOptions } from './api';
+export { NetlinkWatcher } from './watcher';
+export type { NetlinkWatcherEvents, WatchOptions } from './watcher';
+export type { NetlinkOptions } from './netns';
 export type { AddressInfo, LinkInfo, LinkStats, OperState, RouteInfo, Scope } from './codec';

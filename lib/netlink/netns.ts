@@ -2,8 +2,9 @@
 // (/var/run/netns/NAME) is opened once, and what the device or socket does
 // later goes to that namespace through the fd, even after the name is
 // deleted and made again for another namespace.
-import { fromNative } from '../errors';
-import { native, type NativeNetnsFile, type NetnsTarget } from '../native';
+import { fromNative } from '../internal/errors';
+import { native, type NativeNetnsFile, type NetnsTarget } from '../internal/native';
+import { validateObject, validatePath } from '../internal/validators';
 
 /** The namespace file at `path` held open, or undefined for '' (ours). Throws a TunError. */
 export function openNetnsFile(path: string): NativeNetnsFile | undefined {
@@ -18,4 +19,16 @@ export function openNetnsFile(path: string): NativeNetnsFile | undefined {
 /** What a native call takes for the namespace of `file`: its fd, or '' for ours. */
 export function netnsTarget(file: NativeNetnsFile | undefined): NetnsTarget {
   return file === undefined ? '' : file.fd;
+}
+
+/** Options of Netlink.open(). */
+export interface NetlinkOptions {
+  /** A network namespace file to speak for; default: the calling thread's own. */
+  netns?: string;
+}
+
+/** The namespace path of Netlink.open() and Netlink.watch() options ('' for ours). */
+export function validateNetns(options: NetlinkOptions): string {
+  validateObject(options, 'options');
+  return validatePath(options.netns ?? '', 'options.netns', 'a string (a path such as /var/run/netns/NAME)');
 }

@@ -13,7 +13,10 @@ const [how] = process.argv.slice(2);
 async function main(): Promise<void> {
   const single = await TunDevice.open({ name: uniqueName('xs') });
   const queueName = uniqueName('xq');
-  const queues = [await TunDevice.open({ name: queueName, multiQueue: true }), await TunDevice.open({ name: queueName, multiQueue: true })];
+  const queues = [
+    await TunDevice.open({ name: queueName, multiQueue: true }),
+    await TunDevice.open({ name: queueName, multiQueue: true }),
+  ];
   const tap = await TunDevice.open({ name: uniqueName('xt'), mode: 'tap' });
   const devices = [single, ...queues, tap];
   await single.addAddress('10.253.1.1/24');
@@ -26,10 +29,16 @@ async function main(): Promise<void> {
     dev.readable.resume();
   }
   // Writes that have not reached the kernel when the process ends.
-  const packet = ipv4UdpPacket({ source: '10.253.1.2', destination: '10.253.1.1', sourcePort: 9, destinationPort: 9, payload: Buffer.alloc(64) });
+  const packet = ipv4UdpPacket({
+    source: '10.253.1.2',
+    destination: '10.253.1.1',
+    sourcePort: 9,
+    destinationPort: 9,
+    payload: Buffer.alloc(64),
+  });
   single.writable.cork();
   for (let i = 0; i < 1000; i++) single.writable.write(packet);
-  queues[0].detachQueue(); // its writes wait while it is detached
+  void queues[0].detachQueue(); // its writes wait while it is detached
   queues[0].writable.write(packet);
   console.log(`open ${devices.map((d) => d.name).join(' ')}`);
   if (how === 'exit') {

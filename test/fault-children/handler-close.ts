@@ -82,11 +82,17 @@ async function main(): Promise<void> {
     case 'linkChange':
     case 'up':
       dev.on(handler, act);
-      await repeatUntil(() => calls > 0, (i) => ip('link', 'set', name, i % 2 === 0 ? 'up' : 'down'));
+      await repeatUntil(
+        () => calls > 0,
+        (i) => ip('link', 'set', name, i % 2 === 0 ? 'up' : 'down'),
+      );
       break;
     case 'addressAdded':
       dev.on('addressAdded', act);
-      await repeatUntil(() => calls > 0, (i) => ip('addr', 'add', `10.252.${process.pid % 250}.${i + 1}/32`, 'dev', name));
+      await repeatUntil(
+        () => calls > 0,
+        (i) => ip('addr', 'add', `10.252.${process.pid % 250}.${i + 1}/32`, 'dev', name),
+      );
       break;
     default:
       throw new Error(`unknown handler ${handler}`);
@@ -101,7 +107,16 @@ async function main(): Promise<void> {
   }
   // Let anything the close left behind (a late push, a late callback) surface.
   await new Promise((resolve) => setTimeout(resolve, 50));
-  report({ calls, callsAfterAct, settled, uncaught, fdsBefore, fdsAfter: openFdCount(), linkGone: !linkExists(name), fd: dev.fd });
+  report({
+    calls,
+    callsAfterAct,
+    settled,
+    uncaught,
+    fdsBefore,
+    fdsAfter: openFdCount(),
+    linkGone: !linkExists(name),
+    fd: dev.fd,
+  });
   reported = true;
 }
 

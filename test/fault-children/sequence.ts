@@ -75,8 +75,23 @@ interface Queue {
 }
 
 const OPS = [
-  'open', 'write', 'writePackets', 'read', 'pause', 'resume', 'readBatches', 'pauseBatches', 'close', 'destroy',
-  'detachQueue', 'attachQueue', 'up', 'down', 'addAddress', 'linkListener', 'wait',
+  'open',
+  'write',
+  'writePackets',
+  'read',
+  'pause',
+  'resume',
+  'readBatches',
+  'pauseBatches',
+  'close',
+  'destroy',
+  'detachQueue',
+  'attachQueue',
+  'up',
+  'down',
+  'addAddress',
+  'linkListener',
+  'wait',
 ] as const;
 type Op = (typeof OPS)[number];
 // Ending ops are rarer, and traffic ops more common, so most steps act on an open device that moves packets.

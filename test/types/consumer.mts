@@ -19,7 +19,7 @@ export async function consumer(): Promise<void> {
   dev.on('linkChange', (link: LinkInfo) => void link.mtu);
   dev.on('drop', (packet, error) => {
     const code: string = error.code;
-    void packet.length, code;
+    (void packet.length, code);
   });
   void (parseCidr('10.0.0.1/24').prefixLength satisfies number);
   void (new TunError(-1, 'open') satisfies Error);

@@ -3,7 +3,8 @@
 // into the MTU-sized packets the kernel would have put on a wire, each with
 // its own complete IP and TCP/UDP headers and checksums. For a program that
 // wants offloads on the device (fewer, larger reads) but plain packets in hand.
-import { onesComplementSum } from './packet';
+import { toBuffer } from '../internal/bytes';
+import { onesComplementSum } from './ip';
 import { GSO_ECN, GsoType, VIRTIO_NET_HDR_SIZE, VirtioNetFlags, parseVirtioNetHeader } from './virtio-net';
 
 const TCP = 6;
@@ -112,7 +113,10 @@ export type SplitResult = { ok: true; packets: Buffer[] } | { ok: false; error: 
 export function splitGso(packet: Uint8Array, headerSize: 10 | 12 = VIRTIO_NET_HDR_SIZE): SplitResult {
   const header = parseVirtioNetHeader(packet, headerSize);
   if (header === null) {
-    return { ok: false, error: packet.length < headerSize ? 'shorter than a virtio_net_hdr' : `unknown gso_type ${packet[1] & ~GSO_ECN}` };
+    return {
+      ok: false,
+      error: packet.length < headerSize ? 'shorter than a virtio_net_hdr' : `unknown gso_type ${packet[1] & ~GSO_ECN}`,
+    };
   }
   const ip = toBuffer(packet).subarray(headerSize);
   if (header.gsoType === GsoType.NONE) {
@@ -129,7 +133,8 @@ export function splitGso(packet: Uint8Array, headerSize: 10 | 12 = VIRTIO_NET_HD
   const h = transportHeaders(ip);
   if (typeof h === 'string') return { ok: false, error: h };
   const wantTcp = header.gsoType !== GsoType.UDP_L4;
-  if (wantTcp !== (h.protocol === TCP)) return { ok: false, error: `gso_type ${header.gsoType} on a protocol ${h.protocol} packet` };
+  if (wantTcp !== (h.protocol === TCP))
+    return { ok: false, error: `gso_type ${header.gsoType} on a protocol ${h.protocol} packet` };
   if (header.gsoType !== GsoType.UDP_L4 && h.version !== (header.gsoType === GsoType.TCPV4 ? 4 : 6)) {
     return { ok: false, error: `gso_type ${header.gsoType} on an IPv${h.version} packet` };
   }
@@ -172,8 +177,4 @@ function segment(ip: Buffer, h: TransportHeaders, mss: number): Buffer[] {
     out[i] = s;
   }
   return out;
-}
-
-function toBuffer(packet: Uint8Array): Buffer {
-  return Buffer.isBuffer(packet) ? packet : Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength);
 }

@@ -4,6 +4,7 @@
 // (its `any[]` is @types/node's): without it a PacketReadable would not be
 // assignable to Readable, and pipeline() and friends would refuse it. The
 // catch-all excludes 'data', or a listener taking a string would match it.
+/* eslint-disable @typescript-eslint/no-explicit-any -- the catch-all overloads repeat @types/node's Readable, `any[]` and all */
 import type { Readable } from 'node:stream';
 
 /** Any event name but 'data'. */

@@ -139,6 +139,22 @@ const TABLE: readonly (string | undefined)[] = [
   'EHWPOISON Memory page has hardware error',
 ];
 
+// The Linux errnos the library tests for or raises itself, by name (the table
+// above is the authority: a test checks each against it).
+export const EPERM = 1;
+export const ENOENT = 2;
+export const EINTR = 4;
+export const ENOEXEC = 8;
+export const EBADF = 9;
+export const EAGAIN = 11;
+export const ENODEV = 19;
+export const EINVAL = 22;
+export const EBADMSG = 74;
+/** ENOTSUP and EOPNOTSUPP are the same number on Linux. */
+export const EOPNOTSUPP = 95;
+export const ENOTSUP = 95;
+export const ENOBUFS = 105;
+
 /** The symbolic name of a positive Linux errno ('EPERM' for 1), or 'E<n>' for one Linux does not define. */
 export function linuxErrnoName(errno: number): string {
   const entry = TABLE[errno - 1];

@@ -1,11 +1,10 @@
 // The public rtnetlink API: addresses, links and routes, read and changed
 // through the library's own netlink socket (never by running `ip`).
-import { EventEmitter } from 'node:events';
-import type { TypedEmitter } from '../typed-emitter';
-import { TunError, errnoName, fromNative, invalidType, invalidValue } from '../errors';
-import type { NetnsTarget } from '../native';
-import { validateBoolean, validateInteger, validateName, validateObject, validatePath } from '../validators';
-import { networkOf, parseCidr, parseIp, parseMac, type Cidr } from './address';
+import { EBADMSG, EINTR } from '../internal/errno';
+import { TunError, errnoName, fromNative, invalidType, invalidValue } from '../internal/errors';
+import type { NetnsTarget } from '../internal/native';
+import { validateBoolean, validateInteger, validateName, validateObject } from '../internal/validators';
+import { networkOf, parseCidr, parseIp, parseMac, type Cidr } from '../packet/address';
 import { NetlinkClient, type ErrorFactory, type Request } from './client';
 import {
   AF_INET,
@@ -18,7 +17,6 @@ import {
   NLM_F,
   RTA,
   RTM,
-  RTMGRP,
   RTM_F_CLONED,
   RTN_UNICAST,
   RTPROT_STATIC,
@@ -39,6 +37,8 @@ import {
   type NetlinkMessage,
   type RouteInfo,
 } from './codec';
+import { validateNetns, type NetlinkOptions } from './netns';
+import { NetlinkWatcher, type WatchOptions } from './watcher';
 
 /**
  * An interface by name ('tun0') or index (7).
@@ -96,8 +96,6 @@ export interface RouteFilter {
   table?: number | 'all';
 }
 
-const EBADMSG = 74;
-const EINTR = 4;
 const MAX_U32 = 0xffffffff;
 /** A dump the kernel flags as inconsistent (NLM_F_DUMP_INTR) is taken again, this many times at most. */
 const DUMP_ATTEMPTS = 3;
@@ -195,7 +193,10 @@ export class Netlink implements Disposable {
     checkLink(link);
     const address = parseCidr(cidr, 'cidr');
     const index = await this.#index(link);
-    await this.#send(addressRequest(RTM.DELADDR, 0, address, index), this.#errors(RTM.DELADDR, link, (code) => addressHint(code, address, cidr, false)));
+    await this.#send(
+      addressRequest(RTM.DELADDR, 0, address, index),
+      this.#errors(RTM.DELADDR, link, (code) => addressHint(code, address, cidr, false)),
+    );
   }
 
   /** The addresses of one link, or of all links. */
@@ -243,7 +244,11 @@ export class Netlink implements Disposable {
     checkLink(link);
     const reply = await this.#send(linkRequest(RTM.GETLINK, link), this.#errors(RTM.GETLINK, link));
     const found = decodeAll(reply, RTM.NEWLINK, decodeLink)[0];
-    if (found === undefined) throw new TunError(EBADMSG, `netlink ${messageTypeName(RTM.GETLINK)}`, { device: this.#name(link), hint: 'The kernel answered without a readable link message' });
+    if (found === undefined)
+      throw new TunError(EBADMSG, `netlink ${messageTypeName(RTM.GETLINK)}`, {
+        device: this.#name(link),
+        hint: 'The kernel answered without a readable link message',
+      });
     this[kLinkNames].set(found.index, found.name);
     return found;
   }
@@ -266,19 +271,26 @@ export class Netlink implements Disposable {
    */
   async addRoute(cidr: string, options: RouteOptions = {}): Promise<void> {
     const route = await this.#routeRequest(cidr, options, true);
-    await this.#send(route.request, this.#errors(RTM.NEWROUTE, options.device, (code) => routeHint(code, cidr, true)));
+    await this.#send(
+      route.request,
+      this.#errors(RTM.NEWROUTE, options.device, (code) => routeHint(code, cidr, true)),
+    );
   }
 
   /** Removes a route; the options narrow which one (device, via, metric, table). */
   async removeRoute(cidr: string, options: RouteOptions = {}): Promise<void> {
     const route = await this.#routeRequest(cidr, options, false);
-    await this.#send(route.request, this.#errors(RTM.DELROUTE, options.device, (code) => routeHint(code, cidr, false)));
+    await this.#send(
+      route.request,
+      this.#errors(RTM.DELROUTE, options.device, (code) => routeHint(code, cidr, false)),
+    );
   }
 
   /** Routes of the main table (or `filter.table`), without the route cache. */
   async routes(filter: RouteFilter = {}): Promise<RouteInfo[]> {
     if (filter === null || typeof filter !== 'object') throw invalidType('filter', 'an object', filter);
-    if (filter.family !== undefined && filter.family !== 4 && filter.family !== 6) throw invalidValue('filter.family', filter.family, 'must be 4 or 6');
+    if (filter.family !== undefined && filter.family !== 4 && filter.family !== 6)
+      throw invalidValue('filter.family', filter.family, 'must be 4 or 6');
     const table = filter.table ?? RT_TABLE_MAIN;
     if (table !== 'all') validateInteger(table, 'filter.table', 1, MAX_U32);
     if (filter.device !== undefined) checkLink(filter.device);
@@ -343,7 +355,10 @@ export class Netlink implements Disposable {
     checkLink(link);
     const request = linkRequest(RTM.SETLINK, link, attributes);
     request.fixed = ifinfomsg(AF_UNSPEC, typeof link === 'number' ? link : 0, flags, change);
-    await this.#send(request, this.#errors(RTM.SETLINK, link, (code) => setLinkHint(code, attributes)));
+    await this.#send(
+      request,
+      this.#errors(RTM.SETLINK, link, (code) => setLinkHint(code, attributes)),
+    );
   }
 
   /** An interface index: a number is one; a name costs one RTM_GETLINK. */
@@ -373,7 +388,7 @@ export class Netlink implements Disposable {
 
   #name(link: Link | undefined): string | undefined {
     if (link === undefined) return undefined;
-    return typeof link === 'string' ? link : this[kLinkNames].get(link) ?? `#${link}`;
+    return typeof link === 'string' ? link : (this[kLinkNames].get(link) ?? `#${link}`);
   }
 
   #errors(type: number, link: Link | undefined, specific?: (code: string) => string | undefined): ErrorFactory {
@@ -381,7 +396,8 @@ export class Netlink implements Disposable {
     return (errno, kernelMessage) => {
       const code = errnoName(errno);
       let hint = specific?.(code) ?? genericHint(code, device);
-      if (kernelMessage !== undefined) hint = hint === undefined ? `The kernel says: ${kernelMessage}` : `${hint} (the kernel says: ${kernelMessage})`;
+      if (kernelMessage !== undefined)
+        hint = hint === undefined ? `The kernel says: ${kernelMessage}` : `${hint} (the kernel says: ${kernelMessage})`;
       return new TunError(errno, `netlink ${messageTypeName(type)}`, { device, hint });
     };
   }
@@ -409,18 +425,12 @@ export async function linkIndex(name: string, netns: NetnsTarget): Promise<numbe
   }
 }
 
-/** Options of Netlink.open(). */
-export interface NetlinkOptions {
-  /** A network namespace file to speak for; default: the calling thread's own. */
-  netns?: string;
-}
-
-function validateNetns(options: NetlinkOptions): string {
-  validateObject(options, 'options');
-  return validatePath(options.netns ?? '', 'options.netns', 'a string (a path such as /var/run/netns/NAME)');
-}
-
-function decodeAll<T>(messages: NetlinkMessage[], type: number, decode: (m: NetlinkMessage) => T | MalformedMessage, keep?: (m: NetlinkMessage) => boolean): T[] {
+function decodeAll<T>(
+  messages: NetlinkMessage[],
+  type: number,
+  decode: (m: NetlinkMessage) => T | MalformedMessage,
+  keep?: (m: NetlinkMessage) => boolean,
+): T[] {
   const out: T[] = [];
   for (const m of messages) {
     if (m.type !== type || (keep !== undefined && !keep(m))) continue;
@@ -460,7 +470,8 @@ function checkLink(link: unknown): asserts link is Link {
   }
 }
 
-const NEEDS_ADMIN = 'Changing links, addresses and routes needs CAP_NET_ADMIN in this network namespace: run as root or grant the capability';
+const NEEDS_ADMIN =
+  'Changing links, addresses and routes needs CAP_NET_ADMIN in this network namespace: run as root or grant the capability';
 
 function genericHint(code: string, device: string | undefined): string | undefined {
   switch (code) {
@@ -501,7 +512,9 @@ function routeHint(code: string, cidr: string, adding: boolean): string | undefi
     case 'ESRCH':
       return `No route to ${cidr} matches (device, via, metric and table must all match)`;
     case 'ENETUNREACH':
-      return adding ? 'The gateway is not on a directly connected network: add an address in its subnet, and bring the link up, first' : undefined;
+      return adding
+        ? 'The gateway is not on a directly connected network: add an address in its subnet, and bring the link up, first'
+        : undefined;
     case 'ENETDOWN':
       return 'The device is down: bring it up first';
     default:
@@ -517,155 +530,4 @@ function setLinkHint(code: string, attributes: Attribute[]): string | undefined 
   }
   if (setting === IFLA.ADDRESS && code === 'EADDRNOTAVAIL') return 'The kernel refused this hardware address';
   return undefined;
-}
-
-// ---- watcher -------------------------------------------------------------------
-
-/**
- * What a {@link NetlinkWatcher} subscribes to.
- *
- * ```ts
- * const watcher = await Netlink.watch({ links: true, addresses: false, routes: true });
- * ```
- */
-export interface WatchOptions extends NetlinkOptions {
-  /** Link events ('link', 'linkRemoved'). Default true. */
-  links?: boolean;
-  /** IPv4 and IPv6 address events ('address', 'addressRemoved'). Default true. */
-  addresses?: boolean;
-  /** Route events ('route', 'routeRemoved') for the main and other tables. Default false. */
-  routes?: boolean;
-}
-
-/**
- * The events a NetlinkWatcher emits.
- *
- * ```ts
- * watcher.on('linkRemoved', (link) => console.log(`${link.name} is gone`));
- * ```
- */
-export type NetlinkWatcherEvents = {
-  /** A link appeared or changed (flags, MTU, name, carrier, ...). */
-  link: (link: LinkInfo) => void;
-  /** A link went away. */
-  linkRemoved: (link: LinkInfo) => void;
-  /** An address was added (or its flags changed). */
-  address: (address: AddressInfo) => void;
-  /** An address was removed. */
-  addressRemoved: (address: AddressInfo) => void;
-  /** A route was added or replaced (with `routes: true`). */
-  route: (route: RouteInfo) => void;
-  /** A route was removed (with `routes: true`). */
-  routeRemoved: (route: RouteInfo) => void;
-  /**
-   * ENOBUFS: the kernel dropped events because this socket's queue was full;
-   * re-read what you track. Emitted only when someone listens for 'error'.
-   */
-  error: (error: TunError) => void;
-};
-
-const TypedEventEmitter = EventEmitter as unknown as new () => TypedEmitter<NetlinkWatcherEvents>;
-
-/**
- * Typed events for every change to links and addresses in this network
- * namespace, whoever made it (this process, `ip` in another, the kernel).
- *
- * ```ts
- * const watcher = await Netlink.watch();
- * watcher.on('link', (link) => console.log(link.name, link.up ? 'up' : 'down'));
- * // ...
- * watcher.close();
- * ```
- */
-export class NetlinkWatcher extends TypedEventEmitter implements Disposable {
-  readonly #client: NetlinkClient;
-
-  /** @internal Use Netlink.watch(). */
-  constructor(options: WatchOptions = {}) {
-    super();
-    const netns = validateNetns(options);
-    const links = validateBoolean(options.links, 'options.links', true);
-    const addresses = validateBoolean(options.addresses, 'options.addresses', true);
-    const routes = validateBoolean(options.routes, 'options.routes', false);
-    const groups =
-      (links ? RTMGRP.LINK : 0) |
-      (addresses ? RTMGRP.IPV4_IFADDR | RTMGRP.IPV6_IFADDR : 0) |
-      (routes ? RTMGRP.IPV4_ROUTE | RTMGRP.IPV6_ROUTE : 0);
-    try {
-      this.#client = NetlinkClient.open(groups, {
-        onMessage: (m, reply) => {
-          if (!reply) this.#event(m);
-        },
-        onTrouble: (errno, syscall, detail) => {
-          if (this.listenerCount('error') === 0) return;
-          const hint = errno === 105 ? 'Events were lost (the socket queue overflowed): re-read the state you track' : detail;
-          this.emit('error', new TunError(errno, `netlink ${syscall}`, { hint }));
-        },
-      }, true, netns);
-    } catch (error) {
-      throw fromNative(error);
-    }
-  }
-
-  /** Whether close() has run. */
-  get closed(): boolean {
-    return this.#client.closed;
-  }
-
-  /**
-   * The bytes of events the kernel queues for this watcher before it drops
-   * them (and reports ENOBUFS): 4 MiB asked, granted in full with
-   * CAP_NET_ADMIN, else capped by net.core.rmem_max (about 208 KiB by default).
-   */
-  get receiveBufferSize(): number {
-    return this.#client.receiveBufferSize;
-  }
-
-  /** Let the process exit while the watcher is open. */
-  unref(): this {
-    this.#client.setKeepAlive(false);
-    return this;
-  }
-
-  /** Undo unref(). */
-  ref(): this {
-    this.#client.setKeepAlive(true);
-    return this;
-  }
-
-  /** Stops watching and closes the socket. Idempotent. */
-  close(): void {
-    this.#client.close();
-  }
-
-  /** `using` support: closes at the end of the block. */
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
-  #event(m: NetlinkMessage): void {
-    switch (m.type) {
-      case RTM.NEWLINK:
-      case RTM.DELLINK: {
-        // AF_INET6 link messages carry IPv6 per-link data, not the link itself.
-        if (linkFamily(m) !== AF_UNSPEC) return;
-        const link = decodeLink(m);
-        if (!(link instanceof MalformedMessage)) this.emit(m.type === RTM.NEWLINK ? 'link' : 'linkRemoved', link);
-        return;
-      }
-      case RTM.NEWADDR:
-      case RTM.DELADDR: {
-        const address = decodeAddress(m);
-        if (!(address instanceof MalformedMessage)) this.emit(m.type === RTM.NEWADDR ? 'address' : 'addressRemoved', address);
-        return;
-      }
-      case RTM.NEWROUTE:
-      case RTM.DELROUTE: {
-        const route = decodeRoute(m);
-        if (!(route instanceof MalformedMessage)) this.emit(m.type === RTM.NEWROUTE ? 'route' : 'routeRemoved', route);
-        return;
-      }
-      default:
-    }
-  }
 }

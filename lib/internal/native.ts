@@ -1,5 +1,6 @@
 // The typed face of the native addon (src/). Only this file loads it.
 import path from 'node:path';
+import { ENOENT, ENOEXEC, ENOTSUP } from './errno';
 import { TunError, type ErrorContext } from './errors';
 
 /** A TUN/TAP queue fd driven by libuv; see src/tun_handle.h. */
@@ -114,7 +115,7 @@ export interface NativeBinding {
     netns?: NetnsTarget,
     options?: [number, number, number, number],
   ): Promise<{ fd: number; name: string; flags: number; index: number }>;
-  /** glibc's strerror (lib/errno.ts has the same words in JavaScript; a test compares them). */
+  /** glibc's strerror (lib/internal/errno.ts has the same words in JavaScript; a test compares them). */
   strerror(errno: number): string;
   readonly constants: NativeConstants;
   // src/tun_ioctl.cc: one ioctl on a queue fd, on the thread pool (on a dup of the fd).
@@ -146,16 +147,12 @@ export interface NativeBinding {
 
 export { isNativeErrnoError, type NativeErrnoError } from './errors';
 
-/** Where the package's root is: two levels above dist/lib. */
-const packageRoot = path.join(__dirname, '..', '..');
-
-const ENOENT = 2;
-const ENOEXEC = 8;
-const ENOTSUP = 95;
+/** Where the package's root is: three levels above dist/lib/internal. */
+const packageRoot = path.join(__dirname, '..', '..', '..');
 
 const rebuildHint =
   'Build it from source with `npm rebuild tuntap-ts` (needs g++, make and python3: ' +
-  "on Debian/Ubuntu `apt-get install g++ make python3`, on Alpine `apk add g++ make python3`)";
+  'on Debian/Ubuntu `apt-get install g++ make python3`, on Alpine `apk add g++ make python3`)';
 
 /**
  * Finds and loads the addon, or says in a TunError why it cannot. Loading

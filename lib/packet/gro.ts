@@ -4,7 +4,8 @@
 // offloads takes in one write, so the kernel's receive path runs once for
 // many segments. Everything that cannot be merged passes through unchanged,
 // behind a header that says "single packet, checksum complete".
-import { onesComplementSum } from './packet';
+import { toBuffer } from '../internal/bytes';
+import { onesComplementSum } from './ip';
 import { fillIpv4Checksum, pseudoHeaderSum, transportHeaders, type TransportHeaders } from './gso';
 import { GsoType, VIRTIO_NET_HDR_SIZE, VirtioNetFlags, buildVirtioNetHeader } from './virtio-net';
 
@@ -59,7 +60,7 @@ export function coalesceTcp(packets: readonly Uint8Array[], options: CoalesceOpt
   const out: Array<Buffer | Group> = [];
   const open = new Map<string, Group>();
   for (const packet of packets) {
-    const ip = Buffer.isBuffer(packet) ? packet : Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength);
+    const ip = toBuffer(packet);
     const h = transportHeaders(ip);
     const key = typeof h === 'string' ? undefined : mergeableKey(ip, h, verify);
     if (key === undefined || typeof h === 'string') {
@@ -86,7 +87,10 @@ function mergeableKey(ip: Buffer, h: TransportHeaders, verify: boolean): string 
   const t = h.ipLength;
   if (h.totalLength - t - h.l4Length <= 0) return undefined;
   if ((ip[t + 13] & ~TCP_PSH) !== TCP_ACK) return undefined;
-  if (verify && onesComplementSum(ip.subarray(t, h.totalLength), pseudoHeaderSum(ip, h.version, TCP, h.totalLength - t)) !== 0xffff) {
+  if (
+    verify &&
+    onesComplementSum(ip.subarray(t, h.totalLength), pseudoHeaderSum(ip, h.version, TCP, h.totalLength - t)) !== 0xffff
+  ) {
     return undefined;
   }
   if (h.version === 4) {

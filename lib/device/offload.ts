@@ -1,9 +1,10 @@
 // Turning offloads on for a device opened with IFF_VNET_HDR: which
 // TUNSETOFFLOAD flags an `offload` option asks for, and a clear error naming
 // the flag when the kernel refuses one.
-import { TunError, fromNative, invalidType, invalidValue } from './errors';
-import { native } from './native';
-import { VIRTIO_NET_HDR_SIZE } from './virtio-net';
+import { EINVAL, ENOTSUP } from '../internal/errno';
+import { TunError, fromNative, invalidType, invalidValue } from '../internal/errors';
+import { native } from '../internal/native';
+import { VIRTIO_NET_HDR_SIZE } from '../packet/virtio-net';
 
 /**
  * Which offloads to ask the kernel for. Every packet read or written then
@@ -57,7 +58,7 @@ export class OffloadNotSupportedError extends TunError {
   readonly flag: string;
   readonly option: string;
   constructor(flag: string, option: string, device: string) {
-    super(95 /* ENOTSUP */, 'ioctl(TUNSETOFFLOAD)', { device });
+    super(ENOTSUP, 'ioctl(TUNSETOFFLOAD)', { device });
     this.flag = flag;
     this.option = option;
     this.message =
@@ -70,7 +71,8 @@ export class OffloadNotSupportedError extends TunError {
 export function validateOffload(value: unknown): Wanted | undefined {
   if (value === undefined || value === false) return undefined;
   if (value === true) return { tso: true, tsoEcn: true, uso: true, bestEffort: true };
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidType('options.offload', 'a boolean or an object', value);
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw invalidType('options.offload', 'a boolean or an object', value);
   const o = value as Record<string, unknown>;
   const flag = (key: keyof OffloadOptions): boolean => {
     const v = o[key] ?? false;
@@ -78,7 +80,8 @@ export function validateOffload(value: unknown): Wanted | undefined {
     return v;
   };
   const wanted = { tso: flag('tso'), tsoEcn: flag('tsoEcn'), uso: flag('uso'), bestEffort: false };
-  if (wanted.tsoEcn && !wanted.tso) throw invalidValue('options.offload.tsoEcn', true, 'needs options.offload.tso to be true too');
+  if (wanted.tsoEcn && !wanted.tso)
+    throw invalidValue('options.offload.tsoEcn', true, 'needs options.offload.tso to be true too');
   return wanted;
 }
 
@@ -104,7 +107,7 @@ export function enableOffload(fd: number, wanted: Wanted, device: string): Enabl
   let bits = c.TUN_F_CSUM;
   const set = (flags: number): number => {
     const rc = native.setOffload(fd, flags);
-    if (rc < 0 && rc !== -22 /* EINVAL */) throw new TunError(-rc, 'ioctl(TUNSETOFFLOAD)', { device });
+    if (rc < 0 && rc !== -EINVAL) throw new TunError(-rc, 'ioctl(TUNSETOFFLOAD)', { device });
     return rc;
   };
   if (set(bits) < 0) throw new OffloadNotSupportedError('TUN_F_CSUM', 'checksum', device);
@@ -118,6 +121,6 @@ export function enableOffload(fd: number, wanted: Wanted, device: string): Enabl
     }
   }
   // Best effort may have stopped on a refused group: leave the kernel with what we report.
-  if (set(bits) < 0) throw new TunError(22, 'ioctl(TUNSETOFFLOAD)', { device });
+  if (set(bits) < 0) throw new TunError(EINVAL, 'ioctl(TUNSETOFFLOAD)', { device });
   return { checksum: true, ...on, headerSize: VIRTIO_NET_HDR_SIZE };
 }

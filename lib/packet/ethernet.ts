@@ -1,8 +1,9 @@
 // Ethernet frames and ARP for TAP devices: what a program on the user-space
 // end of a TAP device must speak before any IP packet reaches it (the kernel
 // asks "who has 10.0.0.2?" first and waits for the answer).
-import { invalidValue } from './errors';
-import { formatIp, formatMac, parseIp, parseMac } from './netlink/address';
+import { toBuffer } from '../internal/bytes';
+import { invalidValue } from '../internal/errors';
+import { formatIp, formatMac, parseIp, parseMac } from './address';
 
 /** EtherType of IPv4 (0x0800). */
 export const ETHERTYPE_IPV4 = 0x0800;
@@ -34,8 +35,13 @@ export interface EthernetFrame {
  */
 export function parseEthernet(frame: Uint8Array): EthernetFrame | null {
   if (frame.length < HEADER) return null;
-  const b = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
-  return { destination: formatMac(b.subarray(0, 6)), source: formatMac(b.subarray(6, 12)), etherType: b.readUInt16BE(12), payload: b.subarray(HEADER) };
+  const b = toBuffer(frame);
+  return {
+    destination: formatMac(b.subarray(0, 6)),
+    source: formatMac(b.subarray(6, 12)),
+    etherType: b.readUInt16BE(12),
+    payload: b.subarray(HEADER),
+  };
 }
 
 /**
@@ -76,7 +82,7 @@ export interface ArpPacket {
  */
 export function parseArp(payload: Uint8Array): ArpPacket | null {
   if (payload.length < ARP_SIZE) return null;
-  const b = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  const b = toBuffer(payload);
   // Hardware type 1 (Ethernet), protocol IPv4, 6-byte and 4-byte addresses.
   if (b.readUInt16BE(0) !== 1 || b.readUInt16BE(2) !== ETHERTYPE_IPV4 || b[4] !== 6 || b[5] !== 4) return null;
   return {

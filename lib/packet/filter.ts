@@ -3,7 +3,7 @@
 // drops the frame when the program returns 0, before any copy to user space;
 // the drops show as TX-dropped on the link.
 import { endianness } from 'node:os';
-import { invalidType, outOfRange } from './errors';
+import { invalidType, outOfRange } from '../internal/errors';
 
 /**
  * One classic BPF instruction, as `struct sock_filter`: an opcode, the jump
@@ -33,18 +33,49 @@ export interface BpfInstruction {
  */
 export const BPF = Object.freeze({
   // classes
-  LD: 0x00, LDX: 0x01, ST: 0x02, STX: 0x03, ALU: 0x04, JMP: 0x05, RET: 0x06, MISC: 0x07,
+  LD: 0x00,
+  LDX: 0x01,
+  ST: 0x02,
+  STX: 0x03,
+  ALU: 0x04,
+  JMP: 0x05,
+  RET: 0x06,
+  MISC: 0x07,
   // sizes
-  W: 0x00, H: 0x08, B: 0x10,
+  W: 0x00,
+  H: 0x08,
+  B: 0x10,
   // modes
-  IMM: 0x00, ABS: 0x20, IND: 0x40, MEM: 0x60, LEN: 0x80, MSH: 0xa0,
+  IMM: 0x00,
+  ABS: 0x20,
+  IND: 0x40,
+  MEM: 0x60,
+  LEN: 0x80,
+  MSH: 0xa0,
   // ALU and jump operations
-  ADD: 0x00, SUB: 0x10, MUL: 0x20, DIV: 0x30, OR: 0x40, AND: 0x50, LSH: 0x60, RSH: 0x70, NEG: 0x80,
-  MOD: 0x90, XOR: 0xa0, JA: 0x00, JEQ: 0x10, JGT: 0x20, JGE: 0x30, JSET: 0x40,
+  ADD: 0x00,
+  SUB: 0x10,
+  MUL: 0x20,
+  DIV: 0x30,
+  OR: 0x40,
+  AND: 0x50,
+  LSH: 0x60,
+  RSH: 0x70,
+  NEG: 0x80,
+  MOD: 0x90,
+  XOR: 0xa0,
+  JA: 0x00,
+  JEQ: 0x10,
+  JGT: 0x20,
+  JGE: 0x30,
+  JSET: 0x40,
   // sources
-  K: 0x00, X: 0x08, A: 0x10,
+  K: 0x00,
+  X: 0x08,
+  A: 0x10,
   // MISC operations
-  TAX: 0x00, TXA: 0x80,
+  TAX: 0x00,
+  TXA: 0x80,
 });
 
 /** The kernel's limit on the length of a classic program (BPF_MAXINSNS). */

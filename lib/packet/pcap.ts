@@ -2,8 +2,8 @@
 // tcpdump -r, Wireshark and every other tool read): a 24-byte file header
 // naming the link type, then a 16-byte record header before each packet.
 import type { Writable } from 'node:stream';
-import { outOfRange } from './errors';
-import type { TunMode } from './tun-device';
+import { outOfRange } from '../internal/errors';
+import type { TunMode } from '../device/options';
 
 /** Link type of Ethernet frames (TAP devices). */
 export const LINKTYPE_ETHERNET = 1;
@@ -81,7 +81,8 @@ export class PcapWriter {
 
   /** Writes the file header at once; `linkType` from {@link pcapLinkType}; packets longer than `snapLength` are cut. */
   constructor(output: Writable, linkType: number, snapLength = 262144) {
-    if (!Number.isInteger(snapLength) || snapLength < 1 || snapLength > 0x7fffffff) throw outOfRange('snapLength', '>= 1 and <= 2147483647', snapLength);
+    if (!Number.isInteger(snapLength) || snapLength < 1 || snapLength > 0x7fffffff)
+      throw outOfRange('snapLength', '>= 1 and <= 2147483647', snapLength);
     this.#output = output;
     this.#snapLength = snapLength;
     output.write(pcapFileHeader(linkType, snapLength));

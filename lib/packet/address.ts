@@ -1,7 +1,7 @@
 // IP addresses, prefixes and MAC addresses: parsed and checked before any
 // request is built, formatted the way `ip` prints them (RFC 5952 for IPv6).
 import net from 'node:net';
-import { invalidType, invalidValue } from '../errors';
+import { invalidType, invalidValue } from '../internal/errors';
 
 /** An address in network byte order with its family. */
 export interface IpAddress {
@@ -65,7 +65,8 @@ export function parseIp(value: unknown, argument = 'address'): IpAddress {
 export function parseCidr(value: unknown, argument = 'cidr', allowBare = false): Cidr {
   if (typeof value !== 'string') throw invalidType(argument, "a string such as '10.0.0.1/24'", value);
   const slash = value.indexOf('/');
-  if (slash < 0 && !allowBare) throw invalidValue(argument, value, "must be an address with a prefix length, such as '10.0.0.1/24' or 'fd00::1/64'");
+  if (slash < 0 && !allowBare)
+    throw invalidValue(argument, value, "must be an address with a prefix length, such as '10.0.0.1/24' or 'fd00::1/64'");
   const address = parseIp(slash < 0 ? value : value.slice(0, slash), argument);
   const max = address.family === 4 ? 32 : 128;
   if (slash < 0) return { ...address, prefixLength: max };
@@ -103,7 +104,7 @@ export function formatIp(bytes: Uint8Array): string {
   }
   let bestStart = -1;
   let bestLength = 1; // a single zero word is never shortened
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (words[i] !== 0) {
       i++;
       continue;

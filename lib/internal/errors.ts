@@ -76,7 +76,8 @@ export class TunError extends Error {
     const positive = Math.abs(errno);
     const code = errnoName(positive);
     const hint = context.hint ?? hintFor(code, syscall, context);
-    const about = context.device !== undefined ? ` for '${context.device}'` : context.path !== undefined ? ` on '${context.path}'` : '';
+    const about =
+      context.device !== undefined ? ` for '${context.device}'` : context.path !== undefined ? ` on '${context.path}'` : '';
     super(`${syscall} failed${about}: ${code} (${linuxErrnoMessage(positive)})${hint ? `. ${hint}` : ''}`);
     this.name = 'TunError';
     this.code = code;
@@ -229,7 +230,10 @@ export function describe(value: unknown): string {
 }
 
 export function invalidType(name: string, expected: string, value: unknown): InvalidArgumentError {
-  return new InvalidArgumentError('ERR_INVALID_ARG_TYPE', `The "${name}" argument must be ${expected}. Received ${describe(value)}`);
+  return new InvalidArgumentError(
+    'ERR_INVALID_ARG_TYPE',
+    `The "${name}" argument must be ${expected}. Received ${describe(value)}`,
+  );
 }
 
 export function invalidValue(name: string, value: unknown, reason: string): InvalidArgumentError {

@@ -1,9 +1,9 @@
 // Small packet helpers that a TUN program needs on day one: the IP version,
 // the Internet checksum, and an ICMP/ICMPv6 echo reply built from a request.
 // They read and write plain Buffers and never throw on short input.
-import { invalidValue, outOfRange } from './errors';
-import { parseIp } from './netlink/address';
-import { validateBytes, validateInteger, validateObject } from './validators';
+import { invalidValue, outOfRange } from '../internal/errors';
+import { parseIp } from './address';
+import { validateBytes, validateInteger, validateObject } from '../internal/validators';
 
 /**
  * 4 or 6 for an IP packet, 0 for anything else (or an empty buffer).
@@ -154,7 +154,8 @@ export function ipv4UdpPacket(fields: UdpPacketFields): Buffer {
   const ttl = validateInteger(fields.ttl ?? 64, 'fields.ttl', 0, 0xff);
   const id = validateInteger(fields.id ?? 0, 'fields.id', 0, 0xffff);
   const length = 28 + payload.length;
-  if (length > 0xffff) throw outOfRange('fields.payload.length', '<= 65507 (an IPv4 packet is at most 65535 bytes)', payload.length);
+  if (length > 0xffff)
+    throw outOfRange('fields.payload.length', '<= 65507 (an IPv4 packet is at most 65535 bytes)', payload.length);
   const p = Buffer.alloc(length);
   p[0] = 0x45;
   p.writeUInt16BE(length, 2);

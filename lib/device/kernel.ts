@@ -1,8 +1,8 @@
 // The kernel-side options of a TUN/TAP device (persistence, ownership,
 // queues, namespace, send buffer) and its flags read back as a typed object.
-import { invalidType } from './errors';
-import { native } from './native';
-import { validateInteger, validatePath } from './validators';
+import { invalidType } from '../internal/errors';
+import { native } from '../internal/native';
+import { validateInteger, validatePath } from '../internal/validators';
 
 /**
  * The device's flags as the kernel reports them (TUNGETIFF).
@@ -74,19 +74,14 @@ export interface KernelOptions {
 const MAX_ID = 0xfffffffe;
 const MAX_SNDBUF = 0x7fffffff;
 
-/** Checks an integer argument against [min, max]. */
-export function checkInteger(name: string, value: unknown, min: number, max: number): number {
-  return validateInteger(value, name, min, max);
-}
-
 /** A uid or gid for TUNSETOWNER / TUNSETGROUP. */
 export function checkId(name: string, value: unknown): number {
-  return checkInteger(name, value, 0, MAX_ID);
+  return validateInteger(value, name, 0, MAX_ID);
 }
 
 /** A send buffer size for TUNSETSNDBUF: the kernel refuses <= 0. */
 export function checkSendBufferSize(name: string, value: unknown): number {
-  return checkInteger(name, value, 1, MAX_SNDBUF);
+  return validateInteger(value, name, 1, MAX_SNDBUF);
 }
 
 function optionalBoolean(name: string, value: unknown): boolean | undefined {

@@ -40,6 +40,11 @@ export function validateBytes(value: unknown, name: string): Uint8Array {
   return value;
 }
 
+/** An AbortSignal (options.signal). */
+export function validateAbortSignal(signal: unknown, name: string): asserts signal is AbortSignal {
+  if (!(signal instanceof AbortSignal)) throw invalidType(name, 'an AbortSignal', signal);
+}
+
 /** Interface names are at most IFNAMSIZ - 1 bytes (the kernel ABI's 16, NUL included). */
 const IFNAMSIZ = 16;
 
@@ -63,7 +68,11 @@ export function validateName(name: unknown, argument = 'name'): string {
   // The kernel's isspace() also counts byte 0xA0, which UTF-8 uses inside
   // characters such as 'à' (C3 A0): dev_valid_name() would refuse the name.
   if (Buffer.from(name).includes(0xa0)) {
-    throw invalidValue(argument, name, 'must not contain byte 0xA0 (the kernel counts it as whitespace; it is part of some UTF-8 characters)');
+    throw invalidValue(
+      argument,
+      name,
+      'must not contain byte 0xA0 (the kernel counts it as whitespace; it is part of some UTF-8 characters)',
+    );
   }
   return name;
 }

@@ -1,0 +1,63 @@
+// What a device counts, and what it says about a packet the kernel refused.
+import { EINVAL } from '../internal/errno';
+import type { TunError } from '../internal/errors';
+import type { EnabledOffloads } from './offload';
+import type { TunMode } from './options';
+
+/**
+ * What a device has moved since it was opened, counted in this process
+ * (the kernel's own counters, TX-dropped among them, are in `await dev.link()`).
+ *
+ * ```ts
+ * const { packetsRead, packetsDropped, dropped } = dev.stats;
+ * if (dropped.EIO) console.warn(`${dropped.EIO} packets written while the link was down`);
+ * ```
+ */
+export interface TunDeviceStats {
+  /** Packets (and their bytes) read from the kernel, through `readable` or readBatches(). */
+  readonly packetsRead: number;
+  readonly bytesRead: number;
+  /** Packets (and bytes) the kernel accepted from `writable` or writePackets(). */
+  readonly packetsWritten: number;
+  readonly bytesWritten: number;
+  /** Packets the kernel refused (each one a 'drop' event); the stream went on. */
+  readonly packetsDropped: number;
+  /** packetsDropped by the kernel's reason ('EINVAL', 'EIO', ...). */
+  readonly dropped: Readonly<Record<string, number>>;
+}
+
+/** Errors after which the fd is useless: the device is closed with them. */
+export const FATAL_WRITE_ERRORS = new Set(['EBADF', 'EBADFD', 'ENODEV', 'ENXIO']);
+
+/** What dropHint() needs to know of the device. */
+export interface DropContext {
+  readonly offload: EnabledOffloads | null;
+  readonly packetInfo: boolean;
+  readonly mode: TunMode;
+}
+
+/** What to do about a packet the kernel refused, in its words for this device. */
+export function dropHint(packet: Uint8Array, errno: number, device: DropContext): string | undefined {
+  if (errno !== EINVAL) return undefined;
+  if (device.offload !== null) return 'The packet must start with a valid virtio_net_hdr (this device has offloads on)';
+  if (device.packetInfo) return 'The packet must start with the 4-byte packet information header (flags, then the EtherType)';
+  if (device.mode === 'tap') return 'The frame is not a valid Ethernet frame (at least the 14-byte header)';
+  const version = packet.length > 0 ? packet[0] >> 4 : -1;
+  const looksLikePacketInfo =
+    packet.length >= 4 && ((packet[2] === 0x08 && packet[3] === 0x00) || (packet[2] === 0x86 && packet[3] === 0xdd));
+  if (looksLikePacketInfo && version !== 4 && version !== 6) {
+    return 'The packet starts with a 4-byte packet information header, but the device was opened without packetInfo: write bare IP packets, or open with packetInfo: true';
+  }
+  return `A TUN device takes bare IPv4 or IPv6 packets; this one's first byte (0x${(packet[0] ?? 0).toString(16).padStart(2, '0')}) names IP version ${version}`;
+}
+
+/** The warning for a first drop nobody listens for; later ones are only counted. */
+export function warnUnheardDrop(error: TunError, device: string): void {
+  process.emitWarning(
+    `${error.message}. Further drops on '${device}' are counted in dev.stats; listen for 'drop' to see each one.`,
+    {
+      type: 'TunDeviceWarning',
+      code: 'TUNTAP_PACKET_DROPPED',
+    },
+  );
+}

@@ -1,0 +1,151 @@
+// A device's two streams: `readable` (one Buffer per packet, never merged or
+// split) and `writable` (one packet per write), and the errors they raise.
+// The device behind them is reached through the symbols of ./symbols.
+import { Readable, Writable } from 'node:stream';
+import { StateError, invalidType, outOfRange } from '../internal/errors';
+import { kBatchReading, kStartReading, kStopReading, kWrite, kWritev, type ReadSide, type WriteSide } from './symbols';
+
+/**
+ * `readable`: a Readable whose read() asks the device for packets. Once
+ * readBatches() owns the read side, starting to consume `readable` throws at
+ * the caller's line (ERR_READ_SIDE_TAKEN) instead of failing later as an
+ * unhandled 'error'.
+ */
+export class DeviceReadable extends Readable {
+  readonly #device: ReadSide;
+
+  constructor(device: ReadSide, highWaterMark: number) {
+    super({ objectMode: true, highWaterMark });
+    this.#device = device;
+  }
+
+  override _read(): void {
+    this.#device[kStartReading]();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#device[kStopReading]();
+    callback(error);
+  }
+
+  #assertReadSideFree(what: string): void {
+    if (this.#device[kBatchReading]) throw readSideTaken(what, 'readBatches()');
+  }
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Readable's own signature (@types/node)
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    if (event === 'data' || event === 'readable') this.#assertReadSideFree(`readable.on('${event}')`);
+    return super.on(event, listener);
+  }
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Readable's own signature (@types/node)
+  override addListener(event: string | symbol, listener: (...args: any[]) => void): this {
+    return this.on(event, listener);
+  }
+
+  override resume(): this {
+    this.#assertReadSideFree('readable.resume()');
+    return super.resume();
+  }
+}
+
+/**
+ * `writable`: a Writable that hands each packet, or a burst of queued ones,
+ * to its device; a packet of the wrong type or size throws at write().
+ */
+export class PacketWritable extends Writable {
+  readonly #device: WriteSide;
+
+  constructor(device: WriteSide, highWaterMark: number) {
+    super({ highWaterMark, decodeStrings: false });
+    this.#device = device;
+  }
+
+  // Checked here, before anything is queued, so a bad packet throws at the
+  // caller's line (as Node's streams do for a chunk of the wrong type).
+  override write(
+    chunk: unknown,
+    encoding?: BufferEncoding | ((error: Error | null | undefined) => void),
+    callback?: (error: Error | null | undefined) => void,
+  ): boolean {
+    this.#checkPacket(chunk);
+    const cb = typeof encoding === 'function' ? encoding : callback;
+    // A write that comes after close() began (a socket's 'message' handler,
+    // say) gets its error through its callback, as a write after destroy()
+    // does in Node; it must not destroy the stream and leave close() waiting.
+    if (this.writableEnded || this.destroyed) {
+      const error = this.writableEnded ? writeAfterEnd() : destroyedError();
+      if (cb !== undefined) process.nextTick(cb, error);
+      else warnLateWrite(error);
+      return false;
+    }
+    if (typeof encoding === 'function') return super.write(chunk, encoding);
+    return super.write(chunk, encoding as BufferEncoding, callback);
+  }
+
+  // end(packet) writes the packet first: it gets the same checks as write().
+  override end(chunk?: unknown, encoding?: unknown, _callback?: unknown): this {
+    if (chunk !== undefined && chunk !== null && typeof chunk !== 'function') {
+      this.#checkPacket(chunk);
+      if (!this.writableEnded && !this.destroyed) super.write(chunk);
+      return super.end(encoding as () => void);
+    }
+    return super.end(chunk as () => void);
+  }
+
+  #checkPacket(chunk: unknown): asserts chunk is Uint8Array {
+    if (!(chunk instanceof Uint8Array)) throw invalidType('packet', 'a Buffer or Uint8Array', chunk);
+    if (chunk.byteLength === 0) throw outOfRange('packet.length', '>= 1 (an empty packet)', 0);
+    if (chunk.byteLength > this.#device.maxPacketSize) {
+      throw outOfRange('packet.length', `<= ${this.#device.maxPacketSize}`, chunk.byteLength);
+    }
+  }
+
+  override _write(chunk: Uint8Array, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#device[kWrite](chunk, callback);
+  }
+
+  override _writev(chunks: Array<{ chunk: Uint8Array }>, callback: (error?: Error | null) => void): void {
+    this.#device[kWritev](chunks, callback);
+  }
+}
+
+/**
+ * The class of every Buffer Node makes (its FastBuffer), which Buffer names
+ * as its species. Constructing a packet's view with it directly costs about
+ * half of slab.subarray(), which clamps its arguments and reads the slab's
+ * buffer and offset per call; the view is the same kind of Buffer. Should a
+ * Node version not name it, Buffer.from(arrayBuffer, offset, length) makes
+ * the same view through a checked path.
+ */
+export const PacketView: new (memory: ArrayBufferLike, offset: number, length: number) => Buffer = (() => {
+  const species = (Buffer as unknown as { [Symbol.species]?: unknown })[Symbol.species];
+  if (typeof species === 'function' && species !== Buffer) {
+    const Species = species as new (memory: ArrayBufferLike, offset: number, length: number) => Buffer;
+    const probe = new Species(new ArrayBuffer(2), 1, 1);
+    if (Buffer.isBuffer(probe) && Object.getPrototypeOf(probe) === Buffer.prototype && probe.byteOffset === 1) return Species;
+  }
+  return function PacketView(memory: ArrayBufferLike, offset: number, length: number): Buffer {
+    return Buffer.from(memory, offset, length);
+  } as unknown as new (memory: ArrayBufferLike, offset: number, length: number) => Buffer;
+})();
+
+export function readSideTaken(what: string, owner: string): StateError {
+  return new StateError('ERR_READ_SIDE_TAKEN', `Cannot use ${what}: the device's packets are already read by ${owner}`);
+}
+
+export function destroyedError(): StateError {
+  return new StateError('ERR_STREAM_DESTROYED', 'Cannot call write after a stream was destroyed');
+}
+
+export function writeAfterEnd(): StateError {
+  return new StateError('ERR_STREAM_WRITE_AFTER_END', 'write after end: the device is closing; the packet was not written');
+}
+
+let lateWriteWarned = false;
+/** A late write with no callback to tell: say so once per process, not silently. */
+export function warnLateWrite(error: StateError): void {
+  if (lateWriteWarned) return;
+  lateWriteWarned = true;
+  process.emitWarning(`${error.message} (further late writes are not reported)`, { code: error.code, type: 'TunDeviceWarning' });
+}
