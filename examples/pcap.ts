@@ -7,7 +7,7 @@
 // Stops after --count packets, or on Ctrl-C; either way the file is complete.
 import { createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { PcapWriter, pcapLinkType } from '../lib';
+import { PcapWriter } from '../lib';
 import { closeDevice, exitOnSignal, fail, openConfigured } from './common';
 
 const { values } = parseArgs({
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   if (values.output === undefined) throw new Error('--output FILE is required');
   const limit = values.count === undefined ? Infinity : Number(values.count);
   const dev = await openConfigured({ name: values.name, mode: values.tap ? 'tap' : 'tun', addresses: [values.address] });
-  const pcap = new PcapWriter(createWriteStream(values.output), pcapLinkType(dev.mode));
+  const pcap = PcapWriter.forDevice(createWriteStream(values.output), dev);
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {

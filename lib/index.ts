@@ -62,6 +62,15 @@ export {
   parseEthernet,
 } from './packet/ethernet';
 export type { ArpPacket, EthernetFrame } from './packet/ethernet';
-export { LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapWriter, pcapFileHeader, pcapLinkType, pcapRecord } from './packet/pcap';
+export {
+  LINKTYPE_ETHERNET,
+  LINKTYPE_RAW,
+  PcapWriter,
+  pcapFileHeader,
+  pcapHeaderLength,
+  pcapLinkType,
+  pcapRecord,
+} from './packet/pcap';
+export type { PcapSource } from './packet/pcap';
 export type { PacketReadable } from './device/packet-readable';
 export type { EventMap, TypedEmitter } from './internal/typed-emitter';

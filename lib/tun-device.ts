@@ -125,13 +125,16 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     // Bound once, here: the device's helpers act on this namespace even
     // after its path is deleted and made again for another one.
     const netns = openNetnsFile(opts.kernel.netns);
+    const opening = openQueue(opts, netns);
     try {
-      const opening = openQueue(opts, netns);
       const opened =
         signal === undefined ? await opening : await abortable(opening, signal, (late) => void closeFdAsync(late.fd));
       return new TunDevice(opts, opened, netns);
     } catch (error) {
-      netns?.close();
+      // An abort settles before the thread pool is done with the namespace
+      // fd: close it only then, or its number could name another file there.
+      const release = (): void => netns?.close();
+      opening.then(release, release);
       throw error;
     }
   }

@@ -332,3 +332,20 @@ privilegedTest('a watcher and device link events keep coming after the socket ov
   );
   await until(() => devAdded.includes(net.host(201)), "the device's addressAdded after the overrun", 10_000);
 });
+
+privilegedTest(
+  'writable.end(chunk, encoding, callback) writes the chunk and calls back, in each of Node end() forms',
+  async () => {
+    for (const form of ['chunk, cb', 'chunk, encoding, cb', 'cb'] as const) {
+      const { dev, net } = await openUp('endf');
+      const before = linkStats(dev.name).rx.packets;
+      await new Promise<void>((resolve) => {
+        if (form === 'chunk, cb') dev.writable.end(numberedPacket(net, 1), resolve);
+        else if (form === 'chunk, encoding, cb') dev.writable.end(numberedPacket(net, 1), 'binary', resolve);
+        else dev.writable.end(resolve);
+      });
+      assert.equal(linkStats(dev.name).rx.packets - before, form === 'cb' ? 0 : 1, form);
+      await dev.close();
+    }
+  },
+);

@@ -84,13 +84,15 @@ export class PacketWritable extends Writable {
   }
 
   // end(packet) writes the packet first: it gets the same checks as write().
-  override end(chunk?: unknown, encoding?: unknown, _callback?: unknown): this {
-    if (chunk !== undefined && chunk !== null && typeof chunk !== 'function') {
+  // Node's forms: end(cb), end(chunk, cb), end(chunk, encoding, cb).
+  override end(chunk?: unknown, encoding?: unknown, callback?: unknown): this {
+    if (typeof chunk === 'function') return super.end(chunk as () => void);
+    const cb = (typeof encoding === 'function' ? encoding : callback) as (() => void) | undefined;
+    if (chunk !== undefined && chunk !== null) {
       this.#checkPacket(chunk);
       if (!this.writableEnded && !this.destroyed) super.write(chunk);
-      return super.end(encoding as () => void);
     }
-    return super.end(chunk as () => void);
+    return super.end(cb);
   }
 
   #checkPacket(chunk: unknown): asserts chunk is Uint8Array {

@@ -13,14 +13,37 @@ export const LINKTYPE_RAW = 101;
 const MAGIC_MICROSECONDS = 0xa1b2c3d4;
 
 /**
- * The link type for packets read from a device in `mode`.
+ * What a capture needs to know of a device (a TunDevice has all of it): what
+ * its packets are, and which headers the kernel puts in front of them.
+ */
+export interface PcapSource {
+  readonly mode: TunMode;
+  /** The 4-byte packet information header is in front of every packet. */
+  readonly packetInfo?: boolean;
+  /** With offloads, a virtio_net_hdr of this size is in front of every packet. */
+  readonly offload?: { readonly headerSize: number } | null;
+}
+
+/**
+ * The link type for packets read from a device: LINKTYPE_RAW (101) for TUN,
+ * LINKTYPE_ETHERNET (1) for TAP. No link type describes the packet
+ * information or virtio_net_hdr header in front, so the packets must be
+ * written without it: {@link PcapWriter.forDevice} strips it
+ * ({@link pcapHeaderLength} says how many bytes).
  *
  * ```ts
- * const linkType = pcapLinkType(dev.mode); // 101 for TUN, 1 for TAP
+ * const linkType = pcapLinkType(dev); // 101 for TUN, 1 for TAP
  * ```
  */
-export function pcapLinkType(mode: TunMode): number {
+export function pcapLinkType(source: TunMode | PcapSource): number {
+  const mode = typeof source === 'string' ? source : source.mode;
   return mode === 'tap' ? LINKTYPE_ETHERNET : LINKTYPE_RAW;
+}
+
+/** The bytes in front of every packet a device reads that no pcap link type covers. */
+export function pcapHeaderLength(source: TunMode | PcapSource): number {
+  if (typeof source === 'string') return 0;
+  return (source.packetInfo === true ? 4 : 0) + (source.offload?.headerSize ?? 0);
 }
 
 /**
@@ -76,6 +99,7 @@ export function pcapRecord(packet: Uint8Array, timeMs: number, snapLength = 2621
 export class PcapWriter {
   readonly #output: Writable;
   readonly #snapLength: number;
+  #skip = 0;
   /** Packets written so far. */
   packets = 0;
 
@@ -88,10 +112,27 @@ export class PcapWriter {
     output.write(pcapFileHeader(linkType, snapLength));
   }
 
+  /**
+   * A writer for what `device` reads: its link type, and the packet
+   * information or virtio_net_hdr header taken off every packet.
+   *
+   * ```ts
+   * const dev = await TunDevice.open({ packetInfo: true });
+   * const pcap = PcapWriter.forDevice(fs.createWriteStream('tun0.pcap'), dev);
+   * dev.readable.on('data', (packet: Buffer) => pcap.write(packet));
+   * ```
+   */
+  static forDevice(output: Writable, device: PcapSource, snapLength = 262144): PcapWriter {
+    const writer = new PcapWriter(output, pcapLinkType(device), snapLength);
+    writer.#skip = pcapHeaderLength(device);
+    return writer;
+  }
+
   /** Appends one packet, stamped now (or at `timeMs`). Returns the stream's write() result, for backpressure. */
   write(packet: Uint8Array, timeMs: number = performance.timeOrigin + performance.now()): boolean {
     this.packets++;
-    return this.#output.write(pcapRecord(packet, timeMs, this.#snapLength));
+    const body = this.#skip === 0 ? packet : packet.subarray(Math.min(this.#skip, packet.length));
+    return this.#output.write(pcapRecord(body, timeMs, this.#snapLength));
   }
 
   /** Ends the stream; resolves once everything is flushed (a file: closed). */
