@@ -2,6 +2,7 @@
 // warnings instead of silence, and AbortSignal where Node would take one.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { test } from 'node:test';
 import { TunDevice, type TunError } from '../lib';
 import { bringUp, linkExists, linkStats, privilegedTest, uniqueName, uniqueSubnet } from './helpers';
 import { until } from './kernel-helpers';
@@ -129,4 +130,10 @@ privilegedTest('destroy() returns the device, like a stream', async () => {
   const dev = await TunDevice.open({ name: uniqueName('dret') });
   assert.equal(dev.destroy(), dev);
   await once(dev, 'close');
+});
+
+test('internal checks are not part of the public API: validateName is gone from the exports', async () => {
+  const lib = (await import('../lib')) as Record<string, unknown>;
+  assert.equal('validateName' in lib, false);
+  assert.equal(typeof lib.TunDevice, 'function');
 });
