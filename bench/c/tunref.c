@@ -98,7 +98,8 @@ static void reader_init(struct reader *r, int fd, const char *how) {
   r->fd = fd;
   r->blocking = how != NULL && !strcmp(how, "blocking");
   if (how != NULL && !r->blocking && strcmp(how, "poll")) exit(2);
-  r->slab = aligned_alloc(4096, SLAB_SIZE);
+  // C11's aligned_alloc wants the size a multiple of the alignment (ASan enforces it).
+  r->slab = aligned_alloc(4096, (SLAB_SIZE + 4095) & ~(size_t)4095);
   if (r->slab == NULL) die("aligned_alloc");
   memset(r->slab, 0, SLAB_SIZE);  // no page faults later
   if (r->blocking) return;
