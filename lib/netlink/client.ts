@@ -3,9 +3,11 @@
 // any number of requests in flight, and everything else handed on as a
 // notification. Nothing here blocks: a request is one non-blocking send, and
 // its promise settles when the reply's datagram comes up through the poll.
+import { close } from 'node:fs';
+import { abortError, abortable } from '../internal/abort';
 import { EBADMSG, ENOBUFS } from '../internal/errno';
 import { StateError } from '../internal/errors';
-import { native, type NativeNetlinkSocket, type NetnsTarget } from '../internal/native';
+import { native, type CreatedNetlinkSocket, type NetnsTarget } from '../internal/native';
 import {
   MalformedMessage,
   NLMSG,
@@ -54,6 +56,8 @@ interface Pending {
   error: ErrorFactory;
   resolve: (reply: Reply) => void;
   reject: (error: Error) => void;
+  /** Stops listening to the request's AbortSignal, if it has one. */
+  release?: () => void;
 }
 
 export interface ClientHandlers {
@@ -87,15 +91,41 @@ export class NetlinkClient {
   #holdsLoop = true; // a new uv_poll holds the loop
   #keepAlive: boolean;
 
-  /** A client on a new native socket bound to `groups` (0: requests only). */
-  static open(groups: number, handlers: ClientHandlers = {}, keepAlive = false, netns: NetnsTarget = ''): NetlinkClient {
+  /**
+   * A client on a new native socket bound to `groups` (0: requests only),
+   * made on the thread pool (in `netns`: a setns() pair there, not on the
+   * event loop). An abort before the socket is ready rejects with an
+   * AbortError; the socket, when it comes, is closed.
+   */
+  static async open(
+    groups: number,
+    handlers: ClientHandlers = {},
+    keepAlive = false,
+    netns: NetnsTarget = '',
+    signal?: AbortSignal,
+  ): Promise<NetlinkClient> {
+    const opening = native.NetlinkSocket.open(groups, RECEIVE_BUFFER_SIZE, netns);
+    const created = signal === undefined ? await opening : await abortable(opening, signal, (late) => close(late.fd, () => {}));
+    // The fd has no owner between the promise and this line: nothing may come in between.
+    return NetlinkClient.#wrap(created, handlers, keepAlive);
+  }
+
+  /**
+   * open() on the JS thread, for a caller that must be subscribed before it
+   * returns (a TunDevice's link events, opened from an 'on()' call).
+   */
+  static openSync(groups: number, handlers: ClientHandlers = {}, keepAlive = false, netns: NetnsTarget = ''): NetlinkClient {
+    return NetlinkClient.#wrap(native.NetlinkSocket.openSync(groups, RECEIVE_BUFFER_SIZE, netns), handlers, keepAlive);
+  }
+
+  static #wrap(created: CreatedNetlinkSocket, handlers: ClientHandlers, keepAlive: boolean): NetlinkClient {
     let client: NetlinkClient | undefined;
-    const socket: NativeNetlinkSocket = new native.NetlinkSocket(
-      groups,
-      RECEIVE_BUFFER_SIZE,
+    // Owns created.fd from here, even if it throws.
+    const socket = new native.NetlinkSocket(
+      created.fd,
+      created.portId,
       (batch, lengths) => client?.receive(batch, lengths),
       (errno, syscall) => client?.trouble(errno, syscall),
-      netns,
     );
     client = new NetlinkClient(socket, handlers, keepAlive);
     return client;
@@ -134,9 +164,15 @@ export class NetlinkClient {
     this.#updateRef();
   }
 
-  /** Sends a request; settles with the reply's data messages or the kernel's error. */
-  request(request: Request, error: ErrorFactory): Promise<Reply> {
+  /**
+   * Sends a request; settles with the reply's data messages or the kernel's
+   * error. With `signal`, an abort rejects at once with an AbortError and the
+   * reply, when it comes, is dropped; rtnetlink acts on a request inside the
+   * send itself, so a change sent before the abort is made all the same.
+   */
+  request(request: Request, error: ErrorFactory, signal?: AbortSignal): Promise<Reply> {
     if (this.#closed) return Promise.reject(closedError());
+    if (signal?.aborted) return Promise.reject(abortError(signal));
     do {
       this.#seq = (this.#seq + 1) >>> 0 || 1;
     } while (this.#pending.has(this.#seq) || this.#abandoned.has(this.#seq));
@@ -154,7 +190,20 @@ export class NetlinkClient {
         reject(error(-sent));
         return;
       }
-      this.#pending.set(seq, { messages: [], interrupted: false, error, resolve, reject });
+      const p: Pending = { messages: [], interrupted: false, error, resolve, reject };
+      if (signal !== undefined) {
+        const onAbort = (): void => {
+          if (this.#pending.get(seq) !== p) return;
+          this.#pending.delete(seq);
+          // The answer is still coming: drop it, and keep its number out of use until it has.
+          this.#abandon(seq);
+          this.#updateRef();
+          reject(abortError(signal));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        p.release = () => signal.removeEventListener('abort', onAbort);
+      }
+      this.#pending.set(seq, p);
       this.#updateRef();
     });
   }
@@ -185,7 +234,10 @@ export class NetlinkClient {
     this.#transport.close();
     const pending = [...this.#pending.values()];
     this.#pending.clear();
-    for (const p of pending) p.reject(closedError());
+    for (const p of pending) {
+      p.release?.();
+      p.reject(closedError());
+    }
   }
 
   #dispatch(message: NetlinkMessage): void {
@@ -232,6 +284,7 @@ export class NetlinkClient {
     if (p === undefined) return;
     this.#pending.delete(seq);
     this.#updateRef();
+    p.release?.();
     if (errno === 0) p.resolve({ messages: p.messages, interrupted: p.interrupted });
     else p.reject(p.error(errno, kernelMessage));
   }
