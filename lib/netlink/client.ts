@@ -58,6 +58,8 @@ interface Pending {
   reject: (error: Error) => void;
   /** Stops listening to the request's AbortSignal, if it has one. */
   release?: () => void;
+  /** A dump waiting for the one before it to end: the message not sent yet. */
+  unsent?: Uint8Array;
 }
 
 export interface ClientHandlers {
@@ -87,6 +89,13 @@ export class NetlinkClient {
   /** Sequence numbers of requests settled early, oldest first; see MAX_ABANDONED. */
   readonly #abandoned = new Set<number>();
   #seq: number;
+  /**
+   * The dump whose answer is still coming (in flight or abandoned). The
+   * kernel runs one dump per socket at a time and fails another with EBUSY
+   * until the first is read to its end, so later dumps wait here, in order.
+   */
+  #dumping: number | undefined;
+  readonly #waitingDumps: number[] = [];
   #closed = false;
   #holdsLoop = true; // a new uv_poll holds the loop
   #keepAlive: boolean;
@@ -184,19 +193,27 @@ export class NetlinkClient {
       request.fixed,
       request.attributes,
     );
+    const dump = (request.flags & NLM_F.DUMP) === NLM_F.DUMP;
     return new Promise<Reply>((resolve, reject) => {
-      const sent = this.#transport.send(message);
-      if (sent < 0) {
-        reject(error(-sent));
-        return;
-      }
       const p: Pending = { messages: [], interrupted: false, error, resolve, reject };
+      if (dump && this.#dumping !== undefined) {
+        p.unsent = message;
+        this.#waitingDumps.push(seq);
+      } else {
+        const sent = this.#transport.send(message);
+        if (sent < 0) {
+          reject(error(-sent));
+          return;
+        }
+        if (dump) this.#dumping = seq;
+      }
       if (signal !== undefined) {
         const onAbort = (): void => {
           if (this.#pending.get(seq) !== p) return;
           this.#pending.delete(seq);
-          // The answer is still coming: drop it, and keep its number out of use until it has.
-          this.#abandon(seq);
+          // A sent request's answer is still coming: drop it, and keep its
+          // number out of use until it has. An unsent one is simply forgotten.
+          if (p.unsent === undefined) this.#abandon(seq);
           this.#updateRef();
           reject(abortError(signal));
         };
@@ -234,6 +251,7 @@ export class NetlinkClient {
     this.#transport.close();
     const pending = [...this.#pending.values()];
     this.#pending.clear();
+    this.#waitingDumps.length = 0;
     for (const p of pending) {
       p.release?.();
       p.reject(closedError());
@@ -244,7 +262,10 @@ export class NetlinkClient {
     const ours = message.pid === this.#transport.portId;
     if (ours && this.#abandoned.has(message.seq)) {
       // The rest of an answer we already gave up on: its end releases the number.
-      if (message.type === NLMSG.DONE || message.type === NLMSG.ERROR) this.#abandoned.delete(message.seq);
+      if (message.type === NLMSG.DONE || message.type === NLMSG.ERROR) {
+        this.#abandoned.delete(message.seq);
+        if (message.seq === this.#dumping) this.#nextDump();
+      }
       return;
     }
     const p = ours ? this.#pending.get(message.seq) : undefined;
@@ -285,8 +306,25 @@ export class NetlinkClient {
     this.#pending.delete(seq);
     this.#updateRef();
     p.release?.();
+    // Every way a request settles ends its dump as far as we can tell (a
+    // malformed or lost answer too: then the next may meet EBUSY, no worse).
+    if (seq === this.#dumping) this.#nextDump();
     if (errno === 0) p.resolve({ messages: p.messages, interrupted: p.interrupted });
     else p.reject(p.error(errno, kernelMessage));
+  }
+
+  /** Sends the oldest waiting dump, now that the socket's dump has ended. */
+  #nextDump(): void {
+    this.#dumping = undefined;
+    while (this.#dumping === undefined && this.#waitingDumps.length > 0) {
+      const seq = this.#waitingDumps.shift() as number;
+      const p = this.#pending.get(seq);
+      if (p?.unsent === undefined) continue; // aborted while it waited
+      const sent = this.#transport.send(p.unsent);
+      p.unsent = undefined;
+      if (sent < 0) this.#settle(seq, undefined, -sent);
+      else this.#dumping = seq;
+    }
   }
 
   #malformed(malformed: MalformedMessage, seq: number | undefined, pid: number | undefined): void {
