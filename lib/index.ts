@@ -29,6 +29,7 @@ export type {
   NetlinkOptions,
   NetlinkWatcherEvents,
   OperState,
+  RequestOptions,
   RouteFilter,
   RouteInfo,
   RouteOptions,

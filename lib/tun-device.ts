@@ -35,7 +35,14 @@ import { DeviceReadable, PacketView as PacketViewClass, PacketWritable, destroye
 import { kBatchReading, kStartReading, kStopReading, kWrite, kWritev } from './device/symbols';
 import type { AddressInfo, LinkInfo } from './netlink/codec';
 import { LinkMonitor } from './netlink/device-link';
-import { kLinkNames, openNetlink, type AddAddressOptions, type Netlink, type RouteOptions } from './netlink/api';
+import {
+  kLinkNames,
+  openNetlink,
+  type AddAddressOptions,
+  type Netlink,
+  type RequestOptions,
+  type RouteOptions,
+} from './netlink/api';
 import { netnsTarget, openNetnsFile } from './netlink/netns';
 import { encodeFilter, type BpfInstruction } from './packet/filter';
 
@@ -839,28 +846,28 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   /** Removes an address (prefix length included). */
-  async removeAddress(cidr: string): Promise<void> {
-    return this.#nl('removeAddress').removeAddress(this.index, cidr);
+  async removeAddress(cidr: string, options?: RequestOptions): Promise<void> {
+    return this.#nl('removeAddress').removeAddress(this.index, cidr, options);
   }
 
   /** The device's addresses. */
-  async addresses(): Promise<AddressInfo[]> {
-    return this.#nl('addresses').addresses(this.index);
+  async addresses(options?: RequestOptions): Promise<AddressInfo[]> {
+    return this.#nl('addresses').addresses(this.index, options);
   }
 
   /** Sets the MTU (68 to 65535). */
-  async setMtu(mtu: number): Promise<void> {
-    return this.#nl('setMtu').setMtu(this.index, mtu);
+  async setMtu(mtu: number, options?: RequestOptions): Promise<void> {
+    return this.#nl('setMtu').setMtu(this.index, mtu, options);
   }
 
   /** Brings the link up. `await dev.up()`, then packets can flow. */
-  async up(): Promise<void> {
-    return this.#nl('up').setUp(this.index);
+  async up(options?: RequestOptions): Promise<void> {
+    return this.#nl('up').setUp(this.index, options);
   }
 
   /** Takes the link down. */
-  async down(): Promise<void> {
-    return this.#nl('down').setDown(this.index);
+  async down(options?: RequestOptions): Promise<void> {
+    return this.#nl('down').setDown(this.index, options);
   }
 
   /** Adds a route through this device: `await dev.addRoute('10.33.0.0/16')`. */
@@ -876,18 +883,18 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   /** The link as the kernel has it now, counters included. */
-  async link(): Promise<LinkInfo> {
-    return this.#nl('link').link(this.index);
+  async link(options?: RequestOptions): Promise<LinkInfo> {
+    return this.#nl('link').link(this.index, options);
   }
 
   /** Sets the hardware address (TAP devices; TUN devices have none). */
-  async setMacAddress(mac: string): Promise<void> {
-    return this.#nl('setMacAddress').setMacAddress(this.index, mac);
+  async setMacAddress(mac: string, options?: RequestOptions): Promise<void> {
+    return this.#nl('setMacAddress').setMacAddress(this.index, mac, options);
   }
 
   /** Sets the transmit queue length (the TUN ring, 500 by default). */
-  async setTxQueueLength(length: number): Promise<void> {
-    return this.#nl('setTxQueueLength').setTxQueueLength(this.index, length);
+  async setTxQueueLength(length: number, options?: RequestOptions): Promise<void> {
+    return this.#nl('setTxQueueLength').setTxQueueLength(this.index, length, options);
   }
 
   #nl(what: string): Netlink {

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "errno_error.h"
 #include "netns.h"
@@ -28,6 +29,111 @@ constexpr size_t kDatagramSize = 64 * 1024;
 // so what is left wakes us again next turn without starving the loop.
 constexpr int kMaxBatch = 64;
 
+// A bound NETLINK_ROUTE socket, or why there is none. No N-API in here: it
+// runs on the thread pool for Netlink.open() and Netlink.watch(), and on the
+// JS thread only for the one caller that cannot wait (openSync).
+struct CreatedSocket {
+  int fd = -1;
+  uint32_t portId = 0;
+  int err = 0;
+  const char* syscall = "";
+};
+
+CreatedSocket CreateSocket(uint32_t groups, int receiveBufferSize, const NetnsTarget& netns) {
+  CreatedSocket r;
+  auto fail = [&r](const char* syscall) {
+    r.err = errno;
+    r.syscall = syscall;
+    if (r.fd >= 0) ::close(r.fd);
+    r.fd = -1;
+    return r;
+  };
+  {
+    // A netlink socket speaks for the namespace it was created in, for life:
+    // only its creation needs to happen there.
+    NetnsGuard guard(netns);
+    if (!guard.ok()) {
+      r.err = guard.error();
+      r.syscall = guard.syscall();
+      return r;
+    }
+    r.fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (r.fd < 0) return fail("socket(AF_NETLINK)");
+  }
+  // A watcher must not lose events in a burst (a device with many
+  // addresses going away): ask for a large buffer. SO_RCVBUFFORCE passes the
+  // rmem_max cap when we have CAP_NET_ADMIN; otherwise take what SO_RCVBUF
+  // gives (rmem_max, about 208 KiB by default); receiveBufferSize tells which.
+  if (::setsockopt(r.fd, SOL_SOCKET, SO_RCVBUFFORCE, &receiveBufferSize, sizeof(receiveBufferSize)) < 0) {
+    ::setsockopt(r.fd, SOL_SOCKET, SO_RCVBUF, &receiveBufferSize, sizeof(receiveBufferSize));
+  }
+  // Extended ACKs carry the kernel's own words for an error ("MTU too
+  // low"); capped ACKs keep an error from echoing our whole request. Both
+  // are optional: an old kernel that refuses them still answers.
+  int one = 1;
+  ::setsockopt(r.fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+  ::setsockopt(r.fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+
+  struct sockaddr_nl address;
+  std::memset(&address, 0, sizeof(address));
+  address.nl_family = AF_NETLINK;
+  address.nl_groups = groups;  // nl_pid 0: the kernel picks a unique port id
+  if (::bind(r.fd, reinterpret_cast<struct sockaddr*>(&address), sizeof(address)) < 0) {
+    return fail("bind(AF_NETLINK)");
+  }
+  socklen_t length = sizeof(address);
+  if (::getsockname(r.fd, reinterpret_cast<struct sockaddr*>(&address), &length) < 0) {
+    return fail("getsockname(AF_NETLINK)");
+  }
+  r.portId = address.nl_pid;
+  return r;
+}
+
+Napi::Object Created(Napi::Env env, const CreatedSocket& created) {
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("fd", created.fd);
+  result.Set("portId", created.portId);
+  return result;
+}
+
+// CreateSocket on the libuv thread pool: with a namespace it is a setns()
+// pair around socket(), which must not stall the event loop.
+class CreateWorker : public Napi::AsyncWorker {
+ public:
+  CreateWorker(Napi::Env env, uint32_t groups, int receiveBufferSize, NetnsTarget netns)
+      : Napi::AsyncWorker(env, "NetlinkSocketOpen"),
+        groups_(groups),
+        receiveBufferSize_(receiveBufferSize),
+        netns_(std::move(netns)),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
+  // An fd nobody took (the environment went away first) is closed here.
+  ~CreateWorker() override {
+    if (created_.fd >= 0) ::close(created_.fd);
+  }
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { created_ = CreateSocket(groups_, receiveBufferSize_, netns_); }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (created_.err != 0) {
+      deferred_.Reject(ErrnoError(env, created_.err, created_.syscall).Value());
+      return;
+    }
+    Napi::Object result = Created(env, created_);
+    created_.fd = -1;  // JS owns it now
+    deferred_.Resolve(result);
+  }
+
+ private:
+  uint32_t groups_;
+  int receiveBufferSize_;
+  NetnsTarget netns_;
+  CreatedSocket created_;
+  Napi::Promise::Deferred deferred_;
+};
+
 }  // namespace
 
 Napi::Function NetlinkSocket::Init(Napi::Env env) {
@@ -35,55 +141,42 @@ Napi::Function NetlinkSocket::Init(Napi::Env env) {
       InstanceMethod<&NetlinkSocket::Send>("send"),
       InstanceAccessor<&NetlinkSocket::GetPortId>("portId"),
       InstanceAccessor<&NetlinkSocket::GetReceiveBufferSize>("receiveBufferSize"),
+      StaticMethod<&NetlinkSocket::Open>("open"),
+      StaticMethod<&NetlinkSocket::OpenSync>("openSync"),
   };
   AddCommonMethods(methods);
   return DefineClass(env, "NetlinkSocket", methods);
 }
 
-NetlinkSocket::NetlinkSocket(const Napi::CallbackInfo& info) : PolledHandle<NetlinkSocket>(info, "NetlinkSocket") {
+// open(groups, receiveBufferSize, netns?) -> Promise<{ fd, portId }>
+Napi::Value NetlinkSocket::Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t groups = info[0].As<Napi::Number>().Uint32Value();
   int receiveBufferSize = info[1].As<Napi::Number>().Int32Value();
+  auto* worker = new CreateWorker(env, groups, receiveBufferSize, NetnsArg(info, 2));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+// openSync(groups, receiveBufferSize, netns?) -> { fd, portId }: the same on
+// the JS thread, for a caller that must be subscribed before it returns.
+Napi::Value NetlinkSocket::OpenSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t groups = info[0].As<Napi::Number>().Uint32Value();
+  int receiveBufferSize = info[1].As<Napi::Number>().Int32Value();
+  CreatedSocket created = CreateSocket(groups, receiveBufferSize, NetnsArg(info, 2));
+  if (created.err != 0) throw ErrnoError(env, created.err, created.syscall);
+  return Created(env, created);
+}
+
+NetlinkSocket::NetlinkSocket(const Napi::CallbackInfo& info) : PolledHandle<NetlinkSocket>(info, "NetlinkSocket") {
+  Napi::Env env = info.Env();
+  // The fd is ours from this line: io_ closes it if anything below throws
+  // (and Adopt closes it if it fails), so whoever passed it never closes it.
+  Adopt(env, info[0].As<Napi::Number>().Int32Value());
+  portId_ = info[1].As<Napi::Number>().Uint32Value();
   SetCallbacks(info, {info[2].As<Napi::Function>(), info[3].As<Napi::Function>()});
-
-  int fd;
-  {
-    // A netlink socket speaks for the namespace it was created in, for life:
-    // only its creation needs to happen there.
-    NetnsGuard guard(NetnsArg(info, 4));
-    if (!guard.ok()) throw ErrnoError(env, guard.error(), guard.syscall());
-    fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
-    if (fd < 0) throw ErrnoError(env, errno, "socket(AF_NETLINK)");
-  }
-  // From here on io_ owns the fd and closes it if anything below throws.
-  Adopt(env, fd);
-
-  // A watcher must not lose events in a burst (a device with many
-  // addresses going away): ask for a large buffer. SO_RCVBUFFORCE passes the
-  // rmem_max cap when we have CAP_NET_ADMIN; otherwise take what SO_RCVBUF
-  // gives (rmem_max, about 208 KiB by default); receiveBufferSize tells which.
-  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &receiveBufferSize, sizeof(receiveBufferSize)) < 0) {
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receiveBufferSize, sizeof(receiveBufferSize));
-  }
-  // Extended ACKs carry the kernel's own words for an error ("MTU too
-  // low"); capped ACKs keep an error from echoing our whole request. Both
-  // are optional: an old kernel that refuses them still answers.
-  int one = 1;
-  ::setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
-  ::setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
-
-  struct sockaddr_nl address;
-  std::memset(&address, 0, sizeof(address));
-  address.nl_family = AF_NETLINK;
-  address.nl_groups = groups;  // nl_pid 0: the kernel picks a unique port id
-  if (::bind(fd, reinterpret_cast<struct sockaddr*>(&address), sizeof(address)) < 0) {
-    throw ErrnoError(env, errno, "bind(AF_NETLINK)");
-  }
-  socklen_t length = sizeof(address);
-  if (::getsockname(fd, reinterpret_cast<struct sockaddr*>(&address), &length) < 0) {
-    throw ErrnoError(env, errno, "getsockname(AF_NETLINK)");
-  }
-  portId_ = address.nl_pid;
   buffer_.resize(kDatagramSize);
   Watch(UV_READABLE);
 }

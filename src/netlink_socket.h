@@ -3,7 +3,12 @@
 // requests with send() and gets every datagram the kernel queued, a batch per
 // wake-up, in one call of the `onData` callback bound at construction.
 //
-//   new NetlinkSocket(groups, receiveBufferSize, onData, onError, netns?)
+//   NetlinkSocket.open(groups, receiveBufferSize, netns?) -> Promise<{ fd, portId }>
+//                                              the socket made and bound on the
+//                                              thread pool (in `netns` if given)
+//   NetlinkSocket.openSync(...)                the same on the JS thread
+//   new NetlinkSocket(fd, portId, onData, onError)
+//                                              owns fd from its first line
 //   onData(batch: Buffer, lengths: number[])  datagrams back to back, in order
 //   onError(errno, syscall)                   ENOBUFS: multicast messages were
 //                                              lost (not fatal; the socket
@@ -23,6 +28,8 @@ class NetlinkSocket : public PolledHandle<NetlinkSocket> {
  public:
   static Napi::Function Init(Napi::Env env);
   explicit NetlinkSocket(const Napi::CallbackInfo& info);
+  static Napi::Value Open(const Napi::CallbackInfo& info);
+  static Napi::Value OpenSync(const Napi::CallbackInfo& info);
 
   // PolledHandle's hooks.
   void OnEvents(int status, int events);

@@ -313,3 +313,16 @@ privilegedTest('a closed Netlink rejects requests with ERR_NETLINK_CLOSED', asyn
   nl.close();
   await assert.rejects(nl.links(), { code: 'ERR_NETLINK_CLOSED' });
 });
+
+privilegedTest('dumps started together on one Netlink all answer (the kernel runs one dump per socket at a time)', async () => {
+  const net = uniqueSubnet();
+  await using dev = await TunDevice.open({ name: uniqueName('nld') });
+  ip('addr', 'add', `${net.host(1)}/24`, 'dev', dev.name);
+  using nl = await Netlink.open();
+  // A fresh socket's first dump comes in several parts; a second dump sent
+  // before the first is read to its end would fail with EBUSY.
+  const [links, addresses, routes] = await Promise.all([nl.links(), nl.addresses(), nl.routes({ table: 'all' })]);
+  assert.ok(links.some((l) => l.index === dev.index));
+  assert.ok(addresses.some((a) => a.address === net.host(1)));
+  assert.ok(routes.length > 0);
+});

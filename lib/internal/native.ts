@@ -55,14 +55,23 @@ export interface NativeNetlinkSocket {
   close(): void;
 }
 
+/** A bound NETLINK_ROUTE socket nobody wraps yet: its fd is the taker's to close. */
+export interface CreatedNetlinkSocket {
+  fd: number;
+  portId: number;
+}
+
 export interface NativeNetlinkSocketConstructor {
+  /** Makes and binds the socket on the thread pool; `netns`: a NetnsFile's fd, a path, or '' / absent for ours. */
+  open(groups: number, receiveBufferSize: number, netns?: NetnsTarget): Promise<CreatedNetlinkSocket>;
+  /** The same on the JS thread (a setns() pair with `netns`). */
+  openSync(groups: number, receiveBufferSize: number, netns?: NetnsTarget): CreatedNetlinkSocket;
+  /** Wraps a socket from open(); owns `fd` from then on, even if it throws. */
   new (
-    groups: number,
-    receiveBufferSize: number,
+    fd: number,
+    portId: number,
     onData: (batch: Buffer, lengths: number[]) => void,
     onError: (errno: number, syscall: string) => void,
-    /** The namespace to create the socket in: a NetnsFile's fd, a path, or '' / absent for ours. */
-    netns?: NetnsTarget,
   ): NativeNetlinkSocket;
 }
 

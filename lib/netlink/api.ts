@@ -1,9 +1,10 @@
 // The public rtnetlink API: addresses, links and routes, read and changed
 // through the library's own netlink socket (never by running `ip`).
+import { abortError } from '../internal/abort';
 import { EBADMSG, EINTR } from '../internal/errno';
 import { TunError, errnoName, fromNative, invalidType, invalidValue } from '../internal/errors';
 import type { NetnsTarget } from '../internal/native';
-import { validateBoolean, validateInteger, validateName, validateObject } from '../internal/validators';
+import { validateAbortSignal, validateBoolean, validateInteger, validateName, validateObject } from '../internal/validators';
 import { networkOf, parseCidr, parseIp, parseMac, type Cidr } from '../packet/address';
 import { NetlinkClient, type ErrorFactory, type Request } from './client';
 import {
@@ -38,7 +39,7 @@ import {
   type RouteInfo,
 } from './codec';
 import { validateNetns, type NetlinkOptions } from './netns';
-import { NetlinkWatcher, type WatchOptions } from './watcher';
+import { NetlinkWatcher, kOpen, type WatchOptions } from './watcher';
 
 /**
  * An interface by name ('tun0') or index (7).
@@ -51,13 +52,31 @@ import { NetlinkWatcher, type WatchOptions } from './watcher';
 export type Link = string | number;
 
 /**
+ * The options every {@link Netlink} request takes (as its last argument, or
+ * in the options object it has already).
+ *
+ * ```ts
+ * await nl.setMtu('tun0', 1400, { signal: AbortSignal.timeout(1000) });
+ * ```
+ */
+export interface RequestOptions {
+  /**
+   * Rejects the call with an AbortError at once when aborted; the kernel's
+   * answer, when it comes, is dropped. The kernel acts on a request as it is
+   * sent: a change sent before the abort may still be made (read the state
+   * back to know).
+   */
+  signal?: AbortSignal;
+}
+
+/**
  * Options of {@link Netlink.addAddress} and {@link TunDevice.addAddress}.
  *
  * ```ts
  * await dev.addAddress('10.0.0.1/24', { replace: true }); // no EEXIST when it is already there
  * ```
  */
-export interface AddAddressOptions {
+export interface AddAddressOptions extends RequestOptions {
   /** Update the address if it is already there instead of failing with EEXIST. */
   replace?: boolean;
 }
@@ -69,7 +88,7 @@ export interface AddAddressOptions {
  * await nl.addRoute('10.33.0.0/16', { device: 'tun0', metric: 50 });
  * ```
  */
-export interface RouteOptions {
+export interface RouteOptions extends RequestOptions {
   /** The output interface. */
   device?: Link;
   /** The next hop (same family as the destination). */
@@ -89,7 +108,7 @@ export interface RouteOptions {
  * const viaTun = await nl.routes({ device: 'tun0', family: 4 });
  * ```
  */
-export interface RouteFilter {
+export interface RouteFilter extends RequestOptions {
   device?: Link;
   family?: 4 | 6;
   /** Default 254 (main), as `ip route` shows; 'all' for every table. */
@@ -111,6 +130,7 @@ export const kLinkNames = Symbol('linkNames');
  * A dump the kernel marks as inconsistent (the table changed while it was
  * read) is taken again; after three such dumps in a row the call rejects
  * with a TunError whose code is 'EINTR', as iproute2 does.
+ * Every request takes an AbortSignal (see {@link RequestOptions}).
  *
  * ```ts
  * const nl = await Netlink.open();
@@ -129,21 +149,29 @@ export class Netlink implements Disposable {
    * Opens a request socket. Needs CAP_NET_ADMIN for changes, not for reading.
    * With `netns` (a file such as '/var/run/netns/NAME' or '/proc/PID/ns/net')
    * the socket, and every call on it, speaks for that network namespace.
+   * The socket is made on the thread pool: entering the namespace does not
+   * stall the event loop.
    */
   static async open(options: NetlinkOptions = {}): Promise<Netlink> {
-    return openNetlink(validateNetns(options));
+    const netns = validateNetns(options);
+    try {
+      return new Netlink(await NetlinkClient.open(0, {}, false, netns));
+    } catch (error) {
+      throw fromNative(error, netnsContext(netns));
+    }
   }
 
   /**
    * Opens a socket subscribed to link, address and route changes; see {@link NetlinkWatcher}.
+   * With `signal`, the watcher closes when it aborts.
    *
    * ```ts
-   * const watcher = await Netlink.watch();
+   * const watcher = await Netlink.watch({ signal: controller.signal });
    * watcher.on('address', (a) => console.log(`${a.address}/${a.prefixLength} on ${a.index}`));
    * ```
    */
   static async watch(options: WatchOptions = {}): Promise<NetlinkWatcher> {
-    return new NetlinkWatcher(options);
+    return NetlinkWatcher[kOpen](options);
   }
 
   /** @internal Use Netlink.open(). */
@@ -175,12 +203,13 @@ export class Netlink implements Disposable {
   async addAddress(link: Link, cidr: string, options: AddAddressOptions = {}): Promise<void> {
     checkLink(link);
     const address = parseCidr(cidr, 'cidr');
-    validateObject(options, 'options');
+    const signal = requestSignal(options);
     const replace = validateBoolean(options.replace, 'options.replace', false);
-    const index = await this.#index(link);
+    const index = await this.#index(link, signal);
     await this.#send(
       addressRequest(RTM.NEWADDR, NLM_F.CREATE | (replace ? NLM_F.REPLACE : NLM_F.EXCL), address, index),
       this.#errors(RTM.NEWADDR, link, (code) => addressHint(code, address, cidr, true)),
+      signal,
     );
   }
 
@@ -189,60 +218,68 @@ export class Netlink implements Disposable {
    * with. Removing a primary IPv4 address also removes the secondary ones in
    * its subnet unless net.ipv4.conf.<link>.promote_secondaries is 1 (kernel policy).
    */
-  async removeAddress(link: Link, cidr: string): Promise<void> {
+  async removeAddress(link: Link, cidr: string, options: RequestOptions = {}): Promise<void> {
     checkLink(link);
     const address = parseCidr(cidr, 'cidr');
-    const index = await this.#index(link);
+    const signal = requestSignal(options);
+    const index = await this.#index(link, signal);
     await this.#send(
       addressRequest(RTM.DELADDR, 0, address, index),
       this.#errors(RTM.DELADDR, link, (code) => addressHint(code, address, cidr, false)),
+      signal,
     );
   }
 
-  /** The addresses of one link, or of all links. */
-  async addresses(link?: Link): Promise<AddressInfo[]> {
+  /** The addresses of one link, or of all links (`addresses(undefined, { signal })`). */
+  async addresses(link?: Link, options: RequestOptions = {}): Promise<AddressInfo[]> {
     if (link !== undefined) checkLink(link);
-    const index = link === undefined ? undefined : await this.#index(link);
-    const messages = await this.#dump({ type: RTM.GETADDR, flags: NLM_F.DUMP, fixed: ifaddrmsg(AF_UNSPEC, 0, 0, 0, 0) }, link);
+    const signal = requestSignal(options);
+    const index = link === undefined ? undefined : await this.#index(link, signal);
+    const messages = await this.#dump(
+      { type: RTM.GETADDR, flags: NLM_F.DUMP, fixed: ifaddrmsg(AF_UNSPEC, 0, 0, 0, 0) },
+      signal,
+      link,
+    );
     return decodeAll(messages, RTM.NEWADDR, decodeAddress).filter((a) => index === undefined || a.index === index);
   }
 
   // ---- links -------------------------------------------------------------
 
   /** Brings the link up (IFF_UP), like `ip link set dev X up`. */
-  async setUp(link: Link): Promise<void> {
-    await this.#setLink(link, IFF_UP, IFF_UP);
+  async setUp(link: Link, options: RequestOptions = {}): Promise<void> {
+    await this.#setLink(link, options, IFF_UP, IFF_UP);
   }
 
   /** Takes the link down. */
-  async setDown(link: Link): Promise<void> {
-    await this.#setLink(link, 0, IFF_UP);
+  async setDown(link: Link, options: RequestOptions = {}): Promise<void> {
+    await this.#setLink(link, options, 0, IFF_UP);
   }
 
   /** Sets the MTU: 68 to 65535 (the device may allow less). */
-  async setMtu(link: Link, mtu: number): Promise<void> {
+  async setMtu(link: Link, mtu: number, options: RequestOptions = {}): Promise<void> {
     validateInteger(mtu, 'mtu', 68, 65535);
-    await this.#setLink(link, 0, 0, [attr.u32(IFLA.MTU, mtu)]);
+    await this.#setLink(link, options, 0, 0, [attr.u32(IFLA.MTU, mtu)]);
   }
 
   /** Sets the hardware address of a TAP or Ethernet link ('02:00:00:00:00:01'). TUN links have none. */
-  async setMacAddress(link: Link, mac: string): Promise<void> {
+  async setMacAddress(link: Link, mac: string, options: RequestOptions = {}): Promise<void> {
     const bytes = parseMac(mac, 'mac');
-    await this.#setLink(link, 0, 0, [attr.bytes(IFLA.ADDRESS, bytes)]);
+    await this.#setLink(link, options, 0, 0, [attr.bytes(IFLA.ADDRESS, bytes)]);
   }
 
   /** Sets the transmit queue length (packets the kernel queues for the device). */
-  async setTxQueueLength(link: Link, length: number): Promise<void> {
+  async setTxQueueLength(link: Link, length: number, options: RequestOptions = {}): Promise<void> {
     // The kernel keeps it in an int: above INT_MAX it refuses the change with
     // an error that reads like a missing privilege (EPERM), so say it here.
     validateInteger(length, 'length', 0, 0x7fffffff);
-    await this.#setLink(link, 0, 0, [attr.u32(IFLA.TXQLEN, length)]);
+    await this.#setLink(link, options, 0, 0, [attr.u32(IFLA.TXQLEN, length)]);
   }
 
   /** One link, with its counters. Rejects with ENODEV when there is no such link. */
-  async link(link: Link): Promise<LinkInfo> {
+  async link(link: Link, options: RequestOptions = {}): Promise<LinkInfo> {
     checkLink(link);
-    const reply = await this.#send(linkRequest(RTM.GETLINK, link), this.#errors(RTM.GETLINK, link));
+    const signal = requestSignal(options);
+    const reply = await this.#send(linkRequest(RTM.GETLINK, link), this.#errors(RTM.GETLINK, link), signal);
     const found = decodeAll(reply, RTM.NEWLINK, decodeLink)[0];
     if (found === undefined)
       throw new TunError(EBADMSG, `netlink ${messageTypeName(RTM.GETLINK)}`, {
@@ -254,8 +291,9 @@ export class Netlink implements Disposable {
   }
 
   /** Every link in this network namespace. */
-  async links(): Promise<LinkInfo[]> {
-    const messages = await this.#dump({ type: RTM.GETLINK, flags: NLM_F.DUMP, fixed: ifinfomsg(AF_UNSPEC, 0) });
+  async links(options: RequestOptions = {}): Promise<LinkInfo[]> {
+    const signal = requestSignal(options);
+    const messages = await this.#dump({ type: RTM.GETLINK, flags: NLM_F.DUMP, fixed: ifinfomsg(AF_UNSPEC, 0) }, signal);
     return decodeAll(messages, RTM.NEWLINK, decodeLink, (m) => linkFamily(m) === AF_UNSPEC);
   }
 
@@ -274,6 +312,7 @@ export class Netlink implements Disposable {
     await this.#send(
       route.request,
       this.#errors(RTM.NEWROUTE, options.device, (code) => routeHint(code, cidr, true)),
+      route.signal,
     );
   }
 
@@ -283,6 +322,7 @@ export class Netlink implements Disposable {
     await this.#send(
       route.request,
       this.#errors(RTM.DELROUTE, options.device, (code) => routeHint(code, cidr, false)),
+      route.signal,
     );
   }
 
@@ -294,13 +334,17 @@ export class Netlink implements Disposable {
     const table = filter.table ?? RT_TABLE_MAIN;
     if (table !== 'all') validateInteger(table, 'filter.table', 1, MAX_U32);
     if (filter.device !== undefined) checkLink(filter.device);
-    const index = filter.device === undefined ? undefined : await this.#index(filter.device);
+    const signal = requestSignal(filter, 'filter');
+    const index = filter.device === undefined ? undefined : await this.#index(filter.device, signal);
     const family = filter.family === 4 ? AF_INET : filter.family === 6 ? AF_INET6 : AF_UNSPEC;
-    const messages = await this.#dump({
-      type: RTM.GETROUTE,
-      flags: NLM_F.DUMP,
-      fixed: rtmsg({ family, dstLength: 0, table: 0, protocol: 0, scope: 0, type: 0 }),
-    });
+    const messages = await this.#dump(
+      {
+        type: RTM.GETROUTE,
+        flags: NLM_F.DUMP,
+        fixed: rtmsg({ family, dstLength: 0, table: 0, protocol: 0, scope: 0, type: 0 }),
+      },
+      signal,
+    );
     return decodeAll(messages, RTM.NEWROUTE, decodeRoute).filter(
       (r) =>
         (r.flags & RTM_F_CLONED) === 0 &&
@@ -312,7 +356,11 @@ export class Netlink implements Disposable {
 
   // ---- plumbing --------------------------------------------------------------
 
-  async #routeRequest(cidr: string, options: RouteOptions, adding: boolean): Promise<{ request: Request }> {
+  async #routeRequest(
+    cidr: string,
+    options: RouteOptions,
+    adding: boolean,
+  ): Promise<{ request: Request; signal: AbortSignal | undefined }> {
     const destination = parseCidr(cidr === 'default' ? '0.0.0.0/0' : cidr, 'cidr');
     validateObject(options, 'options');
     if (!networkOf(destination).equals(destination.bytes)) {
@@ -330,7 +378,8 @@ export class Netlink implements Disposable {
     if (adding && options.device === undefined && via === undefined) {
       throw invalidValue('options', options, 'must name a device or a gateway (via) for the route');
     }
-    const index = options.device === undefined ? undefined : await this.#index(options.device);
+    const signal = requestSignal(options);
+    const index = options.device === undefined ? undefined : await this.#index(options.device, signal);
     const attributes: Attribute[] = [attr.u32(RTA.TABLE, table)];
     if (destination.prefixLength > 0) attributes.push(attr.bytes(RTA.DST, destination.bytes));
     if (index !== undefined) attributes.push(attr.u32(RTA.OIF, index));
@@ -348,33 +397,41 @@ export class Netlink implements Disposable {
       type: adding ? RTN_UNICAST : 0,
     });
     const flags = adding ? NLM_F.CREATE | (replace ? NLM_F.REPLACE : NLM_F.EXCL) : 0;
-    return { request: { type: adding ? RTM.NEWROUTE : RTM.DELROUTE, flags, fixed, attributes } };
+    return { request: { type: adding ? RTM.NEWROUTE : RTM.DELROUTE, flags, fixed, attributes }, signal };
   }
 
-  async #setLink(link: Link, flags: number, change: number, attributes: Attribute[] = []): Promise<void> {
+  async #setLink(
+    link: Link,
+    options: RequestOptions,
+    flags: number,
+    change: number,
+    attributes: Attribute[] = [],
+  ): Promise<void> {
     checkLink(link);
+    const signal = requestSignal(options);
     const request = linkRequest(RTM.SETLINK, link, attributes);
     request.fixed = ifinfomsg(AF_UNSPEC, typeof link === 'number' ? link : 0, flags, change);
     await this.#send(
       request,
       this.#errors(RTM.SETLINK, link, (code) => setLinkHint(code, attributes)),
+      signal,
     );
   }
 
   /** An interface index: a number is one; a name costs one RTM_GETLINK. */
-  async #index(link: Link): Promise<number> {
+  async #index(link: Link, signal: AbortSignal | undefined): Promise<number> {
     if (typeof link === 'number') return link;
-    return (await this.link(link)).index;
+    return (await this.link(link, { signal })).index;
   }
 
-  async #send(request: Request, error: ErrorFactory): Promise<NetlinkMessage[]> {
-    return (await this.#client.request(request, error)).messages;
+  async #send(request: Request, error: ErrorFactory, signal: AbortSignal | undefined): Promise<NetlinkMessage[]> {
+    return (await this.#client.request(request, error, signal)).messages;
   }
 
-  async #dump(request: Request, link?: Link): Promise<NetlinkMessage[]> {
+  async #dump(request: Request, signal: AbortSignal | undefined, link?: Link): Promise<NetlinkMessage[]> {
     const errors = this.#errors(request.type, link);
     for (let attempt = 1; attempt <= DUMP_ATTEMPTS; attempt++) {
-      const reply = await this.#client.request(request, errors);
+      const reply = await this.#client.request(request, errors, signal);
       // A dump that crossed a change may have skipped or doubled entries.
       if (!reply.interrupted) return reply.messages;
     }
@@ -403,13 +460,21 @@ export class Netlink implements Disposable {
   }
 }
 
-/** Opens a request socket at once (Netlink.open() without the promise). */
+/**
+ * Opens a request socket at once, on the JS thread (a setns() pair there
+ * with a namespace): for TunDevice's helpers, which open theirs on first use
+ * from a synchronous path. Everything else uses Netlink.open().
+ */
 export function openNetlink(netns: NetnsTarget = ''): Netlink {
   try {
-    return new Netlink(NetlinkClient.open(0, {}, false, netns));
+    return new Netlink(NetlinkClient.openSync(0, {}, false, netns));
   } catch (error) {
-    throw fromNative(error, typeof netns === 'string' && netns !== '' ? { path: netns } : {});
+    throw fromNative(error, netnsContext(netns));
   }
+}
+
+function netnsContext(netns: NetnsTarget): { path?: string } {
+  return typeof netns === 'string' && netns !== '' ? { path: netns } : {};
 }
 
 /**
@@ -417,7 +482,12 @@ export function openNetlink(netns: NetnsTarget = ''): Netlink {
  * (syscall 'netlink RTM_GETLINK') when there is none. Reading needs no privilege.
  */
 export async function linkIndex(name: string, netns: NetnsTarget): Promise<number> {
-  const nl = openNetlink(netns);
+  let nl: Netlink;
+  try {
+    nl = new Netlink(await NetlinkClient.open(0, {}, false, netns));
+  } catch (error) {
+    throw fromNative(error, netnsContext(netns));
+  }
   try {
     return (await nl.link(name)).index;
   } finally {
@@ -457,6 +527,16 @@ function addressRequest(type: number, flags: number, address: Cidr, index: numbe
     fixed: ifaddrmsg(v4 ? AF_INET : AF_INET6, address.prefixLength, 0, scope, index),
     attributes: [attr.bytes(IFA.LOCAL, address.bytes), attr.bytes(IFA.ADDRESS, address.bytes)],
   };
+}
+
+/** The AbortSignal of a request's options (validated), or undefined; throws an AbortError if aborted already. */
+function requestSignal(options: RequestOptions, name = 'options'): AbortSignal | undefined {
+  validateObject(options, name);
+  const signal = options.signal;
+  if (signal === undefined) return undefined;
+  validateAbortSignal(signal, `${name}.signal`);
+  if (signal.aborted) throw abortError(signal);
+  return signal;
 }
 
 function checkLink(link: unknown): asserts link is Link {

@@ -3,9 +3,11 @@
 // any number of requests in flight, and everything else handed on as a
 // notification. Nothing here blocks: a request is one non-blocking send, and
 // its promise settles when the reply's datagram comes up through the poll.
+import { close } from 'node:fs';
+import { abortError, abortable } from '../internal/abort';
 import { EBADMSG, ENOBUFS } from '../internal/errno';
 import { StateError } from '../internal/errors';
-import { native, type NativeNetlinkSocket, type NetnsTarget } from '../internal/native';
+import { native, type CreatedNetlinkSocket, type NetnsTarget } from '../internal/native';
 import {
   MalformedMessage,
   NLMSG,
@@ -54,6 +56,10 @@ interface Pending {
   error: ErrorFactory;
   resolve: (reply: Reply) => void;
   reject: (error: Error) => void;
+  /** Stops listening to the request's AbortSignal, if it has one. */
+  release?: () => void;
+  /** A dump waiting for the one before it to end: the message not sent yet. */
+  unsent?: Uint8Array;
 }
 
 export interface ClientHandlers {
@@ -83,19 +89,52 @@ export class NetlinkClient {
   /** Sequence numbers of requests settled early, oldest first; see MAX_ABANDONED. */
   readonly #abandoned = new Set<number>();
   #seq: number;
+  /**
+   * The dump whose answer is still coming (in flight or abandoned). The
+   * kernel runs one dump per socket at a time and fails another with EBUSY
+   * until the first is read to its end, so later dumps wait here, in order.
+   */
+  #dumping: number | undefined;
+  readonly #waitingDumps: number[] = [];
   #closed = false;
   #holdsLoop = true; // a new uv_poll holds the loop
   #keepAlive: boolean;
 
-  /** A client on a new native socket bound to `groups` (0: requests only). */
-  static open(groups: number, handlers: ClientHandlers = {}, keepAlive = false, netns: NetnsTarget = ''): NetlinkClient {
+  /**
+   * A client on a new native socket bound to `groups` (0: requests only),
+   * made on the thread pool (in `netns`: a setns() pair there, not on the
+   * event loop). An abort before the socket is ready rejects with an
+   * AbortError; the socket, when it comes, is closed.
+   */
+  static async open(
+    groups: number,
+    handlers: ClientHandlers = {},
+    keepAlive = false,
+    netns: NetnsTarget = '',
+    signal?: AbortSignal,
+  ): Promise<NetlinkClient> {
+    const opening = native.NetlinkSocket.open(groups, RECEIVE_BUFFER_SIZE, netns);
+    const created = signal === undefined ? await opening : await abortable(opening, signal, (late) => close(late.fd, () => {}));
+    // The fd has no owner between the promise and this line: nothing may come in between.
+    return NetlinkClient.#wrap(created, handlers, keepAlive);
+  }
+
+  /**
+   * open() on the JS thread, for a caller that must be subscribed before it
+   * returns (a TunDevice's link events, opened from an 'on()' call).
+   */
+  static openSync(groups: number, handlers: ClientHandlers = {}, keepAlive = false, netns: NetnsTarget = ''): NetlinkClient {
+    return NetlinkClient.#wrap(native.NetlinkSocket.openSync(groups, RECEIVE_BUFFER_SIZE, netns), handlers, keepAlive);
+  }
+
+  static #wrap(created: CreatedNetlinkSocket, handlers: ClientHandlers, keepAlive: boolean): NetlinkClient {
     let client: NetlinkClient | undefined;
-    const socket: NativeNetlinkSocket = new native.NetlinkSocket(
-      groups,
-      RECEIVE_BUFFER_SIZE,
+    // Owns created.fd from here, even if it throws.
+    const socket = new native.NetlinkSocket(
+      created.fd,
+      created.portId,
       (batch, lengths) => client?.receive(batch, lengths),
       (errno, syscall) => client?.trouble(errno, syscall),
-      netns,
     );
     client = new NetlinkClient(socket, handlers, keepAlive);
     return client;
@@ -134,9 +173,15 @@ export class NetlinkClient {
     this.#updateRef();
   }
 
-  /** Sends a request; settles with the reply's data messages or the kernel's error. */
-  request(request: Request, error: ErrorFactory): Promise<Reply> {
+  /**
+   * Sends a request; settles with the reply's data messages or the kernel's
+   * error. With `signal`, an abort rejects at once with an AbortError and the
+   * reply, when it comes, is dropped; rtnetlink acts on a request inside the
+   * send itself, so a change sent before the abort is made all the same.
+   */
+  request(request: Request, error: ErrorFactory, signal?: AbortSignal): Promise<Reply> {
     if (this.#closed) return Promise.reject(closedError());
+    if (signal?.aborted) return Promise.reject(abortError(signal));
     do {
       this.#seq = (this.#seq + 1) >>> 0 || 1;
     } while (this.#pending.has(this.#seq) || this.#abandoned.has(this.#seq));
@@ -148,13 +193,34 @@ export class NetlinkClient {
       request.fixed,
       request.attributes,
     );
+    const dump = (request.flags & NLM_F.DUMP) === NLM_F.DUMP;
     return new Promise<Reply>((resolve, reject) => {
-      const sent = this.#transport.send(message);
-      if (sent < 0) {
-        reject(error(-sent));
-        return;
+      const p: Pending = { messages: [], interrupted: false, error, resolve, reject };
+      if (dump && this.#dumping !== undefined) {
+        p.unsent = message;
+        this.#waitingDumps.push(seq);
+      } else {
+        const sent = this.#transport.send(message);
+        if (sent < 0) {
+          reject(error(-sent));
+          return;
+        }
+        if (dump) this.#dumping = seq;
       }
-      this.#pending.set(seq, { messages: [], interrupted: false, error, resolve, reject });
+      if (signal !== undefined) {
+        const onAbort = (): void => {
+          if (this.#pending.get(seq) !== p) return;
+          this.#pending.delete(seq);
+          // A sent request's answer is still coming: drop it, and keep its
+          // number out of use until it has. An unsent one is simply forgotten.
+          if (p.unsent === undefined) this.#abandon(seq);
+          this.#updateRef();
+          reject(abortError(signal));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        p.release = () => signal.removeEventListener('abort', onAbort);
+      }
+      this.#pending.set(seq, p);
       this.#updateRef();
     });
   }
@@ -185,14 +251,21 @@ export class NetlinkClient {
     this.#transport.close();
     const pending = [...this.#pending.values()];
     this.#pending.clear();
-    for (const p of pending) p.reject(closedError());
+    this.#waitingDumps.length = 0;
+    for (const p of pending) {
+      p.release?.();
+      p.reject(closedError());
+    }
   }
 
   #dispatch(message: NetlinkMessage): void {
     const ours = message.pid === this.#transport.portId;
     if (ours && this.#abandoned.has(message.seq)) {
       // The rest of an answer we already gave up on: its end releases the number.
-      if (message.type === NLMSG.DONE || message.type === NLMSG.ERROR) this.#abandoned.delete(message.seq);
+      if (message.type === NLMSG.DONE || message.type === NLMSG.ERROR) {
+        this.#abandoned.delete(message.seq);
+        if (message.seq === this.#dumping) this.#nextDump();
+      }
       return;
     }
     const p = ours ? this.#pending.get(message.seq) : undefined;
@@ -232,8 +305,26 @@ export class NetlinkClient {
     if (p === undefined) return;
     this.#pending.delete(seq);
     this.#updateRef();
+    p.release?.();
+    // Every way a request settles ends its dump as far as we can tell (a
+    // malformed or lost answer too: then the next may meet EBUSY, no worse).
+    if (seq === this.#dumping) this.#nextDump();
     if (errno === 0) p.resolve({ messages: p.messages, interrupted: p.interrupted });
     else p.reject(p.error(errno, kernelMessage));
+  }
+
+  /** Sends the oldest waiting dump, now that the socket's dump has ended. */
+  #nextDump(): void {
+    this.#dumping = undefined;
+    while (this.#dumping === undefined && this.#waitingDumps.length > 0) {
+      const seq = this.#waitingDumps.shift() as number;
+      const p = this.#pending.get(seq);
+      if (p?.unsent === undefined) continue; // aborted while it waited
+      const sent = this.#transport.send(p.unsent);
+      p.unsent = undefined;
+      if (sent < 0) this.#settle(seq, undefined, -sent);
+      else this.#dumping = seq;
+    }
   }
 
   #malformed(malformed: MalformedMessage, seq: number | undefined, pid: number | undefined): void {

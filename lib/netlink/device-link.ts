@@ -42,7 +42,15 @@ export class LinkMonitor {
   constructor(index: number, sink: LinkEventSink, netns: NetnsTarget = '', keepAlive = true) {
     this.#index = index;
     this.#sink = sink;
-    this.#client = NetlinkClient.open(
+    // Made on the JS thread, not the pool, on purpose: the monitor starts
+    // from dev.on('up', ...), which cannot wait, and a caller may change the
+    // link on the very next line (`dev.on('up', f); await dev.up()`). The
+    // socket must be subscribed before on() returns, or that change could
+    // reach the kernel before our bind and be taken for the starting state
+    // of the snapshot: the 'up' event would be lost. In our own namespace
+    // that is one socket() and bind(); a device in another namespace adds a
+    // setns() pair (about 0.06 ms here, by bench/netlink-open.ts).
+    this.#client = NetlinkClient.openSync(
       RTMGRP.LINK | RTMGRP.IPV4_IFADDR | RTMGRP.IPV6_IFADDR,
       {
         onMessage: (m, reply) => this.#onMessage(m, reply),

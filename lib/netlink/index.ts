@@ -1,5 +1,5 @@
 export { Netlink } from './api';
-export type { AddAddressOptions, Link, RouteFilter, RouteOptions } from './api';
+export type { AddAddressOptions, Link, RequestOptions, RouteFilter, RouteOptions } from './api';
 export { NetlinkWatcher } from './watcher';
 export type { NetlinkWatcherEvents, WatchOptions } from './watcher';
 export type { NetlinkOptions } from './netns';

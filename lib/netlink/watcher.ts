@@ -1,10 +1,11 @@
 // NetlinkWatcher: typed events for changes to links, addresses and routes in
 // a network namespace, from a socket subscribed to rtnetlink's multicast groups.
 import { EventEmitter } from 'node:events';
+import { abortError } from '../internal/abort';
 import { ENOBUFS } from '../internal/errno';
 import { TunError, fromNative } from '../internal/errors';
 import type { TypedEmitter } from '../internal/typed-emitter';
-import { validateBoolean } from '../internal/validators';
+import { validateAbortSignal, validateBoolean } from '../internal/validators';
 import { NetlinkClient } from './client';
 import {
   AF_UNSPEC,
@@ -36,6 +37,11 @@ export interface WatchOptions extends NetlinkOptions {
   addresses?: boolean;
   /** Route events ('route', 'routeRemoved') for the main and other tables. Default false. */
   routes?: boolean;
+  /**
+   * Closes the watcher when aborted; aborted before the watcher is ready,
+   * watch() rejects with an AbortError.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -67,6 +73,9 @@ export type NetlinkWatcherEvents = {
 
 const TypedEventEmitter = EventEmitter as unknown as new () => TypedEmitter<NetlinkWatcherEvents>;
 
+/** @internal NetlinkWatcher[kOpen](options): what Netlink.watch() does. */
+export const kOpen = Symbol('open');
+
 /**
  * Typed events for every change to links and addresses in this network
  * namespace, whoever made it (this process, `ip` in another, the kernel).
@@ -80,38 +89,64 @@ const TypedEventEmitter = EventEmitter as unknown as new () => TypedEmitter<Netl
  */
 export class NetlinkWatcher extends TypedEventEmitter implements Disposable {
   readonly #client: NetlinkClient;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = (): void => this.close();
 
-  /** @internal Use Netlink.watch(). */
-  constructor(options: WatchOptions = {}) {
-    super();
+  /**
+   * @internal Netlink.watch(): the socket is made and bound on the thread
+   * pool (in another namespace, with its setns() pair, off the event loop).
+   * It is subscribed from its bind on: events the kernel queues before the
+   * caller gets the watcher wait in the socket and come after its first
+   * listeners are on.
+   */
+  static async [kOpen](options: WatchOptions = {}): Promise<NetlinkWatcher> {
     const netns = validateNetns(options);
     const links = validateBoolean(options.links, 'options.links', true);
     const addresses = validateBoolean(options.addresses, 'options.addresses', true);
     const routes = validateBoolean(options.routes, 'options.routes', false);
+    const signal = options.signal;
+    if (signal !== undefined) validateAbortSignal(signal, 'options.signal');
+    if (signal?.aborted) throw abortError(signal);
     const groups =
       (links ? RTMGRP.LINK : 0) |
       (addresses ? RTMGRP.IPV4_IFADDR | RTMGRP.IPV6_IFADDR : 0) |
       (routes ? RTMGRP.IPV4_ROUTE | RTMGRP.IPV6_ROUTE : 0);
+    let watcher: NetlinkWatcher | undefined;
+    let client: NetlinkClient;
     try {
-      this.#client = NetlinkClient.open(
+      client = await NetlinkClient.open(
         groups,
         {
+          // The poll that calls these starts after `watcher` is set (on a later turn of the loop).
           onMessage: (m, reply) => {
-            if (!reply) this.#event(m);
+            if (!reply && watcher !== undefined) watcher.#event(m);
           },
           onTrouble: (errno, syscall, detail) => {
-            if (this.listenerCount('error') === 0) return;
-            const hint =
-              errno === ENOBUFS ? 'Events were lost (the socket queue overflowed): re-read the state you track' : detail;
-            this.emit('error', new TunError(errno, `netlink ${syscall}`, { hint }));
+            if (watcher !== undefined) watcher.#trouble(errno, syscall, detail);
           },
         },
         true,
         netns,
+        signal,
       );
     } catch (error) {
-      throw fromNative(error);
+      throw fromNative(error, netns === '' ? {} : { path: netns });
     }
+    watcher = new NetlinkWatcher(client, signal);
+    // Aborted between the socket's arrival and here: no listener would fire now.
+    if (signal?.aborted) {
+      watcher.close();
+      throw abortError(signal);
+    }
+    return watcher;
+  }
+
+  /** @internal Use Netlink.watch(). */
+  constructor(client: NetlinkClient, signal?: AbortSignal) {
+    super();
+    this.#client = client;
+    this.#signal = signal;
+    signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
   /** Whether close() has run. */
@@ -142,12 +177,20 @@ export class NetlinkWatcher extends TypedEventEmitter implements Disposable {
 
   /** Stops watching and closes the socket. Idempotent. */
   close(): void {
+    // A long-lived signal must not keep a closed watcher reachable.
+    this.#signal?.removeEventListener('abort', this.#onAbort);
     this.#client.close();
   }
 
   /** `using` support: closes at the end of the block. */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  #trouble(errno: number, syscall: string, detail: string | undefined): void {
+    if (this.listenerCount('error') === 0) return;
+    const hint = errno === ENOBUFS ? 'Events were lost (the socket queue overflowed): re-read the state you track' : detail;
+    this.emit('error', new TunError(errno, `netlink ${syscall}`, { hint }));
   }
 
   #event(m: NetlinkMessage): void {
