@@ -41,13 +41,6 @@ struct CreatedSocket {
 
 CreatedSocket CreateSocket(uint32_t groups, int receiveBufferSize, const NetnsTarget& netns) {
   CreatedSocket r;
-  auto fail = [&r](const char* syscall) {
-    r.err = errno;
-    r.syscall = syscall;
-    if (r.fd >= 0) ::close(r.fd);
-    r.fd = -1;
-    return r;
-  };
   {
     // A netlink socket speaks for the namespace it was created in, for life:
     // only its creation needs to happen there.
@@ -58,7 +51,7 @@ CreatedSocket CreateSocket(uint32_t groups, int receiveBufferSize, const NetnsTa
       return r;
     }
     r.fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
-    if (r.fd < 0) return fail("socket(AF_NETLINK)");
+    if (r.fd < 0) return Failed(r, "socket(AF_NETLINK)");
   }
   // A watcher must not lose events in a burst (a device with many
   // addresses going away): ask for a large buffer. SO_RCVBUFFORCE passes the
@@ -79,11 +72,11 @@ CreatedSocket CreateSocket(uint32_t groups, int receiveBufferSize, const NetnsTa
   address.nl_family = AF_NETLINK;
   address.nl_groups = groups;  // nl_pid 0: the kernel picks a unique port id
   if (::bind(r.fd, reinterpret_cast<struct sockaddr*>(&address), sizeof(address)) < 0) {
-    return fail("bind(AF_NETLINK)");
+    return Failed(r, "bind(AF_NETLINK)");
   }
   socklen_t length = sizeof(address);
   if (::getsockname(r.fd, reinterpret_cast<struct sockaddr*>(&address), &length) < 0) {
-    return fail("getsockname(AF_NETLINK)");
+    return Failed(r, "getsockname(AF_NETLINK)");
   }
   r.portId = address.nl_pid;
   return r;

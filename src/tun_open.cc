@@ -63,20 +63,13 @@ Opened OpenQueue(const OpenSpec& spec) {
     r.syscall = guard.syscall();
     return r;
   }
-  auto fail = [&r](const char* syscall) {
-    r.err = errno;
-    r.syscall = syscall;
-    if (r.fd >= 0) ::close(r.fd);
-    r.fd = -1;
-    return r;
-  };
   r.fd = ::open(spec.path.c_str(), O_RDWR | O_CLOEXEC | O_NONBLOCK);
-  if (r.fd < 0) return fail("open");
+  if (r.fd < 0) return Failed(r, "open");
 
   struct ifreq ifr;
   SetIfrName(ifr, spec.name);
   ifr.ifr_flags = static_cast<short>(spec.flags);
-  if (::ioctl(r.fd, TUNSETIFF, &ifr) < 0) return fail("ioctl(TUNSETIFF)");
+  if (::ioctl(r.fd, TUNSETIFF, &ifr) < 0) return Failed(r, "ioctl(TUNSETIFF)");
   // TUNSETIFF writes back the name the kernel chose (for "" or "tun%d").
   std::memcpy(r.name, ifr.ifr_name, IFNAMSIZ);
   r.name[IFNAMSIZ - 1] = '\0';
@@ -84,25 +77,25 @@ Opened OpenQueue(const OpenSpec& spec) {
   // as they were before the options below change them.
   struct ifreq got;
   std::memset(&got, 0, sizeof(got));
-  if (::ioctl(r.fd, TUNGETIFF, &got) < 0) return fail("ioctl(TUNGETIFF)");
+  if (::ioctl(r.fd, TUNGETIFF, &got) < 0) return Failed(r, "ioctl(TUNGETIFF)");
   r.flags = static_cast<unsigned short>(got.ifr_flags);
   r.index = ::if_nametoindex(r.name);
-  if (r.index == 0) return fail("if_nametoindex");
+  if (r.index == 0) return Failed(r, "if_nametoindex");
 
   // TUNSETOWNER, TUNSETGROUP and TUNSETPERSIST take their value as the
   // ioctl argument itself, not through a pointer.
   if (spec.owner >= 0 && ::ioctl(r.fd, TUNSETOWNER, static_cast<unsigned long>(spec.owner)) < 0) {
-    return fail("ioctl(TUNSETOWNER)");
+    return Failed(r, "ioctl(TUNSETOWNER)");
   }
   if (spec.group >= 0 && ::ioctl(r.fd, TUNSETGROUP, static_cast<unsigned long>(spec.group)) < 0) {
-    return fail("ioctl(TUNSETGROUP)");
+    return Failed(r, "ioctl(TUNSETGROUP)");
   }
   if (spec.sendBufferSize >= 0) {
     int size = spec.sendBufferSize;
-    if (::ioctl(r.fd, TUNSETSNDBUF, &size) < 0) return fail("ioctl(TUNSETSNDBUF)");
+    if (::ioctl(r.fd, TUNSETSNDBUF, &size) < 0) return Failed(r, "ioctl(TUNSETSNDBUF)");
   }
   if (spec.persist >= 0 && ::ioctl(r.fd, TUNSETPERSIST, static_cast<unsigned long>(spec.persist)) < 0) {
-    return fail("ioctl(TUNSETPERSIST)");
+    return Failed(r, "ioctl(TUNSETPERSIST)");
   }
   return r;
 }
