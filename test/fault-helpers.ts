@@ -115,33 +115,4 @@ export function echoRequest(source: string, destination: string, sequence: numbe
   return p;
 }
 
-/**
- * A small seeded PRNG (mulberry32): the same seed gives the same sequence,
- * so a failing run can be replayed from the seed it prints.
- */
-export class SeededRandom {
-  #state: number;
-
-  constructor(readonly seed: number) {
-    this.#state = seed >>> 0;
-  }
-
-  /** A float in [0, 1). */
-  next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) >>> 0;
-    let t = this.#state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-
-  /** An integer in [0, n). */
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-
-  /** One element of a non-empty array. */
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)];
-  }
-}
+export { SeededRandom } from './seeded-random';

@@ -39,40 +39,11 @@ import { echoReply, ipVersion, onesComplementSum } from '../lib/packet/ip';
 import { pcapRecord } from '../lib/packet/pcap';
 import { GsoType, parseVirtioNetHeader } from '../lib/packet/virtio-net';
 import { ACK, PSH, asSuperPacket, tcpPacket, udpPacket } from './packet-builders';
-
-/** A small fast PRNG (mulberry32): the same seed gives the same inputs on every machine. */
-export class Random {
-  #state: number;
-  constructor(seed: number) {
-    this.#state = seed >>> 0;
-  }
-  u32(): number {
-    this.#state = (this.#state + 0x6d2b79f5) >>> 0;
-    let t = this.#state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  }
-  /** An integer in [0, n). */
-  below(n: number): number {
-    return Math.floor((this.u32() / 0x100000000) * n);
-  }
-  chance(p: number): boolean {
-    return this.u32() / 0x100000000 < p;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.below(items.length)];
-  }
-  bytes(n: number): Buffer {
-    const b = Buffer.allocUnsafe(n);
-    for (let i = 0; i < n; i++) b[i] = this.u32() & 0xff;
-    return b;
-  }
-}
+import { SeededRandom } from './seeded-random';
 
 /** The PRNG of one iteration, from the run's seed and the iteration number. */
-export function iterationRandom(seed: number, iteration: number): Random {
-  return new Random(Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(iteration + 1, 0xc2b2ae35));
+export function iterationRandom(seed: number, iteration: number): SeededRandom {
+  return new SeededRandom(Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(iteration + 1, 0xc2b2ae35));
 }
 
 const INTERESTING_U32 = [
@@ -81,20 +52,20 @@ const INTERESTING_U32 = [
 ];
 
 /** Mutates a copy of `input`: bit flips, interesting values in length fields, cuts, growth, splices. */
-export function mutate(r: Random, input: Buffer): Buffer {
+export function mutate(r: SeededRandom, input: Buffer): Buffer {
   let b = Buffer.from(input);
-  const rounds = r.chance(0.2) ? 0 : 1 + r.below(4);
+  const rounds = r.chance(0.2) ? 0 : 1 + r.int(4);
   for (let i = 0; i < rounds; i++) {
-    switch (r.below(7)) {
+    switch (r.int(7)) {
       case 0:
-        if (b.length > 0) b[r.below(b.length)] ^= 1 << r.below(8);
+        if (b.length > 0) b[r.int(b.length)] ^= 1 << r.int(8);
         break;
       case 1:
-        if (b.length > 0) b[r.below(b.length)] = r.pick([0, 1, 0x7f, 0x80, 0xff, r.u32() & 0xff]);
+        if (b.length > 0) b[r.int(b.length)] = r.pick([0, 1, 0x7f, 0x80, 0xff, r.u32() & 0xff]);
         break;
       case 2:
         if (b.length >= 2) {
-          const at = r.below(b.length - 1);
+          const at = r.int(b.length - 1);
           const v = r.pick(INTERESTING_U32) & 0xffff;
           if (r.chance(0.5)) b.writeUInt16LE(v, at);
           else b.writeUInt16BE(v, at);
@@ -102,23 +73,23 @@ export function mutate(r: Random, input: Buffer): Buffer {
         break;
       case 3:
         if (b.length >= 4) {
-          const at = r.below(b.length - 3);
+          const at = r.int(b.length - 3);
           const v = r.pick(INTERESTING_U32);
           if (r.chance(0.5)) b.writeUInt32LE(v, at);
           else b.writeUInt32BE(v, at);
         }
         break;
       case 4:
-        b = b.subarray(0, r.below(b.length + 1));
+        b = b.subarray(0, r.int(b.length + 1));
         break;
       case 5:
-        b = Buffer.concat([b, r.bytes(r.below(64))]);
+        b = Buffer.concat([b, r.bytes(r.int(64))]);
         break;
       default:
         if (b.length > 1) {
-          const from = r.below(b.length);
-          const chunk = b.subarray(from, from + r.below(b.length - from + 1));
-          const at = r.below(b.length);
+          const from = r.int(b.length);
+          const chunk = b.subarray(from, from + r.int(b.length - from + 1));
+          const at = r.int(b.length);
           b = Buffer.concat([b.subarray(0, at), chunk, b.subarray(at)]);
         }
     }
@@ -130,13 +101,13 @@ export function mutate(r: Random, input: Buffer): Buffer {
 
 const PORT = 777;
 
-function netlinkMessage(r: Random, seq: number): Buffer {
+function netlinkMessage(r: SeededRandom, seq: number): Buffer {
   const flags = r.pick([0, NLM_F.MULTI, NLM_F.MULTI | NLM_F.DUMP_INTR, NLM_F.CAPPED | NLM_F.ACK_TLVS, NLM_F.ACK_TLVS]);
   let m: Buffer;
-  switch (r.below(6)) {
+  switch (r.int(6)) {
     case 0:
-      m = encodeMessage(RTM.NEWLINK, flags, seq, ifinfomsg(r.pick([0, 10]), 1 + r.below(100), r.u32()), [
-        attr.string(IFLA.IFNAME, `l${r.below(1000)}`),
+      m = encodeMessage(RTM.NEWLINK, flags, seq, ifinfomsg(r.pick([0, 10]), 1 + r.int(100), r.u32()), [
+        attr.string(IFLA.IFNAME, `l${r.int(1000)}`),
         attr.u32(IFLA.MTU, r.u32()),
         attr.bytes(IFLA.ADDRESS, r.bytes(r.pick([0, 6, 20]))),
         attr.bytes(IFLA.STATS64, r.bytes(r.pick([64, 8 * 24]))),
@@ -151,7 +122,7 @@ function netlinkMessage(r: Random, seq: number): Buffer {
         r.pick([RTM.NEWADDR, RTM.DELADDR]),
         flags,
         seq,
-        ifaddrmsg(v6 ? 10 : 2, r.below(129), r.below(256), r.below(256), 1 + r.below(100)),
+        ifaddrmsg(v6 ? 10 : 2, r.int(129), r.int(256), r.int(256), 1 + r.int(100)),
         [
           attr.bytes(IFA.LOCAL, r.bytes(size)),
           attr.bytes(IFA.ADDRESS, r.bytes(size)),
@@ -170,11 +141,11 @@ function netlinkMessage(r: Random, seq: number): Buffer {
         seq,
         rtmsg({
           family: v6 ? 10 : 2,
-          dstLength: r.below(129),
-          table: r.below(256),
-          protocol: r.below(256),
-          scope: r.below(256),
-          type: r.below(20),
+          dstLength: r.int(129),
+          table: r.int(256),
+          protocol: r.int(256),
+          scope: r.int(256),
+          type: r.int(20),
         }),
         [
           attr.bytes(RTA.DST, r.bytes(size)),
@@ -188,31 +159,31 @@ function netlinkMessage(r: Random, seq: number): Buffer {
       break;
     }
     case 3: {
-      const echoed = encodeMessage(RTM.NEWADDR, NLM_F.REQUEST, seq, Buffer.alloc(r.below(3) * 8));
-      const body = Buffer.concat([Buffer.from(new Int32Array([-r.below(140)]).buffer), echoed]);
+      const echoed = encodeMessage(RTM.NEWADDR, NLM_F.REQUEST, seq, Buffer.alloc(r.int(3) * 8));
+      const body = Buffer.concat([Buffer.from(new Int32Array([-r.int(140)]).buffer), echoed]);
       m = encodeMessage(NLMSG.ERROR, flags, seq, body, [attr.string(1, 'the kernel says no')]);
       break;
     }
     case 4:
-      m = encodeMessage(NLMSG.DONE, NLM_F.MULTI, seq, Buffer.from(new Int32Array([-r.below(3)]).buffer));
+      m = encodeMessage(NLMSG.DONE, NLM_F.MULTI, seq, Buffer.from(new Int32Array([-r.int(3)]).buffer));
       break;
     default:
-      m = encodeMessage(r.pick([NLMSG.NOOP, NLMSG.OVERRUN, 99]), flags, seq, r.bytes(r.below(40)));
+      m = encodeMessage(r.pick([NLMSG.NOOP, NLMSG.OVERRUN, 99]), flags, seq, r.bytes(r.int(40)));
   }
   if (r.chance(0.8)) Buffer.from(new Uint32Array([PORT]).buffer).copy(m, 12);
   return m;
 }
 
-function netlinkDatagram(r: Random, seqs: readonly number[]): Buffer {
+function netlinkDatagram(r: SeededRandom, seqs: readonly number[]): Buffer {
   const parts: Buffer[] = [];
-  const n = 1 + r.below(4);
+  const n = 1 + r.int(4);
   for (let i = 0; i < n; i++) parts.push(netlinkMessage(r, seqs.length > 0 && r.chance(0.8) ? r.pick(seqs) : r.u32()));
   return Buffer.concat(parts);
 }
 
-function ipPacket(r: Random): Buffer {
+function ipPacket(r: SeededRandom): Buffer {
   const version = r.pick([4, 6] as const);
-  const payload = r.bytes(r.below(r.chance(0.2) ? 3000 : 200));
+  const payload = r.bytes(r.int(r.chance(0.2) ? 3000 : 200));
   if (r.chance(0.7)) {
     return tcpPacket({
       version,
@@ -220,43 +191,43 @@ function ipPacket(r: Random): Buffer {
       seq: r.u32(),
       ack: r.u32(),
       flags: r.pick([ACK, ACK | PSH, r.u32() & 0xff]),
-      options: r.chance(0.3) ? r.bytes(4 * r.below(4)) : undefined,
+      options: r.chance(0.3) ? r.bytes(4 * r.int(4)) : undefined,
     });
   }
-  return udpPacket(version, payload, r.below(0x10000));
+  return udpPacket(version, payload, r.int(0x10000));
 }
 
-function offloadPacket(r: Random): Buffer {
+function offloadPacket(r: SeededRandom): Buffer {
   const packet = ipPacket(r);
   if (r.chance(0.2)) return Buffer.concat([Buffer.alloc(10), packet]);
   const gso = r.pick([GsoType.NONE, GsoType.TCPV4, GsoType.TCPV6, GsoType.UDP_L4, GsoType.UDP, 0x81, 7]);
-  return asSuperPacket(packet, gso, r.pick([0, 1, 7, 536, 1448, 0xffff, r.below(3000)]));
+  return asSuperPacket(packet, gso, r.pick([0, 1, 7, 536, 1448, 0xffff, r.int(3000)]));
 }
 
-function ethernetArp(r: Random): Buffer {
+function ethernetArp(r: SeededRandom): Buffer {
   const arp = Buffer.alloc(28);
   arp.writeUInt16BE(1, 0);
   arp.writeUInt16BE(ETHERTYPE_IPV4, 2);
   arp[4] = 6;
   arp[5] = 4;
-  arp.writeUInt16BE(r.pick([1, 2, r.below(0x10000)]), 6);
+  arp.writeUInt16BE(r.pick([1, 2, r.int(0x10000)]), 6);
   r.bytes(6).copy(arp, 8);
-  Buffer.from([10, 0, 0, r.below(4)]).copy(arp, 14);
+  Buffer.from([10, 0, 0, r.int(4)]).copy(arp, 14);
   Buffer.from([10, 0, 0, 2]).copy(arp, 24);
   const header = Buffer.concat([r.bytes(12), Buffer.from([ETHERTYPE_ARP >> 8, ETHERTYPE_ARP & 0xff])]);
-  return Buffer.concat([header, arp, r.bytes(r.below(20))]);
+  return Buffer.concat([header, arp, r.bytes(r.int(20))]);
 }
 
-function icmpEcho(r: Random): Buffer {
+function icmpEcho(r: SeededRandom): Buffer {
   if (r.chance(0.5)) {
-    const p = Buffer.alloc(28 + r.below(64));
+    const p = Buffer.alloc(28 + r.int(64));
     p[0] = 0x45;
     p.writeUInt16BE(p.length, 2);
     p[9] = 1;
     p[20] = 8;
     return p;
   }
-  const p = Buffer.alloc(48 + r.below(64));
+  const p = Buffer.alloc(48 + r.int(64));
   p[0] = 0x60;
   p.writeUInt16BE(p.length - 40, 4);
   p[6] = 58;
@@ -303,8 +274,8 @@ export function fingerprint(value: unknown, anomalies: string[], path = '$'): st
 /** One target: a name, a maker of well-formed inputs, and the calls to make on an input. */
 interface Target {
   name: string;
-  make(r: Random): Buffer;
-  run(input: Buffer, r: Random): unknown;
+  make(r: SeededRandom): Buffer;
+  run(input: Buffer, r: SeededRandom): unknown;
 }
 
 /** A transport that takes requests and never answers by itself. */
@@ -371,7 +342,7 @@ export const TARGETS: readonly Target[] = [
         ),
       );
       const replay = netlinkDatagram(r, transport.seqs);
-      const cut = r.below(input.length + 1);
+      const cut = r.int(input.length + 1);
       const datagrams = [input.subarray(0, cut), input.subarray(cut), replay];
       client.receive(
         Buffer.concat(datagrams),
@@ -391,8 +362,8 @@ export const TARGETS: readonly Target[] = [
     name: 'coalesceTcp',
     make: (r) => {
       // Consecutive segments of one flow, each mutated or not, length-prefixed.
-      const payload = r.bytes(1 + r.below(4000));
-      const mss = 1 + r.below(1500);
+      const payload = r.bytes(1 + r.int(4000));
+      const mss = 1 + r.int(1500);
       const base = r.u32();
       const parts: Buffer[] = [];
       for (let at = 0; at < payload.length; at += mss) {
@@ -453,7 +424,7 @@ function padded(input: Buffer, fill: number): Buffer {
 export function fuzzOne(seed: number, iteration: number, slowMs = 250): FuzzFailure | undefined {
   const r = iterationRandom(seed, iteration);
   const target = TARGETS[iteration % TARGETS.length];
-  const input = r.chance(0.05) ? r.bytes(r.below(200)) : mutate(r, target.make(r));
+  const input = r.chance(0.05) ? r.bytes(r.int(200)) : mutate(r, target.make(r));
   const runSeed = r.u32();
   const fail = (problem: string): FuzzFailure => ({
     seed,
@@ -468,7 +439,7 @@ export function fuzzOne(seed: number, iteration: number, slowMs = 250): FuzzFail
     const started = performance.now();
     let result: unknown;
     try {
-      result = target.run(padded(input, fill), new Random(runSeed));
+      result = target.run(padded(input, fill), new SeededRandom(runSeed));
     } catch (error) {
       return fail(
         `threw ${error instanceof Error ? `${error.name} (${(error as { code?: string }).code ?? 'no code'}): ${error.message}` : String(error)}`,
