@@ -491,7 +491,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.#closeNetlink();
     this.#netnsFile?.close();
     // Closing a TUN queue takes the kernel's rtnl lock and an RCU grace
-    // period (up to tens of ms): native code does it off the event loop.
+    // period (synchronize_net): native code does it off the event loop.
     // 'error' at once (on the next tick), 'close' when the fd is really gone.
     if (error !== undefined) process.nextTick(() => this.emit('error', error));
     const released = (this.#released = new Promise<void>((resolve) => {
