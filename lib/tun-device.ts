@@ -108,7 +108,6 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   #packetsWritten = 0;
   #bytesWritten = 0;
   #dropped: Record<string, number> = {};
-  #packetsDropped = 0;
   #dropWarned = false;
   #closePromise: Promise<void> | undefined;
   /** Settles when the fd is closed (set by the first close or destroy). */
@@ -271,7 +270,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       bytesRead: this.#bytesRead,
       packetsWritten: this.#packetsWritten,
       bytesWritten: this.#bytesWritten,
-      packetsDropped: this.#packetsDropped,
+      packetsDropped: Object.values(this.#dropped).reduce((sum, n) => sum + n, 0),
       dropped: { ...this.#dropped },
     };
   }
@@ -802,7 +801,6 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       return true;
     }
     // Not fatal: the stream's callback reports success so the next packet goes.
-    this.#packetsDropped++;
     this.#dropped[error.code] = (this.#dropped[error.code] ?? 0) + 1;
     if (this.listenerCount('drop') > 0) {
       this.emit('drop', toBuffer(packet), error);
