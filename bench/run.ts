@@ -170,7 +170,8 @@ function rssKiB(pid: number): number {
 
 // ---- variants ---------------------------------------------------------------
 
-type Variant = 'C' | 'node-stream' | 'node-batch' | 'peer' | 'base-stream' | 'base-batch';
+type Variant =
+  'C' | 'C-uring' | 'node-stream' | 'node-batch' | 'thread-stream' | 'thread-batch' | 'peer' | 'base-stream' | 'base-batch';
 
 /**
  * --baseline DIR: a built checkout of this project (npm run build there), whose
@@ -186,20 +187,28 @@ let peerDir: string | undefined;
 // scheduler, the two sometimes share a core and a run's figure halves.
 const TUN_CPU = ['-c', '1'];
 const LOAD_CPU = ['-c', '0'];
+// The thread-* variants (TunDeviceOptions.readerThread): both cores.
+const THREAD_CPUS = ['-c', '0-1'];
 
 function tunSide(variant: Variant, args: string[]): Proc {
   if (variant === 'C') return new Proc('taskset', [...TUN_CPU, path.join(buildDir, 'tunref'), ...args]);
+  // The same C reader with io_uring multishot reads instead of read(2) (tunref.c, struct uring).
+  if (variant === 'C-uring') return new Proc('taskset', [...TUN_CPU, path.join(buildDir, 'tunref'), ...args, 'uring']);
   if (variant === 'peer')
     return new Proc('taskset', [...TUN_CPU, process.execPath, path.join(__dirname, 'peer-worker.js'), peerDir!, ...args]);
   // BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the workers.
   const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
   const script = variant.startsWith('base-') ? path.join(baselineDir!, 'dist', 'bench', 'worker.js') : worker;
+  const api = variant.endsWith('batch') ? 'batch' : 'stream';
+  // readerThread: the reader thread and JS each want a core, so these get
+  // both (in the paced cases, CPU 0 is shared with the sender).
+  const threaded = variant.startsWith('thread-');
   return new Proc('taskset', [
-    ...TUN_CPU,
+    ...(threaded ? THREAD_CPUS : TUN_CPU),
     process.execPath,
     ...flags,
     script,
-    variant.endsWith('batch') ? 'batch' : 'stream',
+    threaded ? `${api}-thread` : api,
     ...args,
   ]);
 }
@@ -614,6 +623,8 @@ function cases(o: Options): CaseDef[] {
       : ['C', 'node-stream', 'node-batch', 'base-stream', 'base-batch'];
   peerDir = o.peer;
   const withPeer: Variant[] = o.peer === undefined ? all : [...all, 'peer'];
+  // The reader on a thread of its own (TunDeviceOptions.readerThread): in the rx drain and paced cases.
+  const withThreads: Variant[] = [...all, 'C-uring', 'thread-stream', 'thread-batch'];
   const rtt = { name: 'RTT median', unit: 'µs', key: 'rttMedianUs', lowerIsBetter: true };
   const simple = (
     name: string,
@@ -660,10 +671,10 @@ function cases(o: Options): CaseDef[] {
   const keptUp = { key: 'keptUp', note: 'the reader fell behind the offered load (waitShare: other load held its CPU)' };
   const list: CaseDef[] = [
     ...[64, 1400].map((b) =>
-      simple(`rx drain ${b}B`, all, 'pkt/s', (v) => drainRun(v, b, drainN.warm, drainN.count), { also: cpu }),
+      simple(`rx drain ${b}B`, withThreads, 'pkt/s', (v) => drainRun(v, b, drainN.warm, drainN.count), { also: cpu }),
     ),
     ...[64, 1400].map((b) =>
-      simple(`rx paced ${b}B ${offered / 1000}k/s`, all, 'µs/pkt', (v) => rxRun(v, b, z, offered), {
+      simple(`rx paced ${b}B ${offered / 1000}k/s`, withThreads, 'µs/pkt', (v) => rxRun(v, b, z, offered), {
         lowerIsBetter: true,
         valid: keptUp,
       }),

@@ -6,7 +6,8 @@
 //   node worker.js API echo DEV SECONDS MAXPACKETS
 //   node worker.js API fwd  DEVA DEVB SECONDS MAXPACKETS [FORWARDING]
 // API is 'stream' (readable / writable, as a user would write it) or 'batch'
-// (readBatches() and writePackets(): one crossing per batch, no object per packet).
+// (readBatches() and writePackets(): one crossing per batch, no object per packet),
+// or either with '-thread' ('stream-thread'): the device opened with readerThread.
 // rx ... slow (stream only, for bench/run.ts --soak): a consumer that reads with
 // `for await` and waits a millisecond after every 64 packets, far slower than
 // a flood, so `readable` stays full and backpressure holds the rest in the kernel.
@@ -72,7 +73,10 @@ function swapUdp(p: Buffer): boolean {
 const WARMUP_MS = Number(process.env.TUNTAP_BENCH_WARMUP ?? '0.3') * 1000;
 
 async function main(argv: string[]): Promise<void> {
-  const [api, mode, ...rest] = argv as [Api, string, ...string[]];
+  // API-thread: the same with TunDeviceOptions.readerThread.
+  const [apiArg, mode, ...rest] = argv as [string, string, ...string[]];
+  const api: Api = apiArg.startsWith('batch') ? 'batch' : 'stream';
+  const readerThread = apiArg.endsWith('-thread');
   const s: Stats = { packets: 0, bytes: 0, errors: 0, first: 0, last: 0, largest: 0 };
   const devices: TunDevice[] = [];
   let done = false;
@@ -111,7 +115,7 @@ async function main(argv: string[]): Promise<void> {
   process.on('SIGTERM', finish);
   process.on('SIGINT', finish);
   const open = async (name: string, options: TunDeviceOptions = {}): Promise<TunDevice> => {
-    const d = await TunDevice.open({ name, ...options });
+    const d = await TunDevice.open({ name, readerThread, ...options });
     d.on('error', () => s.errors++);
     devices.push(d);
     return d;

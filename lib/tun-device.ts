@@ -235,6 +235,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
         (slab, descriptors, count, bytes) => this.#onRead(slab, descriptors, count, bytes),
         () => this.#onWritable?.(),
         (errno, syscall) => this.destroy(new TunError(errno, syscall, { device: this.name })),
+        opts.readerThread,
       );
     } catch (error) {
       throw fromNative(error, { device: this.name });

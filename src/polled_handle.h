@@ -59,7 +59,7 @@ class PolledHandle : public Napi::ObjectWrap<Derived>, public NativeResource {
 
   // Takes the fd (closed if this fails) and starts tracking it for teardown.
   void Adopt(Napi::Env env, int fd) {
-    io_.Init(env, fd, this, OnPoll);
+    io_.Init(env, fd, this, OnPoll<&Derived::OnEvents>);
     TrackResource(env, this);
   }
 
@@ -86,10 +86,49 @@ class PolledHandle : public Napi::ObjectWrap<Derived>, public NativeResource {
   // outermost scope closes).
   napi_async_context AsyncContext() const { return asyncContext_; }
 
-  // Watch these events; the wrapper is held strongly while anything is watched.
+  // Watch these events; the wrapper is held strongly while anything is
+  // watched (here or in a PolledFd of Derived's own, WatchingMore()).
   void Watch(int events) {
     io_.Watch(events);
-    SetStrong(io_.watching() != 0);
+    SetStrong(io_.watching() != 0 || static_cast<Derived*>(this)->WatchingMore());
+  }
+
+  // For a Derived with a PolledFd of its own: nothing by default.
+  bool WatchingMore() const { return false; }
+  void StopWatchingMore() {}
+  void RefMore(bool ref) {}
+
+  // The guard every libuv callback goes through, calling Derived's
+  // Handler(status, events): OnEvents for io_, others for Derived's own.
+  template <void (Derived::*Handler)(int, int)>
+  static void OnPoll(uv_poll_t* poll, int status, int events) {
+    auto* self = static_cast<Derived*>(poll->data);
+    if (self == nullptr) return;
+    napi_env env = self->Env();
+    RawHandleScope scope(env);
+    // libuv stopped the handle before reporting an error status (a
+    // Handler for another PolledFd of Derived's tells its own).
+    if (status < 0 && Handler == &Derived::OnEvents) self->io_.StoppedByLibuv();
+    if (!CanCallIntoJs(self->Env())) {
+      // The environment is going away (worker.terminate()): its cleanup hook
+      // releases the fd; until then, stop waking up for it.
+      static_cast<Derived*>(self)->StopWatchingMore();
+      self->Watch(0);
+      return;
+    }
+    try {
+      // A local handle on the wrapper keeps it (and so `self`) alive through
+      // whatever the callbacks do, close() and dropping the last reference included.
+      Napi::Object keep = self->Value();
+      (void)keep;
+      (self->*Handler)(status, events);
+    } catch (const Napi::Error& error) {
+      ReportUncaught(self->Env(), error);
+    } catch (const std::bad_alloc&) {
+      self->OnNativeFailure(ENOMEM);
+    } catch (...) {
+      self->OnNativeFailure(EIO);
+    }
   }
 
   PolledFd io_;
@@ -105,41 +144,15 @@ class PolledHandle : public Napi::ObjectWrap<Derived>, public NativeResource {
     }
   }
 
-  static void OnPoll(uv_poll_t* poll, int status, int events) {
-    auto* self = static_cast<Derived*>(poll->data);
-    if (self == nullptr) return;
-    napi_env env = self->Env();
-    RawHandleScope scope(env);
-    // libuv stopped the handle before reporting an error status.
-    if (status < 0) self->io_.StoppedByLibuv();
-    if (!CanCallIntoJs(self->Env())) {
-      // The environment is going away (worker.terminate()): its cleanup hook
-      // releases the fd; until then, stop waking up for it.
-      self->Watch(0);
-      return;
-    }
-    try {
-      // A local handle on the wrapper keeps it (and so `self`) alive through
-      // whatever the callbacks do, close() and dropping the last reference included.
-      Napi::Object keep = self->Value();
-      (void)keep;
-      self->OnEvents(status, events);
-    } catch (const Napi::Error& error) {
-      ReportUncaught(self->Env(), error);
-    } catch (const std::bad_alloc&) {
-      self->OnNativeFailure(ENOMEM);
-    } catch (...) {
-      self->OnNativeFailure(EIO);
-    }
-  }
-
   Napi::Value JsRef(const Napi::CallbackInfo& info) {
     io_.Ref();
+    static_cast<Derived*>(this)->RefMore(true);
     return info.Env().Undefined();
   }
 
   Napi::Value JsUnref(const Napi::CallbackInfo& info) {
     io_.Unref();
+    static_cast<Derived*>(this)->RefMore(false);
     return info.Env().Undefined();
   }
 

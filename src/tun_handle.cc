@@ -71,7 +71,8 @@ Napi::Function TunHandle::Init(Napi::Env env) {
 }
 
 // new TunHandle(fd, maxPacketSize, maxBatch, writeResults: Int32Array,
-//               onRead(slab, descriptors, count, bytes), onWritable(), onError(errno, syscall))
+//               onRead(slab, descriptors, count, bytes), onWritable(), onError(errno, syscall),
+//               readerThread: boolean)
 // The handle owns fd from its first line, whatever happens next; the one
 // exception is an fd another TunHandle already holds (EEXIST), which stays
 // with its owner.
@@ -97,13 +98,49 @@ TunHandle::TunHandle(const Napi::CallbackInfo& info) : PolledHandle<TunHandle>(i
   // of the largest; a smaller slab would force a fresh one every read.
   slabSize_ = std::max<size_t>(256 * 1024, 4 * static_cast<size_t>(maxPacketSize_));
   Adopt(env, fd);  // closes fd if it fails
+  if (info.Length() > 7 && info[7].ToBoolean().Value()) {
+    try {
+      StartThread(env);
+    } catch (...) {
+      thread_.reset();
+      notify_.Close();
+      io_.Close();
+      UntrackResource(env, this);
+      throw;
+    }
+  }
   std::lock_guard<std::mutex> lock(ownedFdsMutex);
   OwnedFds().insert(fd);
+}
+
+TunHandle::~TunHandle() { Release(); }
+
+// The thread's eventfd is polled on the loop like the fd itself, so the
+// wrapper's strong reference, ref/unref and teardown cover it the same way.
+void TunHandle::StartThread(Napi::Env env) {
+  auto thread = std::make_unique<ReaderThread>(io_.fd(), maxPacketSize_, maxBatch_, slabSize_);
+  int err = thread->Start();
+  if (err != 0) throw ErrnoError(env, err, "pthread_create");
+  int notify = dup(thread->notifyFd());
+  if (notify < 0) throw ErrnoError(env, errno, "dup");
+  notify_.Init(env, notify, this, OnPoll<&TunHandle::OnNotify>);
+  thread_ = std::move(thread);
+}
+
+void TunHandle::RefMore(bool ref) {
+  if (ref) {
+    notify_.Ref();
+  } else {
+    notify_.Unref();
+  }
 }
 
 void TunHandle::BeforeRelease() {
   reading_ = false;
   waitingWritable_ = false;
+  // Joined before the fd closes: the thread never reads a closed (or reused) fd.
+  thread_.reset();
+  notify_.Close();
   std::lock_guard<std::mutex> lock(ownedFdsMutex);
   OwnedFds().erase(io_.fd());
 }
@@ -113,7 +150,38 @@ void TunHandle::AfterClose() {
   slabData_ = nullptr;
 }
 
-void TunHandle::UpdatePoll() { Watch((reading_ ? UV_READABLE : 0) | (waitingWritable_ ? UV_WRITABLE : 0)); }
+void TunHandle::UpdatePoll() {
+  if (thread_ != nullptr) {
+    thread_->SetActive(reading_);
+    notify_.Watch(reading_ ? UV_READABLE : 0);
+    // What a paused wake-up left in the ring was told of already.
+    if (reading_ && thread_->Ready()) thread_->Renotify();
+    Watch(waitingWritable_ ? UV_WRITABLE : 0);
+    return;
+  }
+  Watch((reading_ ? UV_READABLE : 0) | (waitingWritable_ ? UV_WRITABLE : 0));
+}
+
+// The reader thread has batches ready (or an error for us).
+void TunHandle::OnNotify(int status, int events) {
+  if (status < 0) {
+    notify_.StoppedByLibuv();
+    OnNativeFailure(-status);
+    return;
+  }
+  Napi::Env env = Env();
+  if (!reading_ || io_.fd() < 0 || thread_ == nullptr) return;
+  thread_->ClearNotify();
+  ReadBatch(env);
+  // A bounded wake-up may leave batches: wake again next turn, as the
+  // level-triggered poll of the fd does in the other mode.
+  if (reading_ && thread_ != nullptr && thread_->Ready()) thread_->Renotify();
+}
+
+ssize_t TunHandle::NextPacket(uint8_t* dst) {
+  if (thread_ != nullptr) return thread_->Take(dst);
+  return SysRead(io_.fd(), dst, maxPacketSize_);
+}
 
 void TunHandle::ReportError(int err, const char* syscall) {
   if (io_.fd() < 0 || !CanCallIntoJs(Env())) return;
@@ -216,7 +284,7 @@ bool TunHandle::ReadPart(Napi::Env env, uint32_t limit, uint32_t* count) {
       if (got > 0) break;  // this batch's packets all live in one slab
       NewSlab(env);
     }
-    ssize_t n = SysRead(io_.fd(), slabData_ + slabUsed_, maxPacketSize_);
+    ssize_t n = NextPacket(slabData_ + slabUsed_);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN) error = errno;

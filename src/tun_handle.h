@@ -13,13 +13,21 @@
 // (postMessage with a transfer list, ArrayBuffer.prototype.transfer): every
 // batch checks, and a detached one is replaced rather than written into.
 //
+// With a reader thread (the constructor's `readerThread`, see
+// reader_thread.h) the reads happen on that thread into native memory, and a
+// wake-up of the loop copies what it has read into the slab instead: the
+// same batches, parts, budget, slab and detach rules as above.
+//
 // Writes: synchronous non-blocking write(2) per packet, one crossing for a
 // whole batch; on EAGAIN JS asks to be told (onWritable) when to go on.
 #pragma once
 #include <napi.h>
 #include <uv.h>
 
+#include <memory>
+
 #include "polled_handle.h"
+#include "reader_thread.h"
 
 namespace tuntap {
 
@@ -27,12 +35,19 @@ class TunHandle : public PolledHandle<TunHandle> {
  public:
   static Napi::Function Init(Napi::Env env);
   explicit TunHandle(const Napi::CallbackInfo& info);
+  // Here, not only in PolledHandle's: the reader thread must be stopped
+  // before the fd closes, while this class's members still exist.
+  ~TunHandle() override;
 
   // PolledHandle's hooks.
   void OnEvents(int status, int events);
   void OnNativeFailure(int err);
   void BeforeRelease();
   void AfterClose();
+  bool WatchingMore() const { return notify_.watching() != 0; }
+  void StopWatchingMore() { notify_.Watch(0); }
+  void RefMore(bool ref);
+  void OnNotify(int status, int events);
 
   // Whether a TunHandle of this process holds fd (in any environment).
   static bool OwnsFd(int fd);
@@ -56,6 +71,10 @@ class TunHandle : public PolledHandle<TunHandle> {
   void NewSlab(Napi::Env env);
   void NewDescriptors(Napi::Env env);
   void ReportError(int err, const char* syscall);
+  void StartThread(Napi::Env env);
+  // The next packet into dst (maxPacketSize_ of room): from the fd, or from
+  // the reader thread's ring. Its length, or -1 with errno set.
+  ssize_t NextPacket(uint8_t* dst);
 
   bool reading_ = false;
   bool waitingWritable_ = false;
@@ -74,6 +93,9 @@ class TunHandle : public PolledHandle<TunHandle> {
   int32_t* writeResults_ = nullptr;  // JS keeps this array private
   uint32_t writeResultsCapacity_ = 0;
   Napi::ObjectReference writeResultsRef_;
+
+  std::unique_ptr<ReaderThread> thread_;  // only with readerThread
+  PolledFd notify_;                       // thread_'s notifyFd(), polled
 };
 
 }  // namespace tuntap

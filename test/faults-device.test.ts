@@ -33,37 +33,39 @@ async function reportedAndClosed(dev: TunDevice, errors: Error[], what: string):
   return errors[0];
 }
 
-privilegedTest(
-  'deleting the device while it reads a flood is reported once as an error, and it closes and releases the fd',
-  async () => {
-    const fdsBefore = openFdCount();
-    const net = uniqueSubnet();
-    const dev = await TunDevice.open({ name: uniqueName('fdr') });
-    const errors: Error[] = [];
-    dev.on('error', (e) => errors.push(e));
-    bringUp(dev.name, net);
-    const { socket } = await boundUdpSocket(net.host(1));
-    let read = 0;
-    let deleted = false;
-    dev.readable.on('data', () => {
-      if (++read === 200 && !deleted) {
-        deleted = true;
-        ip('link', 'del', dev.name);
+for (const readerThread of [false, true]) {
+  privilegedTest(
+    `deleting the device while it reads a flood${readerThread ? ' on a reader thread' : ''} is reported once as an error, and it closes and releases the fd`,
+    async () => {
+      const fdsBefore = openFdCount();
+      const net = uniqueSubnet();
+      const dev = await TunDevice.open({ name: uniqueName('fdr'), readerThread });
+      const errors: Error[] = [];
+      dev.on('error', (e) => errors.push(e));
+      bringUp(dev.name, net);
+      const { socket } = await boundUdpSocket(net.host(1));
+      let read = 0;
+      let deleted = false;
+      dev.readable.on('data', () => {
+        if (++read === 200 && !deleted) {
+          deleted = true;
+          ip('link', 'del', dev.name);
+        }
+      });
+      const deadline = Date.now() + 10_000;
+      while (!dev.closed && Date.now() < deadline) {
+        for (let i = 0; i < 50; i++) socket.send(Buffer.alloc(64), 9, net.host(2));
+        await new Promise((resolve) => setImmediate(resolve));
       }
-    });
-    const deadline = Date.now() + 10_000;
-    while (!dev.closed && Date.now() < deadline) {
-      for (let i = 0; i < 50; i++) socket.send(Buffer.alloc(64), 9, net.host(2));
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    socket.close();
-    assert.ok(deleted, `the flood reached the reader (${read} packets)`);
-    const error = await reportedAndClosed(dev, errors, 'deleted under a reader');
-    assert.equal((error as NodeJS.ErrnoException).code, 'EBADFD');
-    assert.equal(linkExists(dev.name), false);
-    assert.equal(openFdCount(), fdsBefore, 'the fd is released');
-  },
-);
+      socket.close();
+      assert.ok(deleted, `the flood reached the reader (${read} packets)`);
+      const error = await reportedAndClosed(dev, errors, 'deleted under a reader');
+      assert.equal((error as NodeJS.ErrnoException).code, 'EBADFD');
+      assert.equal(linkExists(dev.name), false);
+      assert.equal(openFdCount(), fdsBefore, 'the fd is released');
+    },
+  );
+}
 
 privilegedTest(
   'deleting the device in the middle of a burst of writes fails the burst, calls back every write once, and releases the fd',

@@ -25,10 +25,18 @@ const HANDLERS: Array<[handler: string, what: string]> = [
   ['addressAdded', "an 'addressAdded' handler"],
 ];
 
-for (const [handler, what] of HANDLERS) {
+// The read handlers once more with the reader on its own thread (readerThread):
+// the thread must be stopped and joined before the fd closes, from inside them.
+const RUNS: Array<[handler: string, what: string, how: string[]]> = [
+  ...HANDLERS.map(([handler, what]): [string, string, string[]] => [handler, what, []]),
+  ['data', "a 'data' handler of a device with a reader thread", ['thread']],
+  ['readBatches', 'a readBatches handler of a device with a reader thread', ['thread']],
+];
+
+for (const [handler, what, how] of RUNS) {
   for (const action of ['close', 'destroy'] as const) {
     faultTest(`${action}() from inside ${what} crashes nothing, settles, and releases the fd`, async () => {
-      const run = await runChild('handler-close', [handler, action], { timeoutMs: 20_000 });
+      const run = await runChild('handler-close', [handler, action, ...how], { timeoutMs: 20_000 });
       assertCleanExit(run);
       const r = childReport<HandlerReport>(run);
       assert.deepEqual(r.uncaught, [], 'no uncaught error');

@@ -18,8 +18,15 @@ interface WorkersReport {
  * Runs `rounds` workers of `kind` in a child and checks it exited cleanly,
  * every round went as planned, and the fds and RSS came back.
  */
-async function workersRun(kind: string, rounds: number, mainLoads: boolean, timeoutMs: number): Promise<WorkersReport> {
-  const run = await runChild('workers', [kind, String(rounds), ...(mainLoads ? ['--main-loads'] : [])], { timeoutMs });
+async function workersRun(
+  kind: string,
+  rounds: number,
+  mainLoads: boolean,
+  timeoutMs: number,
+  readerThread = false,
+): Promise<WorkersReport> {
+  const flags = [...(mainLoads ? ['--main-loads'] : []), ...(readerThread ? ['--reader-thread'] : [])];
+  const run = await runChild('workers', [kind, String(rounds), ...flags], { timeoutMs });
   assertCleanExit(run);
   const r = childReport<WorkersReport>(run);
   assert.deepEqual(r.failures, [], transcript(run));
@@ -39,6 +46,22 @@ faultTest(
     await workersRun('flood', FLOOD_ROUNDS, false, 120_000);
   },
   { timeout: 150_000 },
+);
+
+faultTest(
+  'a worker reading a flood on a reader thread (readerThread), terminated 60 times in a row, crashes nothing and leaves fds and RSS at the baseline',
+  async () => {
+    await workersRun('flood', 60, false, 90_000, true);
+  },
+  { timeout: 120_000 },
+);
+
+faultTest(
+  'a worker that ends by itself while its device reads on a reader thread does not crash the process (the main thread never loads the addon)',
+  async () => {
+    await workersRun('self-exit', 12, false, 60_000, true);
+  },
+  { timeout: 90_000 },
 );
 
 faultTest(

@@ -15,40 +15,42 @@ import { numberedPacket, openUp, sendNumbered, sequenceOf } from './numbered';
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
-privilegedTest(
-  'a readBatches handler may transfer away the descriptors and slab it was given; later batches are intact',
-  async () => {
-    const { dev, net } = await openUp('xfer');
-    await using _ = dev;
-    const seen: number[] = [];
-    let detachedGiven = 0;
-    dev.readBatches((slab, d, count) => {
-      if (d.length === 0 || slab.length === 0) detachedGiven++;
-      for (let i = 0; i < count; i++) {
-        const s = sequenceOf(slab.subarray(d[2 * i], d[2 * i] + d[2 * i + 1]));
-        if (s >= 0) seen.push(s);
+for (const readerThread of [false, true]) {
+  privilegedTest(
+    `a readBatches handler may transfer away the descriptors and slab it was given; later batches are intact${readerThread ? ' (reader thread)' : ''}`,
+    async () => {
+      const { dev, net } = await openUp('xfer', { readerThread });
+      await using _ = dev;
+      const seen: number[] = [];
+      let detachedGiven = 0;
+      dev.readBatches((slab, d, count) => {
+        if (d.length === 0 || slab.length === 0) detachedGiven++;
+        for (let i = 0; i < count; i++) {
+          const s = sequenceOf(slab.subarray(d[2 * i], d[2 * i] + d[2 * i + 1]));
+          if (s >= 0) seen.push(s);
+        }
+        // What a handler that offloads a batch to a worker does with postMessage(x, [x.buffer]).
+        structuredClone(d.buffer, { transfer: [d.buffer as ArrayBuffer] });
+        try {
+          structuredClone(slab.buffer, { transfer: [slab.buffer as ArrayBuffer] });
+        } catch {
+          // Memory the runtime does not let go of is fine too: it is then never detached.
+        }
+        gc();
+      });
+      for (let round = 0; round < 5; round++) {
+        await sendNumbered(net.host(2), 40);
+        await until(() => seen.length >= 40 * (round + 1), `${40 * (round + 1)} packets`);
+        gc();
       }
-      // What a handler that offloads a batch to a worker does with postMessage(x, [x.buffer]).
-      structuredClone(d.buffer, { transfer: [d.buffer as ArrayBuffer] });
-      try {
-        structuredClone(slab.buffer, { transfer: [slab.buffer as ArrayBuffer] });
-      } catch {
-        // Memory the runtime does not let go of is fine too: it is then never detached.
-      }
-      gc();
-    });
-    for (let round = 0; round < 5; round++) {
-      await sendNumbered(net.host(2), 40);
-      await until(() => seen.length >= 40 * (round + 1), `${40 * (round + 1)} packets`);
-      gc();
-    }
-    assert.equal(detachedGiven, 0, 'a batch was handed a detached array');
-    assert.deepEqual(
-      seen,
-      Array.from({ length: 200 }, (_, i) => i % 40),
-    );
-  },
-);
+      assert.equal(detachedGiven, 0, 'a batch was handed a detached array');
+      assert.deepEqual(
+        seen,
+        Array.from({ length: 200 }, (_, i) => i % 40),
+      );
+    },
+  );
+}
 
 /** Queues `count` numbered packets in the kernel ring before anyone reads them. */
 async function queued(prefix: string, count: number) {

@@ -21,7 +21,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
+#include <linux/io_uring.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
@@ -84,10 +86,129 @@ static int swap_udp(uint8_t *p, ssize_t n) {
 #define READ_SIZE (65575 + 64)
 #define SLAB_SIZE (4 * READ_SIZE)
 
+// uring: io_uring multishot read (IORING_OP_READ_MULTISHOT, Linux 6.7)
+// from a provided-buffer ring of MAX_BATCH buffers: one io_uring_enter per
+// wake-up for many packets, no read(2) per packet. A buffer goes back to the
+// ring when the next packet is asked for (the caller is done with it).
+#ifndef IORING_OP_READ_MULTISHOT
+#define IORING_OP_READ_MULTISHOT 49
+#endif
+#define URING_BUFS 512  // power of two
+#define URING_CQ 4096
+
+struct uring {
+  int fd;
+  unsigned *cq_head, *cq_tail, cq_mask;
+  struct io_uring_cqe *cqes;
+  unsigned *sq_tail, sq_mask, *sq_array;
+  struct io_uring_sqe *sqes;
+  struct io_uring_buf_ring *buffers;
+  uint16_t buffers_tail;
+  uint8_t *memory;  // URING_BUFS of READ_SIZE bytes
+  int held;         // buffer id the caller has, or -1
+  int armed;
+};
+
+static void uring_arm(struct uring *u, int fd) {
+  unsigned tail = *u->sq_tail;
+  struct io_uring_sqe *sqe = &u->sqes[tail & u->sq_mask];
+  memset(sqe, 0, sizeof *sqe);
+  sqe->opcode = IORING_OP_READ_MULTISHOT;
+  sqe->fd = fd;
+  sqe->flags = IOSQE_BUFFER_SELECT;
+  sqe->buf_group = 0;
+  u->sq_array[tail & u->sq_mask] = tail & u->sq_mask;
+  __atomic_store_n(u->sq_tail, tail + 1, __ATOMIC_RELEASE);
+  if (syscall(__NR_io_uring_enter, u->fd, 1, 0, 0, NULL, 0) < 0) die("io_uring_enter (submit)");
+  u->armed = 1;
+}
+
+static void uring_give(struct uring *u, int bid) {
+  struct io_uring_buf *b = &u->buffers->bufs[u->buffers_tail & (URING_BUFS - 1)];
+  b->addr = (uint64_t)(uintptr_t)(u->memory + (size_t)bid * READ_SIZE);
+  b->len = READ_SIZE;
+  b->bid = (uint16_t)bid;
+  u->buffers_tail++;
+  __atomic_store_n(&u->buffers->tail, u->buffers_tail, __ATOMIC_RELEASE);
+}
+
+static void uring_init(struct uring *u, int fd) {
+  memset(u, 0, sizeof *u);
+  u->held = -1;
+  struct io_uring_params p;
+  memset(&p, 0, sizeof p);
+  p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+  p.cq_entries = URING_CQ;
+  u->fd = (int)syscall(__NR_io_uring_setup, 4, &p);
+  if (u->fd < 0) die("io_uring_setup");
+  size_t sq_size = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+  size_t cq_size = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+  if (cq_size > sq_size) sq_size = cq_size;
+  uint8_t *rings = mmap(NULL, sq_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, u->fd, IORING_OFF_SQ_RING);
+  if (rings == MAP_FAILED) die("mmap ring");
+  u->sq_tail = (unsigned *)(rings + p.sq_off.tail);
+  u->sq_mask = *(unsigned *)(rings + p.sq_off.ring_mask);
+  u->sq_array = (unsigned *)(rings + p.sq_off.array);
+  u->cq_head = (unsigned *)(rings + p.cq_off.head);
+  u->cq_tail = (unsigned *)(rings + p.cq_off.tail);
+  u->cq_mask = *(unsigned *)(rings + p.cq_off.ring_mask);
+  u->cqes = (struct io_uring_cqe *)(rings + p.cq_off.cqes);
+  u->sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                 u->fd, IORING_OFF_SQES);
+  if (u->sqes == MAP_FAILED) die("mmap sqes");
+  u->buffers = aligned_alloc(4096, URING_BUFS * sizeof(struct io_uring_buf));
+  u->memory = aligned_alloc(4096, (size_t)URING_BUFS * READ_SIZE);
+  if (u->buffers == NULL || u->memory == NULL) die("aligned_alloc");
+  memset(u->buffers, 0, URING_BUFS * sizeof(struct io_uring_buf));
+  memset(u->memory, 0, (size_t)URING_BUFS * READ_SIZE);
+  struct io_uring_buf_reg reg;
+  memset(&reg, 0, sizeof reg);
+  reg.ring_addr = (uint64_t)(uintptr_t)u->buffers;
+  reg.ring_entries = URING_BUFS;
+  reg.bgid = 0;
+  if (syscall(__NR_io_uring_register, u->fd, IORING_REGISTER_PBUF_RING, &reg, 1) < 0) die("IORING_REGISTER_PBUF_RING");
+  for (int i = 0; i < URING_BUFS; i++) uring_give(u, i);
+  uring_arm(u, fd);
+}
+
+// The next packet's length (*data: its bytes), or -1 once a stop is asked for.
+static ssize_t uring_next(struct uring *u, int fd, uint8_t **data) {
+  if (u->held >= 0) {
+    uring_give(u, u->held);
+    u->held = -1;
+  }
+  for (;;) {
+    if (stop_requested) return -1;
+    unsigned head = *u->cq_head;
+    if (head == __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE)) {
+      if (!u->armed) uring_arm(u, fd);
+      if (syscall(__NR_io_uring_enter, u->fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0 && errno != EINTR)
+        die("io_uring_enter");
+      continue;
+    }
+    struct io_uring_cqe *cqe = &u->cqes[head & u->cq_mask];
+    int res = cqe->res;
+    unsigned flags = cqe->flags;
+    __atomic_store_n(u->cq_head, head + 1, __ATOMIC_RELEASE);
+    if (!(flags & IORING_CQE_F_MORE)) u->armed = 0;
+    if (res < 0) {
+      if (res == -ENOBUFS || res == -EAGAIN) continue;
+      errno = -res;
+      die("multishot read");
+    }
+    if (!(flags & IORING_CQE_F_BUFFER)) continue;
+    int bid = (int)(flags >> IORING_CQE_BUFFER_SHIFT);
+    *data = u->memory + (size_t)bid * READ_SIZE;
+    u->held = bid;
+    return res;
+  }
+}
+
 struct reader {
   _Atomic int *hold;  // while set, no read starts (mq: the threads pause between drains)
   void (*before_wait)(struct reader *r);  // called before epoll_wait (mq: publish the batch's count)
-  int fd, epoll_fd, blocking;
+  int fd, epoll_fd, blocking, use_uring;
+  struct uring uring;
   unsigned in_batch;
   size_t used;
   uint8_t *slab;
@@ -97,7 +218,13 @@ static void reader_init(struct reader *r, int fd, const char *how) {
   memset(r, 0, sizeof *r);
   r->fd = fd;
   r->blocking = how != NULL && !strcmp(how, "blocking");
-  if (how != NULL && !r->blocking && strcmp(how, "poll")) exit(2);
+  r->use_uring = how != NULL && !strcmp(how, "uring");
+  if (how != NULL && !r->blocking && !r->use_uring && strcmp(how, "poll")) exit(2);
+  if (r->use_uring) {
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    uring_init(&r->uring, fd);
+    return;
+  }
   // C11's aligned_alloc wants the size a multiple of the alignment (ASan enforces it).
   r->slab = aligned_alloc(4096, (SLAB_SIZE + 4095) & ~(size_t)4095);
   if (r->slab == NULL) die("aligned_alloc");
@@ -111,6 +238,7 @@ static void reader_init(struct reader *r, int fd, const char *how) {
 
 // The next packet's length (its bytes at *data), or -1 once a stop is asked for.
 static ssize_t next_packet(struct reader *r, uint8_t **data) {
+  if (r->use_uring) return uring_next(&r->uring, r->fd, data);
   for (;;) {
     while (r->hold != NULL && atomic_load(r->hold) && !stop_requested) usleep(200);
     if (stop_requested) return -1;

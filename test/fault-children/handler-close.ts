@@ -2,14 +2,15 @@
 // what happened: how often the handler ran, every uncaught error, whether
 // close() settled, and the fd count before the open and after the close.
 //
-//   node handler-close.js <data|readBatches|drop|dropWritePackets|linkChange|up|addressAdded> <close|destroy>
+//   node handler-close.js <data|readBatches|drop|dropWritePackets|linkChange|up|addressAdded> <close|destroy> [thread]
+// thread: the device reads on a reader thread (TunDeviceOptions.readerThread).
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { TunDevice } from '../../lib';
 import { report } from '../fault-helpers';
 import { bringUp, ip, linkExists, openFdCount, rejectAfter, uniqueName, uniqueSubnet } from '../helpers';
 
-const [handler, action] = process.argv.slice(2);
+const [handler, action, how] = process.argv.slice(2);
 const uncaught: string[] = [];
 process.on('uncaughtException', (error) => uncaught.push(String(error.stack ?? error)));
 process.on('unhandledRejection', (error) => uncaught.push(`unhandled rejection: ${String((error as Error)?.stack ?? error)}`));
@@ -42,7 +43,7 @@ async function repeatUntil(done: () => boolean, step: (i: number) => void): Prom
 
 async function main(): Promise<void> {
   const fdsBefore = openFdCount();
-  const dev = await TunDevice.open({ name: uniqueName('hc') });
+  const dev = await TunDevice.open({ name: uniqueName('hc'), readerThread: how === 'thread' });
   const name = dev.name;
   let calls = 0;
   let callsAfterAct = 0;

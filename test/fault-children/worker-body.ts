@@ -15,6 +15,8 @@ export interface WorkerJob {
   subnet: string;
   /** self-exit: end by process.exit() or by the loop running empty (everything unref'd). */
   end?: 'process.exit' | 'natural';
+  /** flood, self-exit: the device reads on a reader thread (TunDeviceOptions.readerThread). */
+  readerThread?: boolean;
 }
 
 const job = workerData as WorkerJob;
@@ -22,7 +24,7 @@ const port = parentPort!;
 
 /** Opens a device, addresses it, and reads the UDP datagrams a socket of ours floods it with, until terminated. */
 async function flood(): Promise<void> {
-  const dev = await TunDevice.open({ name: job.name });
+  const dev = await TunDevice.open({ name: job.name, readerThread: job.readerThread === true });
   await dev.addAddress(`${job.subnet}.1/24`);
   await dev.up();
   const socket = dgram.createSocket('udp4');
@@ -45,7 +47,9 @@ async function flood(): Promise<void> {
 
 /** Opens a device, a watcher and a Netlink, uses them, and ends with all three open. */
 async function selfExit(): Promise<void> {
-  const dev = await TunDevice.open({ name: job.name });
+  const dev = await TunDevice.open({ name: job.name, readerThread: job.readerThread === true });
+  // Reading, so that a reader thread is running when the worker ends.
+  if (job.readerThread === true) dev.readable.resume();
   const watcher = await Netlink.watch();
   const netlink = await Netlink.open();
   await netlink.links();

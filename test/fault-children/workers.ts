@@ -4,7 +4,7 @@
 // thread never loads the addon: a worker's environment is then the only one
 // that has it, and it is unloaded when the worker ends.
 //
-//   node workers.js <flood|self-exit|busy|watch> <rounds> [--main-loads]
+//   node workers.js <flood|self-exit|busy|watch> <rounds> [--main-loads] [--reader-thread]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
@@ -69,6 +69,7 @@ async function round(i: number): Promise<void> {
     name: `fw${tag}x${i}`,
     subnet: `10.${200 + (process.pid % 50)}.${i % 250}`,
     end: i % 2 === 0 ? 'process.exit' : 'natural',
+    readerThread: flags.includes('--reader-thread'),
   };
   const worker = new Worker(BODY, { workerData: job });
   const exited = once(worker, 'exit').catch(() => [-1]);

@@ -1,0 +1,213 @@
+#include "reader_thread.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+namespace tuntap {
+
+namespace {
+
+// An eventfd's counter, set or cleared; errors mean a closed fd, which the
+// owner's order of teardown rules out.
+void Signal(int fd) {
+  uint64_t one = 1;
+  ssize_t n;
+  do {
+    n = ::write(fd, &one, sizeof one);
+  } while (n < 0 && errno == EINTR);
+}
+
+void Clear(int fd) {
+  uint64_t value;
+  ssize_t n;
+  do {
+    n = ::read(fd, &value, sizeof value);
+  } while (n < 0 && errno == EINTR);
+}
+
+}  // namespace
+
+ReaderThread::ReaderThread(int fd, uint32_t maxPacketSize, uint32_t maxBatch, size_t slotBytes)
+    : fd_(fd), maxPacketSize_(maxPacketSize), maxBatch_(maxBatch), slotBytes_(slotBytes) {}
+
+ReaderThread::~ReaderThread() {
+  Stop();
+  if (notifyFd_ >= 0) ::close(notifyFd_);
+  if (controlFd_ >= 0) ::close(controlFd_);
+}
+
+int ReaderThread::Start() {
+  try {
+    for (Slot& slot : slots_) {
+      slot.data.reset(new uint8_t[slotBytes_]);
+      slot.descriptors.reset(new uint32_t[2 * static_cast<size_t>(maxBatch_)]);
+    }
+  } catch (const std::bad_alloc&) {
+    return ENOMEM;
+  }
+  notifyFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (notifyFd_ < 0) return errno;
+  controlFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (controlFd_ < 0) return errno;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  // poll and read want little stack.
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  // Signals stay with Node's threads: the new thread starts with all blocked.
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  int err = pthread_create(&thread_, &attr, Main, this);
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  pthread_attr_destroy(&attr);
+  if (err != 0) return err;
+  started_ = true;
+  return 0;
+}
+
+void ReaderThread::Stop() {
+  if (!started_) return;
+  started_ = false;
+  stop_ = true;
+  Signal(controlFd_);
+  pthread_join(thread_, nullptr);
+}
+
+void* ReaderThread::Main(void* self) {
+  static_cast<ReaderThread*>(self)->Run();
+  return nullptr;
+}
+
+bool ReaderThread::MayRead() const { return active_ && tail_ - head_ < kSlots; }
+
+void ReaderThread::Run() {
+  // Fault the ring's pages in here, not on the first packets.
+  for (Slot& slot : slots_) memset(slot.data.get(), 0, slotBytes_);
+  while (!stop_) {
+    if (!MayRead()) {
+      SleepWhile([this] { return !MayRead(); });
+      continue;
+    }
+    uint32_t tail = tail_;
+    Slot& slot = slots_[tail % kSlots];
+    slot.count = 0;
+    slot.error = 0;
+    size_t used = 0;
+    bool empty = false;
+    while (slot.count < maxBatch_ && slotBytes_ - used >= maxPacketSize_) {
+      // The system call itself: glibc's read() is a cancellation point and
+      // costs two atomics more (see SysRead in tun_handle.cc).
+      ssize_t n = syscall(SYS_read, fd_, slot.data.get() + used, maxPacketSize_);
+      if (n > 0) {
+        slot.descriptors[2 * slot.count] = static_cast<uint32_t>(used);
+        slot.descriptors[2 * slot.count + 1] = static_cast<uint32_t>(n);
+        used += (static_cast<size_t>(n) + 15) & ~static_cast<size_t>(15);
+        slot.count++;
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno != EAGAIN) {
+        slot.error = errno;
+        break;
+      }
+      empty = true;
+      break;
+    }
+    if (slot.count > 0 || slot.error != 0) {
+      tail_ = tail + 1;
+      Signal(notifyFd_);
+      if (slot.error != 0) break;
+    }
+    if (empty) {
+      bool sawError = false;
+      if (!WaitReadable(&sawError)) continue;
+      if (sawError) {
+        // poll said error, yet a read finds nothing: say so once, and end.
+        ssize_t n = syscall(SYS_read, fd_, nullptr, 0);
+        int err = n < 0 && errno != EAGAIN ? errno : EIO;
+        while (!stop_ && tail_ - head_ >= kSlots) SleepWhile([this] { return tail_ - head_ >= kSlots; });
+        if (stop_) break;
+        Slot& last = slots_[tail_ % kSlots];
+        last.count = 0;
+        last.error = err;
+        tail_ = tail_ + 1;
+        Signal(notifyFd_);
+        break;
+      }
+    }
+  }
+  // After an error the thread is done: it waits here only so that Stop()
+  // finds it (nothing else to do; the loop thread joins it).
+  while (!stop_) SleepWhile([] { return true; });
+}
+
+// Waits for packets or a word from the loop thread. False if the loop thread
+// spoke (the caller looks again at what it may do); sawError when poll
+// reported an error on the TUN fd with nothing to read.
+bool ReaderThread::WaitReadable(bool* sawError) {
+  struct pollfd fds[2] = {{fd_, POLLIN, 0}, {controlFd_, POLLIN, 0}};
+  int n = ::poll(fds, 2, -1);
+  if (n < 0) return false;  // EINTR: look again
+  if ((fds[1].revents & POLLIN) != 0) {
+    Clear(controlFd_);
+    return false;
+  }
+  *sawError = (fds[0].revents & POLLIN) == 0 && (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) != 0;
+  return true;
+}
+
+void ReaderThread::ClearControl() { Clear(controlFd_); }
+
+void ReaderThread::Wake() {
+  if (sleeping_) Signal(controlFd_);
+}
+
+void ReaderThread::SetActive(bool active) {
+  if (active_ == active) return;
+  active_ = active;
+  if (active) Wake();
+}
+
+bool ReaderThread::Ready() const { return head_ != tail_; }
+
+void ReaderThread::ClearNotify() { Clear(notifyFd_); }
+
+void ReaderThread::Renotify() { Signal(notifyFd_); }
+
+void ReaderThread::Pop() {
+  position_ = 0;
+  head_ = head_ + 1;
+  Wake();
+}
+
+ssize_t ReaderThread::Take(uint8_t* dst) {
+  for (;;) {
+    uint32_t head = head_;
+    if (head == tail_) {
+      errno = EAGAIN;
+      return -1;
+    }
+    Slot& slot = slots_[head % kSlots];
+    if (position_ < slot.count) {
+      uint32_t offset = slot.descriptors[2 * position_], length = slot.descriptors[2 * position_ + 1];
+      memcpy(dst, slot.data.get() + offset, length);
+      if (++position_ == slot.count && slot.error == 0) Pop();
+      return length;
+    }
+    int error = slot.error;
+    Pop();
+    if (error != 0) {
+      errno = error;
+      return -1;
+    }
+  }
+}
+
+}  // namespace tuntap

@@ -1,0 +1,118 @@
+// ReaderThread: the opt-in reader of a TunHandle (TunDeviceOptions.readerThread).
+//
+// One thread per queue reads packets from the TUN fd into a small ring of
+// native batches (kSlots of them, each up to maxBatch packets) and tells the
+// event loop through an eventfd; the loop thread copies each packet into the
+// JS slab as the poll-mode reader would have read it. Reading thus overlaps
+// JS's processing of the batch before: on two cores, the rate is that of the
+// slower of the two sides instead of their sum.
+//
+// What the thread touches: the TUN fd (read and poll only), its own ring
+// memory and the two eventfds. Never JS memory, never N-API: user code may
+// detach or transfer any buffer it was given and the thread cannot write
+// into it. The loop thread stops and joins the thread before the TUN fd is
+// closed (TunHandle::BeforeRelease), so the thread never reads a closed fd,
+// or a reused fd number.
+//
+// Bounds: the thread reads only while JS reads (SetActive), and only into a
+// free slot; so at most kSlots batches wait in native memory, whose size is
+// fixed when the thread starts. A read error ends the thread after its
+// packets; the loop thread gets the error after the last of them.
+#pragma once
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include <poll.h>
+#include <pthread.h>
+
+namespace tuntap {
+
+class ReaderThread {
+ public:
+  static constexpr uint32_t kSlots = 4;
+
+  // Reads fd in parts of maxPacketSize bytes, at most maxBatch packets and
+  // slotBytes bytes a batch. Start() must succeed before anything else.
+  ReaderThread(int fd, uint32_t maxPacketSize, uint32_t maxBatch, size_t slotBytes);
+  ~ReaderThread();
+  ReaderThread(const ReaderThread&) = delete;
+  ReaderThread& operator=(const ReaderThread&) = delete;
+
+  // Makes the eventfds and starts the thread (inactive); 0 or an errno.
+  int Start();
+  // Stops and joins the thread; idempotent. Packets in the ring are dropped.
+  void Stop();
+
+  // The loop thread's side. ---------------------------------------------------
+  // Readable (level: its counter stays set) while batches are ready.
+  int notifyFd() const { return notifyFd_; }
+  // Whether the thread may take packets from the kernel.
+  void SetActive(bool active);
+  // Copies the next packet to dst (room: maxPacketSize): its length, or -1
+  // with errno set (EAGAIN: nothing ready now; else the thread's read error).
+  ssize_t Take(uint8_t* dst);
+  // Whether Take() has something (a packet or an error) now.
+  bool Ready() const;
+  // Resets the eventfd's counter; call before Take()-ing what is ready.
+  void ClearNotify();
+  // Sets it again: for what is left after a bounded wake-up.
+  void Renotify();
+
+ private:
+  struct Slot {
+    std::unique_ptr<uint8_t[]> data;
+    std::unique_ptr<uint32_t[]> descriptors;  // [offset, length] pairs
+    uint32_t count = 0;
+    int error = 0;
+  };
+
+  static void* Main(void* self);
+  void Run();
+  // Waits while `blocked()` holds, until the loop thread changes something
+  // (a free slot, a resume, the stop). sleeping_ and the state are both
+  // sequentially consistent: either the loop thread sees sleeping_ set and
+  // signals, or blocked() sees its change.
+  template <typename Blocked>
+  void SleepWhile(Blocked blocked) {
+    sleeping_ = true;
+    if (!stop_ && blocked()) {
+      struct pollfd control = {controlFd_, POLLIN, 0};
+      ::poll(&control, 1, -1);
+    }
+    sleeping_ = false;
+    ClearControl();
+  }
+  void ClearControl();
+  bool MayRead() const;
+  bool WaitReadable(bool* sawError);
+  void Wake();
+  void Pop();
+
+  const int fd_;
+  const uint32_t maxPacketSize_;
+  const uint32_t maxBatch_;
+  const size_t slotBytes_;
+  Slot slots_[kSlots];
+  int notifyFd_ = -1;   // thread -> loop: batches are ready
+  int controlFd_ = -1;  // loop -> thread: a slot is free, a resume, the stop
+  pthread_t thread_{};
+  bool started_ = false;
+
+  // Shared. Every access is sequentially consistent: the sleeping_ /
+  // state handshake (SleepWhile, Wake) needs it, and nothing here is hot enough
+  // to want less.
+  std::atomic<uint32_t> head_{0};  // next slot the loop takes (loop writes)
+  std::atomic<uint32_t> tail_{0};  // next slot the thread fills (thread writes)
+  std::atomic<bool> active_{false};
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> sleeping_{false};
+
+  // The loop thread's own: where it is in the front slot.
+  uint32_t position_ = 0;
+};
+
+}  // namespace tuntap
