@@ -187,8 +187,8 @@ let peerDir: string | undefined;
 // scheduler, the two sometimes share a core and a run's figure halves.
 const TUN_CPU = ['-c', '1'];
 const LOAD_CPU = ['-c', '0'];
-// The thread-* variants (TunDeviceOptions.readerThread): both cores.
-const THREAD_CPUS = ['-c', '0-1'];
+// The thread-* variants' reader thread (TunDeviceOptions.readerThread.cpu).
+const READER_CPU = 0;
 
 function tunSide(variant: Variant, args: string[]): Proc {
   if (variant === 'C') return new Proc('taskset', [...TUN_CPU, path.join(buildDir, 'tunref'), ...args]);
@@ -200,15 +200,15 @@ function tunSide(variant: Variant, args: string[]): Proc {
   const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
   const script = variant.startsWith('base-') ? path.join(baselineDir!, 'dist', 'bench', 'worker.js') : worker;
   const api = variant.endsWith('batch') ? 'batch' : 'stream';
-  // readerThread: the reader thread and JS each want a core, so these get
-  // both (in the paced cases, CPU 0 is shared with the sender).
+  // readerThread: JS on CPU 1 as in every variant, its reader thread pinned
+  // to CPU 0, idle in the drain cases (in the paced ones the sender's too).
   const threaded = variant.startsWith('thread-');
   return new Proc('taskset', [
-    ...(threaded ? THREAD_CPUS : TUN_CPU),
+    ...TUN_CPU,
     process.execPath,
     ...flags,
     script,
-    threaded ? `${api}-thread` : api,
+    threaded ? `${api}-thread:${READER_CPU}` : api,
     ...args,
   ]);
 }

@@ -7,7 +7,7 @@
 //   node worker.js API fwd  DEVA DEVB SECONDS MAXPACKETS [FORWARDING]
 // API is 'stream' (readable / writable, as a user would write it) or 'batch'
 // (readBatches() and writePackets(): one crossing per batch, no object per packet),
-// or either with '-thread' ('stream-thread'): the device opened with readerThread.
+// or either with '-thread:CPU' ('stream-thread:0'): the device opened with readerThread: { cpu: CPU }.
 // rx ... slow (stream only, for bench/run.ts --soak): a consumer that reads with
 // `for await` and waits a millisecond after every 64 packets, far slower than
 // a flood, so `readable` stays full and backpressure holds the rest in the kernel.
@@ -73,10 +73,11 @@ function swapUdp(p: Buffer): boolean {
 const WARMUP_MS = Number(process.env.TUNTAP_BENCH_WARMUP ?? '0.3') * 1000;
 
 async function main(argv: string[]): Promise<void> {
-  // API-thread: the same with TunDeviceOptions.readerThread.
+  // API-thread:CPU: the same with TunDeviceOptions.readerThread pinned to CPU.
   const [apiArg, mode, ...rest] = argv as [string, string, ...string[]];
   const api: Api = apiArg.startsWith('batch') ? 'batch' : 'stream';
-  const readerThread = apiArg.endsWith('-thread');
+  const threadCpu = /-thread:(\d+)$/u.exec(apiArg)?.[1];
+  const readerThread = threadCpu === undefined ? false : { cpu: Number(threadCpu) };
   const s: Stats = { packets: 0, bytes: 0, errors: 0, first: 0, last: 0, largest: 0 };
   const devices: TunDevice[] = [];
   let done = false;

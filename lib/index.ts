@@ -2,6 +2,7 @@ export { TunDevice } from './tun-device';
 export type {
   PacketBatchHandler,
   ReadBatchesOptions,
+  ReaderThreadOptions,
   TunCreateOptions,
   TunDeleteOptions,
   TunDeviceOptions,

@@ -235,7 +235,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
         (slab, descriptors, count, bytes) => this.#onRead(slab, descriptors, count, bytes),
         () => this.#onWritable?.(),
         (errno, syscall) => this.destroy(new TunError(errno, syscall, { device: this.name })),
-        opts.readerThread,
+        opts.readerThread !== undefined,
+        opts.readerThread?.cpu ?? -1,
       );
     } catch (error) {
       throw fromNative(error, { device: this.name });

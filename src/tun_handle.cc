@@ -72,7 +72,7 @@ Napi::Function TunHandle::Init(Napi::Env env) {
 
 // new TunHandle(fd, maxPacketSize, maxBatch, writeResults: Int32Array,
 //               onRead(slab, descriptors, count, bytes), onWritable(), onError(errno, syscall),
-//               readerThread: boolean)
+//               readerThread: boolean, readerCpu: number (-1: any))
 // The handle owns fd from its first line, whatever happens next; the one
 // exception is an fd another TunHandle already holds (EEXIST), which stays
 // with its owner.
@@ -100,7 +100,7 @@ TunHandle::TunHandle(const Napi::CallbackInfo& info) : PolledHandle<TunHandle>(i
   Adopt(env, fd);  // closes fd if it fails
   if (info.Length() > 7 && info[7].ToBoolean().Value()) {
     try {
-      StartThread(env);
+      StartThread(env, info.Length() > 8 ? info[8].As<Napi::Number>().Int32Value() : -1);
     } catch (...) {
       thread_.reset();
       notify_.Close();
@@ -117,10 +117,10 @@ TunHandle::~TunHandle() { Release(); }
 
 // The thread's eventfd is polled on the loop like the fd itself, so the
 // wrapper's strong reference, ref/unref and teardown cover it the same way.
-void TunHandle::StartThread(Napi::Env env) {
+void TunHandle::StartThread(Napi::Env env, int cpu) {
   auto thread = std::make_unique<ReaderThread>(io_.fd(), maxPacketSize_, maxBatch_, slabSize_);
-  int err = thread->Start();
-  if (err != 0) throw ErrnoError(env, err, "pthread_create");
+  int err = thread->Start(cpu);
+  if (err != 0) throw ErrnoError(env, err, cpu >= 0 && err == EINVAL ? "sched_setaffinity" : "pthread_create");
   int notify = dup(thread->notifyFd());
   if (notify < 0) throw ErrnoError(env, errno, "dup");
   notify_.Init(env, notify, this, OnPoll<&TunHandle::OnNotify>);

@@ -71,7 +71,7 @@ class TunHandle : public PolledHandle<TunHandle> {
   void NewSlab(Napi::Env env);
   void NewDescriptors(Napi::Env env);
   void ReportError(int err, const char* syscall);
-  void StartThread(Napi::Env env);
+  void StartThread(Napi::Env env, int cpu);
   // The next packet into dst (maxPacketSize_ of room): from the fd, or from
   // the reader thread's ring. Its length, or -1 with errno set.
   ssize_t NextPacket(uint8_t* dst);

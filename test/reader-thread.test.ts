@@ -5,9 +5,13 @@
 // Closing from inside handlers, workers ending and the device deleted under
 // the thread are in the faults-* tests; transferred memory in lifetimes.test.ts.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { TunDevice } from '../lib';
 import { until } from './kernel-helpers';
-import { ip, privilegedTest, uniqueName } from './helpers';
+import { ip, linkExists, openFdCount, privilegedTest, rejectAfter, uniqueName } from './helpers';
 import { openUp, sendNumbered, sequenceOf } from './numbered';
 
 const upTo = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
@@ -80,9 +84,79 @@ privilegedTest('readerThread: a consumer that pauses often still gets every pack
   assert.deepEqual(seen, upTo(500));
 });
 
-privilegedTest('readerThread must be a boolean', async () => {
+privilegedTest('readerThread must be a boolean or an object', async () => {
   await assert.rejects(TunDevice.open({ name: uniqueName('rtarg'), readerThread: 1 as unknown as boolean }), {
     name: 'TypeError',
     code: 'ERR_INVALID_ARG_TYPE',
   });
+});
+
+/** The reader threads of this process: their /proc/self/task entries. */
+function readerTasks(): string[] {
+  return readdirSync('/proc/self/task').filter(
+    (tid) => readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === 'tuntap-reader',
+  );
+}
+
+privilegedTest(
+  'readerThread: the thread keeps only its own three fds, so a file the process closes is really closed',
+  async () => {
+    // A TCP connection that exists before the thread starts (and so in the
+    // table the thread's own starts as a copy of).
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    const client = connect(port, '127.0.0.1');
+    const [accepted] = (await once(server, 'connection')) as [Socket];
+    const before = new Set(readerTasks());
+    const dev = await TunDevice.open({ name: uniqueName('rtfd'), readerThread: true });
+    try {
+      dev.readable.resume();
+      await until(() => readerTasks().some((t) => !before.has(t)), 'the reader thread');
+      const tid = readerTasks().find((t) => !before.has(t))!;
+      assert.equal(readdirSync(`/proc/self/task/${tid}/fd`).length, 3, 'the TUN fd and its two eventfds');
+      // The peer sees the close at once: no copy of the socket is left open.
+      const ended = once(accepted, 'end');
+      client.end();
+      await Promise.race([ended, rejectAfter(2000, () => 'the close never reached the peer')]);
+    } finally {
+      accepted.destroy();
+      client.destroy();
+      server.close();
+      await dev.close();
+    }
+    assert.deepEqual(
+      readerTasks().filter((t) => !before.has(t)),
+      [],
+      'the thread is gone after close()',
+    );
+  },
+);
+
+privilegedTest('readerThread: { cpu } pins the thread, and a CPU that is not ours is refused with EINVAL', async () => {
+  const before = new Set(readerTasks());
+  const dev = await TunDevice.open({ name: uniqueName('rtcpu'), readerThread: { cpu: 0 } });
+  try {
+    const tid = readerTasks().find((t) => !before.has(t));
+    assert.ok(tid !== undefined, 'a reader thread runs');
+    const status = readFileSync(`/proc/self/task/${tid}/status`, 'utf8');
+    assert.equal(/^Cpus_allowed_list:\s*(\S+)$/mu.exec(status)?.[1], '0');
+  } finally {
+    await dev.close();
+  }
+  const fdsBefore = openFdCount();
+  const name = uniqueName('rtbad');
+  await assert.rejects(TunDevice.open({ name, readerThread: { cpu: availableParallelism() + 64 } }), {
+    name: 'TunError',
+    code: 'EINVAL',
+    syscall: 'sched_setaffinity',
+  });
+  assert.equal(openFdCount(), fdsBefore, 'nothing is left open');
+  assert.equal(linkExists(name), false, 'no device is left behind');
+});
+
+privilegedTest('readerThread: a bad value is refused before anything opens', async () => {
+  await assert.rejects(TunDevice.open({ readerThread: { cpu: -1 } }), { code: 'ERR_OUT_OF_RANGE' });
+  await assert.rejects(TunDevice.open({ readerThread: { cpu: 1.5 } }), { code: 'ERR_INVALID_ARG_TYPE' });
 });

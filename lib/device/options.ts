@@ -57,17 +57,19 @@ export interface TunDeviceOptions {
   /**
    * Read on a thread of the device's own (one per queue) instead of on the
    * event loop: the thread reads batches into native memory while JS handles
-   * the batch before, and each wake-up of the loop copies them out. Under
-   * load this adds the two: in `npm run bench`'s 'rx drain' cases it read
-   * 64-byte packets faster than a C loop of read(2) on this 2-core machine
-   * (bench/results.json, variants `*-thread`). It costs a thread, a copy of
-   * every packet, and at light load a second wake-up per batch (the
-   * 'rx paced' cases: more CPU per packet than the default). Backpressure
-   * still holds: the thread reads only while `readable` (or readBatches)
-   * does, and at most 4 batches of `maxBatch` packets wait in its memory
-   * besides what `readable` buffers. Default false.
+   * the batch before, and each wake-up of the loop copies them out, so the
+   * reads overlap your handlers' work. `{ cpu: n }` also pins the thread to
+   * CPU n (one the loop thread does not use is best: left to the scheduler,
+   * the two often end up sharing one). Costs: a thread, a copy of every
+   * packet, and at light load a second wake-up per batch, so more CPU per
+   * packet than the default; see the guide's "Performance and scaling" for
+   * figures. Backpressure still holds: the thread reads only while
+   * `readable` (or readBatches) does, and at most 4 batches of `maxBatch`
+   * packets wait in its memory (a fixed 4 MiB per queue) besides what
+   * `readable` buffers.
+   * Default false.
    */
-  readerThread?: boolean;
+  readerThread?: boolean | ReaderThreadOptions;
   /**
    * Offloads (IFF_VNET_HDR + TUNSETOFFLOAD): every packet read then starts
    * with a 10-byte virtio_net_hdr and may be a super-packet of up to 64 KiB;
@@ -128,6 +130,12 @@ export type TunFromFdOptions = Pick<
   'packetInfo' | 'readableHighWaterMark' | 'writableHighWaterMark' | 'maxBatch' | 'readerThread'
 >;
 
+/** Options of {@link TunDeviceOptions.readerThread}. */
+export interface ReaderThreadOptions {
+  /** Pin the reader thread to this CPU (0-based, as `taskset -c` counts). Default: not pinned. */
+  cpu?: number;
+}
+
 /**
  * Called by {@link TunDevice.readBatches} once per batch. Packet i is
  * `slab.subarray(descriptors[2 * i], descriptors[2 * i] + descriptors[2 * i + 1])`.
@@ -166,7 +174,8 @@ export interface ValidOptions {
   readableHighWaterMark: number;
   writableHighWaterMark: number;
   maxBatch: number;
-  readerThread: boolean;
+  /** undefined: read on the event loop; cpu -1: a reader thread, not pinned. */
+  readerThread: { cpu: number } | undefined;
   offload: ReturnType<typeof validateOffload>;
 }
 
@@ -181,14 +190,20 @@ function integerOption(
   return value === undefined ? fallback : validateInteger(value, `options.${key}`, min, max);
 }
 
+function validateReaderThread(value: unknown): { cpu: number } | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return { cpu: -1 };
+  if (value === null || typeof value !== 'object') throw invalidType('options.readerThread', 'a boolean or an object', value);
+  const cpu = (value as ReaderThreadOptions).cpu;
+  return { cpu: cpu === undefined ? -1 : validateInteger(cpu, 'options.readerThread.cpu', 0, 1023) };
+}
+
 export function validateOptions(options: TunDeviceOptions): ValidOptions {
   if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
   const mode = options.mode ?? 'tun';
   if (mode !== 'tun' && mode !== 'tap') throw invalidValue('options.mode', mode, "must be 'tun' or 'tap'");
   const packetInfo = options.packetInfo ?? false;
   if (typeof packetInfo !== 'boolean') throw invalidType('options.packetInfo', 'a boolean', packetInfo);
-  const readerThread = options.readerThread ?? false;
-  if (typeof readerThread !== 'boolean') throw invalidType('options.readerThread', 'a boolean', readerThread);
   const path = options.path ?? DEFAULT_PATH;
   if (validatePath(path, 'options.path', 'a non-empty string') === '')
     throw invalidType('options.path', 'a non-empty string', path);
@@ -201,7 +216,7 @@ export function validateOptions(options: TunDeviceOptions): ValidOptions {
     readableHighWaterMark: integerOption(options, 'readableHighWaterMark', 64, 1, 1 << 20),
     writableHighWaterMark: integerOption(options, 'writableHighWaterMark', 256 * 1024, 1, 1 << 30),
     maxBatch: integerOption(options, 'maxBatch', 256, 1, 4096),
-    readerThread,
+    readerThread: validateReaderThread(options.readerThread),
     offload: validateOffload(options.offload),
   };
 }

@@ -38,8 +38,10 @@ export interface NativeTunHandleConstructor {
     onRead: (slab: Buffer, descriptors: Uint32Array, count: number, bytes: number) => void,
     onWritable: () => void,
     onError: (errno: number, syscall: string) => void,
-    /** Read on a native thread of its own (src/reader_thread.h). */
+    /** Read on a native thread of its own (src/reader_thread.h)... */
     readerThread: boolean,
+    /** ...pinned to this CPU; -1: not pinned. */
+    readerCpu: number,
   ): NativeTunHandle;
 }
 
