@@ -171,7 +171,16 @@ function rssKiB(pid: number): number {
 // ---- variants ---------------------------------------------------------------
 
 type Variant =
-  'C' | 'C-uring' | 'node-stream' | 'node-batch' | 'thread-stream' | 'thread-batch' | 'peer' | 'base-stream' | 'base-batch';
+  | 'C'
+  | 'C-mt'
+  | 'C-uring'
+  | 'node-stream'
+  | 'node-batch'
+  | 'thread-stream'
+  | 'thread-batch'
+  | 'peer'
+  | 'base-stream'
+  | 'base-batch';
 
 /**
  * --baseline DIR: a built checkout of this project (npm run build there), whose
@@ -194,6 +203,8 @@ function tunSide(variant: Variant, args: string[]): Proc {
   if (variant === 'C') return new Proc('taskset', [...TUN_CPU, path.join(buildDir, 'tunref'), ...args]);
   // The same C reader with io_uring multishot reads instead of read(2) (tunref.c, struct uring).
   if (variant === 'C-uring') return new Proc('taskset', [...TUN_CPU, path.join(buildDir, 'tunref'), ...args, 'uring']);
+  // The same C reader in a process with a second, idle thread, as every Node process has (tunref.c, poll-mt).
+  if (variant === 'C-mt') return new Proc('taskset', [...TUN_CPU, path.join(buildDir, 'tunref'), ...args, 'poll-mt']);
   if (variant === 'peer')
     return new Proc('taskset', [...TUN_CPU, process.execPath, path.join(__dirname, 'peer-worker.js'), peerDir!, ...args]);
   // BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the workers.
@@ -625,6 +636,8 @@ function cases(o: Options): CaseDef[] {
   const withPeer: Variant[] = o.peer === undefined ? all : [...all, 'peer'];
   // The reader on a thread of its own (TunDeviceOptions.readerThread): in the rx drain and paced cases.
   const withThreads: Variant[] = [...all, 'C-uring', 'thread-stream', 'thread-batch'];
+  // The drain cases also read with C in a multi-threaded process.
+  const drainSides: Variant[] = [...withThreads, 'C-mt'];
   const rtt = { name: 'RTT median', unit: 'µs', key: 'rttMedianUs', lowerIsBetter: true };
   const simple = (
     name: string,
@@ -671,7 +684,7 @@ function cases(o: Options): CaseDef[] {
   const keptUp = { key: 'keptUp', note: 'the reader fell behind the offered load (waitShare: other load held its CPU)' };
   const list: CaseDef[] = [
     ...[64, 1400].map((b) =>
-      simple(`rx drain ${b}B`, withThreads, 'pkt/s', (v) => drainRun(v, b, drainN.warm, drainN.count), { also: cpu }),
+      simple(`rx drain ${b}B`, drainSides, 'pkt/s', (v) => drainRun(v, b, drainN.warm, drainN.count), { also: cpu }),
     ),
     ...[64, 1400].map((b) =>
       simple(`rx paced ${b}B ${offered / 1000}k/s`, withThreads, 'µs/pkt', (v) => rxRun(v, b, z, offered), {

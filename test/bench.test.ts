@@ -32,9 +32,12 @@ privilegedTest(
       for (const name of [...rxCases, 'tx 64B', 'echo 1 in flight', 'echo 32 in flight', 'forward TCP']) {
         assert.ok(cases.has(name), `${name} is missing`);
         const rows = results.rows.filter((row) => row.case === name);
-        // The drain and paced cases also measure the reader thread and C with io_uring.
-        const more =
-          name.startsWith('rx drain') || name.startsWith('rx paced') ? ['C-uring', 'thread-stream', 'thread-batch'] : [];
+        // The drain and paced cases also measure the reader thread and C with
+        // io_uring; the drain cases C in a multi-threaded process too.
+        const more = [
+          ...(name.startsWith('rx drain') || name.startsWith('rx paced') ? ['C-uring', 'thread-stream', 'thread-batch'] : []),
+          ...(name.startsWith('rx drain') ? ['C-mt'] : []),
+        ];
         assert.deepEqual(
           rows.map((row) => row.variant),
           ['C', 'node-stream', 'node-batch', ...more],

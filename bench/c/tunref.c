@@ -1,7 +1,7 @@
 // The C reference for the TUN side of every benchmark case: the plainest loop
 // that does the same work as the Node workers (bench/worker.ts), same CLI.
 //   tunref rx   DEV SECONDS MAXPACKETS [poll|blocking]
-//   tunref drain DEV [poll|blocking]     then "go N" lines on stdin: read N packets, one JSON line each
+//   tunref drain DEV [poll|poll-mt|blocking|uring]   then "go N" lines on stdin: read N packets, one JSON line each
 //   tunref mq   DEV QUEUES               one thread per queue; stdin: go N | run | mark (bench/queues-worker.ts)
 //   tunref tx   DEV SRC DST PORT PAYLOAD SECONDS MAXPACKETS
 //   tunref echo DEV SECONDS MAXPACKETS
@@ -214,8 +214,22 @@ struct reader {
   uint8_t *slab;
 };
 
+static void *idle_thread(void *arg) {
+  (void)arg;
+  for (;;) pause();
+  return NULL;
+}
+
 static void reader_init(struct reader *r, int fd, const char *how) {
   memset(r, 0, sizeof *r);
+  // poll-mt: poll, in a process with a second (idle) thread, as every Node
+  // process is: the kernel then takes a reference on the file in each
+  // read's fd lookup, which a single-threaded process skips (fdget()).
+  if (how != NULL && !strcmp(how, "poll-mt")) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, idle_thread, NULL) != 0) die("pthread_create");
+    how = "poll";
+  }
   r->fd = fd;
   r->blocking = how != NULL && !strcmp(how, "blocking");
   r->use_uring = how != NULL && !strcmp(how, "uring");
