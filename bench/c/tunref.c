@@ -157,7 +157,8 @@ static void uring_init(struct uring *u, int fd) {
                  u->fd, IORING_OFF_SQES);
   if (u->sqes == MAP_FAILED) die("mmap sqes");
   u->buffers = aligned_alloc(4096, URING_BUFS * sizeof(struct io_uring_buf));
-  u->memory = aligned_alloc(4096, (size_t)URING_BUFS * READ_SIZE);
+  // C11's aligned_alloc wants the size a multiple of the alignment (ASan enforces it).
+  u->memory = aligned_alloc(4096, ((size_t)URING_BUFS * READ_SIZE + 4095) & ~(size_t)4095);
   if (u->buffers == NULL || u->memory == NULL) die("aligned_alloc");
   memset(u->buffers, 0, URING_BUFS * sizeof(struct io_uring_buf));
   memset(u->memory, 0, (size_t)URING_BUFS * READ_SIZE);
