@@ -4,7 +4,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -100,6 +99,14 @@ int ReaderThread::Start(int cpu) {
   pthread_attr_destroy(&attr);
   if (err != 0) return err;
   started_ = true;
+  // As top(1) and /proc/PID/task/*/comm show it, from the moment open() returns.
+  pthread_setname_np(thread_, "tuntap-reader");
+  // And with its own fd table by then: a file the process closes after
+  // open() returns is closed, not kept open by the thread's copy.
+  {
+    std::unique_lock<std::mutex> lock(readyMutex_);
+    readyCondition_.wait(lock, [this] { return ready_; });
+  }
   if (cpu >= 0) {
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -129,11 +136,14 @@ void* ReaderThread::Main(void* self) {
 bool ReaderThread::MayRead() const { return active_ && tail_ - head_ < kInFlight; }
 
 void ReaderThread::Run() {
-  // As top(1) and /proc/PID/task/*/comm show it.
-  prctl(PR_SET_NAME, "tuntap-reader", 0, 0, 0);
   int keep[] = {fd_, notifyFd_, controlFd_};
   std::sort(std::begin(keep), std::end(keep));
   TableOfOwn(keep, 3);
+  {
+    std::lock_guard<std::mutex> lock(readyMutex_);
+    ready_ = true;
+  }
+  readyCondition_.notify_one();
   // Fault the ring's pages in here, not on the first packets.
   for (Slot& slot : slots_) memset(slot.data.get(), 0, slotBytes_);
   while (!stop_) {

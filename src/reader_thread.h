@@ -29,9 +29,11 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 
 #include <poll.h>
 #include <pthread.h>
@@ -112,6 +114,10 @@ class ReaderThread {
   int controlFd_ = -1;  // loop -> thread: a slot is free, a resume, the stop
   pthread_t thread_{};
   bool started_ = false;
+  // Start() returns once the thread has its own fd table.
+  std::mutex readyMutex_;
+  std::condition_variable readyCondition_;
+  bool ready_ = false;
 
   // Shared. Every access is sequentially consistent: the sleeping_ /
   // state handshake (SleepWhile, Wake) needs it, and nothing here is hot enough

@@ -112,9 +112,9 @@ privilegedTest(
     const before = new Set(readerTasks());
     const dev = await TunDevice.open({ name: uniqueName('rtfd'), readerThread: true });
     try {
-      dev.readable.resume();
-      await until(() => readerTasks().some((t) => !before.has(t)), 'the reader thread');
+      // By the time open() resolves the thread has its own table.
       const tid = readerTasks().find((t) => !before.has(t))!;
+      assert.ok(tid !== undefined, 'a reader thread runs, named tuntap-reader');
       assert.equal(readdirSync(`/proc/self/task/${tid}/fd`).length, 3, 'the TUN fd and its two eventfds');
       // The peer sees the close at once: no copy of the socket is left open.
       const ended = once(accepted, 'end');
@@ -138,8 +138,9 @@ privilegedTest('readerThread: { cpu } pins the thread, and a CPU that is not our
   const before = new Set(readerTasks());
   const dev = await TunDevice.open({ name: uniqueName('rtcpu'), readerThread: { cpu: 0 } });
   try {
+    // Named before open() resolves (pthread_setname_np from the opening thread).
     const tid = readerTasks().find((t) => !before.has(t));
-    assert.ok(tid !== undefined, 'a reader thread runs');
+    assert.ok(tid !== undefined, 'a reader thread runs, named tuntap-reader');
     const status = readFileSync(`/proc/self/task/${tid}/status`, 'utf8');
     assert.equal(/^Cpus_allowed_list:\s*(\S+)$/mu.exec(status)?.[1], '0');
   } finally {
