@@ -152,6 +152,7 @@ privilegedTest('readerThread: { cpu } pins the thread, and a CPU that is not our
     name: 'TunError',
     code: 'EINVAL',
     syscall: 'sched_setaffinity',
+    message: /options\.readerThread\.cpu names a CPU this process may not run on/u,
   });
   assert.equal(openFdCount(), fdsBefore, 'nothing is left open');
   assert.equal(linkExists(name), false, 'no device is left behind');

@@ -135,6 +135,14 @@ function hintFor(code: string, syscall: string, { device, path }: ErrorContext):
         return `The queue is already in that state (attached or detached), or ${dev} was deleted`;
       }
       if (syscall === 'setns') return `${path ?? 'The file'} is not a network namespace`;
+      if (syscall === 'sched_setaffinity') {
+        return "options.readerThread.cpu names a CPU this process may not run on: see `taskset -pc $PID`, or the cgroup's cpuset";
+      }
+      return undefined;
+    case 'EAGAIN':
+      if (syscall === 'pthread_create') {
+        return "No thread for readerThread: the process is at its limit of threads (ulimit -u, or the cgroup's pids.max)";
+      }
       return undefined;
     case 'ENODEV':
     case 'ENXIO':
