@@ -25,8 +25,12 @@ void PolledFd::Init(Napi::Env env, int fd, void* owner, uv_poll_cb callback) {
   addon_ = env.GetInstanceData<AddonData>();
 }
 
+int PolledFd::watching() const {
+  return poll_ != nullptr && uv_is_active(reinterpret_cast<const uv_handle_t*>(poll_)) ? events_ : 0;
+}
+
 void PolledFd::Watch(int events) {
-  if (poll_ == nullptr || events == events_) return;
+  if (poll_ == nullptr || events == watching()) return;
   if (events == 0) {
     uv_poll_stop(poll_);
   } else {

@@ -23,10 +23,10 @@ class PolledFd {
   void Init(Napi::Env env, int fd, void* owner, uv_poll_cb callback);
   // The events to wake up for (UV_READABLE | UV_WRITABLE); 0 stops polling.
   void Watch(int events);
-  // libuv stops a poll handle before it reports an error status (EPOLLERR):
-  // forget what we watched, so that the next Watch() starts it again.
-  void StoppedByLibuv() { events_ = 0; }
-  int watching() const { return events_; }
+  // What is watched now: 0 once libuv stopped the handle, as it does before
+  // it reports an error status (EPOLLERR), so that the next Watch() starts
+  // it again.
+  int watching() const;
   void Ref();
   void Unref();
   // Idempotent. uv_poll_stop takes the fd out of epoll at once, so the fd

@@ -86,17 +86,17 @@ class PolledHandle : public Napi::ObjectWrap<Derived>, public NativeResource {
   // outermost scope closes).
   napi_async_context AsyncContext() const { return asyncContext_; }
 
-  // Watch these events; the wrapper is held strongly while anything is
-  // watched (here or in a PolledFd of Derived's own, WatchingMore()).
-  void Watch(int events) {
-    io_.Watch(events);
-    SetStrong(io_.watching() != 0 || static_cast<Derived*>(this)->WatchingMore());
+  // Watch these events on io_; the wrapper is held strongly while anything
+  // is watched, on io_ or on the second fd.
+  void Watch(int events) { Watch(io_, events); }
+  void Watch(PolledFd& fd, int events) {
+    fd.Watch(events);
+    SetStrong(io_.watching() != 0 || (second_ != nullptr && second_->watching() != 0));
   }
 
-  // For a Derived with a PolledFd of its own: nothing by default.
-  bool WatchingMore() const { return false; }
-  void StopWatchingMore() {}
-  void RefMore(bool ref) {}
+  // A second polled fd of Derived's (TunHandle's reader thread's eventfd):
+  // watched, ref'd and unref'd with io_ from here on.
+  void AlsoPoll(PolledFd* second) { second_ = second; }
 
   // The guard every libuv callback goes through, calling Derived's
   // Handler(status, events): OnEvents for io_, others for Derived's own.
@@ -106,13 +106,10 @@ class PolledHandle : public Napi::ObjectWrap<Derived>, public NativeResource {
     if (self == nullptr) return;
     napi_env env = self->Env();
     RawHandleScope scope(env);
-    // libuv stopped the handle before reporting an error status (a
-    // Handler for another PolledFd of Derived's tells its own).
-    if (status < 0 && Handler == &Derived::OnEvents) self->io_.StoppedByLibuv();
     if (!CanCallIntoJs(self->Env())) {
       // The environment is going away (worker.terminate()): its cleanup hook
       // releases the fd; until then, stop waking up for it.
-      static_cast<Derived*>(self)->StopWatchingMore();
+      if (self->second_ != nullptr) self->Watch(*self->second_, 0);
       self->Watch(0);
       return;
     }
@@ -146,13 +143,13 @@ class PolledHandle : public Napi::ObjectWrap<Derived>, public NativeResource {
 
   Napi::Value JsRef(const Napi::CallbackInfo& info) {
     io_.Ref();
-    static_cast<Derived*>(this)->RefMore(true);
+    if (second_ != nullptr) second_->Ref();
     return info.Env().Undefined();
   }
 
   Napi::Value JsUnref(const Napi::CallbackInfo& info) {
     io_.Unref();
-    static_cast<Derived*>(this)->RefMore(false);
+    if (second_ != nullptr) second_->Unref();
     return info.Env().Undefined();
   }
 
@@ -179,6 +176,7 @@ class PolledHandle : public Napi::ObjectWrap<Derived>, public NativeResource {
   Napi::AsyncContext asyncContext_;
   std::vector<Napi::FunctionReference> callbacks_;
   bool strong_ = false;
+  PolledFd* second_ = nullptr;
 };
 
 }  // namespace tuntap

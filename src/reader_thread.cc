@@ -146,6 +146,9 @@ void ReaderThread::Run() {
   readyCondition_.notify_one();
   // Fault the ring's pages in here, not on the first packets.
   for (Slot& slot : slots_) memset(slot.data.get(), 0, slotBytes_);
+  // poll reported an error on the fd: a read then gives the kernel's reason
+  // (EBADFD: the device was deleted), or EIO if it finds nothing.
+  bool polledError = false;
   while (!stop_) {
     if (!MayRead()) {
       SleepWhile([this] { return !MayRead(); });
@@ -176,9 +179,11 @@ void ReaderThread::Run() {
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno != EAGAIN) {
         error = errno;
-        break;
+      } else if (polledError) {
+        error = EIO;
+      } else {
+        empty = true;
       }
-      empty = true;
       break;
     }
     if (count > 0 || error != 0) {
@@ -188,42 +193,21 @@ void ReaderThread::Run() {
       Signal(notifyFd_);
       if (error != 0) break;
     }
-    if (empty) {
-      bool sawError = false;
-      if (!WaitReadable(&sawError)) continue;
-      if (sawError) {
-        // poll said error, yet a read finds nothing: say so once, and end.
-        ssize_t n = syscall(SYS_read, fd_, nullptr, 0);
-        int err = n < 0 && errno != EAGAIN ? errno : EIO;
-        while (!stop_ && tail_ - head_ >= kInFlight) SleepWhile([this] { return tail_ - head_ >= kInFlight; });
-        if (stop_) break;
-        Slot& last = slots_[tail_ % kSlots];
-        last.count = 0;
-        last.error = err;
-        tail_ = tail_ + 1;
-        Signal(notifyFd_);
-        break;
-      }
-    }
+    if (empty) polledError = WaitReadable();
   }
   // After an error the thread is done: it waits here only so that Stop()
   // finds it (nothing else to do; the loop thread joins it).
   while (!stop_) SleepWhile([] { return true; });
 }
 
-// Waits for packets or a word from the loop thread. False if the loop thread
-// spoke (the caller looks again at what it may do); sawError when poll
-// reported an error on the TUN fd with nothing to read.
-bool ReaderThread::WaitReadable(bool* sawError) {
+// Waits for packets or a word from the loop thread (the caller then looks
+// again at what it may do). True when poll reported an error on the TUN fd
+// with nothing to read.
+bool ReaderThread::WaitReadable() {
   struct pollfd fds[2] = {{fd_, POLLIN, 0}, {controlFd_, POLLIN, 0}};
-  int n = ::poll(fds, 2, -1);
-  if (n < 0) return false;  // EINTR: look again
-  if ((fds[1].revents & POLLIN) != 0) {
-    Clear(controlFd_);
-    return false;
-  }
-  *sawError = (fds[0].revents & POLLIN) == 0 && (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) != 0;
-  return true;
+  if (::poll(fds, 2, -1) < 0) return false;  // EINTR: look again
+  if ((fds[1].revents & POLLIN) != 0) Clear(controlFd_);
+  return (fds[0].revents & POLLIN) == 0 && (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) != 0;
 }
 
 void ReaderThread::ClearControl() { Clear(controlFd_); }

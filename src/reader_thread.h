@@ -101,7 +101,7 @@ class ReaderThread {
   }
   void ClearControl();
   bool MayRead() const;
-  bool WaitReadable(bool* sawError);
+  bool WaitReadable();
   void Wake();
   void Pop();
 

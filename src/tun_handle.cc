@@ -102,10 +102,7 @@ TunHandle::TunHandle(const Napi::CallbackInfo& info) : PolledHandle<TunHandle>(i
     try {
       StartThread(env, info.Length() > 8 ? info[8].As<Napi::Number>().Int32Value() : -1);
     } catch (...) {
-      thread_.reset();
-      notify_.Close();
-      io_.Close();
-      UntrackResource(env, this);
+      Release();
       throw;
     }
   }
@@ -124,15 +121,8 @@ void TunHandle::StartThread(Napi::Env env, int cpu) {
   int notify = dup(thread->notifyFd());
   if (notify < 0) throw ErrnoError(env, errno, "dup");
   notify_.Init(env, notify, this, OnPoll<&TunHandle::OnNotify>);
+  AlsoPoll(&notify_);
   thread_ = std::move(thread);
-}
-
-void TunHandle::RefMore(bool ref) {
-  if (ref) {
-    notify_.Ref();
-  } else {
-    notify_.Unref();
-  }
 }
 
 void TunHandle::BeforeRelease() {
@@ -153,7 +143,7 @@ void TunHandle::AfterClose() {
 void TunHandle::UpdatePoll() {
   if (thread_ != nullptr) {
     thread_->SetActive(reading_);
-    notify_.Watch(reading_ ? UV_READABLE : 0);
+    Watch(notify_, reading_ ? UV_READABLE : 0);
     // What a paused wake-up left in the ring was told of already.
     if (reading_ && thread_->Ready()) thread_->Renotify();
     Watch(waitingWritable_ ? UV_WRITABLE : 0);
@@ -165,7 +155,6 @@ void TunHandle::UpdatePoll() {
 // The reader thread has batches ready (or an error for us).
 void TunHandle::OnNotify(int status, int events) {
   if (status < 0) {
-    notify_.StoppedByLibuv();
     OnNativeFailure(-status);
     return;
   }

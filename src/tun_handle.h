@@ -44,9 +44,6 @@ class TunHandle : public PolledHandle<TunHandle> {
   void OnNativeFailure(int err);
   void BeforeRelease();
   void AfterClose();
-  bool WatchingMore() const { return notify_.watching() != 0; }
-  void StopWatchingMore() { notify_.Watch(0); }
-  void RefMore(bool ref);
   void OnNotify(int status, int events);
 
   // Whether a TunHandle of this process holds fd (in any environment).
