@@ -180,12 +180,15 @@ type Variant =
   | 'thread-batch'
   | 'peer'
   | 'base-stream'
-  | 'base-batch';
+  | 'base-batch'
+  | 'base-thread-stream'
+  | 'base-thread-batch';
 
 /**
  * --baseline DIR: a built checkout of this project (npm run build there), whose
- * workers run as base-stream and base-batch beside this tree's, so a change is
- * kept only if it wins against the code before it in the same run.
+ * workers run as base-stream and base-batch beside this tree's (and, where the
+ * thread-* variants run, as base-thread-stream and base-thread-batch), so a
+ * change is kept only if it wins against the code before it in the same run.
  */
 let baselineDir: string | undefined;
 
@@ -213,7 +216,7 @@ function tunSide(variant: Variant, args: string[]): Proc {
   const api = variant.endsWith('batch') ? 'batch' : 'stream';
   // readerThread: JS on CPU 1 as in every variant, its reader thread pinned
   // to CPU 0, idle in the drain cases (in the paced ones the sender's too).
-  const threaded = variant.startsWith('thread-');
+  const threaded = variant.startsWith('thread-') || variant.startsWith('base-thread-');
   return new Proc('taskset', [
     ...TUN_CPU,
     process.execPath,
@@ -635,7 +638,13 @@ function cases(o: Options): CaseDef[] {
   peerDir = o.peer;
   const withPeer: Variant[] = o.peer === undefined ? all : [...all, 'peer'];
   // The reader on a thread of its own (TunDeviceOptions.readerThread): in the rx drain and paced cases.
-  const withThreads: Variant[] = [...all, 'C-uring', 'thread-stream', 'thread-batch'];
+  const withThreads: Variant[] = [
+    ...all,
+    'C-uring',
+    'thread-stream',
+    'thread-batch',
+    ...(o.baseline === undefined ? [] : (['base-thread-stream', 'base-thread-batch'] as const)),
+  ];
   // The drain cases also read with C in a multi-threaded process.
   const drainSides: Variant[] = [...withThreads, 'C-mt'];
   const rtt = { name: 'RTT median', unit: 'µs', key: 'rttMedianUs', lowerIsBetter: true };
@@ -809,7 +818,7 @@ let headerPrinted = false;
 function printRows(rows: Row[]): void {
   if (!headerPrinted) {
     console.log(
-      `${'case'.padEnd(30)}${'variant'.padEnd(13)}${'median'.padStart(10)}  ${'range'.padEnd(18)}${'unit'.padEnd(8)}${'Node/C'.padStart(7)}${'xPlain'.padStart(7)}  details (medians)`,
+      `${'case'.padEnd(30)}${'variant'.padEnd(19)}${'median'.padStart(10)}  ${'range'.padEnd(18)}${'unit'.padEnd(8)}${'Node/C'.padStart(7)}${'xPlain'.padStart(7)}  details (medians)`,
     );
     headerPrinted = true;
   }
@@ -817,7 +826,7 @@ function printRows(rows: Row[]): void {
     const keys = Object.keys(r.samples[0]?.extra ?? {});
     const details = keys.map((k) => `${k}=${fmt(median(r.samples.map((s) => s.extra[k])))}`).join(' ');
     console.log(
-      `${r.case.padEnd(30)}${r.variant.padEnd(13)}${fmt(r.median).padStart(10)}  ${`${fmt(r.min)}..${fmt(r.max)}`.padEnd(18)}${r.unit.padEnd(8)}${(r.ratioToC === null ? (r.note === undefined ? '' : '-') : r.ratioToC.toFixed(2)).padStart(7)}${(r.speedupOverPlain === null ? '' : r.speedupOverPlain.toFixed(2)).padStart(7)}  ${details}${r.note === undefined ? '' : `  [no ratio: ${r.note}]`}`,
+      `${r.case.padEnd(30)}${r.variant.padEnd(19)}${fmt(r.median).padStart(10)}  ${`${fmt(r.min)}..${fmt(r.max)}`.padEnd(18)}${r.unit.padEnd(8)}${(r.ratioToC === null ? (r.note === undefined ? '' : '-') : r.ratioToC.toFixed(2)).padStart(7)}${(r.speedupOverPlain === null ? '' : r.speedupOverPlain.toFixed(2)).padStart(7)}  ${details}${r.note === undefined ? '' : `  [no ratio: ${r.note}]`}`,
     );
   }
 }
