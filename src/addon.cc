@@ -37,12 +37,16 @@ void HandleClosed(AddonData* data) {
 }
 
 bool CanCallIntoJs(Napi::Env env) {
+  napi_value object;
+  if (napi_create_object(env, &object) != napi_ok) return false;
+  return CanCallIntoJs(env, object);
+}
+
+bool CanCallIntoJs(Napi::Env env, napi_value object) {
   // N-API has no direct question for this; napi_define_properties runs the
   // same preamble as calls into JS (no pending exception, JS allowed) and,
   // with no properties, does nothing else.
-  napi_value object;
-  if (napi_create_object(env, &object) != napi_ok) return false;
-  return napi_define_properties(env, object, 0, nullptr) == napi_ok;
+  return object != nullptr && napi_define_properties(env, object, 0, nullptr) == napi_ok;
 }
 
 void ReportUncaught(Napi::Env env, const Napi::Error& error) {

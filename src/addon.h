@@ -45,6 +45,9 @@ void HandleClosed(AddonData* data);
 // JS is stopped; a libuv callback that then creates JS values makes
 // node-addon-api fail fatally, so such callbacks ask first.
 bool CanCallIntoJs(Napi::Env env);
+// The same, asked of an object that exists already (a wrap's own): nothing is
+// allocated.
+bool CanCallIntoJs(Napi::Env env, napi_value object);
 
 // A handle scope opened with the raw N-API call: node-addon-api's would throw
 // a C++ exception when the environment is stopping, and none may leave a

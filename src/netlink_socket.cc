@@ -175,7 +175,7 @@ NetlinkSocket::NetlinkSocket(const Napi::CallbackInfo& info) : PolledHandle<Netl
 }
 
 void NetlinkSocket::ReportError(int err) {
-  if (io_.fd() < 0 || !CanCallIntoJs(Env())) return;
+  if (io_.fd() < 0 || !JsAllowed()) return;
   Call(kOnError, {Napi::Number::New(Env(), err), Napi::String::New(Env(), "recv")});
 }
 

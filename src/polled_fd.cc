@@ -121,10 +121,12 @@ void CloseFdAsync(Napi::Env env, int fd, Napi::Function done) {
 }
 
 void CallJs(Napi::Env env, napi_async_context context, napi_value receiver, napi_value fn,
-            std::initializer_list<napi_value> args) {
+            std::initializer_list<napi_value> args, bool inScope) {
   if (fn == nullptr) return;
   napi_value result;
-  if (napi_make_callback(env, context, receiver, fn, args.size(), args.begin(), &result) == napi_ok) return;
+  napi_status status = inScope ? napi_call_function(env, receiver, fn, args.size(), args.begin(), &result)
+                               : napi_make_callback(env, context, receiver, fn, args.size(), args.begin(), &result);
+  if (status == napi_ok) return;
   bool pending = false;
   napi_is_exception_pending(env, &pending);
   if (!pending) return;

@@ -59,7 +59,13 @@ void CloseFdAsync(Napi::Env env, int fd, Napi::Function done);
 // exception from an error it can no longer create and abort the process. A
 // JS exception the callback throws is reported as uncaught, as Node's own
 // handles do; the termination of a stopping environment is not.
+//
+// inScope: the caller has a callback scope open (napi_open_callback_scope
+// with the same context) around this call. The function is then called
+// plainly: the scope already set the async context, and Node runs the
+// nextTicks and microtasks when the outermost scope closes, so a second
+// scope per call (napi_make_callback's) would only cost its setup.
 void CallJs(Napi::Env env, napi_async_context context, napi_value receiver, napi_value fn,
-            std::initializer_list<napi_value> args);
+            std::initializer_list<napi_value> args, bool inScope = false);
 
 }  // namespace tuntap

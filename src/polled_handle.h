@@ -76,10 +76,15 @@ class PolledHandle : public Napi::ObjectWrap<Derived>, public NativeResource {
   }
 
   // Calls callback `which` with this wrapper as `this`; a no-op once closed.
-  void Call(size_t which, std::initializer_list<napi_value> args) {
+  // inScope: inside a callback scope opened with AsyncContext() (CallJs).
+  void Call(size_t which, std::initializer_list<napi_value> args, bool inScope = false) {
     if (which >= callbacks_.size() || callbacks_[which].IsEmpty()) return;
-    CallJs(this->Env(), asyncContext_, this->Value(), callbacks_[which].Value(), args);
+    CallJs(this->Env(), asyncContext_, this->Value(), callbacks_[which].Value(), args, inScope);
   }
+
+  // CanCallIntoJs, asked of the wrapper object: nothing is allocated, which
+  // matters on a path taken several times per wake-up.
+  bool JsAllowed() { return CanCallIntoJs(this->Env(), this->Value()); }
 
   // The async context Call() runs callbacks in, for a callback scope that
   // spans several calls (Node drains nextTicks and microtasks only when the
@@ -106,7 +111,7 @@ class PolledHandle : public Napi::ObjectWrap<Derived>, public NativeResource {
     if (self == nullptr) return;
     napi_env env = self->Env();
     RawHandleScope scope(env);
-    if (!CanCallIntoJs(self->Env())) {
+    if (!self->JsAllowed()) {
       // The environment is going away (worker.terminate()): its cleanup hook
       // releases the fd; until then, stop waking up for it.
       if (self->second_ != nullptr) self->Watch(*self->second_, 0);

@@ -16,15 +16,25 @@
 //
 // Bounds: the thread reads only while JS reads (SetActive), and only while
 // fewer than kInFlight batches wait for the loop; the memory (kSlots slots)
-// is fixed when the thread starts.
+// is fixed when the thread starts. Latency: while the kernel has more, the
+// loop is told once kTellAt batches are ready (see Run), so under a heavy
+// load a packet may wait for the batch after its own to be read.
+//
+// Why 12 batches in flight: JS stops now and then (a collection, a slow
+// handler) and a thread with nowhere to read into stops with it; a deeper
+// ring lets it read on and JS catch up after. With 4, `npm run bench`'s
+// 'rx drain' read 0.84 of C at 1400 bytes and 0.94 at 64 through
+// `readable` (base-thread-stream); with 12, 0.90 and 0.96 in the same run
+// (thread-stream, 3 rounds each; 24 in flight of 32 slots did no better).
 //
 // Why more slots than batches in flight: a slot the loop has just copied out
 // is in the other core's cache, and writing it again costs the thread a
 // transfer per cache line (22 lines for a 1400-byte packet). Going round 16
 // slots (4 MiB) instead of 4 lets those lines age out first: `npm run bench`'s
 // 'rx drain 1400B' thread-batch went from 0.91 to 0.96 of C in the same
-// conditions (3 rounds each). A read error ends the thread after its
-// packets; the loop thread gets the error after the last of them.
+// conditions (3 rounds each, 4 batches in flight). A read error ends the
+// thread after its packets; the loop thread gets the error after the last of
+// them.
 #pragma once
 #include <sys/types.h>
 
@@ -42,8 +52,9 @@ namespace tuntap {
 
 class ReaderThread {
  public:
-  static constexpr uint32_t kSlots = 16;    // the ring's memory
-  static constexpr uint32_t kInFlight = 4;  // batches read ahead of the loop, at most
+  static constexpr uint32_t kSlots = 16;     // the ring's memory
+  static constexpr uint32_t kInFlight = 12;  // batches read ahead of the loop, at most
+  static constexpr uint32_t kTellAt = 2;     // batches ready before the loop is told, while more wait
 
   // Reads fd in parts of maxPacketSize bytes, at most maxBatch packets and
   // slotBytes bytes a batch. Start() must succeed before anything else.

@@ -173,7 +173,7 @@ ssize_t TunHandle::NextPacket(uint8_t* dst) {
 }
 
 void TunHandle::ReportError(int err, const char* syscall) {
-  if (io_.fd() < 0 || !CanCallIntoJs(Env())) return;
+  if (io_.fd() < 0 || !JsAllowed()) return;
   Call(kOnError, {Napi::Number::New(Env(), err), Napi::String::New(Env(), syscall)});
 }
 
@@ -204,7 +204,7 @@ void TunHandle::OnEvents(int status, int events) {
     Call(kOnWritable, {});
   }
   // The writable callback may have closed or paused us, or JS may be stopping.
-  if ((events & UV_READABLE) != 0 && reading_ && io_.fd() >= 0 && CanCallIntoJs(env)) ReadBatch(env);
+  if ((events & UV_READABLE) != 0 && reading_ && io_.fd() >= 0 && JsAllowed()) ReadBatch(env);
 }
 
 bool TunHandle::Detached(Napi::Env env, const Napi::ObjectReference& typedArray) {
@@ -243,16 +243,16 @@ void TunHandle::ReadBatch(Napi::Env env) {
   napi_callback_scope scope = nullptr;
   if (napi_open_callback_scope(env, Value(), AsyncContext(), &scope) != napi_ok) scope = nullptr;
   uint32_t total = 0, count = 0;
-  while (ReadPart(env, std::min(readBudget_, maxBatch_ - total), &count)) {
+  while (ReadPart(env, std::min(readBudget_, maxBatch_ - total), &count, scope != nullptr)) {
     total += count;
-    if (total >= maxBatch_ || !reading_ || io_.fd() < 0 || !CanCallIntoJs(env)) break;
+    if (total >= maxBatch_ || !reading_ || io_.fd() < 0 || !JsAllowed()) break;
   }
   if (scope != nullptr) napi_close_callback_scope(env, scope);
 }
 
 // Reads up to `limit` packets and hands them to JS; true if it stopped at
 // `limit` (the ring may hold more), false at EAGAIN, an error, or a full slab.
-bool TunHandle::ReadPart(Napi::Env env, uint32_t limit, uint32_t* count) {
+bool TunHandle::ReadPart(Napi::Env env, uint32_t limit, uint32_t* count, bool inScope) {
   // User code had the last batch's arrays and may have detached them: their
   // memory then belongs to someone else, and is never written again here.
   if (Detached(env, descriptorsRef_)) NewDescriptors(env);
@@ -288,7 +288,9 @@ bool TunHandle::ReadPart(Napi::Env env, uint32_t limit, uint32_t* count) {
   }
   *count = got;
   if (got > 0) {
-    Call(kOnRead, {slab_.Value(), descriptorsRef_.Value(), Napi::Number::New(env, got), Napi::Number::New(env, bytes)});
+    Call(kOnRead,
+         {slab_.Value(), descriptorsRef_.Value(), Napi::Number::New(env, got), Napi::Number::New(env, bytes)},
+         inScope);
   }
   // The handler may have closed the device or stopped JS.
   if (error != 0) ReportError(error, "read");

@@ -63,7 +63,7 @@ class TunHandle : public PolledHandle<TunHandle> {
 
   void UpdatePoll();
   void ReadBatch(Napi::Env env);
-  bool ReadPart(Napi::Env env, uint32_t limit, uint32_t* count);
+  bool ReadPart(Napi::Env env, uint32_t limit, uint32_t* count, bool inScope);
   bool Detached(Napi::Env env, const Napi::ObjectReference& typedArray);
   void NewSlab(Napi::Env env);
   void NewDescriptors(Napi::Env env);
