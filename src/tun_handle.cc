@@ -143,10 +143,10 @@ void TunHandle::AfterClose() {
 void TunHandle::UpdatePoll() {
   if (thread_ != nullptr) {
     thread_->SetActive(reading_);
-    Watch(notify_, reading_ ? UV_READABLE : 0);
+    Watch(notify_, reading_ && threadReads_ ? UV_READABLE : 0);
     // What a paused wake-up left in the ring was told of already.
-    if (reading_ && thread_->Ready()) thread_->Renotify();
-    Watch(waitingWritable_ ? UV_WRITABLE : 0);
+    if (reading_ && threadReads_ && thread_->Ready()) thread_->Renotify();
+    Watch((reading_ && !threadReads_ ? UV_READABLE : 0) | (waitingWritable_ ? UV_WRITABLE : 0));
     return;
   }
   Watch((reading_ ? UV_READABLE : 0) | (waitingWritable_ ? UV_WRITABLE : 0));
@@ -162,13 +162,20 @@ void TunHandle::OnNotify(int status, int events) {
   if (!reading_ || io_.fd() < 0 || thread_ == nullptr) return;
   thread_->ClearNotify();
   ReadBatch(env);
+  if (thread_ == nullptr) return;  // closed by a handler
+  if (thread_->TakeHandBack()) {
+    // The thread parked after its last batch: the loop reads the fd again.
+    threadReads_ = false;
+    UpdatePoll();
+    return;
+  }
   // A bounded wake-up may leave batches: wake again next turn, as the
   // level-triggered poll of the fd does in the other mode.
-  if (reading_ && thread_ != nullptr && thread_->Ready()) thread_->Renotify();
+  if (reading_ && thread_->Ready()) thread_->Renotify();
 }
 
 ssize_t TunHandle::NextPacket(uint8_t* dst) {
-  if (thread_ != nullptr) return thread_->Take(dst);
+  if (threadReads_) return thread_->Take(dst);
   return SysRead(io_.fd(), dst, maxPacketSize_);
 }
 
@@ -204,7 +211,17 @@ void TunHandle::OnEvents(int status, int events) {
     Call(kOnWritable, {});
   }
   // The writable callback may have closed or paused us, or JS may be stopping.
-  if ((events & UV_READABLE) != 0 && reading_ && io_.fd() >= 0 && JsAllowed()) ReadBatch(env);
+  if ((events & UV_READABLE) == 0 || !reading_ || threadReads_ || io_.fd() < 0 || !JsAllowed()) return;
+  bool more = ReadBatch(env);
+  // A wake-up that took all it may (maxBatch_ packets, or a full slab) and
+  // left packets in the kernel: the queue is busy, and the reader thread (if
+  // there is one) reads from now on. The loop has stopped reading (UpdatePoll
+  // before Engage), so the two never read at once.
+  if (more && thread_ != nullptr && reading_ && io_.fd() >= 0) {
+    threadReads_ = true;
+    UpdatePoll();
+    thread_->Engage();
+  }
 }
 
 bool TunHandle::Detached(Napi::Env env, const Napi::ObjectReference& typedArray) {
@@ -228,7 +245,7 @@ void TunHandle::NewSlab(Napi::Env env) {
   slabUsed_ = 0;
 }
 
-void TunHandle::ReadBatch(Napi::Env env) {
+bool TunHandle::ReadBatch(Napi::Env env) {
   // Bounded so that one busy device cannot starve the loop: libuv's poll is
   // level-triggered, so packets left in the ring wake us again next turn.
   // Within that bound, a part that filled the budget is followed by another
@@ -242,17 +259,26 @@ void TunHandle::ReadBatch(Napi::Env env) {
   // 0.72 us of CPU a packet in the same run (--baseline).
   napi_callback_scope scope = nullptr;
   if (napi_open_callback_scope(env, Value(), AsyncContext(), &scope) != napi_ok) scope = nullptr;
-  uint32_t total = 0, count = 0;
-  while (ReadPart(env, std::min(readBudget_, maxBatch_ - total), &count, scope != nullptr)) {
-    total += count;
-    if (total >= maxBatch_ || !reading_ || io_.fd() < 0 || !JsAllowed()) break;
+  uint32_t total = 0;
+  double bytes = 0;
+  Part part;
+  for (;;) {
+    part = Part();
+    bool atLimit = ReadPart(env, std::min(readBudget_, maxBatch_ - total), scope != nullptr, &part);
+    total += part.count;
+    bytes += part.bytes;
+    if (!atLimit || total >= maxBatch_ || !reading_ || io_.fd() < 0 || !JsAllowed()) break;
   }
   if (scope != nullptr) napi_close_callback_scope(env, scope);
+  // Packets left in the kernel after a full batch, or after half a slab's
+  // bytes (a slab that filled says nothing of what is left: at a light load
+  // a packet now and then is the one that fills it).
+  return part.stop == 0 && (total >= maxBatch_ || bytes >= static_cast<double>(slabSize_) / 2);
 }
 
 // Reads up to `limit` packets and hands them to JS; true if it stopped at
 // `limit` (the ring may hold more), false at EAGAIN, an error, or a full slab.
-bool TunHandle::ReadPart(Napi::Env env, uint32_t limit, uint32_t* count, bool inScope) {
+bool TunHandle::ReadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part) {
   // User code had the last batch's arrays and may have detached them: their
   // memory then belongs to someone else, and is never written again here.
   if (Detached(env, descriptorsRef_)) NewDescriptors(env);
@@ -276,17 +302,22 @@ bool TunHandle::ReadPart(Napi::Env env, uint32_t limit, uint32_t* count, bool in
     ssize_t n = NextPacket(slabData_ + slabUsed_);
     if (n < 0) {
       if (errno == EINTR) continue;
+      part->stop = errno;
       if (errno != EAGAIN) error = errno;
       break;
     }
-    if (n == 0) break;
+    if (n == 0) {
+      part->stop = EIO;
+      break;
+    }
     descriptors_[2 * got] = static_cast<uint32_t>(slabUsed_);
     descriptors_[2 * got + 1] = static_cast<uint32_t>(n);
     slabUsed_ += (static_cast<size_t>(n) + 15) & ~static_cast<size_t>(15);
     bytes += static_cast<double>(n);
     got++;
   }
-  *count = got;
+  part->count = got;
+  part->bytes = bytes;
   if (got > 0) {
     Call(kOnRead,
          {slab_.Value(), descriptorsRef_.Value(), Napi::Number::New(env, got), Napi::Number::New(env, bytes)},

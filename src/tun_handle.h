@@ -62,8 +62,15 @@ class TunHandle : public PolledHandle<TunHandle> {
   Napi::Value WaitWritable(const Napi::CallbackInfo& info);
 
   void UpdatePoll();
-  void ReadBatch(Napi::Env env);
-  bool ReadPart(Napi::Env env, uint32_t limit, uint32_t* count, bool inScope);
+  // Whether the queue looks busy: it read a full batch, or half a slab's
+  // bytes, and stopped without reaching EAGAIN.
+  bool ReadBatch(Napi::Env env);
+  struct Part {
+    uint32_t count = 0;  // packets
+    double bytes = 0;
+    int stop = 0;  // why it stopped, if not at its limit: 0 (the slab is full), EAGAIN, another errno
+  };
+  bool ReadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part);
   bool Detached(Napi::Env env, const Napi::ObjectReference& typedArray);
   void NewSlab(Napi::Env env);
   void NewDescriptors(Napi::Env env);
@@ -92,6 +99,7 @@ class TunHandle : public PolledHandle<TunHandle> {
   Napi::ObjectReference writeResultsRef_;
 
   std::unique_ptr<ReaderThread> thread_;  // only with readerThread
+  bool threadReads_ = false;              // the thread reads the fd, not the loop (reader_thread.h, "Who reads")
   PolledFd notify_;                       // thread_'s notifyFd(), polled
 };
 
