@@ -3,7 +3,8 @@
 // own network namespace.
 //   load flood   DST PORT PAYLOAD SECONDS MAXPACKETS [FLOWS]  UDP with sendmmsg, as fast as it goes
 //   load paced   DST PORT PAYLOAD RATE SECONDS MAXPACKETS UDP at RATE packets/s
-//   load sink    BIND PORT SECONDS                        counts UDP datagrams
+//   load sink    BIND PORT SECONDS [busy]                 counts UDP datagrams; busy: never sleeps
+//                (polls with MSG_DONTWAIT), so no packet's delivery wakes it
 //   load ping    BIND DST PORT INFLIGHT SECONDS MAXCOUNT  UDP echo round trips
 //   load tcprecv BIND PORT SECONDS                        one TCP connection, counts bytes
 //   load tcpsend DST PORT SECONDS                         bulk TCP
@@ -133,6 +134,7 @@ static int paced(char **a) {
 static int sink(char **a) {
   struct sockaddr_in me = addr_of(a[0], atoi(a[1]));
   double deadline = now_s() + atof(a[2]);
+  int flags = a[3] != NULL && !strcmp(a[3], "busy") ? MSG_DONTWAIT : 0;
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   int big = 4 << 20;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
@@ -152,7 +154,7 @@ static int sink(char **a) {
   }
   uint64_t got = 0;
   while (!stop_requested && now_s() < deadline) {
-    int r = recvmmsg(fd, msgs, 64, 0, NULL);
+    int r = recvmmsg(fd, msgs, 64, flags, NULL);
     if (r > 0) got += (uint64_t)r;
   }
   printf("{\"received\":%llu}\n", (unsigned long long)got);
@@ -268,7 +270,7 @@ int main(int argc, char **argv) {
   const char *m = argv[1];
   if (!strcmp(m, "flood") && (argc == 7 || argc == 8)) return flood(argv + 2, argc - 2);
   if (!strcmp(m, "paced") && argc == 8) return paced(argv + 2);
-  if (!strcmp(m, "sink") && argc == 5) return sink(argv + 2);
+  if (!strcmp(m, "sink") && (argc == 5 || argc == 6)) return sink(argv + 2);
   if (!strcmp(m, "ping") && argc == 8) return ping(argv + 2);
   if (!strcmp(m, "tcprecv") && argc == 5) return tcprecv(argv + 2);
   if (!strcmp(m, "tcpsend") && argc == 5) return tcpsend(argv + 2);
