@@ -19,6 +19,7 @@
 #include <linux/if_tun.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
 #include <linux/io_uring.h>
@@ -431,7 +432,25 @@ static int mq_main(const char *name, int queues) {
     threads[q].r.hold = &mq_paused.on;
     threads[q].r.before_wait = mq_publish;
   }
-  for (int q = 0; q < queues; q++) pthread_create(&ids[q], NULL, mq_reader, &threads[q]);
+  // Each thread on a CPU of its own (of those the harness gave the process,
+  // in turn): left to the scheduler, two threads started together sometimes
+  // shared one core for a whole drain (their run delay half the run, the
+  // 2-queue rate down to 0.6 of the next round's). The Node side cannot pin
+  // its worker threads; this is the better C, and the comparison says so.
+  cpu_set_t allowed;
+  int cpus[CPU_SETSIZE], ncpus = 0;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
+    for (int c = 0; c < CPU_SETSIZE; c++)
+      if (CPU_ISSET(c, &allowed)) cpus[ncpus++] = c;
+  for (int q = 0; q < queues; q++) {
+    pthread_create(&ids[q], NULL, mq_reader, &threads[q]);
+    if (ncpus > 1) {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(cpus[q % ncpus], &one);
+      pthread_setaffinity_np(ids[q], sizeof one, &one);
+    }
+  }
   printf("ready\n");
   fflush(stdout);
   char line[64];
