@@ -107,48 +107,55 @@ function sleeps(tid: string): number {
   return Number(m[1]);
 }
 
-privilegedTest(
-  'readerThread: the thread reads only while the queue is busy (the loop reads a trickle), and the packets keep their order across the hand-overs',
-  async () => {
-    const { dev, net } = await openUp('rtswitch', { readerThread: true, maxBatch: 16 });
-    await using _ = dev;
-    ip('link', 'set', 'dev', dev.name, 'txqueuelen', '10000');
-    const tasks = readerTasks();
-    assert.equal(tasks.length, 1, 'one reader thread');
-    const [tid] = tasks;
-    const seen: number[] = [];
-    dev.readable.on('data', (p: Buffer) => {
-      const s = sequenceOf(p);
-      if (s >= 0) seen.push(s);
-    });
-    let next = 0;
-    // One packet every 2 ms: the kernel's ring is empty again before the next.
-    const trickle = async (count: number): Promise<number> => {
-      const before = sleeps(tid);
-      for (let i = 0; i < count; i++) {
-        await sendNumbered(net.host(2), 1, next++);
-        await new Promise((resolve) => setTimeout(resolve, 2));
-      }
-      await until(() => seen.length === next, `packet ${next - 1}`);
-      return sleeps(tid) - before;
-    };
-    // The thread starts parked: the loop reads a trickle, the thread sleeps through it.
-    const parked = await trickle(40);
-    assert.ok(parked <= 3, `the parked thread woke ${parked} times for 40 packets`);
-    // 3000 at once (sent from this thread, so all queued before the loop reads): a
-    // wake-up finds a full batch waiting and hands the reading to the thread.
-    await sendNumbered(net.host(2), 3000, next);
-    next += 3000;
-    await until(() => seen.length === next, 'the burst');
-    // The thread reads the next packets, waking for each, until it has seen
-    // 16 light batches in a row (ReaderThread::kLightStreak) and hands back.
-    const reading = await trickle(40);
-    assert.ok(reading >= 12, `the thread woke only ${reading} times for 40 packets after a burst: it did not read them`);
-    const handedBack = await trickle(40);
-    assert.ok(handedBack <= 3, `the thread woke ${handedBack} times for 40 packets: it did not hand the reading back`);
-    assert.deepEqual(seen, upTo(next));
-  },
-);
+for (const via of ['readable', 'readBatches'] as const) {
+  privilegedTest(
+    `readerThread, ${via}: the thread reads only while the queue is busy (the loop reads a trickle), and the packets keep their order across the hand-overs`,
+    async () => {
+      const { dev, net } = await openUp('rtswitch', { readerThread: true, maxBatch: 16 });
+      await using _ = dev;
+      ip('link', 'set', 'dev', dev.name, 'txqueuelen', '10000');
+      const tasks = readerTasks();
+      assert.equal(tasks.length, 1, 'one reader thread');
+      const [tid] = tasks;
+      const seen: number[] = [];
+      const take = (p: Uint8Array): void => {
+        const s = sequenceOf(p);
+        if (s >= 0) seen.push(s);
+      };
+      if (via === 'readable') dev.readable.on('data', take);
+      else
+        dev.readBatches((slab, d, count) => {
+          for (let i = 0; i < count; i++) take(slab.subarray(d[2 * i], d[2 * i] + d[2 * i + 1]));
+        });
+      let next = 0;
+      // One packet every 2 ms: the kernel's ring is empty again before the next.
+      const trickle = async (count: number): Promise<number> => {
+        const before = sleeps(tid);
+        for (let i = 0; i < count; i++) {
+          await sendNumbered(net.host(2), 1, next++);
+          await new Promise((resolve) => setTimeout(resolve, 2));
+        }
+        await until(() => seen.length === next, `packet ${next - 1}`);
+        return sleeps(tid) - before;
+      };
+      // The thread starts parked: the loop reads a trickle, the thread sleeps through it.
+      const parked = await trickle(40);
+      assert.ok(parked <= 3, `the parked thread woke ${parked} times for 40 packets`);
+      // 3000 at once (sent from this thread, so all queued before the loop reads): a
+      // wake-up finds a full batch waiting and hands the reading to the thread.
+      await sendNumbered(net.host(2), 3000, next);
+      next += 3000;
+      await until(() => seen.length === next, 'the burst');
+      // The thread reads the next packets, waking for each, until it has seen
+      // 16 light batches in a row (ReaderThread::kLightStreak) and hands back.
+      const reading = await trickle(40);
+      assert.ok(reading >= 12, `the thread woke only ${reading} times for 40 packets after a burst: it did not read them`);
+      const handedBack = await trickle(40);
+      assert.ok(handedBack <= 3, `the thread woke ${handedBack} times for 40 packets: it did not hand the reading back`);
+      assert.deepEqual(seen, upTo(next));
+    },
+  );
+}
 
 privilegedTest(
   'readerThread: the thread keeps only its own three fds, so a file the process closes is really closed',
