@@ -82,9 +82,17 @@ class PolledHandle : public Napi::ObjectWrap<Derived>, public NativeResource {
     CallJs(this->Env(), asyncContext_, this->Value(), callbacks_[which].Value(), args, inScope);
   }
 
+  // The wrapper object, through the raw call: no C++ exception whatever
+  // state the environment is in (null if it was collected).
+  napi_value Wrapper() {
+    napi_value value = nullptr;
+    napi_get_reference_value(this->Env(), static_cast<napi_ref>(*this), &value);
+    return value;
+  }
+
   // CanCallIntoJs, asked of the wrapper object: nothing is allocated, which
   // matters on a path taken several times per wake-up.
-  bool JsAllowed() { return CanCallIntoJs(this->Env(), this->Value()); }
+  bool JsAllowed() { return CanCallIntoJs(this->Env(), Wrapper()); }
 
   // The async context Call() runs callbacks in, for a callback scope that
   // spans several calls (Node drains nextTicks and microtasks only when the
@@ -111,7 +119,10 @@ class PolledHandle : public Napi::ObjectWrap<Derived>, public NativeResource {
     if (self == nullptr) return;
     napi_env env = self->Env();
     RawHandleScope scope(env);
-    if (!self->JsAllowed()) {
+    // A local handle on the wrapper keeps it (and so `self`) alive through
+    // whatever the callbacks do, close() and dropping the last reference included.
+    napi_value keep = self->Wrapper();
+    if (!CanCallIntoJs(env, keep)) {
       // The environment is going away (worker.terminate()): its cleanup hook
       // releases the fd; until then, stop waking up for it.
       if (self->second_ != nullptr) self->Watch(*self->second_, 0);
@@ -119,10 +130,6 @@ class PolledHandle : public Napi::ObjectWrap<Derived>, public NativeResource {
       return;
     }
     try {
-      // A local handle on the wrapper keeps it (and so `self`) alive through
-      // whatever the callbacks do, close() and dropping the last reference included.
-      Napi::Object keep = self->Value();
-      (void)keep;
       (self->*Handler)(status, events);
     } catch (const Napi::Error& error) {
       ReportUncaught(self->Env(), error);

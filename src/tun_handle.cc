@@ -129,6 +129,7 @@ void TunHandle::BeforeRelease() {
   reading_ = false;
   waitingWritable_ = false;
   // Joined before the fd closes: the thread never reads a closed (or reused) fd.
+  threadReads_ = false;
   thread_.reset();
   notify_.Close();
   std::lock_guard<std::mutex> lock(ownedFdsMutex);
@@ -146,10 +147,8 @@ void TunHandle::UpdatePoll() {
     Watch(notify_, reading_ && threadReads_ ? UV_READABLE : 0);
     // What a paused wake-up left in the ring was told of already.
     if (reading_ && threadReads_ && thread_->Ready()) thread_->Renotify();
-    Watch((reading_ && !threadReads_ ? UV_READABLE : 0) | (waitingWritable_ ? UV_WRITABLE : 0));
-    return;
   }
-  Watch((reading_ ? UV_READABLE : 0) | (waitingWritable_ ? UV_WRITABLE : 0));
+  Watch((reading_ && !threadReads_ ? UV_READABLE : 0) | (waitingWritable_ ? UV_WRITABLE : 0));
 }
 
 // The reader thread has batches ready (or an error for us).
@@ -263,11 +262,11 @@ bool TunHandle::ReadBatch(Napi::Env env) {
   double bytes = 0;
   Part part;
   for (;;) {
-    part = Part();
-    bool atLimit = ReadPart(env, std::min(readBudget_, maxBatch_ - total), scope != nullptr, &part);
+    uint32_t limit = std::min(readBudget_, maxBatch_ - total);
+    ReadPart(env, limit, scope != nullptr, &part);
     total += part.count;
     bytes += part.bytes;
-    if (!atLimit || total >= maxBatch_ || !reading_ || io_.fd() < 0 || !JsAllowed()) break;
+    if (part.count < limit || total >= maxBatch_ || !reading_ || io_.fd() < 0 || !JsAllowed()) break;
   }
   if (scope != nullptr) napi_close_callback_scope(env, scope);
   // Packets left in the kernel after a full batch, or after half a slab's
@@ -276,25 +275,20 @@ bool TunHandle::ReadBatch(Napi::Env env) {
   return part.stop == 0 && (total >= maxBatch_ || bytes >= static_cast<double>(slabSize_) / 2);
 }
 
-// Reads up to `limit` packets and hands them to JS; true if it stopped at
-// `limit` (the ring may hold more), false at EAGAIN, an error, or a full slab.
-bool TunHandle::ReadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part) {
+// Reads up to `limit` packets and hands them to JS. Fewer than `limit`: it
+// stopped at EAGAIN, an error, or a full slab (part->stop says which).
+void TunHandle::ReadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part) {
+  *part = Part();
   // User code had the last batch's arrays and may have detached them: their
   // memory then belongs to someone else, and is never written again here.
   if (Detached(env, descriptorsRef_)) NewDescriptors(env);
   if (!slab_.IsEmpty() && Detached(env, slab_)) slab_.Reset();
   uint32_t got = 0;
   double bytes = 0;
-  int error = 0;
-  bool atLimit = false;
   // Every batch in the same memory: it stays in the cache, and no slab is
   // allocated (and later collected) per few hundred KiB read.
   if (reuseSlab_) slabUsed_ = 0;
-  for (;;) {
-    if (got == limit) {
-      atLimit = true;
-      break;
-    }
+  while (got < limit) {
     if (slab_.IsEmpty() || slabSize_ - slabUsed_ < maxPacketSize_) {
       if (got > 0) break;  // this batch's packets all live in one slab
       NewSlab(env);
@@ -303,11 +297,10 @@ bool TunHandle::ReadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part
     if (n < 0) {
       if (errno == EINTR) continue;
       part->stop = errno;
-      if (errno != EAGAIN) error = errno;
       break;
     }
     if (n == 0) {
-      part->stop = EIO;
+      part->stop = EAGAIN;  // no packet (TUN reads are never empty): as at an empty ring
       break;
     }
     descriptors_[2 * got] = static_cast<uint32_t>(slabUsed_);
@@ -324,8 +317,7 @@ bool TunHandle::ReadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part
          inScope);
   }
   // The handler may have closed the device or stopped JS.
-  if (error != 0) ReportError(error, "read");
-  return atLimit && error == 0;
+  if (part->stop != 0 && part->stop != EAGAIN) ReportError(part->stop, "read");
 }
 
 Napi::Value TunHandle::StartReading(const Napi::CallbackInfo& info) {

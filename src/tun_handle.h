@@ -70,7 +70,7 @@ class TunHandle : public PolledHandle<TunHandle> {
     double bytes = 0;
     int stop = 0;  // why it stopped, if not at its limit: 0 (the slab is full), EAGAIN, another errno
   };
-  bool ReadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part);
+  void ReadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part);
   bool Detached(Napi::Env env, const Napi::ObjectReference& typedArray);
   void NewSlab(Napi::Env env);
   void NewDescriptors(Napi::Env env);
@@ -99,8 +99,10 @@ class TunHandle : public PolledHandle<TunHandle> {
   Napi::ObjectReference writeResultsRef_;
 
   std::unique_ptr<ReaderThread> thread_;  // only with readerThread
-  bool threadReads_ = false;              // the thread reads the fd, not the loop (reader_thread.h, "Who reads")
-  PolledFd notify_;                       // thread_'s notifyFd(), polled
+  // The thread reads the fd, not the loop (reader_thread.h, "Who reads");
+  // only ever true while thread_ is set.
+  bool threadReads_ = false;
+  PolledFd notify_;  // thread_'s notifyFd(), polled
 };
 
 }  // namespace tuntap

@@ -19,7 +19,9 @@ for (const readerThread of [false, true]) {
   privilegedTest(
     `a readBatches handler may transfer away the descriptors and slab it was given; later batches are intact${readerThread ? ' (reader thread)' : ''}`,
     async () => {
-      const { dev, net } = await openUp('xfer', { readerThread });
+      // A small maxBatch: the thread reads only once a wake-up finds a full
+      // batch and more waiting, which the rounds of 40 then do.
+      const { dev, net } = await openUp('xfer', { readerThread, ...(readerThread ? { maxBatch: 16 } : {}) });
       await using _ = dev;
       const seen: number[] = [];
       let detachedGiven = 0;

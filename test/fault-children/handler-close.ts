@@ -28,6 +28,24 @@ async function burstInto(dev: TunDevice): Promise<void> {
   socket.close();
 }
 
+/**
+ * With a reader thread, which reads only once the queue is busy: a burst of
+ * more than maxBatch, queued before anyone reads, read by a handler that only
+ * counts, hands the reading to the thread; the handler under test, in place
+ * before the next burst, then runs on what the thread reads.
+ */
+async function engageThread(dev: TunDevice, listen: (count: (n: number) => void) => void): Promise<void> {
+  await burstInto(dev);
+  let read = 0;
+  let reached = (): void => {};
+  const done = new Promise<void>((resolve) => (reached = resolve));
+  listen((n) => {
+    read += n;
+    if (read >= BURST) reached();
+  });
+  await Promise.race([done, rejectAfter(5000, () => `the first burst: ${read} of ${BURST} read`)]);
+}
+
 /** Packets the kernel refuses (IP version 0: EINVAL), to make 'drop' events. */
 function badPackets(): Buffer[] {
   return Array.from({ length: 8 }, () => Buffer.alloc(40));
@@ -43,7 +61,8 @@ async function repeatUntil(done: () => boolean, step: (i: number) => void): Prom
 
 async function main(): Promise<void> {
   const fdsBefore = openFdCount();
-  const dev = await TunDevice.open({ name: uniqueName('hc'), readerThread: how === 'thread' });
+  const thread = how === 'thread';
+  const dev = await TunDevice.open({ name: uniqueName('hc'), readerThread: thread, ...(thread ? { maxBatch: 8 } : {}) });
   const name = dev.name;
   let calls = 0;
   let callsAfterAct = 0;
@@ -59,12 +78,24 @@ async function main(): Promise<void> {
   const closed = once(dev, 'close');
   switch (handler) {
     case 'data':
-      await burstInto(dev);
-      dev.readable.on('data', act);
+      if (thread) {
+        await engageThread(dev, (count) => dev.readable.on('data', () => count(1)));
+        dev.readable.on('data', act);
+        await burstInto(dev);
+      } else {
+        await burstInto(dev);
+        dev.readable.on('data', act);
+      }
       break;
     case 'readBatches':
-      await burstInto(dev);
-      dev.readBatches(act);
+      if (thread) {
+        await engageThread(dev, (count) => dev.readBatches((_slab, _d, n) => count(n)));
+        dev.readBatches(act);
+        await burstInto(dev);
+      } else {
+        await burstInto(dev);
+        dev.readBatches(act);
+      }
       break;
     case 'drop':
       dev.on('drop', act);
