@@ -33,10 +33,12 @@ privilegedTest(
         assert.ok(cases.has(name), `${name} is missing`);
         const rows = results.rows.filter((row) => row.case === name);
         // The drain and paced cases also measure the reader thread and C with
-        // io_uring; the drain cases C in a multi-threaded process too.
+        // io_uring; those and the tx and echo cases C in a multi-threaded
+        // process too.
+        const withThreads = name.startsWith('rx drain') || name.startsWith('rx paced');
         const more = [
-          ...(name.startsWith('rx drain') || name.startsWith('rx paced') ? ['C-uring', 'thread-stream', 'thread-batch'] : []),
-          ...(name.startsWith('rx drain') ? ['C-mt'] : []),
+          ...(withThreads ? ['C-uring', 'thread-stream', 'thread-batch'] : []),
+          ...(withThreads || name === 'tx 64B' || name.startsWith('echo') ? ['C-mt'] : []),
         ];
         assert.deepEqual(
           rows.map((row) => row.variant),

@@ -1,10 +1,10 @@
 // The C reference for the TUN side of every benchmark case: the plainest loop
 // that does the same work as the Node workers (bench/worker.ts), same CLI.
-//   tunref rx   DEV SECONDS MAXPACKETS [poll|blocking]
+//   tunref rx   DEV SECONDS MAXPACKETS [poll|poll-mt|blocking]
 //   tunref drain DEV [poll|poll-mt|blocking|uring]   then "go N" lines on stdin: read N packets, one JSON line each
 //   tunref mq   DEV QUEUES               one thread per queue; stdin: go N | run | mark (bench/queues-worker.ts)
-//   tunref tx   DEV SRC DST PORT PAYLOAD SECONDS MAXPACKETS
-//   tunref echo DEV SECONDS MAXPACKETS
+//   tunref tx   DEV SRC DST PORT PAYLOAD SECONDS MAXPACKETS [poll-mt]
+//   tunref echo DEV SECONDS MAXPACKETS [poll-mt]
 //   tunref fwd  DEVA DEVB SECONDS MAXPACKETS [plain|offload]
 // fwd offload: both devices with IFF_VNET_HDR and TSO, as the Node worker's
 // (TunDevice.open({ offload: { tso: true } })): packets, super-packets of up
@@ -222,16 +222,20 @@ static void *idle_thread(void *arg) {
   return NULL;
 }
 
+// poll-mt: the same work in a process with a second (idle) thread, as every
+// Node process is: the kernel then takes a reference on the file in each
+// read's or write's fd lookup, which a single-threaded process skips
+// (fdget()). True when `how` asked for it (and the thread now runs).
+static int start_idle_thread(const char *how) {
+  if (how == NULL || strcmp(how, "poll-mt")) return 0;
+  pthread_t t;
+  if (pthread_create(&t, NULL, idle_thread, NULL) != 0) die("pthread_create");
+  return 1;
+}
+
 static void reader_init(struct reader *r, int fd, const char *how) {
   memset(r, 0, sizeof *r);
-  // poll-mt: poll, in a process with a second (idle) thread, as every Node
-  // process is: the kernel then takes a reference on the file in each
-  // read's fd lookup, which a single-threaded process skips (fdget()).
-  if (how != NULL && !strcmp(how, "poll-mt")) {
-    pthread_t t;
-    if (pthread_create(&t, NULL, idle_thread, NULL) != 0) die("pthread_create");
-    how = "poll";
-  }
+  if (start_idle_thread(how)) how = "poll";
   r->fd = fd;
   r->blocking = how != NULL && !strcmp(how, "blocking");
   r->use_uring = how != NULL && !strcmp(how, "uring");
@@ -534,7 +538,7 @@ int main(int argc, char **argv) {
     }
     return 0;
   } else if (!strcmp(mode, "echo")) {
-    if (argc != 5) return 2;
+    if (argc != 5 && !(argc == 6 && start_idle_thread(argv[5]))) return 2;
     int fd = open_tun(argv[2], 0);
     double deadline = atof(argv[3]);
     uint64_t max = strtoull(argv[4], NULL, 10);
@@ -556,7 +560,7 @@ int main(int argc, char **argv) {
       if ((packets & 1023) == 0 && now_s() > deadline) break;
     }
   } else if (!strcmp(mode, "tx")) {
-    if (argc != 9) return 2;
+    if (argc != 9 && !(argc == 10 && start_idle_thread(argv[9]))) return 2;
     int fd = open_tun(argv[2], 0);
     size_t payload = (size_t)atoi(argv[6]);
     size_t len = 28 + payload;
