@@ -13,6 +13,7 @@ import { TunDevice } from '../lib';
 import { until } from './kernel-helpers';
 import { ip, linkExists, openFdCount, privilegedTest, rejectAfter, uniqueName } from './helpers';
 import { openUp, sendNumbered, sequenceOf } from './numbered';
+import { SeededRandom } from './seeded-random';
 
 const upTo = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
@@ -156,6 +157,118 @@ for (const via of ['readable', 'readBatches'] as const) {
     },
   );
 }
+
+const mixSeed = Number(process.env.TUNTAP_MIX_SEED ?? 20261130);
+
+for (const via of ['readable', 'readBatches'] as const) {
+  privilegedTest(
+    `readerThread, ${via}: bursts, trickles and pauses in a random mix (seed ${mixSeed}) hand the reading back and forth without losing, repeating or reordering a packet`,
+    async () => {
+      const random = new SeededRandom(mixSeed);
+      const { dev, net } = await openUp('rtmix', { readerThread: true, maxBatch: 16, readableHighWaterMark: 8 });
+      await using _ = dev;
+      // Room for every packet in the kernel's ring while the reader is paused.
+      ip('link', 'set', 'dev', dev.name, 'txqueuelen', '20000');
+      const [tid] = readerTasks();
+      const seen: number[] = [];
+      const take = (p: Uint8Array): void => {
+        const s = sequenceOf(p);
+        if (s >= 0) seen.push(s);
+      };
+      const pause = (): void => {
+        if (via === 'readable') dev.readable.pause();
+        else dev.pauseBatches();
+      };
+      const resume = (): void => {
+        if (via === 'readable') dev.readable.resume();
+        else dev.readBatches(handler);
+      };
+      const handler = (slab: Buffer, d: Uint32Array, count: number): void => {
+        for (let i = 0; i < count; i++) take(slab.subarray(d[2 * i], d[2 * i] + d[2 * i + 1]));
+      };
+      if (via === 'readable') dev.readable.on('data', take);
+      else dev.readBatches(handler);
+      const wokeBefore = sleeps(tid);
+      let next = 0;
+      for (let round = 0; round < 12; round++) {
+        // A burst (more than maxBatch at once engages the thread), sometimes
+        // sent while nobody reads, so the ring is full when reading resumes.
+        const paused = random.chance(0.4);
+        if (paused) pause();
+        const burst = 20 + random.int(600);
+        await sendNumbered(net.host(2), burst, next);
+        next += burst;
+        if (paused) {
+          await new Promise((resolve) => setTimeout(resolve, random.int(5)));
+          resume();
+        }
+        // A trickle: light batches, 16 of which in a row hand the reading back.
+        const trickle = random.int(30);
+        for (let i = 0; i < trickle; i++) {
+          await sendNumbered(net.host(2), 1, next++);
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+        // A pause in the middle of the thread's reading, now and then.
+        if (random.chance(0.3)) {
+          pause();
+          await new Promise((resolve) => setTimeout(resolve, random.int(3)));
+          resume();
+        }
+      }
+      await until(() => seen.length >= next, `${next} packets (seed ${mixSeed})`);
+      assert.deepEqual(seen, upTo(next), `seed ${mixSeed}`);
+      // The bursts were the thread's to read: it woke for them.
+      assert.ok(sleeps(tid) - wokeBefore >= 12, `seed ${mixSeed}: the reader thread hardly woke; it read none of the bursts`);
+    },
+    { timeout: 60_000 },
+  );
+}
+
+privilegedTest(
+  'readerThread: close() while the thread is reading a burst, 20 times: each close resolves, the thread ends, and no fd is left open',
+  async () => {
+    const random = new SeededRandom(mixSeed + 1);
+    const fdsBefore = openFdCount();
+    const tasksBefore = new Set(readerTasks());
+    const closedAfter: number[] = [];
+    const threadWoke: number[] = [];
+    for (let k = 0; k < 20; k++) {
+      const { dev, net } = await openUp('rtclose', { readerThread: true, maxBatch: 16 });
+      ip('link', 'set', 'dev', dev.name, 'txqueuelen', '6000');
+      const [tid] = readerTasks().filter((t) => !tasksBefore.has(t));
+      const parked = sleeps(tid);
+      // Closed from outside the handlers (the close inside them is in
+      // faults-handlers), between two batches, after a random number of packets.
+      const closeAt = 17 + random.int(3000);
+      let got = 0;
+      let reached: () => void = () => undefined;
+      const atCloseAt = new Promise<void>((resolve) => (reached = resolve));
+      dev.readable.on('data', () => {
+        if (++got === closeAt) reached();
+      });
+      // All in the kernel's ring before the loop reads: its first wake-up
+      // finds a full batch and more, and hands the reading to the thread.
+      await sendNumbered(net.host(2), 5000);
+      await Promise.race([atCloseAt, rejectAfter(5000, () => `only ${got} packets came`)]);
+      closedAfter.push(got);
+      threadWoke.push(sleeps(tid) - parked);
+      await Promise.race([dev.close(), rejectAfter(5000, () => `close() ${k} (after ${got} packets) never resolved`)]);
+    }
+    // The closes came in the middle of the burst, while the thread read it
+    // (it had been woken since it parked: it was engaged).
+    assert.ok(
+      closedAfter.every((n) => n < 5000) && threadWoke.every((n) => n > 0),
+      `packets read before each close: ${closedAfter.join(' ')}; the thread's wake-ups: ${threadWoke.join(' ')}`,
+    );
+    assert.deepEqual(
+      readerTasks().filter((t) => !tasksBefore.has(t)),
+      [],
+      'every reader thread ended',
+    );
+    assert.equal(openFdCount(), fdsBefore, 'every fd was closed');
+  },
+  { timeout: 60_000 },
+);
 
 privilegedTest(
   'readerThread: the thread keeps only its own three fds, so a file the process closes is really closed',
