@@ -46,8 +46,8 @@ for (const [mode, { words, todo }] of Object.entries(MODES)) {
       t.diagnostic(`${r.read} packets read, ${r.written} written; documented errors: ${JSON.stringify(r.errors)}`);
       assert.ok(r.read > 0 && r.written > 0, 'the sequences moved packets both ways');
       assert.equal(r.fdsAfter, r.fdsBefore, 'no fd left open');
-      // Each sequence allocates read slabs (256 KiB each) and netlink sockets; a
-      // leak of one slab per sequence would grow RSS by about 60 MiB here.
+      // Each sequence allocates read slabs (1 MiB each) and netlink sockets; a
+      // leak of one slab per sequence would grow RSS by about 240 MiB here.
       const grown = r.rssAfter - r.rssBefore;
       assert.ok(grown < 48 * 1024 * 1024, `RSS grew by ${(grown / 1048576).toFixed(1)} MiB`);
     },

@@ -10,7 +10,7 @@ import { TunDevice } from '../lib';
 import { bringUp, privilegedTest, uniqueName, uniqueSubnet } from './helpers';
 
 const PORT = 40_100;
-const PAYLOAD = 1372; // 1400-byte IPv4 packets: about 186 to a 256 KiB slab
+const PAYLOAD = 1372; // 1400-byte IPv4 packets: about 745 to a 1 MiB slab
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
