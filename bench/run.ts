@@ -725,7 +725,7 @@ function cases(o: Options): CaseDef[] {
         ...(kind === 'flood' ? { valid: readerBound } : {}),
       };
     }),
-    simple('tx 64B', [...all, 'C-mt'], 'pkt/s', (v) => txRun(v, z)),
+    simple('tx 64B', [...all, 'C-mt', 'C-uring'], 'pkt/s', (v) => txRun(v, z)),
     simple('echo 1 in flight', [...withPeer, 'C-mt'], 'rt/s', (v) => echoRun(v, 1, echoZ), { also: rtt }),
     simple('echo 32 in flight', [...withPeer, 'C-mt'], 'rt/s', (v) => echoRun(v, 32, echoZ), { also: rtt }),
     { name: fwd, unit: 'Gbit/s', variants: forwardVariants, run: (v) => forwardRun(v.side, v.forwarding!, fwdZ) },

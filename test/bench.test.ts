@@ -34,11 +34,12 @@ privilegedTest(
         const rows = results.rows.filter((row) => row.case === name);
         // The drain and paced cases also measure the reader thread and C with
         // io_uring; those and the tx and echo cases C in a multi-threaded
-        // process too.
+        // process too, and tx C's writes through io_uring.
         const withThreads = name.startsWith('rx drain') || name.startsWith('rx paced');
         const more = [
           ...(withThreads ? ['C-uring', 'thread-stream', 'thread-batch'] : []),
           ...(withThreads || name === 'tx 64B' || name.startsWith('echo') ? ['C-mt'] : []),
+          ...(name === 'tx 64B' ? ['C-uring'] : []),
         ];
         assert.deepEqual(
           rows.map((row) => row.variant),

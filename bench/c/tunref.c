@@ -3,7 +3,7 @@
 //   tunref rx   DEV SECONDS MAXPACKETS [poll|poll-mt|blocking]
 //   tunref drain DEV [poll|poll-mt|blocking|uring]   then "go N" lines on stdin: read N packets, one JSON line each
 //   tunref mq   DEV QUEUES               one thread per queue; stdin: go N | run | mark (bench/queues-worker.ts)
-//   tunref tx   DEV SRC DST PORT PAYLOAD SECONDS MAXPACKETS [poll-mt]
+//   tunref tx   DEV SRC DST PORT PAYLOAD SECONDS MAXPACKETS [poll-mt|uring]
 //   tunref echo DEV SECONDS MAXPACKETS [poll-mt]
 //   tunref fwd  DEVA DEVB SECONDS MAXPACKETS [plain|offload]
 // fwd offload: both devices with IFF_VNET_HDR and TSO, as the Node worker's
@@ -97,12 +97,37 @@ static int swap_udp(uint8_t *p, ssize_t n) {
 #define URING_BUFS 512  // power of two
 #define URING_CQ 4096
 
-struct uring {
+// An io_uring's two rings, as mapped into this process.
+struct ring {
   int fd;
   unsigned *cq_head, *cq_tail, cq_mask;
   struct io_uring_cqe *cqes;
   unsigned *sq_tail, sq_mask, *sq_array;
   struct io_uring_sqe *sqes;
+};
+
+static void ring_setup(struct ring *r, unsigned entries, struct io_uring_params *p) {
+  r->fd = (int)syscall(__NR_io_uring_setup, entries, p);
+  if (r->fd < 0) die("io_uring_setup");
+  size_t sq_size = p->sq_off.array + p->sq_entries * sizeof(unsigned);
+  size_t cq_size = p->cq_off.cqes + p->cq_entries * sizeof(struct io_uring_cqe);
+  if (cq_size > sq_size) sq_size = cq_size;
+  uint8_t *rings = mmap(NULL, sq_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQ_RING);
+  if (rings == MAP_FAILED) die("mmap ring");
+  r->sq_tail = (unsigned *)(rings + p->sq_off.tail);
+  r->sq_mask = *(unsigned *)(rings + p->sq_off.ring_mask);
+  r->sq_array = (unsigned *)(rings + p->sq_off.array);
+  r->cq_head = (unsigned *)(rings + p->cq_off.head);
+  r->cq_tail = (unsigned *)(rings + p->cq_off.tail);
+  r->cq_mask = *(unsigned *)(rings + p->cq_off.ring_mask);
+  r->cqes = (struct io_uring_cqe *)(rings + p->cq_off.cqes);
+  r->sqes = mmap(NULL, p->sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                 r->fd, IORING_OFF_SQES);
+  if (r->sqes == MAP_FAILED) die("mmap sqes");
+}
+
+struct uring {
+  struct ring r;
   struct io_uring_buf_ring *buffers;
   uint16_t buffers_tail;
   uint8_t *memory;  // URING_BUFS of READ_SIZE bytes
@@ -111,16 +136,16 @@ struct uring {
 };
 
 static void uring_arm(struct uring *u, int fd) {
-  unsigned tail = *u->sq_tail;
-  struct io_uring_sqe *sqe = &u->sqes[tail & u->sq_mask];
+  unsigned tail = *u->r.sq_tail;
+  struct io_uring_sqe *sqe = &u->r.sqes[tail & u->r.sq_mask];
   memset(sqe, 0, sizeof *sqe);
   sqe->opcode = IORING_OP_READ_MULTISHOT;
   sqe->fd = fd;
   sqe->flags = IOSQE_BUFFER_SELECT;
   sqe->buf_group = 0;
-  u->sq_array[tail & u->sq_mask] = tail & u->sq_mask;
-  __atomic_store_n(u->sq_tail, tail + 1, __ATOMIC_RELEASE);
-  if (syscall(__NR_io_uring_enter, u->fd, 1, 0, 0, NULL, 0) < 0) die("io_uring_enter (submit)");
+  u->r.sq_array[tail & u->r.sq_mask] = tail & u->r.sq_mask;
+  __atomic_store_n(u->r.sq_tail, tail + 1, __ATOMIC_RELEASE);
+  if (syscall(__NR_io_uring_enter, u->r.fd, 1, 0, 0, NULL, 0) < 0) die("io_uring_enter (submit)");
   u->armed = 1;
 }
 
@@ -140,23 +165,7 @@ static void uring_init(struct uring *u, int fd) {
   memset(&p, 0, sizeof p);
   p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
   p.cq_entries = URING_CQ;
-  u->fd = (int)syscall(__NR_io_uring_setup, 4, &p);
-  if (u->fd < 0) die("io_uring_setup");
-  size_t sq_size = p.sq_off.array + p.sq_entries * sizeof(unsigned);
-  size_t cq_size = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
-  if (cq_size > sq_size) sq_size = cq_size;
-  uint8_t *rings = mmap(NULL, sq_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, u->fd, IORING_OFF_SQ_RING);
-  if (rings == MAP_FAILED) die("mmap ring");
-  u->sq_tail = (unsigned *)(rings + p.sq_off.tail);
-  u->sq_mask = *(unsigned *)(rings + p.sq_off.ring_mask);
-  u->sq_array = (unsigned *)(rings + p.sq_off.array);
-  u->cq_head = (unsigned *)(rings + p.cq_off.head);
-  u->cq_tail = (unsigned *)(rings + p.cq_off.tail);
-  u->cq_mask = *(unsigned *)(rings + p.cq_off.ring_mask);
-  u->cqes = (struct io_uring_cqe *)(rings + p.cq_off.cqes);
-  u->sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-                 u->fd, IORING_OFF_SQES);
-  if (u->sqes == MAP_FAILED) die("mmap sqes");
+  ring_setup(&u->r, 4, &p);
   u->buffers = aligned_alloc(4096, URING_BUFS * sizeof(struct io_uring_buf));
   // C11's aligned_alloc wants the size a multiple of the alignment (ASan enforces it).
   u->memory = aligned_alloc(4096, ((size_t)URING_BUFS * READ_SIZE + 4095) & ~(size_t)4095);
@@ -168,7 +177,7 @@ static void uring_init(struct uring *u, int fd) {
   reg.ring_addr = (uint64_t)(uintptr_t)u->buffers;
   reg.ring_entries = URING_BUFS;
   reg.bgid = 0;
-  if (syscall(__NR_io_uring_register, u->fd, IORING_REGISTER_PBUF_RING, &reg, 1) < 0) die("IORING_REGISTER_PBUF_RING");
+  if (syscall(__NR_io_uring_register, u->r.fd, IORING_REGISTER_PBUF_RING, &reg, 1) < 0) die("IORING_REGISTER_PBUF_RING");
   for (int i = 0; i < URING_BUFS; i++) uring_give(u, i);
   uring_arm(u, fd);
 }
@@ -181,17 +190,17 @@ static ssize_t uring_next(struct uring *u, int fd, uint8_t **data) {
   }
   for (;;) {
     if (stop_requested) return -1;
-    unsigned head = *u->cq_head;
-    if (head == __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE)) {
+    unsigned head = *u->r.cq_head;
+    if (head == __atomic_load_n(u->r.cq_tail, __ATOMIC_ACQUIRE)) {
       if (!u->armed) uring_arm(u, fd);
-      if (syscall(__NR_io_uring_enter, u->fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0 && errno != EINTR)
+      if (syscall(__NR_io_uring_enter, u->r.fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0 && errno != EINTR)
         die("io_uring_enter");
       continue;
     }
-    struct io_uring_cqe *cqe = &u->cqes[head & u->cq_mask];
+    struct io_uring_cqe *cqe = &u->r.cqes[head & u->r.cq_mask];
     int res = cqe->res;
     unsigned flags = cqe->flags;
-    __atomic_store_n(u->cq_head, head + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(u->r.cq_head, head + 1, __ATOMIC_RELEASE);
     if (!(flags & IORING_CQE_F_MORE)) u->armed = 0;
     if (res < 0) {
       if (res == -ENOBUFS || res == -EAGAIN) continue;
@@ -204,6 +213,43 @@ static ssize_t uring_next(struct uring *u, int fd, uint8_t **data) {
     u->held = bid;
     return res;
   }
+}
+
+// tx uring: writes submitted URING_TX at a time with one io_uring_enter,
+// the TUN fd registered (a fixed file: no fd lookup per write), against
+// write(2) per packet.
+#define URING_TX 64
+
+static void uring_tx_init(struct ring *u, int fd) {
+  struct io_uring_params p;
+  memset(&p, 0, sizeof p);
+  p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+  ring_setup(u, URING_TX, &p);
+  if (syscall(__NR_io_uring_register, u->fd, IORING_REGISTER_FILES, &fd, 1) < 0) die("IORING_REGISTER_FILES");
+}
+
+// Writes the packet URING_TX times in one submission; returns how many completed, counting failures in *errors.
+static unsigned uring_tx_batch(struct ring *u, const uint8_t *buf, size_t len, uint64_t *errors) {
+  unsigned tail = *u->sq_tail;
+  for (unsigned i = 0; i < URING_TX; i++) {
+    struct io_uring_sqe *sqe = &u->sqes[(tail + i) & u->sq_mask];
+    memset(sqe, 0, sizeof *sqe);
+    sqe->opcode = IORING_OP_WRITE;
+    sqe->fd = 0;  // the registered TUN fd
+    sqe->flags = IOSQE_FIXED_FILE;
+    sqe->addr = (uint64_t)(uintptr_t)buf;
+    sqe->len = (unsigned)len;
+    sqe->off = (uint64_t)-1;
+    u->sq_array[(tail + i) & u->sq_mask] = (tail + i) & u->sq_mask;
+  }
+  __atomic_store_n(u->sq_tail, tail + URING_TX, __ATOMIC_RELEASE);
+  if (syscall(__NR_io_uring_enter, u->fd, URING_TX, URING_TX, IORING_ENTER_GETEVENTS, NULL, 0) < 0 && errno != EINTR)
+    die("io_uring_enter");
+  unsigned head = *u->cq_head, end = __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE), done = 0;
+  for (; head != end; head++, done++)
+    if (u->cqes[head & u->cq_mask].res < 0) (*errors)++;
+  __atomic_store_n(u->cq_head, head, __ATOMIC_RELEASE);
+  return done;
 }
 
 struct reader {
@@ -560,7 +606,8 @@ int main(int argc, char **argv) {
       if ((packets & 1023) == 0 && now_s() > deadline) break;
     }
   } else if (!strcmp(mode, "tx")) {
-    if (argc != 9 && !(argc == 10 && start_idle_thread(argv[9]))) return 2;
+    int use_uring = argc == 10 && !strcmp(argv[9], "uring");
+    if (argc != 9 && !use_uring && !(argc == 10 && start_idle_thread(argv[9]))) return 2;
     int fd = open_tun(argv[2], 0);
     size_t payload = (size_t)atoi(argv[6]);
     size_t len = 28 + payload;
@@ -578,14 +625,18 @@ int main(int argc, char **argv) {
     buf[24] = (uint8_t)((len - 20) >> 8); buf[25] = (uint8_t)(len - 20);  // checksum 0: none (IPv4)
     double deadline = atof(argv[7]);
     uint64_t max = strtoull(argv[8], NULL, 10);
+    struct ring tx;
+    if (use_uring) uring_tx_init(&tx, fd);
     go();
     deadline += now_s();
     first = now_ns();
     while (!stop_requested && packets < max) {
-      if (write(fd, buf, len) < 0) errors++;
-      packets++;
-      bytes += len;
-      if ((packets & 1023) == 0) {
+      unsigned n = 1;
+      if (use_uring) n = uring_tx_batch(&tx, buf, len, &errors);
+      else if (write(fd, buf, len) < 0) errors++;
+      packets += n;
+      bytes += n * len;
+      if ((packets & 1023) < n) {
         warm_check(now_ns(), &packets, &bytes, &first);
         if (now_s() > deadline) break;
       }
