@@ -653,7 +653,7 @@ function cases(o: Options): CaseDef[] {
   // The drain, paced, tx and echo cases also run C in a multi-threaded
   // process (C-mt), as every Node process is: what the kernel charges such a
   // process per system call, no code on a Node thread escapes.
-  const drainSides: Variant[] = [...withThreads, 'C-mt'];
+  const withCmt: Variant[] = [...withThreads, 'C-mt'];
   const rtt = { name: 'RTT median', unit: 'µs', key: 'rttMedianUs', lowerIsBetter: true };
   const simple = (
     name: string,
@@ -700,10 +700,10 @@ function cases(o: Options): CaseDef[] {
   const keptUp = { key: 'keptUp', note: 'the reader fell behind the offered load (waitShare: other load held its CPU)' };
   const list: CaseDef[] = [
     ...[64, 1400].map((b) =>
-      simple(`rx drain ${b}B`, drainSides, 'pkt/s', (v) => drainRun(v, b, drainN.warm, drainN.count), { also: cpu }),
+      simple(`rx drain ${b}B`, withCmt, 'pkt/s', (v) => drainRun(v, b, drainN.warm, drainN.count), { also: cpu }),
     ),
     ...[64, 1400].map((b) =>
-      simple(`rx paced ${b}B ${offered / 1000}k/s`, drainSides, 'µs/pkt', (v) => rxRun(v, b, z, offered), {
+      simple(`rx paced ${b}B ${offered / 1000}k/s`, withCmt, 'µs/pkt', (v) => rxRun(v, b, z, offered), {
         lowerIsBetter: true,
         valid: keptUp,
       }),
