@@ -1,6 +1,6 @@
 // The C reference for the TUN side of every benchmark case: the plainest loop
 // that does the same work as the Node workers (bench/worker.ts), same CLI.
-//   tunref rx   DEV SECONDS MAXPACKETS [poll|poll-mt|blocking]
+//   tunref rx   DEV SECONDS MAXPACKETS [poll|poll-mt|poll-uv|blocking]
 //   tunref drain DEV [poll|poll-mt|blocking|uring]   then "go N" lines on stdin: read N packets, one JSON line each
 //   tunref mq   DEV QUEUES               one thread per queue; stdin: go N | run | mark (bench/queues-worker.ts)
 //   tunref tx   DEV SRC DST PORT PAYLOAD SECONDS MAXPACKETS [poll-mt|uring]
@@ -252,10 +252,12 @@ static unsigned uring_tx_batch(struct ring *u, const uint8_t *buf, size_t len, u
   return done;
 }
 
+static uint64_t empty_looks;  // poll-uv: zero-timeout epoll_waits that found nothing, since "go"
+
 struct reader {
   _Atomic int *hold;  // while set, no read starts (mq: the threads pause between drains)
   void (*before_wait)(struct reader *r);  // called before epoll_wait (mq: publish the batch's count)
-  int fd, epoll_fd, blocking, use_uring;
+  int fd, epoll_fd, blocking, use_uring, uv_idle;
   struct uring uring;
   unsigned in_batch;
   size_t used;
@@ -273,14 +275,21 @@ static void *idle_thread(void *arg) {
 // read's or write's fd lookup, which a single-threaded process skips
 // (fdget()). True when `how` asked for it (and the thread now runs).
 static int start_idle_thread(const char *how) {
-  if (how == NULL || strcmp(how, "poll-mt")) return 0;
+  if (how == NULL || (strcmp(how, "poll-mt") && strcmp(how, "poll-uv"))) return 0;
   pthread_t t;
   if (pthread_create(&t, NULL, idle_thread, NULL) != 0) die("pthread_create");
   return 1;
 }
 
+// poll-uv: poll-mt, waiting as a Node process's event loop does. Node turns
+// on libuv's idle-time metric (UV_METRICS_IDLE_TIME) for every loop, and
+// libuv then looks with a zero timeout before each wait, so that time asleep
+// is measured apart from time spent on events: every wake-up of a Node
+// process costs an epoll_wait that finds nothing, besides the one that
+// sleeps (libuv 1.46, src/unix/linux.c, uv__io_poll).
 static void reader_init(struct reader *r, int fd, const char *how) {
   memset(r, 0, sizeof *r);
+  r->uv_idle = how != NULL && !strcmp(how, "poll-uv");
   if (start_idle_thread(how)) how = "poll";
   r->fd = fd;
   r->blocking = how != NULL && !strcmp(how, "blocking");
@@ -315,7 +324,9 @@ static ssize_t next_packet(struct reader *r, uint8_t **data) {
         struct epoll_event ev;
         if (r->before_wait != NULL) r->before_wait(r);
         // Level-triggered: returns at once while packets are left.
-        if (epoll_wait(r->epoll_fd, &ev, 1, 200) < 0 && errno != EINTR) die("epoll_wait");
+        int ready = r->uv_idle ? epoll_wait(r->epoll_fd, &ev, 1, 0) : 0;
+        if (r->uv_idle && ready == 0) empty_looks++;
+        if (ready == 0 && epoll_wait(r->epoll_fd, &ev, 1, 200) < 0 && errno != EINTR) die("epoll_wait");
         continue;  // the hold may have been set meanwhile
       }
     }
@@ -382,6 +393,7 @@ static uint64_t largest;  // bytes of the largest packet read (fwd): above the M
 static uint64_t delay_at_go;
 
 static void start_counting(void) {
+  empty_looks = 0;
   delay_at_go = run_delay_ns();
   cpu_at_go = cpu_s();
   faults_at_go = minor_faults();
@@ -409,10 +421,10 @@ static void warm_check(uint64_t t, uint64_t *packets, uint64_t *bytes, uint64_t 
 // cpu: user + system seconds since "go", a figure the neighbours' load barely
 // moves; runDelay: seconds this thread waited for a CPU meanwhile.
 static void report(const char *mode, uint64_t packets, uint64_t bytes, uint64_t errors, uint64_t first, uint64_t last) {
-  printf("{\"mode\":\"%s\",\"packets\":%llu,\"bytes\":%llu,\"errors\":%llu,\"seconds\":%.6f,\"cpu\":%.6f,\"faults\":%ld,\"largest\":%llu,\"runDelay\":%.6f}\n",
+  printf("{\"mode\":\"%s\",\"packets\":%llu,\"bytes\":%llu,\"errors\":%llu,\"seconds\":%.6f,\"cpu\":%.6f,\"faults\":%ld,\"largest\":%llu,\"runDelay\":%.6f,\"emptyLooks\":%llu}\n",
          mode, (unsigned long long)packets, (unsigned long long)bytes, (unsigned long long)errors,
          packets > 1 ? (double)(last - first) / 1e9 : 0.0, cpu_s() - cpu_at_go, minor_faults() - faults_at_go,
-         (unsigned long long)largest, (double)(run_delay_ns() - delay_at_go) / 1e9);
+         (unsigned long long)largest, (double)(run_delay_ns() - delay_at_go) / 1e9, (unsigned long long)empty_looks);
 }
 
 // ---- mq: one reader thread per queue of a multi-queue device ----------------
