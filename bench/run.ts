@@ -355,6 +355,9 @@ async function drainRun(variant: Variant, payload: number, warm: number, count: 
       extra: {
         read: r.packets,
         cpuUsPerPkt: (r.cpu * 1e6) / r.packets,
+        // The event loop's thread alone (C: its one reading thread), without
+        // a reader thread's: what a packet leaves less for the user's code.
+        loopUsPerPkt: ((r.loopCpu ?? r.cpu) * 1e6) / r.packets,
         cpuShare: r.seconds > 0 ? r.cpu / r.seconds : 0,
         // Of the run's time, the share the reader waited for a CPU the machine's other load held.
         waitShare: r.seconds > 0 ? r.runDelay / r.seconds : 0,

@@ -349,6 +349,11 @@ function runDelayNs(): number {
   return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]);
 }
 
+/** Nanoseconds the JS thread has run (schedstat's first field): not its reader thread's. */
+function loopCpuNs(): number {
+  return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
+}
+
 /**
  * The reader's capacity (bench/run.ts, drainRun): the harness fills the
  * device's ring while nothing reads, then sends "go N"; the N packets are read
@@ -366,15 +371,17 @@ async function drain(api: Api, dev: TunDevice): Promise<void> {
   let cpu0 = process.cpuUsage();
   let faults0 = 0;
   let delay0 = 0;
+  let loop0 = 0;
   const done = (): void => {
     const seconds = (performance.now() - t0) / 1000;
     const used = process.cpuUsage(cpu0);
+    const loopCpu = (loopCpuNs() - loop0) / 1e9;
     const faults = process.resourceUsage().minorPageFault - faults0;
     const runDelay = (runDelayNs() - delay0) / 1e9;
     if (api === 'stream') dev.readable.pause();
     else dev.pauseBatches();
     process.stdout.write(
-      `${JSON.stringify({ mode: 'drain', api, packets: n, bytes, seconds, cpu: (used.user + used.system) / 1e6, faults, runDelay })}\n`,
+      `${JSON.stringify({ mode: 'drain', api, packets: n, bytes, seconds, cpu: (used.user + used.system) / 1e6, loopCpu, faults, runDelay })}\n`,
     );
   };
   const onPacket = (p: Buffer): void => {
@@ -395,6 +402,7 @@ async function drain(api: Api, dev: TunDevice): Promise<void> {
     bytes = 0;
     faults0 = process.resourceUsage().minorPageFault;
     delay0 = runDelayNs();
+    loop0 = loopCpuNs();
     cpu0 = process.cpuUsage();
     t0 = performance.now();
     if (api === 'batch') dev.readBatches(onBatch, { reuseSlab: true });

@@ -64,8 +64,8 @@ void TableOfOwn(const int* keep, int count) {
 
 }  // namespace
 
-ReaderThread::ReaderThread(int fd, uint32_t maxPacketSize, uint32_t maxBatch, size_t slotBytes)
-    : fd_(fd), maxPacketSize_(maxPacketSize), maxBatch_(maxBatch), slotBytes_(slotBytes) {}
+ReaderThread::ReaderThread(int fd, uint32_t maxPacketSize, uint32_t maxBatch, size_t slabBytes)
+    : fd_(fd), maxPacketSize_(maxPacketSize), maxBatch_(maxBatch), slabBytes_(slabBytes) {}
 
 ReaderThread::~ReaderThread() {
   Stop();
@@ -75,10 +75,7 @@ ReaderThread::~ReaderThread() {
 
 int ReaderThread::Start(int cpu) {
   try {
-    for (Slot& slot : slots_) {
-      slot.data.reset(new uint8_t[slotBytes_]);
-      slot.descriptors.reset(new uint32_t[2 * static_cast<size_t>(maxBatch_)]);
-    }
+    for (Slot& slot : slots_) slot.descriptors.reset(new uint32_t[2 * static_cast<size_t>(maxBatch_)]);
   } catch (const std::bad_alloc&) {
     return ENOMEM;
   }
@@ -126,6 +123,12 @@ void ReaderThread::Stop() {
   stop_ = true;
   Signal(controlFd_);
   pthread_join(thread_, nullptr);
+  // Batches the loop did not take.
+  for (uint32_t i = head_; i != tail_; i++) {
+    Slot& slot = slots_[i % kSlots];
+    if (slot.slab != nullptr) slot.slab->Unref();
+    slot.slab = nullptr;
+  }
 }
 
 void* ReaderThread::Main(void* self) {
@@ -144,8 +147,6 @@ void ReaderThread::Run() {
     ready_ = true;
   }
   readyCondition_.notify_one();
-  // Fault the ring's pages in here, not on the first packets.
-  for (Slot& slot : slots_) memset(slot.data.get(), 0, slotBytes_);
   // poll reported an error on the fd: a read then gives the kernel's reason
   // (EBADFD: the device was deleted), or EIO if it finds nothing.
   bool polledError = false;
@@ -164,13 +165,20 @@ void ReaderThread::Run() {
     // The batch is built in locals and published once: the loop thread reads
     // the slots (other ones) meanwhile, and a store per packet to memory it
     // reads would move cache lines between the cores for every packet.
-    uint8_t* data = slot.data.get();
+    if (slab_ == nullptr || slabBytes_ - slabUsed_ < maxPacketSize_) {
+      // On to a fresh slab: this one's memory goes back to the pool once the
+      // loop and JS are done with what was read into it.
+      if (slab_ != nullptr) slab_->Unref();
+      slab_ = SharedSlab::New(slabBytes_);
+      slabUsed_ = 0;
+    }
+    uint8_t* data = slab_ != nullptr ? slab_->data() : nullptr;
     uint32_t* descriptors = slot.descriptors.get();
     uint32_t count = 0;
-    int error = 0;
-    size_t used = 0;
+    int error = slab_ == nullptr ? ENOMEM : 0;
+    size_t used = slabUsed_;
     bool empty = false;
-    while (count < maxBatch_ && slotBytes_ - used >= maxPacketSize_) {
+    while (error == 0 && count < maxBatch_ && slabBytes_ - used >= maxPacketSize_) {
       // The system call itself: glibc's read() is a cancellation point and
       // costs two atomics more (see SysRead in tun_handle.cc).
       ssize_t n = syscall(SYS_read, fd_, data + used, maxPacketSize_);
@@ -193,7 +201,10 @@ void ReaderThread::Run() {
     }
     lightStreak = empty && count <= kLightBatch ? lightStreak + 1 : 0;
     bool handBack = lightStreak >= kLightStreak && error == 0;
+    slabUsed_ = used;
     if (count > 0 || error != 0 || handBack) {
+      slot.slab = count > 0 ? slab_ : nullptr;
+      if (count > 0) slab_->Ref();
       slot.count = count;
       slot.error = error;
       slot.handBack = handBack;
@@ -221,6 +232,8 @@ void ReaderThread::Run() {
     if (error != 0) break;
     if (empty && !handBack) polledError = WaitReadable();
   }
+  if (slab_ != nullptr) slab_->Unref();
+  slab_ = nullptr;
   // After an error the thread is done: it waits here only so that Stop()
   // finds it (nothing else to do; the loop thread joins it).
   while (!stop_) SleepWhile([] { return true; });
@@ -260,38 +273,47 @@ void ReaderThread::ClearNotify() { Clear(notifyFd_); }
 void ReaderThread::Renotify() { Signal(notifyFd_); }
 
 void ReaderThread::Pop() {
+  Slot& slot = slots_[head_ % kSlots];
+  if (slot.slab != nullptr) slot.slab->Unref();
+  slot.slab = nullptr;
   position_ = 0;
   head_ = head_ + 1;
   Wake();
 }
 
-ssize_t ReaderThread::Take(uint8_t* dst) {
+bool ReaderThread::Peek(uint32_t limit, Packets* run) {
   for (;;) {
     uint32_t head = head_;
     if (head == tail_) {
       errno = EAGAIN;
-      return -1;
+      return false;
     }
     Slot& slot = slots_[head % kSlots];
     if (position_ < slot.count) {
-      uint32_t offset = slot.descriptors[2 * position_], length = slot.descriptors[2 * position_ + 1];
-      memcpy(dst, slot.data.get() + offset, length);
-      if (++position_ == slot.count && slot.error == 0 && !slot.handBack) Pop();
-      return length;
+      run->slab = slot.slab;
+      run->descriptors = slot.descriptors.get() + 2 * static_cast<size_t>(position_);
+      run->count = std::min(limit, slot.count - position_);
+      return true;
     }
     int error = slot.error;
     bool handBack = slot.handBack;
     Pop();
     if (error != 0) {
       errno = error;
-      return -1;
+      return false;
     }
     if (handBack) {
       handedBack_ = true;
       errno = EAGAIN;
-      return -1;
+      return false;
     }
   }
+}
+
+void ReaderThread::Consume(uint32_t n) {
+  Slot& slot = slots_[head_ % kSlots];
+  position_ += n;
+  if (position_ == slot.count && slot.error == 0 && !slot.handBack) Pop();
 }
 
 }  // namespace tuntap

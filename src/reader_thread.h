@@ -1,18 +1,22 @@
 // ReaderThread: the opt-in reader of a TunHandle (TunDeviceOptions.readerThread).
 //
-// One thread per queue reads packets from the TUN fd into a ring of native
-// batches (kSlots of them, each up to maxBatch packets) and tells the
-// event loop through an eventfd; the loop thread copies each packet into the
-// JS slab as the poll-mode reader would have read it. Reading thus overlaps
-// JS's processing of the batch before: on two cores, the rate is that of the
+// One thread per queue reads packets from the TUN fd, batch after batch (a
+// ring of kSlots, each up to maxBatch packets), into pooled slabs
+// (SharedSlab), and tells the event loop through an eventfd. The loop thread
+// hands a part of a batch to JS either as it is, a Buffer over those packets
+// of the slab, or copied into the JS slab as the poll-mode reader would have
+// read it (TunHandle::ReadThreadPart says when). Reading thus overlaps JS's
+// processing of the batch before: on two cores, the rate is that of the
 // slower of the two sides instead of their sum.
 //
-// What the thread touches: the TUN fd (read and poll only), its own ring
-// memory and the two eventfds. Never JS memory, never N-API: user code may
-// detach or transfer any buffer it was given and the thread cannot write
-// into it. The loop thread stops and joins the thread before the TUN fd is
-// closed (TunHandle::BeforeRelease), so the thread never reads a closed fd,
-// or a reused fd number.
+// What the thread touches: the TUN fd (read and poll only), the slab it reads
+// into and the two eventfds. Never N-API, and never memory a JS Buffer
+// covers: a slab's memory becomes a Buffer only in parts the thread has
+// published and never writes again, and goes back to the pool only once the
+// thread, the ring and every such Buffer are done with it. The loop thread
+// stops and joins the thread before the TUN fd is closed
+// (TunHandle::BeforeRelease), so the thread never reads a closed fd, or a
+// reused fd number.
 //
 // Who reads: the thread only while the queue is busy. It starts parked, and
 // the loop thread reads the fd itself as without a thread (one wake-up a
@@ -29,8 +33,8 @@
 // before within the noise (3 and 5 rounds, base-thread-*).
 //
 // Bounds: the thread reads only while JS reads (SetActive), and only while
-// fewer than kInFlight batches wait for the loop; the memory (kSlots slots)
-// is fixed when the thread starts. Latency: while the kernel has more, the
+// fewer than kInFlight batches wait for the loop: at most that many batches'
+// bytes of slabs, beyond what JS keeps. Latency: while the kernel has more, the
 // loop is told once kTellAt batches are ready (see Run), so under a heavy
 // load a packet may wait for the batch after its own to be read.
 //
@@ -41,14 +45,15 @@
 // `readable` (base-thread-stream); with 12, 0.90 and 0.96 in the same run
 // (thread-stream, 3 rounds each; 24 in flight of 32 slots did no better).
 //
-// Why more slots than batches in flight: a slot the loop has just copied out
-// is in the other core's cache, and writing it again costs the thread a
-// transfer per cache line (22 lines for a 1400-byte packet). Going round 16
-// slots (4 MiB) instead of 4 lets those lines age out first: `npm run bench`'s
-// 'rx drain 1400B' thread-batch went from 0.91 to 0.96 of C in the same
-// conditions (3 rounds each, 4 batches in flight). A read error ends the
-// thread after its packets; the loop thread gets the error after the last of
-// them.
+// Why the thread's own slabs rather than a fixed ring of memory it copies
+// out of: `readable` keeps every packet it hands out, so each packet needs
+// memory of its own anyway; copied, the loop thread paid for the copy.
+// Handed over as read, 'rx drain 1400B' through `readable` cost the event
+// loop's thread 0.10-0.11 us a packet against 0.19 (`npm run bench`,
+// loopUsPerPkt, 3 and 5 rounds against the ring, base-thread-stream) at the
+// same rate: the thread is the slower side there, and it pays for writing
+// fresh memory either way. A read error ends the thread after its packets;
+// the loop thread gets the error after the last of them.
 #pragma once
 #include <sys/types.h>
 
@@ -62,11 +67,13 @@
 #include <poll.h>
 #include <pthread.h>
 
+#include "slab_pool.h"
+
 namespace tuntap {
 
 class ReaderThread {
  public:
-  static constexpr uint32_t kSlots = 16;     // the ring's memory
+  static constexpr uint32_t kSlots = 16;     // batches in the ring
   static constexpr uint32_t kInFlight = 12;  // batches read ahead of the loop, at most
   static constexpr uint32_t kTellAt = 2;     // batches ready before the loop is told, while more wait
   // The hand-back (see "Who reads" above): after this many batches in a row
@@ -74,9 +81,9 @@ class ReaderThread {
   static constexpr uint32_t kLightStreak = 16;
   static constexpr uint32_t kLightBatch = 4;
 
-  // Reads fd in parts of maxPacketSize bytes, at most maxBatch packets and
-  // slotBytes bytes a batch. Start() must succeed before anything else.
-  ReaderThread(int fd, uint32_t maxPacketSize, uint32_t maxBatch, size_t slotBytes);
+  // Reads fd in parts of maxPacketSize bytes, at most maxBatch packets a
+  // batch, into pooled slabs of slabBytes. Start() must succeed before anything else.
+  ReaderThread(int fd, uint32_t maxPacketSize, uint32_t maxBatch, size_t slabBytes);
   ~ReaderThread();
   ReaderThread(const ReaderThread&) = delete;
   ReaderThread& operator=(const ReaderThread&) = delete;
@@ -95,17 +102,26 @@ class ReaderThread {
   // The loop thread gives the reading to the thread (it stops reading the fd
   // itself first): the thread reads from now on, until it hands back.
   void Engage();
-  // Whether the last Take() ended at the thread's hand-back: the ring is
+  // Whether the last Peek() ended at the thread's hand-back: the ring is
   // empty, the thread parked, and the loop thread reads the fd from now on.
   bool TakeHandBack() {
     bool handedBack = handedBack_;
     handedBack_ = false;
     return handedBack;
   }
-  // Copies the next packet to dst (room: maxPacketSize): its length, or -1
-  // with errno set (EAGAIN: nothing ready now; else the thread's read error).
-  ssize_t Take(uint8_t* dst);
-  // Whether Take() has something (a packet or an error) now.
+  // The front batch's next packets, at most `limit` of them, all in one
+  // slab: true and *run set, or false with errno set (EAGAIN: nothing ready
+  // now; else the thread's read error). The run's memory stays valid until
+  // Consume().
+  struct Packets {
+    SharedSlab* slab;
+    const uint32_t* descriptors;  // [offset in the slab, length] pairs
+    uint32_t count;
+  };
+  bool Peek(uint32_t limit, Packets* run);
+  // The first n packets of the last Peek() are taken.
+  void Consume(uint32_t n);
+  // Whether Peek() has something (a packet or an error) now.
   bool Ready() const;
   // Resets the eventfd's counter; call before Take()-ing what is ready.
   void ClearNotify();
@@ -116,8 +132,8 @@ class ReaderThread {
   // A cache line each (and the indexes below one each): what one side
   // writes never shares a line with what the other side reads.
   struct alignas(64) Slot {
-    std::unique_ptr<uint8_t[]> data;
-    std::unique_ptr<uint32_t[]> descriptors;  // [offset, length] pairs
+    SharedSlab* slab = nullptr;               // a reference, dropped when the loop takes the batch
+    std::unique_ptr<uint32_t[]> descriptors;  // [offset in the slab, length] pairs
     uint32_t count = 0;
     int error = 0;
     bool handBack = false;  // the thread's last batch before it parks
@@ -148,7 +164,7 @@ class ReaderThread {
   const int fd_;
   const uint32_t maxPacketSize_;
   const uint32_t maxBatch_;
-  const size_t slotBytes_;
+  const size_t slabBytes_;
   Slot slots_[kSlots];
   int notifyFd_ = -1;   // thread -> loop: batches are ready
   int controlFd_ = -1;  // loop -> thread: a slot is free, a resume, the stop
@@ -168,6 +184,10 @@ class ReaderThread {
   std::atomic<bool> parked_{true};  // the loop thread reads (set by the thread, cleared by Engage)
   std::atomic<bool> stop_{false};
   std::atomic<bool> sleeping_{false};
+
+  // The thread's own: the slab it reads into, and how much of it is used.
+  SharedSlab* slab_ = nullptr;
+  size_t slabUsed_ = 0;
 
   // The loop thread's own: where it is in the front slot.
   alignas(64) uint32_t position_ = 0;

@@ -32,7 +32,7 @@ Pool& ThePool() {
   return *pool;
 }
 
-uint8_t* Take(size_t size) {
+uint8_t* Take(size_t size, std::nothrow_t) {
   Pool& pool = ThePool();
   {
     std::lock_guard<std::mutex> lock(pool.mutex);
@@ -45,7 +45,11 @@ uint8_t* Take(size_t size) {
       return data;
     }
   }
-  auto* data = static_cast<uint8_t*>(std::malloc(size));
+  return static_cast<uint8_t*>(std::malloc(size));
+}
+
+uint8_t* Take(size_t size) {
+  uint8_t* data = Take(size, std::nothrow);
   if (data == nullptr) throw std::bad_alloc();
   return data;
 }
@@ -70,7 +74,37 @@ void FinalizeSlab(napi_env env, void* data, void* hint) {
 // Learnt once, from whichever environment asks first.
 std::atomic<bool> externalBuffersAllowed{true};
 
+void FinalizePart(napi_env env, void* data, void* hint) { static_cast<SharedSlab*>(hint)->Unref(); }
+
 }  // namespace
+
+SharedSlab* SharedSlab::New(size_t size) {
+  uint8_t* data = Take(size, std::nothrow);
+  if (data == nullptr) return nullptr;
+  auto* slab = new (std::nothrow) SharedSlab(data, size);
+  if (slab == nullptr) Give(data, size);
+  return slab;
+}
+
+void SharedSlab::Unref() {
+  // The last holder must see every other holder's accesses to the memory
+  // before it goes back to the pool (the usual reference-count ordering).
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  Give(data_, size_);
+  delete this;
+}
+
+Napi::Value WrapSlabPart(Napi::Env env, SharedSlab* slab, size_t offset, size_t length) {
+  if (!externalBuffersAllowed) return Napi::Value();
+  slab->Ref();
+  napi_value buffer;
+  napi_status status = napi_create_external_buffer(env, length, slab->data() + offset, FinalizePart, slab, &buffer);
+  if (status == napi_ok) return Napi::Value(env, buffer);
+  slab->Unref();
+  if (status != napi_no_external_buffers_allowed) NAPI_THROW_IF_FAILED(env, status, Napi::Value());
+  externalBuffersAllowed = false;
+  return Napi::Value();
+}
 
 Napi::Object NewPooledSlab(Napi::Env env, size_t size, uint8_t** data) {
   if (externalBuffersAllowed) {

@@ -12,6 +12,7 @@
 #pragma once
 #include <napi.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -22,5 +23,35 @@ namespace tuntap {
 // external buffers are not allowed (a runtime with V8's sandbox), it is an
 // ordinary Buffer and nothing is pooled.
 Napi::Object NewPooledSlab(Napi::Env env, size_t size, uint8_t** data);
+
+// Pooled memory the reader thread reads batches into, which JS then sees
+// without a copy, each part of it as a Buffer of its own (WrapSlabPart): no
+// Buffer covers memory the thread may still write, so user code that
+// detaches or transfers one takes only packets it was given. The memory goes
+// back to the pool when the last reference is dropped: the thread's (until
+// it moves on to another slab), each published batch's (until the loop has
+// taken it) and each part Buffer's (until it is collected). Any thread may
+// drop one.
+class SharedSlab {
+ public:
+  // A slab of `size` bytes with one reference, the caller's; nullptr when
+  // there is no memory.
+  static SharedSlab* New(size_t size);
+  uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Unref();
+
+ private:
+  SharedSlab(uint8_t* data, size_t size) : data_(data), size_(size) {}
+  uint8_t* const data_;
+  const size_t size_;
+  std::atomic<uint32_t> refs_{1};
+};
+
+// A Buffer over `length` bytes of `slab` from `offset`, holding a reference
+// until it is collected; an empty value where external buffers are not
+// allowed (the caller copies instead).
+Napi::Value WrapSlabPart(Napi::Env env, SharedSlab* slab, size_t offset, size_t length);
 
 }  // namespace tuntap

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <unordered_set>
 #include <vector>
@@ -123,10 +124,7 @@ TunHandle::~TunHandle() { Release(); }
 // The thread's eventfd is polled on the loop like the fd itself, so the
 // wrapper's strong reference, ref/unref and teardown cover it the same way.
 void TunHandle::StartThread(Napi::Env env, int cpu) {
-  // The thread's batches are copied out at once, so their slots need not be
-  // as large as a slab: 16 slots of this size make its ring (4 MiB).
-  size_t slotBytes = std::max<size_t>(256 * 1024, 4 * static_cast<size_t>(maxPacketSize_));
-  auto thread = std::make_unique<ReaderThread>(io_.fd(), maxPacketSize_, maxBatch_, slotBytes);
+  auto thread = std::make_unique<ReaderThread>(io_.fd(), maxPacketSize_, maxBatch_, slabSize_);
   int err = thread->Start(cpu);
   if (err != 0) throw ErrnoError(env, err, cpu >= 0 && err == EINVAL ? "sched_setaffinity" : "pthread_create");
   int notify = dup(thread->notifyFd());
@@ -182,11 +180,6 @@ void TunHandle::OnNotify(int status, int events) {
   // A bounded wake-up may leave batches: wake again next turn, as the
   // level-triggered poll of the fd does in the other mode.
   if (reading_ && thread_->Ready()) thread_->Renotify();
-}
-
-ssize_t TunHandle::NextPacket(uint8_t* dst) {
-  if (threadReads_) return thread_->Take(dst);
-  return SysRead(io_.fd(), dst, maxPacketSize_);
 }
 
 void TunHandle::ReportError(int err, const char* syscall) {
@@ -251,8 +244,29 @@ void TunHandle::NewDescriptors(Napi::Env env) {
 }
 
 void TunHandle::NewSlab(Napi::Env env) {
-  slab_ = Napi::Persistent(NewPooledSlab(env, slabSize_, &slabData_));
+  // Which memory: pooled (slab_pool.h) for packets of the usual sizes, V8's
+  // own where the last slab's packets were large (super-packets with
+  // offloads, jumbo frames). V8 collects its young generation once JS has
+  // allocated enough objects, or enough bytes of ArrayBuffers of its own;
+  // external memory (the pool's) counts only towards a major collection. A
+  // packet of 1400 bytes comes with a view object, and the views drive the
+  // young collections that give the slabs back; packets of 50 KiB come with
+  // 35 times fewer, so the slabs piled up until V8 ran major collections:
+  // in `npm run bench`'s 'forward TCP offload' through `readable`, 0.86 of
+  // C's Gbit/s with pooled slabs, 0.96 with V8's (3 rounds each). Pooled
+  // memory still serves the usual sizes better: in 'rx drain 1400B' V8's
+  // slabs took 21 page faults per 1,000 packets against 7 (0.76 against 0.78
+  // of C).
+  bool large = slabPackets_ > 0 && slabUsed_ / slabPackets_ >= kLargePacket;
+  if (large) {
+    Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(env, slabSize_);
+    slabData_ = buffer.Data();
+    slab_ = Napi::Persistent(buffer.As<Napi::Object>());
+  } else {
+    slab_ = Napi::Persistent(NewPooledSlab(env, slabSize_, &slabData_));
+  }
   slabUsed_ = 0;
+  slabPackets_ = 0;
 }
 
 bool TunHandle::ReadBatch(Napi::Env env) {
@@ -274,10 +288,17 @@ bool TunHandle::ReadBatch(Napi::Env env) {
   Part part;
   for (;;) {
     uint32_t limit = std::min(readBudget_, maxBatch_ - total);
-    ReadPart(env, limit, scope != nullptr, &part);
+    if (threadReads_) {
+      ReadThreadPart(env, limit, scope != nullptr, &part);
+    } else {
+      ReadPart(env, limit, scope != nullptr, &part);
+    }
     total += part.count;
     bytes += part.bytes;
-    if (part.count < limit || total >= maxBatch_ || !reading_ || io_.fd() < 0 || !JsAllowed()) break;
+    // The thread's batches end where its slabs do: a part that stopped
+    // there (or where the JS slab filled) is followed by the next.
+    bool partEnded = part.count < limit && !(threadReads_ && part.count > 0 && part.stop == 0);
+    if (partEnded || total >= maxBatch_ || !reading_ || io_.fd() < 0 || !JsAllowed()) break;
   }
   if (scope != nullptr) napi_close_callback_scope(env, scope);
   // Packets left in the kernel after a full batch, or after half a slab's
@@ -298,13 +319,13 @@ void TunHandle::ReadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part
   double bytes = 0;
   // Every batch in the same memory: it stays in the cache, and no slab is
   // allocated (and later collected) per few hundred KiB read.
-  if (reuseSlab_) slabUsed_ = 0;
+  if (reuseSlab_) slabUsed_ = slabPackets_ = 0;
   while (got < limit) {
     if (slab_.IsEmpty() || slabSize_ - slabUsed_ < maxPacketSize_) {
       if (got > 0) break;  // this batch's packets all live in one slab
       NewSlab(env);
     }
-    ssize_t n = NextPacket(slabData_ + slabUsed_);
+    ssize_t n = SysRead(io_.fd(), slabData_ + slabUsed_, maxPacketSize_);
     if (n < 0) {
       if (errno == EINTR) continue;
       part->stop = errno;
@@ -317,6 +338,7 @@ void TunHandle::ReadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part
     descriptors_[2 * got] = static_cast<uint32_t>(slabUsed_);
     descriptors_[2 * got + 1] = static_cast<uint32_t>(n);
     slabUsed_ += (static_cast<size_t>(n) + 15) & ~static_cast<size_t>(15);
+    slabPackets_++;
     bytes += static_cast<double>(n);
     got++;
   }
@@ -329,6 +351,66 @@ void TunHandle::ReadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part
   }
   // The handler may have closed the device or stopped JS.
   if (part->stop != 0 && part->stop != EAGAIN) ReportError(part->stop, "read");
+}
+
+// Up to `limit` packets of the reader thread's front batch, handed to JS as
+// ReadPart does. A part of kWrapBytes or more goes as it is, a Buffer over
+// the thread's slab (WrapSlabPart), so the loop thread does not copy it; a
+// smaller one is copied into the JS slab, as a Buffer of its own (its
+// creation, its finalizer on the loop, its collection) costs about what
+// copying a few KiB does. kWrapBytes is a bound, not a tuned figure: at 64
+// bytes a packet, parts of 64 packets handed over as they were cost the same
+// as copied (`npm run bench` 'rx drain 64B', 5 rounds, 0.08-0.09 us a packet
+// on the loop either way).
+void TunHandle::ReadThreadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part) {
+  *part = Part();
+  if (Detached(env, descriptorsRef_)) NewDescriptors(env);
+  if (!slab_.IsEmpty() && Detached(env, slab_)) slab_.Reset();
+  ReaderThread::Packets run;
+  if (!thread_->Peek(limit, &run)) {
+    part->stop = errno;
+    if (part->stop != EAGAIN) ReportError(part->stop, "read");
+    return;
+  }
+  const uint32_t* d = run.descriptors;
+  const size_t first = d[0];
+  const size_t span = d[2 * (run.count - 1)] + d[2 * run.count - 1] - first;
+  Napi::Value buffer;
+  // Not with slab reuse (readBatches: a batch is done with when its handler
+  // returns, and a Buffer a batch would go uncollected for long), nor for
+  // large packets (see NewSlab: V8 collects its own memory sooner).
+  if (span >= kWrapBytes && !reuseSlab_ && span < run.count * kLargePacket) {
+    buffer = WrapSlabPart(env, run.slab, first, span);
+  }
+  uint32_t got = 0;
+  double bytes = 0;
+  if (!buffer.IsEmpty()) {
+    for (; got < run.count; got++) {
+      descriptors_[2 * got] = static_cast<uint32_t>(d[2 * got] - first);
+      descriptors_[2 * got + 1] = d[2 * got + 1];
+      bytes += d[2 * got + 1];
+    }
+  } else {
+    if (reuseSlab_) slabUsed_ = slabPackets_ = 0;
+    for (; got < run.count; got++) {
+      uint32_t length = d[2 * got + 1];
+      if (slab_.IsEmpty() || slabSize_ - slabUsed_ < length) {
+        if (got > 0) break;  // this part's packets all live in one slab
+        NewSlab(env);
+      }
+      memcpy(slabData_ + slabUsed_, run.slab->data() + d[2 * got], length);
+      descriptors_[2 * got] = static_cast<uint32_t>(slabUsed_);
+      descriptors_[2 * got + 1] = length;
+      slabUsed_ += (static_cast<size_t>(length) + 15) & ~static_cast<size_t>(15);
+      slabPackets_++;
+      bytes += length;
+    }
+    buffer = slab_.Value();
+  }
+  thread_->Consume(got);
+  part->count = got;
+  part->bytes = bytes;
+  Call(kOnRead, {buffer, descriptorsRef_.Value(), Napi::Number::New(env, got), Napi::Number::New(env, bytes)}, inScope);
 }
 
 Napi::Value TunHandle::StartReading(const Napi::CallbackInfo& info) {

@@ -76,9 +76,13 @@ class TunHandle : public PolledHandle<TunHandle> {
   void NewDescriptors(Napi::Env env);
   void ReportError(int err, const char* syscall);
   void StartThread(Napi::Env env, int cpu);
-  // The next packet into dst (maxPacketSize_ of room): from the fd, or from
-  // the reader thread's ring. Its length, or -1 with errno set.
-  ssize_t NextPacket(uint8_t* dst);
+  // ReadPart's counterpart while the reader thread reads.
+  void ReadThreadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part);
+  // A part of the thread's batch this large is handed to JS in the thread's
+  // slab; a smaller one is copied into the JS slab.
+  static constexpr size_t kWrapBytes = 32 * 1024;
+  // Packets of this size on average are large (see NewSlab).
+  static constexpr size_t kLargePacket = 8 * 1024;
 
   bool reading_ = false;
   bool waitingWritable_ = false;
@@ -88,6 +92,7 @@ class TunHandle : public PolledHandle<TunHandle> {
   uint32_t readBudget_;     // packets per onRead call at most (1..maxBatch_)
   size_t slabSize_;
   size_t slabUsed_ = 0;
+  size_t slabPackets_ = 0;  // packets in the slab
   bool reuseSlab_ = false;  // JS promised not to keep views past the callback
   uint8_t* slabData_ = nullptr;
   Napi::ObjectReference slab_;

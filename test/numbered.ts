@@ -18,13 +18,17 @@ export async function openUp(prefix: string, options: TunDeviceOptions = {}): Pr
   return { dev, net };
 }
 
-/** Sends `count` UDP datagrams whose payload is their 4-byte sequence number. */
-export async function sendNumbered(dst: string, count: number, from = 0): Promise<void> {
+/**
+ * Sends `count` UDP datagrams whose payload is their 4-byte sequence number,
+ * followed (with `size` above 4) by bytes that depend on it (numberedIntact).
+ */
+export async function sendNumbered(dst: string, count: number, from = 0, size = 4): Promise<void> {
   const socket = createSocket('udp4');
   try {
     for (let i = from; i < from + count; i++) {
-      const payload = Buffer.alloc(4);
+      const payload = Buffer.alloc(size);
       payload.writeUInt32BE(i);
+      for (let k = 4; k < size; k++) payload[k] = (i + k) & 0xff;
       socket.send(payload, NUMBERED_PORT, dst);
     }
     // A last empty send whose callback runs after the others were handed to the kernel.
@@ -38,9 +42,17 @@ export async function sendNumbered(dst: string, count: number, from = 0): Promis
 
 /** The sequence number of a numbered packet, or -1 for anything else. */
 export function sequenceOf(p: Uint8Array): number {
-  if (p.length !== 32 || p[0] >> 4 !== 4 || p[9] !== 17) return -1;
+  if (p.length < 32 || p[0] >> 4 !== 4 || p[9] !== 17) return -1;
   const b = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
-  return b.readUInt16BE(22) === NUMBERED_PORT ? b.readUInt32BE(28) : -1;
+  return b.readUInt16BE(22) === NUMBERED_PORT && b.readUInt16BE(24) === p.length - 20 ? b.readUInt32BE(28) : -1;
+}
+
+/** Whether a numbered packet's payload is what sendNumbered() put in it. */
+export function numberedIntact(p: Uint8Array): boolean {
+  const seq = sequenceOf(p);
+  if (seq < 0) return false;
+  for (let k = 4; k < p.length - 28; k++) if (p[28 + k] !== ((seq + k) & 0xff)) return false;
+  return true;
 }
 
 /**

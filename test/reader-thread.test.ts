@@ -12,8 +12,13 @@ import { availableParallelism } from 'node:os';
 import { TunDevice } from '../lib';
 import { until } from './kernel-helpers';
 import { ip, linkExists, openFdCount, privilegedTest, rejectAfter, uniqueName } from './helpers';
-import { openUp, sendNumbered, sequenceOf } from './numbered';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { numberedIntact, openUp, sendNumbered, sequenceOf } from './numbered';
 import { SeededRandom } from './seeded-random';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 const upTo = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
@@ -86,6 +91,99 @@ privilegedTest('readerThread: a consumer that pauses often still gets every pack
   }
   assert.deepEqual(seen, upTo(500));
 });
+
+privilegedTest(
+  "readerThread: readable hands large batches over in the thread's own memory, and a packet kept stays intact while its memory's other packets are collected and more are read",
+  async () => {
+    const { dev, net } = await openUp('rtzc', { readerThread: true });
+    await using _ = dev;
+    ip('link', 'set', 'dev', dev.name, 'txqueuelen', '10000');
+    const kept: Buffer[] = [];
+    let packets = 0;
+    let ownMemory = 0;
+    dev.readable.on('data', (p: Buffer) => {
+      if (sequenceOf(p) < 0) return;
+      // Every 7th packet is kept; the others are dropped, collected, and
+      // their memory goes back to the pool for the thread to read into again.
+      if (packets++ % 7 === 0) kept.push(p);
+      // A batch the thread read, handed over as it is: a Buffer over that
+      // batch's packets alone, not a 1 MiB slab they were copied into.
+      if (p.buffer.byteLength < 1 << 20) ownMemory++;
+    });
+    for (let round = 0; round < 10; round++) {
+      // Queued while nobody reads, so the first wake-up finds more than a
+      // batch and hands the reading to the thread.
+      dev.readable.pause();
+      await sendNumbered(net.host(2), 1000, 1000 * round, 1200);
+      dev.readable.resume();
+      await until(() => packets === 1000 * (round + 1), `${1000 * (round + 1)} packets`);
+      gc();
+      // The finalizers run on the loop, after the collection.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.ok(ownMemory > 0, "no batch came in the reader thread's own memory");
+    assert.deepEqual(
+      kept.map(sequenceOf),
+      Array.from({ length: Math.ceil(10_000 / 7) }, (_, i) => 7 * i),
+    );
+    const damaged = kept.filter((p) => !numberedIntact(p)).map(sequenceOf);
+    assert.deepEqual(damaged, [], 'kept packets whose bytes changed after they were handed out');
+  },
+);
+
+/**
+ * Whether a Buffer's memory is V8's own: such an ArrayBuffer can be
+ * transferred (it is then detached here), memory a native module lent V8 is
+ * copied instead. Detaches every view of that memory.
+ */
+function inV8Memory(p: Buffer): boolean {
+  const memory = p.buffer as ArrayBuffer;
+  structuredClone(memory, { transfer: [memory] });
+  return memory.byteLength === 0;
+}
+
+for (const readerThread of [false, true]) {
+  privilegedTest(
+    `readable delivers 9000-byte packets (jumbo MTU) in slabs of V8's own memory, then 1200-byte ones in pooled slabs again, all in order and intact${readerThread ? ' (reader thread)' : ''}`,
+    async () => {
+      const { dev, net } = await openUp('jumbo', { readerThread });
+      await using _ = dev;
+      ip('link', 'set', 'dev', dev.name, 'mtu', '9000', 'txqueuelen', '10000');
+      const seen: number[] = [];
+      const damaged: number[] = [];
+      let last: Buffer | undefined;
+      dev.readable.on('data', (p: Buffer) => {
+        const s = sequenceOf(p);
+        if (s < 0) return;
+        seen.push(s);
+        if (!numberedIntact(p)) damaged.push(s);
+        last = p;
+      });
+      // Large packets (each slab full of them makes the next one V8's),
+      // small ones (several slabs' worth: back to pooled memory), large
+      // again, with collections between.
+      const rounds = [
+        { size: 8972, count: 600 },
+        { size: 1200, count: 3000 },
+        { size: 8972, count: 600 },
+      ];
+      const lastOfRound: Buffer[] = [];
+      let sent = 0;
+      for (const { size, count } of rounds) {
+        dev.readable.pause();
+        await sendNumbered(net.host(2), count, sent, size);
+        sent += count;
+        dev.readable.resume();
+        await until(() => seen.length === sent, `${sent} packets`);
+        lastOfRound.push(last!);
+        gc();
+      }
+      assert.deepEqual(seen, upTo(sent));
+      assert.deepEqual(damaged, []);
+      assert.deepEqual(lastOfRound.map(inV8Memory), [true, false, true], 'where the last packet of each round was');
+    },
+  );
+}
 
 privilegedTest('readerThread must be a boolean or an object', async () => {
   await assert.rejects(TunDevice.open({ name: uniqueName('rtarg'), readerThread: 1 as unknown as boolean }), {

@@ -56,19 +56,21 @@ export interface TunDeviceOptions {
   maxBatch?: number;
   /**
    * Read on a thread of the device's own (one per queue) while the queue is
-   * busy: the thread reads batches into native memory while JS handles the
-   * batches before, and each wake-up of the loop copies them out, so the
-   * reads overlap your handlers' work. The event loop reads as without it
+   * busy: the thread reads batches into pooled slabs while JS handles the
+   * batches before, so the reads overlap your handlers' work. `readable`
+   * gets large parts of a batch as they were read (the loop copies nothing);
+   * small parts, large packets and readBatches with `reuseSlab` are copied
+   * on the loop. The event loop reads as without it
    * until a wake-up finds a full batch (or half a slab) and more waiting;
    * the thread hands the reading back after 16 batches in a row of a few
    * packets each, so a light load costs about what it costs without a
    * thread. `{ cpu: n }` also pins the thread to CPU n (one the loop thread
    * does not use is best: left to the scheduler, the two often end up
-   * sharing one). Costs: a thread and a copy of every packet it reads; see
-   * the guide's "Performance and scaling" for figures. Backpressure still
-   * holds: the thread reads only while `readable` (or readBatches) does, and
-   * at most 12 batches of `maxBatch` packets wait in its memory (a fixed 4
-   * MiB per queue) besides what `readable` buffers. Packets keep their order
+   * sharing one). Costs: a thread, and the copies above; see the guide's
+   * "Performance and scaling" for figures. Backpressure still holds: the
+   * thread reads only while `readable` (or readBatches) does, and at most 12
+   * batches of `maxBatch` packets wait in its slabs (1 MiB each) besides
+   * what `readable` buffers. Packets keep their order
    * across the hand-overs. Default false.
    */
   readerThread?: boolean | ReaderThreadOptions;
