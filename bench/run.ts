@@ -494,7 +494,10 @@ async function txRun(variant: Variant, z: Sizes): Promise<Sample> {
       value: r.seconds > 0 ? r.packets / r.seconds : 0,
       extra: {
         written: r.packets,
-        delivered: s.received,
+        // What reached the sink of all the writer wrote, its warm-up included
+        // (the sink counts from the start; the writer's counters start again
+        // after the warm-up).
+        deliveredShare: r.packets + r.warmPackets > 0 ? s.received / (r.packets + r.warmPackets) : 0,
         cpuUsPerPkt: (r.cpu * 1e6) / r.packets,
         faultsPerKPkt: (r.faults * 1000) / r.packets,
       },

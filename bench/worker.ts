@@ -27,6 +27,8 @@ type Api = 'stream' | 'batch';
 
 interface Stats {
   packets: number;
+  /** Packets counted in the warm-up, before the counters started again. */
+  warmPackets: number;
   bytes: number;
   errors: number;
   first: number;
@@ -78,7 +80,7 @@ async function main(argv: string[]): Promise<void> {
   const api: Api = apiArg.startsWith('batch') ? 'batch' : 'stream';
   const threadCpu = /-thread:(\d+)$/u.exec(apiArg)?.[1];
   const readerThread = threadCpu === undefined ? false : { cpu: Number(threadCpu) };
-  const s: Stats = { packets: 0, bytes: 0, errors: 0, first: 0, last: 0, largest: 0 };
+  const s: Stats = { packets: 0, warmPackets: 0, bytes: 0, errors: 0, first: 0, last: 0, largest: 0 };
   const devices: TunDevice[] = [];
   let done = false;
   let cpuAtGo = process.cpuUsage();
@@ -90,6 +92,7 @@ async function main(argv: string[]): Promise<void> {
     if (warmAt === 0) warmAt = t + WARMUP_MS;
     if (t >= warmAt) {
       warmAt = Infinity;
+      s.warmPackets = s.packets;
       s.packets = 0;
       s.bytes = 0;
       s.first = t;
@@ -108,7 +111,7 @@ async function main(argv: string[]): Promise<void> {
     const faults = process.resourceUsage().minorPageFault - faultsAtGo;
     const runDelay = (runDelayNs() - delayAtGo) / 1e9;
     process.stdout.write(
-      `${JSON.stringify({ mode, api, packets: s.packets, bytes: s.bytes, errors: s.errors, seconds, cpu, faults, largest: s.largest, runDelay })}\n`,
+      `${JSON.stringify({ mode, api, packets: s.packets, warmPackets: s.warmPackets, bytes: s.bytes, errors: s.errors, seconds, cpu, faults, largest: s.largest, runDelay })}\n`,
     );
     for (const d of devices) d.destroy();
     process.exit(0);

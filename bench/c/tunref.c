@@ -388,6 +388,7 @@ static uint64_t process_run_delay_ns(void) {
 }
 
 static uint64_t warm_at;  // 0: not warm yet
+static uint64_t warm_packets;  // packets counted in the warm-up, before the counters started again
 static uint64_t largest;  // bytes of the largest packet read (fwd): above the MTU only with offloads
 
 static uint64_t delay_at_go;
@@ -410,6 +411,7 @@ static void warm_check(uint64_t t, uint64_t *packets, uint64_t *bytes, uint64_t 
   if (warm_at == 0) warm_at = t + (uint64_t)(warmup_s() * 1e9);
   if (warm_at != UINT64_MAX && t >= warm_at) {
     warm_at = UINT64_MAX;
+    warm_packets = *packets;
     *packets = 0;
     *bytes = 0;
     *first = t;
@@ -421,10 +423,11 @@ static void warm_check(uint64_t t, uint64_t *packets, uint64_t *bytes, uint64_t 
 // cpu: user + system seconds since "go", a figure the neighbours' load barely
 // moves; runDelay: seconds this thread waited for a CPU meanwhile.
 static void report(const char *mode, uint64_t packets, uint64_t bytes, uint64_t errors, uint64_t first, uint64_t last) {
-  printf("{\"mode\":\"%s\",\"packets\":%llu,\"bytes\":%llu,\"errors\":%llu,\"seconds\":%.6f,\"cpu\":%.6f,\"faults\":%ld,\"largest\":%llu,\"runDelay\":%.6f,\"emptyLooks\":%llu}\n",
+  printf("{\"mode\":\"%s\",\"packets\":%llu,\"bytes\":%llu,\"errors\":%llu,\"seconds\":%.6f,\"cpu\":%.6f,\"faults\":%ld,\"largest\":%llu,\"runDelay\":%.6f,\"emptyLooks\":%llu,\"warmPackets\":%llu}\n",
          mode, (unsigned long long)packets, (unsigned long long)bytes, (unsigned long long)errors,
          packets > 1 ? (double)(last - first) / 1e9 : 0.0, cpu_s() - cpu_at_go, minor_faults() - faults_at_go,
-         (unsigned long long)largest, (double)(run_delay_ns() - delay_at_go) / 1e9, (unsigned long long)empty_looks);
+         (unsigned long long)largest, (double)(run_delay_ns() - delay_at_go) / 1e9, (unsigned long long)empty_looks,
+         (unsigned long long)warm_packets);
 }
 
 // ---- mq: one reader thread per queue of a multi-queue device ----------------
