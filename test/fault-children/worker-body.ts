@@ -25,9 +25,12 @@ const port = parentPort!;
 /** Opens a device, addresses it, and reads the UDP datagrams a socket of ours floods it with, until terminated. */
 async function flood(): Promise<void> {
   // A small maxBatch: the thread reads only once a wake-up finds a full batch
-  // and more waiting, which bursts of 64 then do.
+  // and more waiting, which bursts of 64 then do. Its packets are large
+  // enough (32 of 1228 bytes) that parts of its batches reach `readable` in
+  // the thread's own memory, not copied (TunHandle::ReadThreadPart), so a
+  // worker ends with Buffers over the thread's slabs still uncollected.
   const thread = job.readerThread === true;
-  const dev = await TunDevice.open({ name: job.name, readerThread: thread, ...(thread ? { maxBatch: 16 } : {}) });
+  const dev = await TunDevice.open({ name: job.name, readerThread: thread, ...(thread ? { maxBatch: 32 } : {}) });
   await dev.addAddress(`${job.subnet}.1/24`);
   await dev.up();
   const socket = dgram.createSocket('udp4');
@@ -37,7 +40,7 @@ async function flood(): Promise<void> {
   dev.readable.on('data', () => {
     if (++read === 64) port.postMessage('flooding');
   });
-  const payload = Buffer.alloc(64);
+  const payload = Buffer.alloc(thread ? 1200 : 64);
   // Bounded even if nobody terminates us.
   const deadline = Date.now() + 10_000;
   const pump = (): void => {
