@@ -358,6 +358,9 @@ async function drainRun(variant: Variant, payload: number, warm: number, count: 
         // The event loop's thread alone (C: its one reading thread), without
         // a reader thread's: what a packet leaves less for the user's code.
         loopUsPerPkt: ((r.loopCpu ?? r.cpu) * 1e6) / r.packets,
+        // readerThread's thread alone, and the share of the drain it ran: at
+        // about 1 it was the busy side, and set the rate.
+        ...(r.readerCpu > 0 ? { threadUsPerPkt: (r.readerCpu * 1e6) / r.packets, threadBusy: r.readerCpu / r.seconds } : {}),
         cpuShare: r.seconds > 0 ? r.cpu / r.seconds : 0,
         // Of the run's time, the share the reader waited for a CPU the machine's other load held.
         waitShare: r.seconds > 0 ? r.runDelay / r.seconds : 0,

@@ -16,7 +16,7 @@
 //   offload         TSO on both devices, super-packets passed as read (tunref fwd ... offload does the same)
 //   split           TSO on A only: A's super-packets cut into segments by splitGso() for plain B (stream API)
 //   split+coalesce  TSO on both: cut, then merged again by coalesceTcp() (stream API)
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { TunDevice, coalesceTcp, splitGso, withVirtioNetHeader, type TunDeviceOptions } from '../lib';
@@ -352,6 +352,16 @@ function runDelayNs(): number {
   return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]);
 }
 
+/** Nanoseconds the device's reader threads (readerThread) have run: schedstat's first field of each. */
+function readerCpuNs(): number {
+  let ns = 0;
+  for (const tid of readdirSync('/proc/self/task')) {
+    if (readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() !== 'tuntap-reader') continue;
+    ns += Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+  }
+  return ns;
+}
+
 /** Nanoseconds the JS thread has run (schedstat's first field): not its reader thread's. */
 function loopCpuNs(): number {
   return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
@@ -375,16 +385,18 @@ async function drain(api: Api, dev: TunDevice): Promise<void> {
   let faults0 = 0;
   let delay0 = 0;
   let loop0 = 0;
+  let reader0 = 0;
   const done = (): void => {
     const seconds = (performance.now() - t0) / 1000;
     const used = process.cpuUsage(cpu0);
     const loopCpu = (loopCpuNs() - loop0) / 1e9;
+    const readerCpu = (readerCpuNs() - reader0) / 1e9;
     const faults = process.resourceUsage().minorPageFault - faults0;
     const runDelay = (runDelayNs() - delay0) / 1e9;
     if (api === 'stream') dev.readable.pause();
     else dev.pauseBatches();
     process.stdout.write(
-      `${JSON.stringify({ mode: 'drain', api, packets: n, bytes, seconds, cpu: (used.user + used.system) / 1e6, loopCpu, faults, runDelay })}\n`,
+      `${JSON.stringify({ mode: 'drain', api, packets: n, bytes, seconds, cpu: (used.user + used.system) / 1e6, loopCpu, readerCpu, faults, runDelay })}\n`,
     );
   };
   const onPacket = (p: Buffer): void => {
@@ -406,6 +418,7 @@ async function drain(api: Api, dev: TunDevice): Promise<void> {
     faults0 = process.resourceUsage().minorPageFault;
     delay0 = runDelayNs();
     loop0 = loopCpuNs();
+    reader0 = readerCpuNs();
     cpu0 = process.cpuUsage();
     t0 = performance.now();
     if (api === 'batch') dev.readBatches(onBatch, { reuseSlab: true });

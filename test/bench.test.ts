@@ -74,9 +74,20 @@ privilegedTest(
         const [sample] = row.samples;
         assert.equal(sample.read, 20_000, `${row.case} ${row.variant}`);
         assert.ok(sample.cpuUsPerPkt > 0, `${row.case} ${row.variant}: no CPU figure`);
-        assert.ok(sample.loopUsPerPkt > 0 && sample.loopUsPerPkt <= sample.cpuUsPerPkt * 1.01, `${row.case} ${row.variant}`);
+        // (Loosely: over a quick drain's few milliseconds, getrusage's adjusted
+        // user and system times can lag the scheduler's own count.)
+        assert.ok(
+          sample.loopUsPerPkt > 0 && sample.loopUsPerPkt <= sample.cpuUsPerPkt * 1.25,
+          `${row.case} ${row.variant}: loop ${sample.loopUsPerPkt} of ${sample.cpuUsPerPkt}`,
+        );
         if (row.variant.startsWith('thread-')) {
           assert.ok(sample.loopUsPerPkt < sample.cpuUsPerPkt * 0.8, `${row.case} ${row.variant}: the loop made the reads`);
+          // The reader thread's own time: most of what the process spent, and no more than the drain lasted.
+          assert.ok(sample.threadUsPerPkt > sample.loopUsPerPkt, `${row.case} ${row.variant}: the thread read little`);
+          assert.ok(
+            sample.threadBusy > 0 && sample.threadBusy <= 1.05,
+            `${row.case} ${row.variant}: threadBusy ${sample.threadBusy}`,
+          );
         }
       }
       // A flood says what bounded it; a row flagged as not the reader's has no Node/C ratio.
