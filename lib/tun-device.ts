@@ -6,6 +6,7 @@
 // private state they update.
 import { EventEmitter } from 'node:events';
 import { finished, type Writable } from 'node:stream';
+import { markAsUntransferable } from 'node:worker_threads';
 import { abortError, abortable } from './internal/abort';
 import { toBuffer } from './internal/bytes';
 import { EAGAIN, EBADF, EOPNOTSUPP } from './internal/errno';
@@ -99,6 +100,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   #reading = false;
   /** #onRead is pushing a batch into `readable`: an end must wait for the batch's last packet. */
   #pushing = false;
+  /** The memory of the last batch pushed into `readable`, marked untransferable (#onRead). */
+  #pushedMemory: ArrayBufferLike | undefined;
   #endAfterPush = false;
   #closed = false;
   /** Whether the device holds the event loop open (ref()/unref()). */
@@ -489,6 +492,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.#closed = true;
     this.#reading = false;
     this.#onWritable = undefined;
+    this.#pushedMemory = undefined;
     this.#closeNetlink();
     this.#netnsFile?.close();
     // Closing a TUN queue takes the kernel's rtnl lock and an RCU grace
@@ -530,6 +534,16 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     const r = this.readable;
     const memory = slab.buffer;
     const base = slab.byteOffset;
+    // A packet's memory holds the packets after it too. A 'data' handler that
+    // transferred it (postMessage(p.buffer, [p.buffer]) to a worker) would
+    // detach it under the rest of this batch, and under packets buffered in
+    // `readable`. Marked untransferable, it is copied instead, as Node does
+    // with its Buffer pool. (Pooled slabs are copied anyway; slabs of V8's
+    // own memory, for large packets, would not be.)
+    if (memory !== this.#pushedMemory) {
+      this.#pushedMemory = memory;
+      markAsUntransferable(memory);
+    }
     let more = true;
     // push() runs 'data' handlers, which may close or destroy the device.
     this.#pushing = true;
