@@ -347,24 +347,28 @@ async function main(argv: string[]): Promise<void> {
   });
 }
 
-/** Nanoseconds the JS thread has waited, runnable, for a CPU (schedstat's second field). */
-function runDelayNs(): number {
-  return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]);
+/** A task's schedstat: [nanoseconds run, nanoseconds waited runnable for a CPU, ...]. */
+function schedstat(task = 'thread-self'): number[] {
+  return readFileSync(`/proc/${task}/schedstat`, 'utf8').split(' ').map(Number);
 }
 
-/** Nanoseconds the device's reader threads (readerThread) have run: schedstat's first field of each. */
+/** Nanoseconds the JS thread has waited, runnable, for a CPU. */
+function runDelayNs(): number {
+  return schedstat()[1];
+}
+
+/** Nanoseconds the JS thread has run: not its reader thread's. */
+function loopCpuNs(): number {
+  return schedstat()[0];
+}
+
+/** Nanoseconds the device's reader threads (readerThread) have run. */
 function readerCpuNs(): number {
   let ns = 0;
   for (const tid of readdirSync('/proc/self/task')) {
-    if (readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() !== 'tuntap-reader') continue;
-    ns += Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    if (readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === 'tuntap-reader') ns += schedstat(`self/task/${tid}`)[0];
   }
   return ns;
-}
-
-/** Nanoseconds the JS thread has run (schedstat's first field): not its reader thread's. */
-function loopCpuNs(): number {
-  return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
 }
 
 /**

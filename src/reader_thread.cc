@@ -185,7 +185,7 @@ void ReaderThread::Run() {
       if (n > 0) {
         descriptors[2 * count] = static_cast<uint32_t>(used);
         descriptors[2 * count + 1] = static_cast<uint32_t>(n);
-        used += (static_cast<size_t>(n) + 15) & ~static_cast<size_t>(15);
+        used += SlabPlace(static_cast<size_t>(n));
         count++;
         continue;
       }

@@ -76,6 +76,20 @@ std::atomic<bool> externalBuffersAllowed{true};
 
 void FinalizePart(napi_env env, void* data, void* hint) { static_cast<SharedSlab*>(hint)->Unref(); }
 
+// An external Buffer over `size` bytes at `data`, or nullptr where the
+// runtime refuses external buffers (learnt for good). `undo` runs on any
+// failure, before the throw of one that is not that refusal.
+template <typename Undo>
+napi_value NewExternal(Napi::Env env, uint8_t* data, size_t size, napi_finalize finalize, void* hint, Undo undo) {
+  napi_value buffer;
+  napi_status status = napi_create_external_buffer(env, size, data, finalize, hint, &buffer);
+  if (status == napi_ok) return buffer;
+  undo();
+  if (status != napi_no_external_buffers_allowed) NAPI_THROW_IF_FAILED(env, status, nullptr);
+  externalBuffersAllowed = false;
+  return nullptr;
+}
+
 }  // namespace
 
 SharedSlab* SharedSlab::New(size_t size) {
@@ -97,40 +111,35 @@ void SharedSlab::Unref() {
 Napi::Value WrapSlabPart(Napi::Env env, SharedSlab* slab, size_t offset, size_t length) {
   if (!externalBuffersAllowed) return Napi::Value();
   slab->Ref();
-  napi_value buffer;
-  napi_status status = napi_create_external_buffer(env, length, slab->data() + offset, FinalizePart, slab, &buffer);
-  if (status == napi_ok) return Napi::Value(env, buffer);
-  slab->Unref();
-  if (status != napi_no_external_buffers_allowed) NAPI_THROW_IF_FAILED(env, status, Napi::Value());
-  externalBuffersAllowed = false;
-  return Napi::Value();
+  napi_value buffer = NewExternal(env, slab->data() + offset, length, FinalizePart, slab, [slab] { slab->Unref(); });
+  return buffer == nullptr ? Napi::Value() : Napi::Value(env, buffer);
+}
+
+Napi::Object NewHeapSlab(Napi::Env env, size_t size, uint8_t** data) {
+  Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(env, size);
+  *data = buffer.Data();
+  return buffer;
 }
 
 Napi::Object NewPooledSlab(Napi::Env env, size_t size, uint8_t** data) {
   if (externalBuffersAllowed) {
     uint8_t* memory = Take(size);
-    napi_value buffer;
-    napi_status status =
-        napi_create_external_buffer(env, size, memory, FinalizeSlab, reinterpret_cast<void*>(size), &buffer);
-    if (status == napi_ok) {
-      // No napi_adjust_external_memory: V8 counts an external buffer's
-      // bytes itself (as a young ArrayBuffer's backing store) and collects
-      // the young generation once they pile up. Telling it again made it
-      // run major collections for memory that a scavenge frees: in
-      // `npm run bench`'s 'forward TCP offload' (super-packets through
-      // `readable`), 20% of the worker's CPU was V8's marking and sweeping
-      // (perf), and it forwarded 0.76 of C instead of 0.84 (3 rounds each);
-      // the soak's RSS stayed flat without it (+3.7% fast, +9.1% slow).
+    // No napi_adjust_external_memory: V8 counts an external buffer's bytes
+    // itself (as an ArrayBuffer's backing store). Telling it again made it
+    // run major collections for memory that a scavenge frees: in
+    // `npm run bench`'s 'forward TCP offload' (super-packets through
+    // `readable`), 20% of the worker's CPU was V8's marking and sweeping
+    // (perf), and it forwarded 0.76 of C instead of 0.84 (3 rounds each);
+    // the soak's RSS stayed flat without it (+3.7% fast, +9.1% slow). Such
+    // packets now go in V8's own memory (TunHandle::NewSlab).
+    napi_value buffer = NewExternal(
+        env, memory, size, FinalizeSlab, reinterpret_cast<void*>(size), [memory, size] { Give(memory, size); });
+    if (buffer != nullptr) {
       *data = memory;
       return Napi::Object(env, buffer);
     }
-    Give(memory, size);
-    if (status != napi_no_external_buffers_allowed) NAPI_THROW_IF_FAILED(env, status, Napi::Object());
-    externalBuffersAllowed = false;
   }
-  Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(env, size);
-  *data = buffer.Data();
-  return buffer;
+  return NewHeapSlab(env, size, data);
 }
 
 }  // namespace tuntap

@@ -24,6 +24,13 @@ namespace tuntap {
 // ordinary Buffer and nothing is pooled.
 Napi::Object NewPooledSlab(Napi::Env env, size_t size, uint8_t** data);
 
+// A Buffer of `size` bytes of V8's own memory; `*data` receives its bytes.
+Napi::Object NewHeapSlab(Napi::Env env, size_t size, uint8_t** data);
+
+// The bytes a packet of `length` takes in a slab: rounded up to 16, so that
+// every packet starts aligned.
+inline size_t SlabPlace(size_t length) { return (length + 15) & ~static_cast<size_t>(15); }
+
 // Pooled memory the reader thread reads batches into, which JS then sees
 // without a copy, each part of it as a Buffer of its own (WrapSlabPart): no
 // Buffer covers memory the thread may still write, so user code that
@@ -38,7 +45,6 @@ class SharedSlab {
   // there is no memory.
   static SharedSlab* New(size_t size);
   uint8_t* data() const { return data_; }
-  size_t size() const { return size_; }
   void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
   void Unref();
 

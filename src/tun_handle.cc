@@ -258,13 +258,7 @@ void TunHandle::NewSlab(Napi::Env env) {
   // slabs took 21 page faults per 1,000 packets against 7 (0.76 against 0.78
   // of C).
   bool large = slabPackets_ > 0 && slabUsed_ / slabPackets_ >= kLargePacket;
-  if (large) {
-    Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(env, slabSize_);
-    slabData_ = buffer.Data();
-    slab_ = Napi::Persistent(buffer.As<Napi::Object>());
-  } else {
-    slab_ = Napi::Persistent(NewPooledSlab(env, slabSize_, &slabData_));
-  }
+  slab_ = Napi::Persistent(large ? NewHeapSlab(env, slabSize_, &slabData_) : NewPooledSlab(env, slabSize_, &slabData_));
   slabUsed_ = 0;
   slabPackets_ = 0;
 }
@@ -311,20 +305,10 @@ bool TunHandle::ReadBatch(Napi::Env env) {
 // stopped at EAGAIN, an error, or a full slab (part->stop says which).
 void TunHandle::ReadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part) {
   *part = Part();
-  // User code had the last batch's arrays and may have detached them: their
-  // memory then belongs to someone else, and is never written again here.
-  if (Detached(env, descriptorsRef_)) NewDescriptors(env);
-  if (!slab_.IsEmpty() && Detached(env, slab_)) slab_.Reset();
+  BeginPart(env);
   uint32_t got = 0;
   double bytes = 0;
-  // Every batch in the same memory: it stays in the cache, and no slab is
-  // allocated (and later collected) per few hundred KiB read.
-  if (reuseSlab_) slabUsed_ = slabPackets_ = 0;
-  while (got < limit) {
-    if (slab_.IsEmpty() || slabSize_ - slabUsed_ < maxPacketSize_) {
-      if (got > 0) break;  // this batch's packets all live in one slab
-      NewSlab(env);
-    }
+  while (got < limit && SlabRoom(env, maxPacketSize_, got > 0)) {
     ssize_t n = SysRead(io_.fd(), slabData_ + slabUsed_, maxPacketSize_);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -335,20 +319,12 @@ void TunHandle::ReadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part
       part->stop = EAGAIN;  // no packet (TUN reads are never empty): as at an empty ring
       break;
     }
-    descriptors_[2 * got] = static_cast<uint32_t>(slabUsed_);
-    descriptors_[2 * got + 1] = static_cast<uint32_t>(n);
-    slabUsed_ += (static_cast<size_t>(n) + 15) & ~static_cast<size_t>(15);
-    slabPackets_++;
+    Placed(got++, static_cast<size_t>(n));
     bytes += static_cast<double>(n);
-    got++;
   }
   part->count = got;
   part->bytes = bytes;
-  if (got > 0) {
-    Call(kOnRead,
-         {slab_.Value(), descriptorsRef_.Value(), Napi::Number::New(env, got), Napi::Number::New(env, bytes)},
-         inScope);
-  }
+  if (got > 0) HandOver(env, slab_.Value(), got, bytes, inScope);
   // The handler may have closed the device or stopped JS.
   if (part->stop != 0 && part->stop != EAGAIN) ReportError(part->stop, "read");
 }
@@ -364,8 +340,7 @@ void TunHandle::ReadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part
 // on the loop either way).
 void TunHandle::ReadThreadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part) {
   *part = Part();
-  if (Detached(env, descriptorsRef_)) NewDescriptors(env);
-  if (!slab_.IsEmpty() && Detached(env, slab_)) slab_.Reset();
+  BeginPart(env);
   ReaderThread::Packets run;
   if (!thread_->Peek(limit, &run)) {
     part->stop = errno;
@@ -391,26 +366,50 @@ void TunHandle::ReadThreadPart(Napi::Env env, uint32_t limit, bool inScope, Part
       bytes += d[2 * got + 1];
     }
   } else {
-    if (reuseSlab_) slabUsed_ = slabPackets_ = 0;
-    for (; got < run.count; got++) {
-      uint32_t length = d[2 * got + 1];
-      if (slab_.IsEmpty() || slabSize_ - slabUsed_ < length) {
-        if (got > 0) break;  // this part's packets all live in one slab
-        NewSlab(env);
-      }
-      memcpy(slabData_ + slabUsed_, run.slab->data() + d[2 * got], length);
-      descriptors_[2 * got] = static_cast<uint32_t>(slabUsed_);
-      descriptors_[2 * got + 1] = length;
-      slabUsed_ += (static_cast<size_t>(length) + 15) & ~static_cast<size_t>(15);
-      slabPackets_++;
-      bytes += length;
+    for (; got < run.count && SlabRoom(env, d[2 * got + 1], got > 0); got++) {
+      memcpy(slabData_ + slabUsed_, run.slab->data() + d[2 * got], d[2 * got + 1]);
+      Placed(got, d[2 * got + 1]);
+      bytes += d[2 * got + 1];
     }
     buffer = slab_.Value();
   }
   thread_->Consume(got);
   part->count = got;
   part->bytes = bytes;
-  Call(kOnRead, {buffer, descriptorsRef_.Value(), Napi::Number::New(env, got), Napi::Number::New(env, bytes)}, inScope);
+  HandOver(env, buffer, got, bytes, inScope);
+}
+
+// What every part does first. User code had the last batch's arrays and may
+// have detached them: their memory then belongs to someone else, and is
+// never written again here. With slab reuse, every batch goes in the same
+// memory: it stays in the cache, and no slab is allocated (and later
+// collected) per few hundred KiB read.
+void TunHandle::BeginPart(Napi::Env env) {
+  if (Detached(env, descriptorsRef_)) NewDescriptors(env);
+  if (!slab_.IsEmpty() && Detached(env, slab_)) slab_.Reset();
+  if (reuseSlab_) slabUsed_ = slabPackets_ = 0;
+}
+
+// Whether the JS slab has `bytes` free. A part's packets all live in one
+// slab: a part that has packets ends when it is full, and one that has none
+// gets a fresh slab.
+bool TunHandle::SlabRoom(Napi::Env env, size_t bytes, bool partHasPackets) {
+  if (!slab_.IsEmpty() && slabSize_ - slabUsed_ >= bytes) return true;
+  if (partHasPackets) return false;
+  NewSlab(env);
+  return true;
+}
+
+// Packet i of the part, `length` bytes just put at slabUsed_ in the JS slab.
+void TunHandle::Placed(uint32_t i, size_t length) {
+  descriptors_[2 * i] = static_cast<uint32_t>(slabUsed_);
+  descriptors_[2 * i + 1] = static_cast<uint32_t>(length);
+  slabUsed_ += SlabPlace(length);
+  slabPackets_++;
+}
+
+void TunHandle::HandOver(Napi::Env env, Napi::Value slab, uint32_t count, double bytes, bool inScope) {
+  Call(kOnRead, {slab, descriptorsRef_.Value(), Napi::Number::New(env, count), Napi::Number::New(env, bytes)}, inScope);
 }
 
 Napi::Value TunHandle::StartReading(const Napi::CallbackInfo& info) {

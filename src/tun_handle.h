@@ -78,6 +78,11 @@ class TunHandle : public PolledHandle<TunHandle> {
   void StartThread(Napi::Env env, int cpu);
   // ReadPart's counterpart while the reader thread reads.
   void ReadThreadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part);
+  // The pieces the two share (see tun_handle.cc).
+  void BeginPart(Napi::Env env);
+  bool SlabRoom(Napi::Env env, size_t bytes, bool partHasPackets);
+  void Placed(uint32_t i, size_t length);
+  void HandOver(Napi::Env env, Napi::Value slab, uint32_t count, double bytes, bool inScope);
   // A part of the thread's batch this large is handed to JS in the thread's
   // slab; a smaller one is copied into the JS slab.
   static constexpr size_t kWrapBytes = 32 * 1024;

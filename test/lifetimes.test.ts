@@ -5,15 +5,11 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { execFileSync } from 'node:child_process';
 import { openSync, closeSync, readFileSync, readlinkSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { Netlink, TunDevice } from '../lib';
+import { gc } from './gc';
 import { until, LIB } from './kernel-helpers';
 import { bringUp, linkExists, linkStats, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
 import { numberedIntact, numberedPacket, openUp, sendNumbered, sequenceOf } from './numbered';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
 
 for (const readerThread of [false, true]) {
   privilegedTest(

@@ -10,15 +10,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { TunDevice } from '../lib';
+import { gc } from './gc';
 import { until } from './kernel-helpers';
 import { ip, linkExists, openFdCount, privilegedTest, rejectAfter, uniqueName } from './helpers';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { numberedIntact, openUp, sendNumbered, sequenceOf } from './numbered';
 import { SeededRandom } from './seeded-random';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
 
 const upTo = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 

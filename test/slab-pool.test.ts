@@ -4,16 +4,12 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { TunDevice } from '../lib';
 import { bringUp, privilegedTest, uniqueName, uniqueSubnet } from './helpers';
+import { gc } from './gc';
 
 const PORT = 40_100;
 const PAYLOAD = 1372; // 1400-byte IPv4 packets: about 745 to a 1 MiB slab
-
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
 
 /** Payload i: its sequence number, then every byte (i * 7) & 0xff. */
 function payloadOf(i: number): Buffer {
