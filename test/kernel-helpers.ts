@@ -43,8 +43,8 @@ export function countPorts(readable: Readable, first: number, count: number): { 
   return { ports, stop: () => readable.off('data', onData) };
 }
 
-/** Waits until cond() holds, checking every `everyMs` (10 ms), or fails after timeoutMs. */
-export async function until(cond: () => boolean, what: string, timeoutMs = 5000, everyMs = 10): Promise<void> {
+/** Waits until cond() holds, checking every `everyMs` (10 ms), or fails after timeoutMs (a hang). */
+export async function until(cond: () => boolean, what: string, timeoutMs = 30_000, everyMs = 10): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
