@@ -8,7 +8,7 @@ import { until } from './kernel-helpers';
 import { NUMBERED_PORT as PORT, numberedPacket, openUp, sendNumbered, sequenceOf } from './numbered';
 
 /** `promise`, or a failure after timeoutMs. */
-async function within<T>(promise: Promise<T>, what: string, timeoutMs = 5000): Promise<T> {
+async function within<T>(promise: Promise<T>, what: string, timeoutMs = 30_000): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);

@@ -126,5 +126,5 @@ privilegedTest(
       rmSync(dir, { recursive: true, force: true });
     }
   },
-  { timeout: 60_000 },
+  { timeout: 600_000 },
 );

@@ -48,7 +48,7 @@ async function runSample(source: string): Promise<void> {
       // Up and answering: ping until it gets replies (the sample prints nothing).
       let replies = 0;
       // Until the sample has the device up, ping fails at once (no route): try for up to 10 s.
-      const deadline = Date.now() + 10_000;
+      const deadline = Date.now() + 30_000;
       while (replies === 0 && Date.now() < deadline) {
         const r = await run('ping', ['-n', '-c', '2', '-i', '0.2', '-W', '1', net.host(2)]);
         if (r.code !== 0) await new Promise((resolve) => setTimeout(resolve, 100));

@@ -55,7 +55,7 @@ export class ExampleProcess {
   }
 
   /** Resolves with the first match of `pattern` in stdout; fails on exit or after timeoutMs. */
-  async waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+  async waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> {
     return new Promise((resolve, reject) => {
       const check = (): void => {
         const match = pattern.exec(this.stdout);
@@ -79,7 +79,7 @@ export class ExampleProcess {
   }
 
   /** Sends `signal` and waits for the exit. */
-  async stop(signal: NodeJS.Signals = 'SIGINT', timeoutMs = 10_000): Promise<Exit> {
+  async stop(signal: NodeJS.Signals = 'SIGINT', timeoutMs = 30_000): Promise<Exit> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
     const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
     try {

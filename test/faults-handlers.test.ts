@@ -36,7 +36,7 @@ const RUNS: Array<[handler: string, what: string, how: string[]]> = [
 for (const [handler, what, how] of RUNS) {
   for (const action of ['close', 'destroy'] as const) {
     faultTest(`${action}() from inside ${what} crashes nothing, settles, and releases the fd`, async () => {
-      const run = await runChild('handler-close', [handler, action, ...how], { timeoutMs: 20_000 });
+      const run = await runChild('handler-close', [handler, action, ...how], { timeoutMs: 110_000 });
       assertCleanExit(run);
       const r = childReport<HandlerReport>(run);
       assert.deepEqual(r.uncaught, [], 'no uncaught error');

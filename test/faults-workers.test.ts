@@ -43,49 +43,49 @@ const FLOOD_ROUNDS = Number(process.env.TUNTAP_WORKER_ROUNDS ?? 200);
 faultTest(
   `a worker reading a flood, terminated ${FLOOD_ROUNDS} times in a row, crashes nothing and leaves fds and RSS at the baseline (the main thread never loads the addon)`,
   async () => {
-    await workersRun('flood', FLOOD_ROUNDS, false, 120_000);
+    await workersRun('flood', FLOOD_ROUNDS, false, 360_000);
   },
-  { timeout: 150_000 },
+  { timeout: 400_000 },
 );
 
 faultTest(
   'a worker reading a flood on a reader thread (readerThread), terminated 60 times in a row, crashes nothing and leaves fds and RSS at the baseline',
   async () => {
-    await workersRun('flood', 60, false, 90_000, true);
+    await workersRun('flood', 60, false, 180_000, true);
   },
-  { timeout: 120_000 },
+  { timeout: 240_000 },
 );
 
 faultTest(
   'a worker that ends by itself while its device reads on a reader thread does not crash the process (the main thread never loads the addon)',
   async () => {
-    await workersRun('self-exit', 12, false, 60_000, true);
+    await workersRun('self-exit', 12, false, 180_000, true);
   },
-  { timeout: 90_000 },
+  { timeout: 240_000 },
 );
 
 faultTest(
   'a worker that ends by itself with a device, a watcher and a Netlink open does not crash the process (the main thread never loads the addon)',
   async () => {
     // Even rounds end with process.exit(), odd ones when their loop runs empty.
-    await workersRun('self-exit', 12, false, 60_000);
+    await workersRun('self-exit', 12, false, 180_000);
   },
-  { timeout: 90_000 },
+  { timeout: 240_000 },
 );
 
 faultTest(
   'terminating a worker while its JS is inside addon calls in a tight loop (dev.fd, writePackets) does not abort the process',
   async () => {
     // The main thread loads the addon too, so this case does not hit item 1.
-    await workersRun('busy', 40, true, 60_000);
+    await workersRun('busy', 40, true, 180_000);
   },
-  { timeout: 90_000 },
+  { timeout: 240_000 },
 );
 
 faultTest(
   'terminating a worker while a flood of address events reaches its watcher does not abort the process',
   async () => {
-    await workersRun('watch', 60, true, 60_000);
+    await workersRun('watch', 60, true, 180_000);
   },
-  { timeout: 90_000 },
+  { timeout: 240_000 },
 );

@@ -27,7 +27,7 @@ export async function fuzz(
   count: number,
   options: { stallMs?: number; maxFailures?: number } = {},
 ): Promise<FuzzReport> {
-  const stallMs = options.stallMs ?? 5000;
+  const stallMs = options.stallMs ?? 60_000;
   const progress = new SharedArrayBuffer(8);
   const done = new Int32Array(progress);
   const started = performance.now();

@@ -8,8 +8,9 @@
 //   would be a bug too, as every argument here is of the right type);
 // - no out-of-range read: the two runs agree (a read past the view's end
 //   would see the padding), and no NaN or undefined leaks into a result;
-// - no call takes longer than `slowMs` (an endless loop is caught by the
-//   runner's watchdog in fuzz-runner.ts).
+// - no call runs without end: the runner's watchdog (fuzz-runner.ts) stops
+//   an iteration that makes no progress for a generous while. A call's time
+//   is never compared with a bound: a loaded machine makes a fine input slow.
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, arpReply, parseArp, parseEthernet } from '../lib/packet/ethernet';
 import { coalesceTcp } from '../lib/packet/gro';
 import { splitGso, transportHeaders } from '../lib/packet/gso';
@@ -421,7 +422,7 @@ function padded(input: Buffer, fill: number): Buffer {
 }
 
 /** Runs iteration `iteration` of run `seed`; a failure, or undefined when every check held. */
-export function fuzzOne(seed: number, iteration: number, slowMs = 250): FuzzFailure | undefined {
+export function fuzzOne(seed: number, iteration: number): FuzzFailure | undefined {
   const r = iterationRandom(seed, iteration);
   const target = TARGETS[iteration % TARGETS.length];
   const input = r.chance(0.05) ? r.bytes(r.int(200)) : mutate(r, target.make(r));
@@ -436,7 +437,6 @@ export function fuzzOne(seed: number, iteration: number, slowMs = 250): FuzzFail
   const prints: string[] = [];
   for (const fill of [0x00, 0xff]) {
     const anomalies: string[] = [];
-    const started = performance.now();
     let result: unknown;
     try {
       result = target.run(padded(input, fill), new SeededRandom(runSeed));
@@ -445,8 +445,6 @@ export function fuzzOne(seed: number, iteration: number, slowMs = 250): FuzzFail
         `threw ${error instanceof Error ? `${error.name} (${(error as { code?: string }).code ?? 'no code'}): ${error.message}` : String(error)}`,
       );
     }
-    const took = performance.now() - started;
-    if (took > slowMs) return fail(`took ${took.toFixed(0)} ms`);
     prints.push(fingerprint(result, anomalies));
     if (anomalies.length > 0) return fail(`result holds ${anomalies.slice(0, 3).join('; ')}`);
   }

@@ -10,8 +10,8 @@ import { fuzzOne, TARGETS } from './fuzz-targets';
 const count = Number(process.env.TUNTAP_FUZZ_COUNT ?? 5000);
 const seed = Number(process.env.TUNTAP_FUZZ_SEED ?? 20240601);
 
-test(`${count} fuzzed inputs to the decoders and parsers (seed ${seed}) break no contract`, { timeout: 120_000 }, async () => {
-  const report = await fuzz(seed, count, { stallMs: 10_000 });
+test(`${count} fuzzed inputs to the decoders and parsers (seed ${seed}) break no contract`, { timeout: 600_000 }, async () => {
+  const report = await fuzz(seed, count);
   const described = report.failures.map((f) => `${f.target} #${f.iteration}: ${f.problem} (input ${f.input.slice(0, 200)})`);
   assert.equal(report.stuck, undefined, `an input ran without end; reproduce with npm run fuzz -- ${count} ${seed}`);
   assert.deepEqual(described, [], `reproduce with npm run fuzz -- ${count} ${seed}`);

@@ -40,7 +40,7 @@ type TestFn = (t: TestContext) => void | Promise<void>;
  */
 export function privilegedTest(name: string, fn: TestFn, options: { timeout?: number } = {}): void {
   const reason = netnsReady();
-  const timeout = options.timeout ?? 30_000;
+  const timeout = options.timeout ?? 120_000;
   if (reason === undefined) {
     test(name, { timeout }, fn);
   } else if (inCI) {
@@ -109,7 +109,7 @@ export async function collect(
   readable: Readable,
   n: number,
   filter: (p: Buffer) => boolean = () => true,
-  timeoutMs = 10_000,
+  timeoutMs = 30_000,
 ): Promise<Buffer[]> {
   const got: Buffer[] = [];
   return new Promise((resolve, reject) => {

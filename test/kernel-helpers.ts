@@ -3,7 +3,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
-import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -43,8 +43,8 @@ export function countPorts(readable: Readable, first: number, count: number): { 
   return { ports, stop: () => readable.off('data', onData) };
 }
 
-/** Waits until cond() holds, checking every `everyMs` (10 ms), or fails after timeoutMs. */
-export async function until(cond: () => boolean, what: string, timeoutMs = 5000, everyMs = 10): Promise<void> {
+/** Waits until cond() holds, checking every `everyMs` (10 ms), or fails after timeoutMs (a hang). */
+export async function until(cond: () => boolean, what: string, timeoutMs = 30_000, everyMs = 10): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -67,15 +67,55 @@ export function openableCloneDevice(): { path: string; dispose: () => void } {
   return { path: node, dispose: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Whether uid can read the compiled library and run node (else the test cannot be made). */
-export function uidCanRun(uid: number): boolean {
+/** The compiled library and the addon as a child running as another uid finds them. */
+export interface LibraryCopy {
+  /** Its dist/lib, for `require` in the child. */
+  lib: string;
+  /** The child's environment. */
+  env: NodeJS.ProcessEnv;
+  [Symbol.dispose](): void;
+}
+
+/** Makes what is under `dir` readable (and its folders and programs usable) by every uid. */
+function openToAll(dir: string): void {
+  chmodSync(dir, 0o755);
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const file = path.join(dir, entry.name);
+    if (entry.isDirectory()) openToAll(file);
+    else chmodSync(file, statSync(file).mode & 0o111 ? 0o755 : 0o644);
+  }
+}
+
+/**
+ * dist/lib, node-gyp-build and the addon this process loads, copied into a
+ * fresh folder under /tmp that every uid can read: the clone may be where
+ * only its owner can enter (a home of mode 0700, as /root is).
+ */
+export function libraryForAnyUid(): LibraryCopy {
+  const root = path.join(__dirname, '..', '..');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const gypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+  const addon = process.env.TUNTAP_NATIVE_PATH ?? gypBuild.resolve(root);
+  const dir = mkdtempSync(path.join(tmpdir(), 'tuntap-lib-'));
+  cpSync(path.join(root, 'dist', 'lib'), path.join(dir, 'dist', 'lib'), { recursive: true });
+  cpSync(path.join(root, 'node_modules', 'node-gyp-build'), path.join(dir, 'node_modules', 'node-gyp-build'), {
+    recursive: true,
+  });
+  mkdirSync(path.join(dir, 'build', 'Release'), { recursive: true });
+  copyFileSync(addon, path.join(dir, 'build', 'Release', 'tuntap.node'));
+  openToAll(dir);
+  // The copy's build/Release holds whichever addon this process was told to load.
+  const { TUNTAP_NATIVE_PATH: _, ...env } = process.env;
+  return { lib: path.join(dir, 'dist', 'lib'), env, [Symbol.dispose]: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Whether uid can run node and load `lib` (else the test cannot be made). */
+export function uidCanRun(uid: number, copy: LibraryCopy): boolean {
   try {
     execFileSync(
       'setpriv',
-      [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, '-e', `require(${JSON.stringify(LIB)})`],
-      {
-        stdio: 'ignore',
-      },
+      [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, '-e', `require(${JSON.stringify(copy.lib)})`],
+      { stdio: 'ignore', cwd: '/', env: copy.env },
     );
     return true;
   } catch {
@@ -91,13 +131,19 @@ export function unprivileged(uid: number, gid = uid): string[] {
 /**
  * Runs `node -e script` under setpriv with the given arguments. The script's
  * stdout lines are handed to onLine as they come (for "ready" handshakes).
+ * A child of another uid is given a LibraryCopy's environment, and / as its
+ * folder (it may not be able to enter ours).
  */
 export async function runNodeAs(
   setprivArgs: string[],
   script: string,
   onLine: (line: string) => void = () => {},
+  copy?: LibraryCopy,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn('setpriv', [...setprivArgs, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('setpriv', [...setprivArgs, process.execPath, '-e', script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(copy === undefined ? {} : { cwd: '/', env: copy.env }),
+  });
   let stdout = '';
   let stderr = '';
   let partial = '';

@@ -135,13 +135,15 @@ privilegedTest('fromFd() in a child process takes over a queue passed through st
     });`;
   // The parent never reads (its readable is paused), so the child alone does.
   const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit', dev.fd] });
+  // Listened for now: the child may end (after its second reply) before ping does.
+  const exited = once(child, 'exit') as Promise<[number]>;
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   await until(() => out.includes('\n'), 'the child to open the fd');
   assert.deepEqual(JSON.parse(out), { name: dev.name, mode: 'tun', packetInfo: false, index: dev.index });
   const ping = await run('ping', ['-c', '2', '-i', '0.2', '-W', '2', net.host(2)]);
   assert.match(ping.stdout, /2 packets transmitted, 2 received/);
-  const [code] = (await once(child, 'exit')) as [number];
+  const [code] = await exited;
   assert.equal(code, 0);
   await dev.close();
 });

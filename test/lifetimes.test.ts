@@ -304,7 +304,7 @@ privilegedTest('a device that is reading is kept alive though nobody references 
 /** Runs `code` in a fresh node (same namespace) and says whether it exited by itself in time. */
 async function exitsByItself(code: string): Promise<{ code: number | null; stderr: string }> {
   const child = run(process.execPath, ['-e', `const { TunDevice } = require(${JSON.stringify(LIB)});\n${code}`], {
-    timeout: 8000,
+    timeout: 30_000,
   });
   return child;
 }
@@ -355,7 +355,7 @@ privilegedTest('a watcher and device link events keep coming after the socket ov
     );
   }
   execFileSync('ip', ['-batch', '-'], { input: lines.join('\n') });
-  await until(() => overruns.includes('ENOBUFS'), 'the watcher to report the overrun', 10_000);
+  await until(() => overruns.includes('ENOBUFS'), 'the watcher to report the overrun');
   // While the queue is still congested the kernel drops new events without
   // a second ENOBUFS: wait until the backlog is read (no event for 300 ms).
   let last = -1;
@@ -375,7 +375,7 @@ privilegedTest('a watcher and device link events keep coming after the socket ov
     `the watcher (heard ${added.length}, overruns ${overruns.join()}) to hear an address added after the overrun`,
     10_000,
   );
-  await until(() => devAdded.includes(net.host(201)), "the device's addressAdded after the overrun", 10_000);
+  await until(() => devAdded.includes(net.host(201)), "the device's addressAdded after the overrun");
 });
 
 privilegedTest(

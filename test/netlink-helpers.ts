@@ -8,7 +8,7 @@ export function nextEvent<T>(
   emitter: EventEmitter,
   event: string,
   match: (value: T) => boolean = () => true,
-  timeoutMs = 5000,
+  timeoutMs = 30_000,
 ): Promise<T> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

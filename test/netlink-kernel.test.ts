@@ -1,9 +1,9 @@
 // Every Netlink helper against the kernel, with `ip -j` as the oracle, and
 // the errors the kernel gives (or that validation gives before asking it).
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { Netlink, TunDevice } from '../lib';
 import { bringUp, ip, ipJson, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
+import { libraryForAnyUid, runNodeAs } from './kernel-helpers';
 import { ipAddresses, ipLink } from './netlink-helpers';
 
 privilegedTest('addAddress adds IPv4 and IPv6 addresses that ip addr shows', async () => {
@@ -270,9 +270,9 @@ privilegedTest('a TUN device has no MAC address to set, and the error says so', 
 });
 
 privilegedTest('without CAP_NET_ADMIN a change is EPERM with a hint, and reading still works', async () => {
-  const lib = path.join(__dirname, '..', 'lib', 'index.js');
+  using copy = libraryForAnyUid();
   const script = `
-    const { Netlink } = require(${JSON.stringify(lib)});
+    const { Netlink } = require(${JSON.stringify(copy.lib)});
     (async () => {
       const nl = await Netlink.open();
       const link = await nl.link('lo');
@@ -280,7 +280,7 @@ privilegedTest('without CAP_NET_ADMIN a change is EPERM with a hint, and reading
       catch (e) { console.log(JSON.stringify({ code: e.code, syscall: e.syscall, message: e.message, lo: link.name })); }
       nl.close();
     })();`;
-  const child = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', script]);
+  const child = await runNodeAs(['--reuid=65534', '--regid=65534', '--clear-groups'], script, undefined, copy);
   assert.equal(child.code, 0, child.stderr);
   const result = JSON.parse(child.stdout) as { code: string; syscall: string; message: string; lo: string };
   assert.equal(result.code, 'EPERM');

@@ -154,7 +154,7 @@ test('a FIFO given as netns fails at once with EINVAL instead of blocking the ev
       }
       console.log(JSON.stringify(out));
     })();`;
-  const r = runWithDeadline(code, 10_000);
+  const r = runWithDeadline(code, 30_000);
   assert.equal(r.timedOut, false, `blocked: ${r.stderr}`);
   assert.deepEqual(JSON.parse(r.stdout), ['EINVAL setns', 'EINVAL setns', 'EINVAL setns']);
 });

@@ -23,7 +23,7 @@ export function packetMoverScript(specifier: string, kind: 'cjs' | 'esm'): strin
       : `const { TunDevice, ipv4UdpPacket } = require(${JSON.stringify(specifier)});\nconst dgram = require('node:dgram');\nconst { once } = require('node:events');\nconst { readFileSync } = require('node:fs');`;
   return `${imports}
 const [name, prefix] = process.argv.slice(2);
-setTimeout(() => { console.error('no packet within 20 s'); process.exit(3); }, 20000).unref();
+setTimeout(() => { console.error('no packet within 60 s'); process.exit(3); }, 60000).unref();
 async function main() {
   const dev = await TunDevice.open({ name });
   await dev.addAddress(prefix + '.1/24');

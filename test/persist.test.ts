@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { TunDevice, TunError } from '../lib';
 import { bringUp, ip, ipJson, linkExists, privilegedTest, run, skipOrFail, uniqueName, uniqueSubnet } from './helpers';
-import { LIB, openableCloneDevice, runNodeAs, uidCanRun, unprivileged } from './kernel-helpers';
+import { LIB, libraryForAnyUid, openableCloneDevice, runNodeAs, uidCanRun, unprivileged } from './kernel-helpers';
 
 interface TunInfo {
   linkinfo: { info_kind: string; info_data: { type: string; persist: boolean; user?: string; group?: string } };
@@ -55,7 +55,8 @@ privilegedTest('setPersist(false) on an open persistent device makes close() del
 });
 
 privilegedTest('the owner uid opens the persistent device without any capability and moves packets', async (t) => {
-  if (!uidCanRun(UID)) return skipOrFail(t, `uid ${UID} cannot read the project or run node`);
+  using copy = libraryForAnyUid();
+  if (!uidCanRun(UID, copy)) return skipOrFail(t, `uid ${UID} cannot run node`);
   const clone = openableCloneDevice();
   const net = uniqueSubnet();
   const name = await TunDevice.create({ name: uniqueName('pown'), owner: UID });
@@ -63,7 +64,7 @@ privilegedTest('the owner uid opens the persistent device without any capability
     bringUp(name, net);
     // The child answers two pings, then leaves; it has no CAP_NET_ADMIN.
     const script = `
-      const { TunDevice, echoReply } = require(${JSON.stringify(LIB)});
+      const { TunDevice, echoReply } = require(${JSON.stringify(copy.lib)});
       (async () => {
         const dev = await TunDevice.open({ name: ${JSON.stringify(name)}, path: ${JSON.stringify(clone.path)} });
         console.log('ready ' + process.getuid() + ' ' + require('fs').readFileSync('/proc/self/status', 'utf8').match(/CapEff:\\s*(\\w+)/)[1]);
@@ -76,9 +77,14 @@ privilegedTest('the owner uid opens the persistent device without any capability
         });
       })().catch((e) => { console.log('error ' + e.code + ' ' + e.message); process.exitCode = 1; });`;
     let pinged: Promise<{ code: number | null; stdout: string }> | undefined;
-    const child = await runNodeAs(unprivileged(UID), script, (line) => {
-      if (line.startsWith('ready')) pinged = run('ping', ['-c', '2', '-i', '0.2', '-W', '2', net.host(2)]);
-    });
+    const child = await runNodeAs(
+      unprivileged(UID),
+      script,
+      (line) => {
+        if (line.startsWith('ready')) pinged = run('ping', ['-c', '2', '-i', '0.2', '-W', '2', net.host(2)]);
+      },
+      copy,
+    );
     assert.match(child.stdout, new RegExp(`^ready ${UID} 0+$`, 'm'), child.stdout + child.stderr);
     assert.match(child.stdout, /^answered 2$/m);
     assert.equal(child.code, 0, child.stderr);
@@ -91,15 +97,16 @@ privilegedTest('the owner uid opens the persistent device without any capability
 });
 
 privilegedTest('another uid gets EPERM, and the message names the owner and group of persistent devices', async (t) => {
-  if (!uidCanRun(UID)) return skipOrFail(t, `uid ${UID} cannot read the project or run node`);
+  using copy = libraryForAnyUid();
+  if (!uidCanRun(UID, copy)) return skipOrFail(t, `uid ${UID} cannot run node`);
   const clone = openableCloneDevice();
   const name = await TunDevice.create({ name: uniqueName('pother'), owner: 4242, group: 4242 });
   try {
     const script = `
-      const { TunDevice } = require(${JSON.stringify(LIB)});
+      const { TunDevice } = require(${JSON.stringify(copy.lib)});
       TunDevice.open({ name: ${JSON.stringify(name)}, path: ${JSON.stringify(clone.path)} })
         .then(() => console.log('opened'), (e) => console.log(JSON.stringify({ code: e.code, name: e.name, message: e.message })));`;
-    const child = await runNodeAs(unprivileged(UID), script);
+    const child = await runNodeAs(unprivileged(UID), script, undefined, copy);
     const error = JSON.parse(child.stdout) as { code: string; name: string; message: string };
     assert.equal(error.code, 'EPERM');
     assert.equal(error.name, 'TunError');

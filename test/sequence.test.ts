@@ -37,7 +37,7 @@ for (const [mode, { words, todo }] of Object.entries(MODES)) {
     async (t) => {
       const seeds = `seeds ${SEED} to ${SEED + COUNT - 1} (replay one with TUNTAP_SEED=<seed> TUNTAP_SEQUENCES=1)`;
       t.diagnostic(seeds);
-      const run = await runChild('sequence', [String(SEED), String(COUNT), mode], { timeoutMs: 60_000 + COUNT * 100 });
+      const run = await runChild('sequence', [String(SEED), String(COUNT), mode], { timeoutMs: 240_000 + COUNT * 400 });
       assert.ok(!run.timedOut && run.signal === null, `${seeds}: the last seed printed crashed or hung\n${transcript(run)}`);
       assertCleanExit(run);
       const r = childReport<SequenceReport>(run);
@@ -51,6 +51,6 @@ for (const [mode, { words, todo }] of Object.entries(MODES)) {
       const grown = r.rssAfter - r.rssBefore;
       assert.ok(grown < 48 * 1024 * 1024, `RSS grew by ${(grown / 1048576).toFixed(1)} MiB`);
     },
-    { timeout: 90_000 + COUNT * 100, todo },
+    { timeout: 270_000 + COUNT * 400, todo },
   );
 }

@@ -7,6 +7,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { TunDevice } from '../lib';
 import { bringUp, privilegedTest, uniqueName, uniqueSubnet } from './helpers';
 import { gc } from './gc';
+import { until } from './kernel-helpers';
 
 const PORT = 40_100;
 const PAYLOAD = 1372; // 1400-byte IPv4 packets: about 745 to a 1 MiB slab
@@ -42,11 +43,7 @@ privilegedTest('a packet view kept across collections keeps its bytes while late
     const rounds = 20;
     for (let round = 0; round < rounds; round++) {
       for (let i = round * 150; i < (round + 1) * 150; i++) socket.send(payloadOf(i), PORT, net.host(2));
-      const deadline = Date.now() + 5000;
-      while (received < (round + 1) * 150) {
-        assert.ok(Date.now() < deadline, `round ${round}: ${received} packets read`);
-        await new Promise((r) => setTimeout(r, 2));
-      }
+      await until(() => received >= (round + 1) * 150, `round ${round}'s packets`);
       gc();
       await nextTurn(); // buffer finalizers run on a later turn of the loop
     }

@@ -63,7 +63,7 @@ privilegedTest('a corked burst of writes reaches the socket complete and in orde
     dev.writable.write(ipv4UdpPacket({ source: peer, destination: local, sourcePort: 7000, destinationPort: port, payload }));
   }
   dev.writable.uncork();
-  await Promise.race([all, rejectAfter(10_000, () => `only ${got.length} of ${count} datagrams arrived`)]);
+  await Promise.race([all, rejectAfter(30_000, () => `only ${got.length} of ${count} datagrams arrived`)]);
   socket.close();
   assert.deepEqual(
     got,
@@ -113,7 +113,7 @@ privilegedTest(
     for (const p of burst) dev.writable.write(p);
     dev.writable.uncork();
     try {
-      await Promise.race([all, rejectAfter(10_000, () => `only ${got.length} of ${expected.length} datagrams arrived`)]);
+      await Promise.race([all, rejectAfter(30_000, () => `only ${got.length} of ${expected.length} datagrams arrived`)]);
     } finally {
       socket.close();
     }

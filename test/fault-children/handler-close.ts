@@ -49,7 +49,7 @@ async function engageThread(dev: TunDevice, listen: (count: (n: number) => void)
     read += n;
     if (read >= BURST) reached();
   });
-  await Promise.race([done, rejectAfter(5000, () => `the first burst: ${read} of ${BURST} read`)]);
+  await Promise.race([done, rejectAfter(30_000, () => `the first burst: ${read} of ${BURST} read`)]);
 }
 
 /** Packets the kernel refuses (IP version 0: EINVAL), to make 'drop' events. */
@@ -59,7 +59,7 @@ function badPackets(): Buffer[] {
 
 /** Repeats `step` every 50 ms until `done()` (link events start only once the monitor's first snapshot is in). */
 async function repeatUntil(done: () => boolean, step: (i: number) => void): Promise<void> {
-  for (let i = 0; !done() && i < 100; i++) {
+  for (let i = 0; !done() && i < 600; i++) {
     step(i);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -160,8 +160,8 @@ async function main(): Promise<void> {
   }
   let settled = true;
   try {
-    await Promise.race([closed, rejectAfter(5000, () => `no 'close' event (the handler ran ${calls} times)`)]);
-    await Promise.race([dev.close(), rejectAfter(5000, () => 'close() did not settle')]);
+    await Promise.race([closed, rejectAfter(30_000, () => `no 'close' event (the handler ran ${calls} times)`)]);
+    await Promise.race([dev.close(), rejectAfter(30_000, () => 'close() did not settle')]);
   } catch (error) {
     settled = false;
     uncaught.push(String(error));

@@ -42,7 +42,7 @@ async function flood(): Promise<void> {
   });
   const payload = Buffer.alloc(thread ? 1200 : 64);
   // Bounded even if nobody terminates us.
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 30_000;
   const pump = (): void => {
     if (Date.now() > deadline) return void socket.close();
     for (let i = 0; i < 64; i++) socket.send(payload, 9, `${job.subnet}.2`);

@@ -73,10 +73,10 @@ async function round(i: number): Promise<void> {
   };
   const worker = new Worker(BODY, { workerData: job });
   const exited = once(worker, 'exit').catch(() => [-1]);
-  const first = await next(worker, 10_000);
+  const first = await next(worker, 30_000);
   if (kind === 'self-exit') {
     const [code] =
-      'exit' in first ? [first.exit] : ((await Promise.race([exited, next(worker, 10_000).then(() => ['none'])])) as [unknown]);
+      'exit' in first ? [first.exit] : ((await Promise.race([exited, next(worker, 30_000).then(() => ['none'])])) as [unknown]);
     if (code !== 0)
       failures.push(`round ${i} (${job.end}): worker ended with ${JSON.stringify(code)} after ${JSON.stringify(first)}`);
     if (code === 'none') await worker.terminate();
