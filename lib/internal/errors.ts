@@ -144,6 +144,13 @@ function hintFor(code: string, syscall: string, { device, path }: ErrorContext):
         return "No thread for readerThread: the process is at its limit of threads (ulimit -u, or the cgroup's pids.max)";
       }
       return undefined;
+    case 'EMFILE':
+      return (
+        `This process has no file descriptor free for ${syscall}: close the ones it no longer needs, ` +
+        'or raise its limit (ulimit -n; LimitNOFILE= for a systemd service)'
+      );
+    case 'ENFILE':
+      return `The system is out of file descriptors (${syscall}): close files elsewhere, or raise sysctl fs.file-max`;
     case 'ENODEV':
     case 'ENXIO':
       return `${dev} does not exist (any more)`;

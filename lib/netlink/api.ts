@@ -38,7 +38,7 @@ import {
   type NetlinkMessage,
   type RouteInfo,
 } from './codec';
-import { validateNetns, type NetlinkOptions } from './netns';
+import { netnsContext, validateNetns, type NetlinkOptions } from './netns';
 import { NetlinkWatcher, kOpen, type WatchOptions } from './watcher';
 
 /**
@@ -471,10 +471,6 @@ export function openNetlink(netns: NetnsTarget = ''): Netlink {
   } catch (error) {
     throw fromNative(error, netnsContext(netns));
   }
-}
-
-function netnsContext(netns: NetnsTarget): { path?: string } {
-  return typeof netns === 'string' && netns !== '' ? { path: netns } : {};
 }
 
 /**

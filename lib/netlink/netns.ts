@@ -21,6 +21,11 @@ export function netnsTarget(file: NativeNetnsFile | undefined): NetnsTarget {
   return file === undefined ? '' : file.fd;
 }
 
+/** The error context of a failure in that namespace: its path, when it has one. */
+export function netnsContext(netns: NetnsTarget): { path?: string } {
+  return typeof netns === 'string' && netns !== '' ? { path: netns } : {};
+}
+
 /** Options of Netlink.open(). */
 export interface NetlinkOptions {
   /** A network namespace file to speak for; default: the calling thread's own. */
