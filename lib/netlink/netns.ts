@@ -35,5 +35,10 @@ export interface NetlinkOptions {
 /** The namespace path of Netlink.open() and Netlink.watch() options ('' for ours). */
 export function validateNetns(options: NetlinkOptions): string {
   validateObject(options, 'options');
-  return validatePath(options.netns ?? '', 'options.netns', 'a string (a path such as /var/run/netns/NAME)');
+  return validateNetnsPath(options.netns);
+}
+
+/** `options.netns` of a device or a socket: a path, or '' for ours when undefined. */
+export function validateNetnsPath(value: unknown): string {
+  return validatePath(value === undefined ? '' : value, 'options.netns', 'a string (a path such as /var/run/netns/NAME)');
 }
