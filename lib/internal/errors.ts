@@ -182,8 +182,12 @@ function hintFor(code: string, syscall: string, { device, path }: ErrorContext):
   }
 }
 
-/** Turns what the native core threw into a TunError; anything else is returned as is. */
+/**
+ * Turns what the native core threw into a TunError; anything else is returned
+ * as is. A TunError already says what it knows (the loader's hint, above all).
+ */
 export function fromNative(error: unknown, context: ErrorContext = {}): unknown {
+  if (error instanceof TunError) return error;
   return isNativeErrnoError(error) ? new TunError(error.errno, error.syscall, context) : error;
 }
 
