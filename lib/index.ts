@@ -15,7 +15,7 @@ export type { TunFlags } from './device/kernel';
 export { BPF, BPF_MAX_INSTRUCTIONS, bpfJump, bpfStatement, encodeFilter } from './packet/filter';
 export type { BpfInstruction } from './packet/filter';
 export { TunError, InvalidArgumentError, OutOfRangeError, StateError, errnoName } from './internal/errors';
-export type { ErrorContext } from './internal/errors';
+export type { ErrorContext, StateErrorCode } from './internal/errors';
 export { echoReply, internetChecksum, ipVersion, ipv4UdpPacket, ipv6PseudoHeaderSum, onesComplementSum } from './packet/ip';
 export type { UdpPacketFields } from './packet/ip';
 export { Netlink, NetlinkWatcher } from './netlink';

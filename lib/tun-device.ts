@@ -10,10 +10,10 @@ import { markAsUntransferable } from 'node:worker_threads';
 import { abortError, abortable } from './internal/abort';
 import { toBuffer } from './internal/bytes';
 import { EAGAIN, EBADF, EOPNOTSUPP } from './internal/errno';
-import { StateError, TunError, fromNative, invalidType, outOfRange } from './internal/errors';
+import { TunError, deviceClosed, destroyedError, fromNative, invalidType, outOfRange, readSideTaken } from './internal/errors';
 import { native, type NativeNetnsFile, type NativeTunHandle } from './internal/native';
 import type { TypedEmitter } from './internal/typed-emitter';
-import { validateAbortSignal, validateObject } from './internal/validators';
+import { validateAbortSignal, validateBoolean, validateObject } from './internal/validators';
 import { LINK_EVENTS, type TunDeviceEvents } from './device/events';
 import { checkId, checkSendBufferSize, decodeFlags, type TunFlags } from './device/kernel';
 import { enableOffload, type EnabledOffloads } from './device/offload';
@@ -32,7 +32,7 @@ import {
 } from './device/options';
 import type { PacketReadable } from './device/packet-readable';
 import { dropHint, FATAL_WRITE_ERRORS, warnUnheardDrop, type TunDeviceStats } from './device/stats';
-import { DeviceReadable, PacketView as PacketViewClass, PacketWritable, destroyedError, readSideTaken } from './device/streams';
+import { DeviceReadable, PacketView as PacketViewClass, PacketWritable } from './device/streams';
 import { kBatchReading, kStartReading, kStopReading, kWrite, kWritev } from './device/symbols';
 import type { AddressInfo, LinkInfo } from './netlink/codec';
 import { LinkMonitor } from './netlink/device-link';
@@ -161,6 +161,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    * ```
    */
   static async create(options: TunCreateOptions = {}): Promise<string> {
+    validateObject(options, 'options');
     const opts = validateOptions({ ...options, persist: true });
     const netns = openNetnsFile(opts.kernel.netns);
     try {
@@ -302,7 +303,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    * ```
    */
   async setPersist(persist: boolean): Promise<void> {
-    if (typeof persist !== 'boolean') throw invalidType('persist', 'a boolean', persist);
+    validateBoolean(persist, 'persist');
     await this.#ioctl('setPersist()', native.ioctlOps.setPersist, persist ? 1 : 0);
   }
 
@@ -521,7 +522,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   #assertOpen(what: string): void {
-    if (this.#closed) throw new StateError('ERR_DEVICE_CLOSED', `Cannot use ${what}: device '${this.name}' is closed`);
+    if (this.#closed) throw deviceClosed(what, this.name);
   }
 
   #onRead(slab: Buffer, d: Uint32Array, count: number, bytes: number): void {
@@ -636,9 +637,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    */
   readBatches(handler: PacketBatchHandler, options: ReadBatchesOptions = {}): this {
     if (typeof handler !== 'function') throw invalidType('handler', 'a function', handler);
-    if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
-    const reuseSlab = options.reuseSlab ?? false;
-    if (typeof reuseSlab !== 'boolean') throw invalidType('options.reuseSlab', 'a boolean', reuseSlab);
+    validateObject(options, 'options');
+    const reuseSlab = validateBoolean(options.reuseSlab, 'options.reuseSlab', false);
     const { signal } = options;
     if (signal !== undefined) validateAbortSignal(signal, 'options.signal');
     this.#assertOpen('readBatches()');

@@ -26,6 +26,28 @@ void SetIfrName(struct ifreq& ifr, const std::string& name) {
   std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
 }
 
+// The index of interface `name` in the thread's namespace, or 0 with errno set
+// and `syscall` named. Not if_nametoindex(): glibc opens a socket of its own
+// there and reports any failure, EMFILE included, as ENOENT.
+unsigned InterfaceIndex(const char* name, const char*& syscall) {
+  int sock = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) {
+    syscall = "socket(AF_UNIX)";
+    return 0;
+  }
+  struct ifreq ifr;
+  SetIfrName(ifr, name);
+  int rc = ::ioctl(sock, SIOCGIFINDEX, &ifr);
+  int err = errno;
+  ::close(sock);
+  errno = err;
+  if (rc < 0) {
+    syscall = "ioctl(SIOCGIFINDEX)";
+    return 0;
+  }
+  return static_cast<unsigned>(ifr.ifr_ifindex);
+}
+
 // What openTun asks for. owner, group and sendBufferSize are -1 when not
 // set; persist is -1 (leave it), 0 or 1.
 struct OpenSpec {
@@ -79,8 +101,9 @@ Opened OpenQueue(const OpenSpec& spec) {
   std::memset(&got, 0, sizeof(got));
   if (::ioctl(r.fd, TUNGETIFF, &got) < 0) return Failed(r, "ioctl(TUNGETIFF)");
   r.flags = static_cast<unsigned short>(got.ifr_flags);
-  r.index = ::if_nametoindex(r.name);
-  if (r.index == 0) return Failed(r, "if_nametoindex");
+  const char* indexSyscall = "";
+  r.index = InterfaceIndex(r.name, indexSyscall);
+  if (r.index == 0) return Failed(r, indexSyscall);
 
   // TUNSETOWNER, TUNSETGROUP and TUNSETPERSIST take their value as the
   // ioctl argument itself, not through a pointer.

@@ -1,5 +1,7 @@
 // Bad input is refused before any syscall; kernel refusals are clear errors.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { test } from 'node:test';
 import { TunDevice, TunError } from '../lib';
 import { bringUp, linkExists, linkStats, privilegedTest, uniqueName, uniqueSubnet } from './helpers';
@@ -102,4 +104,24 @@ privilegedTest('writing to a device that is down is a drop with EIO saying so', 
   const error = await dropped;
   assert.equal(error.code, 'EIO');
   assert.match(error.message, /is down/);
+});
+
+privilegedTest('out of file descriptors, open(), on("up") and up() say EMFILE and how to raise the limit', () => {
+  // prlimit lowers the child's RLIMIT_NOFILE; the child fills what is left.
+  const child = path.join(__dirname, 'fault-children', 'out-of-fds.js');
+  const run = spawnSync('prlimit', ['--nofile=64:64', process.execPath, child], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
+  const steps = JSON.parse(run.stdout.trim().split('\n').pop()!) as Record<string, Record<string, unknown>>;
+  for (const [step, syscall] of [
+    ['open', 'socket(AF_UNIX)'],
+    ['on', 'socket(AF_NETLINK)'],
+    ['up', 'socket(AF_NETLINK)'],
+  ] as const) {
+    const e = steps[step]!;
+    assert.equal(e.name, 'TunError', `${step}: ${JSON.stringify(e)}`);
+    assert.equal(e.code, 'EMFILE', step);
+    assert.equal(e.errno, -24, step);
+    assert.equal(e.syscall, syscall, step);
+    assert.match(String(e.hint), /ulimit -n/, step);
+  }
 });

@@ -1,8 +1,8 @@
 // The kernel-side options of a TUN/TAP device (persistence, ownership,
 // queues, namespace, send buffer) and its flags read back as a typed object.
-import { invalidType } from '../internal/errors';
 import { native } from '../internal/native';
-import { validateInteger, validatePath } from '../internal/validators';
+import { validateBoolean, validateInteger } from '../internal/validators';
+import { validateNetnsPath } from '../netlink/netns';
 
 /**
  * The device's flags as the kernel reports them (TUNGETIFF).
@@ -85,8 +85,7 @@ export function checkSendBufferSize(name: string, value: unknown): number {
 }
 
 function optionalBoolean(name: string, value: unknown): boolean | undefined {
-  if (value !== undefined && typeof value !== 'boolean') throw invalidType(name, 'a boolean', value);
-  return value;
+  return value === undefined ? undefined : validateBoolean(value, name);
 }
 
 /** Checks the kernel-side options before any syscall. */
@@ -98,7 +97,7 @@ export function validateKernelOptions(options: {
   netns?: unknown;
   sendBufferSize?: unknown;
 }): KernelOptions {
-  const netns = validatePath(options.netns ?? '', 'options.netns', 'a string (a path such as /var/run/netns/NAME)');
+  const netns = validateNetnsPath(options.netns);
   return {
     multiQueue: optionalBoolean('options.multiQueue', options.multiQueue) ?? false,
     persist: optionalBoolean('options.persist', options.persist),

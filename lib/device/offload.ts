@@ -2,7 +2,8 @@
 // TUNSETOFFLOAD flags an `offload` option asks for, and a clear error naming
 // the flag when the kernel refuses one.
 import { EINVAL, ENOTSUP } from '../internal/errno';
-import { TunError, fromNative, invalidType, invalidValue } from '../internal/errors';
+import { TunError, fromNative, invalidValue } from '../internal/errors';
+import { validateBoolean, validateObject } from '../internal/validators';
 import { native } from '../internal/native';
 import { VIRTIO_NET_HDR_SIZE } from '../packet/virtio-net';
 
@@ -71,14 +72,8 @@ export class OffloadNotSupportedError extends TunError {
 export function validateOffload(value: unknown): Wanted | undefined {
   if (value === undefined || value === false) return undefined;
   if (value === true) return { tso: true, tsoEcn: true, uso: true, bestEffort: true };
-  if (value === null || typeof value !== 'object' || Array.isArray(value))
-    throw invalidType('options.offload', 'a boolean or an object', value);
-  const o = value as Record<string, unknown>;
-  const flag = (key: keyof OffloadOptions): boolean => {
-    const v = o[key] ?? false;
-    if (typeof v !== 'boolean') throw invalidType(`options.offload.${key}`, 'a boolean', v);
-    return v;
-  };
+  const o = validateObject(value, 'options.offload', 'a boolean or an object');
+  const flag = (key: keyof OffloadOptions): boolean => validateBoolean(o[key], `options.offload.${key}`, false);
   const wanted = { tso: flag('tso'), tsoEcn: flag('tsoEcn'), uso: flag('uso'), bestEffort: false };
   if (wanted.tsoEcn && !wanted.tso)
     throw invalidValue('options.offload.tsoEcn', true, 'needs options.offload.tso to be true too');

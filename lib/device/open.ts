@@ -3,9 +3,9 @@
 // thread pool (native.openTun, fs.close); a failure closes what was opened.
 import { close, closeSync } from 'node:fs';
 import { EPERM, ENODEV } from '../internal/errno';
-import { TunError, fromNative, invalidType, invalidValue } from '../internal/errors';
+import { TunError, fromNative, invalidValue } from '../internal/errors';
 import { isNativeErrnoError, native, type NativeNetnsFile } from '../internal/native';
-import { validateName, validateObject } from '../internal/validators';
+import { validateInteger, validateName, validateObject } from '../internal/validators';
 import { linkIndex } from '../netlink/api';
 import { netnsTarget, openNetnsFile } from '../netlink/netns';
 import { decodeFlags, kernelOptionArgs } from './kernel';
@@ -100,7 +100,9 @@ export async function adoptQueue(
   fd: number,
   options: TunFromFdOptions,
 ): Promise<{ opts: ValidOptions; opened: OpenedQueue; netns: NativeNetnsFile | undefined }> {
-  if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) throw invalidType('fd', 'a non-negative integer', fd);
+  // An fd is a C int: 2 ** 32 + 3 would reach the kernel as fd 3.
+  validateInteger(fd, 'fd', 0, 0x7fffffff);
+  validateObject(options, 'options');
   // A second TunDevice on the same fd would close it under the first.
   if (native.tunFdInUse(fd)) throw invalidValue('fd', fd, 'is already owned by an open TunDevice of this process');
   let iff: { name: string; flags: number };

@@ -1,7 +1,7 @@
 // What a device is opened with: the public option types, checked before any
 // syscall into the one shape the rest of lib/device/ works from.
 import { invalidType, invalidValue } from '../internal/errors';
-import { validateInteger, validateName, validatePath } from '../internal/validators';
+import { validateBoolean, validateInteger, validateName, validateObject, validatePath } from '../internal/validators';
 import { validateKernelOptions, type KernelOptions } from './kernel';
 import { validateOffload, type OffloadOptions } from './offload';
 
@@ -197,23 +197,22 @@ function integerOption(
 function validateReaderThread(value: unknown): { cpu: number } | undefined {
   if (value === undefined || value === false) return undefined;
   if (value === true) return { cpu: -1 };
-  if (value === null || typeof value !== 'object') throw invalidType('options.readerThread', 'a boolean or an object', value);
-  const cpu = (value as ReaderThreadOptions).cpu;
+  const cpu = validateObject(value, 'options.readerThread', 'a boolean or an object').cpu;
   return { cpu: cpu === undefined ? -1 : validateInteger(cpu, 'options.readerThread.cpu', 0, 1023) };
 }
 
 export function validateOptions(options: TunDeviceOptions): ValidOptions {
-  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
-  const mode = options.mode ?? 'tun';
+  validateObject(options, 'options');
+  // undefined, not null, stands for the default: as Node's own options.
+  const mode = options.mode === undefined ? 'tun' : options.mode;
   if (mode !== 'tun' && mode !== 'tap') throw invalidValue('options.mode', mode, "must be 'tun' or 'tap'");
-  const packetInfo = options.packetInfo ?? false;
-  if (typeof packetInfo !== 'boolean') throw invalidType('options.packetInfo', 'a boolean', packetInfo);
-  const path = options.path ?? DEFAULT_PATH;
+  const packetInfo = validateBoolean(options.packetInfo, 'options.packetInfo', false);
+  const path = options.path === undefined ? DEFAULT_PATH : options.path;
   if (validatePath(path, 'options.path', 'a non-empty string') === '')
     throw invalidType('options.path', 'a non-empty string', path);
   return {
     kernel: validateKernelOptions(options),
-    name: validateName(options.name ?? '', 'options.name'),
+    name: validateName(options.name === undefined ? '' : options.name, 'options.name'),
     mode,
     packetInfo,
     path,

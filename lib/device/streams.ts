@@ -2,7 +2,7 @@
 // split) and `writable` (one packet per write), and the errors they raise.
 // The device behind them is reached through the symbols of ./symbols.
 import { Readable, Writable } from 'node:stream';
-import { StateError, invalidType, outOfRange } from '../internal/errors';
+import { destroyedError, invalidType, outOfRange, readSideTaken, writeAfterEnd, type StateError } from '../internal/errors';
 import { kBatchReading, kStartReading, kStopReading, kWrite, kWritev, type ReadSide, type WriteSide } from './symbols';
 
 /**
@@ -131,18 +131,6 @@ export const PacketView: new (memory: ArrayBufferLike, offset: number, length: n
     return Buffer.from(memory, offset, length);
   } as unknown as new (memory: ArrayBufferLike, offset: number, length: number) => Buffer;
 })();
-
-export function readSideTaken(what: string, owner: string): StateError {
-  return new StateError('ERR_READ_SIDE_TAKEN', `Cannot use ${what}: the device's packets are already read by ${owner}`);
-}
-
-export function destroyedError(): StateError {
-  return new StateError('ERR_STREAM_DESTROYED', 'Cannot call write after a stream was destroyed');
-}
-
-export function writeAfterEnd(): StateError {
-  return new StateError('ERR_STREAM_WRITE_AFTER_END', 'write after end: the device is closing; the packet was not written');
-}
 
 let lateWriteWarned = false;
 /** A late write with no callback to tell: say so once per process, not silently. */

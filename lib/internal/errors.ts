@@ -11,6 +11,9 @@ import { linuxErrnoMessage, linuxErrnoName } from './errno';
  * ```
  */
 export function errnoName(errno: number): string {
+  // validators.ts builds on this file, so its validateInteger is not imported here.
+  if (typeof errno !== 'number' || !Number.isInteger(errno)) throw invalidType('errno', 'an integer', errno);
+  if (errno < 1 || errno > 0x7fffffff) throw outOfRange('errno', '>= 1 and <= 2147483647', errno);
   return linuxErrnoName(errno);
 }
 
@@ -74,7 +77,7 @@ export class TunError extends Error {
 
   constructor(errno: number, syscall: string, context: ErrorContext = {}) {
     const positive = Math.abs(errno);
-    const code = errnoName(positive);
+    const code = linuxErrnoName(positive);
     const hint = context.hint ?? hintFor(code, syscall, context);
     const about =
       context.device !== undefined ? ` for '${context.device}'` : context.path !== undefined ? ` on '${context.path}'` : '';
@@ -144,6 +147,13 @@ function hintFor(code: string, syscall: string, { device, path }: ErrorContext):
         return "No thread for readerThread: the process is at its limit of threads (ulimit -u, or the cgroup's pids.max)";
       }
       return undefined;
+    case 'EMFILE':
+      return (
+        `This process has no file descriptor free for ${syscall}: close the ones it no longer needs, ` +
+        'or raise its limit (ulimit -n; LimitNOFILE= for a systemd service)'
+      );
+    case 'ENFILE':
+      return `The system is out of file descriptors (${syscall}): close files elsewhere, or raise sysctl fs.file-max`;
     case 'ENODEV':
     case 'ENXIO':
       return `${dev} does not exist (any more)`;
@@ -172,8 +182,12 @@ function hintFor(code: string, syscall: string, { device, path }: ErrorContext):
   }
 }
 
-/** Turns what the native core threw into a TunError; anything else is returned as is. */
+/**
+ * Turns what the native core threw into a TunError; anything else is returned
+ * as is. A TunError already says what it knows (the loader's hint, above all).
+ */
 export function fromNative(error: unknown, context: ErrorContext = {}): unknown {
+  if (error instanceof TunError) return error;
   return isNativeErrnoError(error) ? new TunError(error.errno, error.syscall, context) : error;
 }
 
@@ -221,12 +235,36 @@ export class OutOfRangeError extends RangeError {
  * ```
  */
 export class StateError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
+  readonly code: StateErrorCode;
+  constructor(code: StateErrorCode, message: string) {
     super(message);
     this.name = 'Error';
     this.code = code;
   }
+}
+
+/** Every code a {@link StateError} has; each is made by one function below. */
+export type StateErrorCode =
+  'ERR_DEVICE_CLOSED' | 'ERR_NETLINK_CLOSED' | 'ERR_READ_SIDE_TAKEN' | 'ERR_STREAM_DESTROYED' | 'ERR_STREAM_WRITE_AFTER_END';
+
+export function deviceClosed(what: string, device: string): StateError {
+  return new StateError('ERR_DEVICE_CLOSED', `Cannot use ${what}: device '${device}' is closed`);
+}
+
+export function netlinkClosed(): StateError {
+  return new StateError('ERR_NETLINK_CLOSED', 'The netlink socket was closed before the kernel answered');
+}
+
+export function readSideTaken(what: string, owner: string): StateError {
+  return new StateError('ERR_READ_SIDE_TAKEN', `Cannot use ${what}: the device's packets are already read by ${owner}`);
+}
+
+export function destroyedError(): StateError {
+  return new StateError('ERR_STREAM_DESTROYED', 'Cannot call write after a stream was destroyed');
+}
+
+export function writeAfterEnd(): StateError {
+  return new StateError('ERR_STREAM_WRITE_AFTER_END', 'write after end: the device is closing; the packet was not written');
 }
 
 export function describe(value: unknown): string {

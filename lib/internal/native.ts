@@ -1,4 +1,5 @@
 // The typed face of the native addon (src/). Only this file loads it.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ENOENT, ENOEXEC, ENOTSUP } from './errno';
 import { TunError, type ErrorContext } from './errors';
@@ -168,6 +169,56 @@ const rebuildHint =
   'on Debian/Ubuntu `apt-get install g++ make python3`, on Alpine `apk add g++ make python3`)';
 
 /**
+ * Why this JavaScript runtime cannot run the core, or undefined when it can.
+ * The core drives its fds with libuv (uv_poll, uv_fs_close on the thread
+ * pool): Bun aborts the process at uv_poll_init, and Deno lacks uv_fs_close
+ * (the process dies at the first close). Asked before the addon is loaded.
+ */
+export function unsupportedRuntime(
+  versions: Readonly<Record<string, string | undefined>>,
+  global: object = globalThis,
+): string | undefined {
+  if (versions.bun !== undefined) {
+    return `Bun ${versions.bun} does not implement the libuv functions the native core drives its devices with (uv_poll_init aborts the process); run tuntap-ts under Node.js`;
+  }
+  if (versions.deno !== undefined || 'Deno' in global) {
+    return `Deno${versions.deno === undefined ? '' : ` ${versions.deno}`} does not implement the libuv functions the native core needs (uv_fs_close, which closing a device calls, is missing and ends the process); run tuntap-ts under Node.js`;
+  }
+  return undefined;
+}
+
+/**
+ * The C library this Node runs on. Node's report names glibc's version only
+ * when glibc runs it; any other Linux libc is taken for musl, the one other
+ * libc Node is built for.
+ */
+export function libcOf(reportHeader: { glibcVersionRuntime?: unknown } | undefined): 'glibc' | 'musl' {
+  return typeof reportHeader?.glibcVersionRuntime === 'string' ? 'glibc' : 'musl';
+}
+
+/**
+ * `file` as node-gyp-build picked it, moved to the prebuild for `libc` when
+ * it picked the other one: it takes musl for Alpine only (/etc/alpine-release
+ * or LIBC=musl), and would hand a glibc binary to Void or Chimera Linux.
+ */
+export function prebuildForLibc(
+  file: string,
+  libcNow: () => 'glibc' | 'musl',
+  exists: (file: string) => boolean = existsSync,
+): string {
+  const tagged = /\.(glibc|musl)\.node$/.exec(file);
+  if (tagged === null) return file;
+  const libc = libcNow();
+  if (tagged[1] === libc) return file;
+  const wanted = `${file.slice(0, tagged.index)}.${libc}.node`;
+  if (exists(wanted)) return wanted;
+  return failWith(ENOENT, {
+    path: wanted,
+    hint: `This Node runs on ${libc}, and tuntap-ts has no prebuilt addon for ${libc} on ${process.arch}. ${rebuildHint}`,
+  });
+}
+
+/**
  * Finds and loads the addon, or says in a TunError why it cannot. Loading
  * waits for the first use, so that importing the package never throws: the
  * packet helpers need no addon, and neither does a program that only imports
@@ -179,6 +230,8 @@ function loadBinding(): NativeBinding {
       hint: `TUN/TAP devices and rtnetlink exist on Linux only, and tuntap-ts supports Linux only (this is ${process.platform})`,
     });
   }
+  const runtime = unsupportedRuntime(process.versions);
+  if (runtime !== undefined) return failWith(ENOTSUP, { hint: runtime });
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const gypBuild = require('node-gyp-build') as { resolve(dir: string): string };
   // TUNTAP_NATIVE_PATH names another build of the addon to load instead (the
@@ -196,6 +249,8 @@ function loadBinding(): NativeBinding {
       hint: `The native part of tuntap-ts is missing: no compiled addon in build/Release and no prebuilt one for this system (${what.replace(/^No native build was found for /, '')}). ${rebuildHint}`,
     });
   }
+  // LIBC set: node-gyp-build followed it, and so do we.
+  if (!override && process.env.LIBC === undefined) file = prebuildForLibc(file, () => libcOf(reportHeader()));
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require(file) as NativeBinding;
@@ -203,10 +258,25 @@ function loadBinding(): NativeBinding {
     // process.dlopen's reason: "invalid ELF header", "wrong ELF class",
     // a missing library or symbol version (a glibc older than the binary's).
     const reason = error instanceof Error ? error.message : String(error);
-    return failWith(ENOEXEC, {
+    // A file that is not there (TUNTAP_NATIVE_PATH naming nothing) is not a bad binary.
+    const missing = (error as { code?: unknown }).code === 'MODULE_NOT_FOUND';
+    return failWith(missing ? ENOENT : ENOEXEC, {
       path: file,
       hint: `The native part of tuntap-ts failed to load: ${reason}. ${rebuildHint}`,
     });
+  }
+}
+
+function reportHeader(): { glibcVersionRuntime?: unknown } | undefined {
+  // Without the network interfaces: the header is all that is read here.
+  const report = process.report as (NodeJS.ProcessReport & { excludeNetwork?: boolean }) | undefined;
+  if (report === undefined) return undefined;
+  const exclude = report.excludeNetwork;
+  report.excludeNetwork = true;
+  try {
+    return (report.getReport() as { header?: { glibcVersionRuntime?: unknown } }).header;
+  } finally {
+    report.excludeNetwork = exclude;
   }
 }
 

@@ -3,15 +3,44 @@
 // syscall, and returns the value checked.
 import { invalidType, invalidValue, outOfRange } from './errors';
 
-/** An options bag: an object (not null, not an array, not a string that would spread into one). */
-export function validateObject(value: unknown, name: string): Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidType(name, 'an object', value);
+/**
+ * An options bag or a record, the one rule for all of them (Node's
+ * validateObject): null, arrays, functions and primitives are refused, so
+ * `open([])` fails as `addRoute(cidr, [])` does instead of meaning `{}`.
+ */
+export function validateObject(value: unknown, name: string, expected = 'an object'): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidType(name, expected, value);
   return value as Record<string, unknown>;
 }
 
-/** An optional boolean: `fallback` when undefined. */
-export function validateBoolean(value: unknown, name: string, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
+/** An array (the elements are the caller's to check). */
+export function validateArray(value: unknown, name: string): readonly unknown[] {
+  if (!Array.isArray(value)) throw invalidType(name, 'an array', value);
+  return value;
+}
+
+/** A number in [min, max]: a TypeError for '3', a RangeError for NaN or outside (as Node's validateNumber). */
+export function validateNumber(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number') throw invalidType(name, 'a number', value);
+  if (!(value >= min && value <= max)) throw outOfRange(name, `>= ${min} and <= ${max}`, value);
+  return value;
+}
+
+/** One of a few allowed values (Node's validateOneOf). */
+export function validateOneOf<T>(value: unknown, name: string, allowed: readonly T[]): T {
+  if (!allowed.includes(value as T)) {
+    throw invalidValue(
+      name,
+      value,
+      `must be one of: ${allowed.map((v) => (typeof v === 'string' ? `'${v}'` : String(v))).join(', ')}`,
+    );
+  }
+  return value as T;
+}
+
+/** A boolean; with a `fallback`, undefined stands for it (null does not). */
+export function validateBoolean(value: unknown, name: string, fallback?: boolean): boolean {
+  if (value === undefined && fallback !== undefined) return fallback;
   if (typeof value !== 'boolean') throw invalidType(name, 'a boolean', value);
   return value;
 }

@@ -38,7 +38,7 @@ import {
   type NetlinkMessage,
   type RouteInfo,
 } from './codec';
-import { validateNetns, type NetlinkOptions } from './netns';
+import { netnsContext, validateNetns, type NetlinkOptions } from './netns';
 import { NetlinkWatcher, kOpen, type WatchOptions } from './watcher';
 
 /**
@@ -328,10 +328,10 @@ export class Netlink implements Disposable {
 
   /** Routes of the main table (or `filter.table`), without the route cache. */
   async routes(filter: RouteFilter = {}): Promise<RouteInfo[]> {
-    if (filter === null || typeof filter !== 'object') throw invalidType('filter', 'an object', filter);
+    validateObject(filter, 'filter');
     if (filter.family !== undefined && filter.family !== 4 && filter.family !== 6)
       throw invalidValue('filter.family', filter.family, 'must be 4 or 6');
-    const table = filter.table ?? RT_TABLE_MAIN;
+    const table = filter.table === undefined ? RT_TABLE_MAIN : filter.table;
     if (table !== 'all') validateInteger(table, 'filter.table', 1, MAX_U32);
     if (filter.device !== undefined) checkLink(filter.device);
     const signal = requestSignal(filter, 'filter');
@@ -372,7 +372,7 @@ export class Netlink implements Disposable {
       throw invalidValue('options.via', options.via, `must be an IPv${destination.family} address like the destination`);
     }
     if (options.metric !== undefined) validateInteger(options.metric, 'options.metric', 0, MAX_U32);
-    const table = options.table ?? RT_TABLE_MAIN;
+    const table = options.table === undefined ? RT_TABLE_MAIN : options.table;
     validateInteger(table, 'options.table', 1, MAX_U32);
     const replace = validateBoolean(options.replace, 'options.replace', false);
     if (adding && options.device === undefined && via === undefined) {
@@ -471,10 +471,6 @@ export function openNetlink(netns: NetnsTarget = ''): Netlink {
   } catch (error) {
     throw fromNative(error, netnsContext(netns));
   }
-}
-
-function netnsContext(netns: NetnsTarget): { path?: string } {
-  return typeof netns === 'string' && netns !== '' ? { path: netns } : {};
 }
 
 /**

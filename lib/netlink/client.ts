@@ -6,7 +6,7 @@
 import { close } from 'node:fs';
 import { abortError, abortable } from '../internal/abort';
 import { EBADMSG, ENOBUFS } from '../internal/errno';
-import { StateError } from '../internal/errors';
+import { netlinkClosed } from '../internal/errors';
 import { native, type CreatedNetlinkSocket, type NetnsTarget } from '../internal/native';
 import {
   MalformedMessage,
@@ -180,7 +180,7 @@ export class NetlinkClient {
    * send itself, so a change sent before the abort is made all the same.
    */
   request(request: Request, error: ErrorFactory, signal?: AbortSignal): Promise<Reply> {
-    if (this.#closed) return Promise.reject(closedError());
+    if (this.#closed) return Promise.reject(netlinkClosed());
     if (signal?.aborted) return Promise.reject(abortError(signal));
     do {
       this.#seq = (this.#seq + 1) >>> 0 || 1;
@@ -254,7 +254,7 @@ export class NetlinkClient {
     this.#waitingDumps.length = 0;
     for (const p of pending) {
       p.release?.();
-      p.reject(closedError());
+      p.reject(netlinkClosed());
     }
   }
 
@@ -361,8 +361,4 @@ export class NetlinkClient {
     if (hold) this.#transport.ref();
     else this.#transport.unref();
   }
-}
-
-function closedError(): StateError {
-  return new StateError('ERR_NETLINK_CLOSED', 'The netlink socket was closed before the kernel answered');
 }

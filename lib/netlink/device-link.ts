@@ -7,8 +7,10 @@
 // one queued after it is newer. That is what lets 'up'/'down' be reported as
 // changes without guessing the state they changed from.
 import { ENOBUFS } from '../internal/errno';
+import { TunError, fromNative } from '../internal/errors';
 import type { NetnsTarget } from '../internal/native';
 import { NetlinkClient } from './client';
+import { netnsContext } from './netns';
 import {
   AF_UNSPEC,
   MalformedMessage,
@@ -50,19 +52,23 @@ export class LinkMonitor {
     // of the snapshot: the 'up' event would be lost. In our own namespace
     // that is one socket() and bind(); a device in another namespace adds a
     // setns() pair (about 0.06 ms here, by bench/netlink-open.ts).
-    this.#client = NetlinkClient.openSync(
-      RTMGRP.LINK | RTMGRP.IPV4_IFADDR | RTMGRP.IPV6_IFADDR,
-      {
-        onMessage: (m, reply) => this.#onMessage(m, reply),
-        // Lost events: ask again; the answer is compared with what we knew.
-        onTrouble: (errno) => {
-          if (errno === ENOBUFS) this.#snapshot();
+    try {
+      this.#client = NetlinkClient.openSync(
+        RTMGRP.LINK | RTMGRP.IPV4_IFADDR | RTMGRP.IPV6_IFADDR,
+        {
+          onMessage: (m, reply) => this.#onMessage(m, reply),
+          // Lost events: ask again; the answer is compared with what we knew.
+          onTrouble: (errno) => {
+            if (errno === ENOBUFS) this.#snapshot();
+          },
         },
-      },
-      // Someone awaits these events: keep the process alive like a listening socket.
-      keepAlive,
-      netns,
-    );
+        // Someone awaits these events: keep the process alive like a listening socket.
+        keepAlive,
+        netns,
+      );
+    } catch (error) {
+      throw fromNative(error, netnsContext(netns));
+    }
     this.#snapshot();
   }
 
@@ -78,7 +84,10 @@ export class LinkMonitor {
     // The reply is handled in #onMessage, in queue order; the promise only
     // says the request is over (or the link is gone, which the device reports itself).
     this.#client
-      .request({ type: RTM.GETLINK, flags: 0, fixed: ifinfomsg(AF_UNSPEC, this.#index) }, (errno) => new Error(`errno ${errno}`))
+      .request(
+        { type: RTM.GETLINK, flags: 0, fixed: ifinfomsg(AF_UNSPEC, this.#index) },
+        (errno) => new TunError(errno, 'netlink RTM_GETLINK'),
+      )
       .catch(() => {});
   }
 

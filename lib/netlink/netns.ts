@@ -21,6 +21,11 @@ export function netnsTarget(file: NativeNetnsFile | undefined): NetnsTarget {
   return file === undefined ? '' : file.fd;
 }
 
+/** The error context of a failure in that namespace: its path, when it has one. */
+export function netnsContext(netns: NetnsTarget): { path?: string } {
+  return typeof netns === 'string' && netns !== '' ? { path: netns } : {};
+}
+
 /** Options of Netlink.open(). */
 export interface NetlinkOptions {
   /** A network namespace file to speak for; default: the calling thread's own. */
@@ -30,5 +35,10 @@ export interface NetlinkOptions {
 /** The namespace path of Netlink.open() and Netlink.watch() options ('' for ours). */
 export function validateNetns(options: NetlinkOptions): string {
   validateObject(options, 'options');
-  return validatePath(options.netns ?? '', 'options.netns', 'a string (a path such as /var/run/netns/NAME)');
+  return validateNetnsPath(options.netns);
+}
+
+/** `options.netns` of a device or a socket: a path, or '' for ours when undefined. */
+export function validateNetnsPath(value: unknown): string {
+  return validatePath(value === undefined ? '' : value, 'options.netns', 'a string (a path such as /var/run/netns/NAME)');
 }

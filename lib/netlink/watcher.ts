@@ -21,7 +21,7 @@ import {
   type NetlinkMessage,
   type RouteInfo,
 } from './codec';
-import { validateNetns, type NetlinkOptions } from './netns';
+import { netnsContext, validateNetns, type NetlinkOptions } from './netns';
 
 /**
  * What a {@link NetlinkWatcher} subscribes to.
@@ -130,7 +130,7 @@ export class NetlinkWatcher extends TypedEventEmitter implements Disposable {
         signal,
       );
     } catch (error) {
-      throw fromNative(error, netns === '' ? {} : { path: netns });
+      throw fromNative(error, netnsContext(netns));
     }
     watcher = new NetlinkWatcher(client, signal);
     // Aborted between the socket's arrival and here: no listener would fire now.

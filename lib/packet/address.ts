@@ -2,6 +2,7 @@
 // request is built, formatted the way `ip` prints them (RFC 5952 for IPv6).
 import net from 'node:net';
 import { invalidType, invalidValue } from '../internal/errors';
+import { validateBytes } from '../internal/validators';
 
 /** An address in network byte order with its family. */
 export interface IpAddress {
@@ -95,6 +96,10 @@ export function networkOf(cidr: Cidr): Buffer {
  * ```
  */
 export function formatIp(bytes: Uint8Array): string {
+  validateBytes(bytes, 'bytes');
+  if (bytes.length !== 4 && bytes.length !== 16) {
+    throw invalidValue('bytes', bytes, `must be 4 bytes (IPv4) or 16 (IPv6) long, not ${bytes.length}`);
+  }
   if (bytes.length === 4) return Array.from(bytes).join('.');
   const words: number[] = [];
   for (let i = 0; i < 16; i += 2) words.push((bytes[i] << 8) | bytes[i + 1]);
@@ -124,6 +129,7 @@ export function formatIp(bytes: Uint8Array): string {
 
 /** 'aa:bb:cc:dd:ee:ff' from six (or any number of) bytes. */
 export function formatMac(bytes: Uint8Array): string {
+  validateBytes(bytes, 'bytes');
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(':');
 }
 

@@ -3,6 +3,7 @@
 // asks "who has 10.0.0.2?" first and waits for the answer).
 import { toBuffer } from '../internal/bytes';
 import { invalidValue } from '../internal/errors';
+import { validateBytes, validateInteger, validateObject } from '../internal/validators';
 import { formatIp, formatMac, parseIp, parseMac } from './address';
 
 /** EtherType of IPv4 (0x0800). */
@@ -34,6 +35,7 @@ export interface EthernetFrame {
  * ```
  */
 export function parseEthernet(frame: Uint8Array): EthernetFrame | null {
+  validateBytes(frame, 'frame');
   if (frame.length < HEADER) return null;
   const b = toBuffer(frame);
   return {
@@ -53,11 +55,16 @@ export function parseEthernet(frame: Uint8Array): EthernetFrame | null {
  * ```
  */
 export function ethernetFrame(fields: { destination: string; source: string; etherType: number; payload: Uint8Array }): Buffer {
-  const frame = Buffer.alloc(HEADER + fields.payload.length);
-  macBytes(fields.destination, 'destination', true).copy(frame, 0);
-  macBytes(fields.source, 'source', false).copy(frame, 6);
-  frame.writeUInt16BE(fields.etherType, 12);
-  frame.set(fields.payload, HEADER);
+  validateObject(fields, 'fields');
+  const destination = macBytes(fields.destination, 'fields.destination', true);
+  const source = macBytes(fields.source, 'fields.source', false);
+  const etherType = validateInteger(fields.etherType, 'fields.etherType', 0, 0xffff);
+  const payload = validateBytes(fields.payload, 'fields.payload');
+  const frame = Buffer.alloc(HEADER + payload.length);
+  destination.copy(frame, 0);
+  source.copy(frame, 6);
+  frame.writeUInt16BE(etherType, 12);
+  frame.set(payload, HEADER);
   return frame;
 }
 
@@ -81,6 +88,7 @@ export interface ArpPacket {
  * ```
  */
 export function parseArp(payload: Uint8Array): ArpPacket | null {
+  validateBytes(payload, 'payload');
   if (payload.length < ARP_SIZE) return null;
   const b = toBuffer(payload);
   // Hardware type 1 (Ethernet), protocol IPv4, 6-byte and 4-byte addresses.
@@ -110,6 +118,7 @@ export function arpReply(frame: Uint8Array, ip: string, mac: string): Buffer | n
   const own = parseIp(ip, 'ip');
   if (own.family !== 4) throw invalidValue('ip', ip, 'must be an IPv4 address (ARP is IPv4 only)');
   const ownMac = parseMac(mac, 'mac');
+  validateBytes(frame, 'frame');
   const ethernet = parseEthernet(frame);
   if (ethernet === null || ethernet.etherType !== ETHERTYPE_ARP) return null;
   const request = parseArp(ethernet.payload);

@@ -3,7 +3,8 @@
 // drops the frame when the program returns 0, before any copy to user space;
 // the drops show as TX-dropped on the link.
 import { endianness } from 'node:os';
-import { invalidType, outOfRange } from '../internal/errors';
+import { outOfRange } from '../internal/errors';
+import { validateArray, validateInteger, validateObject } from '../internal/validators';
 
 /**
  * One classic BPF instruction, as `struct sock_filter`: an opcode, the jump
@@ -89,7 +90,7 @@ export const BPF_MAX_INSTRUCTIONS = 4096;
  * ```
  */
 export function bpfStatement(code: number, k: number): BpfInstruction {
-  return { code, jt: 0, jf: 0, k };
+  return { code: validateInteger(code, 'code', 0, 0xffff), jt: 0, jf: 0, k: validateInteger(k, 'k', 0, 0xffffffff) };
 }
 
 /**
@@ -100,15 +101,16 @@ export function bpfStatement(code: number, k: number): BpfInstruction {
  * ```
  */
 export function bpfJump(code: number, k: number, jt: number, jf: number): BpfInstruction {
-  return { code, jt, jf, k };
+  return {
+    code: validateInteger(code, 'code', 0, 0xffff),
+    jt: validateInteger(jt, 'jt', 0, 0xff),
+    jf: validateInteger(jf, 'jf', 0, 0xff),
+    k: validateInteger(k, 'k', 0, 0xffffffff),
+  };
 }
 
 function field(instructions: readonly BpfInstruction[], i: number, key: keyof BpfInstruction, max: number): number {
-  const value = instructions[i][key];
-  const name = `instructions[${i}].${key}`;
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw invalidType(name, 'an integer', value);
-  if (value < 0 || value > max) throw outOfRange(name, `>= 0 and <= ${max}`, value);
-  return value;
+  return validateInteger(instructions[i][key], `instructions[${i}].${key}`, 0, max);
 }
 
 /**
@@ -118,15 +120,14 @@ function field(instructions: readonly BpfInstruction[], i: number, key: keyof Bp
  * it is attached (EINVAL).
  */
 export function encodeFilter(instructions: readonly BpfInstruction[]): Uint8Array {
-  if (!Array.isArray(instructions)) throw invalidType('instructions', 'an array of BpfInstruction', instructions);
+  validateArray(instructions, 'instructions');
   if (instructions.length < 1 || instructions.length > BPF_MAX_INSTRUCTIONS) {
     throw outOfRange('instructions.length', `>= 1 and <= ${BPF_MAX_INSTRUCTIONS}`, instructions.length);
   }
   const bytes = Buffer.alloc(instructions.length * 8);
   const le = endianness() === 'LE';
   for (let i = 0; i < instructions.length; i++) {
-    const ins: unknown = instructions[i];
-    if (ins === null || typeof ins !== 'object') throw invalidType(`instructions[${i}]`, 'a BpfInstruction object', ins);
+    validateObject(instructions[i], `instructions[${i}]`);
     const code = field(instructions, i, 'code', 0xffff);
     const jt = field(instructions, i, 'jt', 0xff);
     const jf = field(instructions, i, 'jf', 0xff);

@@ -5,6 +5,7 @@
 // many segments. Everything that cannot be merged passes through unchanged,
 // behind a header that says "single packet, checksum complete".
 import { toBuffer } from '../internal/bytes';
+import { validateArray, validateBoolean, validateBytes, validateInteger, validateObject } from '../internal/validators';
 import { onesComplementSum } from './ip';
 import { fillIpv4Checksum, pseudoHeaderSum, transportHeaders, type TransportHeaders } from './gso';
 import { GsoType, VIRTIO_NET_HDR_SIZE, VirtioNetFlags, buildVirtioNetHeader } from './virtio-net';
@@ -55,8 +56,12 @@ interface Group {
  * ```
  */
 export function coalesceTcp(packets: readonly Uint8Array[], options: CoalesceOptions = {}): Buffer[] {
-  const maxSize = Math.min(options.maxSize ?? MAX_SUPER_PACKET, MAX_SUPER_PACKET);
-  const verify = options.verifyChecksums ?? true;
+  validateArray(packets, 'packets');
+  packets.forEach((packet, i) => validateBytes(packet, `packets[${i}]`));
+  validateObject(options, 'options');
+  const maxSize =
+    options.maxSize === undefined ? MAX_SUPER_PACKET : validateInteger(options.maxSize, 'options.maxSize', 1, MAX_SUPER_PACKET);
+  const verify = validateBoolean(options.verifyChecksums, 'options.verifyChecksums', true);
   const out: Array<Buffer | Group> = [];
   const open = new Map<string, Group>();
   for (const packet of packets) {

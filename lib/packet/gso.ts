@@ -4,8 +4,9 @@
 // its own complete IP and TCP/UDP headers and checksums. For a program that
 // wants offloads on the device (fewer, larger reads) but plain packets in hand.
 import { toBuffer } from '../internal/bytes';
+import { validateBytes } from '../internal/validators';
 import { onesComplementSum } from './ip';
-import { GSO_ECN, GsoType, VIRTIO_NET_HDR_SIZE, VirtioNetFlags, parseVirtioNetHeader } from './virtio-net';
+import { GSO_ECN, GsoType, VIRTIO_NET_HDR_SIZE, VirtioNetFlags, parseVirtioNetHeader, validateHeaderSize } from './virtio-net';
 
 const TCP = 6;
 const UDP = 17;
@@ -111,6 +112,8 @@ export type SplitResult = { ok: true; packets: Buffer[] } | { ok: false; error: 
  * ```
  */
 export function splitGso(packet: Uint8Array, headerSize: 10 | 12 = VIRTIO_NET_HDR_SIZE): SplitResult {
+  validateBytes(packet, 'packet');
+  validateHeaderSize(headerSize, 'headerSize');
   const header = parseVirtioNetHeader(packet, headerSize);
   if (header === null) {
     return {

@@ -1,6 +1,7 @@
 // Small packet helpers that a TUN program needs on day one: the IP version,
 // the Internet checksum, and an ICMP/ICMPv6 echo reply built from a request.
-// They read and write plain Buffers and never throw on short input.
+// They read and write plain Buffers and never throw on short input; what is
+// not bytes, or a number out of its field's range, is refused with Node's codes.
 import { invalidValue, outOfRange } from '../internal/errors';
 import { parseIp } from './address';
 import { validateBytes, validateInteger, validateObject } from '../internal/validators';
@@ -15,6 +16,7 @@ import { validateBytes, validateInteger, validateObject } from '../internal/vali
  * ```
  */
 export function ipVersion(packet: Uint8Array): 0 | 4 | 6 {
+  validateBytes(packet, 'packet');
   const v = packet.length > 0 ? packet[0] >> 4 : 0;
   return v === 4 || v === 6 ? v : 0;
 }
@@ -28,7 +30,9 @@ export function ipVersion(packet: Uint8Array): 0 | 4 | 6 {
  * ```
  */
 export function onesComplementSum(data: Uint8Array, initial = 0): number {
-  let sum = initial;
+  validateBytes(data, 'data');
+  // Above 32 bits the folding below (>>> 16) would drop the high bits.
+  let sum = validateInteger(initial, 'initial', 0, 0xffffffff);
   const even = data.length & ~1;
   for (let i = 0; i < even; i += 2) sum += (data[i] << 8) | data[i + 1];
   if (data.length & 1) sum += data[data.length - 1] << 8;
@@ -102,6 +106,10 @@ export function echoReply(packet: Uint8Array): Buffer | null {
  * ```
  */
 export function ipv6PseudoHeaderSum(packet: Uint8Array, upperLength: number, nextHeader: number): number {
+  validateBytes(packet, 'packet');
+  if (packet.length < 40) throw outOfRange('packet.length', '>= 40 (an IPv6 header holds the addresses)', packet.length);
+  validateInteger(upperLength, 'upperLength', 0, 0xffffffff);
+  validateInteger(nextHeader, 'nextHeader', 0, 0xff);
   let sum = onesComplementSum(packet.subarray(8, 40));
   sum += (upperLength >>> 16) + (upperLength & 0xffff) + nextHeader;
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);

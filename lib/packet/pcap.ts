@@ -2,7 +2,15 @@
 // tcpdump -r, Wireshark and every other tool read): a 24-byte file header
 // naming the link type, then a 16-byte record header before each packet.
 import type { Writable } from 'node:stream';
-import { outOfRange } from '../internal/errors';
+import { invalidType } from '../internal/errors';
+import {
+  validateBoolean,
+  validateBytes,
+  validateInteger,
+  validateNumber,
+  validateObject,
+  validateOneOf,
+} from '../internal/validators';
 import type { TunMode } from '../device/options';
 
 /** Link type of Ethernet frames (TAP devices). */
@@ -11,6 +19,10 @@ export const LINKTYPE_ETHERNET = 1;
 export const LINKTYPE_RAW = 101;
 
 const MAGIC_MICROSECONDS = 0xa1b2c3d4;
+const DEFAULT_SNAP_LENGTH = 262144;
+/** The latest time a record can hold: its seconds are an unsigned 32-bit field. */
+const MAX_TIME_MS = 0xffffffff * 1000 + 999;
+const MODES: readonly TunMode[] = ['tun', 'tap'];
 
 /**
  * What a capture needs to know of a device (a TunDevice has all of it): what
@@ -36,14 +48,29 @@ export interface PcapSource {
  * ```
  */
 export function pcapLinkType(source: TunMode | PcapSource): number {
-  const mode = typeof source === 'string' ? source : source.mode;
-  return mode === 'tap' ? LINKTYPE_ETHERNET : LINKTYPE_RAW;
+  return checkSource(source).mode === 'tap' ? LINKTYPE_ETHERNET : LINKTYPE_RAW;
 }
 
 /** The bytes in front of every packet a device reads that no pcap link type covers. */
 export function pcapHeaderLength(source: TunMode | PcapSource): number {
-  if (typeof source === 'string') return 0;
-  return (source.packetInfo === true ? 4 : 0) + (source.offload?.headerSize ?? 0);
+  return checkSource(source).headerLength;
+}
+
+/** A mode, or a device's mode and the bytes of headers in front of its packets. */
+function checkSource(source: unknown): { mode: TunMode; headerLength: number } {
+  if (typeof source === 'string') return { mode: validateOneOf(source, 'source', MODES), headerLength: 0 };
+  const s = validateObject(source, 'source');
+  const mode = validateOneOf(s.mode, 'source.mode', MODES);
+  const packetInfo = validateBoolean(s.packetInfo, 'source.packetInfo', false);
+  let offload = 0;
+  if (s.offload !== undefined && s.offload !== null) {
+    offload = validateInteger(validateObject(s.offload, 'source.offload').headerSize, 'source.offload.headerSize', 0, 0xffff);
+  }
+  return { mode, headerLength: (packetInfo ? 4 : 0) + offload };
+}
+
+function checkSnapLength(snapLength: unknown): number {
+  return validateInteger(snapLength, 'snapLength', 1, 0x7fffffff);
 }
 
 /**
@@ -54,7 +81,9 @@ export function pcapHeaderLength(source: TunMode | PcapSource): number {
  * fs.writeFileSync('out.pcap', pcapFileHeader(LINKTYPE_RAW));
  * ```
  */
-export function pcapFileHeader(linkType: number, snapLength = 262144): Buffer {
+export function pcapFileHeader(linkType: number, snapLength = DEFAULT_SNAP_LENGTH): Buffer {
+  validateInteger(linkType, 'linkType', 0, 0xffffffff);
+  checkSnapLength(snapLength);
   const h = Buffer.alloc(24);
   h.writeUInt32LE(MAGIC_MICROSECONDS, 0);
   h.writeUInt16LE(2, 4);
@@ -73,7 +102,10 @@ export function pcapFileHeader(linkType: number, snapLength = 262144): Buffer {
  * fs.appendFileSync('out.pcap', pcapRecord(packet, Date.now()));
  * ```
  */
-export function pcapRecord(packet: Uint8Array, timeMs: number, snapLength = 262144): Buffer {
+export function pcapRecord(packet: Uint8Array, timeMs: number, snapLength = DEFAULT_SNAP_LENGTH): Buffer {
+  validateBytes(packet, 'packet');
+  validateNumber(timeMs, 'timeMs', 0, MAX_TIME_MS);
+  checkSnapLength(snapLength);
   const captured = Math.min(packet.length, snapLength);
   const r = Buffer.allocUnsafe(16 + captured);
   const micros = Math.round(timeMs * 1000);
@@ -104,12 +136,13 @@ export class PcapWriter {
   packets = 0;
 
   /** Writes the file header at once; `linkType` from {@link pcapLinkType}; packets longer than `snapLength` are cut. */
-  constructor(output: Writable, linkType: number, snapLength = 262144) {
-    if (!Number.isInteger(snapLength) || snapLength < 1 || snapLength > 0x7fffffff)
-      throw outOfRange('snapLength', '>= 1 and <= 2147483647', snapLength);
+  constructor(output: Writable, linkType: number, snapLength = DEFAULT_SNAP_LENGTH) {
+    if (output === null || typeof output !== 'object' || typeof output.write !== 'function' || typeof output.end !== 'function')
+      throw invalidType('output', 'a writable stream', output);
+    const header = pcapFileHeader(linkType, snapLength);
     this.#output = output;
     this.#snapLength = snapLength;
-    output.write(pcapFileHeader(linkType, snapLength));
+    output.write(header);
   }
 
   /**
@@ -122,17 +155,20 @@ export class PcapWriter {
    * dev.readable.on('data', (packet: Buffer) => pcap.write(packet));
    * ```
    */
-  static forDevice(output: Writable, device: PcapSource, snapLength = 262144): PcapWriter {
+  static forDevice(output: Writable, device: PcapSource, snapLength = DEFAULT_SNAP_LENGTH): PcapWriter {
+    const { headerLength } = checkSource(validateObject(device, 'device'));
     const writer = new PcapWriter(output, pcapLinkType(device), snapLength);
-    writer.#skip = pcapHeaderLength(device);
+    writer.#skip = headerLength;
     return writer;
   }
 
   /** Appends one packet, stamped now (or at `timeMs`). Returns the stream's write() result, for backpressure. */
   write(packet: Uint8Array, timeMs: number = performance.timeOrigin + performance.now()): boolean {
-    this.packets++;
+    validateBytes(packet, 'packet');
     const body = this.#skip === 0 ? packet : packet.subarray(Math.min(this.#skip, packet.length));
-    return this.#output.write(pcapRecord(body, timeMs, this.#snapLength));
+    const record = pcapRecord(body, timeMs, this.#snapLength);
+    this.packets++;
+    return this.#output.write(record);
   }
 
   /** Ends the stream; resolves once everything is flushed (a file: closed). */

@@ -2,6 +2,9 @@
 // of every packet it hands us, and expects in front of every packet written to
 // it (include/uapi/linux/virtio_net.h). The device sets its fields
 // little-endian (TUNSETVNETLE), so these helpers read and write them so.
+import { toBuffer } from '../internal/bytes';
+import { outOfRange } from '../internal/errors';
+import { validateBoolean, validateBytes, validateInteger, validateObject, validateOneOf } from '../internal/validators';
 
 /** Size of the header on a device opened with `offload`: the 10-byte struct virtio_net_hdr. */
 export const VIRTIO_NET_HDR_SIZE = 10;
@@ -66,6 +69,13 @@ export interface VirtioNetHeader {
   numBuffers: number;
 }
 
+const HEADER_SIZES = [VIRTIO_NET_HDR_SIZE, VIRTIO_NET_HDR_MRG_RXBUF_SIZE] as const;
+
+/** A header size argument: 10 or 12 (the two structs the kernel knows). */
+export function validateHeaderSize(size: unknown, name = 'size'): 10 | 12 {
+  return validateOneOf(size, name, HEADER_SIZES);
+}
+
 function isGsoType(value: number): value is GsoTypeValue {
   return value === 0 || value === 1 || value === 3 || value === 4 || value === 5;
 }
@@ -79,6 +89,8 @@ function isGsoType(value: number): value is GsoTypeValue {
  * ```
  */
 export function parseVirtioNetHeader(packet: Uint8Array, size: 10 | 12 = VIRTIO_NET_HDR_SIZE): VirtioNetHeader | null {
+  validateBytes(packet, 'packet');
+  validateHeaderSize(size);
   if (packet.length < size) return null;
   const raw = packet[1];
   const gsoType = raw & ~GSO_ECN;
@@ -111,16 +123,25 @@ export function buildVirtioNetHeader(
   target: Buffer = Buffer.alloc(size),
   offset = 0,
 ): Buffer {
-  if (offset < 0 || offset + size > target.length) {
-    throw new RangeError(`A ${size}-byte virtio_net_hdr does not fit at offset ${offset} of ${target.length} bytes`);
-  }
-  target[offset] = header.flags ?? 0;
-  target[offset + 1] = (header.gsoType ?? GsoType.NONE) | (header.ecn === true ? GSO_ECN : 0);
-  target.writeUInt16LE(header.hdrLen ?? 0, offset + 2);
-  target.writeUInt16LE(header.gsoSize ?? 0, offset + 4);
-  target.writeUInt16LE(header.csumStart ?? 0, offset + 6);
-  target.writeUInt16LE(header.csumOffset ?? 0, offset + 8);
-  if (size === 12) target.writeUInt16LE(header.numBuffers ?? 0, offset + 10);
+  validateObject(header, 'header');
+  validateHeaderSize(size);
+  validateBytes(target, 'target');
+  if (target.length < size) throw outOfRange('target.length', `>= ${size}`, target.length);
+  validateInteger(offset, 'offset', 0, target.length - size);
+  const field = (key: keyof VirtioNetHeader, max: number, fallback = 0): number => {
+    const value = header[key];
+    return value === undefined ? fallback : validateInteger(value, `header.${key}`, 0, max);
+  };
+  const gsoType = field('gsoType', 0x7f, GsoType.NONE);
+  const ecn = validateBoolean(header.ecn, 'header.ecn', false);
+  // Checked first, written after: a bad field leaves the target as it was.
+  const words = [field('hdrLen', 0xffff), field('gsoSize', 0xffff), field('csumStart', 0xffff), field('csumOffset', 0xffff)];
+  if (size === 12) words.push(field('numBuffers', 0xffff));
+  const flags = field('flags', 0xff);
+  const out = toBuffer(target);
+  out[offset] = flags;
+  out[offset + 1] = gsoType | (ecn ? GSO_ECN : 0);
+  words.forEach((word, i) => out.writeUInt16LE(word, offset + 2 + 2 * i));
   return target;
 }
 
@@ -134,6 +155,8 @@ export function buildVirtioNetHeader(
  * ```
  */
 export function withVirtioNetHeader(packet: Uint8Array, size: 10 | 12 = VIRTIO_NET_HDR_SIZE): Buffer {
+  validateBytes(packet, 'packet');
+  validateHeaderSize(size);
   const out = Buffer.alloc(size + packet.length);
   out.set(packet, size);
   return out;
