@@ -23,7 +23,7 @@ function which(tool: string): string {
 
 test('setup on a machine with cc but no g++ reports g++ missing, and nothing it has', async () => {
   // Debian's gcc alone: `cc` exists, g++ does not. The old check looked for `cc` and passed.
-  const others = ['ip', 'ping', 'unshare', 'setpriv', 'tcpdump', 'make', 'python3'];
+  const others = ['ip', 'ping', 'unshare', 'setpriv', 'tcpdump', 'wireguard-go', 'wg', 'iperf3', 'make', 'python3'];
   const tools: Record<string, string> = { cc: which('gcc'), gcc: which('gcc') };
   for (const t of others) if (which(t) !== '') tools[t] = which(t);
   const bin = pathWith(tools);
@@ -39,7 +39,10 @@ test('setup on a machine with cc but no g++ reports g++ missing, and nothing it 
     assert.ok(missing.includes('g++'), r.stdout);
     assert.deepEqual(
       missing.filter((pkg) => pkg !== 'g++'),
-      absentHere.map((t) => ({ ip: 'iproute2', ping: 'iputils-ping', unshare: 'util-linux', setpriv: 'util-linux' })[t] ?? t),
+      absentHere.map(
+        (t) =>
+          ({ ip: 'iproute2', ping: 'iputils-ping', unshare: 'util-linux', setpriv: 'util-linux', wg: 'wireguard-tools' })[t] ?? t,
+      ),
     );
   } finally {
     rmSync(bin, { recursive: true, force: true });
