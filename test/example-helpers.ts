@@ -111,6 +111,15 @@ export class ExampleProcess {
   }
 }
 
+/** A script for ExampleProcess.script: receives one TCP connection on argv[1]:7000, prints the byte count and SHA-256 of what came. */
+export const TCP_SINK = `
+const s = require('net').createServer((c) => {
+  const h = require('crypto').createHash('sha256'); let n = 0;
+  c.on('data', (d) => { h.update(d); n += d.length; });
+  c.on('end', () => { console.log('received ' + n + ' ' + h.digest('hex')); s.close(); });
+});
+s.listen(7000, process.argv[1], () => console.log('listening'));`;
+
 /** Lines of `text` that match `pattern`. */
 export function linesMatching(text: string, pattern: RegExp): string[] {
   return text.split('\n').filter((line) => pattern.test(line));
