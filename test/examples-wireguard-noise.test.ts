@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { blake2s } from '@noble/hashes/blake2.js';
 import { hmac as nobleHmac } from '@noble/hashes/hmac.js';
-import { dh, hash, hmac, open, privateKeyObject, rawPublicKey, seal, tai64n } from '../examples/wireguard/noise';
+import { dh, hash, hmac, kdf, open, privateKeyObject, rawPublicKey, seal, tai64n } from '../examples/wireguard/noise';
 import { REPLAY_WINDOW, ReplayWindow } from '../examples/wireguard/transport';
 
 const hex = (s: string): Buffer => Buffer.from(s, 'hex');
@@ -66,6 +66,40 @@ test('HASH is BLAKE2s-256 (RFC 7693 appendix B) and HMAC matches @noble over BLA
   const key = randomBytes(32);
   const message = randomBytes(100);
   assert.deepEqual(hmac(key, message.subarray(0, 40), message.subarray(40)), Buffer.from(nobleHmac(blake2s, key, message)));
+});
+
+test("KDF1, KDF2 and KDF3 give wireguard-go's own KDF test vectors", () => {
+  const vectors = [
+    [
+      '746573742d6b6579',
+      '746573742d696e707574',
+      '6f0e5ad38daba1bea8a0d213688736f19763239305e0f58aba697f9ffc41c633',
+      'df1194df20802a4fe594cde27e92991c8cae66c366e8106aaa937a55fa371e8a',
+      'fac6e2745a325f5dc5d11a5b165aad08b0ada28e7b4e666b7c077934a4d76c24',
+    ],
+    [
+      '776972656775617264',
+      '776972656775617264',
+      '491d43bbfdaa8750aaf535e334ecbfe5129967cd64635101c566d4caefda96e8',
+      '1e71a379baefd8a79aa4662212fcafe19a23e2b609a3db7d6bcba8f560e3d25f',
+      '31e1ae48bddfbe5de38f295e5452b1909a1b4e38e183926af3780b0c1e1f0160',
+    ],
+    [
+      '',
+      '',
+      '8387b46bf43eccfcf349552a095d8315c4055beb90208fb1be23b894bc2ed5d0',
+      '58a0e5f6faefccf4807bff1f05fa8a9217945762040bcec2f4b4a62bdfe0e86e',
+      '0ce6ea98ec548f8e281e93e32db65621c45eb18dc6f0a7ad94178610a2f7338e',
+    ],
+  ];
+  for (const [key, input, ...outputs] of vectors) {
+    for (const n of [1, 2, 3] as const) {
+      assert.deepEqual(
+        kdf(n, hex(key), hex(input)).map((b) => b.toString('hex')),
+        outputs.slice(0, n),
+      );
+    }
+  }
 });
 
 test('TAI64N timestamps are 12 bytes, 2^62 + 10 + seconds since 1970, and strictly increasing', () => {
