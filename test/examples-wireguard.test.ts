@@ -257,12 +257,15 @@ function deliveredPackets(lab: Lab): number {
   return link.stats64.rx.packets;
 }
 
-/** The UDP payload of the first packet in a pcap file of Ethernet frames carrying IPv4. */
-function firstUdpPayload(pcap: Buffer): Buffer {
-  const frame = pcap.subarray(24 + 16, 24 + 16 + pcap.readUInt32LE(24 + 8));
-  const ip4 = frame.subarray(14);
-  const udp = ip4.subarray((ip4[0] & 0x0f) * 4);
-  return udp.subarray(8, udp.readUInt16BE(4));
+/** The UDP payloads in a pcap file of Ethernet frames carrying IPv4. */
+function udpPayloads(pcap: Buffer): Buffer[] {
+  const payloads: Buffer[] = [];
+  for (let at = 24; at + 16 <= pcap.length; at += 16 + pcap.readUInt32LE(at + 8)) {
+    const ip4 = pcap.subarray(at + 16 + 14, at + 16 + pcap.readUInt32LE(at + 8));
+    const udp = ip4.subarray((ip4[0] & 0x0f) * 4);
+    payloads.push(udp.subarray(8, udp.readUInt16BE(4)));
+  }
+  return payloads;
 }
 
 // Sends each hex argument after the first (host:port) as one datagram, in order.
@@ -277,11 +280,11 @@ const s = require('dgram').createSocket('udp4');
 })();`;
 
 privilegedTest(
-  'a replayed data message, a bad tag, a bad mac1 and a source outside AllowedIPs are dropped, counted, never delivered',
+  'replayed data and initiations, a bad tag, a bad mac1, a source outside AllowedIPs: dropped, counted, never delivered',
   async (t) => {
     const lab = await wireguardLab(t);
-    // Capture one data message (type 4) that wireguard-go sends us: an echo request.
-    const file = path.join(lab.dir, 'data.pcap');
+    // Capture wireguard-go's initiation (type 1) and one data message (type 4): an echo request.
+    const file = path.join(lab.dir, 'wireguard-go.pcap');
     const capture = ExampleProcess.program(
       'sh',
       [
@@ -292,10 +295,10 @@ privilegedTest(
         lab.underlay.ourVeth,
         '-U',
         '-c',
-        '1',
+        '2',
         '-w',
         file,
-        `udp src port ${GO_PORT} and udp[8] = 4 and greater 100`,
+        `udp src port ${GO_PORT} and (udp[8] = 1 or (udp[8] = 4 and greater 100))`,
       ],
       { netns: lab.ours },
     );
@@ -303,8 +306,8 @@ privilegedTest(
     await capture.waitFor(/listening on/);
     assert.match(await ping(lab.theirs, lab.tunnel.ours, 1), / 0% packet loss/);
     assert.equal((await capture.exited).code, 0, capture.transcript());
-    const data = firstUdpPayload(readFileSync(file));
-    assert.equal(data[0], 4, 'a data message');
+    const [initiation, data] = udpPayloads(readFileSync(file));
+    assert.deepEqual([initiation[0], initiation.length, data[0]], [1, 148, 4], 'an initiation, then a data message');
 
     const forgedTag = Buffer.from(data);
     forgedTag.writeUInt32LE(data.readUInt32LE(8) + 1000, 8); // a fresh counter, so the tag is what fails
@@ -314,7 +317,7 @@ privilegedTest(
     const before = deliveredPackets(lab);
     const sender = ExampleProcess.script(
       SEND_DATAGRAMS,
-      [`${lab.underlay.ours}:${OUR_PORT}`, data.toString('hex'), forgedTag.toString('hex'), badMac1.toString('hex')],
+      [`${lab.underlay.ours}:${OUR_PORT}`, ...[data, forgedTag, badMac1, initiation].map((d) => d.toString('hex'))],
       { netns: lab.theirs },
     );
     lab.processes.push(sender);
@@ -323,19 +326,20 @@ privilegedTest(
     await lab.peer.waitFor(new RegExp(`^Dropped a datagram from ${from}:\\d+: a replayed counter \\(1 dropped\\)$`, 'm'));
     await lab.peer.waitFor(new RegExp(`^Dropped a datagram from ${from}:\\d+: a bad authentication tag \\(2 dropped\\)$`, 'm'));
     await lab.peer.waitFor(new RegExp(`^Dropped a datagram from ${from}:\\d+: a bad mac1 \\(3 dropped\\)$`, 'm'));
+    await lab.peer.waitFor(/: a replayed initiation \(its timestamp is not newer\) \(4 dropped\)$/m);
     // An authentic packet whose inner source is outside the AllowedIPs we gave wireguard-go.
     const outside = lab.tunnel.theirs.replace(/\.\d+$/, '.3');
     ip('-n', lab.theirs, 'addr', 'add', `${outside}/32`, 'dev', lab.goName);
     const r = await run('ip', ['netns', 'exec', lab.theirs, 'ping', '-n', '-c', '1', '-W', '1', '-I', outside, lab.tunnel.ours]);
     assert.match(r.stdout, / 100% packet loss/);
-    await lab.peer.waitFor(/: an inner source address outside its AllowedIPs \(4 dropped\)$/m);
+    await lab.peer.waitFor(/: an inner source address outside its AllowedIPs \(5 dropped\)$/m);
     assert.equal(deliveredPackets(lab), before, 'nothing reached the device');
     // The session still works after all that.
     assert.match(await ping(lab.theirs, lab.tunnel.ours, 1), / 0% packet loss/);
     await lab.peer.assertStopsCleanlyOnSigint(lab.tunName);
     assert.match(
       lab.peer.stdout,
-      /^Dropped 4 datagrams \(a replayed counter: 1, a bad authentication tag: 1, a bad mac1: 1, an inner source address outside its AllowedIPs: 1\);/m,
+      /^Dropped 5 datagrams \(a replayed counter: 1, a bad authentication tag: 1, a bad mac1: 1, a replayed initiation \(its timestamp is not newer\): 1, an inner source address outside its AllowedIPs: 1\);/m,
     );
   },
   { timeout: 90_000 },
