@@ -21,12 +21,11 @@ export class ExampleProcess {
   #done = false;
 
   /** Starts `node dist/examples/<name>.js args...`, in namespace `netns` when given (ip netns exec). */
-  constructor(name: string, args: string[] = [], options: { netns?: string; eval?: boolean } = {}) {
-    const command = [
-      process.execPath,
-      ...(options.eval === true ? ['-e', name, '--'] : [path.join(examplesDir, `${name}.js`)]),
-      ...args,
-    ];
+  constructor(name: string, args: string[] = [], options: { netns?: string; eval?: boolean; program?: boolean } = {}) {
+    const command =
+      options.program === true
+        ? [name, ...args]
+        : [process.execPath, ...(options.eval === true ? ['-e', name, '--'] : [path.join(examplesDir, `${name}.js`)]), ...args];
     // ip netns exec execs the command: the child's pid is node's, so signals reach the example.
     const argv = options.netns === undefined ? command : ['ip', 'netns', 'exec', options.netns, ...command];
     this.child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -43,6 +42,11 @@ export class ExampleProcess {
   /** Runs `node -e code -- args...` (a helper program for a test), in `netns` when given. */
   static script(code: string, args: string[] = [], options: { netns?: string } = {}): ExampleProcess {
     return new ExampleProcess(code, args, { ...options, eval: true });
+  }
+
+  /** Runs another program (`env`, a daemon the test talks to), in `netns` when given. */
+  static program(file: string, args: string[] = [], options: { netns?: string } = {}): ExampleProcess {
+    return new ExampleProcess(file, args, { ...options, program: true });
   }
 
   #append(stream: 'stdout' | 'stderr', data: Buffer): void {
@@ -106,6 +110,15 @@ export class ExampleProcess {
     return `--- stdout ---\n${this.stdout}--- stderr ---\n${this.stderr}`;
   }
 }
+
+/** A script for ExampleProcess.script: receives one TCP connection on argv[1]:7000, prints the byte count and SHA-256 of what came. */
+export const TCP_SINK = `
+const s = require('net').createServer((c) => {
+  const h = require('crypto').createHash('sha256'); let n = 0;
+  c.on('data', (d) => { h.update(d); n += d.length; });
+  c.on('end', () => { console.log('received ' + n + ' ' + h.digest('hex')); s.close(); });
+});
+s.listen(7000, process.argv[1], () => console.log('listening'));`;
 
 /** Lines of `text` that match `pattern`. */
 export function linesMatching(text: string, pattern: RegExp): string[] {

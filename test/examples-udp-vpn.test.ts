@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { ExampleProcess } from './example-helpers';
+import { ExampleProcess, TCP_SINK } from './example-helpers';
 import { ip, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
 
 interface Side {
@@ -92,15 +92,6 @@ function startVpn(self: Side, peer: Side, extra: string[] = []): ExampleProcess 
   );
 }
 
-// Receives one connection, prints the byte count and SHA-256 of what came.
-const SINK = `
-const s = require('net').createServer((c) => {
-  const h = require('crypto').createHash('sha256'); let n = 0;
-  c.on('data', (d) => { h.update(d); n += d.length; });
-  c.on('end', () => { console.log('received ' + n + ' ' + h.digest('hex')); s.close(); });
-});
-s.listen(7000, process.argv[1], () => console.log('listening'));`;
-
 // Sends argv[3] random bytes from argv[1] to argv[2]:7000, prints their count and SHA-256.
 const SOURCE = `
 const data = require('crypto').randomBytes(Number(process.argv[3]));
@@ -108,7 +99,7 @@ const c = require('net').connect({ host: process.argv[2], port: 7000, localAddre
 c.on('close', () => console.log('sent ' + data.length + ' ' + require('crypto').createHash('sha256').update(data).digest('hex')));`;
 
 async function transferThroughTunnel(from: Side, to: Side, bytes: number): Promise<void> {
-  const sink = ExampleProcess.script(SINK, [to.private], { netns: to.ns });
+  const sink = ExampleProcess.script(TCP_SINK, [to.private], { netns: to.ns });
   try {
     await sink.waitFor(/^listening$/m);
     const source = ExampleProcess.script(SOURCE, [from.private, to.private, String(bytes)], { netns: from.ns });

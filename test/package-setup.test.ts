@@ -23,7 +23,21 @@ function which(tool: string): string {
 
 test('setup on a machine with cc but no g++ reports g++ missing, and nothing it has', async () => {
   // Debian's gcc alone: `cc` exists, g++ does not. The old check looked for `cc` and passed.
-  const others = ['ip', 'ping', 'unshare', 'setpriv', 'nsenter', 'mount', 'sysctl', 'tcpdump', 'make', 'python3'];
+  const others = [
+    'ip',
+    'ping',
+    'unshare',
+    'setpriv',
+    'nsenter',
+    'mount',
+    'sysctl',
+    'tcpdump',
+    'wireguard-go',
+    'wg',
+    'iperf3',
+    'make',
+    'python3',
+  ];
   const tools: Record<string, string> = { cc: which('gcc'), gcc: which('gcc') };
   for (const t of others) if (which(t) !== '') tools[t] = which(t);
   const bin = pathWith(tools);
@@ -50,6 +64,7 @@ test('setup on a machine with cc but no g++ reports g++ missing, and nothing it 
                 setpriv: 'util-linux',
                 nsenter: 'util-linux',
                 sysctl: 'procps',
+                wg: 'wireguard-tools',
               })[t] ?? t,
           ),
         ),

@@ -1,0 +1,207 @@
+// A WireGuard peer on a TUN device: reads a `wg setconf` file, opens the
+// device through tuntap-ts (packets in batches: readBatches / writePackets)
+// and a UDP socket through dgram, and speaks the protocol to the peers the
+// file names (wireguard-go, the kernel module, or another of these). An
+// example to read, not an audited VPN: see README.md beside this file.
+//
+//   node dist/examples/wireguard/main.js --config wg0.conf --address 10.7.0.1/24 [--address fd07::1/64] [--name wg0]
+//
+// Each dropped datagram is printed with its reason and the running count;
+// Ctrl-C prints the totals, closes the device and exits 0.
+import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { parseArgs } from 'node:util';
+import { closeDevice, exitOnSignal, fail, openConfigured } from '../common';
+import { parseConfig } from './config';
+import {
+  COOKIE_REPLY_LENGTH,
+  CookieJar,
+  INITIATION_LENGTH,
+  MESSAGE_COOKIE_REPLY,
+  MESSAGE_DATA,
+  MESSAGE_INITIATION,
+  MESSAGE_RESPONSE,
+  RESPONSE_LENGTH,
+  consumeCookieReply,
+  consumeInitiation,
+  createCookieReply,
+  identity,
+  validMac1,
+  validMac2,
+} from './handshake';
+import { Peer, PeerTable, destinationOf, type Endpoint, type Host } from './peer';
+import { TIMING, type Timing } from './timers';
+import { MIN_DATA_LENGTH } from './transport';
+
+const { values } = parseArgs({
+  options: {
+    config: { type: 'string' },
+    name: { type: 'string', default: '' },
+    address: { type: 'string', multiple: true, default: [] },
+    mtu: { type: 'string', default: '1420' },
+    // For tests only: rekey sooner than the protocol's 120 s, and act as if under load (always ask for a cookie).
+    'test-rekey-after-time': { type: 'string' },
+    'test-under-load': { type: 'boolean', default: false },
+  },
+});
+
+/** A batch of decrypted packets bound for the device, written in one writePackets() call per event-loop turn. */
+class DeviceBatch {
+  #packets: Buffer[] = [];
+  #scheduled = false;
+
+  constructor(readonly write: (slab: Buffer, descriptors: Uint32Array, count: number) => number) {}
+
+  push(packet: Buffer): void {
+    this.#packets.push(packet);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.#flush());
+    }
+  }
+
+  /** Packets the device's queue had no room for. */
+  refused = 0;
+
+  #flush(): void {
+    this.#scheduled = false;
+    const packets = this.#packets.splice(0);
+    const descriptors = new Uint32Array(2 * packets.length);
+    let offset = 0;
+    packets.forEach((p, i) => {
+      descriptors[2 * i] = offset;
+      descriptors[2 * i + 1] = p.length;
+      offset += p.length;
+    });
+    this.refused += packets.length - this.write(Buffer.concat(packets), descriptors, packets.length);
+  }
+}
+
+async function bind(type: 'udp4' | 'udp6', port: number): Promise<dgram.Socket> {
+  const socket = dgram.createSocket({ type, ipv6Only: type === 'udp6' });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(port, type === 'udp4' ? '0.0.0.0' : '::', () => resolve());
+  });
+  return socket;
+}
+
+async function main(): Promise<void> {
+  if (values.config === undefined) throw new Error('--config is required: a file in the format `wg setconf` reads');
+  const config = parseConfig(readFileSync(values.config, 'utf8'));
+  const mtu = Number(values.mtu);
+  const timing: Timing = { ...TIMING };
+  if (values['test-rekey-after-time'] !== undefined) timing.rekeyAfterTime = Number(values['test-rekey-after-time']) * 1000;
+  const underLoad = values['test-under-load'];
+
+  const socket4 = await bind('udp4', config.listenPort);
+  const port = socket4.address().port;
+  const socket6 = await bind('udp6', port);
+  const dev = await openConfigured({ name: values.name, addresses: values.address, mtu });
+
+  const dropped = new Map<string, number>();
+  let totalDropped = 0;
+  const drop = (why: string, from: Endpoint): void => {
+    dropped.set(why, (dropped.get(why) ?? 0) + 1);
+    totalDropped++;
+    console.log(`Dropped a datagram from ${from.host}:${from.port}: ${why} (${totalDropped} dropped)`);
+  };
+  let noRoute = 0;
+  const toDevice = new DeviceBatch((slab, d, count) => dev.writePackets(slab, d, count));
+  const table = new PeerTable();
+  const host: Host = {
+    local: identity(config.privateKey, config.publicKey),
+    timing,
+    mtu,
+    table,
+    sendDatagram: (peer, datagram) => {
+      const to = peer.endpoint!;
+      (net.isIPv6(to.host) ? socket6 : socket4).send(datagram, to.port, to.host);
+    },
+    deliver: (packet) => toDevice.push(packet),
+    log: (line) => console.log(line),
+  };
+  for (const peerConfig of config.peers) table.add(new Peer(host, peerConfig));
+  const cookies = new CookieJar();
+
+  const onDatagram = (message: Buffer, rinfo: dgram.RemoteInfo): void => {
+    const from = { host: rinfo.address, port: rinfo.port };
+    const type = message.length >= 4 ? message.readUInt32LE(0) : 0;
+    if (type === MESSAGE_INITIATION && message.length === INITIATION_LENGTH) {
+      if (!validMac1(host.local, message)) return drop('a bad mac1', from);
+      if (underLoad) {
+        const cookie = cookies.cookieFor(from.host, from.port, Date.now());
+        if (!validMac2(message, cookie)) {
+          socket(from).send(createCookieReply(host.local, message, cookie), from.port, from.host);
+          console.log(`Sent a cookie reply to ${from.host}:${from.port}`);
+          return;
+        }
+      }
+      const consumed = consumeInitiation(host.local, message, (key) => table.byPublicKey(key)?.remote);
+      if ('error' in consumed) return drop(consumed.error, from);
+      return table.byPublicKey(consumed.from.publicKey)!.respond(consumed.state, from);
+    }
+    if (type === MESSAGE_RESPONSE && message.length === RESPONSE_LENGTH) {
+      if (!validMac1(host.local, message)) return drop('a bad mac1', from);
+      const entry = table.indices.get(message.readUInt32LE(8));
+      if (entry === undefined) return drop('an unknown receiver index', from);
+      const error = entry.peer.onResponse(message, from);
+      return error === undefined ? undefined : drop(error, from);
+    }
+    if (type === MESSAGE_COOKIE_REPLY && message.length === COOKIE_REPLY_LENGTH) {
+      const entry = table.indices.get(message.readUInt32LE(4));
+      if (entry === undefined) return drop('an unknown receiver index', from);
+      if (!consumeCookieReply(entry.peer.remote, message, Date.now()))
+        return drop('a cookie reply that does not authenticate', from);
+      console.log(`Received a cookie from peer ${entry.peer.name}`);
+      return;
+    }
+    if (type === MESSAGE_DATA && message.length >= MIN_DATA_LENGTH) {
+      const entry = table.indices.get(message.readUInt32LE(4));
+      if (entry?.keypair === undefined) return drop('an unknown receiver index', from);
+      const error = entry.peer.onData(entry.keypair, message, from);
+      return error === undefined ? undefined : drop(error, from);
+    }
+    drop('not a WireGuard message', from);
+  };
+  const socket = (to: Endpoint): dgram.Socket => (net.isIPv6(to.host) ? socket6 : socket4);
+  socket4.on('message', onDatagram);
+  socket6.on('message', onDatagram);
+
+  dev.readBatches((slab, d, count) => {
+    for (let i = 0; i < count; i++) {
+      const packet = slab.subarray(d[2 * i], d[2 * i] + d[2 * i + 1]);
+      const destination = destinationOf(packet);
+      const peer = destination === undefined ? undefined : table.ownerOf(destination);
+      // Router solicitations and MLD reports go to multicast addresses no peer owns.
+      if (peer === undefined) noRoute++;
+      else peer.sendPacket(packet);
+    }
+  });
+  dev.on('drop', (_packet, error) => console.error(`The kernel refused a packet from a peer: ${error.message}`));
+
+  exitOnSignal(async () => {
+    for (const peer of table.peers) {
+      peer.close();
+      const c = peer.counts;
+      console.log(
+        `Peer ${peer.name}: ${c.handshakes} handshakes, ${c.initiationsSent} initiations sent, sent ${c.sent} packets, ` +
+          `received ${c.received}, keepalives sent ${c.keepalivesSent}, received ${c.keepalivesReceived}`,
+      );
+    }
+    const reasons = [...dropped].map(([why, n]) => `${why}: ${n}`).join(', ');
+    console.log(
+      `Dropped ${totalDropped} datagrams${reasons === '' ? '' : ` (${reasons})`}; ${noRoute} packets had no peer; ${toDevice.refused} refused by the device`,
+    );
+    socket4.close();
+    socket6.close();
+    await closeDevice(dev);
+  });
+  for (const peer of table.peers) peer.start();
+  console.log(
+    `Listening on ${dev.name} (${values.address.join(', ')}, mtu ${mtu}): UDP port ${port}, public key ${config.publicKey.toString('base64')}; Ctrl-C to stop`,
+  );
+}
+
+main().catch(fail);
