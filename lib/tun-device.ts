@@ -5,12 +5,22 @@
 // (#onRead, [kWrite], [kWritev], writePackets, #tally) stay here, next to the
 // private state they update.
 import { EventEmitter } from 'node:events';
-import { finished, type Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { markAsUntransferable } from 'node:worker_threads';
-import { abortError, abortable } from './internal/abort';
+import { abortError, abortable, listenForAbort } from './internal/abort';
 import { toBuffer } from './internal/bytes';
-import { EAGAIN, EBADF, EOPNOTSUPP } from './internal/errno';
-import { TunError, deviceClosed, destroyedError, fromNative, invalidType, outOfRange, readSideTaken } from './internal/errors';
+import { EAGAIN, EOPNOTSUPP } from './internal/errno';
+import {
+  StateError,
+  TunError,
+  deviceClosed,
+  detachedError,
+  discardedError,
+  fromNative,
+  invalidType,
+  outOfRange,
+  readSideTaken,
+} from './internal/errors';
 import { native, type NativeNetnsFile, type NativeTunHandle } from './internal/native';
 import type { TypedEmitter } from './internal/typed-emitter';
 import { validateAbortSignal, validateBoolean, validateObject } from './internal/validators';
@@ -33,7 +43,7 @@ import {
 import type { PacketReadable } from './device/packet-readable';
 import { dropHint, FATAL_WRITE_ERRORS, warnUnheardDrop, type TunDeviceStats } from './device/stats';
 import { DeviceReadable, PacketView as PacketViewClass, PacketWritable } from './device/streams';
-import { kBatchReading, kStartReading, kStopReading, kWrite, kWritev } from './device/symbols';
+import { kBatchReading, kStartReading, kStopReading, kWrite, kWriteFailed, kWritev } from './device/symbols';
 import type { AddressInfo, LinkInfo } from './netlink/codec';
 import { LinkMonitor } from './netlink/device-link';
 import {
@@ -54,6 +64,14 @@ const PacketView = PacketViewClass;
 function ignoreResult(): void {}
 
 const NO_FAILURES: number[] = [];
+const EMPTY_PACKET = Buffer.alloc(0);
+
+/**
+ * Where the device is in its life, as Node's HandleWrap keeps it: 'closing'
+ * while close() flushes `writable` (the fd still works), 'closed' from the
+ * moment the fd is being released. Every entry point asks this one field.
+ */
+type Lifecycle = 'open' | 'closing' | 'closed';
 
 // EventEmitter typed by TunDeviceEvents (typed-emitter is types only).
 const TypedEventEmitter = EventEmitter as unknown as new () => TypedEmitter<TunDeviceEvents>;
@@ -95,6 +113,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   readonly netns: string | undefined;
 
   #handle: NativeTunHandle;
+  /** `writable`, as the class the write paths report a failed write to. */
+  readonly #writable: PacketWritable;
   #writeResults: Int32Array;
   #viewDescriptors: Float64Array;
   #reading = false;
@@ -103,7 +123,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   /** The memory of the last batch pushed into `readable`, marked untransferable (#onRead). */
   #pushedMemory: ArrayBufferLike | undefined;
   #endAfterPush = false;
-  #closed = false;
+  #state: Lifecycle = 'open';
   /** Whether the device holds the event loop open (ref()/unref()). */
   #refed = true;
   #packetsRead = 0;
@@ -112,9 +132,11 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   #bytesWritten = 0;
   #dropped: Record<string, number> = {};
   #dropWarned = false;
-  #closePromise: Promise<void> | undefined;
-  /** Settles when the fd is closed (set by the first close or destroy). */
-  #released: Promise<void> | undefined;
+  #markReleased: () => void = ignoreResult;
+  /** Settles when the fd is released: what close() returns, however the device closes. */
+  readonly #released = new Promise<void>((resolve) => {
+    this.#markReleased = resolve;
+  });
   #onWritable: (() => void) | undefined;
   #detached = false;
   /** The namespace the device was opened in, held from open to close; undefined for ours. */
@@ -124,6 +146,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   #readBudget: number;
   /** Set by readBatches(): from then on the batches, not `readable`, get the packets. */
   #batchHandler: PacketBatchHandler | undefined;
+  /** Removes the abort listener of readBatches()'s signal, so the signal does not hold the device. */
+  #stopAbortListening: (() => void) | undefined;
 
   /** Opens a device; see {@link TunDeviceOptions}. Needs CAP_NET_ADMIN unless the device is persistent and owned by this user. */
   static async open(options: TunDeviceOptions = {}): Promise<TunDevice> {
@@ -246,7 +270,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       throw fromNative(error, { device: this.name });
     }
     this.readable = new DeviceReadable(this, opts.readableHighWaterMark) as PacketReadable;
-    this.writable = new PacketWritable(this, opts.writableHighWaterMark);
+    this.writable = this.#writable = new PacketWritable(this, opts.writableHighWaterMark);
     // Link events need a netlink socket: open it only for someone who
     // listens, and close it when the last listener goes.
     const emitter = this as unknown as EventEmitter;
@@ -259,14 +283,14 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     return (await this.#nl('getMtu()').link(this.index)).mtu;
   }
 
-  /** The file descriptor of the queue (-1 once closed). For inspection, not for reading. */
+  /** The file descriptor of the queue (-1 once it is being released). For inspection, not for reading. */
   get fd(): number {
-    return this.#closed ? -1 : this.#handle.fd;
+    return this.#isClosed() ? -1 : this.#handle.fd;
   }
 
   /** Whether close() or destroy() has run. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#state !== 'open';
   }
 
   /** What the device has read, written and dropped so far: a snapshot, no syscall. */
@@ -392,7 +416,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   async detachQueue(): Promise<void> {
     this.#requireMultiQueue();
     await this.#ioctl('detachQueue()', native.ioctlOps.setQueue, 0);
-    if (this.#closed) return;
+    if (this.#isClosed()) return;
     this.#detached = true;
     // Nothing will arrive on a detached queue: stop polling for reads.
     this.#handle.stopReading();
@@ -406,7 +430,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   async attachQueue(): Promise<void> {
     this.#requireMultiQueue();
     await this.#ioctl('attachQueue()', native.ioctlOps.setQueue, 1);
-    if (this.#closed) return;
+    if (this.#isClosed()) return;
     if (this.#detached) {
       this.#detached = false;
       if (this.#reading) this.#handle.startReading();
@@ -436,7 +460,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   /** Let the process exit while this device is still open (like socket.unref()). */
   unref(): this {
     this.#refed = false;
-    if (!this.#closed) this.#handle.unref();
+    if (!this.#isClosed()) this.#handle.unref();
     this.#linkMonitor?.setKeepAlive(false);
     return this;
   }
@@ -444,7 +468,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   /** Undo unref(). */
   ref(): this {
     this.#refed = true;
-    if (!this.#closed) this.#handle.ref();
+    if (!this.#isClosed()) this.#handle.ref();
     this.#linkMonitor?.setKeepAlive(true);
     return this;
   }
@@ -455,30 +479,35 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    * call returns the same promise.
    */
   close(): Promise<void> {
-    if (this.#closePromise === undefined) {
-      this.#closePromise = (async () => {
-        const w = this.writable;
-        if (!w.destroyed && !w.writableFinished) {
-          // Settles however `writable` ends: finished, destroyed, or failed.
-          await new Promise<void>((resolve) => {
-            finished(w, () => resolve());
-            if (!w.writableEnded) w.end();
-          });
-        }
-        await this.#teardown(undefined);
-      })();
+    if (this.#state === 'open') {
+      this.#state = 'closing';
+      const w = this.writable;
+      // 'close' comes however `writable` ends: finished, destroyed, or failed.
+      // (No finished(): its 'error' listener would look like the user's to #teardown.)
+      const flushed =
+        w.destroyed || w.writableFinished
+          ? Promise.resolve()
+          : new Promise<void>((resolve) => {
+              w.once('close', () => resolve());
+              if (!w.writableEnded) w.end();
+            });
+      // destroy() during the flush has closed the device already.
+      void flushed.then(() => {
+        if (this.#state === 'closing') this.#teardown(undefined);
+      });
     }
-    return this.#closePromise;
+    return this.#released;
   }
 
   /**
-   * Closes at once: queued writes are discarded. With an error, emits `error`
-   * first. The fd is closed on the thread pool; `close` is emitted (and
-   * close() resolves) once it is.
+   * Closes at once, also while close() is flushing: the packets still queued
+   * on `writable` are discarded (each one a 'drop' with ERR_STREAM_DESTROYED,
+   * its write's callback gets the same). With an error, emits `error` first.
+   * The fd is closed on the thread pool; `close` is emitted (and close()
+   * resolves) once it is.
    */
   destroy(error?: Error): this {
-    if (this.#closed) return this;
-    this.#closePromise ??= this.#teardown(error);
+    if (!this.#isClosed()) this.#teardown(error);
     return this;
   }
 
@@ -487,25 +516,23 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     await this.close();
   }
 
-  /** Resolves when the fd is closed; at most once per device. */
-  #teardown(error: Error | undefined): Promise<void> {
-    if (this.#released !== undefined) return this.#released;
-    this.#closed = true;
+  /** The one move to 'closed': stops everything and closes the fd; #released settles once it is. */
+  #teardown(error: Error | undefined): void {
+    this.#state = 'closed';
     this.#reading = false;
-    this.#onWritable = undefined;
     this.#pushedMemory = undefined;
+    this.#stopAbortListening?.();
+    this.#stopAbortListening = undefined;
     this.#closeNetlink();
     this.#netnsFile?.close();
     // Closing a TUN queue takes the kernel's rtnl lock and an RCU grace
     // period (synchronize_net): native code does it off the event loop.
     // 'error' at once (on the next tick), 'close' when the fd is really gone.
     if (error !== undefined) process.nextTick(() => this.emit('error', error));
-    const released = (this.#released = new Promise<void>((resolve) => {
-      this.#handle.close(() => {
-        this.emit('close');
-        resolve();
-      });
-    }));
+    this.#handle.close(() => {
+      this.emit('close');
+      this.#markReleased();
+    });
     // The streams get the error only where someone listens for it; the device
     // itself reports it once, so an unhandled fatal error throws once.
     const r = this.readable;
@@ -516,13 +543,28 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       else if (this.#pushing) this.#endAfterPush = true;
       else r.push(null);
     }
-    const w = this.writable;
+    const w = this.#writable;
+    const queued = w.destroyed ? [] : w.queuedPackets();
     if (!w.destroyed) w.destroy(error !== undefined && w.listenerCount('error') > 0 ? error : undefined);
-    return released;
+    // A burst waiting for the fd to take more discards its unwritten rest
+    // (now that `writable` is destroyed, its callback cannot error the stream).
+    const waiting = this.#onWritable;
+    this.#onWritable = undefined;
+    waiting?.();
+    // Writable's own destroy calls their callbacks with ERR_STREAM_DESTROYED.
+    for (const packet of queued) this.#drop(packet, discardedError(), false);
+  }
+
+  /**
+   * Whether the fd is gone (or going): the question every entry point asks.
+   * A method, as user code run meanwhile ('drop', 'data') may have closed it.
+   */
+  #isClosed(): boolean {
+    return this.#state === 'closed';
   }
 
   #assertOpen(what: string): void {
-    if (this.#closed) throw deviceClosed(what, this.name);
+    if (this.#isClosed()) throw deviceClosed(what, this.name);
   }
 
   #onRead(slab: Buffer, d: Uint32Array, count: number, bytes: number): void {
@@ -560,7 +602,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       if (!r.destroyed) r.push(null);
     } else if (!more) {
       this[kStopReading]();
-    } else if (!this.#closed) {
+    } else if (!this.#isClosed()) {
       this.#setReadBudget(r.readableHighWaterMark - r.readableLength);
     }
   }
@@ -589,7 +631,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       this.readable.destroy(readSideTaken('readable', 'readBatches()'));
       return;
     }
-    if (this.#closed) return;
+    if (this.#isClosed()) return;
     const r = this.readable;
     this.#setReadBudget(Math.max(1, r.readableHighWaterMark - r.readableLength));
     if (!this.#reading) {
@@ -649,21 +691,20 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.#batchHandler = handler;
     this.#handle.setSlabReuse(reuseSlab);
     this.#setReadBudget(this.#maxBatch);
+    // This call's options replace the last one's, its signal included.
+    this.#stopAbortListening?.();
+    this.#stopAbortListening = undefined;
     if (signal?.aborted) return this;
     this.#reading = true;
     this.#handle.startReading();
-    signal?.addEventListener(
-      'abort',
-      () => {
-        if (this.#batchHandler === handler) this.pauseBatches();
-      },
-      { once: true },
-    );
+    if (signal !== undefined) this.#stopAbortListening = listenForAbort(signal, () => this.pauseBatches());
     return this;
   }
 
   /** Stops the batches readBatches() started (packets queue in the kernel, then drop); readBatches() resumes. */
   pauseBatches(): this {
+    this.#stopAbortListening?.();
+    this.#stopAbortListening = undefined;
     if (this.#batchHandler !== undefined && this.#reading) {
       this.#reading = false;
       this.#handle.stopReading();
@@ -705,15 +746,21 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       }
     }
     let start = 0;
-    while (start < count && !this.#closed) {
+    while (start < count && !this.#isClosed()) {
+      // A 'drop' handler may have detached the memory: the rest is gone with it.
+      if (buffer.byteLength === 0 || descriptors.length === 0) {
+        for (; start < count && !this.#isClosed(); start++) this.#drop(EMPTY_PACKET, detachedError(), true);
+        return start;
+      }
       const tried = this.#handle.writeSlab(buffer, descriptors, start, Math.min(count - start, this.#writeResults.length));
       const failures = this.#tally(tried);
       for (let f = 0; f < failures.length; f += 2) {
         const i = start + failures[f];
-        const packet = buffer.subarray(descriptors[2 * i], descriptors[2 * i] + descriptors[2 * i + 1]);
+        const packet =
+          buffer.byteLength === 0 ? buffer : buffer.subarray(descriptors[2 * i], descriptors[2 * i] + descriptors[2 * i + 1]);
         if (this.#packetFailed(packet, failures[f + 1], ignoreResult)) return i;
         // A 'drop' handler may have closed the device.
-        if (this.#closed) return i + 1;
+        if (this.#isClosed()) return i + 1;
       }
       start += tried;
       if (tried === 0) break;
@@ -722,47 +769,65 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
   // ---- end of batch reading and writing ----------------------------------
 
-  /** @internal Writes one packet; calls back once it is written or dropped. */
-  [kWrite](packet: Uint8Array, callback: (error?: Error | null) => void): void {
-    const n = this.#closed ? -EBADF : this.#handle.write(packet);
-    if (n >= 0) {
+  /** @internal Writes one packet (write number `n`); calls back once it is written or dropped. */
+  [kWrite](packet: Uint8Array, n: number, callback: (error?: Error | null) => void): void {
+    // Only a burst that waited for the fd gets here closed: destroy() discards the packet.
+    if (this.#isClosed()) {
+      this.#failWrite(packet, n, discardedError(), false);
+      callback();
+      return;
+    }
+    if (packet.byteLength === 0) {
+      this.#failWrite(packet, n, detachedError(), true);
+      queueMicrotask(callback);
+      return;
+    }
+    const written = this.#handle.write(packet);
+    if (written >= 0) {
       this.#packetsWritten++;
-      this.#bytesWritten += n;
+      this.#bytesWritten += written;
       // Called back after the caller's synchronous code: the writes it makes
       // meanwhile queue up and reach the kernel as one _writev burst.
       queueMicrotask(callback);
-    } else if (n === -EAGAIN) {
+    } else if (written === -EAGAIN) {
       this.#onWritable = () => {
         this.#onWritable = undefined;
-        this[kWrite](packet, callback);
+        this[kWrite](packet, n, callback);
       };
       this.#handle.waitWritable();
     } else {
-      if (!this.#packetFailed(packet, -n, callback)) callback();
+      if (!this.#packetFailed(packet, -written, callback)) callback();
     }
   }
 
-  /** @internal Writes a burst of packets (Writable's queued chunks) with one crossing into native code per 256. */
-  [kWritev](chunks: ReadonlyArray<{ chunk: Uint8Array }>, callback: (error?: Error | null) => void): void {
+  /**
+   * @internal Writes a burst of packets (Writable's queued chunks, write
+   * numbers from `first`) with one crossing into native code per 256. A
+   * chunk whose memory was detached while queued fails alone.
+   */
+  [kWritev](chunks: ReadonlyArray<{ chunk: Uint8Array }>, first: number, callback: (error?: Error | null) => void): void {
     let start = 0;
     const step = (): void => {
       while (start < chunks.length) {
-        if (this.#closed) {
-          callback(destroyedError());
-          return;
+        if (this.#isClosed()) {
+          // destroy() discards the rest; the packets written before it succeeded.
+          for (; start < chunks.length; start++) this.#failWrite(chunks[start].chunk, first + start, discardedError(), false);
+          break;
+        }
+        if (chunks[start].chunk.byteLength === 0) {
+          this.#failWrite(chunks[start].chunk, first + start, detachedError(), true);
+          start++;
+          continue;
         }
         const count = Math.min(chunks.length - start, this.#writeResults.length);
         const tried = this.#writeViews(chunks, start, count);
         const failures = this.#tally(tried);
-        for (let f = 0; f < failures.length; f += 2) {
+        for (let f = 0; f < failures.length && !this.#isClosed(); f += 2) {
           if (this.#packetFailed(chunks[start + failures[f]].chunk, failures[f + 1], callback)) return;
-          if (this.#closed) {
-            callback(destroyedError());
-            return;
-          }
         }
         start += tried;
-        if (tried < count && !this.#closed) {
+        // Fewer tried with the next chunk intact: the fd is full (EAGAIN).
+        if (tried < count && !this.#isClosed() && chunks[start].chunk.byteLength !== 0) {
           this.#onWritable = () => {
             this.#onWritable = undefined;
             step();
@@ -784,7 +849,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    * buffers: the packets of a burst mostly share one ArrayBuffer (Node's
    * Buffer pool, a read slab, one packet written again and again), and
    * reading offsets here is far cheaper than N-API inspecting every packet
-   * object. Offsets are doubles so no ArrayBuffer size can wrap them.
+   * object. Offsets are doubles so no ArrayBuffer size can wrap them. Stops
+   * before a chunk whose memory is gone (detached): the caller drops it.
    */
   #writeViews(chunks: ReadonlyArray<{ chunk: Uint8Array }>, start: number, count: number): number {
     const d = this.#viewDescriptors;
@@ -792,6 +858,10 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     let last: ArrayBufferLike | undefined;
     for (let i = 0; i < count; i++) {
       const packet = chunks[start + i].chunk;
+      if (packet.byteLength === 0) {
+        count = i;
+        break;
+      }
       const memory = packet.buffer;
       if (memory !== last) {
         last = memory;
@@ -801,7 +871,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       d[3 * i + 1] = packet.byteOffset;
       d[3 * i + 2] = packet.byteLength;
     }
-    return this.#handle.writeViews(buffers, d, count);
+    return count === 0 ? 0 : this.#handle.writeViews(buffers, d, count);
   }
 
   /**
@@ -812,20 +882,36 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   #packetFailed(packet: Uint8Array, errno: number, callback: (error?: Error | null) => void): boolean {
     const error = new TunError(errno, 'write', { device: this.name, hint: dropHint(packet, errno, this) });
     if (FATAL_WRITE_ERRORS.has(error.code)) {
-      callback(error);
+      // Destroyed first, so the callback's error cannot make `writable` emit one of its own.
       this.destroy(error);
+      callback(error);
       return true;
     }
     // Not fatal: the stream's callback reports success so the next packet goes.
+    this.#drop(packet, error, true);
+    return false;
+  }
+
+  /** Write number `n` failed alone (detached, or discarded): its callback gets `error`, and it is a `drop`. */
+  #failWrite(packet: Uint8Array, n: number, error: StateError, warn: boolean): void {
+    this.#writable[kWriteFailed](n, error);
+    this.#drop(packet, error, warn);
+  }
+
+  /**
+   * A packet not written: counted by reason and emitted as `drop`; with
+   * nobody listening, said once (`warn`) rather than lost in silence. A
+   * discard destroy() asked for is not warned about.
+   */
+  #drop(packet: Uint8Array, error: TunError | StateError, warn: boolean): void {
     this.#dropped[error.code] = (this.#dropped[error.code] ?? 0) + 1;
     if (this.listenerCount('drop') > 0) {
-      this.emit('drop', toBuffer(packet), error);
-    } else if (!this.#dropWarned) {
-      // Nobody listens: say it once rather than lose packets in silence.
+      // A detached packet has no bytes left to show (and no memory to view).
+      this.emit('drop', packet.byteLength === 0 ? EMPTY_PACKET : toBuffer(packet), error);
+    } else if (warn && !this.#dropWarned) {
       this.#dropWarned = true;
       warnUnheardDrop(error, this.name);
     }
-    return false;
   }
 
   /**
@@ -922,7 +1008,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   #linkEventListenerAdded(event: string | symbol): void {
-    if (this.#closed || this.#linkMonitor !== undefined || !LINK_EVENTS.has(event)) return;
+    if (this.#isClosed() || this.#linkMonitor !== undefined || !LINK_EVENTS.has(event)) return;
     this.#linkMonitor = new LinkMonitor(
       this.index,
       {

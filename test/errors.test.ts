@@ -78,6 +78,7 @@ privilegedTest('a packet the kernel rejects is a drop event and the writable goe
   const drops: TunError[] = [];
   dev.on('drop', (packet, error) => {
     assert.equal(packet[0], 0x00);
+    assert.ok(error instanceof TunError, 'a refusal by the kernel is a TunError');
     drops.push(error);
   });
   // TUN without packet info takes the protocol from the first nibble: 0 is neither IPv4 nor IPv6.
@@ -97,7 +98,7 @@ privilegedTest('a packet the kernel rejects is a drop event and the writable goe
 
 privilegedTest('writing to a device that is down is a drop with EIO saying so', async () => {
   await using dev = await TunDevice.open({ name: uniqueName('down') });
-  const dropped = new Promise<TunError>((resolve) => dev.once('drop', (_p, e) => resolve(e)));
+  const dropped = new Promise<Error & { code: string }>((resolve) => dev.once('drop', (_p, e) => resolve(e)));
   const packet = Buffer.alloc(20);
   packet[0] = 0x45;
   dev.writable.write(packet);

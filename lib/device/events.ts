@@ -1,5 +1,5 @@
 // The events a TunDevice emits, and which of them need a netlink socket.
-import type { TunError } from '../internal/errors';
+import type { StateError, TunError } from '../internal/errors';
 import type { AddressInfo, LinkInfo } from '../netlink/codec';
 
 /**
@@ -16,10 +16,12 @@ export type TunDeviceEvents = {
   /** A fatal error (the fd broke, the device was deleted); `close` follows. */
   error: (error: Error) => void;
   /**
-   * The kernel rejected one written packet (a malformed header, say). The
-   * packet is dropped and `writable` goes on with the next one.
+   * One packet was not written, and `writable` goes on with the next one:
+   * the kernel rejected it (a malformed header, say: a TunError), its memory
+   * was detached while it was queued (a StateError, ERR_PACKET_DETACHED; the
+   * packet is then empty) or destroy() discarded it (ERR_STREAM_DESTROYED).
    */
-  drop: (packet: Buffer, error: TunError) => void;
+  drop: (packet: Buffer, error: TunError | StateError) => void;
   /**
    * The link changed (flags, MTU, carrier, name), whoever changed it. Link
    * events start with the first listener for one of them.

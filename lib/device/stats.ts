@@ -1,6 +1,5 @@
 // What a device counts, and what it says about a packet the kernel refused.
 import { EINVAL } from '../internal/errno';
-import type { TunError } from '../internal/errors';
 import type { EnabledOffloads } from './offload';
 import type { TunMode } from './options';
 
@@ -20,9 +19,16 @@ export interface TunDeviceStats {
   /** Packets (and bytes) the kernel accepted from `writable` or writePackets(). */
   readonly packetsWritten: number;
   readonly bytesWritten: number;
-  /** Packets the kernel refused (each one a 'drop' event); the stream went on. */
+  /**
+   * Packets not written, each one a 'drop' event: the kernel refused them,
+   * their memory was detached while they were queued, or destroy() discarded
+   * them from `writable`'s queue. The stream went on.
+   */
   readonly packetsDropped: number;
-  /** packetsDropped by the kernel's reason ('EINVAL', 'EIO', ...). */
+  /**
+   * packetsDropped by reason: the kernel's ('EINVAL', 'EIO', ...),
+   * 'ERR_PACKET_DETACHED' or 'ERR_STREAM_DESTROYED'.
+   */
   readonly dropped: Readonly<Record<string, number>>;
 }
 
@@ -52,7 +58,7 @@ export function dropHint(packet: Uint8Array, errno: number, device: DropContext)
 }
 
 /** The warning for a first drop nobody listens for; later ones are only counted. */
-export function warnUnheardDrop(error: TunError, device: string): void {
+export function warnUnheardDrop(error: Error, device: string): void {
   process.emitWarning(
     `${error.message}. Further drops on '${device}' are counted in dev.stats; listen for 'drop' to see each one.`,
     {

@@ -3,7 +3,16 @@
 // The device behind them is reached through the symbols of ./symbols.
 import { Readable, Writable } from 'node:stream';
 import { destroyedError, invalidType, outOfRange, readSideTaken, writeAfterEnd, type StateError } from '../internal/errors';
-import { kBatchReading, kStartReading, kStopReading, kWrite, kWritev, type ReadSide, type WriteSide } from './symbols';
+import {
+  kBatchReading,
+  kStartReading,
+  kStopReading,
+  kWrite,
+  kWriteFailed,
+  kWritev,
+  type ReadSide,
+  type WriteSide,
+} from './symbols';
 
 /**
  * `readable`: a Readable whose read() asks the device for packets. Once
@@ -55,6 +64,15 @@ export class DeviceReadable extends Readable {
  */
 export class PacketWritable extends Writable {
   readonly #device: WriteSide;
+  /** Writes passed on to Writable, and how many of them the device was handed: numbers in write order. */
+  #numbered = 0;
+  #handed = 0;
+  /**
+   * Writes that failed alone (their memory was detached, or destroy()
+   * discarded them), by number, until their callbacks hear it: Writable has
+   * one callback for a burst, and an error there would end the stream.
+   */
+  readonly #failures = new Map<number, Error>();
 
   constructor(device: WriteSide, highWaterMark: number) {
     super({ highWaterMark, decodeStrings: false });
@@ -79,8 +97,7 @@ export class PacketWritable extends Writable {
       else warnLateWrite(error);
       return false;
     }
-    if (typeof encoding === 'function') return super.write(chunk, encoding);
-    return super.write(chunk, encoding as BufferEncoding, callback);
+    return super.write(chunk, this.#number(cb));
   }
 
   // end(packet) writes the packet first: it gets the same checks as write().
@@ -90,9 +107,43 @@ export class PacketWritable extends Writable {
     const cb = (typeof encoding === 'function' ? encoding : callback) as (() => void) | undefined;
     if (chunk !== undefined && chunk !== null) {
       this.#checkPacket(chunk);
-      if (!this.writableEnded && !this.destroyed) super.write(chunk);
+      if (!this.writableEnded && !this.destroyed) super.write(chunk, this.#number(undefined));
     }
     return super.end(cb);
+  }
+
+  /** @internal The device could not write write number `n` (its callback gets `error`); the stream goes on. */
+  [kWriteFailed](n: number, error: Error): void {
+    this.#failures.set(n, error);
+  }
+
+  /**
+   * @internal The packets queued and not yet handed to the device, which
+   * destroy() discards. Writable's writableBuffer (a getter since Node 12
+   * that @types/node does not declare); none where a runtime lacks it.
+   */
+  queuedPackets(): Uint8Array[] {
+    const queued = (this as unknown as { writableBuffer?: ReadonlyArray<{ chunk: Uint8Array }> }).writableBuffer;
+    return queued?.map((entry) => entry.chunk) ?? [];
+  }
+
+  /** Numbers the next write; its callback, if any, also hears of a failure the device reports for it. */
+  #number(callback: ((error: Error | null | undefined) => void) | undefined): ((error?: Error | null) => void) | undefined {
+    const n = this.#numbered++;
+    if (callback === undefined) return undefined;
+    return (error) => callback(error ?? this.#takeFailure(n));
+  }
+
+  /** The failure of write `n`, if any; failures of earlier writes are forgotten (their callbacks have run, or there were none). */
+  #takeFailure(n: number): Error | null {
+    if (this.#failures.size === 0) return null;
+    let failure: Error | null = null;
+    for (const [k, error] of this.#failures) {
+      if (k > n) break;
+      if (k === n) failure = error;
+      this.#failures.delete(k);
+    }
+    return failure;
   }
 
   #checkPacket(chunk: unknown): asserts chunk is Uint8Array {
@@ -104,12 +155,29 @@ export class PacketWritable extends Writable {
   }
 
   override _write(chunk: Uint8Array, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#device[kWrite](chunk, callback);
+    // Detached while it waited alone: Writable counted its bytes when it was
+    // queued but measures it as 0 now, so its length would never drop back to
+    // 0 and 'finish' never come. Those bytes are all Writable holds here.
+    if (chunk.byteLength === 0) fixDetachedLength(this);
+    this.#device[kWrite](chunk, this.#handed++, callback);
   }
 
   override _writev(chunks: Array<{ chunk: Uint8Array }>, callback: (error?: Error | null) => void): void {
-    this.#device[kWritev](chunks, callback);
+    const first = this.#handed;
+    this.#handed += chunks.length;
+    this.#device[kWritev](chunks, first, callback);
   }
+}
+
+/**
+ * Makes the write Writable is starting (a lone queued chunk, from its
+ * buffer) take away all the bytes Writable counts, as the chunk did before
+ * its memory was detached. Writable's state is internal: a runtime without
+ * these fields is left alone.
+ */
+function fixDetachedLength(stream: Writable): void {
+  const state = (stream as unknown as { _writableState?: { length?: unknown; writelen?: unknown } })._writableState;
+  if (state !== undefined && typeof state.length === 'number' && state.writelen === 0) state.writelen = state.length;
 }
 
 /**

@@ -5,6 +5,7 @@ export const kStopReading = Symbol('stopReading');
 export const kWrite = Symbol('write');
 export const kWritev = Symbol('writev');
 export const kBatchReading = Symbol('batchReading');
+export const kWriteFailed = Symbol('writeFailed');
 
 /** What `readable` asks of its device. */
 export interface ReadSide {
@@ -14,9 +15,13 @@ export interface ReadSide {
   [kStopReading](): void;
 }
 
-/** What `writable` asks of its device. */
+/**
+ * What `writable` asks of its device. Writes are numbered in the order they
+ * were made (`first` is the number of chunks[0]); the device names a write
+ * that failed alone by its number, to `writable`'s [kWriteFailed].
+ */
 export interface WriteSide {
   readonly maxPacketSize: number;
-  [kWrite](packet: Uint8Array, callback: (error?: Error | null) => void): void;
-  [kWritev](chunks: ReadonlyArray<{ chunk: Uint8Array }>, callback: (error?: Error | null) => void): void;
+  [kWrite](packet: Uint8Array, number: number, callback: (error?: Error | null) => void): void;
+  [kWritev](chunks: ReadonlyArray<{ chunk: Uint8Array }>, first: number, callback: (error?: Error | null) => void): void;
 }

@@ -245,7 +245,12 @@ export class StateError extends Error {
 
 /** Every code a {@link StateError} has; each is made by one function below. */
 export type StateErrorCode =
-  'ERR_DEVICE_CLOSED' | 'ERR_NETLINK_CLOSED' | 'ERR_READ_SIDE_TAKEN' | 'ERR_STREAM_DESTROYED' | 'ERR_STREAM_WRITE_AFTER_END';
+  | 'ERR_DEVICE_CLOSED'
+  | 'ERR_NETLINK_CLOSED'
+  | 'ERR_PACKET_DETACHED'
+  | 'ERR_READ_SIDE_TAKEN'
+  | 'ERR_STREAM_DESTROYED'
+  | 'ERR_STREAM_WRITE_AFTER_END';
 
 export function deviceClosed(what: string, device: string): StateError {
   return new StateError('ERR_DEVICE_CLOSED', `Cannot use ${what}: device '${device}' is closed`);
@@ -261,6 +266,22 @@ export function readSideTaken(what: string, owner: string): StateError {
 
 export function destroyedError(): StateError {
   return new StateError('ERR_STREAM_DESTROYED', 'Cannot call write after a stream was destroyed');
+}
+
+/** A queued packet whose memory was detached (transferred away) or shrunk to nothing before it could be written. */
+export function detachedError(): StateError {
+  return new StateError(
+    'ERR_PACKET_DETACHED',
+    "The packet's memory was detached (transferred to a worker, say) before it was written; the packet was dropped. Transfer a packet's memory only after its write's callback",
+  );
+}
+
+/** A queued packet destroy() discarded. */
+export function discardedError(): StateError {
+  return new StateError(
+    'ERR_STREAM_DESTROYED',
+    'The device was destroyed before the packet was written; the packet was discarded',
+  );
 }
 
 export function writeAfterEnd(): StateError {
