@@ -169,6 +169,16 @@ privilegedTest(
   },
 );
 
+test('the shipped guide links only to pages the package holds (the link check, run on the install)', async () => {
+  const r = await run(process.execPath, [
+    path.join(repoRoot, 'scripts', 'check-links.js'),
+    '--root',
+    path.join(pkg.installed, 'docs'),
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /1[0-9] Markdown files/);
+});
+
 const helpersWithoutNative = `
 const { echoReply, internetChecksum, parseCidr, PcapWriter, ipv4UdpPacket, TunDevice, TunError } = require('tuntap-ts');
 const { PassThrough } = require('node:stream');
