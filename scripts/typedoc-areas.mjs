@@ -84,6 +84,8 @@ function inheritedGroup(member) {
 }
 
 function areaOf(reflection) {
+  // A name a second entry point re-exports belongs where its declaration does.
+  if (reflection.kindOf(ReflectionKind.Reference)) return areaOf(reflection.getTargetReflectionDeep());
   if (reflection.kindOf(ReflectionKind.Class) && /Error$/.test(reflection.name)) return 'Errors';
   const file = reflection.sources?.[0]?.fullFileName;
   if (file === undefined) return undefined;
@@ -114,22 +116,21 @@ export function load(app) {
     Converter.EVENT_RESOLVE_END,
     (context) => {
       const project = context.project;
-      const exports = project.children ?? [];
-      regroup(
-        project,
-        [...(project.documents ?? []), ...exports],
-        (child) => {
-          if (child.isDocument()) return 'Documents';
-          const area = areaOf(child);
-          if (area === undefined) {
-            app.logger.warn(`${child.name} has no area: add its folder to AREAS in scripts/typedoc-areas.mjs`);
-            return 'Other';
-          }
-          return area;
-        },
-        ['Documents', ...AREA_ORDER],
-      );
-      for (const reflection of exports) {
+      // With one entry point the exports are the project's children; with more, each module's.
+      const modules = (project.children ?? []).filter((child) => child.kindOf(ReflectionKind.Module));
+      const containers = modules.length > 0 ? modules : [project];
+      const areaGroup = (child) => {
+        if (child.isDocument()) return 'Documents';
+        if (child.kindOf(ReflectionKind.Module)) return 'Modules';
+        const area = areaOf(child);
+        if (area !== undefined) return area;
+        app.logger.warn(`${child.name} has no area: add its folder to AREAS in scripts/typedoc-areas.mjs`);
+        return 'Other';
+      };
+      if (modules.length > 0) regroup(project, project.childrenIncludingDocuments ?? [], areaGroup, ['Documents', 'Modules']);
+      for (const container of containers)
+        regroup(container, container.childrenIncludingDocuments ?? [], areaGroup, ['Documents', ...AREA_ORDER]);
+      for (const reflection of containers.flatMap((container) => container.children ?? [])) {
         if (!reflection.kindOf(ReflectionKind.Class) || !reflection.children) continue;
         const named = MEMBER_GROUPS[reflection.name] ?? {};
         const titles = Object.keys(named);
