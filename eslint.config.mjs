@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 export default tseslint.config(
   {
     // test/types/ holds consumer programs that test/package-types.test.ts compiles against the packed package.
-    ignores: ['dist/', 'build/', 'build-asan/', 'docs/api/', 'node_modules/', 'prebuilds/', 'test/types/'],
+    ignores: ['dist/', 'build/', 'build-asan/', 'docs-site/', 'node_modules/', 'prebuilds/', 'test/types/'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,

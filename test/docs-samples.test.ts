@@ -1,6 +1,7 @@
 // The samples a newcomer copies first (README's quick start, the guide's first
 // program) run as written: type-stripped, imported from the built package,
-// answering ping until Ctrl-C, then closing the device.
+// answering ping until Ctrl-C, then closing the device; and they survive the
+// device being deleted under them.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -8,23 +9,27 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import ts from 'typescript';
-import { linkExists, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
+import { linkExists, privilegedTest, rejectAfter, run, uniqueName, uniqueSubnet } from './helpers';
 import { LIB } from './kernel-helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
 
-/** The first ```ts block after `heading` in a Markdown file. */
+/** The first ```ts or ```js block after `heading` in a Markdown file. */
 function firstSample(file: string, heading: string): string {
   const text = readFileSync(path.join(ROOT, file), 'utf8');
   const at = text.indexOf(heading);
   assert.ok(at >= 0, `${file} has no '${heading}'`);
-  const match = /```ts\n([\s\S]*?)```/.exec(text.slice(at));
+  const match = /```(?:ts|js)\n([\s\S]*?)```/.exec(text.slice(at));
   assert.ok(match, `${file}: no ts sample after '${heading}'`);
   return match[1];
 }
 
-/** Runs a sample as an ES module against the built library, with its device name and subnet made unique. */
-async function runSample(source: string): Promise<void> {
+/**
+ * Runs a sample as an ES module against the built library, with its device
+ * name and subnet made unique, until ping gets replies; then stops it with
+ * Ctrl-C, or deletes its device (`ip link del`) and waits for it to exit.
+ */
+async function runSample(source: string, stop: 'SIGINT' | 'ip link del' = 'SIGINT'): Promise<void> {
   const name = uniqueName('doc');
   const net = uniqueSubnet();
   assert.match(source, /'tun0'/);
@@ -45,7 +50,7 @@ async function runSample(source: string): Promise<void> {
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
     try {
-      // Up and answering: ping until it gets replies (the sample prints nothing).
+      // Up and answering: ping until it gets replies.
       let replies = 0;
       // Until the sample has the device up, ping fails at once (no route): try for up to 10 s.
       const deadline = Date.now() + 30_000;
@@ -57,12 +62,23 @@ async function runSample(source: string): Promise<void> {
       }
       assert.ok(replies > 0, `ping got no reply from the sample: ${stderr}`);
       assert.equal(linkExists(name), true);
-    } finally {
+    } catch (error) {
       child.kill('SIGINT');
+      throw error;
     }
-    const [code, signal] = await exited;
+    if (stop === 'SIGINT') child.kill('SIGINT');
+    else await run('ip', ['link', 'del', name]);
+    const [code, signal] = await Promise.race([
+      exited,
+      rejectAfter(20_000, () => `the sample did not exit after ${stop}: ${stderr}`).catch((error: unknown) => {
+        child.kill('SIGKILL');
+        throw error;
+      }),
+    ]);
     assert.deepEqual({ code, signal }, { code: 0, signal: null }, stderr);
-    assert.equal(linkExists(name), false, 'Ctrl-C closed the device');
+    assert.equal(linkExists(name), false, stop === 'SIGINT' ? 'Ctrl-C closed the device' : 'the device is gone');
+    // The 'error' listener printed the device's end instead of the process dying of it.
+    if (stop === 'ip link del') assert.match(stderr, /E(BADFD|NODEV)|File descriptor in bad state|No such device/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -73,5 +89,12 @@ privilegedTest("the README's quick start answers ping until Ctrl-C, then closes 
 });
 
 privilegedTest("the guide's first program answers ping until Ctrl-C, then closes the device", async () => {
-  await runSample(firstSample('docs/guide.md', '### TUN and TAP'));
+  await runSample(firstSample('docs/guide/getting-started.md', '## Your first program'));
 });
+
+privilegedTest(
+  "the README's quick start survives its device being deleted (ip link del): it reports the error and exits 0",
+  async () => {
+    await runSample(firstSample('README.md', '## Quick start'), 'ip link del');
+  },
+);

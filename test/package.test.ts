@@ -3,13 +3,15 @@
 // require() and import. Also what a user sees with no binary, a corrupt one,
 // or on another platform.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
-import { privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
-import { packetMoverScript, useInstalledPackage } from './package-helpers';
+import { privilegedTest, rejectAfter, run, uniqueName, uniqueSubnet } from './helpers';
+import { packetMoverScript, repoRoot, useInstalledPackage } from './package-helpers';
 
 const pkg = useInstalledPackage({ before, after });
 
@@ -30,7 +32,7 @@ async function runIn(dir: string, file: string, source: string, args: string[] =
   });
 }
 
-test('the tarball holds the compiled library and its types, the prebuilds, the sources, LICENSE, README and CHANGELOG, and nothing else', () => {
+test('the tarball holds the compiled library and its types, the prebuilds, the sources, LICENSE, README, CHANGELOG and the guide, and nothing else', () => {
   const files = execFileSync('tar', ['tzf', pkg.tarball], { encoding: 'utf8' })
     .trim()
     .split('\n')
@@ -41,6 +43,7 @@ test('the tarball holds the compiled library and its types, the prebuilds, the s
     /^prebuilds\/SOURCES\.sha256$/,
     /^src\/[a-z_]+\.(cc|h|map)$/,
     /^(binding\.gyp|package\.json|LICENSE|README\.md|CHANGELOG\.md|scripts\/install\.js)$/,
+    /^docs\/(guide\/[a-z-]+|SECURITY)\.md$/,
   ];
   assert.deepEqual(
     files.filter((f) => !allowed.some((re) => re.test(f))),
@@ -55,6 +58,8 @@ test('the tarball holds the compiled library and its types, the prebuilds, the s
     'LICENSE',
     'CHANGELOG.md',
     'README.md',
+    'docs/SECURITY.md',
+    ...readdirSync(path.join(repoRoot, 'docs', 'guide')).map((page) => `docs/guide/${page}`),
   ]) {
     assert.ok(files.includes(needed), `${needed} is shipped`);
   }
@@ -97,6 +102,82 @@ for (const kind of ['cjs', 'esm'] as const) {
     },
   );
 }
+
+/** The ```sh or ```js blocks of a section of a shipped Markdown page, in order. */
+function shippedBlocks(page: string, heading: string, lang: 'sh' | 'js'): string[] {
+  const text = readFileSync(path.join(pkg.installed, page), 'utf8');
+  const at = text.indexOf(`\n${heading}\n`);
+  assert.ok(at >= 0, `${page} has no '${heading}'`);
+  const section = text.slice(at + 1).split(/\n## /)[0];
+  return [...section.matchAll(new RegExp(`^\`\`\`${lang}\\n([\\s\\S]*?)^\`\`\`$`, 'gm'))].map((m) => m[1]);
+}
+
+privilegedTest(
+  "the getting-started page's commands, as shipped, run its program from the install: ping gets replies, Ctrl-C ends it",
+  async () => {
+    const page = path.join('docs', 'guide', 'getting-started.md');
+    const [program] = shippedBlocks(page, '## Your first program', 'js');
+    writeFileSync(path.join(pkg.project, 'app.mjs'), program);
+    // The page's commands, minus sudo (the tests run as root), in a namespace of a name of our own.
+    const ns = uniqueName('gs');
+    const commands = shippedBlocks(page, '## Run it in a network namespace', 'sh')
+      .flatMap((block) => block.trim().split('\n'))
+      .map((line) =>
+        line
+          .replace(/^sudo /, '')
+          .replaceAll('tuntap-demo', ns)
+          .split(' '),
+      );
+    assert.deepEqual(
+      commands.map((c) => c.join(' ')),
+      [
+        `ip netns add ${ns}`,
+        `ip netns exec ${ns} node app.mjs`,
+        `ip netns exec ${ns} ping -c 3 10.0.0.2`,
+        `ip netns delete ${ns}`,
+      ],
+    );
+    const [add, start, ping, remove] = commands;
+    const env = { ...process.env, PATH: `${pkg.bin}:${process.env.PATH ?? ''}` };
+    assert.equal((await run(add[0], add.slice(1))).code, 0);
+    try {
+      const app = spawn(start[0], start.slice(1), { cwd: pkg.project, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      app.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = once(app, 'exit') as Promise<[number | null, string | null]>;
+      try {
+        // The page says: once it prints "tun0 is up", ping from another terminal.
+        const lines = createInterface({ input: app.stdout });
+        await Promise.race([
+          (async () => {
+            for await (const line of lines) if (/^tun0 is up/.test(line)) return;
+            throw new Error(`the program ended without saying it is up: ${stderr}`);
+          })(),
+          rejectAfter(30_000, () => `the program did not come up: ${stderr}`),
+        ]);
+        const r = await run(ping[0], ping.slice(1), { env });
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        assert.match(r.stdout, /3 packets transmitted, 3 received/);
+      } finally {
+        app.kill('SIGINT');
+      }
+      const [code, signal] = await exited;
+      assert.deepEqual({ code, signal }, { code: 0, signal: null }, stderr);
+    } finally {
+      assert.equal((await run(remove[0], remove.slice(1))).code, 0);
+    }
+  },
+);
+
+test('the shipped guide links only to pages the package holds (the link check, run on the install)', async () => {
+  const r = await run(process.execPath, [
+    path.join(repoRoot, 'scripts', 'check-links.js'),
+    '--root',
+    path.join(pkg.installed, 'docs'),
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /1[0-9] Markdown files/);
+});
 
 const helpersWithoutNative = `
 const { echoReply, internetChecksum, parseCidr, PcapWriter, ipv4UdpPacket, TunDevice, TunError } = require('tuntap-ts');
