@@ -1,6 +1,6 @@
 // rx on a multi-queue device, one queue per worker thread, the way a user
-// spreads packet work over cores (docs/guide.md, "Multi-queue and worker
-// threads"). Same protocol as `tunref mq` (bench/c/tunref.c):
+// spreads packet work over cores (docs/guide/offloads-and-multiqueue.md,
+// "Multi-queue"). Same protocol as `tunref mq` (bench/c/tunref.c):
 //   node queues-worker.js API DEV QUEUES
 // prints "ready" once every queue is open, then on stdin:
 //   go N    read until the queues together have N more packets, pause, and

@@ -1,4 +1,4 @@
-// The house rules of lib/ (docs/guide.md, "Layout"), read from the sources:
+// The house rules of lib/ (docs/layout.md), read from the sources:
 // no import circles, and the packet helpers stand alone (no addon, no device,
 // no netlink), so parseCidr or splitGso work where the native part cannot load.
 import assert from 'node:assert/strict';

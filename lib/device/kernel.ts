@@ -8,7 +8,7 @@ import { validateNetnsPath } from '../netlink/netns';
  * The device's flags as the kernel reports them (TUNGETIFF).
  *
  * ```ts
- * if (dev.flags.persist) console.log(`${dev.name} outlives this process`);
+ * if ((await dev.getFlags()).persist) console.log(`${dev.name} outlives this process`);
  * ```
  */
 export interface TunFlags {
