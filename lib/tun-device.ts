@@ -31,7 +31,7 @@ import {
   type ValidOptions,
 } from './device/options';
 import type { PacketReadable } from './device/packet-readable';
-import { dropHint, FATAL_WRITE_ERRORS, warnUnheardDrop, type TunDeviceStats } from './device/stats';
+import { DROPPED_AT_CLOSE, dropHint, FATAL_WRITE_ERRORS, warnUnheardDrop, type TunDeviceStats } from './device/stats';
 import { DeviceReadable, PacketView as PacketViewClass, PacketWritable, destroyedError, readSideTaken } from './device/streams';
 import { kBatchReading, kStartReading, kStopReading, kWrite, kWritev } from './device/symbols';
 import type { AddressInfo, LinkInfo } from './netlink/codec';
@@ -489,27 +489,41 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   /** Resolves when the fd is closed; at most once per device. */
   #teardown(error: Error | undefined): Promise<void> {
     if (this.#released !== undefined) return this.#released;
+    // Set first: the reader thread's packets below run handlers, which may close again.
+    let release!: () => void;
+    const released = (this.#released = new Promise<void>((resolve) => (release = resolve)));
     this.#closed = true;
     this.#reading = false;
     this.#onWritable = undefined;
-    this.#pushedMemory = undefined;
     this.#closeNetlink();
     this.#netnsFile?.close();
+    // What a reader thread took from the kernel reaches readable or the batch
+    // handler before the end; what cannot (destroy(error), a close from
+    // inside a read callback) is counted.
+    const rest = this.#handle.stopReader(error === undefined);
+    if (rest !== undefined && rest[0] > 0) {
+      this.#packetsRead += rest[0];
+      this.#bytesRead += rest[1];
+      this.#discardedAtClose(rest[0]);
+    }
+    this.#pushedMemory = undefined;
     // Closing a TUN queue takes the kernel's rtnl lock and an RCU grace
     // period (synchronize_net): native code does it off the event loop.
     // 'error' at once (on the next tick), 'close' when the fd is really gone.
     if (error !== undefined) process.nextTick(() => this.emit('error', error));
-    const released = (this.#released = new Promise<void>((resolve) => {
-      this.#handle.close(() => {
-        this.emit('close');
-        resolve();
-      });
-    }));
+    this.#handle.close(() => {
+      this.emit('close');
+      release();
+    });
     // The streams get the error only where someone listens for it; the device
     // itself reports it once, so an unhandled fatal error throws once.
     const r = this.readable;
     if (!r.destroyed) {
-      if (error !== undefined) r.destroy(r.listenerCount('error') > 0 ? error : undefined);
+      if (error !== undefined) {
+        // Read, pushed, and never to be read from readable.
+        this.#discardedAtClose(r.readableLength);
+        r.destroy(r.listenerCount('error') > 0 ? error : undefined);
+      }
       // Closed from a 'data' handler: the rest of the batch, already taken
       // from the kernel, is pushed before the end.
       else if (this.#pushing) this.#endAfterPush = true;
@@ -518,6 +532,11 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     const w = this.writable;
     if (!w.destroyed) w.destroy(error !== undefined && w.listenerCount('error') > 0 ? error : undefined);
     return released;
+  }
+
+  /** Packets read from the kernel that closing the device discarded before anyone got them. */
+  #discardedAtClose(packets: number): void {
+    if (packets > 0) this.#dropped[DROPPED_AT_CLOSE] = (this.#dropped[DROPPED_AT_CLOSE] ?? 0) + packets;
   }
 
   #assertOpen(what: string): void {
@@ -545,15 +564,18 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       markAsUntransferable(memory);
     }
     let more = true;
+    let i = 0;
     // push() runs 'data' handlers, which may close or destroy the device.
     this.#pushing = true;
     try {
-      for (let i = 0; i < count && !r.destroyed; i++) {
+      for (; i < count && !r.destroyed; i++) {
         more = r.push(new PacketView(memory, base + d[2 * i], d[2 * i + 1]));
       }
     } finally {
       this.#pushing = false;
     }
+    // readable was destroyed under the batch (destroy(error) from a handler).
+    if (i < count) this.#discardedAtClose(count - i);
     if (this.#endAfterPush) {
       this.#endAfterPush = false;
       if (!r.destroyed) r.push(null);

@@ -20,11 +20,22 @@ export interface TunDeviceStats {
   /** Packets (and bytes) the kernel accepted from `writable` or writePackets(). */
   readonly packetsWritten: number;
   readonly bytesWritten: number;
-  /** Packets the kernel refused (each one a 'drop' event); the stream went on. */
+  /**
+   * Packets the kernel refused (each one a 'drop' event; the stream went
+   * on), and packets read that closing discarded (see `dropped.closed`).
+   */
   readonly packetsDropped: number;
-  /** packetsDropped by the kernel's reason ('EINVAL', 'EIO', ...). */
+  /**
+   * packetsDropped by the kernel's reason ('EINVAL', 'EIO', ...), or
+   * 'closed': packets read from the kernel (and in packetsRead) that nobody
+   * got because destroy(error), or a close from inside a read handler,
+   * discarded them (a plain close() delivers every packet read).
+   */
   readonly dropped: Readonly<Record<string, number>>;
 }
+
+/** The `dropped` reason of packets read that closing discarded. */
+export const DROPPED_AT_CLOSE = 'closed';
 
 /** Errors after which the fd is useless: the device is closed with them. */
 export const FATAL_WRITE_ERRORS = new Set(['EBADF', 'EBADFD', 'ENODEV', 'ENXIO']);

@@ -22,6 +22,11 @@ export interface NativeTunHandle {
   /** writeViews for packets given as [offset, length] pairs into one buffer. */
   writeSlab(buffer: Uint8Array, descriptors: Uint32Array, start: number, count: number): number;
   waitWritable(): void;
+  /**
+   * Stops the reader thread; with `deliver` (and not from inside onRead) its
+   * batches go to onRead first. [packets, bytes] discarded; undefined without a thread.
+   */
+  stopReader(deliver: boolean): [number, number] | undefined;
   ref(): void;
   unref(): void;
   /** Without `done` the fd is closed at once; with it, on the thread pool, then done(errno). */
