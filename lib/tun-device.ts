@@ -17,7 +17,7 @@ import { validateAbortSignal, validateObject } from './internal/validators';
 import { LINK_EVENTS, type TunDeviceEvents } from './device/events';
 import { checkId, checkSendBufferSize, decodeFlags, type TunFlags } from './device/kernel';
 import { enableOffload, type EnabledOffloads } from './device/offload';
-import { adoptQueue, closeFd, closeFdAsync, deletePersistent, openQueue, type OpenedQueue } from './device/open';
+import { adoptQueue, closeQueue, deletePersistent, openQueue, type OpenedQueue } from './device/open';
 import {
   maxPacketSize,
   validateOptions,
@@ -136,8 +136,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     const netns = openNetnsFile(opts.kernel.netns);
     const opening = openQueue(opts, netns);
     try {
-      const opened =
-        signal === undefined ? await opening : await abortable(opening, signal, (late) => void closeFdAsync(late.fd));
+      const opened = signal === undefined ? await opening : await abortable(opening, signal, (late) => void closeQueue(late.fd));
       return new TunDevice(opts, opened, netns);
     } catch (error) {
       // An abort settles before the thread pool is done with the namespace
@@ -165,7 +164,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     const netns = openNetnsFile(opts.kernel.netns);
     try {
       const opened = await openQueue(opts, netns);
-      await closeFdAsync(opened.fd);
+      await closeQueue(opened.fd);
       return opened.name;
     } finally {
       netns?.close();
@@ -215,9 +214,9 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.packetInfo = opts.packetInfo;
     let offload: EnabledOffloads | null = null;
     try {
-      if (opts.offload) offload = enableOffload(opened.fd, opts.offload, this.name);
+      if (opts.offload) offload = enableOffload(opened.fd.fd, opts.offload, this.name);
     } catch (error) {
-      closeFd(opened.fd);
+      opened.fd.close();
       throw error;
     }
     this.offload = offload;

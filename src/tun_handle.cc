@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "errno_error.h"
+#include "owned_fd.h"
 #include "slab_pool.h"
 
 namespace tuntap {
@@ -72,16 +73,19 @@ Napi::Function TunHandle::Init(Napi::Env env) {
   return DefineClass(env, "TunHandle", methods);
 }
 
-// new TunHandle(fd, maxPacketSize, maxBatch, writeResults: Int32Array,
+// new TunHandle(fd: OwnedFd, maxPacketSize, maxBatch, writeResults: Int32Array,
 //               onRead(slab, descriptors, count, bytes), onWritable(), onError(errno, syscall),
 //               readerThread: boolean, readerCpu: number (-1: any))
-// The handle owns fd from its first line, whatever happens next; the one
+// The handle takes the fd over first thing, whatever happens next; the one
 // exception is an fd another TunHandle already holds (EEXIST), which stays
-// with its owner.
+// with that handle (the OwnedFd lets go of it, unclosed).
 TunHandle::TunHandle(const Napi::CallbackInfo& info) : PolledHandle<TunHandle>(info, "TunHandle") {
   Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  if (OwnsFd(fd)) throw ErrnoError(env, EEXIST, "TunHandle");
+  if (OwnsFd(OwnedFd::Peek(env, info[0]))) {
+    OwnedFd::Forget(env, info[0]);
+    throw ErrnoError(env, EEXIST, "TunHandle");
+  }
+  int fd = OwnedFd::Take(env, info[0]);
   try {
     maxPacketSize_ = info[1].As<Napi::Number>().Uint32Value();
     maxBatch_ = std::max<uint32_t>(1, info[2].As<Napi::Number>().Uint32Value());

@@ -33,9 +33,21 @@ export interface NativeTunHandle {
   close(done?: (errno: number) => void): void;
 }
 
+/**
+ * An fd between the kernel and its handle; see src/owned_fd.h. Closed at
+ * garbage collection or the environment's teardown unless a handle took it.
+ */
+export interface NativeOwnedFd {
+  /** -1 once closed or taken. */
+  readonly fd: number;
+  /** Without `done` the fd is closed at once; with it, on the thread pool, then done(errno). */
+  close(done?: (errno: number) => void): void;
+}
+
 export interface NativeTunHandleConstructor {
+  /** Takes `fd` over, even if it throws (but for EEXIST: another handle holds that fd). */
   new (
-    fd: number,
+    fd: NativeOwnedFd,
     maxPacketSize: number,
     maxBatch: number,
     writeResults: Int32Array,
@@ -64,9 +76,9 @@ export interface NativeNetlinkSocket {
   close(): void;
 }
 
-/** A bound NETLINK_ROUTE socket nobody wraps yet: its fd is the taker's to close. */
+/** A bound NETLINK_ROUTE socket nobody wraps yet. */
 export interface CreatedNetlinkSocket {
-  fd: number;
+  fd: NativeOwnedFd;
   portId: number;
 }
 
@@ -75,9 +87,9 @@ export interface NativeNetlinkSocketConstructor {
   open(groups: number, receiveBufferSize: number, netns?: NetnsTarget): Promise<CreatedNetlinkSocket>;
   /** The same on the JS thread (a setns() pair with `netns`). */
   openSync(groups: number, receiveBufferSize: number, netns?: NetnsTarget): CreatedNetlinkSocket;
-  /** Wraps a socket from open(); owns `fd` from then on, even if it throws. */
+  /** Wraps a socket from open(); takes `fd` over, even if it throws. */
   new (
-    fd: number,
+    fd: NativeOwnedFd,
     portId: number,
     onData: (batch: Buffer, lengths: number[]) => void,
     onError: (errno: number, syscall: string) => void,
@@ -132,7 +144,7 @@ export interface NativeBinding {
     flags: number,
     netns?: NetnsTarget,
     options?: [number, number, number, number],
-  ): Promise<{ fd: number; name: string; flags: number; index: number }>;
+  ): Promise<{ fd: NativeOwnedFd; name: string; flags: number; index: number }>;
   /** glibc's strerror (lib/internal/errno.ts has the same words in JavaScript; a test compares them). */
   strerror(errno: number): string;
   readonly constants: NativeConstants;
@@ -159,6 +171,8 @@ export interface NativeBinding {
   adoptFd(fd: number): void;
   readonly TunHandle: NativeTunHandleConstructor;
   readonly NetlinkSocket: NativeNetlinkSocketConstructor;
+  /** Owns an fd from elsewhere (fromFd) until a TunHandle takes it. */
+  readonly OwnedFd: new (fd: number) => NativeOwnedFd;
   /** A path to open, or a namespace fd this process owns (taken over). */
   readonly NetnsFile: new (pathOrFd: string | number) => NativeNetnsFile;
 }
