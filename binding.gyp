@@ -15,6 +15,7 @@
         "src/tun_ioctl.cc",
         "src/netns.cc",
         "src/polled_fd.cc",
+        "src/owned_fd.cc",
         "src/slab_pool.cc",
         "src/reader_thread.cc"
       ],

@@ -27,7 +27,7 @@ import { validateAbortSignal, validateBoolean, validateObject } from './internal
 import { LINK_EVENTS, type TunDeviceEvents } from './device/events';
 import { checkId, checkSendBufferSize, decodeFlags, type TunFlags } from './device/kernel';
 import { enableOffload, type EnabledOffloads } from './device/offload';
-import { adoptQueue, closeFd, closeFdAsync, deletePersistent, openQueue, type OpenedQueue } from './device/open';
+import { adoptQueue, closeQueue, deletePersistent, openQueue, type OpenedQueue } from './device/open';
 import {
   maxPacketSize,
   validateOptions,
@@ -41,7 +41,7 @@ import {
   type ValidOptions,
 } from './device/options';
 import type { PacketReadable } from './device/packet-readable';
-import { dropHint, FATAL_WRITE_ERRORS, warnUnheardDrop, type TunDeviceStats } from './device/stats';
+import { DROPPED_AT_CLOSE, dropHint, FATAL_WRITE_ERRORS, warnUnheardDrop, type TunDeviceStats } from './device/stats';
 import { DeviceReadable, PacketView as PacketViewClass, PacketWritable } from './device/streams';
 import { kBatchReading, kStartReading, kStopReading, kWrite, kWriteFailed, kWritev } from './device/symbols';
 import type { AddressInfo, LinkInfo } from './netlink/codec';
@@ -160,8 +160,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     const netns = openNetnsFile(opts.kernel.netns);
     const opening = openQueue(opts, netns);
     try {
-      const opened =
-        signal === undefined ? await opening : await abortable(opening, signal, (late) => void closeFdAsync(late.fd));
+      const opened = signal === undefined ? await opening : await abortable(opening, signal, (late) => void closeQueue(late.fd));
       return new TunDevice(opts, opened, netns);
     } catch (error) {
       // An abort settles before the thread pool is done with the namespace
@@ -190,7 +189,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     const netns = openNetnsFile(opts.kernel.netns);
     try {
       const opened = await openQueue(opts, netns);
-      await closeFdAsync(opened.fd);
+      await closeQueue(opened.fd);
       return opened.name;
     } finally {
       netns?.close();
@@ -240,9 +239,9 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.packetInfo = opts.packetInfo;
     let offload: EnabledOffloads | null = null;
     try {
-      if (opts.offload) offload = enableOffload(opened.fd, opts.offload, this.name);
+      if (opts.offload) offload = enableOffload(opened.fd.fd, opts.offload, this.name);
     } catch (error) {
-      closeFd(opened.fd);
+      opened.fd.close();
       throw error;
     }
     this.offload = offload;
@@ -520,11 +519,20 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   #teardown(error: Error | undefined): void {
     this.#state = 'closed';
     this.#reading = false;
-    this.#pushedMemory = undefined;
     this.#stopAbortListening?.();
     this.#stopAbortListening = undefined;
     this.#closeNetlink();
     this.#netnsFile?.close();
+    // What a reader thread took from the kernel reaches readable or the batch
+    // handler before the end; what cannot (destroy(error), a close from
+    // inside a read callback) is counted.
+    const rest = this.#handle.stopReader(error === undefined);
+    if (rest !== undefined && rest[0] > 0) {
+      this.#packetsRead += rest[0];
+      this.#bytesRead += rest[1];
+      this.#discardedAtClose(rest[0]);
+    }
+    this.#pushedMemory = undefined;
     // Closing a TUN queue takes the kernel's rtnl lock and an RCU grace
     // period (synchronize_net): native code does it off the event loop.
     // 'error' at once (on the next tick), 'close' when the fd is really gone.
@@ -537,7 +545,11 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     // itself reports it once, so an unhandled fatal error throws once.
     const r = this.readable;
     if (!r.destroyed) {
-      if (error !== undefined) r.destroy(r.listenerCount('error') > 0 ? error : undefined);
+      if (error !== undefined) {
+        // Read, pushed, and never to be read from readable.
+        this.#discardedAtClose(r.readableLength);
+        r.destroy(r.listenerCount('error') > 0 ? error : undefined);
+      }
       // Closed from a 'data' handler: the rest of the batch, already taken
       // from the kernel, is pushed before the end.
       else if (this.#pushing) this.#endAfterPush = true;
@@ -561,6 +573,11 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    */
   #isClosed(): boolean {
     return this.#state === 'closed';
+  }
+
+  /** Packets read from the kernel that closing the device discarded before anyone got them. */
+  #discardedAtClose(packets: number): void {
+    if (packets > 0) this.#dropped[DROPPED_AT_CLOSE] = (this.#dropped[DROPPED_AT_CLOSE] ?? 0) + packets;
   }
 
   #assertOpen(what: string): void {
@@ -588,15 +605,18 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       markAsUntransferable(memory);
     }
     let more = true;
+    let i = 0;
     // push() runs 'data' handlers, which may close or destroy the device.
     this.#pushing = true;
     try {
-      for (let i = 0; i < count && !r.destroyed; i++) {
+      for (; i < count && !r.destroyed; i++) {
         more = r.push(new PacketView(memory, base + d[2 * i], d[2 * i + 1]));
       }
     } finally {
       this.#pushing = false;
     }
+    // readable was destroyed under the batch (destroy(error) from a handler).
+    if (i < count) this.#discardedAtClose(count - i);
     if (this.#endAfterPush) {
       this.#endAfterPush = false;
       if (!r.destroyed) r.push(null);

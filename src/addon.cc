@@ -5,6 +5,7 @@
 #include "errno_error.h"
 #include "netlink_socket.h"
 #include "netns.h"
+#include "owned_fd.h"
 #include "tun_handle.h"
 #include "tun_ioctl.h"
 #include "tun_offload.h"
@@ -105,6 +106,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
                   "tunFdInUse"));
   exports.Set("NetlinkSocket", NetlinkSocket::Init(env));
   exports.Set("NetnsFile", NetnsFile::Init(env));
+  exports.Set("OwnedFd", OwnedFd::Init(env));
   return exports;
 }
 

@@ -28,7 +28,8 @@ struct AddonData {
   std::unordered_set<NativeResource*> live;
   napi_async_cleanup_hook_handle cleanupHook = nullptr;
   bool tearingDown = false;
-  size_t closing = 0;  // uv handles whose close callback has not run yet
+  size_t closing = 0;                    // uv handles whose close callback has not run yet
+  Napi::FunctionReference ownedFdClass;  // OwnedFd::New makes them from native code
 };
 
 // Track / untrack a resource for the environment's cleanup hook.

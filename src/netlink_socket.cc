@@ -10,6 +10,7 @@
 
 #include "errno_error.h"
 #include "netns.h"
+#include "owned_fd.h"
 
 #ifndef NETLINK_EXT_ACK
 #define NETLINK_EXT_ACK 11
@@ -82,10 +83,14 @@ CreatedSocket CreateSocket(uint32_t groups, int receiveBufferSize, const NetnsTa
   return r;
 }
 
-Napi::Object Created(Napi::Env env, const CreatedSocket& created) {
+// { fd: OwnedFd, portId }. The OwnedFd owns created->fd from the moment it
+// exists (see owned_fd.h); until then it stays the caller's.
+Napi::Object Created(Napi::Env env, CreatedSocket* created) {
+  Napi::Object fd = OwnedFd::New(env, created->fd);
+  created->fd = -1;
   Napi::Object result = Napi::Object::New(env);
-  result.Set("fd", created.fd);
-  result.Set("portId", created.portId);
+  result.Set("fd", fd);
+  result.Set("portId", created->portId);
   return result;
 }
 
@@ -99,7 +104,7 @@ class CreateWorker : public Napi::AsyncWorker {
         receiveBufferSize_(receiveBufferSize),
         netns_(std::move(netns)),
         deferred_(Napi::Promise::Deferred::New(env)) {}
-  // An fd nobody took (the environment went away first) is closed here.
+  // An fd no OwnedFd took (JS stopped before OnOK made one) is closed here.
   ~CreateWorker() override {
     if (created_.fd >= 0) ::close(created_.fd);
   }
@@ -114,9 +119,7 @@ class CreateWorker : public Napi::AsyncWorker {
       deferred_.Reject(ErrnoError(env, created_.err, created_.syscall).Value());
       return;
     }
-    Napi::Object result = Created(env, created_);
-    created_.fd = -1;  // JS owns it now
-    deferred_.Resolve(result);
+    deferred_.Resolve(Created(env, &created_));
   }
 
  private:
@@ -160,14 +163,19 @@ Napi::Value NetlinkSocket::OpenSync(const Napi::CallbackInfo& info) {
   int receiveBufferSize = info[1].As<Napi::Number>().Int32Value();
   CreatedSocket created = CreateSocket(groups, receiveBufferSize, NetnsArg(info, 2));
   if (created.err != 0) throw ErrnoError(env, created.err, created.syscall);
-  return Created(env, created);
+  try {
+    return Created(env, &created);
+  } catch (...) {
+    if (created.fd >= 0) ::close(created.fd);
+    throw;
+  }
 }
 
 NetlinkSocket::NetlinkSocket(const Napi::CallbackInfo& info) : PolledHandle<NetlinkSocket>(info, "NetlinkSocket") {
   Napi::Env env = info.Env();
   // The fd is ours from this line: io_ closes it if anything below throws
-  // (and Adopt closes it if it fails), so whoever passed it never closes it.
-  Adopt(env, info[0].As<Napi::Number>().Int32Value());
+  // (and Adopt closes it if it fails).
+  Adopt(env, OwnedFd::Take(env, info[0]));
   portId_ = info[1].As<Napi::Number>().Uint32Value();
   SetCallbacks(info, {info[2].As<Napi::Function>(), info[3].As<Napi::Function>()});
   buffer_.resize(kDatagramSize);

@@ -3,12 +3,12 @@
 // requests with send() and gets every datagram the kernel queued, a batch per
 // wake-up, in one call of the `onData` callback bound at construction.
 //
-//   NetlinkSocket.open(groups, receiveBufferSize, netns?) -> Promise<{ fd, portId }>
+//   NetlinkSocket.open(groups, receiveBufferSize, netns?) -> Promise<{ fd: OwnedFd, portId }>
 //                                              the socket made and bound on the
 //                                              thread pool (in `netns` if given)
 //   NetlinkSocket.openSync(...)                the same on the JS thread
-//   new NetlinkSocket(fd, portId, onData, onError)
-//                                              owns fd from its first line
+//   new NetlinkSocket(fd: OwnedFd, portId, onData, onError)
+//                                              takes the fd over first thing
 //   onData(batch: Buffer, lengths: number[])  datagrams back to back, in order
 //   onError(errno, syscall)                   ENOBUFS: multicast messages were
 //                                              lost (not fatal; the socket

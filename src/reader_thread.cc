@@ -69,6 +69,7 @@ ReaderThread::ReaderThread(int fd, uint32_t maxPacketSize, uint32_t maxBatch, si
 
 ReaderThread::~ReaderThread() {
   Stop();
+  Discard(nullptr);
   if (notifyFd_ >= 0) ::close(notifyFd_);
   if (controlFd_ >= 0) ::close(controlFd_);
 }
@@ -123,12 +124,25 @@ void ReaderThread::Stop() {
   stop_ = true;
   Signal(controlFd_);
   pthread_join(thread_, nullptr);
-  // Batches the loop did not take.
-  for (uint32_t i = head_; i != tail_; i++) {
+}
+
+uint32_t ReaderThread::Discard(double* bytes) {
+  Stop();  // the thread publishes nothing more
+  uint32_t packets = 0;
+  double total = 0;
+  const uint32_t head = head_;
+  for (uint32_t i = head; i != tail_; i++) {
     Slot& slot = slots_[i % kSlots];
+    // The loop took the front batch's first position_ packets already.
+    for (uint32_t k = i == head ? position_ : 0; k < slot.count; k++, packets++) total += slot.descriptors[2 * k + 1];
     if (slot.slab != nullptr) slot.slab->Unref();
     slot.slab = nullptr;
+    slot.count = 0;
   }
+  head_ = tail_.load();
+  position_ = 0;
+  if (bytes != nullptr) *bytes = total;
+  return packets;
 }
 
 void* ReaderThread::Main(void* self) {

@@ -91,8 +91,12 @@ class ReaderThread {
   // Makes the eventfds and starts the thread (inactive), on CPU `cpu` only
   // if that is not negative; 0 or an errno (EINVAL: no such CPU for us).
   int Start(int cpu);
-  // Stops and joins the thread; idempotent. Packets in the ring are dropped.
+  // Stops and joins the thread; idempotent. The batches it published stay
+  // in the ring, for Peek() (TunHandle hands them to JS at close) until
+  // Discard() or the destructor drops them.
   void Stop();
+  // Drops every batch the loop has not taken: the packets (and *bytes).
+  uint32_t Discard(double* bytes);
 
   // The loop thread's side. ---------------------------------------------------
   // Readable (level: its counter stays set) while batches are ready.

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "errno_error.h"
+#include "owned_fd.h"
 #include "slab_pool.h"
 
 namespace tuntap {
@@ -66,21 +67,25 @@ Napi::Function TunHandle::Init(Napi::Env env) {
       InstanceMethod<&TunHandle::WriteViews>("writeViews"),
       InstanceMethod<&TunHandle::WriteSlab>("writeSlab"),
       InstanceMethod<&TunHandle::WaitWritable>("waitWritable"),
+      InstanceMethod<&TunHandle::StopReader>("stopReader"),
   };
   AddCommonMethods(methods);
   return DefineClass(env, "TunHandle", methods);
 }
 
-// new TunHandle(fd, maxPacketSize, maxBatch, writeResults: Int32Array,
+// new TunHandle(fd: OwnedFd, maxPacketSize, maxBatch, writeResults: Int32Array,
 //               onRead(slab, descriptors, count, bytes), onWritable(), onError(errno, syscall),
 //               readerThread: boolean, readerCpu: number (-1: any))
-// The handle owns fd from its first line, whatever happens next; the one
+// The handle takes the fd over first thing, whatever happens next; the one
 // exception is an fd another TunHandle already holds (EEXIST), which stays
-// with its owner.
+// with that handle (the OwnedFd lets go of it, unclosed).
 TunHandle::TunHandle(const Napi::CallbackInfo& info) : PolledHandle<TunHandle>(info, "TunHandle") {
   Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  if (OwnsFd(fd)) throw ErrnoError(env, EEXIST, "TunHandle");
+  if (OwnsFd(OwnedFd::Peek(env, info[0]))) {
+    OwnedFd::Forget(env, info[0]);
+    throw ErrnoError(env, EEXIST, "TunHandle");
+  }
+  int fd = OwnedFd::Take(env, info[0]);
   try {
     maxPacketSize_ = info[1].As<Napi::Number>().Uint32Value();
     maxBatch_ = std::max<uint32_t>(1, info[2].As<Napi::Number>().Uint32Value());
@@ -277,6 +282,7 @@ bool TunHandle::ReadBatch(Napi::Env env) {
   // 0.72 us of CPU a packet in the same run (--baseline).
   napi_callback_scope scope = nullptr;
   if (napi_open_callback_scope(env, Value(), AsyncContext(), &scope) != napi_ok) scope = nullptr;
+  InRead inRead(this);
   uint32_t total = 0;
   double bytes = 0;
   Part part;
@@ -294,6 +300,7 @@ bool TunHandle::ReadBatch(Napi::Env env) {
     bool partEnded = part.count < limit && !(threadReads_ && part.count > 0 && part.stop == 0);
     if (partEnded || total >= maxBatch_ || !reading_ || io_.fd() < 0 || !JsAllowed()) break;
   }
+  inRead.End();
   if (scope != nullptr) napi_close_callback_scope(env, scope);
   // Packets left in the kernel after a full batch, or after half a slab's
   // bytes (a slab that filled says nothing of what is left: at a light load
@@ -518,6 +525,34 @@ Napi::Value TunHandle::WriteSlab(const Napi::CallbackInfo& info) {
     writeResults_[done] = static_cast<int32_t>(n);
   }
   return Napi::Number::New(env, done);
+}
+
+// stopReader(deliver) -> [packets, bytes] the reader thread had read and
+// that were discarded, or undefined without a thread. The thread is joined
+// first: nothing more leaves the kernel. With `deliver` its batches go to
+// onRead, in order, unless a read callback is running: the rest of its part
+// would then come after them, so they are discarded instead.
+Napi::Value TunHandle::StopReader(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (thread_ == nullptr) return env.Undefined();
+  bool deliver = info[0].ToBoolean().Value() && !inRead_;
+  reading_ = false;
+  UpdatePoll();
+  thread_->Stop();
+  if (deliver) {
+    InRead inRead(this);
+    Part part;
+    // Each part takes at least a packet or a finished slot off the ring.
+    while (thread_ != nullptr && thread_->Ready() && io_.fd() >= 0 && JsAllowed()) {
+      ReadThreadPart(env, maxBatch_, true, &part);
+    }
+  }
+  double bytes = 0;
+  uint32_t packets = thread_ != nullptr ? thread_->Discard(&bytes) : 0;
+  Napi::Array rest = Napi::Array::New(env, 2);
+  rest.Set(0u, Napi::Number::New(env, packets));
+  rest.Set(1u, Napi::Number::New(env, bytes));
+  return rest;
 }
 
 Napi::Value TunHandle::WaitWritable(const Napi::CallbackInfo& info) {

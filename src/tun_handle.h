@@ -60,6 +60,24 @@ class TunHandle : public PolledHandle<TunHandle> {
   Napi::Value WriteViews(const Napi::CallbackInfo& info);
   Napi::Value WriteSlab(const Napi::CallbackInfo& info);
   Napi::Value WaitWritable(const Napi::CallbackInfo& info);
+  Napi::Value StopReader(const Napi::CallbackInfo& info);
+
+  // inRead_ for a scope, exceptions included.
+  class InRead {
+   public:
+    explicit InRead(TunHandle* handle) : handle_(handle), was_(handle->inRead_) { handle->inRead_ = true; }
+    ~InRead() { End(); }
+    InRead(const InRead&) = delete;
+    InRead& operator=(const InRead&) = delete;
+    void End() {
+      if (handle_ != nullptr) handle_->inRead_ = was_;
+      handle_ = nullptr;
+    }
+
+   private:
+    TunHandle* handle_;
+    bool was_;
+  };
 
   void UpdatePoll();
   // Whether the queue looks busy: it read a full batch, or half a slab's
@@ -91,6 +109,7 @@ class TunHandle : public PolledHandle<TunHandle> {
 
   bool reading_ = false;
   bool waitingWritable_ = false;
+  bool inRead_ = false;  // ReadBatch (or StopReader) is handing packets to JS
 
   uint32_t maxPacketSize_;  // room reserved for one read
   uint32_t maxBatch_;       // packets per wake-up at most

@@ -15,6 +15,7 @@
 
 #include "errno_error.h"
 #include "netns.h"
+#include "owned_fd.h"
 #include "tun_open.h"
 
 namespace tuntap {
@@ -130,7 +131,7 @@ class OpenWorker : public Napi::AsyncWorker {
  public:
   OpenWorker(Napi::Env env, OpenSpec spec)
       : Napi::AsyncWorker(env, "TunDeviceOpen"), spec_(std::move(spec)), deferred_(Napi::Promise::Deferred::New(env)) {}
-  // An fd nobody took (the environment went away first) is closed here.
+  // An fd no OwnedFd took (JS stopped before OnOK made one) is closed here.
   ~OpenWorker() override {
     if (opened_.fd >= 0) ::close(opened_.fd);
   }
@@ -147,12 +148,14 @@ class OpenWorker : public Napi::AsyncWorker {
       deferred_.Reject(error.Value());
       return;
     }
+    // The fd's owner from here on, whatever becomes of JS (see owned_fd.h).
+    Napi::Object fd = OwnedFd::New(env, opened_.fd);
+    opened_.fd = -1;
     Napi::Object result = Napi::Object::New(env);
-    result.Set("fd", opened_.fd);
+    result.Set("fd", fd);
     result.Set("name", Napi::String::New(env, opened_.name));
     result.Set("flags", opened_.flags);
     result.Set("index", opened_.index);
-    opened_.fd = -1;  // JS owns it now
     deferred_.Resolve(result);
   }
 
@@ -163,7 +166,7 @@ class OpenWorker : public Napi::AsyncWorker {
 };
 
 // openTun(path, name, flags, netns, [owner, group, sendBufferSize, persist])
-//   -> Promise<{ fd, name, flags, index }>
+//   -> Promise<{ fd: OwnedFd, name, flags, index }>
 Napi::Value OpenTun(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   OpenSpec spec;

@@ -89,3 +89,32 @@ faultTest(
   },
   { timeout: 240_000 },
 );
+
+interface TerminateOpenReport {
+  rounds: number;
+  openMs: number;
+  /** Rounds whose worker ended with an open called and its result not yet in JS. */
+  midOpen: number;
+  /** Rounds whose worker had every result before it ended. */
+  settled: number;
+  fdsBefore: number;
+  fdsAfter: number;
+  reopenFailures: string[];
+  failures: string[];
+}
+
+faultTest(
+  'workers terminated while TunDevice.open(), Netlink.open() and Netlink.watch() are in flight leak no fd, and every device name opens again',
+  async () => {
+    const run = await runChild('terminate-open', ['120'], { timeoutMs: 150_000 });
+    assertCleanExit(run);
+    const r = childReport<TerminateOpenReport>(run);
+    assert.deepEqual(r.failures, [], transcript(run));
+    // The terminations landed all over the opens: some before JS had the results, some after.
+    assert.ok(r.midOpen > 0, `no termination landed mid-open: ${JSON.stringify(r)}`);
+    assert.ok(r.settled > 0, `every termination landed mid-open: ${JSON.stringify(r)}`);
+    assert.deepEqual(r.reopenFailures, [], 'a queue fd outlived its worker and holds its device');
+    assert.equal(r.fdsAfter, r.fdsBefore, 'every fd the workers opened is closed');
+  },
+  { timeout: 180_000 },
+);

@@ -1,19 +1,18 @@
 // Opening, adopting and deleting a queue: everything before a TunDevice
 // exists (and the fd closes for when none will). The syscalls run on the
-// thread pool (native.openTun, fs.close); a failure closes what was opened.
-import { close, closeSync } from 'node:fs';
+// thread pool (native.openTun, the fd's close); a failure closes what was opened.
 import { EPERM, ENODEV } from '../internal/errno';
 import { TunError, fromNative, invalidValue } from '../internal/errors';
-import { isNativeErrnoError, native, type NativeNetnsFile } from '../internal/native';
+import { isNativeErrnoError, native, type NativeNetnsFile, type NativeOwnedFd } from '../internal/native';
 import { validateInteger, validateName, validateObject } from '../internal/validators';
 import { linkIndex } from '../netlink/api';
 import { netnsTarget, openNetnsFile } from '../netlink/netns';
 import { decodeFlags, kernelOptionArgs } from './kernel';
 import { validateOptions, type TunDeleteOptions, type TunFromFdOptions, type TunMode, type ValidOptions } from './options';
 
-/** A queue the kernel opened: its fd, the device's name, flags and index. */
+/** A queue the kernel opened: its fd (owned until a TunHandle takes it), the device's name, flags and index. */
 export interface OpenedQueue {
-  fd: number;
+  fd: NativeOwnedFd;
   name: string;
   flags: number;
   index: number;
@@ -41,18 +40,9 @@ export async function openQueue(opts: ValidOptions, netns: NativeNetnsFile | und
   }
 }
 
-/** Closes an fd on the thread pool (closing a TUN queue takes the rtnl lock). */
-export function closeFdAsync(fd: number): Promise<void> {
-  return new Promise((resolve) => close(fd, () => resolve()));
-}
-
-/** Closes an fd at once, on the JS thread; for an fd nobody else will close. */
-export function closeFd(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    // already gone
-  }
+/** Closes an opened queue's fd on the thread pool (closing a TUN queue takes the rtnl lock). */
+export function closeQueue(fd: NativeOwnedFd): Promise<void> {
+  return new Promise((resolve) => fd.close(() => resolve()));
 }
 
 /** TunDevice.delete(): attach to a persistent device, clear IFF_PERSIST, close. */
@@ -71,7 +61,7 @@ export async function deletePersistent(name: string, options: TunDeleteOptions):
     for (const mode of modes) {
       for (const multiQueue of queues) {
         const opts = validateOptions({ ...options, name, mode, multiQueue, persist: false });
-        let opened: { fd: number; flags: number };
+        let opened: { fd: NativeOwnedFd; flags: number };
         try {
           opened = await openQueue(opts, netns);
         } catch (error) {
@@ -80,7 +70,7 @@ export async function deletePersistent(name: string, options: TunDeleteOptions):
           first ??= error;
           continue;
         }
-        await closeFdAsync(opened.fd);
+        await closeQueue(opened.fd);
         // The device went away since we asked (TUNSETIFF made a new one,
         // gone again with the fd), or it is not persistent.
         if ((opened.flags & native.constants.IFF_PERSIST) === 0) {
@@ -141,5 +131,5 @@ export async function adoptQueue(
     mode: flags.tap ? 'tap' : 'tun',
     multiQueue: flags.multiQueue,
   });
-  return { opts, opened: { fd, name: iff.name, flags: iff.flags, index }, netns };
+  return { opts, opened: { fd: new native.OwnedFd(fd), name: iff.name, flags: iff.flags, index }, netns };
 }

@@ -20,17 +20,24 @@ export interface TunDeviceStats {
   readonly packetsWritten: number;
   readonly bytesWritten: number;
   /**
-   * Packets not written, each one a 'drop' event: the kernel refused them,
-   * their memory was detached while they were queued, or destroy() discarded
-   * them from `writable`'s queue. The stream went on.
+   * Packets not delivered: each one the kernel refused, whose memory was
+   * detached while queued, or that destroy() discarded from `writable`'s
+   * queue is a 'drop' event (the stream went on); packets read that closing
+   * discarded are counted under 'closed' with no event.
    */
   readonly packetsDropped: number;
   /**
    * packetsDropped by reason: the kernel's ('EINVAL', 'EIO', ...),
-   * 'ERR_PACKET_DETACHED' or 'ERR_STREAM_DESTROYED'.
+   * 'ERR_PACKET_DETACHED', 'ERR_STREAM_DESTROYED', or 'closed': packets read
+   * from the kernel (and in packetsRead) that nobody got because
+   * destroy(error), or a close from inside a read handler, discarded them (a
+   * plain close() delivers every packet read).
    */
   readonly dropped: Readonly<Record<string, number>>;
 }
+
+/** The `dropped` reason of packets read that closing discarded. */
+export const DROPPED_AT_CLOSE = 'closed';
 
 /** Errors after which the fd is useless: the device is closed with them. */
 export const FATAL_WRITE_ERRORS = new Set(['EBADF', 'EBADFD', 'ENODEV', 'ENXIO']);

@@ -23,15 +23,32 @@ export interface NativeTunHandle {
   /** writeViews for packets given as [offset, length] pairs into one buffer. */
   writeSlab(buffer: Uint8Array, descriptors: Uint32Array, start: number, count: number): number;
   waitWritable(): void;
+  /**
+   * Stops the reader thread; with `deliver` (and not from inside onRead) its
+   * batches go to onRead first. [packets, bytes] discarded; undefined without a thread.
+   */
+  stopReader(deliver: boolean): [number, number] | undefined;
   ref(): void;
   unref(): void;
   /** Without `done` the fd is closed at once; with it, on the thread pool, then done(errno). */
   close(done?: (errno: number) => void): void;
 }
 
+/**
+ * An fd between the kernel and its handle; see src/owned_fd.h. Closed at
+ * garbage collection or the environment's teardown unless a handle took it.
+ */
+export interface NativeOwnedFd {
+  /** -1 once closed or taken. */
+  readonly fd: number;
+  /** Without `done` the fd is closed at once; with it, on the thread pool, then done(errno). */
+  close(done?: (errno: number) => void): void;
+}
+
 export interface NativeTunHandleConstructor {
+  /** Takes `fd` over, even if it throws (but for EEXIST: another handle holds that fd). */
   new (
-    fd: number,
+    fd: NativeOwnedFd,
     maxPacketSize: number,
     maxBatch: number,
     writeResults: Int32Array,
@@ -60,9 +77,9 @@ export interface NativeNetlinkSocket {
   close(): void;
 }
 
-/** A bound NETLINK_ROUTE socket nobody wraps yet: its fd is the taker's to close. */
+/** A bound NETLINK_ROUTE socket nobody wraps yet. */
 export interface CreatedNetlinkSocket {
-  fd: number;
+  fd: NativeOwnedFd;
   portId: number;
 }
 
@@ -71,9 +88,9 @@ export interface NativeNetlinkSocketConstructor {
   open(groups: number, receiveBufferSize: number, netns?: NetnsTarget): Promise<CreatedNetlinkSocket>;
   /** The same on the JS thread (a setns() pair with `netns`). */
   openSync(groups: number, receiveBufferSize: number, netns?: NetnsTarget): CreatedNetlinkSocket;
-  /** Wraps a socket from open(); owns `fd` from then on, even if it throws. */
+  /** Wraps a socket from open(); takes `fd` over, even if it throws. */
   new (
-    fd: number,
+    fd: NativeOwnedFd,
     portId: number,
     onData: (batch: Buffer, lengths: number[]) => void,
     onError: (errno: number, syscall: string) => void,
@@ -128,7 +145,7 @@ export interface NativeBinding {
     flags: number,
     netns?: NetnsTarget,
     options?: [number, number, number, number],
-  ): Promise<{ fd: number; name: string; flags: number; index: number }>;
+  ): Promise<{ fd: NativeOwnedFd; name: string; flags: number; index: number }>;
   /** glibc's strerror (lib/internal/errno.ts has the same words in JavaScript; a test compares them). */
   strerror(errno: number): string;
   readonly constants: NativeConstants;
@@ -155,6 +172,8 @@ export interface NativeBinding {
   adoptFd(fd: number): void;
   readonly TunHandle: NativeTunHandleConstructor;
   readonly NetlinkSocket: NativeNetlinkSocketConstructor;
+  /** Owns an fd from elsewhere (fromFd) until a TunHandle takes it. */
+  readonly OwnedFd: new (fd: number) => NativeOwnedFd;
   /** A path to open, or a namespace fd this process owns (taken over). */
   readonly NetnsFile: new (pathOrFd: string | number) => NativeNetnsFile;
 }

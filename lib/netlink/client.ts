@@ -3,7 +3,6 @@
 // any number of requests in flight, and everything else handed on as a
 // notification. Nothing here blocks: a request is one non-blocking send, and
 // its promise settles when the reply's datagram comes up through the poll.
-import { close } from 'node:fs';
 import { abortError, abortable } from '../internal/abort';
 import { EBADMSG, ENOBUFS } from '../internal/errno';
 import { netlinkClosed } from '../internal/errors';
@@ -114,8 +113,7 @@ export class NetlinkClient {
     signal?: AbortSignal,
   ): Promise<NetlinkClient> {
     const opening = native.NetlinkSocket.open(groups, RECEIVE_BUFFER_SIZE, netns);
-    const created = signal === undefined ? await opening : await abortable(opening, signal, (late) => close(late.fd, () => {}));
-    // The fd has no owner between the promise and this line: nothing may come in between.
+    const created = signal === undefined ? await opening : await abortable(opening, signal, (late) => late.fd.close());
     return NetlinkClient.#wrap(created, handlers, keepAlive);
   }
 
@@ -129,7 +127,7 @@ export class NetlinkClient {
 
   static #wrap(created: CreatedNetlinkSocket, handlers: ClientHandlers, keepAlive: boolean): NetlinkClient {
     let client: NetlinkClient | undefined;
-    // Owns created.fd from here, even if it throws.
+    // Takes created.fd over, even if it throws.
     const socket = new native.NetlinkSocket(
       created.fd,
       created.portId,
