@@ -17,7 +17,7 @@ import { validateAbortSignal, validateObject } from './internal/validators';
 import { LINK_EVENTS, type TunDeviceEvents } from './device/events';
 import { checkId, checkSendBufferSize, decodeFlags, type TunFlags } from './device/kernel';
 import { enableOffload, type EnabledOffloads } from './device/offload';
-import { adoptQueue, closeFd, closeFdAsync, deletePersistent, openQueue, type OpenedQueue } from './device/open';
+import { adoptQueue, closeFd, closeFdAsync, deleteDevice, openQueue, type OpenedQueue } from './device/open';
 import {
   maxPacketSize,
   validateOptions,
@@ -173,19 +173,21 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   /**
-   * Deletes a persistent device: attaches to it, clears IFF_PERSIST and
-   * closes, so the kernel removes it. Fails with EBUSY while another process
-   * holds the (single-queue) device: call {@link TunDevice.setPersist}(false)
-   * there instead; ENODEV when there is no persistent device of that name.
-   * TUNSETIFF only attaches with the device's own mode and
-   * multi-queue setting; when they are not given, each pairing is tried.
+   * Deletes a TUN/TAP device as `ip link del` does (RTM_DELLINK, in the
+   * device's namespace with `netns`): persistent or not, whether or not
+   * queues are open, here or in other processes. Open queues stay usable
+   * objects: their reads end and writes fail (EBADFD or EIO), and close() works.
+   * ENODEV when there is no link of that name; EINVAL when it is not a TUN/TAP
+   * device, or not of the `mode` or `multiQueue` given. Needs CAP_NET_ADMIN;
+   * without it, the owner of a persistent device that no queue holds can
+   * still delete it (attach, clear IFF_PERSIST, close).
    *
    * ```ts
    * await TunDevice.delete('vpn0');
    * ```
    */
   static async delete(name: string, options: TunDeleteOptions = {}): Promise<void> {
-    return deletePersistent(name, options);
+    return deleteDevice(name, options);
   }
 
   /**

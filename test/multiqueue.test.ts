@@ -151,6 +151,40 @@ privilegedTest('detachQueue() on a single-queue device says ENOTSUP and why', as
   await assert.rejects(dev.detachQueue(), { code: 'ENOTSUP', message: /multiQueue: true/ });
 });
 
+// ---- TunDevice.delete() as the kernel selftest's RTM_DELLINK --------------
+
+privilegedTest('delete() removes a multi-queue device whose queues are open (delete_detach_close)', async () => {
+  const [a, b] = await openQueues(2);
+  a.on('error', () => {});
+  b.on('error', () => {});
+  await TunDevice.delete(a.name);
+  assert.equal(linkExists(a.name), false);
+  await assert.rejects(a.detachQueue(), { code: 'EINVAL' });
+  await Promise.all([a.close(), b.close()]);
+  assert.equal(a.fd, -1);
+});
+
+privilegedTest('delete() removes a device with a detached queue, which then closes (detach_delete_close)', async () => {
+  const [a, b] = await openQueues(2);
+  b.on('error', () => {});
+  await a.detachQueue();
+  await TunDevice.delete(a.name, { multiQueue: true });
+  assert.equal(linkExists(a.name), false);
+  await Promise.all([a.close(), b.close()]);
+});
+
+privilegedTest('delete() removes a device with a reattached queue, which then closes (reattach_delete_close)', async () => {
+  const [a, b] = await openQueues(2);
+  a.on('error', () => {});
+  b.on('error', () => {});
+  await a.detachQueue();
+  await a.attachQueue();
+  await TunDevice.delete(a.name);
+  assert.equal(linkExists(a.name), false);
+  await assert.rejects(a.attachQueue(), { code: 'EINVAL' });
+  await Promise.all([a.close(), b.close()]);
+});
+
 /**
  * A worker that opens one queue of `name`, reads `want` UDP flows, closes (or
  * not) and exits. `exited` is taken at once: a worker that closes and exits

@@ -44,6 +44,26 @@ privilegedTest('delete() of a device that does not exist fails with ENODEV and c
   assert.equal(linkExists(name), false);
 });
 
+privilegedTest('delete() removes a single-queue device that is open, as ip link del does', async () => {
+  const dev = await TunDevice.open({ name: uniqueName('pdopen') });
+  dev.on('error', () => {});
+  await TunDevice.delete(dev.name, { mode: 'tun' });
+  assert.equal(linkExists(dev.name), false);
+  await dev.close();
+});
+
+privilegedTest('delete() refuses a link that is not a TUN/TAP device, or not of the mode given, and leaves it', async () => {
+  await assert.rejects(TunDevice.delete('lo'), { name: 'TunError', code: 'EINVAL', message: /not a TUN\/TAP device/ });
+  assert.ok(linkExists('lo'));
+  const tun = await TunDevice.create({ name: uniqueName('pdmode') });
+  try {
+    await assert.rejects(TunDevice.delete(tun, { mode: 'tap' }), { code: 'EINVAL', message: /is a tun device/ });
+    assert.ok(linkExists(tun));
+  } finally {
+    await TunDevice.delete(tun);
+  }
+});
+
 privilegedTest('setPersist(false) on an open persistent device makes close() delete it', async () => {
   const name = await TunDevice.create({ name: uniqueName('punp') });
   const dev = await TunDevice.open({ name });

@@ -2,14 +2,14 @@
 // exists (and the fd closes for when none will). The syscalls run on the
 // thread pool (native.openTun, fs.close); a failure closes what was opened.
 import { close, closeSync } from 'node:fs';
-import { EPERM, ENODEV } from '../internal/errno';
+import { EINVAL, EPERM, ENODEV } from '../internal/errno';
 import { TunError, fromNative, invalidType, invalidValue } from '../internal/errors';
 import { isNativeErrnoError, native, type NativeNetnsFile } from '../internal/native';
 import { validateName, validateObject } from '../internal/validators';
-import { linkIndex } from '../netlink/api';
+import { kDeleteLink, kTunLink, linkIndex, withNetlink } from '../netlink/api';
 import { netnsTarget, openNetnsFile } from '../netlink/netns';
 import { decodeFlags, kernelOptionArgs } from './kernel';
-import { validateOptions, type TunDeleteOptions, type TunFromFdOptions, type TunMode, type ValidOptions } from './options';
+import { validateOptions, type TunDeleteOptions, type TunFromFdOptions, type ValidOptions } from './options';
 
 /** A queue the kernel opened: its fd, the device's name, flags and index. */
 export interface OpenedQueue {
@@ -55,41 +55,47 @@ export function closeFd(fd: number): void {
   }
 }
 
-/** TunDevice.delete(): attach to a persistent device, clear IFF_PERSIST, close. */
-export async function deletePersistent(name: string, options: TunDeleteOptions): Promise<void> {
+/**
+ * TunDevice.delete(): RTM_DELLINK in the device's namespace, as `ip link del`
+ * does, once the link is known to be a TUN/TAP device of the mode and queue
+ * setting asked for. Without CAP_NET_ADMIN (EPERM), the owner of a persistent
+ * device that no queue holds can still delete it: attach, clear IFF_PERSIST, close.
+ */
+export async function deleteDevice(name: string, options: TunDeleteOptions): Promise<void> {
   validateName(name);
   if (name === '' || name.includes('%')) throw invalidValue('name', name, 'must name an existing device');
   validateObject(options, 'options');
-  const netns = openNetnsFile(validateOptions({ ...options, name }).kernel.netns);
+  const opts = validateOptions({ ...options, name });
+  const netns = openNetnsFile(opts.kernel.netns);
   try {
-    // TUNSETIFF would create a missing device (watchers would see it come
-    // and go): ask netlink first, in the device's namespace.
-    await linkIndex(name, netnsTarget(netns));
-    const modes: TunMode[] = options.mode !== undefined ? [options.mode] : ['tun', 'tap'];
-    const queues = options.multiQueue !== undefined ? [options.multiQueue] : [false, true];
-    let first: unknown;
-    for (const mode of modes) {
-      for (const multiQueue of queues) {
-        const opts = validateOptions({ ...options, name, mode, multiQueue, persist: false });
-        let opened: { fd: number; flags: number };
-        try {
-          opened = await openQueue(opts, netns);
-        } catch (error) {
-          // EINVAL: the device exists with the other mode or queue setting.
-          if (!(error instanceof TunError) || error.code !== 'EINVAL') throw error;
-          first ??= error;
-          continue;
-        }
-        await closeFdAsync(opened.fd);
-        // The device went away since we asked (TUNSETIFF made a new one,
-        // gone again with the fd), or it is not persistent.
-        if ((opened.flags & native.constants.IFF_PERSIST) === 0) {
-          throw new TunError(ENODEV, 'ioctl(TUNSETIFF)', { device: name, hint: `No persistent device '${name}' (any more)` });
-        }
-        return;
+    const unprivileged = await withNetlink(netnsTarget(netns), async (nl) => {
+      const tun = await nl[kTunLink](name);
+      const refuse = (why: string): TunError =>
+        new TunError(EINVAL, 'netlink RTM_GETLINK', { device: name, hint: `${why}: TunDevice.delete() leaves it alone` });
+      if (tun === undefined) throw refuse(`'${name}' is not a TUN/TAP device`);
+      if (options.mode !== undefined && tun.mode !== options.mode) throw refuse(`'${name}' is a ${tun.mode} device`);
+      if (options.multiQueue !== undefined && tun.multiQueue !== options.multiQueue) {
+        throw refuse(`'${name}' is ${tun.multiQueue ? 'a multi-queue' : 'a single-queue'} device`);
       }
+      try {
+        await nl[kDeleteLink](tun.index, name);
+        return undefined;
+      } catch (error) {
+        if (error instanceof TunError && error.code === 'EPERM' && tun.persist && tun.queues + tun.disabledQueues === 0)
+          return tun;
+        throw error;
+      }
+    });
+    if (unprivileged === undefined) return;
+    const { mode, multiQueue } = unprivileged;
+    const attach = validateOptions({ ...options, name, mode, multiQueue, persist: false });
+    const opened = await openQueue(attach, netns);
+    await closeFdAsync(opened.fd);
+    // The device went away since we asked (TUNSETIFF made a new one, gone
+    // again with the fd), or it is not persistent any more.
+    if ((opened.flags & native.constants.IFF_PERSIST) === 0) {
+      throw new TunError(ENODEV, 'ioctl(TUNSETIFF)', { device: name, hint: `No persistent device '${name}' (any more)` });
     }
-    throw first;
   } finally {
     netns?.close();
   }

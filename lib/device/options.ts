@@ -121,7 +121,7 @@ export type TunCreateOptions = Pick<
   'name' | 'mode' | 'packetInfo' | 'multiQueue' | 'owner' | 'group' | 'path' | 'netns'
 >;
 
-/** What {@link TunDevice.delete} needs to find a device; mode and multiQueue are tried both ways when omitted. */
+/** What {@link TunDevice.delete} needs to find a device; mode and multiQueue, when given, must be the device's. */
 export type TunDeleteOptions = Pick<TunDeviceOptions, 'mode' | 'multiQueue' | 'path' | 'netns'>;
 
 /**
