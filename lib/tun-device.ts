@@ -16,8 +16,8 @@ import type { TypedEmitter } from './internal/typed-emitter';
 import { validateAbortSignal, validateObject } from './internal/validators';
 import { LINK_EVENTS, type TunDeviceEvents } from './device/events';
 import { checkId, checkSendBufferSize, decodeFlags, type TunFlags } from './device/kernel';
-import { enableOffload, type EnabledOffloads } from './device/offload';
-import { adoptQueue, closeFd, closeFdAsync, deleteDevice, openQueue, type OpenedQueue } from './device/open';
+import type { EnabledOffloads } from './device/offload';
+import { adoptQueue, closeFdAsync, deleteDevice, openQueue, type OpenedQueue } from './device/open';
 import {
   maxPacketSize,
   validateOptions,
@@ -215,15 +215,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.multiQueue = opts.kernel.multiQueue;
     this.netns = opts.kernel.netns === '' ? undefined : opts.kernel.netns;
     this.packetInfo = opts.packetInfo;
-    let offload: EnabledOffloads | null = null;
-    try {
-      if (opts.offload) offload = enableOffload(opened.fd, opts.offload, this.name);
-    } catch (error) {
-      closeFd(opened.fd);
-      throw error;
-    }
-    this.offload = offload;
-    this.maxPacketSize = maxPacketSize(opts, offload?.headerSize ?? 0);
+    this.offload = opened.offload;
+    this.maxPacketSize = maxPacketSize(opts, opened.offload?.headerSize ?? 0);
     this.#writeResults = new Int32Array(256);
     this.#viewDescriptors = new Float64Array(3 * 256);
     this.index = opened.index;

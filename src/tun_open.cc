@@ -15,6 +15,7 @@
 
 #include "errno_error.h"
 #include "netns.h"
+#include "tun_offload.h"
 #include "tun_open.h"
 
 namespace tuntap {
@@ -44,6 +45,7 @@ struct Opened {
   char name[IFNAMSIZ] = {0};
   unsigned short flags = 0;
   unsigned index = 0;
+  int offloads = 0;  // TUN_F_* the device has on; -errno if unknown
   int err = 0;
   const char* syscall = "";
 };
@@ -81,6 +83,10 @@ Opened OpenQueue(const OpenSpec& spec) {
   r.flags = static_cast<unsigned short>(got.ifr_flags);
   r.index = ::if_nametoindex(r.name);
   if (r.index == 0) return Failed(r, "if_nametoindex");
+  // A queue joining a multi-queue device gets the device's vnet header and
+  // offloads, whatever it asked: read which offloads those are, here in the
+  // device's namespace.
+  if ((r.flags & IFF_VNET_HDR) != 0) r.offloads = DeviceOffloads(r.name);
 
   // TUNSETOWNER, TUNSETGROUP and TUNSETPERSIST take their value as the
   // ioctl argument itself, not through a pointer.
@@ -129,6 +135,7 @@ class OpenWorker : public Napi::AsyncWorker {
     result.Set("name", Napi::String::New(env, opened_.name));
     result.Set("flags", opened_.flags);
     result.Set("index", opened_.index);
+    result.Set("offloads", opened_.offloads);
     opened_.fd = -1;  // JS owns it now
     deferred_.Resolve(result);
   }
@@ -140,7 +147,7 @@ class OpenWorker : public Napi::AsyncWorker {
 };
 
 // openTun(path, name, flags, netns, [owner, group, sendBufferSize, persist])
-//   -> Promise<{ fd, name, flags, index }>
+//   -> Promise<{ fd, name, flags, index, offloads }>
 Napi::Value OpenTun(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   OpenSpec spec;

@@ -1,12 +1,17 @@
 // Persistent devices and least privilege: root creates, an unprivileged
 // owner uses, others are refused.
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
 import { TunDevice, TunError } from '../lib';
-import { bringUp, ip, ipJson, linkExists, privilegedTest, run, skipOrFail, uniqueName, uniqueSubnet } from './helpers';
-import { LIB, openableCloneDevice, runNodeAs, uidCanRun, unprivileged } from './kernel-helpers';
+import { bringUp, collect, ip, ipJson, linkExists, privilegedTest, run, skipOrFail, uniqueName, uniqueSubnet } from './helpers';
+import { LIB, openableCloneDevice, runNodeAs, uidCanRun, udpPort, unprivileged } from './kernel-helpers';
+import { checksumsValid } from './packet-builders';
 
 interface TunInfo {
-  linkinfo: { info_kind: string; info_data: { type: string; persist: boolean; user?: string; group?: string } };
+  linkinfo: {
+    info_kind: string;
+    info_data: { type: string; persist: boolean; vnet_hdr: boolean; user?: string; group?: string };
+  };
 }
 
 function tunInfo(name: string): TunInfo['linkinfo']['info_data'] {
@@ -63,6 +68,34 @@ privilegedTest('delete() refuses a link that is not a TUN/TAP device, or not of 
     await TunDevice.delete(tun);
   }
 });
+
+privilegedTest(
+  'a persistent device re-opened without offload has its offloads cleared: UDP checksums come complete',
+  async () => {
+    const name = uniqueName('poff');
+    const first = await TunDevice.open({ name, persist: true, offload: true });
+    await first.close();
+    const dev = await TunDevice.open({ name, persist: false });
+    try {
+      assert.equal(dev.offload, null);
+      assert.equal(tunInfo(name).vnet_hdr, false);
+      const net = uniqueSubnet();
+      bringUp(name, net);
+      const got = collect(dev.readable, 1, (p) => udpPort(p) === 34000);
+      const socket = dgram.createSocket('udp4');
+      await new Promise<void>((resolve, reject) =>
+        socket.send(Buffer.alloc(1000, 3), 34000, net.host(2), (e) => (e ? reject(e) : resolve())),
+      );
+      socket.close();
+      const [p] = await got;
+      // With tx checksum offload left on, the kernel hands over a partial checksum.
+      assert.ok(checksumsValid(p), 'the UDP checksum is complete');
+    } finally {
+      await dev.close();
+    }
+    assert.equal(linkExists(name), false);
+  },
+);
 
 privilegedTest('setPersist(false) on an open persistent device makes close() delete it', async () => {
   const name = await TunDevice.create({ name: uniqueName('punp') });

@@ -1,7 +1,7 @@
 // Opening, adopting and deleting a queue: everything before a TunDevice
 // exists (and the fd closes for when none will). The syscalls run on the
 // thread pool (native.openTun, fs.close); a failure closes what was opened.
-import { close, closeSync } from 'node:fs';
+import { close } from 'node:fs';
 import { EINVAL, EPERM, ENODEV } from '../internal/errno';
 import { TunError, fromNative, invalidType, invalidValue } from '../internal/errors';
 import { isNativeErrnoError, native, type NativeNetnsFile } from '../internal/native';
@@ -9,14 +9,16 @@ import { validateName, validateObject } from '../internal/validators';
 import { kDeleteLink, kTunLink, linkIndex, withNetlink } from '../netlink/api';
 import { netnsTarget, openNetnsFile } from '../netlink/netns';
 import { decodeFlags, kernelOptionArgs } from './kernel';
+import { queueFormatMismatch, queueOffload, type EnabledOffloads } from './offload';
 import { validateOptions, type TunDeleteOptions, type TunFromFdOptions, type ValidOptions } from './options';
 
-/** A queue the kernel opened: its fd, the device's name, flags and index. */
+/** A queue the kernel opened: its fd, the device's name, flags and index, and the offloads it has. */
 export interface OpenedQueue {
   fd: number;
   name: string;
   flags: number;
   index: number;
+  offload: EnabledOffloads | null;
 }
 
 /**
@@ -30,8 +32,9 @@ export async function openQueue(opts: ValidOptions, netns: NativeNetnsFile | und
     (opts.packetInfo ? 0 : c.IFF_NO_PI) |
     (opts.kernel.multiQueue ? c.IFF_MULTI_QUEUE : 0) |
     (opts.offload ? c.IFF_VNET_HDR : 0);
+  let opened: Omit<OpenedQueue, 'offload'> & { offloads: number };
   try {
-    return await native.openTun(opts.path, opts.name, flags, netnsTarget(netns), kernelOptionArgs(opts.kernel));
+    opened = await native.openTun(opts.path, opts.name, flags, netnsTarget(netns), kernelOptionArgs(opts.kernel));
   } catch (error) {
     // A failure to enter the namespace is about the namespace file; one after
     // TUNSETIFF names the device the kernel made.
@@ -39,20 +42,29 @@ export async function openQueue(opts: ValidOptions, netns: NativeNetnsFile | und
     const device = (error as { device?: string }).device ?? (opts.name || undefined);
     throw fromNative(error, { device, path: inNetns ? opts.kernel.netns : opts.path });
   }
+  try {
+    // The kernel keeps a multi-queue device's packet format as its first
+    // queue set it: a later queue gets that format whatever it asked for.
+    let joined = false;
+    if (opts.kernel.multiQueue) {
+      const tun = await withNetlink(netnsTarget(netns), (nl) => nl[kTunLink](opened.index));
+      joined = tun !== undefined && tun.queues + tun.disabledQueues > 1;
+      if (tun !== undefined && joined && tun.packetInfo !== opts.packetInfo) {
+        const theirs = tun.packetInfo ? 'carry packet information' : 'carry no packet information';
+        throw queueFormatMismatch(opened.name, theirs, `with packetInfo: ${String(tun.packetInfo)}`);
+      }
+    }
+    const { fd, name, index } = opened;
+    return { fd, name, flags: opened.flags, index, offload: queueOffload(fd, opts.offload, opened, joined) };
+  } catch (error) {
+    await closeFdAsync(opened.fd);
+    throw error;
+  }
 }
 
 /** Closes an fd on the thread pool (closing a TUN queue takes the rtnl lock). */
 export function closeFdAsync(fd: number): Promise<void> {
   return new Promise((resolve) => close(fd, () => resolve()));
-}
-
-/** Closes an fd at once, on the JS thread; for an fd nobody else will close. */
-export function closeFd(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    // already gone
-  }
 }
 
 /**
@@ -145,5 +157,5 @@ export async function adoptQueue(
     mode: flags.tap ? 'tap' : 'tun',
     multiQueue: flags.multiQueue,
   });
-  return { opts, opened: { fd, name: iff.name, flags: iff.flags, index }, netns };
+  return { opts, opened: { fd, name: iff.name, flags: iff.flags, index, offload: null }, netns };
 }
