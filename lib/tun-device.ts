@@ -134,11 +134,14 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     // Bound once, here: the device's helpers act on this namespace even
     // after its path is deleted and made again for another one.
     const netns = openNetnsFile(opts.kernel.netns);
-    const opening = openQueue(opts, netns);
+    // Persistence comes last: until then, a failed or aborted open closes
+    // the fd, and the kernel removes a device this open made.
+    const opening = openQueue({ ...opts, kernel: { ...opts.kernel, persist: undefined } }, netns);
+    let dev: TunDevice;
     try {
       const opened =
         signal === undefined ? await opening : await abortable(opening, signal, (late) => void closeFdAsync(late.fd));
-      return new TunDevice(opts, opened, netns);
+      dev = new TunDevice(opts, opened, netns);
     } catch (error) {
       // An abort settles before the thread pool is done with the namespace
       // fd: close it only then, or its number could name another file there.
@@ -146,6 +149,15 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       opening.then(release, release);
       throw error;
     }
+    if (opts.kernel.persist !== undefined) {
+      try {
+        await dev.setPersist(opts.kernel.persist);
+      } catch (error) {
+        await dev.close();
+        throw error;
+      }
+    }
+    return dev;
   }
 
   /**

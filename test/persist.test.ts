@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { TunDevice, TunError } from '../lib';
 import { bringUp, collect, ip, ipJson, linkExists, privilegedTest, run, skipOrFail, uniqueName, uniqueSubnet } from './helpers';
-import { LIB, openableCloneDevice, runNodeAs, uidCanRun, udpPort, unprivileged } from './kernel-helpers';
+import { LIB, openableCloneDevice, runNodeAs, uidCanRun, udpPort, unprivileged, until } from './kernel-helpers';
 import { checksumsValid } from './packet-builders';
 
 interface TunInfo {
@@ -96,6 +96,47 @@ privilegedTest(
     assert.equal(linkExists(name), false);
   },
 );
+
+privilegedTest('an open with persist: true aborted while the kernel opens leaves no device behind', async () => {
+  const name = uniqueName('pabort');
+  const controller = new AbortController();
+  const opening = TunDevice.open({ name, persist: true, signal: controller.signal });
+  controller.abort();
+  await assert.rejects(opening, { name: 'AbortError' });
+  // The kernel made the device; the late fd is closed once the open returns.
+  await until(() => !linkExists(name), `'${name}' to go`);
+});
+
+privilegedTest('an open with persist: true that fails after the kernel made the device leaves none', async () => {
+  const name = uniqueName('pfail');
+  await assert.rejects(TunDevice.open({ name, persist: true, readerThread: { cpu: 1000 } }), {
+    code: 'EINVAL',
+    syscall: 'sched_setaffinity',
+  });
+  assert.equal(linkExists(name), false);
+});
+
+privilegedTest('a create() refused after the kernel attached it leaves the device as it was, not persistent', async () => {
+  const name = uniqueName('pmq');
+  const queue = await TunDevice.open({ name, multiQueue: true, offload: true });
+  try {
+    await assert.rejects(TunDevice.create({ name, multiQueue: true }), { code: 'EINVAL', message: /virtio_net_hdr/ });
+    assert.equal(tunInfo(name).persist, false);
+  } finally {
+    await queue.close();
+  }
+  assert.equal(linkExists(name), false);
+});
+
+privilegedTest('a failed open of an existing persistent device leaves it persistent', async () => {
+  const name = await TunDevice.create({ name: uniqueName('pkeep') });
+  try {
+    await assert.rejects(TunDevice.open({ name, persist: true, readerThread: { cpu: 1000 } }), { code: 'EINVAL' });
+    assert.equal(tunInfo(name).persist, true);
+  } finally {
+    await TunDevice.delete(name);
+  }
+});
 
 privilegedTest('setPersist(false) on an open persistent device makes close() delete it', async () => {
   const name = await TunDevice.create({ name: uniqueName('punp') });

@@ -23,7 +23,8 @@ export interface OpenedQueue {
 
 /**
  * Opens one queue as the options say and applies the kernel-side options,
- * on the thread pool; on any failure the fd is closed and the error is a TunError.
+ * on the thread pool; on any failure the fd is closed, persistence this
+ * open set is cleared again, and the error is a TunError.
  */
 export async function openQueue(opts: ValidOptions, netns: NativeNetnsFile | undefined): Promise<OpenedQueue> {
   const c = native.constants;
@@ -57,6 +58,10 @@ export async function openQueue(opts: ValidOptions, netns: NativeNetnsFile | und
     const { fd, name, index } = opened;
     return { fd, name, flags: opened.flags, index, offload: queueOffload(fd, opts.offload, opened, joined) };
   } catch (error) {
+    // TUNGETIFF read the flags before the options: persistence this open set is undone.
+    if (opts.kernel.persist === true && (opened.flags & c.IFF_PERSIST) === 0) {
+      await native.tunIoctl(opened.fd, native.ioctlOps.setPersist, 0).catch(() => {});
+    }
     await closeFdAsync(opened.fd);
     throw error;
   }

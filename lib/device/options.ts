@@ -90,7 +90,8 @@ export interface TunDeviceOptions {
   multiQueue?: boolean;
   /**
    * Set (true) or clear (false) IFF_PERSIST: a persistent device stays when
-   * its last fd closes, until deleted. Omitted: left as it is.
+   * its last fd closes, until deleted. Omitted: left as it is. Applied last:
+   * an open that fails or is aborted leaves no device that it made.
    */
   persist?: boolean;
   /** The uid that may open the device without CAP_NET_ADMIN (TUNSETOWNER). */
@@ -110,7 +111,7 @@ export interface TunDeviceOptions {
   sendBufferSize?: number;
   /**
    * Aborting it makes open() reject with an AbortError (and closes the fd if
-   * the kernel had already opened it).
+   * the kernel had already opened it, which removes a device this open made).
    */
   signal?: AbortSignal;
 }
