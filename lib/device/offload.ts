@@ -170,6 +170,12 @@ function enableOffload(fd: number, wanted: Wanted, device: string): EnabledOfflo
     if (rc < 0 && rc !== -EINVAL) throw new TunError(-rc, 'ioctl(TUNSETOFFLOAD)', { device });
     return rc;
   };
+  // All at once first: a queue joining meanwhile then reads the final set,
+  // never one half-way through the probing below.
+  if (set(groups.reduce((all, group) => all | group.bits, bits)) === 0) {
+    for (const group of groups) on[group.option] = true;
+    return { checksum: true, ...on, headerSize: VIRTIO_NET_HDR_SIZE };
+  }
   if (set(bits) < 0) throw new OffloadNotSupportedError('TUN_F_CSUM', 'checksum', device);
   for (const group of groups) {
     if (set(bits | group.bits) === 0) {
