@@ -87,7 +87,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   readonly writable: Writable;
   /** The largest packet `writable` accepts, headers included. */
   readonly maxPacketSize: number;
-  /** The offloads on, or null when packets carry no virtio_net_hdr. */
+  /** The device's offloads, or null when packets carry no virtio_net_hdr (set at open: they are the device's, for all its queues). */
   readonly offload: EnabledOffloads | null;
   /** Whether this is one queue of a multi-queue device. */
   readonly multiQueue: boolean;

@@ -79,13 +79,19 @@ export interface TunDeviceOptions {
    * with a 10-byte virtio_net_hdr and may be a super-packet of up to 64 KiB;
    * every packet written must start with one too. `true` takes checksum, TSO
    * and USO as far as the kernel has them; an object asks for each and fails
-   * with ENOTSUP naming the flag the kernel refuses. Default false.
+   * with ENOTSUP naming the flag the kernel refuses. Without it, the device's
+   * offloads are turned off. The header and the offloads belong to the
+   * device: see `multiQueue` for a queue joining one. Default false.
    */
   offload?: boolean | OffloadOptions;
   /**
    * Open one queue of a multi-queue device (IFF_MULTI_QUEUE). Every open of
    * the same name with multiQueue adds a queue with its own fd and streams;
-   * the kernel spreads flows over the attached queues. Default false.
+   * the kernel spreads flows over the attached queues. The kernel gives every
+   * queue the packet format of the first (virtio header, packet information):
+   * a queue whose `offload` or `packetInfo` differs from the device's fails
+   * with EINVAL; one with `offload: true` takes the device's offloads.
+   * Default false.
    */
   multiQueue?: boolean;
   /**
