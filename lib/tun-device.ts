@@ -191,8 +191,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    * objects: their reads end and writes fail (EBADFD or EIO), and close() works.
    * ENODEV when there is no link of that name; EINVAL when it is not a TUN/TAP
    * device, or not of the `mode` or `multiQueue` given. Needs CAP_NET_ADMIN;
-   * without it, the owner of a persistent device that no queue holds can
-   * still delete it (attach, clear IFF_PERSIST, close).
+   * without it, the owner of a persistent device can still delete it while
+   * no queue holds it (attach, clear IFF_PERSIST, close; else EBUSY or EPERM).
    *
    * ```ts
    * await TunDevice.delete('vpn0');

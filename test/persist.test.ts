@@ -184,6 +184,30 @@ privilegedTest('the owner uid opens the persistent device without any capability
   }
 });
 
+privilegedTest('the owner deletes its persistent device without CAP_NET_ADMIN, and an open device only with it', async (t) => {
+  if (!uidCanRun(UID)) return skipOrFail(t, `uid ${UID} cannot read the project or run node`);
+  const clone = openableCloneDevice();
+  const name = await TunDevice.create({ name: uniqueName('powndel'), owner: UID });
+  const held = await TunDevice.open({ name });
+  held.on('error', () => {});
+  try {
+    const script = `
+      const { TunDevice } = require(${JSON.stringify(LIB)});
+      TunDevice.delete(${JSON.stringify(name)}, { path: ${JSON.stringify(clone.path)} })
+        .then(() => console.log('deleted'), (e) => console.log(e.code));`;
+    // RTM_DELLINK needs CAP_NET_ADMIN; the owner's way (attach, unpersist) needs the device free.
+    assert.equal((await runNodeAs(unprivileged(UID), script)).stdout.trim(), 'EBUSY');
+    assert.ok(linkExists(name));
+    await held.close();
+    assert.equal((await runNodeAs(unprivileged(UID), script)).stdout.trim(), 'deleted');
+    assert.equal(linkExists(name), false);
+  } finally {
+    await held.close();
+    if (linkExists(name)) await TunDevice.delete(name);
+    clone.dispose();
+  }
+});
+
 privilegedTest('another uid gets EPERM, and the message names the owner and group of persistent devices', async (t) => {
   if (!uidCanRun(UID)) return skipOrFail(t, `uid ${UID} cannot read the project or run node`);
   const clone = openableCloneDevice();
