@@ -26,8 +26,8 @@ import type { TypedEmitter } from './internal/typed-emitter';
 import { validateAbortSignal, validateBoolean, validateObject } from './internal/validators';
 import { LINK_EVENTS, type TunDeviceEvents } from './device/events';
 import { checkId, checkSendBufferSize, decodeFlags, type TunFlags } from './device/kernel';
-import { enableOffload, type EnabledOffloads } from './device/offload';
-import { adoptQueue, closeQueue, deletePersistent, openQueue, type OpenedQueue } from './device/open';
+import type { EnabledOffloads } from './device/offload';
+import { adoptQueue, closeQueue, deleteDevice, openQueue, type OpenedQueue } from './device/open';
 import {
   maxPacketSize,
   validateOptions,
@@ -105,7 +105,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   readonly writable: Writable;
   /** The largest packet `writable` accepts, headers included. */
   readonly maxPacketSize: number;
-  /** The offloads on, or null when packets carry no virtio_net_hdr. */
+  /** The device's offloads, or null when packets carry no virtio_net_hdr (set at open: they are the device's, for all its queues). */
   readonly offload: EnabledOffloads | null;
   /** Whether this is one queue of a multi-queue device. */
   readonly multiQueue: boolean;
@@ -158,10 +158,13 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     // Bound once, here: the device's helpers act on this namespace even
     // after its path is deleted and made again for another one.
     const netns = openNetnsFile(opts.kernel.netns);
-    const opening = openQueue(opts, netns);
+    // Persistence comes last: until then, a failed or aborted open closes
+    // the fd, and the kernel removes a device this open made.
+    const opening = openQueue({ ...opts, kernel: { ...opts.kernel, persist: undefined } }, netns);
+    let dev: TunDevice;
     try {
       const opened = signal === undefined ? await opening : await abortable(opening, signal, (late) => void closeQueue(late.fd));
-      return new TunDevice(opts, opened, netns);
+      dev = new TunDevice(opts, opened, netns);
     } catch (error) {
       // An abort settles before the thread pool is done with the namespace
       // fd: close it only then, or its number could name another file there.
@@ -169,6 +172,15 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       opening.then(release, release);
       throw error;
     }
+    if (opts.kernel.persist !== undefined) {
+      try {
+        await dev.setPersist(opts.kernel.persist);
+      } catch (error) {
+        await dev.close();
+        throw error;
+      }
+    }
+    return dev;
   }
 
   /**
@@ -197,19 +209,21 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   /**
-   * Deletes a persistent device: attaches to it, clears IFF_PERSIST and
-   * closes, so the kernel removes it. Fails with EBUSY while another process
-   * holds the (single-queue) device: call {@link TunDevice.setPersist}(false)
-   * there instead; ENODEV when there is no persistent device of that name.
-   * TUNSETIFF only attaches with the device's own mode and
-   * multi-queue setting; when they are not given, each pairing is tried.
+   * Deletes a TUN/TAP device as `ip link del` does (RTM_DELLINK, in the
+   * device's namespace with `netns`): persistent or not, whether or not
+   * queues are open, here or in other processes. Open queues stay usable
+   * objects: their reads end and writes fail (EBADFD or EIO), and close() works.
+   * ENODEV when there is no link of that name; EINVAL when it is not a TUN/TAP
+   * device, or not of the `mode` or `multiQueue` given. Needs CAP_NET_ADMIN;
+   * without it, the owner of a persistent device can still delete it while
+   * no queue holds it (attach, clear IFF_PERSIST, close; else EBUSY or EPERM).
    *
    * ```ts
    * await TunDevice.delete('vpn0');
    * ```
    */
   static async delete(name: string, options: TunDeleteOptions = {}): Promise<void> {
-    return deletePersistent(name, options);
+    return deleteDevice(name, options);
   }
 
   /**
@@ -237,15 +251,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.multiQueue = opts.kernel.multiQueue;
     this.netns = opts.kernel.netns === '' ? undefined : opts.kernel.netns;
     this.packetInfo = opts.packetInfo;
-    let offload: EnabledOffloads | null = null;
-    try {
-      if (opts.offload) offload = enableOffload(opened.fd.fd, opts.offload, this.name);
-    } catch (error) {
-      opened.fd.close();
-      throw error;
-    }
-    this.offload = offload;
-    this.maxPacketSize = maxPacketSize(opts, offload?.headerSize ?? 0);
+    this.offload = opened.offload;
+    this.maxPacketSize = maxPacketSize(opts, opened.offload?.headerSize ?? 0);
     this.#writeResults = new Int32Array(256);
     this.#viewDescriptors = new Float64Array(3 * 256);
     this.index = opened.index;

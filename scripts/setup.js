@@ -40,6 +40,7 @@ const TOOLS = {
   mount: 'mount',
   sysctl: 'procps',
   tcpdump: 'tcpdump',
+  ethtool: 'ethtool',
   'wireguard-go': 'wireguard-go',
   wg: 'wireguard-tools',
   iperf3: 'iperf3',

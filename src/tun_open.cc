@@ -16,6 +16,7 @@
 #include "errno_error.h"
 #include "netns.h"
 #include "owned_fd.h"
+#include "tun_offload.h"
 #include "tun_open.h"
 
 namespace tuntap {
@@ -67,6 +68,7 @@ struct Opened {
   char name[IFNAMSIZ] = {0};
   unsigned short flags = 0;
   unsigned index = 0;
+  int offloads = 0;  // TUN_F_* the device has on; -errno if unknown
   int err = 0;
   const char* syscall = "";
 };
@@ -105,6 +107,10 @@ Opened OpenQueue(const OpenSpec& spec) {
   const char* indexSyscall = "";
   r.index = InterfaceIndex(r.name, indexSyscall);
   if (r.index == 0) return Failed(r, indexSyscall);
+  // A queue joining a multi-queue device gets the device's vnet header and
+  // offloads, whatever it asked: read which offloads those are, here in the
+  // device's namespace.
+  if ((r.flags & IFF_VNET_HDR) != 0) r.offloads = DeviceOffloads(r.name);
 
   // TUNSETOWNER, TUNSETGROUP and TUNSETPERSIST take their value as the
   // ioctl argument itself, not through a pointer.
@@ -156,6 +162,7 @@ class OpenWorker : public Napi::AsyncWorker {
     result.Set("name", Napi::String::New(env, opened_.name));
     result.Set("flags", opened_.flags);
     result.Set("index", opened_.index);
+    result.Set("offloads", opened_.offloads);
     deferred_.Resolve(result);
   }
 
@@ -166,7 +173,7 @@ class OpenWorker : public Napi::AsyncWorker {
 };
 
 // openTun(path, name, flags, netns, [owner, group, sendBufferSize, persist])
-//   -> Promise<{ fd: OwnedFd, name, flags, index }>
+//   -> Promise<{ fd: OwnedFd, name, flags, index, offloads }>
 Napi::Value OpenTun(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   OpenSpec spec;

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { GsoType, VirtioNetFlags, coalesceTcp, parseVirtioNetHeader, splitGso } from '../lib';
-import { ACK, FIN, PSH, SYN, pattern, tcpPacket, udpPacket } from './packet-builders';
+import { ACK, FIN, PSH, SYN, pattern, referenceChecksum, tcpPacket, udpPacket } from './packet-builders';
 
 function train(
   count: number,
@@ -121,4 +121,64 @@ test('segments stop merging at maxSize', () => {
   assert.equal(out.length, 5);
   for (const p of out) assert.ok(p.length - 10 <= 10 * 1448 + 40);
   assert.equal(coalesceTcp(train(50, 1448)).length, 2, '45 segments of 1448 fit in 65535');
+});
+
+// The IP header fields wireguard-go's GRO tests vary one at a time: a
+// segment whose header differs from the one before in any of them is not
+// merged into its super-packet.
+
+/** The segment with one IPv4 header byte changed and the header checksum made right again. */
+function withIpv4Byte(packet: Buffer, offset: number, value: number): Buffer {
+  const p = Buffer.from(packet);
+  p[offset] = value;
+  p.writeUInt16BE(0, 10);
+  p.writeUInt16BE(referenceChecksum([p.subarray(0, 20)]), 10);
+  return p;
+}
+
+for (const [what, offset, value] of [
+  ['TTL', 8, 63],
+  ['TOS', 1, 0x10],
+  ['DF flag', 6, 0x00],
+] as const) {
+  test(`an IPv4 segment whose ${what} differs is not merged into the super-packet before it`, () => {
+    const segments = train(2, 1000);
+    const out = coalesceTcp([segments[0], withIpv4Byte(segments[1], offset, value)]);
+    assert.equal(out.length, 2);
+    assert.ok(out.every((p) => parseVirtioNetHeader(p)?.gsoType === GsoType.NONE));
+  });
+}
+
+test('IPv4 fragments (more-fragments set) are never merged', () => {
+  const segments = train(3, 1000).map((p) => withIpv4Byte(p, 6, 0x20));
+  const out = coalesceTcp(segments);
+  assert.equal(out.length, 3);
+  out.forEach((p, i) => assert.deepEqual(p.subarray(10), segments[i]));
+});
+
+for (const [what, offset, value] of [
+  ['hop limit', 7, 63],
+  ['traffic class', 0, 0x61],
+] as const) {
+  test(`an IPv6 segment whose ${what} differs is not merged into the super-packet before it`, () => {
+    const segments = train(2, 1000, { version: 6 });
+    const changed = Buffer.from(segments[1]);
+    changed[offset] = value; // not in the TCP pseudo-header: the checksum still holds
+    assert.equal(coalesceTcp([segments[0], changed]).length, 2);
+  });
+}
+
+test('PSH ends each flow of interleaved IPv4 and IPv6 flows, and the next segments start new super-packets', () => {
+  const v4 = [...train(2, 1000, { seq: 1, pushLast: true }), ...train(1, 1000, { seq: 2001 })];
+  const v6 = [...train(2, 1000, { seq: 1, pushLast: true, version: 6 }), ...train(1, 1000, { seq: 2001, version: 6 })];
+  const out = coalesceTcp([v4[0], v4[1], v6[0], v6[1], v4[2], v6[2]]);
+  assert.deepEqual(
+    out.map((p) => [parseVirtioNetHeader(p)?.gsoType, p.length - 10]),
+    [
+      [GsoType.TCPV4, 40 + 2000],
+      [GsoType.TCPV6, 60 + 2000],
+      [GsoType.NONE, 40 + 1000],
+      [GsoType.NONE, 60 + 1000],
+    ],
+  );
 });

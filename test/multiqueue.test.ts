@@ -1,15 +1,17 @@
 // Multi-queue devices: flows spread over queues, detach / attach
 // (TUNSETQUEUE) as the kernel's selftest tun.c exercises it, queues in workers.
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { TunDevice } from '../lib';
-import { bringUp, ip, linkExists, openFdCount, privilegedTest, uniqueName, uniqueSubnet } from './helpers';
+import { TunDevice, VIRTIO_NET_HDR_SIZE, parseVirtioNetHeader, type TunDeviceOptions } from '../lib';
+import { bringUp, collect, ip, ipJson, linkExists, openFdCount, privilegedTest, uniqueName, uniqueSubnet } from './helpers';
+import { checksumsValid } from './packet-builders';
 import { LIB, countPorts, sendUdpFlows, udpPort, until } from './kernel-helpers';
 
-async function openQueues(n: number, name = uniqueName('mq')): Promise<TunDevice[]> {
+async function openQueues(n: number, name = uniqueName('mq'), options: TunDeviceOptions = {}): Promise<TunDevice[]> {
   const queues: TunDevice[] = [];
-  for (let i = 0; i < n; i++) queues.push(await TunDevice.open({ name, multiQueue: true }));
+  for (let i = 0; i < n; i++) queues.push(await TunDevice.open({ ...options, name, multiQueue: true }));
   return queues;
 }
 
@@ -149,6 +151,141 @@ privilegedTest('re-attaching after the device is gone is EINVAL', async () => {
 privilegedTest('detachQueue() on a single-queue device says ENOTSUP and why', async () => {
   await using dev = await TunDevice.open({ name: uniqueName('mq1') });
   await assert.rejects(dev.detachQueue(), { code: 'ENOTSUP', message: /multiQueue: true/ });
+});
+
+// ---- the packet format is the device's ------------------------------------
+// The kernel gives a queue joining a multi-queue device the device's
+// IFF_VNET_HDR, IFF_NO_PI and offloads, whatever the queue asked for.
+
+interface TunDetails {
+  pi: boolean;
+  vnet_hdr: boolean;
+  numqueues: number;
+}
+
+function tunDetails(name: string): TunDetails {
+  return ipJson<{ linkinfo: { info_data: TunDetails } }>('-d', 'link', 'show', 'dev', name)[0].linkinfo.info_data;
+}
+
+/** Sends one UDP datagram of `size` bytes to dst:port and resolves once it is sent. */
+async function sendDatagram(dst: string, port: number, size: number): Promise<void> {
+  const socket = dgram.createSocket('udp4');
+  try {
+    await new Promise<void>((resolve, reject) =>
+      socket.send(Buffer.alloc(size, 7), port, dst, (e) => (e ? reject(e) : resolve())),
+    );
+  } finally {
+    socket.close();
+  }
+}
+
+privilegedTest('a queue without offload cannot join a device whose queues carry a virtio header', async () => {
+  const [a] = await openQueues(1, uniqueName('mqv'), { offload: true });
+  try {
+    await assert.rejects(TunDevice.open({ name: a.name, multiQueue: true }), {
+      name: 'TunError',
+      code: 'EINVAL',
+      syscall: 'ioctl(TUNSETIFF)',
+      message: /carry a virtio_net_hdr.*with `offload` too/,
+    });
+    const details = tunDetails(a.name);
+    assert.deepEqual([details.vnet_hdr, details.numqueues], [true, 1], 'the refused queue left nothing attached');
+    // The queue that was there still reads packets behind their header.
+    const net = up(a.name);
+    const got = collect(a.readable, 1, (p) => udpPort(p.subarray(VIRTIO_NET_HDR_SIZE)) === 33000);
+    await sendDatagram(net.host(2), 33000, 100);
+    const [p] = await got;
+    assert.equal(parseVirtioNetHeader(p)?.gsoType, 0);
+  } finally {
+    await a.close();
+  }
+});
+
+privilegedTest('a queue with offload cannot join a device without one, nor turn offloads on under it', async () => {
+  const [a] = await openQueues(1, uniqueName('mqn'));
+  try {
+    await assert.rejects(TunDevice.open({ name: a.name, multiQueue: true, offload: { tso: true } }), {
+      name: 'TunError',
+      code: 'EINVAL',
+      message: /carry no virtio_net_hdr.*without `offload`/,
+    });
+    assert.equal(tunDetails(a.name).vnet_hdr, false);
+    // With checksum offload on, the kernel would leave this datagram's checksum partial.
+    const net = up(a.name);
+    const got = collect(a.readable, 1, (p) => udpPort(p) === 33100);
+    await sendDatagram(net.host(2), 33100, 1000);
+    const [p] = await got;
+    assert.ok(checksumsValid(p), 'the plain queue reads a complete UDP checksum');
+  } finally {
+    await a.close();
+  }
+});
+
+privilegedTest('a queue with offload: true joining a device takes its offloads and changes none', async () => {
+  const [a] = await openQueues(1, uniqueName('mqo'), { offload: { tso: true } });
+  try {
+    const b = await TunDevice.open({ name: a.name, multiQueue: true, offload: true });
+    try {
+      assert.deepEqual(b.offload, a.offload, "the device has the first queue's offloads");
+      assert.deepEqual(a.offload, { checksum: true, tso: true, tsoEcn: false, uso: false, headerSize: 10 });
+      await assert.rejects(TunDevice.open({ name: a.name, multiQueue: true, offload: { tso: true, uso: true } }), {
+        code: 'EINVAL',
+        message: /have the offloads \{ tso: true \}/,
+      });
+    } finally {
+      await b.close();
+    }
+  } finally {
+    await a.close();
+  }
+});
+
+privilegedTest('a queue asking for packet information cannot join a device whose queues have none', async () => {
+  const [a] = await openQueues(1, uniqueName('mqp'));
+  try {
+    await assert.rejects(TunDevice.open({ name: a.name, multiQueue: true, packetInfo: true }), {
+      code: 'EINVAL',
+      message: /carry no packet information.*packetInfo: false/,
+    });
+    const details = tunDetails(a.name);
+    assert.deepEqual([details.pi, details.numqueues], [false, 1]);
+  } finally {
+    await a.close();
+  }
+});
+
+// ---- TunDevice.delete() as the kernel selftest's RTM_DELLINK --------------
+
+privilegedTest('delete() removes a multi-queue device whose queues are open (delete_detach_close)', async () => {
+  const [a, b] = await openQueues(2);
+  a.on('error', () => {});
+  b.on('error', () => {});
+  await TunDevice.delete(a.name);
+  assert.equal(linkExists(a.name), false);
+  await assert.rejects(a.detachQueue(), { code: 'EINVAL' });
+  await Promise.all([a.close(), b.close()]);
+  assert.equal(a.fd, -1);
+});
+
+privilegedTest('delete() removes a device with a detached queue, which then closes (detach_delete_close)', async () => {
+  const [a, b] = await openQueues(2);
+  b.on('error', () => {});
+  await a.detachQueue();
+  await TunDevice.delete(a.name, { multiQueue: true });
+  assert.equal(linkExists(a.name), false);
+  await Promise.all([a.close(), b.close()]);
+});
+
+privilegedTest('delete() removes a device with a reattached queue, which then closes (reattach_delete_close)', async () => {
+  const [a, b] = await openQueues(2);
+  a.on('error', () => {});
+  b.on('error', () => {});
+  await a.detachQueue();
+  await a.attachQueue();
+  await TunDevice.delete(a.name);
+  assert.equal(linkExists(a.name), false);
+  await assert.rejects(a.attachQueue(), { code: 'EINVAL' });
+  await Promise.all([a.close(), b.close()]);
 });
 
 /**

@@ -1,6 +1,7 @@
 // Opening devices with offloads: the options, what the kernel then hands us,
 // and what it takes.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { test } from 'node:test';
 import {
@@ -12,7 +13,7 @@ import {
   withVirtioNetHeader,
   echoReply,
 } from '../lib';
-import { bringUp, collect, ip, isIcmpEchoRequest, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
+import { bringUp, collect, ip, isIcmpEchoRequest, privilegedTest, run, skipOrFail, uniqueName, uniqueSubnet } from './helpers';
 
 // TUN_F_USO4/USO6 came with Linux 6.2.
 const [major, minor] = os.release().split('.').map(Number);
@@ -103,4 +104,40 @@ test('a refused offload flag is an ENOTSUP TunError that names the flag and the 
   assert.equal(error.flag, 'TUN_F_USO4|TUN_F_USO6');
   assert.match(error.message, /TUN_F_USO4\|TUN_F_USO6/);
   assert.match(error.message, /options\.offload\.uso/);
+});
+
+/** `ethtool -k` (an implementation not ours) for the offloads TUNSETOFFLOAD turns on, or undefined without ethtool. */
+function ethtoolOffloads(name: string): Record<string, boolean> | undefined {
+  let out: string;
+  try {
+    out = execFileSync('ethtool', ['-k', name], { encoding: 'utf8' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  const on = (feature: string): boolean => new RegExp(`^\\s*${feature}: on`, 'm').test(out);
+  return {
+    checksum: on('tx-checksum-ip-generic'),
+    tso: on('tx-tcp-segmentation') && on('tx-tcp6-segmentation'),
+    tsoEcn: on('tx-tcp-ecn-segmentation'),
+    uso: on('tx-udp-segmentation'),
+  };
+}
+
+privilegedTest('dev.offload says what ethtool sees, and a re-open without offload turns every offload off', async (t) => {
+  if (ethtoolOffloads('lo') === undefined) return skipOrFail(t, 'ethtool is not installed');
+  const name = uniqueName('offe');
+  const first = await TunDevice.open({ name, persist: true, offload: { tso: true, uso: kernelHasUso } });
+  try {
+    const { checksum, tso, tsoEcn, uso } = first.offload!;
+    assert.deepEqual(ethtoolOffloads(name), { checksum, tso, tsoEcn, uso });
+  } finally {
+    await first.close();
+  }
+  const plain = await TunDevice.open({ name, persist: false });
+  try {
+    assert.deepEqual(ethtoolOffloads(name), { checksum: false, tso: false, tsoEcn: false, uso: false });
+  } finally {
+    await plain.close();
+  }
 });

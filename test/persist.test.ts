@@ -1,12 +1,17 @@
 // Persistent devices and least privilege: root creates, an unprivileged
 // owner uses, others are refused.
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
 import { TunDevice, TunError } from '../lib';
-import { bringUp, ip, ipJson, linkExists, privilegedTest, run, skipOrFail, uniqueName, uniqueSubnet } from './helpers';
-import { LIB, libraryForAnyUid, openableCloneDevice, runNodeAs, uidCanRun, unprivileged } from './kernel-helpers';
+import { bringUp, collect, ip, ipJson, linkExists, privilegedTest, run, skipOrFail, uniqueName, uniqueSubnet } from './helpers';
+import { LIB, libraryForAnyUid, openableCloneDevice, runNodeAs, uidCanRun, udpPort, unprivileged, until } from './kernel-helpers';
+import { checksumsValid } from './packet-builders';
 
 interface TunInfo {
-  linkinfo: { info_kind: string; info_data: { type: string; persist: boolean; user?: string; group?: string } };
+  linkinfo: {
+    info_kind: string;
+    info_data: { type: string; persist: boolean; vnet_hdr: boolean; user?: string; group?: string };
+  };
 }
 
 function tunInfo(name: string): TunInfo['linkinfo']['info_data'] {
@@ -42,6 +47,95 @@ privilegedTest('delete() of a device that does not exist fails with ENODEV and c
   const name = uniqueName('pnone');
   await assert.rejects(TunDevice.delete(name), { name: 'TunError', code: 'ENODEV' });
   assert.equal(linkExists(name), false);
+});
+
+privilegedTest('delete() removes a single-queue device that is open, as ip link del does', async () => {
+  const dev = await TunDevice.open({ name: uniqueName('pdopen') });
+  dev.on('error', () => {});
+  await TunDevice.delete(dev.name, { mode: 'tun' });
+  assert.equal(linkExists(dev.name), false);
+  await dev.close();
+});
+
+privilegedTest('delete() refuses a link that is not a TUN/TAP device, or not of the mode given, and leaves it', async () => {
+  await assert.rejects(TunDevice.delete('lo'), { name: 'TunError', code: 'EINVAL', message: /not a TUN\/TAP device/ });
+  assert.ok(linkExists('lo'));
+  const tun = await TunDevice.create({ name: uniqueName('pdmode') });
+  try {
+    await assert.rejects(TunDevice.delete(tun, { mode: 'tap' }), { code: 'EINVAL', message: /is a tun device/ });
+    assert.ok(linkExists(tun));
+  } finally {
+    await TunDevice.delete(tun);
+  }
+});
+
+privilegedTest(
+  'a persistent device re-opened without offload has its offloads cleared: UDP checksums come complete',
+  async () => {
+    const name = uniqueName('poff');
+    const first = await TunDevice.open({ name, persist: true, offload: true });
+    await first.close();
+    const dev = await TunDevice.open({ name, persist: false });
+    try {
+      assert.equal(dev.offload, null);
+      assert.equal(tunInfo(name).vnet_hdr, false);
+      const net = uniqueSubnet();
+      bringUp(name, net);
+      const got = collect(dev.readable, 1, (p) => udpPort(p) === 34000);
+      const socket = dgram.createSocket('udp4');
+      await new Promise<void>((resolve, reject) =>
+        socket.send(Buffer.alloc(1000, 3), 34000, net.host(2), (e) => (e ? reject(e) : resolve())),
+      );
+      socket.close();
+      const [p] = await got;
+      // With tx checksum offload left on, the kernel hands over a partial checksum.
+      assert.ok(checksumsValid(p), 'the UDP checksum is complete');
+    } finally {
+      await dev.close();
+    }
+    assert.equal(linkExists(name), false);
+  },
+);
+
+privilegedTest('an open with persist: true aborted while the kernel opens leaves no device behind', async () => {
+  const name = uniqueName('pabort');
+  const controller = new AbortController();
+  const opening = TunDevice.open({ name, persist: true, signal: controller.signal });
+  controller.abort();
+  await assert.rejects(opening, { name: 'AbortError' });
+  // The kernel made the device; the late fd is closed once the open returns.
+  await until(() => !linkExists(name), `'${name}' to go`);
+});
+
+privilegedTest('an open with persist: true that fails after the kernel made the device leaves none', async () => {
+  const name = uniqueName('pfail');
+  await assert.rejects(TunDevice.open({ name, persist: true, readerThread: { cpu: 1000 } }), {
+    code: 'EINVAL',
+    syscall: 'sched_setaffinity',
+  });
+  assert.equal(linkExists(name), false);
+});
+
+privilegedTest('a create() refused after the kernel attached it leaves the device as it was, not persistent', async () => {
+  const name = uniqueName('pmq');
+  const queue = await TunDevice.open({ name, multiQueue: true, offload: true });
+  try {
+    await assert.rejects(TunDevice.create({ name, multiQueue: true }), { code: 'EINVAL', message: /virtio_net_hdr/ });
+    assert.equal(tunInfo(name).persist, false);
+  } finally {
+    await queue.close();
+  }
+  assert.equal(linkExists(name), false);
+});
+
+privilegedTest('a failed open of an existing persistent device leaves it persistent', async () => {
+  const name = await TunDevice.create({ name: uniqueName('pkeep') });
+  try {
+    await assert.rejects(TunDevice.open({ name, persist: true, readerThread: { cpu: 1000 } }), { code: 'EINVAL' });
+    assert.equal(tunInfo(name).persist, true);
+  } finally {
+    await TunDevice.delete(name);
+  }
 });
 
 privilegedTest('setPersist(false) on an open persistent device makes close() delete it', async () => {
@@ -92,6 +186,31 @@ privilegedTest('the owner uid opens the persistent device without any capability
     assert.match((await pinged).stdout, /2 packets transmitted, 2 received/);
   } finally {
     await TunDevice.delete(name);
+    clone.dispose();
+  }
+});
+
+privilegedTest('the owner deletes its persistent device without CAP_NET_ADMIN, and an open device only with it', async (t) => {
+  using copy = libraryForAnyUid();
+  if (!uidCanRun(UID, copy)) return skipOrFail(t, `uid ${UID} cannot run node`);
+  const clone = openableCloneDevice();
+  const name = await TunDevice.create({ name: uniqueName('powndel'), owner: UID });
+  const held = await TunDevice.open({ name });
+  held.on('error', () => {});
+  try {
+    const script = `
+      const { TunDevice } = require(${JSON.stringify(copy.lib)});
+      TunDevice.delete(${JSON.stringify(name)}, { path: ${JSON.stringify(clone.path)} })
+        .then(() => console.log('deleted'), (e) => console.log(e.code));`;
+    // RTM_DELLINK needs CAP_NET_ADMIN; the owner's way (attach, unpersist) needs the device free.
+    assert.equal((await runNodeAs(unprivileged(UID), script, undefined, copy)).stdout.trim(), 'EBUSY');
+    assert.ok(linkExists(name));
+    await held.close();
+    assert.equal((await runNodeAs(unprivileged(UID), script, undefined, copy)).stdout.trim(), 'deleted');
+    assert.equal(linkExists(name), false);
+  } finally {
+    await held.close();
+    if (linkExists(name)) await TunDevice.delete(name);
     clone.dispose();
   }
 });

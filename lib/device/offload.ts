@@ -81,11 +81,71 @@ export function validateOffload(value: unknown): Wanted | undefined {
 }
 
 /**
+ * A queue whose options differ from the packet format its multi-queue device
+ * already has: the kernel would give it the device's format regardless.
+ */
+export function queueFormatMismatch(device: string, theirs: string, ours: string): TunError {
+  return new TunError(EINVAL, 'ioctl(TUNSETIFF)', {
+    device,
+    hint:
+      `The queues of '${device}' ${theirs}, and the kernel gives every queue of a multi-queue device ` +
+      `the packet format and offloads of its first: open this one ${ours}, or close the others first`,
+  });
+}
+
+/** The offloads that TUN_F_* flags turn on. */
+function offloadsOf(flags: number): EnabledOffloads {
+  const c = native.offloadConstants;
+  const has = (bits: number): boolean => (flags & bits) === bits;
+  const tso = has(c.TUN_F_TSO4 | c.TUN_F_TSO6);
+  return { checksum: true, tso, tsoEcn: tso && has(c.TUN_F_TSO_ECN), uso: has(c.TUN_F_USO4), headerSize: VIRTIO_NET_HDR_SIZE };
+}
+
+function describe(o: { tso: boolean; tsoEcn: boolean; uso: boolean }): string {
+  const on = (['tso', 'tsoEcn', 'uso'] as const).filter((k) => o[k]);
+  return on.length === 0 ? '{}' : `{ ${on.map((k) => `${k}: true`).join(', ')} }`;
+}
+
+/**
+ * The offloads of a queue just opened, whose device has `flags` (TUNGETIFF)
+ * and `deviceOffloads` on (TUN_F_*, negative if unknown). A queue that
+ * `joined` a multi-queue device takes the device's offloads when its
+ * options agree, and changes nothing for the other queues; any other queue
+ * sets them (or clears them, without `offload`). Throws if they disagree.
+ */
+export function queueOffload(
+  fd: number,
+  wanted: Wanted | undefined,
+  opened: { name: string; flags: number; offloads: number },
+  joined: boolean,
+): EnabledOffloads | null {
+  const device = opened.name;
+  const vnet = (opened.flags & native.constants.IFF_VNET_HDR) !== 0;
+  if (vnet && wanted === undefined) throw queueFormatMismatch(device, 'carry a virtio_net_hdr', 'with `offload` too');
+  if (!vnet && wanted !== undefined) throw queueFormatMismatch(device, 'carry no virtio_net_hdr', 'without `offload`');
+  if (wanted === undefined) {
+    // A persistent device keeps the offloads of its last open: a plain reader
+    // would get super-packets and partial checksums.
+    const rc = native.setOffload(fd, 0);
+    if (rc < 0) throw new TunError(-rc, 'ioctl(TUNSETOFFLOAD)', { device });
+    return null;
+  }
+  if (joined && opened.offloads > 0 && (opened.offloads & native.offloadConstants.TUN_F_CSUM) !== 0) {
+    const have = offloadsOf(opened.offloads);
+    if (!wanted.bestEffort && (have.tso !== wanted.tso || have.tsoEcn !== wanted.tsoEcn || have.uso !== wanted.uso)) {
+      throw queueFormatMismatch(device, `have the offloads ${describe(have)}`, 'with those (or `offload: true`)');
+    }
+    return have;
+  }
+  return enableOffload(fd, wanted, device);
+}
+
+/**
  * Sets the header size and the offloads on a freshly opened IFF_VNET_HDR fd.
  * Throws OffloadNotSupportedError naming the first flag the kernel refuses
  * (unless best effort), or a TunError for anything else.
  */
-export function enableOffload(fd: number, wanted: Wanted, device: string): EnabledOffloads {
+function enableOffload(fd: number, wanted: Wanted, device: string): EnabledOffloads {
   const c = native.offloadConstants;
   try {
     native.setVnetHeader(fd, VIRTIO_NET_HDR_SIZE);
@@ -105,6 +165,12 @@ export function enableOffload(fd: number, wanted: Wanted, device: string): Enabl
     if (rc < 0 && rc !== -EINVAL) throw new TunError(-rc, 'ioctl(TUNSETOFFLOAD)', { device });
     return rc;
   };
+  // All at once first: a queue joining meanwhile then reads the final set,
+  // never one half-way through the probing below.
+  if (set(groups.reduce((all, group) => all | group.bits, bits)) === 0) {
+    for (const group of groups) on[group.option] = true;
+    return { checksum: true, ...on, headerSize: VIRTIO_NET_HDR_SIZE };
+  }
   if (set(bits) < 0) throw new OffloadNotSupportedError('TUN_F_CSUM', 'checksum', device);
   for (const group of groups) {
     if (set(bits | group.bits) === 0) {

@@ -1,26 +1,29 @@
 // Opening, adopting and deleting a queue: everything before a TunDevice
 // exists (and the fd closes for when none will). The syscalls run on the
 // thread pool (native.openTun, the fd's close); a failure closes what was opened.
-import { EPERM, ENODEV } from '../internal/errno';
+import { EINVAL, EPERM, ENODEV } from '../internal/errno';
 import { TunError, fromNative, invalidValue } from '../internal/errors';
 import { isNativeErrnoError, native, type NativeNetnsFile, type NativeOwnedFd } from '../internal/native';
 import { validateInteger, validateName, validateObject } from '../internal/validators';
-import { linkIndex } from '../netlink/api';
+import { kDeleteLink, kTunLink, linkIndex, withNetlink } from '../netlink/api';
 import { netnsTarget, openNetnsFile } from '../netlink/netns';
 import { decodeFlags, kernelOptionArgs } from './kernel';
-import { validateOptions, type TunDeleteOptions, type TunFromFdOptions, type TunMode, type ValidOptions } from './options';
+import { queueFormatMismatch, queueOffload, type EnabledOffloads } from './offload';
+import { validateOptions, type TunDeleteOptions, type TunFromFdOptions, type ValidOptions } from './options';
 
-/** A queue the kernel opened: its fd (owned until a TunHandle takes it), the device's name, flags and index. */
+/** A queue the kernel opened: its fd (owned until a TunHandle takes it), the device's name, flags and index, and the offloads it has. */
 export interface OpenedQueue {
   fd: NativeOwnedFd;
   name: string;
   flags: number;
   index: number;
+  offload: EnabledOffloads | null;
 }
 
 /**
  * Opens one queue as the options say and applies the kernel-side options,
- * on the thread pool; on any failure the fd is closed and the error is a TunError.
+ * on the thread pool; on any failure the fd is closed, persistence this
+ * open set is cleared again, and the error is a TunError.
  */
 export async function openQueue(opts: ValidOptions, netns: NativeNetnsFile | undefined): Promise<OpenedQueue> {
   const c = native.constants;
@@ -29,14 +32,37 @@ export async function openQueue(opts: ValidOptions, netns: NativeNetnsFile | und
     (opts.packetInfo ? 0 : c.IFF_NO_PI) |
     (opts.kernel.multiQueue ? c.IFF_MULTI_QUEUE : 0) |
     (opts.offload ? c.IFF_VNET_HDR : 0);
+  let opened: Omit<OpenedQueue, 'offload'> & { offloads: number };
   try {
-    return await native.openTun(opts.path, opts.name, flags, netnsTarget(netns), kernelOptionArgs(opts.kernel));
+    opened = await native.openTun(opts.path, opts.name, flags, netnsTarget(netns), kernelOptionArgs(opts.kernel));
   } catch (error) {
     // A failure to enter the namespace is about the namespace file; one after
     // TUNSETIFF names the device the kernel made.
     const inNetns = isNativeErrnoError(error) && (error.syscall === 'setns' || error.syscall === 'open(netns)');
     const device = (error as { device?: string }).device ?? (opts.name || undefined);
     throw fromNative(error, { device, path: inNetns ? opts.kernel.netns : opts.path });
+  }
+  try {
+    // The kernel keeps a multi-queue device's packet format as its first
+    // queue set it: a later queue gets that format whatever it asked for.
+    let joined = false;
+    if (opts.kernel.multiQueue) {
+      const tun = await withNetlink(netnsTarget(netns), (nl) => nl[kTunLink](opened.index));
+      joined = tun !== undefined && tun.queues + tun.disabledQueues > 1;
+      if (tun !== undefined && joined && tun.packetInfo !== opts.packetInfo) {
+        const theirs = tun.packetInfo ? 'carry packet information' : 'carry no packet information';
+        throw queueFormatMismatch(opened.name, theirs, `with packetInfo: ${String(tun.packetInfo)}`);
+      }
+    }
+    const { fd, name, index } = opened;
+    return { fd, name, flags: opened.flags, index, offload: queueOffload(fd.fd, opts.offload, opened, joined) };
+  } catch (error) {
+    // TUNGETIFF read the flags before the options: persistence this open set is undone.
+    if (opts.kernel.persist === true && (opened.flags & c.IFF_PERSIST) === 0) {
+      await native.tunIoctl(opened.fd.fd, native.ioctlOps.setPersist, 0).catch(() => {});
+    }
+    await closeQueue(opened.fd);
+    throw error;
   }
 }
 
@@ -45,41 +71,47 @@ export function closeQueue(fd: NativeOwnedFd): Promise<void> {
   return new Promise((resolve) => fd.close(() => resolve()));
 }
 
-/** TunDevice.delete(): attach to a persistent device, clear IFF_PERSIST, close. */
-export async function deletePersistent(name: string, options: TunDeleteOptions): Promise<void> {
+/**
+ * TunDevice.delete(): RTM_DELLINK in the device's namespace, as `ip link del`
+ * does, once the link is known to be a TUN/TAP device of the mode and queue
+ * setting asked for. Without CAP_NET_ADMIN (EPERM), the owner of a persistent
+ * device that no queue holds can still delete it: attach, clear IFF_PERSIST, close.
+ */
+export async function deleteDevice(name: string, options: TunDeleteOptions): Promise<void> {
   validateName(name);
   if (name === '' || name.includes('%')) throw invalidValue('name', name, 'must name an existing device');
   validateObject(options, 'options');
-  const netns = openNetnsFile(validateOptions({ ...options, name }).kernel.netns);
+  const opts = validateOptions({ ...options, name });
+  const netns = openNetnsFile(opts.kernel.netns);
   try {
-    // TUNSETIFF would create a missing device (watchers would see it come
-    // and go): ask netlink first, in the device's namespace.
-    await linkIndex(name, netnsTarget(netns));
-    const modes: TunMode[] = options.mode !== undefined ? [options.mode] : ['tun', 'tap'];
-    const queues = options.multiQueue !== undefined ? [options.multiQueue] : [false, true];
-    let first: unknown;
-    for (const mode of modes) {
-      for (const multiQueue of queues) {
-        const opts = validateOptions({ ...options, name, mode, multiQueue, persist: false });
-        let opened: { fd: NativeOwnedFd; flags: number };
-        try {
-          opened = await openQueue(opts, netns);
-        } catch (error) {
-          // EINVAL: the device exists with the other mode or queue setting.
-          if (!(error instanceof TunError) || error.code !== 'EINVAL') throw error;
-          first ??= error;
-          continue;
-        }
-        await closeQueue(opened.fd);
-        // The device went away since we asked (TUNSETIFF made a new one,
-        // gone again with the fd), or it is not persistent.
-        if ((opened.flags & native.constants.IFF_PERSIST) === 0) {
-          throw new TunError(ENODEV, 'ioctl(TUNSETIFF)', { device: name, hint: `No persistent device '${name}' (any more)` });
-        }
-        return;
+    const unprivileged = await withNetlink(netnsTarget(netns), async (nl) => {
+      const tun = await nl[kTunLink](name);
+      const refuse = (why: string): TunError =>
+        new TunError(EINVAL, 'netlink RTM_GETLINK', { device: name, hint: `${why}: TunDevice.delete() leaves it alone` });
+      if (tun === undefined) throw refuse(`'${name}' is not a TUN/TAP device`);
+      if (options.mode !== undefined && tun.mode !== options.mode) throw refuse(`'${name}' is a ${tun.mode} device`);
+      if (options.multiQueue !== undefined && tun.multiQueue !== options.multiQueue) {
+        throw refuse(`'${name}' is ${tun.multiQueue ? 'a multi-queue' : 'a single-queue'} device`);
       }
+      try {
+        await nl[kDeleteLink](tun.index, name);
+        return undefined;
+      } catch (error) {
+        if (error instanceof TunError && error.code === 'EPERM' && tun.persist && tun.queues + tun.disabledQueues === 0)
+          return tun;
+        throw error;
+      }
+    });
+    if (unprivileged === undefined) return;
+    const { mode, multiQueue } = unprivileged;
+    const attach = validateOptions({ ...options, name, mode, multiQueue, persist: false });
+    const opened = await openQueue(attach, netns);
+    await closeQueue(opened.fd);
+    // The device went away since we asked (TUNSETIFF made a new one, gone
+    // again with the fd), or it is not persistent any more.
+    if ((opened.flags & native.constants.IFF_PERSIST) === 0) {
+      throw new TunError(ENODEV, 'ioctl(TUNSETIFF)', { device: name, hint: `No persistent device '${name}' (any more)` });
     }
-    throw first;
   } finally {
     netns?.close();
   }
@@ -131,5 +163,5 @@ export async function adoptQueue(
     mode: flags.tap ? 'tap' : 'tun',
     multiQueue: flags.multiQueue,
   });
-  return { opts, opened: { fd: new native.OwnedFd(fd), name: iff.name, flags: iff.flags, index }, netns };
+  return { opts, opened: { fd: new native.OwnedFd(fd), name: iff.name, flags: iff.flags, index, offload: null }, netns };
 }

@@ -79,18 +79,25 @@ export interface TunDeviceOptions {
    * with a 10-byte virtio_net_hdr and may be a super-packet of up to 64 KiB;
    * every packet written must start with one too. `true` takes checksum, TSO
    * and USO as far as the kernel has them; an object asks for each and fails
-   * with ENOTSUP naming the flag the kernel refuses. Default false.
+   * with ENOTSUP naming the flag the kernel refuses. Without it, the device's
+   * offloads are turned off. The header and the offloads belong to the
+   * device: see `multiQueue` for a queue joining one. Default false.
    */
   offload?: boolean | OffloadOptions;
   /**
    * Open one queue of a multi-queue device (IFF_MULTI_QUEUE). Every open of
    * the same name with multiQueue adds a queue with its own fd and streams;
-   * the kernel spreads flows over the attached queues. Default false.
+   * the kernel spreads flows over the attached queues. The kernel gives every
+   * queue the packet format of the first (virtio header, packet information):
+   * a queue whose `offload` or `packetInfo` differs from the device's fails
+   * with EINVAL; one with `offload: true` takes the device's offloads.
+   * Default false.
    */
   multiQueue?: boolean;
   /**
    * Set (true) or clear (false) IFF_PERSIST: a persistent device stays when
-   * its last fd closes, until deleted. Omitted: left as it is.
+   * its last fd closes, until deleted. Omitted: left as it is. Applied last:
+   * an open that fails or is aborted leaves no device that it made.
    */
   persist?: boolean;
   /** The uid that may open the device without CAP_NET_ADMIN (TUNSETOWNER). */
@@ -110,7 +117,7 @@ export interface TunDeviceOptions {
   sendBufferSize?: number;
   /**
    * Aborting it makes open() reject with an AbortError (and closes the fd if
-   * the kernel had already opened it).
+   * the kernel had already opened it, which removes a device this open made).
    */
   signal?: AbortSignal;
 }
@@ -121,7 +128,7 @@ export type TunCreateOptions = Pick<
   'name' | 'mode' | 'packetInfo' | 'multiQueue' | 'owner' | 'group' | 'path' | 'netns'
 >;
 
-/** What {@link TunDevice.delete} needs to find a device; mode and multiQueue are tried both ways when omitted. */
+/** What {@link TunDevice.delete} needs to find a device; mode and multiQueue, when given, must be the device's. */
 export type TunDeleteOptions = Pick<TunDeviceOptions, 'mode' | 'multiQueue' | 'path' | 'netns'>;
 
 /**

@@ -137,7 +137,9 @@ export interface NativeBinding {
   /**
    * On the thread pool. netns: the namespace to open the device in (an fd
    * held open, a path, or '' for ours); options: [owner, group,
-   * sendBufferSize, persist], -1 each for "leave it".
+   * sendBufferSize, persist], -1 each for "leave it". offloads: the
+   * TUN_F_* flags a device with IFF_VNET_HDR has on (0 without; -errno if
+   * they could not be read).
    */
   openTun(
     path: string,
@@ -145,7 +147,7 @@ export interface NativeBinding {
     flags: number,
     netns?: NetnsTarget,
     options?: [number, number, number, number],
-  ): Promise<{ fd: NativeOwnedFd; name: string; flags: number; index: number }>;
+  ): Promise<{ fd: NativeOwnedFd; name: string; flags: number; index: number; offloads: number }>;
   /** glibc's strerror (lib/internal/errno.ts has the same words in JavaScript; a test compares them). */
   strerror(errno: number): string;
   readonly constants: NativeConstants;

@@ -27,6 +27,7 @@ import {
   decodeAddress,
   decodeLink,
   decodeRoute,
+  decodeTunLink,
   ifaddrmsg,
   ifinfomsg,
   linkFamily,
@@ -37,6 +38,7 @@ import {
   type LinkInfo,
   type NetlinkMessage,
   type RouteInfo,
+  type TunLinkInfo,
 } from './codec';
 import { netnsContext, validateNetns, type NetlinkOptions } from './netns';
 import { NetlinkWatcher, kOpen, type WatchOptions } from './watcher';
@@ -121,6 +123,10 @@ const DUMP_ATTEMPTS = 3;
 
 /** @internal Links by index whose names errors should show (devices register theirs). */
 export const kLinkNames = Symbol('linkNames');
+/** @internal A TUN/TAP link's own details (TunDevice.open and delete). */
+export const kTunLink = Symbol('tunLink');
+/** @internal RTM_DELLINK by index (TunDevice.delete). */
+export const kDeleteLink = Symbol('deleteLink');
 
 /**
  * The library's rtnetlink client: one NETLINK_ROUTE socket for requests.
@@ -288,6 +294,19 @@ export class Netlink implements Disposable {
       });
     this[kLinkNames].set(found.index, found.name);
     return found;
+  }
+
+  /** @internal The link's TUN/TAP details; undefined for a link of another kind, ENODEV for none. */
+  async [kTunLink](link: Link): Promise<TunLinkInfo | undefined> {
+    const reply = await this.#send(linkRequest(RTM.GETLINK, link), this.#errors(RTM.GETLINK, link), undefined);
+    const found = reply.find((m) => m.type === RTM.NEWLINK);
+    return found === undefined ? undefined : decodeTunLink(found);
+  }
+
+  /** @internal Deletes the link with this index, as `ip link del` does. */
+  async [kDeleteLink](index: number, name: string): Promise<void> {
+    this[kLinkNames].set(index, name);
+    await this.#send(linkRequest(RTM.DELLINK, index), this.#errors(RTM.DELLINK, index), undefined);
   }
 
   /** Every link in this network namespace. */
@@ -478,6 +497,11 @@ export function openNetlink(netns: NetnsTarget = ''): Netlink {
  * (syscall 'netlink RTM_GETLINK') when there is none. Reading needs no privilege.
  */
 export async function linkIndex(name: string, netns: NetnsTarget): Promise<number> {
+  return withNetlink(netns, async (nl) => (await nl.link(name)).index);
+}
+
+/** Runs `use` on a request socket of its own in that namespace (opened on the thread pool), then closes it. */
+export async function withNetlink<T>(netns: NetnsTarget, use: (nl: Netlink) => Promise<T>): Promise<T> {
   let nl: Netlink;
   try {
     nl = new Netlink(await NetlinkClient.open(0, {}, false, netns));
@@ -485,7 +509,7 @@ export async function linkIndex(name: string, netns: NetnsTarget): Promise<numbe
     throw fromNative(error, netnsContext(netns));
   }
   try {
-    return (await nl.link(name)).index;
+    return await use(nl);
   } finally {
     nl.close();
   }

@@ -47,9 +47,13 @@ export const IFLA = {
   STATS: 7,
   TXQLEN: 13,
   OPERSTATE: 16,
+  LINKINFO: 18,
   STATS64: 23,
   CARRIER: 33,
 } as const;
+/** Inside IFLA_LINKINFO, and inside its IFLA_INFO_DATA for a TUN/TAP link (linux/if_link.h). */
+const IFLA_INFO = { KIND: 1, DATA: 2 } as const;
+const IFLA_TUN = { TYPE: 3, PI: 4, VNET_HDR: 5, PERSIST: 6, MULTI_QUEUE: 7, NUM_QUEUES: 8, NUM_DISABLED_QUEUES: 9 } as const;
 export const IFA = { ADDRESS: 1, LOCAL: 2, LABEL: 3, BROADCAST: 4, CACHEINFO: 6, FLAGS: 8 } as const;
 export const RTA = { DST: 1, SRC: 2, IIF: 3, OIF: 4, GATEWAY: 5, PRIORITY: 6, PREFSRC: 7, TABLE: 15 } as const;
 export const NLMSGERR_ATTR_MSG = 1;
@@ -425,6 +429,48 @@ export function decodeLink(message: NetlinkMessage): LinkInfo | MalformedMessage
   };
   if (address !== undefined && address.length > 0) info.mac = formatMac(address);
   return info;
+}
+
+/** What the kernel says of a TUN/TAP link itself (IFLA_LINKINFO of kind 'tun'), as `ip -d link` shows it. */
+export interface TunLinkInfo {
+  index: number;
+  name: string;
+  mode: 'tun' | 'tap';
+  packetInfo: boolean;
+  vnetHeader: boolean;
+  persist: boolean;
+  multiQueue: boolean;
+  /** Queues attached, and queues detached (TUNSETQUEUE) but still open. */
+  queues: number;
+  disabledQueues: number;
+}
+
+/** The TUN/TAP details of a link message; undefined for a link of another kind. */
+export function decodeTunLink(message: NetlinkMessage): TunLinkInfo | undefined {
+  const p = message.payload;
+  if (p.length < IFINFOMSG_SIZE) return undefined;
+  const attributes = parseAttributes(p, IFINFOMSG_SIZE);
+  if (attributes instanceof MalformedMessage) return undefined;
+  const name = attrString(attributes.get(IFLA.IFNAME));
+  const linkInfo = attributes.get(IFLA.LINKINFO);
+  const info = linkInfo === undefined ? undefined : parseAttributes(linkInfo, 0);
+  if (name === undefined || info === undefined || info instanceof MalformedMessage) return undefined;
+  const data = info.get(IFLA_INFO.DATA);
+  const tun = data === undefined ? undefined : parseAttributes(data, 0);
+  if (attrString(info.get(IFLA_INFO.KIND)) !== 'tun' || tun === undefined || tun instanceof MalformedMessage) return undefined;
+  const flag = (type: number): boolean => (tun.get(type)?.[0] ?? 0) !== 0;
+  return {
+    index: readI32(p, 4),
+    name,
+    // IFLA_TUN_TYPE holds IFF_TUN (1) or IFF_TAP (2).
+    mode: tun.get(IFLA_TUN.TYPE)?.[0] === 2 ? 'tap' : 'tun',
+    packetInfo: flag(IFLA_TUN.PI),
+    vnetHeader: flag(IFLA_TUN.VNET_HDR),
+    persist: flag(IFLA_TUN.PERSIST),
+    multiQueue: flag(IFLA_TUN.MULTI_QUEUE),
+    queues: attrU32(tun.get(IFLA_TUN.NUM_QUEUES)) ?? 0,
+    disabledQueues: attrU32(tun.get(IFLA_TUN.NUM_DISABLED_QUEUES)) ?? 0,
+  };
 }
 
 // ---- addresses -----------------------------------------------------------
