@@ -24,6 +24,7 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { ARM64_NODE, CROSS_PACKAGES, arm64NodePath, arm64NodePrefix } = require('./cross-tools');
+const { TOOLS: BASE_TOOLS } = require('./test-tools');
 
 const root = path.join(__dirname, '..');
 const args = process.argv.slice(2);
@@ -32,22 +33,7 @@ const cross = args.includes('--cross') || process.env.CI === 'true';
 
 // command (or absolute file) -> Debian package that provides it
 const TOOLS = {
-  ip: 'iproute2',
-  ping: 'iputils-ping',
-  unshare: 'util-linux',
-  setpriv: 'util-linux',
-  nsenter: 'util-linux',
-  mount: 'mount',
-  sysctl: 'procps',
-  tcpdump: 'tcpdump',
-  ethtool: 'ethtool',
-  'wireguard-go': 'wireguard-go',
-  wg: 'wireguard-tools',
-  iperf3: 'iperf3',
-  'g++': 'g++',
-  make: 'make',
-  python3: 'python3',
-  '/usr/include/stdio.h': 'libc6-dev',
+  ...BASE_TOOLS,
   ...(cross ? CROSS_PACKAGES : {}),
   ...(process.env.CI === 'true' ? { 'clang-format': 'clang-format' } : {}),
 };

@@ -10,6 +10,9 @@ import { test } from 'node:test';
 import { run } from './helpers';
 import { repoRoot } from './package-helpers';
 
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { TOOLS } = require(path.join(repoRoot, 'scripts', 'test-tools.js')) as { TOOLS: Record<string, string> };
+
 /** A PATH folder holding the named tools (as links to the real ones) and nothing else. */
 function pathWith(tools: Record<string, string>): string {
   const bin = mkdtempSync(path.join(os.tmpdir(), 'tuntap-path-'));
@@ -23,21 +26,8 @@ function which(tool: string): string {
 
 test('setup on a machine with cc but no g++ reports g++ missing, and nothing it has', async () => {
   // Debian's gcc alone: `cc` exists, g++ does not. The old check looked for `cc` and passed.
-  const others = [
-    'ip',
-    'ping',
-    'unshare',
-    'setpriv',
-    'nsenter',
-    'mount',
-    'sysctl',
-    'tcpdump',
-    'wireguard-go',
-    'wg',
-    'iperf3',
-    'make',
-    'python3',
-  ];
+  // Every tool setup looks for, but the compiler under test and the C headers.
+  const others = Object.keys(TOOLS).filter((t) => t !== 'g++' && !t.startsWith('/'));
   const tools: Record<string, string> = { cc: which('gcc'), gcc: which('gcc') };
   for (const t of others) if (which(t) !== '') tools[t] = which(t);
   const bin = pathWith(tools);
@@ -53,22 +43,7 @@ test('setup on a machine with cc but no g++ reports g++ missing, and nothing it 
     assert.ok(missing.includes('g++'), r.stdout);
     assert.deepEqual(
       missing.filter((pkg) => pkg !== 'g++'),
-      [
-        ...new Set(
-          absentHere.map(
-            (t) =>
-              ({
-                ip: 'iproute2',
-                ping: 'iputils-ping',
-                unshare: 'util-linux',
-                setpriv: 'util-linux',
-                nsenter: 'util-linux',
-                sysctl: 'procps',
-                wg: 'wireguard-tools',
-              })[t] ?? t,
-          ),
-        ),
-      ],
+      [...new Set(absentHere.map((t) => TOOLS[t]))],
     );
   } finally {
     rmSync(bin, { recursive: true, force: true });
