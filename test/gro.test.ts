@@ -122,3 +122,37 @@ test('segments stop merging at maxSize', () => {
   for (const p of out) assert.ok(p.length - 10 <= 10 * 1448 + 40);
   assert.equal(coalesceTcp(train(50, 1448)).length, 2, '45 segments of 1448 fit in 65535');
 });
+
+test('segments out of sequence are not reordered: each ends its flow super-packet, and they go out as they came', () => {
+  const [s0, s1, s2, s3] = train(4, 1000, { seq: 0 });
+  const shuffled = [s0, s2, s1, s3];
+  const out = coalesceTcp(shuffled);
+  assert.equal(out.length, 4);
+  out.forEach((p, i) => {
+    assert.equal(parseVirtioNetHeader(p)?.gsoType, GsoType.NONE);
+    assert.deepEqual(p.subarray(10), shuffled[i]);
+  });
+  // In sequence again after the reordering, the segments merge again.
+  const more = train(3, 1000, { seq: 4000 });
+  assert.deepEqual(
+    coalesceTcp([s0, s2, s1, s3, ...more]).map((p) => split1(p).length),
+    [1, 1, 1, 4],
+  );
+});
+
+test('a packet of the flow that cannot merge ends its super-packet: no later segment overtakes it', () => {
+  const [s0, s1, s2] = train(3, 1000, { seq: 0 });
+  // A window update: a pure ACK of the same flow between two data segments.
+  const ack = tcpPacket({ flags: ACK, seq: 1000, window: 900, payload: Buffer.alloc(0) });
+  const out = coalesceTcp([s0, s1, ack, s2]);
+  assert.equal(out.length, 3);
+  assert.deepEqual(split1(out[0]), [s0, s1]);
+  assert.deepEqual(out[1].subarray(10), ack);
+  assert.deepEqual(out[2].subarray(10), s2);
+});
+
+function split1(packet: Buffer): Buffer[] {
+  const r = splitGso(packet);
+  assert.ok(r.ok);
+  return r.packets;
+}
