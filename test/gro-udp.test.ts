@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import os from 'node:os';
 import { test } from 'node:test';
 import { GsoType, TunDevice, VirtioNetFlags, coalesce, coalesceTcp, parseVirtioNetHeader, splitGso } from '../lib';
-import { bringUp, ip, privilegedTest, rejectAfter, uniqueName, uniqueSubnet } from './helpers';
+import { bringUp, ip, linkStats, privilegedTest, rejectAfter, uniqueName, uniqueSubnet } from './helpers';
 import { pattern, referenceChecksum, udpDatagram, type UdpSpec } from './packet-builders';
 
 /** `count` datagrams of one flow, `size` bytes each but `last` for the last one, IPv4 ids counting up. */
@@ -201,6 +201,8 @@ for (const version of [4, 6] as const) {
       assert.ok(writes.every((p) => parseVirtioNetHeader(p)?.gsoType === GsoType.UDP_L4));
 
       const got = await deliver(dev, socket, writes, datagrams.length);
+      // The kernel counts what it took from us: one packet per write, not per datagram.
+      assert.equal(linkStats(dev.name).rx.packets, writes.length);
       const payloadOf = (d: Buffer): Buffer => d.subarray((version === 4 ? 20 : 40) + 8);
       for (const [port, flow] of [
         [5001, a],
