@@ -52,8 +52,8 @@ export {
 export type { GsoTypeValue, VirtioNetHeader } from './packet/virtio-net';
 export { splitGso } from './packet/gso';
 export type { SplitResult } from './packet/gso';
-export { coalesceTcp } from './packet/gro';
-export type { CoalesceOptions } from './packet/gro';
+export { coalesce, coalesceTcp } from './packet/gro';
+export type { CoalesceAllOptions, CoalesceOptions } from './packet/gro';
 export {
   ETHERTYPE_ARP,
   ETHERTYPE_IPV4,

@@ -11,6 +11,7 @@ import {
   bpfJump,
   bpfStatement,
   buildVirtioNetHeader,
+  coalesce,
   coalesceTcp,
   echoReply,
   encodeFilter,
@@ -149,6 +150,9 @@ const syncCalls: Array<[string, () => unknown, string]> = [
   ['coalesceTcp([], [])', () => misuse(coalesceTcp)([], []), TYPE],
   ['coalesceTcp([], { maxSize: 0 })', () => coalesceTcp([], { maxSize: 0 }), RANGE],
   ["coalesceTcp([], { verifyChecksums: 'no' })", () => misuse(coalesceTcp)([], { verifyChecksums: 'no' }), TYPE],
+  ['coalesce([null])', () => misuse(coalesce)([null]), TYPE],
+  ["coalesce([], { udp: 'yes' })", () => misuse(coalesce)([], { udp: 'yes' }), TYPE],
+  ['coalesce([], { maxSize: 65536 })', () => coalesce([], { maxSize: 65536 }), RANGE],
   ['ethernetFrame(null)', () => misuse(ethernetFrame)(null), TYPE],
   [
     'ethernetFrame({ etherType: 65536 })',

@@ -12,7 +12,7 @@
 //   an iteration that makes no progress for a generous while. A call's time
 //   is never compared with a bound: a loaded machine makes a fine input slow.
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, arpReply, parseArp, parseEthernet } from '../lib/packet/ethernet';
-import { coalesceTcp } from '../lib/packet/gro';
+import { coalesce, coalesceTcp } from '../lib/packet/gro';
 import { splitGso, transportHeaders } from '../lib/packet/gso';
 import { NetlinkClient, type NetlinkTransport } from '../lib/netlink/client';
 import {
@@ -39,7 +39,7 @@ import {
 import { echoReply, ipVersion, onesComplementSum } from '../lib/packet/ip';
 import { pcapRecord } from '../lib/packet/pcap';
 import { GsoType, parseVirtioNetHeader } from '../lib/packet/virtio-net';
-import { ACK, PSH, asSuperPacket, tcpPacket, udpPacket } from './packet-builders';
+import { ACK, PSH, asSuperPacket, tcpPacket, udpDatagram, udpPacket } from './packet-builders';
 import { SeededRandom } from './seeded-random';
 
 /** The PRNG of one iteration, from the run's seed and the iteration number. */
@@ -180,6 +180,21 @@ function netlinkDatagram(r: SeededRandom, seqs: readonly number[]): Buffer {
   const n = 1 + r.int(4);
   for (let i = 0; i < n; i++) parts.push(netlinkMessage(r, seqs.length > 0 && r.chance(0.8) ? r.pick(seqs) : r.u32()));
   return Buffer.concat(parts);
+}
+
+/** Packets, each behind its 16-bit length, in one buffer the mutator can work on. */
+function lengthPrefixed(packets: Buffer[]): Buffer {
+  return Buffer.concat(packets.flatMap((p) => [Buffer.from([p.length >> 8, p.length & 0xff]), p]));
+}
+
+function unprefixed(input: Buffer): Buffer[] {
+  const packets: Buffer[] = [];
+  for (let at = 0; at + 2 <= input.length;) {
+    const n = input.readUInt16BE(at);
+    packets.push(input.subarray(at + 2, at + 2 + n));
+    at += 2 + n;
+  }
+  return packets;
 }
 
 function ipPacket(r: SeededRandom): Buffer {
@@ -373,24 +388,40 @@ export const TARGETS: readonly Target[] = [
           seq: (base + at) >>> 0,
           payload: payload.subarray(at, at + mss),
         });
-        const len = Buffer.alloc(2);
-        len.writeUInt16BE(seg.length);
-        parts.push(len, seg);
+        parts.push(seg);
       }
-      return Buffer.concat(parts);
+      return lengthPrefixed(parts);
     },
     run: (input) => {
-      const packets: Buffer[] = [];
-      for (let at = 0; at + 2 <= input.length;) {
-        const n = input.readUInt16BE(at);
-        packets.push(input.subarray(at + 2, at + 2 + n));
-        at += 2 + n;
-      }
+      const packets = unprefixed(input);
       return [
         coalesceTcp(packets),
         coalesceTcp(packets, { verifyChecksums: false, maxSize: 3000 }),
         packets.map((p) => transportHeaders(p)),
       ];
+    },
+  },
+  {
+    name: 'coalesce with udp',
+    make: (r) => {
+      // Datagrams of two flows, mostly of one size, length-prefixed.
+      const version = r.pick([4, 6] as const);
+      const size = 1 + r.int(1500);
+      const parts: Buffer[] = [];
+      for (let i = r.int(80); i >= 0; i--) {
+        const payload = r.bytes(r.chance(0.9) ? size : r.int(2000));
+        parts.push(udpDatagram({ version, payload, id: i, sport: r.pick([4000, 4002]) }));
+      }
+      return lengthPrefixed(parts);
+    },
+    run: (input) => {
+      const packets = unprefixed(input);
+      const merged = [
+        ...coalesce(packets, { udp: true }),
+        ...coalesce(packets, { udp: true, verifyChecksums: false, maxSize: 3000 }),
+      ];
+      // What coalesce makes, splitGso must take apart.
+      return [merged, merged.map((p) => splitGso(p))];
     },
   },
   {

@@ -182,3 +182,37 @@ test('PSH ends each flow of interleaved IPv4 and IPv6 flows, and the next segmen
     ],
   );
 });
+
+test('segments out of sequence are not reordered: each ends its flow super-packet, and they go out as they came', () => {
+  const [s0, s1, s2, s3] = train(4, 1000, { seq: 0 });
+  const shuffled = [s0, s2, s1, s3];
+  const out = coalesceTcp(shuffled);
+  assert.equal(out.length, 4);
+  out.forEach((p, i) => {
+    assert.equal(parseVirtioNetHeader(p)?.gsoType, GsoType.NONE);
+    assert.deepEqual(p.subarray(10), shuffled[i]);
+  });
+  // In sequence again after the reordering, the segments merge again.
+  const more = train(3, 1000, { seq: 4000 });
+  assert.deepEqual(
+    coalesceTcp([s0, s2, s1, s3, ...more]).map((p) => split1(p).length),
+    [1, 1, 1, 4],
+  );
+});
+
+test('a packet of the flow that cannot merge ends its super-packet: no later segment overtakes it', () => {
+  const [s0, s1, s2] = train(3, 1000, { seq: 0 });
+  // A window update: a pure ACK of the same flow between two data segments.
+  const ack = tcpPacket({ flags: ACK, seq: 1000, window: 900, payload: Buffer.alloc(0) });
+  const out = coalesceTcp([s0, s1, ack, s2]);
+  assert.equal(out.length, 3);
+  assert.deepEqual(split1(out[0]), [s0, s1]);
+  assert.deepEqual(out[1].subarray(10), ack);
+  assert.deepEqual(out[2].subarray(10), s2);
+});
+
+function split1(packet: Buffer): Buffer[] {
+  const r = splitGso(packet);
+  assert.ok(r.ok);
+  return r.packets;
+}

@@ -109,11 +109,27 @@ export function tcpPacket(spec: TcpSpec): Buffer {
 
 /** A UDP datagram with correct checksums. */
 export function udpPacket(version: 4 | 6, payload: Buffer, id = 100): Buffer {
+  return udpDatagram({ version, payload, id });
+}
+
+export interface UdpSpec {
+  version?: 4 | 6;
+  id?: number;
+  sport?: number;
+  dport?: number;
+  src?: Buffer;
+  dst?: Buffer;
+  payload: Buffer;
+}
+
+/** A UDP datagram with correct checksums, every field chosen. */
+export function udpDatagram(spec: UdpSpec): Buffer {
+  const { payload } = spec;
   const udp = Buffer.alloc(8);
-  udp.writeUInt16BE(4000, 0);
-  udp.writeUInt16BE(4001, 2);
+  udp.writeUInt16BE(spec.sport ?? 4000, 0);
+  udp.writeUInt16BE(spec.dport ?? 4001, 2);
   udp.writeUInt16BE(8 + payload.length, 4);
-  const ip = ipHeader(version, 17, 8 + payload.length, id);
+  const ip = ipHeader(spec.version ?? 4, 17, 8 + payload.length, spec.id ?? 100, spec.src, spec.dst);
   udp.writeUInt16BE(referenceChecksum([pseudoHeader(ip, 17, 8 + payload.length), udp, payload]) || 0xffff, 6);
   return Buffer.concat([ip, udp, payload]);
 }

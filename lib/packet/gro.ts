@@ -1,9 +1,10 @@
 // Coalescing for writes, in the manner of the kernel's GRO: consecutive TCP
-// segments of one flow, in sequence, become one super-packet with a
-// virtio_net_hdr (gso_type TCPV4/TCPV6, gso_size) that a device opened with
-// offloads takes in one write, so the kernel's receive path runs once for
-// many segments. Everything that cannot be merged passes through unchanged,
-// behind a header that says "single packet, checksum complete".
+// segments of one flow, in sequence, or equal-sized UDP datagrams of one flow,
+// become one super-packet with a virtio_net_hdr (gso_type TCPV4/TCPV6/UDP_L4,
+// gso_size) that a device opened with offloads takes in one write, so the
+// kernel's receive path runs once for many segments. Everything that cannot be
+// merged passes through unchanged, behind a header that says "single packet,
+// checksum complete".
 import { toBuffer } from '../internal/bytes';
 import { validateArray, validateBoolean, validateBytes, validateInteger, validateObject } from '../internal/validators';
 import { onesComplementSum } from './ip';
@@ -15,8 +16,14 @@ const TCP_ACK = 0x10;
 const TCP_PSH = 0x08;
 /** The largest IP packet a super-packet may become (without BIG TCP). */
 const MAX_SUPER_PACKET = 65535;
+/**
+ * Datagrams in one UDP super-packet: the kernel refuses a UDP_L4 write that
+ * would cut into more than UDP_MAX_SEGMENTS, which is 64 on the oldest kernels
+ * with USO on TUN (later ones allow 128).
+ */
+const MAX_UDP_SEGMENTS = 64;
 
-/** Options of {@link coalesceTcp}. */
+/** Options of {@link coalesceTcp} and {@link coalesce}. */
 export interface CoalesceOptions {
   /** Largest IP length of a super-packet; default and maximum 65535. */
   maxSize?: number;
@@ -29,7 +36,20 @@ export interface CoalesceOptions {
   verifyChecksums?: boolean;
 }
 
+/** Options of {@link coalesce}. */
+export interface CoalesceAllOptions extends CoalesceOptions {
+  /**
+   * Merge UDP datagrams too, into UDP_L4 super-packets: only for a device
+   * with `offload.uso` on (the kernel cuts them back into datagrams).
+   * Default false.
+   */
+  udp?: boolean;
+}
+
 interface Group {
+  tcp: boolean;
+  /** What the flow's next packet must match to join (see mergeableKey). */
+  match: string;
   first: Buffer;
   h: TransportHeaders;
   payloads: Buffer[];
@@ -37,7 +57,6 @@ interface Group {
   mss: number;
   lastLength: number;
   nextSeq: number;
-  closed: boolean;
   push: boolean;
 }
 
@@ -50,15 +69,45 @@ interface Group {
  * ack number, window and options, is no longer than the first, and the one
  * before it was full-sized. Malformed or other packets pass through in place.
  *
+ * No packet overtakes another of its flow (addresses, ports, protocol): one
+ * that does not join the flow's super-packet ends it. So a segment out of
+ * sequence (reordered, sent again, or after a loss) starts the next
+ * super-packet, as the kernel's GRO flushes, and the receiving TCP sees the
+ * segments in the order they came, as it would without coalescing.
+ *
  * ```ts
  * const dev = await TunDevice.open({ offload: { tso: true } });
  * for (const p of coalesceTcp(segmentsFromTheNetwork)) dev.writable.write(p);
  * ```
  */
 export function coalesceTcp(packets: readonly Uint8Array[], options: CoalesceOptions = {}): Buffer[] {
+  return merge(packets, options, false);
+}
+
+/**
+ * {@link coalesceTcp}, and with `udp: true` UDP as well: consecutive
+ * datagrams of one flow (addresses, ports, TOS or traffic class, TTL or hop
+ * limit, DF) that are equal in size, but for a shorter last one, become one
+ * UDP_L4 super-packet of at most 64 datagrams, which the kernel cuts back into
+ * the very same datagrams. A datagram longer than the first, or any after a
+ * shorter one, starts the flow's next super-packet; as for TCP, no datagram
+ * overtakes another of its flow. One with a zero checksum (IPv4 "none") is
+ * never merged: the kernel writes a checksum into each datagram it cuts.
+ *
+ * ```ts
+ * const dev = await TunDevice.open({ offload: true });
+ * for (const p of coalesce(packets, { udp: dev.offload?.uso })) dev.writable.write(p);
+ * ```
+ */
+export function coalesce(packets: readonly Uint8Array[], options: CoalesceAllOptions = {}): Buffer[] {
+  return merge(packets, options, true);
+}
+
+function merge(packets: readonly Uint8Array[], options: CoalesceAllOptions, udpOption: boolean): Buffer[] {
   validateArray(packets, 'packets');
   packets.forEach((packet, i) => validateBytes(packet, `packets[${i}]`));
   validateObject(options, 'options');
+  const udp = udpOption && validateBoolean(options.udp, 'options.udp', false);
   const maxSize =
     options.maxSize === undefined ? MAX_SUPER_PACKET : validateInteger(options.maxSize, 'options.maxSize', 1, MAX_SUPER_PACKET);
   const verify = validateBoolean(options.verifyChecksums, 'options.verifyChecksums', true);
@@ -67,74 +116,99 @@ export function coalesceTcp(packets: readonly Uint8Array[], options: CoalesceOpt
   for (const packet of packets) {
     const ip = toBuffer(packet);
     const h = transportHeaders(ip);
-    const key = typeof h === 'string' ? undefined : mergeableKey(ip, h, verify);
-    if (key === undefined || typeof h === 'string') {
+    if (typeof h === 'string') {
       out.push(ip);
       continue;
     }
-    const group = open.get(key);
-    if (group !== undefined && extend(group, ip, h, maxSize)) continue;
-    if (group !== undefined) group.closed = true;
-    const fresh = startGroup(ip, h);
+    const flow = flowKey(ip, h);
+    const match = mergeableKey(ip, h, verify, udp);
+    const group = open.get(flow);
+    if (match !== undefined && group?.match === match && extend(group, ip, h, maxSize)) continue;
+    if (match === undefined) {
+      open.delete(flow);
+      out.push(ip);
+      continue;
+    }
+    const fresh = startGroup(ip, h, match);
     out.push(fresh);
-    open.set(key, fresh);
+    open.set(flow, fresh);
   }
   return out.map((item) => (Buffer.isBuffer(item) ? withHeader(item) : finish(item)));
 }
 
+/** Protocol, addresses and ports: within a flow no packet may overtake another. */
+function flowKey(ip: Buffer, h: TransportHeaders): string {
+  const t = h.ipLength;
+  const addresses = h.version === 4 ? ip.toString('latin1', 12, 20) : ip.toString('latin1', 8, 40);
+  return `${h.protocol}|${addresses}|${ip.toString('latin1', t, t + 4)}`;
+}
+
 /**
- * The flow (and everything that must match for two segments to merge), or
- * undefined for a packet that never merges: not TCP, no payload, flags other
- * than ACK/PSH, IP options, a bad checksum.
+ * What else must match for two packets of a flow to merge, or undefined for
+ * a packet that never merges: not TCP (or UDP when `udp`), no payload, TCP
+ * flags other than ACK/PSH, a UDP length that disagrees with the IP length or
+ * a zero UDP checksum, IP options, a bad checksum.
  */
-function mergeableKey(ip: Buffer, h: TransportHeaders, verify: boolean): string | undefined {
-  if (h.protocol !== TCP) return undefined;
+function mergeableKey(ip: Buffer, h: TransportHeaders, verify: boolean, udp: boolean): string | undefined {
   const t = h.ipLength;
   if (h.totalLength - t - h.l4Length <= 0) return undefined;
-  if ((ip[t + 13] & ~TCP_PSH) !== TCP_ACK) return undefined;
+  if (h.protocol === TCP) {
+    if ((ip[t + 13] & ~TCP_PSH) !== TCP_ACK) return undefined;
+  } else if (!udp || ip.readUInt16BE(t + 4) !== h.totalLength - t || ip.readUInt16BE(t + 6) === 0) {
+    return undefined;
+  }
   if (
     verify &&
-    onesComplementSum(ip.subarray(t, h.totalLength), pseudoHeaderSum(ip, h.version, TCP, h.totalLength - t)) !== 0xffff
+    onesComplementSum(ip.subarray(t, h.totalLength), pseudoHeaderSum(ip, h.version, h.protocol, h.totalLength - t)) !== 0xffff
   ) {
     return undefined;
   }
+  // TCP: ack, data offset, window, options.
+  const l4 = h.protocol === TCP ? tcpKey(ip, t, h.l4Length) : '';
   if (h.version === 4) {
     if (h.ipLength !== 20) return undefined;
-    // Addresses, TOS, DF, TTL; then ports, ack, data offset, window, options.
-    return `4|${ip.toString('latin1', 12, 20)}|${ip[1]}|${ip[6]}|${ip[8]}|${tcpKey(ip, t, h.l4Length)}`;
+    // TOS, DF, TTL.
+    return `${ip[1]}|${ip[6]}|${ip[8]}|${l4}`;
   }
-  // Traffic class and flow label, hop limit, addresses.
-  return `6|${ip.toString('latin1', 0, 4)}|${ip[7]}|${ip.toString('latin1', 8, 40)}|${tcpKey(ip, t, h.l4Length)}`;
+  // Traffic class and flow label, hop limit.
+  return `${ip.toString('latin1', 0, 4)}|${ip[7]}|${l4}`;
 }
 
 function tcpKey(ip: Buffer, t: number, l4Length: number): string {
-  return `${ip.toString('latin1', t, t + 4)}|${ip.toString('latin1', t + 8, t + 13)}|${ip.toString('latin1', t + 14, t + 16)}|${ip.toString('latin1', t + 20, t + l4Length)}`;
+  return `${ip.toString('latin1', t + 8, t + 13)}|${ip.toString('latin1', t + 14, t + 16)}|${ip.toString('latin1', t + 20, t + l4Length)}`;
 }
 
-function startGroup(ip: Buffer, h: TransportHeaders): Group {
+function startGroup(ip: Buffer, h: TransportHeaders, match: string): Group {
   const headers = h.ipLength + h.l4Length;
   const payload = ip.subarray(headers, h.totalLength);
+  const tcp = h.protocol === TCP;
   return {
+    tcp,
+    match,
     first: ip,
     h,
     payloads: [payload],
     size: h.totalLength,
     mss: payload.length,
     lastLength: payload.length,
-    nextSeq: (ip.readUInt32BE(h.ipLength + 4) + payload.length) >>> 0,
-    closed: false,
-    push: (ip[h.ipLength + 13] & TCP_PSH) !== 0,
+    nextSeq: tcp ? (ip.readUInt32BE(h.ipLength + 4) + payload.length) >>> 0 : 0,
+    push: tcp && (ip[h.ipLength + 13] & TCP_PSH) !== 0,
   };
 }
 
 function extend(g: Group, ip: Buffer, h: TransportHeaders, maxSize: number): boolean {
-  if (g.closed || g.push || g.lastLength !== g.mss) return false;
+  if (g.push || g.lastLength !== g.mss) return false;
   const payload = ip.subarray(h.ipLength + h.l4Length, h.totalLength);
   if (payload.length > g.mss || g.size + payload.length > maxSize) return false;
-  if (ip.readUInt32BE(h.ipLength + 4) !== g.nextSeq) return false;
+  if (!g.tcp) {
+    if (g.payloads.length === MAX_UDP_SEGMENTS) return false;
+  } else if (ip.readUInt32BE(h.ipLength + 4) !== g.nextSeq) {
+    return false;
+  }
   g.payloads.push(payload);
   g.size += payload.length;
   g.lastLength = payload.length;
+  if (!g.tcp) return true;
   g.nextSeq = (g.nextSeq + payload.length) >>> 0;
   g.push = (ip[h.ipLength + 13] & TCP_PSH) !== 0;
   return true;
@@ -165,17 +239,19 @@ function finish(g: Group): Buffer {
   }
   const t = h.ipLength;
   if (g.push) ip[t + 13] |= TCP_PSH;
+  if (!g.tcp) ip.writeUInt16BE(g.size - t, t + 4);
+  const csumOffset = g.tcp ? 16 : 6;
   // NEEDS_CSUM: the field holds the pseudo-header sum (not complemented) and
   // the kernel finishes it per segment, as for any CHECKSUM_PARTIAL packet.
-  ip.writeUInt16BE(pseudoHeaderSum(ip, h.version, TCP, g.size - t), t + 16);
+  ip.writeUInt16BE(pseudoHeaderSum(ip, h.version, h.protocol, g.size - t), t + csumOffset);
   buildVirtioNetHeader(
     {
       flags: VirtioNetFlags.NEEDS_CSUM,
-      gsoType: h.version === 4 ? GsoType.TCPV4 : GsoType.TCPV6,
+      gsoType: !g.tcp ? GsoType.UDP_L4 : h.version === 4 ? GsoType.TCPV4 : GsoType.TCPV6,
       hdrLen: headers,
       gsoSize: g.mss,
       csumStart: t,
-      csumOffset: 16,
+      csumOffset,
     },
     hs,
     out,
