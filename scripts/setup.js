@@ -37,6 +37,7 @@ const TOOLS = {
   unshare: 'util-linux',
   setpriv: 'util-linux',
   tcpdump: 'tcpdump',
+  tshark: 'tshark',
   'g++': 'g++',
   make: 'make',
   python3: 'python3',
