@@ -107,7 +107,7 @@ export class PacketViews {
   get transport(): TransportKind {
     return this.#transport;
   }
-  /** Where the packet information header is (-1 without one) and where the virtio_net_hdr is (-1 without one). */
+  /** Where the bytes in front of the frame or IP packet start (packet information, then virtio_net_hdr); -1 without any. */
   get headerOffset(): number {
     return this.#skip === 0 ? -1 : this.#start;
   }
