@@ -1,12 +1,14 @@
 // A made-up host on the far side of a TAP device: it answers ARP requests for
-// its IPv4 address with its made-up MAC address, and ICMP echo requests sent
-// in Ethernet frames to that MAC, so `ping` through the TAP device gets replies.
+// its IPv4 address and IPv6 neighbour solicitations for its IPv6 address with
+// its made-up MAC address, and ICMP echo requests (IPv4 and IPv6) sent to
+// that MAC, so `ping` and `ping -6` through the TAP device get replies.
 //
-//   node dist/examples/arp-responder.js [--name tap0] [--address 10.199.80.1/24] [--host 10.199.80.2] [--mac 02:00:5e:10:00:02]
+//   node dist/examples/arp-responder.js [--name tap0] [--address 10.199.80.1/24] [--host 10.199.80.2]
+//        [--address6 fd00:199:80::1/64] [--host6 fd00:199:80::2] [--mac 02:00:5e:10:00:02]
 //
-// Then: ping 10.199.80.2   (and `ip neigh` shows 10.199.80.2 at the made-up MAC)
+// Then: ping 10.199.80.2  and  ping -6 fd00:199:80::2  (`ip neigh` shows the made-up MAC for both)
 import { parseArgs } from 'node:util';
-import { ETHERTYPE_IPV4, arpReply, echoReply, ethernetFrame, parseEthernet } from '../lib';
+import { EthernetView, arpReply, echoReply, ethernetFrame, neighborReply } from '../lib';
 import { closeDevice, describePacket, exitOnSignal, fail, openConfigured } from './common';
 
 const { values } = parseArgs({
@@ -14,32 +16,42 @@ const { values } = parseArgs({
     name: { type: 'string', default: '' },
     address: { type: 'string', default: '10.199.80.1/24' },
     host: { type: 'string' },
+    address6: { type: 'string' },
+    host6: { type: 'string' },
     mac: { type: 'string', default: '02:00:5e:10:00:02' },
   },
 });
 
 async function main(): Promise<void> {
-  // The made-up host: .2 in the device's subnet unless --host says otherwise.
+  // The made-up host: .2 (or ::2) in the device's subnets unless --host/--host6 say otherwise.
   const host = values.host ?? values.address.split('/')[0].replace(/\.\d+$/, '.2');
+  const host6 = values.host6 ?? values.address6?.split('/')[0].replace(/::?[0-9a-f]*$/i, '::2');
   const mac = values.mac;
-  const dev = await openConfigured({ name: values.name, mode: 'tap', addresses: [values.address] });
+  const addresses = values.address6 === undefined ? [values.address] : [values.address, values.address6];
+  const dev = await openConfigured({ name: values.name, mode: 'tap', addresses });
   exitOnSignal(() => closeDevice(dev));
+  const ethernet = new EthernetView();
   dev.readable.on('data', (frame: Buffer) => {
     const arp = arpReply(frame, host, mac);
-    if (arp !== null) {
-      dev.writable.write(arp);
-      console.log(`Answered ARP: ${host} is at ${mac}`);
+    const na = host6 === undefined ? null : neighborReply(frame, host6, mac);
+    if (arp !== null || na !== null) {
+      dev.writable.write(arp ?? na!);
+      console.log(arp !== null ? `Answered ARP: ${host} is at ${mac}` : `Answered NDP: ${host6} is at ${mac}`);
       return;
     }
-    const ethernet = parseEthernet(frame);
-    // Only IPv4 sent to our MAC; IPv6 would need neighbour discovery, which this host does not speak.
-    if (ethernet === null || ethernet.etherType !== ETHERTYPE_IPV4 || ethernet.destination !== mac) return;
-    const reply = echoReply(ethernet.payload);
+    // Only IP sent to our MAC.
+    if (!ethernet.reset(frame) || ethernet.destinationString() !== mac) return;
+    const ip = frame.subarray(ethernet.payloadOffset);
+    const reply = echoReply(ip);
     if (reply === null) return;
-    dev.writable.write(ethernetFrame({ destination: ethernet.source, source: mac, etherType: ETHERTYPE_IPV4, payload: reply }));
-    console.log(`Answered ${describePacket(ethernet.payload)}`);
+    dev.writable.write(
+      ethernetFrame({ destination: ethernet.sourceString(), source: mac, etherType: ethernet.etherType, payload: reply }),
+    );
+    console.log(`Answered ${describePacket(ip)}`);
   });
-  console.log(`Listening on ${dev.name} (${values.address}); answering for ${host} at ${mac}; Ctrl-C to stop`);
+  console.log(
+    `Listening on ${dev.name} (${addresses.join(', ')}); ${host}${host6 === undefined ? '' : ` and ${host6}`} at ${mac}; Ctrl-C to stop`,
+  );
 }
 
 main().catch(fail);

@@ -2,7 +2,7 @@
 // that keeps an example's subnet off the real network, and the Ctrl-C handler
 // every example installs (close the device, exit 0).
 import net from 'node:net';
-import { Netlink, TunDevice, formatIp, parseCidr, type TunMode } from '../lib';
+import { Netlink, PacketViews, TunDevice, formatIp, parseCidr, type TunMode } from '../lib';
 
 export { formatIp };
 
@@ -24,64 +24,51 @@ const ICMPV6_TYPES: Record<number, string> = {
   143: 'MLDv2 report',
 };
 
+// One set of views for every packet an example looks at: reset per packet, nothing allocated.
+const views = new PacketViews('tun');
+
 /** "ICMP echo request 10.0.0.1 -> 10.0.0.2 seq 1", "UDP 10.0.0.1:5000 -> 10.0.0.2:53", "IPv6 ...". */
 export function describePacket(p: Buffer): string {
-  const version = p.length > 0 ? p[0] >> 4 : 0;
-  if (version === 4 && p.length >= 20) {
-    const ihl = (p[0] & 0x0f) * 4;
-    return describeTransport(p[9], p.subarray(ihl), formatIp(p.subarray(12, 16)), formatIp(p.subarray(16, 20)), false);
+  const { ip, icmp, tcp, udp } = views;
+  if (!views.reset(p) && !ip.valid) return `not an IP packet (first byte 0x${(p[0] ?? 0).toString(16)}: ${views.reason})`;
+  const v6 = ip.version === 6;
+  const name = IP_PROTOCOLS[ip.protocol] ?? `IPv${ip.version} protocol ${ip.protocol}`;
+  const source = ip.sourceString();
+  const destination = ip.destinationString();
+  if (views.transport === 'icmp' && icmp.valid) {
+    const typeName = (v6 ? ICMPV6_TYPES : ICMP_TYPES)[icmp.type] ?? `type ${icmp.type}`;
+    const echo = icmp.isEchoRequest || icmp.isEchoReply;
+    return `${name} ${typeName} ${source} -> ${destination}${echo ? ` seq ${icmp.sequence}` : ''}`;
   }
-  if (version === 6 && p.length >= 40) {
-    return describeTransport(p[6], p.subarray(40), formatIp(p.subarray(8, 24)), formatIp(p.subarray(24, 40)), true);
-  }
-  return `not an IP packet (first byte 0x${(p[0] ?? 0).toString(16)})`;
-}
-
-function describeTransport(protocol: number, l4: Buffer, source: string, destination: string, v6: boolean): string {
-  const name = IP_PROTOCOLS[protocol] ?? `IPv${v6 ? 6 : 4} protocol ${protocol}`;
-  if ((protocol === 1 || protocol === 58) && l4.length >= 8) {
-    const type = l4[0];
-    const typeName = (protocol === 1 ? ICMP_TYPES : ICMPV6_TYPES)[type] ?? `type ${type}`;
-    const isEcho = protocol === 1 ? type === 0 || type === 8 : type === 128 || type === 129;
-    return `${name} ${typeName} ${source} -> ${destination}${isEcho ? ` seq ${l4.readUInt16BE(6)}` : ''}`;
-  }
-  if ((protocol === 6 || protocol === 17) && l4.length >= 4) {
+  const ports = views.transport === 'tcp' ? tcp : views.transport === 'udp' ? udp : null;
+  if (ports?.valid === true) {
     const at = (a: string, port: number): string => (v6 ? `[${a}]:${port}` : `${a}:${port}`);
-    return `${name} ${at(source, l4.readUInt16BE(0))} -> ${at(destination, l4.readUInt16BE(2))}`;
+    return `${name} ${at(source, ports.sourcePort)} -> ${at(destination, ports.destinationPort)}`;
   }
   return `${name} ${source} -> ${destination}`;
 }
 
 /** The IP header fields `read-packets --decode` prints, one "key value" per field. */
 export function decodeIpHeader(p: Buffer): string {
-  const version = p.length > 0 ? p[0] >> 4 : 0;
-  if (version === 4 && p.length >= 20) {
-    const ihl = (p[0] & 0x0f) * 4;
-    const fields = [
-      'version 4',
-      `header ${ihl} bytes`,
-      `total length ${p.readUInt16BE(2)}`,
-      `ttl ${p[8]}`,
-      `protocol ${p[9]} (${IP_PROTOCOLS[p[9]] ?? '?'})`,
-      `source ${formatIp(p.subarray(12, 16))}`,
-      `destination ${formatIp(p.subarray(16, 20))}`,
-    ];
-    if (p[9] === 1 && p.length >= ihl + 2) fields.push(`icmp type ${p[ihl]} (${ICMP_TYPES[p[ihl]] ?? '?'}) code ${p[ihl + 1]}`);
-    return fields.join(', ');
+  const { ip, icmp } = views;
+  views.reset(p);
+  if (!ip.valid) return `version ${p.length > 0 ? p[0] >> 4 : 0} (not IP: ${ip.reason})`;
+  const v6 = ip.version === 6;
+  const fields = [
+    `version ${ip.version}`,
+    v6 ? `payload length ${ip.length - 40}` : `header ${ip.headerLength} bytes`,
+    v6 ? `hop limit ${ip.ttl}` : `total length ${ip.length}`,
+    ...(v6 ? [] : [`ttl ${ip.ttl}`]),
+    `${v6 ? 'next header' : 'protocol'} ${ip.protocol} (${IP_PROTOCOLS[ip.protocol] ?? '?'})`,
+    `source ${ip.sourceString()}`,
+    `destination ${ip.destinationString()}`,
+  ];
+  if (v6 && ip.payloadOffset !== 40) fields.push(`extension headers ${ip.payloadOffset - ip.offset - 40} bytes`);
+  if (views.transport === 'icmp') {
+    const types = v6 ? ICMPV6_TYPES : ICMP_TYPES;
+    fields.push(`${v6 ? 'icmpv6' : 'icmp'} type ${icmp.type} (${types[icmp.type] ?? '?'}) code ${icmp.code}`);
   }
-  if (version === 6 && p.length >= 40) {
-    const fields = [
-      'version 6',
-      `payload length ${p.readUInt16BE(4)}`,
-      `hop limit ${p[7]}`,
-      `next header ${p[6]} (${IP_PROTOCOLS[p[6]] ?? '?'})`,
-      `source ${formatIp(p.subarray(8, 24))}`,
-      `destination ${formatIp(p.subarray(24, 40))}`,
-    ];
-    if (p[6] === 58 && p.length >= 42) fields.push(`icmpv6 type ${p[40]} (${ICMPV6_TYPES[p[40]] ?? '?'}) code ${p[41]}`);
-    return fields.join(', ');
-  }
-  return `version ${version} (not IP)`;
+  return fields.join(', ');
 }
 
 /**

@@ -5,6 +5,7 @@
 //
 // Then, in another shell in the same namespace: ping 10.199.79.2
 import { parseArgs } from 'node:util';
+import { EthernetView } from '../lib';
 import { closeDevice, decodeIpHeader, exitOnSignal, fail, openConfigured } from './common';
 
 const { values } = parseArgs({
@@ -17,13 +18,14 @@ const { values } = parseArgs({
 });
 
 const ETHER_TYPES: Record<number, string> = { 0x0800: 'IPv4', 0x0806: 'ARP', 0x86dd: 'IPv6' };
+const ethernet = new EthernetView();
 
-/** A TAP frame's IP packet (after the 14-byte Ethernet header), or a note on what else it carries. */
+/** A TAP frame's IP packet (after the Ethernet header and any VLAN tags), or a note on what else it carries. */
 function ipOf(frame: Buffer): Buffer | string {
-  if (frame.length < 14) return 'runt frame';
-  const etherType = frame.readUInt16BE(12);
-  if (etherType === 0x0800 || etherType === 0x86dd) return frame.subarray(14);
-  return `ethertype 0x${etherType.toString(16).padStart(4, '0')} (${ETHER_TYPES[etherType] ?? 'not IP'})`;
+  if (!ethernet.reset(frame)) return `runt frame (${ethernet.reason})`;
+  const type = ethernet.etherType;
+  if (type === 0x0800 || type === 0x86dd) return frame.subarray(ethernet.payloadOffset);
+  return `ethertype 0x${type.toString(16).padStart(4, '0')} (${ETHER_TYPES[type] ?? 'not IP'})`;
 }
 
 async function main(): Promise<void> {

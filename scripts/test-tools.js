@@ -13,6 +13,7 @@ const TOOLS = {
   mount: 'mount',
   sysctl: 'procps',
   tcpdump: 'tcpdump',
+  tshark: 'tshark',
   ethtool: 'ethtool',
   'wireguard-go': 'wireguard-go',
   wg: 'wireguard-tools',

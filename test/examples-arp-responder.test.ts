@@ -1,7 +1,8 @@
 // examples/arp-responder.ts: ping through a TAP device to a made-up host.
 import assert from 'node:assert/strict';
 import { ExampleProcess, linesMatching } from './example-helpers';
-import { ipJson, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
+import { ip, ipJson, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
+import { until } from './kernel-helpers';
 
 privilegedTest('ping through a TAP device gets 4 of 4 replies from the ARP and echo responder', async () => {
   const net = uniqueSubnet();
@@ -27,6 +28,41 @@ privilegedTest('ping through a TAP device gets 4 of 4 replies from the ARP and e
     await responder.assertStopsCleanlyOnSigint(name);
     assert.equal(linesMatching(responder.stdout, /^Answered ICMP echo request/).length, 4);
     assert.ok(linesMatching(responder.stdout, /^Answered ARP/).length >= 1);
+  } finally {
+    await responder.kill();
+  }
+});
+
+privilegedTest('ping -6 through a TAP device gets 4 of 4 replies: neighbour discovery answered with neighborReply', async () => {
+  const name = uniqueName('ndp');
+  const mac = '02:00:5e:10:00:43';
+  const prefix = `fd00:${(process.pid % 0xffff).toString(16)}:99::`;
+  const responder = new ExampleProcess('arp-responder', [
+    '--name',
+    name,
+    '--address6',
+    `${prefix}1/64`,
+    '--host6',
+    `${prefix}7`,
+    '--mac',
+    mac,
+  ]);
+  try {
+    await responder.waitFor(/^Listening on /m);
+    // Until duplicate address detection ends, the kernel has no source address for the ping.
+    await until(() => ip('-6', 'addr', 'show', 'dev', name, 'tentative').trim() === '', 'DAD to finish', 10_000, 100);
+    const ping = await run('ping', ['-6', '-n', '-c', '4', '-i', '0.2', '-W', '2', `${prefix}7`]);
+    assert.match(
+      ping.stdout,
+      /4 packets transmitted, 4 received, 0% packet loss/,
+      ping.stdout + ping.stderr + responder.transcript(),
+    );
+    // The kernel learnt the made-up MAC from our neighbour advertisement.
+    const [neighbour] = ipJson<{ dst: string; lladdr?: string }>('-6', 'neigh', 'show', 'dev', name, 'to', `${prefix}7`);
+    assert.equal(neighbour?.lladdr, mac);
+    await responder.assertStopsCleanlyOnSigint(name);
+    assert.equal(linesMatching(responder.stdout, /^Answered ICMPv6 echo request/).length, 4);
+    assert.ok(linesMatching(responder.stdout, /^Answered NDP/).length >= 1);
   } finally {
     await responder.kill();
   }

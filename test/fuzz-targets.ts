@@ -36,7 +36,8 @@ import {
   parseDatagram,
   rtmsg,
 } from '../lib/netlink/codec';
-import { echoReply, ipVersion, onesComplementSum } from '../lib/packet/ip';
+import { ipVersion, onesComplementSum } from '../lib/packet/ip';
+import { echoReply } from '../lib/packet/responders';
 import { pcapRecord } from '../lib/packet/pcap';
 import { GsoType, parseVirtioNetHeader } from '../lib/packet/virtio-net';
 import { ACK, PSH, asSuperPacket, tcpPacket, udpDatagram, udpPacket } from './packet-builders';
