@@ -76,3 +76,5 @@ export {
 export type { PcapSource } from './packet/pcap';
 export type { PacketReadable } from './device/packet-readable';
 export type { EventMap, TypedEmitter } from './internal/typed-emitter';
+export { UdpTunnel, udpTunnel } from './tunnel/udp';
+export type { UdpBatch, UdpBatchHook, UdpPeer, UdpTunnelCounters, UdpTunnelOptions } from './tunnel/udp';
