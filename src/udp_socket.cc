@@ -237,15 +237,29 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
   uint32_t start = info[2].As<Napi::Number>().Uint32Value();
   uint32_t count = info[3].As<Napi::Number>().Uint32Value();
   uint8_t* headers = info[4].IsNull() ? nullptr : info[4].As<Napi::Uint8Array>().Data();
-  uint8_t* peers = info[5].As<Napi::Uint8Array>().Data();
+  auto peerTable = info[5].As<Napi::Uint8Array>();
+  uint8_t* peers = peerTable.Data();
+  size_t peerCount = peerTable.ByteLength() / kAddressSize;
   uint16_t* peerIndex = info[6].IsNull() ? nullptr : info[6].As<Napi::Uint16Array>().Data();
   uint16_t segmentSize = static_cast<uint16_t>(info[7].As<Napi::Number>().Uint32Value());
+  // Hooks in JS may have written anything into these arrays (or detached
+  // them): nothing outside them is read, whatever they hold.
+  size_t headerRoom =
+      headers == nullptr ? 0 : info[4].As<Napi::Uint8Array>().ByteLength() / std::max<uint32_t>(headerLength_, 1);
+  size_t indexRoom = peerIndex == nullptr ? count : info[6].As<Napi::Uint16Array>().ElementLength();
+  if (start > descriptors.ElementLength() / 2) start = static_cast<uint32_t>(descriptors.ElementLength() / 2);
+  count = std::min<uint32_t>(count, static_cast<uint32_t>(descriptors.ElementLength() / 2) - start);
   std::vector<uint8_t> control(segmentSize > 0 ? kSendChunk * kControlSize : 0);
   uint32_t done = 0;
   while (done < count) {
     uint32_t n = std::min(count - done, kSendChunk);
-    for (uint32_t k = 0; k < n; k++) {
+    uint32_t k = 0;
+    for (; k < n; k++) {
       uint32_t i = start + done + k;
+      uint16_t p = peerIndex == nullptr ? 0 : peerIndex[i - start];
+      bool fits = static_cast<size_t>(descriptors[2 * i]) + descriptors[2 * i + 1] <= buffer.ByteLength() &&
+                  p < peerCount && i - start < indexRoom && (headerLength_ == 0 || i - start < headerRoom);
+      if (!fits) break;
       mmsghdr& m = messages_[k];
       std::memset(&m, 0, sizeof(m));
       iovec* iov = &iovecs_[2 * k];
@@ -254,7 +268,7 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
       iov[parts++] = {buffer.Data() + descriptors[2 * i], descriptors[2 * i + 1]};
       m.msg_hdr.msg_iov = iov;
       m.msg_hdr.msg_iovlen = parts;
-      uint8_t* peer = peers + (peerIndex == nullptr ? 0 : peerIndex[i - start]) * kAddressSize;
+      uint8_t* peer = peers + p * kAddressSize;
       m.msg_hdr.msg_name = peer;
       m.msg_hdr.msg_namelen = AddressLength(peer);
       if (segmentSize > 0 && descriptors[2 * i + 1] > segmentSize) {
@@ -267,6 +281,11 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
         std::memcpy(CMSG_DATA(c), &segmentSize, sizeof(segmentSize));
       }
     }
+    if (k == 0) {
+      lastError_ = EINVAL;  // datagram start + done lies outside what it was given
+      break;
+    }
+    n = k;
     int sent;
     do {
       sent = ::sendmmsg(io_.fd(), messages_.data(), n, 0);

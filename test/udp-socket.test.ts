@@ -150,6 +150,28 @@ privilegedTest('with UDP_GRO the segments come back as one datagram and its segm
   }
 });
 
+privilegedTest('sendBatch stops at a datagram outside its buffer or its peer table and says EINVAL', async () => {
+  const r = receiver();
+  const s = sender();
+  try {
+    const data = Buffer.from('abcdefgh');
+    assert.equal(s.sendBatch(data, new Uint32Array([0, 4, 6, 4]), 0, 2, null, peer(r.port), null, 0), 1);
+    assert.equal(s.lastError, 22);
+    assert.equal(s.sendBatch(data, new Uint32Array([0, 4, 4, 4]), 0, 2, null, peer(r.port), new Uint16Array([0, 1]), 0), 1);
+    assert.equal(s.lastError, 22);
+    assert.equal(
+      s.sendBatch(data, new Uint32Array([0, 4]), 0, 5, null, peer(r.port), null, 0),
+      1,
+      'count is cut to the descriptors',
+    );
+    await r.until(3);
+    assert.deepEqual(r.got.payloads.map(String), ['abcd', 'abcd', 'abcd']);
+  } finally {
+    r.socket.close();
+    s.close();
+  }
+});
+
 privilegedTest('sendBatch on a closed socket sends nothing and says EBADF', () => {
   const s = sender();
   s.close();

@@ -257,3 +257,27 @@ privilegedTest('closeDevice: closing the tunnel closes the device; closing the d
     await t.close();
   }
 });
+
+privilegedTest(
+  'a hook that points a packet outside the batch or at a peer that does not exist gets it dropped as invalid',
+  async () => {
+    let spoilt = 0;
+    const t = await tunnels({
+      onOutgoing: ({ buffer, descriptors: d, count, peer }) => {
+        for (let i = 0; i < count; i++) {
+          if (buffer[d[2 * i]] !== 0x45 || buffer[d[2 * i] + 9] !== 1 || buffer[d[2 * i] + 20] !== 8) continue;
+          if (spoilt++ % 2 === 0) d[2 * i + 1] = buffer.length + 1;
+          else peer[i] = 7;
+        }
+      },
+    });
+    try {
+      assert.notEqual(await ping(t.pair.nsA, t.pair.addressB, 2), 0);
+      assert.equal(t.ta.counters.dropped.invalid, spoilt);
+      assert.ok(spoilt >= 2);
+      assert.equal(await ping(t.pair.nsB, t.pair.addressA, 2), 0, 'the tunnel goes on');
+    } finally {
+      await t.close();
+    }
+  },
+);

@@ -22,7 +22,9 @@ export interface UdpTunnelCounters {
   /**
    * Packets dropped, by reason: 'hook' (a hook set length 0), 'socket-full'
    * (the send buffer was full: EAGAIN), 'device-full', 'unknown-peer',
-   * 'short' (no payload after the header), 'too-big', 'truncated', or
+   * 'short' (no payload after the header), 'too-big', 'truncated' (a
+   * datagram larger than the device's packets), 'invalid' (a hook
+   * pointed outside the buffer or at no peer), or
    * the errno name a send failed with ('EMSGSIZE').
    */
   dropped: Record<string, number>;
@@ -77,7 +79,10 @@ export class UdpTunnel {
   /** A snapshot of the counters. */
   get counters(): UdpTunnelCounters {
     const c = this.#counters;
-    return { ...c, dropped: { ...c.dropped }, errors: { ...c.errors } };
+    const dropped = { ...c.dropped };
+    const truncated = this.#socket.truncated;
+    if (truncated > 0) dropped.truncated = truncated;
+    return { ...c, dropped, errors: { ...c.errors } };
   }
 
   get closed(): boolean {
@@ -120,7 +125,7 @@ export class UdpTunnel {
       onOutgoing({ buffer: slab, descriptors: d, count, headers, peer });
       if (this.closed) return;
     }
-    const n = this.#compact(d, count, headers, peer, 'hook');
+    const n = this.#compact(slab, d, count, headers, peer, 'hook');
     let start = 0;
     while (start < n && !this.closed) {
       const sent = this.#socket.sendBatch(
@@ -165,7 +170,7 @@ export class UdpTunnel {
         peer[i] = p;
       }
     }
-    let n = this.#compact(d, count, headers, peer, '');
+    let n = this.#compact(batch, d, count, headers, peer, '');
     if (onIncoming !== undefined && n > 0) {
       onIncoming({ buffer: batch, descriptors: d, count: n, headers, peer });
       if (this.closed) return;
@@ -176,7 +181,7 @@ export class UdpTunnel {
         d[2 * i + 1] = 0;
       }
     }
-    n = this.#compact(d, n, headers, peer, 'hook');
+    n = this.#compact(batch, d, n, headers, peer, 'hook');
     if (n === 0 || this.device.closed) return;
     const written = this.device.writePackets(batch, d, n);
     for (let i = 0; i < written; i++) this.#counters.bytesIn += d[2 * i + 1];
@@ -186,13 +191,18 @@ export class UdpTunnel {
 
   /**
    * Moves the packets of nonzero length to the front (descriptors, headers
-   * and peer indexes alike) and counts the others under `reason` ('': counted already).
+   * and peer indexes alike) and counts the empty ones under `reason` ('': counted already).
    */
-  #compact(d: Uint32Array, count: number, headers: Buffer | null, peer: Uint16Array, reason: string): number {
-    const header = this.#options.header;
+  #compact(buffer: Buffer, d: Uint32Array, count: number, headers: Buffer | null, peer: Uint16Array, reason: string): number {
+    const { header, peerCount } = this.#options;
     let n = 0;
     for (let i = 0; i < count; i++) {
       if (d[2 * i + 1] === 0) continue;
+      // A hook may have written anything: a packet outside the buffer, or a peer that does not exist, goes nowhere.
+      if (d[2 * i] + d[2 * i + 1] > buffer.length || peer[i] >= peerCount) {
+        this.#count(this.#counters.dropped, 'invalid', 1);
+        continue;
+      }
       if (n !== i) {
         d[2 * n] = d[2 * i];
         d[2 * n + 1] = d[2 * i + 1];
