@@ -41,6 +41,7 @@ socklen_t AddressLength(const uint8_t* address) {
 Napi::Function UdpSocket::Init(Napi::Env env) {
   std::vector<Napi::ClassPropertyDescriptor<UdpSocket>> methods = {
       InstanceMethod<&UdpSocket::SendBatch>("sendBatch"),
+      InstanceMethod<&UdpSocket::Connect>("connect"),
       InstanceAccessor<&UdpSocket::GetLastError>("lastError"),
       InstanceAccessor<&UdpSocket::GetLocalPort>("localPort"),
       InstanceAccessor<&UdpSocket::GetTruncated>("truncated"),
@@ -269,8 +270,10 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
       m.msg_hdr.msg_iov = iov;
       m.msg_hdr.msg_iovlen = parts;
       uint8_t* peer = peers + p * kAddressSize;
-      m.msg_hdr.msg_name = peer;
-      m.msg_hdr.msg_namelen = AddressLength(peer);
+      if (!connected_) {
+        m.msg_hdr.msg_name = peer;
+        m.msg_hdr.msg_namelen = AddressLength(peer);
+      }
       if (segmentSize > 0 && descriptors[2 * i + 1] > segmentSize) {
         m.msg_hdr.msg_control = control.data() + k * kControlSize;
         m.msg_hdr.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
@@ -299,6 +302,19 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
     if (static_cast<uint32_t>(sent) < n) continue;
   }
   return Napi::Number::New(env, done);
+}
+
+// connect(peer: Uint8Array, a 28-byte sockaddr); throws.
+Napi::Value UdpSocket::Connect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto peer = info[0].As<Napi::Uint8Array>();
+  if (io_.fd() < 0) throw ErrnoError(env, EBADF, "connect");
+  if (peer.ByteLength() < kAddressSize) throw ErrnoError(env, EINVAL, "connect");
+  if (::connect(io_.fd(), reinterpret_cast<sockaddr*>(peer.Data()), AddressLength(peer.Data())) < 0) {
+    throw ErrnoError(env, errno, "connect");
+  }
+  connected_ = true;
+  return env.Undefined();
 }
 
 Napi::Value UdpSocket::GetLastError(const Napi::CallbackInfo& info) {

@@ -15,6 +15,8 @@
 //       back to back (null when 0); addresses: 28 bytes of sockaddr per datagram;
 //       segments: Uint32Array, the GRO segment size of each (0: one datagram)
 //   onError(errno, syscall)    a receive error; the socket goes on
+//   connect(peer)              one peer only from here on: the kernel keeps its
+//                              route (no lookup per datagram) and filters senders
 //   sendBatch(buffer, descriptors, start, count, headers, peers, peerIndex, segmentSize)
 //       -> datagrams handled; fewer than count: `lastError` says why (EAGAIN: the
 //       socket buffer is full). Nothing is queued here: what was not sent is the
@@ -51,6 +53,7 @@ class UdpSocket : public PolledHandle<UdpSocket> {
   enum Callback { kOnData, kOnError };
 
   Napi::Value SendBatch(const Napi::CallbackInfo& info);
+  Napi::Value Connect(const Napi::CallbackInfo& info);
   Napi::Value GetLastError(const Napi::CallbackInfo& info);
   Napi::Value GetLocalPort(const Napi::CallbackInfo& info);
   Napi::Value GetTruncated(const Napi::CallbackInfo& info);
@@ -65,6 +68,7 @@ class UdpSocket : public PolledHandle<UdpSocket> {
   uint32_t headerLength_;
   int errorWakeups_ = 0;
   int lastError_ = 0;
+  bool connected_ = false;
   double truncated_ = 0;  // datagrams larger than a slot, dropped
   std::vector<uint8_t> slots_;
   std::vector<uint8_t> headers_;

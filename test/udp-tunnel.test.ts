@@ -25,11 +25,16 @@ async function tunnels(extraA: Partial<UdpTunnelOptions> = {}, extraB: Partial<U
   const end = (port: number) => ({ address: '127.0.0.1', port });
   const ta = udpTunnel(pair.a, { bind: end(portA), peer: end(portB), ...extraA });
   const tb = udpTunnel(pair.b, { bind: end(portB), peer: end(portA), ...extraB });
-  const close = async (): Promise<void> => {
-    await Promise.all([ta.close(), tb.close()]);
-    await pair.close();
+  const t: Tunnels = {
+    pair,
+    ta,
+    tb,
+    close: async () => {
+      await Promise.all([t.ta.close(), t.tb.close()]);
+      await pair.close();
+    },
   };
-  return { pair, ta, tb, close };
+  return t;
 }
 
 async function ping(ns: string, to: string, count = 3): Promise<number | null> {
@@ -179,8 +184,18 @@ privilegedTest('packets a hook drops (length 0) are counted and never sent', asy
   }
 });
 
-privilegedTest('datagrams from a sender that is not a peer are dropped as unknown-peer', async () => {
-  const t = await tunnels();
+privilegedTest('with several peers, datagrams from a sender that is none of them are dropped as unknown-peer', async () => {
+  // (With one peer the socket is connected and the kernel turns strangers away itself.)
+  const t = await tunnels({}, {});
+  await t.tb.close();
+  const tb = udpTunnel(t.pair.b, {
+    bind: { address: '127.0.0.1', port: t.tb.port },
+    peers: [
+      { address: '127.0.0.1', port: t.ta.port },
+      { address: '127.0.0.2', port: 9 },
+    ],
+  });
+  t.tb = tb;
   const stranger = dgram.createSocket('udp4');
   try {
     const packet = randomBytes(40);
@@ -281,3 +296,22 @@ privilegedTest(
     }
   },
 );
+
+privilegedTest('a port already taken fails with a TunError: EADDRINUSE, syscall bind, and a hint', async () => {
+  const t = await tunnels();
+  try {
+    await t.tb.close();
+    assert.throws(
+      () => udpTunnel(t.pair.b, { bind: { address: '127.0.0.1', port: t.ta.port }, peer: { address: '127.0.0.1', port: 9 } }),
+      {
+        name: 'TunError',
+        code: 'EADDRINUSE',
+        syscall: 'bind',
+        hint: /port 0/,
+      },
+    );
+    assert.equal(t.pair.b.closed, false);
+  } finally {
+    await t.close();
+  }
+});

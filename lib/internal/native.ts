@@ -103,6 +103,8 @@ export interface NativeUdpSocket {
     peerIndex: Uint16Array | null,
     segmentSize: number,
   ): number;
+  /** One peer (a 28-byte sockaddr) from now on: sends ignore `peers`, and only it is heard. Throws. */
+  connect(peer: Uint8Array): void;
   ref(): void;
   unref(): void;
   close(): void;

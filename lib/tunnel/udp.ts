@@ -4,7 +4,7 @@
 // No JS call and no object per packet; the hooks see whole batches.
 import { EAGAIN } from '../internal/errno';
 import { native, type NativeUdpSocket } from '../internal/native';
-import { errnoName, invalidType } from '../internal/errors';
+import { errnoName, fromNative, invalidType } from '../internal/errors';
 import { TunDevice } from '../tun-device';
 import { findPeer, SOCKADDR_SIZE, validateUdpTunnelOptions, type ValidUdpTunnelOptions } from './udp-options';
 
@@ -48,16 +48,17 @@ export class UdpTunnel {
   constructor(device: TunDevice, options: ValidUdpTunnelOptions) {
     this.device = device;
     this.#options = options;
-    const { fd, port } = native.UdpSocket.open(
-      options.family,
-      options.bindAddress,
-      options.bindPort,
-      options.receiveBufferSize,
-      options.sendBufferSize,
-    );
-    this.port = port;
+    let created: { fd: number; port: number };
+    try {
+      const o = options;
+      created = native.UdpSocket.open(o.family, o.bindAddress, o.bindPort, o.receiveBufferSize, o.sendBufferSize);
+    } catch (error) {
+      const where = `${options.bindAddress} port ${options.bindPort}`;
+      throw fromNative(error, { hint: `The socket could not be bound to ${where}: another address, or port 0 (any free one).` });
+    }
+    this.port = created.port;
     this.#socket = new native.UdpSocket(
-      fd,
+      created.fd,
       options.header + device.maxPacketSize,
       options.maxBatch,
       options.header,
@@ -65,6 +66,14 @@ export class UdpTunnel {
       (batch, d, count, headers, addresses) => this.#onDatagrams(batch, d, count, headers, addresses),
       (errno) => this.#count(this.#counters.errors, errnoName(errno), 1),
     );
+    // One peer: a connected socket keeps its route (no lookup per datagram)
+    // and the kernel turns away every other sender.
+    try {
+      if (options.peerCount === 1) this.#socket.connect(options.peers);
+    } catch (error) {
+      this.#socket.close();
+      throw fromNative(error);
+    }
     this.#headers = Buffer.alloc(0);
     this.#peerIndex = new Uint16Array(0);
     try {
@@ -121,11 +130,12 @@ export class UdpTunnel {
     }
     const peer = this.#peerIndex.subarray(0, count).fill(0);
     const headers = header > 0 ? this.#headers.subarray(0, count * header) : null;
+    let n = count;
     if (onOutgoing !== undefined) {
       onOutgoing({ buffer: slab, descriptors: d, count, headers, peer });
       if (this.closed) return;
+      n = this.#compact(slab, d, count, headers, peer, 'hook');
     }
-    const n = this.#compact(slab, d, count, headers, peer, 'hook');
     let start = 0;
     while (start < n && !this.closed) {
       const sent = this.#socket.sendBatch(
