@@ -7,7 +7,7 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { udpTunnel, type UdpBatch, type UdpTunnel, type UdpTunnelOptions } from '../lib';
 import { openFdCount, privilegedTest, run } from './helpers';
-import { netnsPair, type NetnsPair } from './netns-pair';
+import { netnsPair, tcpTransfer, type NetnsPair } from './netns-pair';
 
 let nextPort = 40000 + (process.pid % 2000) * 8;
 
@@ -313,5 +313,24 @@ privilegedTest('a port already taken fails with a TunError: EADDRINUSE, syscall 
     assert.equal(t.pair.b.closed, false);
   } finally {
     await t.close();
+  }
+});
+
+privilegedTest('two offload devices joined by UDP tunnels carry 4 MB of TCP byte-exact, super-packets as read', async () => {
+  const pair = await netnsPair({ offload: true }, { offload: true });
+  const [portA, portB] = [nextPort++, nextPort++];
+  const end = (port: number) => ({ address: '127.0.0.1', port });
+  const ta = udpTunnel(pair.a, { bind: end(portA), peer: end(portB) });
+  const tb = udpTunnel(pair.b, { bind: end(portB), peer: end(portA) });
+  try {
+    const r = await tcpTransfer(pair, 4 << 20);
+    assert.equal(r.receivedHash, r.sentHash);
+    assert.ok(
+      ta.counters.bytesOut / ta.counters.packetsOut > 1500,
+      `super-packets went as they were: ${JSON.stringify(ta.counters)}`,
+    );
+  } finally {
+    await Promise.all([ta.close(), tb.close()]);
+    await pair.close();
   }
 });

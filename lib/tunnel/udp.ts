@@ -228,7 +228,10 @@ export class UdpTunnel {
 
 /**
  * Carries `device`'s packets to a peer over UDP and writes what the peers
- * send into the device, a batch per wake-up each way.
+ * send into the device, a batch per wake-up each way. Packets go as the
+ * device reads them (a virtio_net_hdr, packet information or an Ethernet
+ * header included): open the peer's device the same way. A datagram larger
+ * than UDP allows (an offload super-packet near 64 KiB) is dropped as 'EMSGSIZE'.
  *
  * ```ts
  * const tunnel = udpTunnel(dev, { bind: { port: 51820 }, peer: { address: '192.0.2.7', port: 51820 } });
