@@ -136,8 +136,11 @@ void UdpSocket::OnEvents(int status, int events) {
   int stop = ReceiveBatch(Env());
   if (io_.fd() < 0) return;  // a callback closed the socket
   if (status < 0) {
-    // An error recvmmsg did not explain would wake us at once, for ever: give up after a few.
-    if (stop != EAGAIN && ++errorWakeups_ < 8) {
+    // recvmmsg returned the error (a peer's ICMP port unreachable: ECONNREFUSED),
+    // and so cleared it, or read a full batch: go on. An error it did not
+    // explain would wake us at once, for ever: give up after a few in a row.
+    if (stop != EAGAIN) errorWakeups_ = 0;
+    if (stop != EAGAIN || ++errorWakeups_ < 8) {
       Watch(UV_READABLE);
       return;
     }

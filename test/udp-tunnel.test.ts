@@ -334,3 +334,20 @@ privilegedTest('two offload devices joined by UDP tunnels carry 4 MB of TCP byte
     await pair.close();
   }
 });
+
+privilegedTest('a peer that goes away and comes back: its port unreachables are counted and the tunnel goes on', async () => {
+  const t = await tunnels();
+  try {
+    const portB = t.tb.port;
+    await t.tb.close();
+    // Every packet A sends now draws an ICMP port unreachable (no rate limit on loopback).
+    assert.notEqual(await ping(t.pair.nsA, t.pair.addressB, 12), 0);
+    const refused = (t.ta.counters.errors.ECONNREFUSED ?? 0) + (t.ta.counters.dropped.ECONNREFUSED ?? 0);
+    assert.ok(refused >= 10, JSON.stringify(t.ta.counters));
+    t.tb = udpTunnel(t.pair.b, { bind: { address: '127.0.0.1', port: portB }, peer: { address: '127.0.0.1', port: t.ta.port } });
+    assert.equal(await ping(t.pair.nsA, t.pair.addressB), 0);
+    assert.equal(await ping(t.pair.nsB, t.pair.addressA), 0);
+  } finally {
+    await t.close();
+  }
+});
