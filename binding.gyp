@@ -17,7 +17,8 @@
         "src/polled_fd.cc",
         "src/owned_fd.cc",
         "src/slab_pool.cc",
-        "src/reader_thread.cc"
+        "src/reader_thread.cc",
+        "src/udp_socket.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],

@@ -10,6 +10,7 @@
 #include "tun_ioctl.h"
 #include "tun_offload.h"
 #include "tun_open.h"
+#include "udp_socket.h"
 
 namespace tuntap {
 
@@ -107,6 +108,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NetlinkSocket", NetlinkSocket::Init(env));
   exports.Set("NetnsFile", NetnsFile::Init(env));
   exports.Set("OwnedFd", OwnedFd::Init(env));
+  exports.Set("UdpSocket", UdpSocket::Init(env));
   return exports;
 }
 

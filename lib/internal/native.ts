@@ -97,6 +97,58 @@ export interface NativeNetlinkSocketConstructor {
   ): NativeNetlinkSocket;
 }
 
+/** A non-blocking UDP socket on a uv_poll, carrying datagrams in batches; see src/udp_socket.h. */
+export interface NativeUdpSocket {
+  readonly fd: number;
+  /** The port the socket is bound to (0 once closed). */
+  readonly localPort: number;
+  /** Why the last sendBatch() handled fewer than it was given (a positive errno; EAGAIN: buffer full). */
+  readonly lastError: number;
+  /** Datagrams received larger than maxDatagram, dropped. */
+  readonly truncated: number;
+  /**
+   * Sends datagrams start..start+count-1 of buffer/descriptors (pairs); headers and
+   * peerIndex start at datagram `start`; returns how many were handled.
+   */
+  sendBatch(
+    buffer: Uint8Array,
+    descriptors: Uint32Array,
+    start: number,
+    count: number,
+    headers: Uint8Array | null,
+    peers: Uint8Array,
+    peerIndex: Uint16Array | null,
+    segmentSize: number,
+  ): number;
+  /** One peer (a 28-byte sockaddr) from now on: sends ignore `peers`, and only it is heard. Throws. */
+  connect(peer: Uint8Array): void;
+  ref(): void;
+  unref(): void;
+  close(): void;
+}
+
+export interface NativeUdpSocketConstructor {
+  /** socket() + bind(); the fd is the caller's until a UdpSocket takes it. */
+  open(family: 4 | 6, address: string, port: number, receiveBuffer: number, sendBuffer: number): { fd: number; port: number };
+  /** Owns `fd` from then on, even if it throws. */
+  new (
+    fd: number,
+    maxDatagram: number,
+    maxBatch: number,
+    headerLength: number,
+    gro: boolean,
+    onData: (
+      batch: Buffer,
+      descriptors: Uint32Array,
+      count: number,
+      headers: Buffer | null,
+      addresses: Buffer,
+      segments: Uint32Array,
+    ) => void,
+    onError: (errno: number, syscall: string) => void,
+  ): NativeUdpSocket;
+}
+
 /** A network namespace held open; see src/netns.h. `fd` is -1 once closed. */
 export interface NativeNetnsFile {
   readonly fd: number;
@@ -176,6 +228,7 @@ export interface NativeBinding {
   readonly NetlinkSocket: NativeNetlinkSocketConstructor;
   /** Owns an fd from elsewhere (fromFd) until a TunHandle takes it. */
   readonly OwnedFd: new (fd: number) => NativeOwnedFd;
+  readonly UdpSocket: NativeUdpSocketConstructor;
   /** A path to open, or a namespace fd this process owns (taken over). */
   readonly NetnsFile: new (pathOrFd: string | number) => NativeNetnsFile;
 }

@@ -1,0 +1,340 @@
+#include "udp_socket.h"
+
+#include <arpa/inet.h>
+#include <netinet/udp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "errno_error.h"
+#include "slab_pool.h"
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+
+namespace tuntap {
+namespace {
+
+// What JS sees of a peer: a sockaddr_in or sockaddr_in6, in 28 bytes.
+constexpr size_t kAddressSize = sizeof(sockaddr_in6);
+// sendmmsg takes at most UIO_MAXIOV messages a call.
+constexpr uint32_t kSendChunk = 1024;
+// Room for the one UDP_GRO (or UDP_SEGMENT) control message a datagram carries.
+constexpr size_t kControlSize = CMSG_SPACE(sizeof(int));
+
+socklen_t AddressLength(const uint8_t* address) {
+  sa_family_t family;
+  std::memcpy(&family, address, sizeof(family));
+  return family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+}
+
+}  // namespace
+
+Napi::Function UdpSocket::Init(Napi::Env env) {
+  std::vector<Napi::ClassPropertyDescriptor<UdpSocket>> methods = {
+      InstanceMethod<&UdpSocket::SendBatch>("sendBatch"),
+      InstanceMethod<&UdpSocket::Connect>("connect"),
+      InstanceAccessor<&UdpSocket::GetLastError>("lastError"),
+      InstanceAccessor<&UdpSocket::GetLocalPort>("localPort"),
+      InstanceAccessor<&UdpSocket::GetTruncated>("truncated"),
+      StaticMethod<&UdpSocket::Open>("open"),
+  };
+  AddCommonMethods(methods);
+  return DefineClass(env, "UdpSocket", methods);
+}
+
+// open(family, address, port, receiveBuffer, sendBuffer) -> { fd, port }.
+// On the JS thread: socket() and bind() of a UDP socket do not wait.
+Napi::Value UdpSocket::Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int family = info[0].As<Napi::Number>().Int32Value() == 6 ? AF_INET6 : AF_INET;
+  std::string address = info[1].As<Napi::String>().Utf8Value();
+  uint16_t port = static_cast<uint16_t>(info[2].As<Napi::Number>().Uint32Value());
+  int buffers[2] = {info[3].As<Napi::Number>().Int32Value(), info[4].As<Napi::Number>().Int32Value()};
+  sockaddr_in6 name;
+  std::memset(&name, 0, sizeof(name));
+  auto* name4 = reinterpret_cast<sockaddr_in*>(&name);
+  int parsed = family == AF_INET ? inet_pton(AF_INET, address.c_str(), &name4->sin_addr)
+                                 : inet_pton(AF_INET6, address.c_str(), &name.sin6_addr);
+  if (parsed != 1) throw ErrnoError(env, EINVAL, "inet_pton");
+  if (family == AF_INET) {
+    name4->sin_family = AF_INET;
+    name4->sin_port = htons(port);
+  } else {
+    name.sin6_family = AF_INET6;
+    name.sin6_port = htons(port);
+  }
+  int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw ErrnoError(env, errno, "socket");
+  const int options[2] = {SO_RCVBUF, SO_SNDBUF};
+  for (int i = 0; i < 2; i++) {
+    if (buffers[i] > 0 && ::setsockopt(fd, SOL_SOCKET, options[i], &buffers[i], sizeof(int)) < 0) {
+      int err = errno;
+      ::close(fd);
+      throw ErrnoError(env, err, "setsockopt");
+    }
+  }
+  socklen_t length = family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&name), length) < 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&name), &length) < 0) {
+    int err = errno;
+    ::close(fd);
+    throw ErrnoError(env, err, "bind");
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("fd", fd);
+  result.Set("port", ntohs(family == AF_INET ? name4->sin_port : name.sin6_port));
+  return result;
+}
+
+UdpSocket::UdpSocket(const Napi::CallbackInfo& info) : PolledHandle<UdpSocket>(info, "UdpSocket") {
+  Napi::Env env = info.Env();
+  // The fd is ours from this line: io_ closes it if anything below throws.
+  Adopt(env, info[0].As<Napi::Number>().Int32Value());
+  maxDatagram_ = info[1].As<Napi::Number>().Uint32Value();
+  maxBatch_ = info[2].As<Napi::Number>().Uint32Value();
+  headerLength_ = info[3].As<Napi::Number>().Uint32Value();
+  bool gro = info[4].As<Napi::Boolean>().Value();
+  SetCallbacks(info, {info[5].As<Napi::Function>(), info[6].As<Napi::Function>()});
+  if (gro) {
+    int one = 1;
+    if (::setsockopt(io_.fd(), SOL_UDP, UDP_GRO, &one, sizeof(one)) < 0)
+      throw ErrnoError(env, errno, "setsockopt(UDP_GRO)");
+  }
+  slots_.resize(static_cast<size_t>(maxBatch_) * maxDatagram_);
+  headers_.resize(static_cast<size_t>(maxBatch_) * headerLength_);
+  names_.resize(maxBatch_);
+  control_.resize(maxBatch_ * kControlSize);
+  messages_.resize(std::max(maxBatch_, kSendChunk));
+  iovecs_.resize(2 * messages_.size());
+  Watch(UV_READABLE);
+}
+
+void UdpSocket::ReportError(int err, const char* syscall) {
+  if (io_.fd() < 0 || !JsAllowed()) return;
+  Call(kOnError, {Napi::Number::New(Env(), err), Napi::String::New(Env(), syscall)});
+}
+
+void UdpSocket::OnNativeFailure(int err) {
+  Watch(0);
+  ReportError(err, "recvmmsg");
+}
+
+void UdpSocket::OnEvents(int status, int events) {
+  // EPOLLERR (status < 0) is a pending socket error (an ICMP error queued on
+  // the socket): recvmmsg returns and so clears it. libuv stopped the poll
+  // handle before telling us, so it is started again below.
+  if ((events & UV_READABLE) == 0 && status >= 0) return;
+  int stop = ReceiveBatch(Env());
+  if (io_.fd() < 0) return;  // a callback closed the socket
+  if (status < 0) {
+    // recvmmsg returned the error (a peer's ICMP port unreachable: ECONNREFUSED),
+    // and so cleared it, or read a full batch: go on. An error it did not
+    // explain would wake us at once, for ever: give up after a few in a row.
+    if (stop != EAGAIN) errorWakeups_ = 0;
+    if (stop != EAGAIN || ++errorWakeups_ < 8) {
+      Watch(UV_READABLE);
+      return;
+    }
+    Watch(0);
+    ReportError(EIO, "epoll");
+    return;
+  }
+  errorWakeups_ = 0;
+}
+
+int UdpSocket::ReceiveBatch(Napi::Env env) {
+  const int fd = io_.fd();
+  for (uint32_t i = 0; i < maxBatch_; i++) {
+    mmsghdr& m = messages_[i];
+    std::memset(&m, 0, sizeof(m));
+    iovec* iov = &iovecs_[2 * i];
+    int n = 0;
+    if (headerLength_ > 0) iov[n++] = {headers_.data() + i * headerLength_, headerLength_};
+    iov[n++] = {slots_.data() + static_cast<size_t>(i) * maxDatagram_, maxDatagram_};
+    m.msg_hdr.msg_iov = iov;
+    m.msg_hdr.msg_iovlen = n;
+    m.msg_hdr.msg_name = &names_[i];
+    m.msg_hdr.msg_namelen = sizeof(sockaddr_in6);
+    m.msg_hdr.msg_control = control_.data() + i * kControlSize;
+    m.msg_hdr.msg_controllen = kControlSize;
+  }
+  int got;
+  do {
+    got = ::recvmmsg(fd, messages_.data(), maxBatch_, 0, nullptr);
+  } while (got < 0 && errno == EINTR);
+  if (got < 0) {
+    int err = errno;
+    if (err != EAGAIN) ReportError(err, "recvmmsg");
+    return err;
+  }
+  size_t total = 0;
+  for (int i = 0; i < got; i++) total += SlabPlace(messages_[i].msg_len);
+  Napi::Buffer<uint8_t> batch = Napi::Buffer<uint8_t>::New(env, std::max<size_t>(total, 1));
+  Napi::Uint32Array descriptors = Napi::Uint32Array::New(env, 2 * got);
+  Napi::Uint32Array segments = Napi::Uint32Array::New(env, got);
+  Napi::Buffer<uint8_t> addresses = Napi::Buffer<uint8_t>::New(env, got * kAddressSize);
+  Napi::Value headers = env.Null();
+  uint8_t* headerData = nullptr;
+  if (headerLength_ > 0) {
+    Napi::Buffer<uint8_t> h = Napi::Buffer<uint8_t>::New(env, got * headerLength_);
+    headerData = h.Data();
+    headers = h;
+  }
+  std::memset(addresses.Data(), 0, addresses.Length());
+  size_t offset = 0;
+  uint32_t count = 0;
+  for (int i = 0; i < got; i++) {
+    const msghdr& h = messages_[i].msg_hdr;
+    if ((h.msg_flags & MSG_TRUNC) != 0) {
+      truncated_++;
+      continue;
+    }
+    // A datagram shorter than the header has no payload: length 0, for JS to drop.
+    size_t length = messages_[i].msg_len > headerLength_ ? messages_[i].msg_len - headerLength_ : 0;
+    std::memcpy(batch.Data() + offset, slots_.data() + static_cast<size_t>(i) * maxDatagram_, length);
+    if (headerData != nullptr) {
+      std::memcpy(headerData + count * headerLength_, headers_.data() + i * headerLength_, headerLength_);
+    }
+    std::memcpy(addresses.Data() + count * kAddressSize, &names_[i], std::min<size_t>(h.msg_namelen, kAddressSize));
+    descriptors[2 * count] = static_cast<uint32_t>(offset);
+    descriptors[2 * count + 1] = static_cast<uint32_t>(length);
+    segments[count] = 0;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+      if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+        int size = 0;
+        std::memcpy(&size, CMSG_DATA(c), sizeof(size));
+        if (static_cast<size_t>(size) < length) segments[count] = static_cast<uint32_t>(size);
+      }
+    }
+    offset += SlabPlace(length);
+    count++;
+  }
+  if (count > 0) {
+    Call(kOnData, {batch, descriptors, Napi::Number::New(env, count), headers, addresses, segments});
+  }
+  return static_cast<uint32_t>(got) == maxBatch_ ? 0 : EAGAIN;
+}
+
+// sendBatch(buffer, descriptors, start, count, headers, peers, peerIndex, segmentSize)
+//   buffer, descriptors: the payloads, [offset, length] pairs (JS checked them)
+//   headers: headerLength bytes per datagram, from datagram `start` on, or null
+//   peers: 28-byte sockaddrs; peerIndex: a Uint16Array per datagram, or null (all peers[0])
+//   segmentSize: > 0: each payload goes as one UDP_SEGMENT send, cut by the kernel
+Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  lastError_ = 0;
+  if (io_.fd() < 0) {
+    lastError_ = EBADF;
+    return Napi::Number::New(env, 0);
+  }
+  auto buffer = info[0].As<Napi::Uint8Array>();
+  auto descriptors = info[1].As<Napi::Uint32Array>();
+  uint32_t start = info[2].As<Napi::Number>().Uint32Value();
+  uint32_t count = info[3].As<Napi::Number>().Uint32Value();
+  uint8_t* headers = info[4].IsNull() ? nullptr : info[4].As<Napi::Uint8Array>().Data();
+  auto peerTable = info[5].As<Napi::Uint8Array>();
+  uint8_t* peers = peerTable.Data();
+  size_t peerCount = peerTable.ByteLength() / kAddressSize;
+  uint16_t* peerIndex = info[6].IsNull() ? nullptr : info[6].As<Napi::Uint16Array>().Data();
+  uint16_t segmentSize = static_cast<uint16_t>(info[7].As<Napi::Number>().Uint32Value());
+  // Hooks in JS may have written anything into these arrays (or detached
+  // them): nothing outside them is read, whatever they hold.
+  size_t headerRoom =
+      headers == nullptr ? 0 : info[4].As<Napi::Uint8Array>().ByteLength() / std::max<uint32_t>(headerLength_, 1);
+  size_t indexRoom = peerIndex == nullptr ? count : info[6].As<Napi::Uint16Array>().ElementLength();
+  if (start > descriptors.ElementLength() / 2) start = static_cast<uint32_t>(descriptors.ElementLength() / 2);
+  count = std::min<uint32_t>(count, static_cast<uint32_t>(descriptors.ElementLength() / 2) - start);
+  std::vector<uint8_t> control(segmentSize > 0 ? kSendChunk * kControlSize : 0);
+  uint32_t done = 0;
+  while (done < count) {
+    uint32_t n = std::min(count - done, kSendChunk);
+    uint32_t k = 0;
+    for (; k < n; k++) {
+      uint32_t i = start + done + k;
+      uint16_t p = peerIndex == nullptr ? 0 : peerIndex[i - start];
+      bool fits = static_cast<size_t>(descriptors[2 * i]) + descriptors[2 * i + 1] <= buffer.ByteLength() &&
+                  p < peerCount && i - start < indexRoom && (headerLength_ == 0 || i - start < headerRoom);
+      if (!fits) break;
+      mmsghdr& m = messages_[k];
+      std::memset(&m, 0, sizeof(m));
+      iovec* iov = &iovecs_[2 * k];
+      int parts = 0;
+      if (headers != nullptr) iov[parts++] = {headers + static_cast<size_t>(i - start) * headerLength_, headerLength_};
+      iov[parts++] = {buffer.Data() + descriptors[2 * i], descriptors[2 * i + 1]};
+      m.msg_hdr.msg_iov = iov;
+      m.msg_hdr.msg_iovlen = parts;
+      uint8_t* peer = peers + p * kAddressSize;
+      if (!connected_) {
+        m.msg_hdr.msg_name = peer;
+        m.msg_hdr.msg_namelen = AddressLength(peer);
+      }
+      if (segmentSize > 0 && descriptors[2 * i + 1] > segmentSize) {
+        m.msg_hdr.msg_control = control.data() + k * kControlSize;
+        m.msg_hdr.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+        cmsghdr* c = CMSG_FIRSTHDR(&m.msg_hdr);
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        std::memcpy(CMSG_DATA(c), &segmentSize, sizeof(segmentSize));
+      }
+    }
+    if (k == 0) {
+      lastError_ = EINVAL;  // datagram start + done lies outside what it was given
+      break;
+    }
+    n = k;
+    int sent;
+    do {
+      sent = ::sendmmsg(io_.fd(), messages_.data(), n, 0);
+    } while (sent < 0 && errno == EINTR);
+    if (sent < 0) {
+      lastError_ = errno;
+      break;
+    }
+    done += static_cast<uint32_t>(sent);
+    // sendmmsg stops at the first datagram that fails and reports it on the next call.
+    if (static_cast<uint32_t>(sent) < n) continue;
+  }
+  return Napi::Number::New(env, done);
+}
+
+// connect(peer: Uint8Array, a 28-byte sockaddr); throws.
+Napi::Value UdpSocket::Connect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto peer = info[0].As<Napi::Uint8Array>();
+  if (io_.fd() < 0) throw ErrnoError(env, EBADF, "connect");
+  if (peer.ByteLength() < kAddressSize) throw ErrnoError(env, EINVAL, "connect");
+  if (::connect(io_.fd(), reinterpret_cast<sockaddr*>(peer.Data()), AddressLength(peer.Data())) < 0) {
+    throw ErrnoError(env, errno, "connect");
+  }
+  connected_ = true;
+  return env.Undefined();
+}
+
+Napi::Value UdpSocket::GetLastError(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), lastError_);
+}
+
+Napi::Value UdpSocket::GetLocalPort(const Napi::CallbackInfo& info) {
+  sockaddr_in6 name;
+  socklen_t length = sizeof(name);
+  if (io_.fd() < 0 || ::getsockname(io_.fd(), reinterpret_cast<sockaddr*>(&name), &length) < 0) {
+    return Napi::Number::New(info.Env(), 0);
+  }
+  return Napi::Number::New(info.Env(), ntohs(name.sin6_port));  // sin_port sits at the same offset
+}
+
+Napi::Value UdpSocket::GetTruncated(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), truncated_);
+}
+
+}  // namespace tuntap

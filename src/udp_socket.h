@@ -1,0 +1,81 @@
+// UdpSocket: one non-blocking UDP socket driven by a uv_poll on the
+// environment's loop, carrying datagrams in batches: recvmmsg on each
+// wake-up, sendmmsg per send call, so JS crosses once per batch, not once per
+// datagram. It knows nothing of tunnels: lib/tunnel/udp.ts holds the policy.
+//
+//   UdpSocket.open(family, address, port, receiveBuffer, sendBuffer) -> { fd, port }
+//                          a socket made and bound here (0 buffers: the default)
+//   new UdpSocket(fd, maxDatagram, maxBatch, headerLength, gro, onData, onError)
+//                          owns fd from its first line; headerLength bytes
+//                          lead every datagram both ways (sent from `headers`,
+//                          received into them)
+//   onData(batch, descriptors, count, headers, addresses, segments)
+//       batch: Buffer, the payloads; descriptors: Uint32Array of [offset, length]
+//       pairs into it; headers: the first headerLength bytes of each datagram,
+//       back to back (null when 0); addresses: 28 bytes of sockaddr per datagram;
+//       segments: Uint32Array, the GRO segment size of each (0: one datagram)
+//   onError(errno, syscall)    a receive error; the socket goes on
+//   connect(peer)              one peer only from here on: the kernel keeps its
+//                              route (no lookup per datagram) and filters senders
+//   sendBatch(buffer, descriptors, start, count, headers, peers, peerIndex, segmentSize)
+//       -> datagrams handled; fewer than count: `lastError` says why (EAGAIN: the
+//       socket buffer is full). Nothing is queued here: what was not sent is the
+//       caller's to count as dropped, as the kernel would drop it.
+//
+// Memory: every batch is copied out of the socket's own receive slots into a
+// fresh Buffer, and sendBatch reads JS memory only during the call, so user
+// code can keep, transfer or detach anything it was given.
+#pragma once
+#include <napi.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include <vector>
+
+#include "polled_handle.h"
+
+namespace tuntap {
+
+class UdpSocket : public PolledHandle<UdpSocket> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit UdpSocket(const Napi::CallbackInfo& info);
+  static Napi::Value Open(const Napi::CallbackInfo& info);
+
+  // PolledHandle's hooks.
+  void OnEvents(int status, int events);
+  void OnNativeFailure(int err);
+  void BeforeRelease() {}
+  void AfterClose() {}
+
+ private:
+  enum Callback { kOnData, kOnError };
+
+  Napi::Value SendBatch(const Napi::CallbackInfo& info);
+  Napi::Value Connect(const Napi::CallbackInfo& info);
+  Napi::Value GetLastError(const Napi::CallbackInfo& info);
+  Napi::Value GetLocalPort(const Napi::CallbackInfo& info);
+  Napi::Value GetTruncated(const Napi::CallbackInfo& info);
+
+  // Reads one recvmmsg batch and hands it to JS; returns the errno that
+  // stopped it (EAGAIN when the socket is empty), 0 when the batch was full.
+  int ReceiveBatch(Napi::Env env);
+  void ReportError(int err, const char* syscall);
+
+  uint32_t maxDatagram_;
+  uint32_t maxBatch_;
+  uint32_t headerLength_;
+  int errorWakeups_ = 0;
+  int lastError_ = 0;
+  bool connected_ = false;
+  double truncated_ = 0;  // datagrams larger than a slot, dropped
+  std::vector<uint8_t> slots_;
+  std::vector<uint8_t> headers_;
+  std::vector<sockaddr_in6> names_;
+  std::vector<uint8_t> control_;
+  std::vector<mmsghdr> messages_;
+  std::vector<iovec> iovecs_;
+};
+
+}  // namespace tuntap

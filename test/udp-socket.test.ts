@@ -1,0 +1,236 @@
+// The native UdpSocket under udpTunnel(): batches out with sendmmsg (more
+// than one call's worth too), super-packets out as one UDP_SEGMENT send, and
+// back in either as the kernel's segments or, with UDP_GRO, coalesced again.
+// Plus workers terminated while their socket receives, and argument checks.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { TunDevice, udpTunnel } from '../lib';
+import { native, type NativeUdpSocket } from '../lib/internal/native';
+import { openFdCount, privilegedTest } from './helpers';
+
+interface Received {
+  payloads: Buffer[];
+  segments: number[];
+  headers: Buffer[];
+  sources: Buffer[];
+}
+
+/** A socket on 127.0.0.1 that gathers what it receives; `until(n)` waits for n payloads. */
+function receiver(options: { gro?: boolean; header?: number } = {}): {
+  socket: NativeUdpSocket;
+  port: number;
+  got: Received;
+  until(n: number): Promise<void>;
+} {
+  const header = options.header ?? 0;
+  const { fd, port } = native.UdpSocket.open(4, '127.0.0.1', 0, 8 << 20, 0);
+  const got: Received = { payloads: [], segments: [], headers: [], sources: [] };
+  let wake = (): void => {};
+  const socket = new native.UdpSocket(
+    fd,
+    65535,
+    64,
+    header,
+    options.gro ?? false,
+    (batch, d, count, headers, addresses, segments) => {
+      for (let i = 0; i < count; i++) {
+        got.payloads.push(Buffer.from(batch.subarray(d[2 * i], d[2 * i] + d[2 * i + 1])));
+        got.segments.push(segments[i]);
+        if (headers !== null) got.headers.push(Buffer.from(headers.subarray(i * header, (i + 1) * header)));
+        got.sources.push(Buffer.from(addresses.subarray(28 * i, 28 * i + 28)));
+      }
+      wake();
+    },
+    () => {},
+  );
+  const until = async (n: number): Promise<void> => {
+    while (got.payloads.length < n) await new Promise<void>((r) => (wake = r));
+  };
+  return { socket, port, got, until };
+}
+
+/** A socket to send from; `header`: the bytes of header it puts in front of each payload. */
+function sender(header = 0): NativeUdpSocket {
+  const { fd } = native.UdpSocket.open(4, '127.0.0.1', 0, 0, 8 << 20);
+  return new native.UdpSocket(
+    fd,
+    2048,
+    8,
+    header,
+    false,
+    () => {},
+    () => {},
+  );
+}
+
+/** 127.0.0.1:port as the 28-byte sockaddr the native side takes. */
+function peer(port: number): Buffer {
+  const b = Buffer.alloc(28);
+  new Uint16Array(b.buffer, b.byteOffset, 1)[0] = 2;
+  b.writeUInt16BE(port, 2);
+  Buffer.from([127, 0, 0, 1]).copy(b, 4);
+  return b;
+}
+
+privilegedTest(
+  'sendBatch sends 2500 datagrams (three sendmmsg calls) and recvmmsg batches bring them all back in order',
+  async () => {
+    const r = receiver();
+    const s = sender();
+    try {
+      const n = 2500;
+      const data = randomBytes(n * 64);
+      const d = new Uint32Array(2 * n);
+      for (let i = 0; i < n; i++) [d[2 * i], d[2 * i + 1]] = [64 * i, 1 + (i % 64)];
+      assert.equal(s.sendBatch(data, d, 0, n, null, peer(r.port), null, 0), n);
+      await r.until(n);
+      for (let i = 0; i < n; i++) assert.deepEqual(r.got.payloads[i], data.subarray(64 * i, 64 * i + 1 + (i % 64)));
+      assert.equal(r.got.sources[0].readUInt16BE(2), s.localPort, 'the source address is the sender');
+    } finally {
+      r.socket.close();
+      s.close();
+    }
+  },
+);
+
+privilegedTest("headers travel in front of each payload and the peer index picks each datagram's peer", async () => {
+  const r1 = receiver({ header: 4 });
+  const r2 = receiver({ header: 4 });
+  const s = sender(4);
+  try {
+    const data = Buffer.from('abcdefgh');
+    const d = new Uint32Array([0, 4, 4, 4]);
+    const headers = Buffer.from('HD01HD02');
+    const peers = Buffer.concat([peer(r1.port), peer(r2.port)]);
+    assert.equal(s.sendBatch(data, d, 0, 2, headers, peers, new Uint16Array([1, 0]), 0), 2);
+    await Promise.all([r1.until(1), r2.until(1)]);
+    assert.deepEqual([r2.got.headers[0].toString(), r2.got.payloads[0].toString()], ['HD01', 'abcd']);
+    assert.deepEqual([r1.got.headers[0].toString(), r1.got.payloads[0].toString()], ['HD02', 'efgh']);
+  } finally {
+    r1.socket.close();
+    r2.socket.close();
+    s.close();
+  }
+});
+
+privilegedTest("a super-packet sent with a segment size arrives as the kernel's segments (UDP_SEGMENT)", async () => {
+  const r = receiver();
+  const s = sender();
+  try {
+    const data = randomBytes(9500);
+    assert.equal(s.sendBatch(data, new Uint32Array([0, 9500]), 0, 1, null, peer(r.port), null, 1000), 1);
+    await r.until(10);
+    assert.deepEqual(
+      r.got.payloads.map((p) => p.length),
+      [...new Array<number>(9).fill(1000), 500],
+    );
+    assert.deepEqual(Buffer.concat(r.got.payloads), data);
+  } finally {
+    r.socket.close();
+    s.close();
+  }
+});
+
+privilegedTest('with UDP_GRO the segments come back as one datagram and its segment size', async () => {
+  const r = receiver({ gro: true });
+  const s = sender();
+  try {
+    const data = randomBytes(9500);
+    assert.equal(s.sendBatch(data, new Uint32Array([0, 9500]), 0, 1, null, peer(r.port), null, 1000), 1);
+    await r.until(1);
+    assert.deepEqual({ length: r.got.payloads[0].length, segment: r.got.segments[0] }, { length: 9500, segment: 1000 });
+    assert.deepEqual(r.got.payloads[0], data);
+  } finally {
+    r.socket.close();
+    s.close();
+  }
+});
+
+privilegedTest('sendBatch stops at a datagram outside its buffer or its peer table and says EINVAL', async () => {
+  const r = receiver();
+  const s = sender();
+  try {
+    const data = Buffer.from('abcdefgh');
+    assert.equal(s.sendBatch(data, new Uint32Array([0, 4, 6, 4]), 0, 2, null, peer(r.port), null, 0), 1);
+    assert.equal(s.lastError, 22);
+    assert.equal(s.sendBatch(data, new Uint32Array([0, 4, 4, 4]), 0, 2, null, peer(r.port), new Uint16Array([0, 1]), 0), 1);
+    assert.equal(s.lastError, 22);
+    assert.equal(
+      s.sendBatch(data, new Uint32Array([0, 4]), 0, 5, null, peer(r.port), null, 0),
+      1,
+      'count is cut to the descriptors',
+    );
+    await r.until(3);
+    assert.deepEqual(r.got.payloads.map(String), ['abcd', 'abcd', 'abcd']);
+  } finally {
+    r.socket.close();
+    s.close();
+  }
+});
+
+privilegedTest('sendBatch on a closed socket sends nothing and says EBADF', () => {
+  const s = sender();
+  s.close();
+  assert.equal(s.sendBatch(Buffer.alloc(4), new Uint32Array([0, 4]), 0, 1, null, peer(9), null, 0), 0);
+  assert.equal(s.lastError, 9);
+});
+
+const WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { native } = require(workerData);
+const { fd, port } = native.UdpSocket.open(4, '127.0.0.1', 0, 0, 0);
+let told = false;
+new native.UdpSocket(fd, 2048, 64, 0, false, () => { if (!told) { told = true; parentPort.postMessage('got'); } }, () => {});
+parentPort.postMessage(port);
+`;
+
+privilegedTest('workers terminated while their UdpSocket receives a flood crash nothing and leave no fd open', async () => {
+  const fds = openFdCount();
+  const flood = dgram.createSocket('udp4');
+  const payload = Buffer.alloc(200);
+  try {
+    for (let round = 0; round < 20; round++) {
+      const worker = new Worker(WORKER, { eval: true, workerData: path.join(__dirname, '../lib/internal/native.js') });
+      const [port] = (await once(worker, 'message')) as [number];
+      let flooding = true;
+      const pump = (): void => {
+        for (let i = 0; i < 32 && flooding; i++) flood.send(payload, port, '127.0.0.1');
+        if (flooding) setImmediate(pump);
+      };
+      pump();
+      await once(worker, 'message');
+      await worker.terminate();
+      flooding = false;
+    }
+  } finally {
+    flood.close();
+  }
+  await new Promise((r) => setImmediate(r));
+  assert.equal(openFdCount(), fds);
+});
+
+privilegedTest('udpTunnel checks its arguments before opening anything', async () => {
+  const dev = await TunDevice.open();
+  const fds = openFdCount();
+  try {
+    const peer1 = { address: '127.0.0.1', port: 1 };
+    assert.throws(() => udpTunnel({} as TunDevice, { peer: peer1 }), { code: 'ERR_INVALID_ARG_TYPE' });
+    assert.throws(() => udpTunnel(dev, {}), { code: 'ERR_INVALID_ARG_VALUE' });
+    assert.throws(() => udpTunnel(dev, { peer: { address: 'x', port: 1 } }), { code: 'ERR_INVALID_ARG_VALUE' });
+    assert.throws(() => udpTunnel(dev, { peer: { address: '127.0.0.1', port: 0 } }), { code: 'ERR_OUT_OF_RANGE' });
+    assert.throws(() => udpTunnel(dev, { peer: peer1, header: 1.5 }), { code: 'ERR_INVALID_ARG_TYPE' });
+    assert.throws(() => udpTunnel(dev, { peer: peer1, onOutgoing: 3 as never }), { code: 'ERR_INVALID_ARG_TYPE' });
+    assert.throws(() => udpTunnel(dev, { peers: [peer1, { address: '::1', port: 2 }] }), { code: 'ERR_INVALID_ARG_VALUE' });
+    assert.throws(() => udpTunnel(dev, { peer: peer1, bind: { address: '::' } }), { code: 'ERR_INVALID_ARG_VALUE' });
+    assert.equal(openFdCount(), fds);
+    dev.readable.resume();
+    assert.throws(() => udpTunnel(dev, { peer: peer1 }), { code: 'ERR_READ_SIDE_TAKEN' });
+    assert.equal(openFdCount(), fds, 'the socket opened is closed again');
+  } finally {
+    await dev.close();
+  }
+});
