@@ -3,7 +3,7 @@
 // any number of requests in flight, and everything else handed on as a
 // notification. Nothing here blocks: a request is one non-blocking send, and
 // its promise settles when the reply's datagram comes up through the poll.
-import { abortError, abortable } from '../internal/abort';
+import { abortError, abortable, listenForAbort } from '../internal/abort';
 import { EBADMSG, ENOBUFS } from '../internal/errno';
 import { netlinkClosed } from '../internal/errors';
 import { native, type CreatedNetlinkSocket, type NetnsTarget } from '../internal/native';
@@ -215,8 +215,7 @@ export class NetlinkClient {
           this.#updateRef();
           reject(abortError(signal));
         };
-        signal.addEventListener('abort', onAbort, { once: true });
-        p.release = () => signal.removeEventListener('abort', onAbort);
+        p.release = listenForAbort(signal, onAbort);
       }
       this.#pending.set(seq, p);
       this.#updateRef();
