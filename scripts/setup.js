@@ -25,8 +25,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { ARM64_NODE, CROSS_PACKAGES, arm64NodePath, arm64NodePrefix } = require('./cross-tools');
 const { TOOLS: BASE_TOOLS } = require('./test-tools');
+const { root, runOrExit } = require('./lib');
 
-const root = path.join(__dirname, '..');
 const args = process.argv.slice(2);
 const checkOnly = args.includes('--check');
 const cross = args.includes('--cross') || process.env.CI === 'true';
@@ -47,15 +47,7 @@ function have(tool) {
 }
 
 function run(command, commandArgs) {
-  const r = spawnSync(command, commandArgs, {
-    stdio: 'inherit',
-    cwd: root,
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-  });
-  if (r.status !== 0) {
-    console.error(`setup: ${command} ${commandArgs.join(' ')} failed`);
-    process.exit(r.status ?? 1);
-  }
+  runOrExit('setup', command, commandArgs, { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
 }
 
 const missing = [
