@@ -1,16 +1,7 @@
 #!/usr/bin/env node
-// npm run test:asan [-- test files...]: builds the addon with AddressSanitizer
-// and UndefinedBehaviorSanitizer into build-asan/ (build/Release, which the
-// normal tests load, is left alone), then runs the suite (or the files given)
-// with that build (TUNTAP_NATIVE_PATH, honoured by lib/internal/native.ts): every test
-// file but the package ones, or the files given. Fails when
-// a test fails or when either sanitizer reports anything, in this process's
-// children or in any Node they start.
-//
-// Node itself is not built with ASan, so libasan is preloaded (LD_PRELOAD)
-// ahead of everything; leak detection is off, as Node keeps memory on purpose
-// until exit. Reports go to files under build-asan/reports, which must be
-// empty at the end.
+// npm run test:asan [-- test files...]: the tests (all but the package ones, or those given) on an
+// addon built with ASan and UBSan into build-asan/, with libasan preloaded into Node (which has
+// none) and leak detection off; fails on a failing test or any report in build-asan/reports.
 'use strict';
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');

@@ -1,20 +1,7 @@
 #!/usr/bin/env node
-// npm run prebuild:all: builds the Node-API binaries that ship in the package,
-// prebuilds/linux-{x64,arm64}/tuntap-ts.{glibc,musl}.node, with prebuildify
-// (--napi --strip --tag-libc) driving node-gyp, and Zig as the C++ compiler
-// for every target. Zig is the one toolchain here that cross-compiles to both
-// libcs and links against an old glibc's symbol versions (the target's
-// ".2.28" suffix): a build with the host's g++ would bind memcpy and friends
-// to this machine's glibc 2.36 and refuse to load on older systems. Zig links
-// its libc++ statically, so no binary needs a libstdc++ the target may lack.
-//
-// Then it writes prebuilds/SOURCES.sha256, the hash of what the binaries were
-// built from (binding.gyp and src/); a test fails when the two disagree, so a
-// change to src/ cannot ship with an old binary. Run it again after every
-// change to src/ or binding.gyp, and commit prebuilds/.
-//
-// Zig comes from the npm package below, installed once into a cache folder
-// outside the project (it is 350 MB; users and CI never need it).
+// npm run prebuild:all: builds prebuilds/linux-{x64,arm64}/*.{glibc,musl}.node with prebuildify,
+// and Zig as the compiler: it alone cross-compiles to both libcs and links against glibc 2.28's
+// symbols, so the binaries load on older systems. Then writes prebuilds/SOURCES.sha256.
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
