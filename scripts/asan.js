@@ -1,31 +1,20 @@
 #!/usr/bin/env node
-// npm run test:asan [-- test files...]: builds the addon with AddressSanitizer
-// and UndefinedBehaviorSanitizer into build-asan/ (build/Release, which the
-// normal tests load, is left alone), then runs the suite (or the files given)
-// with that build (TUNTAP_NATIVE_PATH, honoured by lib/internal/native.ts): every test
-// file but the package ones, or the files given. Fails when
-// a test fails or when either sanitizer reports anything, in this process's
-// children or in any Node they start.
-//
-// Node itself is not built with ASan, so libasan is preloaded (LD_PRELOAD)
-// ahead of everything; leak detection is off, as Node keeps memory on purpose
-// until exit. Reports go to files under build-asan/reports, which must be
-// empty at the end.
+// npm run test:asan [-- test files...]: the tests (all but the package ones, or those given) on an
+// addon built with ASan and UBSan into build-asan/, with libasan preloaded into Node (which has
+// none) and leak detection off; fails on a failing test or any report in build-asan/reports.
 'use strict';
-const { execFileSync, spawnSync } = require('node:child_process');
+const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
+const { root, run, nodeGypPath } = require('./lib');
 
-const root = path.join(__dirname, '..');
 const out = path.join(root, 'build-asan');
 const pkg = path.join(out, 'pkg');
 const reports = path.join(out, 'reports');
 
 function step(what, command, args, options = {}) {
   console.log(`asan: ${what}`);
-  const r = spawnSync(command, args, { stdio: 'inherit', cwd: root, ...options });
-  if (r.error) throw r.error;
-  return r.status ?? 1;
+  return run(command, args, options);
 }
 
 // A copy of the addon's sources, built where node-gyp puts its output: pkg/build.
@@ -34,9 +23,8 @@ fs.mkdirSync(pkg, { recursive: true });
 fs.cpSync(path.join(root, 'src'), path.join(pkg, 'src'), { recursive: true });
 fs.copyFileSync(path.join(root, 'binding.gyp'), path.join(pkg, 'binding.gyp'));
 const flags = '-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -g -O1';
-// `npm run` puts its own node-gyp on PATH, as for `npm run build:native`.
 if (
-  step('building the addon with -fsanitize=address,undefined', 'node-gyp', ['rebuild'], {
+  step('building the addon with -fsanitize=address,undefined', process.execPath, [nodeGypPath(), 'rebuild'], {
     cwd: pkg,
     env: { ...process.env, CFLAGS: flags, CXXFLAGS: flags, LDFLAGS: '-fsanitize=address,undefined' },
   }) !== 0

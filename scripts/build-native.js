@@ -9,9 +9,8 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { sourceHash } = require('./source-hash');
-const { nodeGypPath } = require('./node-gyp-path');
+const { root, nodeGypPath } = require('./lib');
 
-const root = path.join(__dirname, '..');
 const addon = path.join(root, 'build', 'Release', 'tuntap.node');
 const stampFile = path.join(root, 'build', 'sources.sha256');
 

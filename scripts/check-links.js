@@ -1,13 +1,7 @@
 #!/usr/bin/env node
-// Fails on a broken relative link: in the repository's Markdown (as GitHub and
-// npm show it: the file must exist, an anchor must be a heading there) and, given
-// a folder, in its HTML (the built documentation site: every href and src to a
-// file there, every #anchor an id on the page). Nothing is fetched: links to
-// other sites are not checked.
-//
-//   node scripts/check-links.js [--root folder] [site-folder]
-//
-// --root: where the Markdown is (the repository by default).
+// node scripts/check-links.js [--root folder] [site-folder]: fails on a broken relative link in
+// the Markdown (--root, the repository by default) or, given a folder, in its built HTML site.
+// Nothing is fetched, so links to other sites are not checked.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');

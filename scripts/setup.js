@@ -1,32 +1,15 @@
 #!/usr/bin/env node
-// Makes a fresh machine ready for `npm run demo` and `npm test`: installs the
-// Debian packages the build, the demo and the tests use (when run as root
-// and one is missing) and the npm dependencies (when node_modules is missing
-// or older than package-lock.json). Quiet and quick when everything is there.
-//
-// Each tool is looked for by name: g++ and make and python3 for node-gyp, and
-// the C library's headers by a file, since `cc` alone says nothing about a
-// C++ compiler (Debian's gcc brings neither g++ nor libc6-dev).
-//
-// In CI (CI=true), or with --cross, it also installs what the prebuild tests
-// run the arm64 and musl binaries with (scripts/cross-tools.js): qemu-user,
-// Debian's arm64 glibc and libstdc++, musl-tools, and an arm64 Node from npm.
-//
-//   node scripts/setup.js [--cross] [--check]
-//
-// clang-format (for `npm run lint`) is installed with the rest when run as
-// root; --check reports it missing only in CI, where lint runs.
-//
-// --check only reports what is missing (one "missing: <package>" line each)
-// and exits 1 if anything is; it installs nothing.
+// node scripts/setup.js [--cross] [--check]: installs (as root) the Debian packages the build, demo,
+// lint and tests need, and runs npm ci when node_modules is stale; --cross (or CI=true) adds the
+// arm64/musl test tools. --check only prints "missing: <package>" lines and exits 1 if any.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { ARM64_NODE, CROSS_PACKAGES, arm64NodePath, arm64NodePrefix } = require('./cross-tools');
 const { TOOLS: BASE_TOOLS } = require('./test-tools');
+const { root, runOrExit } = require('./lib');
 
-const root = path.join(__dirname, '..');
 const args = process.argv.slice(2);
 const checkOnly = args.includes('--check');
 const cross = args.includes('--cross') || process.env.CI === 'true';
@@ -47,15 +30,7 @@ function have(tool) {
 }
 
 function run(command, commandArgs) {
-  const r = spawnSync(command, commandArgs, {
-    stdio: 'inherit',
-    cwd: root,
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-  });
-  if (r.status !== 0) {
-    console.error(`setup: ${command} ${commandArgs.join(' ')} failed`);
-    process.exit(r.status ?? 1);
-  }
+  runOrExit('setup', command, commandArgs, { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
 }
 
 const missing = [

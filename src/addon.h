@@ -16,14 +16,8 @@ class NativeResource {
   virtual void Release() = 0;
 };
 
-// One per environment (the main thread, each worker), as its instance data.
-//
-// Why the cleanup hook is asynchronous: a uv handle is freed by its close
-// callback, which libuv runs on a later turn of the loop. A synchronous hook
-// that calls uv_close() and returns lets a worker finish tearing down and
-// unload this addon first; libuv would then call code that is gone. An async
-// cleanup hook holds the environment's teardown (Node keeps turning the loop)
-// until every close callback has run and the hook removes itself.
+// One per environment, as its instance data. The cleanup hook is async because uv_close frees a
+// handle on a later loop turn: a sync hook would let a worker unload the addon before that runs.
 struct AddonData {
   std::unordered_set<NativeResource*> live;
   napi_async_cleanup_hook_handle cleanupHook = nullptr;

@@ -1,19 +1,8 @@
-// NetlinkSocket: one NETLINK_ROUTE socket driven by a uv_poll on the
-// environment's loop. It knows nothing about the messages: JS sends whole
-// requests with send() and gets every datagram the kernel queued, a batch per
-// wake-up, in one call of the `onData` callback bound at construction.
-//
+// NetlinkSocket: one NETLINK_ROUTE socket polled on the environment's loop; JS sends whole
+// requests and gets a wake-up's datagrams in one onData call.
 //   NetlinkSocket.open(groups, receiveBufferSize, netns?) -> Promise<{ fd: OwnedFd, portId }>
-//                                              the socket made and bound on the
-//                                              thread pool (in `netns` if given)
-//   NetlinkSocket.openSync(...)                the same on the JS thread
-//   new NetlinkSocket(fd: OwnedFd, portId, onData, onError)
-//                                              takes the fd over first thing
-//   onData(batch: Buffer, lengths: number[])  datagrams back to back, in order
-//   onError(errno, syscall)                   ENOBUFS: multicast messages were
-//                                              lost (not fatal; the socket
-//                                              goes on); others: recv broke
-//   receiveBufferSize                          what the kernel granted (SO_RCVBUF)
+//   new NetlinkSocket(fd: OwnedFd, portId, onData, onError)  takes the fd over first thing
+//   onData(batch: Buffer, lengths: number[]); onError(errno, syscall): ENOBUFS lost multicast only
 #pragma once
 #include <napi.h>
 #include <uv.h>

@@ -1,19 +1,6 @@
-// Network namespaces: NetnsGuard runs a scope of code in another namespace,
-// on the calling thread only; NetnsFile holds a namespace open so that later
-// calls act on the namespace that was there then.
-//
-// setns(2) moves one thread; sockets and TUN devices are created in the
-// namespace of the thread that makes them. The guard opens the thread's
-// current namespace (/proc/thread-self/ns/net, not /proc/self: in a worker or
-// after an earlier setns the two differ), enters the target, and returns in
-// its destructor, on every path out of the scope, exceptions included.
-//
-//   NetnsGuard guard(NetnsArg(info, 3));  // absent = stay where we are, no syscall
-//   if (!guard.ok()) throw ErrnoError(env, guard.error(), guard.syscall());
-//   int fd = ::open("/dev/net/tun", ...);  // the device is made in the target
-//
-// If the way back fails the process aborts: a thread left in the wrong
-// namespace would go on creating sockets and devices there, silently.
+// NetnsGuard runs a scope on the calling thread in another network namespace (setns moves one
+// thread) and returns on every path out; if the way back fails the process aborts, since a thread
+// left behind would silently create sockets and devices there. NetnsFile holds a namespace open.
 #pragma once
 #include <napi.h>
 
@@ -62,12 +49,8 @@ class NetnsGuard {
   const char* syscall_ = "";
 };
 
-// new NetnsFile(path | fd): the namespace file opened once (close-on-exec),
-// or a namespace fd this process owns already, taken over. A path
-// like /var/run/netns/NAME is only a name: after `ip netns del NAME; ip netns
-// add NAME` it names another namespace, while this fd keeps the first one
-// (and keeps it alive). `fd` is -1 once closed; close() is idempotent and
-// the fd is closed at garbage collection if JS never called it.
+// new NetnsFile(path | fd): a namespace held by fd, since a path like /var/run/netns/NAME may name
+// another namespace after `ip netns del/add`. close() is idempotent; collection closes it too.
 class NetnsFile : public Napi::ObjectWrap<NetnsFile> {
  public:
   static Napi::Function Init(Napi::Env env);

@@ -1,13 +1,6 @@
-// OwnedFd: an fd on its way from the kernel to the handle that will drive it.
-// The thread-pool opens (openTun, NetlinkSocket.open) hand JS this object,
-// never a bare number: whatever stops JS between the open and the handle
-// (worker.terminate(), an exception, an abort), the fd has one owner, which
-// closes it at the environment's teardown or at garbage collection.
-//
-//   ownedFd.fd                       the number, for ioctls meanwhile (-1 once closed or taken)
-//   ownedFd.close(done?)             closes it now; with done, on the thread pool, then done(errno)
-//   new OwnedFd(fd)                  an fd from elsewhere (fromFd), owned from then on
-//   new TunHandle(ownedFd, ...), new NetlinkSocket(ownedFd, ...)   take it over (Take)
+// OwnedFd: an fd on its way from a thread-pool open to the handle that will drive it, so whatever
+// stops JS in between (worker.terminate(), an exception, an abort) it still has one owner.
+//   ownedFd.fd, ownedFd.close(done?), new OwnedFd(fd); TunHandle and NetlinkSocket take it over
 #pragma once
 #include <napi.h>
 

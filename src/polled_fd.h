@@ -46,25 +46,13 @@ class PolledFd {
   int events_ = 0;
 };
 
-// Closes fd on the libuv thread pool and then calls `done(errno)` (0 when
-// closed) on the loop. Closing a TUN queue detaches it from the device under
-// the kernel's rtnl lock and waits for an RCU grace period: tens of
-// milliseconds of a blocked event loop if done on it. The environment's
-// teardown waits for the close like for a handle's.
+// Closes fd on the thread pool, then done(errno) on the loop: closing a TUN queue waits for the
+// rtnl lock and an RCU grace period. The environment's teardown waits for it like for a handle.
 void CloseFdAsync(Napi::Env env, int fd, Napi::Function done);
 
-// Calls a JS function from a libuv callback (no JS frame above), through the
-// raw N-API call rather than node-addon-api's: when the environment stops JS
-// in the middle (worker.terminate()) node-addon-api would build a C++
-// exception from an error it can no longer create and abort the process. A
-// JS exception the callback throws is reported as uncaught, as Node's own
-// handles do; the termination of a stopping environment is not.
-//
-// inScope: the caller has a callback scope open (napi_open_callback_scope
-// with the same context) around this call. The function is then called
-// plainly: the scope already set the async context, and Node runs the
-// nextTicks and microtasks when the outermost scope closes, so a second
-// scope per call (napi_make_callback's) would only cost its setup.
+// Calls a JS function from a libuv callback through raw N-API: node-addon-api would abort when a
+// stopping environment cannot create its error. inScope: the caller's callback scope already set
+// the async context and drains nextTicks once, so no second scope per call.
 void CallJs(Napi::Env env, napi_async_context context, napi_value receiver, napi_value fn,
             std::initializer_list<napi_value> args, bool inScope = false);
 

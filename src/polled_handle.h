@@ -1,19 +1,6 @@
-// PolledHandle<Derived>: what TunHandle and NetlinkSocket share as JS-visible
-// wraps of a polled fd: the fd and its uv_poll (PolledFd), the JS callbacks,
-// ref/unref/close/fd, and the guard every libuv callback goes through.
-//
-// Lifetimes (see shared/STYLE.md, "Lifetimes and re-entrancy"):
-// - The JS callbacks are kept on the wrapper object itself and held here only
-//   weakly. The callbacks capture the JS object that owns this handle (a
-//   TunDevice), so strong references from native code would keep that owner,
-//   and this wrapper, alive forever, and a handle nobody closed could never
-//   be collected and have its fd released by the finalizer.
-// - While the fd is watched the wrapper is held strongly, as Node holds an
-//   active handle: a device that is reading delivers packets to whoever
-//   listens, even when the listener holds no reference to the device.
-// - No C++ exception leaves a libuv callback: OnPoll catches them all.
-// - The environment may stop JS at any moment (worker.terminate()): OnPoll
-//   asks first, and then only stops watching; the cleanup hook releases.
+// PolledHandle<Derived>: what TunHandle and NetlinkSocket share as JS-visible wraps of a polled
+// fd: the fd and its uv_poll (PolledFd), the JS callbacks, ref/unref/close/fd, and the guard every
+// libuv callback goes through, which catches every C++ exception.
 #pragma once
 #include <napi.h>
 #include <uv.h>
@@ -63,7 +50,8 @@ class PolledHandle : public Napi::ObjectWrap<Derived>, public NativeResource {
     TrackResource(env, this);
   }
 
-  // Keeps `callbacks` on the wrapper (strongly, from JS) and here weakly.
+  // Keeps `callbacks` on the wrapper (strongly, from JS) and here weakly: they capture the handle's
+  // owner, so strong native references would keep it, and this wrapper, from ever being collected.
   void SetCallbacks(const Napi::CallbackInfo& info, std::initializer_list<Napi::Function> callbacks) {
     Napi::Array held = Napi::Array::New(info.Env(), callbacks.size());
     uint32_t i = 0;

@@ -40,16 +40,9 @@ void Clear(int fd) {
 #define __NR_close_range 436
 #endif
 
-// Gives the calling thread a file descriptor table of its own holding only
-// `keep` (sorted): a task whose table nobody else shares skips the reference
-// count on the file in every read's fd lookup (the kernel's fdget() fast
-// path), which a process with more than one thread (every Node process)
-// otherwise pays on each system call: about 5% of a drained read of a
-// 64-byte packet here (`npm run bench`, 'rx drain 64B', C against C with an
-// idle second thread). The new table starts as a copy of the process's, so
-// everything but `keep` is closed at once: the copies would hold the
-// process's other files open. Where close_range is missing (or unshare is
-// refused, as by some container policies) the table stays shared.
+// Gives the calling thread a file descriptor table of its own holding only `keep` (sorted), so
+// its reads skip the kernel's per-call file reference that a shared table costs (fdget()). The
+// copy's other files are closed; where close_range or unshare is refused, the table stays shared.
 void TableOfOwn(const int* keep, int count) {
   if (syscall(__NR_close_range, ~0U, ~0U, 0) != 0) return;  // probes close_range: ENOSYS
   if (unshare(CLONE_FILES) != 0) return;
@@ -231,14 +224,9 @@ void ReaderThread::Run() {
       tail_ = tail + 1;
       untold = true;
     }
-    // The loop thread is told at once when the kernel has nothing more
-    // (light load: no delay) or on an error; while packets keep coming, once
-    // kTellAt batches wait. Each word to a loop thread asleep in epoll_wait
-    // wakes it on the other core, which costs this thread (here, on a VM)
-    // about as much as the reads it could have made meanwhile. Told of every
-    // batch, `npm run bench`'s 'rx drain' read 0.97 of C at 64 bytes through
-    // readBatches (0.96 at 1400); told once two were ready, 1.02 and 1.00 in
-    // the same run (5 rounds each; four did no better).
+    // Told at once when the kernel has nothing more or on an error; under load, once kTellAt
+    // batches wait, since waking the loop thread on the other core costs this thread about as
+    // much as the reads it could make meanwhile.
     if (untold && (empty || error != 0 || handBack || tail_ - head_ >= kTellAt)) {
       Signal(notifyFd_);
       untold = false;

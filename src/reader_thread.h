@@ -1,59 +1,6 @@
 // ReaderThread: the opt-in reader of a TunHandle (TunDeviceOptions.readerThread).
-//
-// One thread per queue reads packets from the TUN fd, batch after batch (a
-// ring of kSlots, each up to maxBatch packets), into pooled slabs
-// (SharedSlab), and tells the event loop through an eventfd. The loop thread
-// hands a part of a batch to JS either as it is, a Buffer over those packets
-// of the slab, or copied into the JS slab as the poll-mode reader would have
-// read it (TunHandle::ReadThreadPart says when). Reading thus overlaps JS's
-// processing of the batch before: on two cores, the rate is that of the
-// slower of the two sides instead of their sum.
-//
-// What the thread touches: the TUN fd (read and poll only), the slab it reads
-// into and the two eventfds. Never N-API, and never memory a JS Buffer
-// covers: a slab's memory becomes a Buffer only in parts the thread has
-// published and never writes again, and goes back to the pool only once the
-// thread, the ring and every such Buffer are done with it. The loop thread
-// stops and joins the thread before the TUN fd is closed
-// (TunHandle::BeforeRelease), so the thread never reads a closed fd, or a
-// reused fd number.
-//
-// Who reads: the thread only while the queue is busy. It starts parked, and
-// the loop thread reads the fd itself as without a thread (one wake-up a
-// batch, not two). A wake-up of the loop that reads a full batch (or half a
-// slab) and still finds more hands the reading to the thread
-// (TunHandle::OnEvents, Engage); after kLightStreak batches in a row that
-// emptied the kernel's ring with few packets, the thread hands it back: it
-// parks, and marks its last batch, after which the loop thread reads the fd
-// again. Only one of them reads at a time, each only after the other
-// stopped, so the packets keep their order. At a light load this costs about
-// what reading without a thread does: in `npm run bench`'s 'rx paced' (200k
-// packets/s), 1.1-1.2x the CPU per packet of C, against 2.1-2.2x when the
-// thread read everything (two wake-ups per batch); drained, the same as
-// before within the noise (3 and 5 rounds, base-thread-*).
-//
-// Bounds: the thread reads only while JS reads (SetActive), and only while
-// fewer than kInFlight batches wait for the loop: at most that many batches'
-// bytes of slabs, beyond what JS keeps. Latency: while the kernel has more, the
-// loop is told once kTellAt batches are ready (see Run), so under a heavy
-// load a packet may wait for the batch after its own to be read.
-//
-// Why 12 batches in flight: JS stops now and then (a collection, a slow
-// handler) and a thread with nowhere to read into stops with it; a deeper
-// ring lets it read on and JS catch up after. With 4, `npm run bench`'s
-// 'rx drain' read 0.84 of C at 1400 bytes and 0.94 at 64 through
-// `readable` (base-thread-stream); with 12, 0.90 and 0.96 in the same run
-// (thread-stream, 3 rounds each; 24 in flight of 32 slots did no better).
-//
-// Why the thread's own slabs rather than a fixed ring of memory it copies
-// out of: `readable` keeps every packet it hands out, so each packet needs
-// memory of its own anyway; copied, the loop thread paid for the copy.
-// Handed over as read, 'rx drain 1400B' through `readable` cost the event
-// loop's thread 0.10-0.11 us a packet against 0.19 (`npm run bench`,
-// loopUsPerPkt, 3 and 5 rounds against the ring, base-thread-stream) at the
-// same rate: the thread is the slower side there, and it pays for writing
-// fresh memory either way. A read error ends the thread after its packets;
-// the loop thread gets the error after the last of them.
+// It reads a busy queue while JS handles the batches before, so the queue moves at the rate of
+// the slower side, not their sum (figures: docs/guide/performance.md).
 #pragma once
 #include <sys/types.h>
 
@@ -73,11 +20,13 @@ namespace tuntap {
 
 class ReaderThread {
  public:
-  static constexpr uint32_t kSlots = 16;     // batches in the ring
+  static constexpr uint32_t kSlots = 16;  // batches in the ring
+  // Deep enough that the thread reads on while JS pauses (a collection, a slow handler).
   static constexpr uint32_t kInFlight = 12;  // batches read ahead of the loop, at most
   static constexpr uint32_t kTellAt = 2;     // batches ready before the loop is told, while more wait
-  // The hand-back (see "Who reads" above): after this many batches in a row
-  // that found the kernel's ring empty with at most kLightBatch packets.
+  // The thread reads only while the queue is busy, and hands the fd back to the loop thread after
+  // this many batches in a row that emptied the kernel's ring with at most kLightBatch packets.
+  // One side reads at a time, each after the other stopped, so packets keep their order.
   static constexpr uint32_t kLightStreak = 16;
   static constexpr uint32_t kLightBatch = 4;
 
@@ -91,9 +40,8 @@ class ReaderThread {
   // Makes the eventfds and starts the thread (inactive), on CPU `cpu` only
   // if that is not negative; 0 or an errno (EINVAL: no such CPU for us).
   int Start(int cpu);
-  // Stops and joins the thread; idempotent. The batches it published stay
-  // in the ring, for Peek() (TunHandle hands them to JS at close) until
-  // Discard() or the destructor drops them.
+  // Stops and joins the thread; idempotent. TunHandle::BeforeRelease calls it before the fd
+  // closes, so the thread never reads a closed or reused fd. Published batches stay for Peek().
   void Stop();
   // Drops every batch the loop has not taken: the packets (and *bytes).
   uint32_t Discard(double* bytes);
@@ -133,8 +81,8 @@ class ReaderThread {
   void Renotify();
 
  private:
-  // A cache line each (and the indexes below one each): what one side
-  // writes never shares a line with what the other side reads.
+  // The thread touches only the fd, its slab and the eventfds, never N-API nor memory a JS Buffer
+  // covers. A cache line each slot (and index below): one side's writes never share the other's.
   struct alignas(64) Slot {
     SharedSlab* slab = nullptr;               // a reference, dropped when the loop takes the batch
     std::unique_ptr<uint32_t[]> descriptors;  // [offset in the slab, length] pairs

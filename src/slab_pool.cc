@@ -11,11 +11,8 @@ namespace tuntap {
 
 namespace {
 
-// Free slabs kept for reuse, at most this many bytes; beyond it they go back
-// to malloc. In the `npm run bench` case 'rx 1400B' (node-stream, about 500k
-// packets a second) a readable fills about 20 MiB of slabs between two
-// young-generation collections, which come about every 40 ms there; a 16 MiB
-// pool left page faults in, 32 MiB about as few as 128.
+// Free slabs kept for reuse, at most this many bytes; beyond it they go back to malloc. Sized to
+// hold what a fast reader fills between two young-generation collections.
 constexpr size_t kMaxFreeBytes = 32u << 20;
 
 struct Pool {
@@ -124,14 +121,8 @@ Napi::Object NewHeapSlab(Napi::Env env, size_t size, uint8_t** data) {
 Napi::Object NewPooledSlab(Napi::Env env, size_t size, uint8_t** data) {
   if (externalBuffersAllowed) {
     uint8_t* memory = Take(size);
-    // No napi_adjust_external_memory: V8 counts an external buffer's bytes
-    // itself (as an ArrayBuffer's backing store). Telling it again made it
-    // run major collections for memory that a scavenge frees: in
-    // `npm run bench`'s 'forward TCP offload' (super-packets through
-    // `readable`), 20% of the worker's CPU was V8's marking and sweeping
-    // (perf), and it forwarded 0.76 of C instead of 0.84 (3 rounds each);
-    // the soak's RSS stayed flat without it (+3.7% fast, +9.1% slow). Such
-    // packets now go in V8's own memory (TunHandle::NewSlab).
+    // No napi_adjust_external_memory: V8 already counts an external buffer's bytes, and telling
+    // it again made it run major collections for memory a scavenge frees.
     napi_value buffer = NewExternal(
         env, memory, size, FinalizeSlab, reinterpret_cast<void*>(size), [memory, size] { Give(memory, size); });
     if (buffer != nullptr) {

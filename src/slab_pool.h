@@ -1,14 +1,6 @@
-// The memory read batches land in: slabs of a few hundred KiB handed to JS as
-// Buffers, whose regions become the packets' views.
-//
-// Why a pool: a slab lives until the garbage collector has collected every
-// view of it, and a fresh allocation of that size often comes back from
-// malloc as pages the kernel must fault in again: a readable stream of
-// 1400-byte packets took about 5.5 page faults per 1,000 packets (the
-// `npm run bench` case 'rx 1400B', node-stream). Slabs whose views have all
-// been collected come back here (the Buffer's finalizer) and are handed out
-// again, already mapped: 0.7-0.9 faults per 1,000 packets in the same case,
-// and about 2.5% more packets a second through `readable`.
+// The memory read batches land in: slabs handed to JS as Buffers whose regions become packets.
+// Pooled because a slab lives until every view of it is collected, and fresh memory of that size
+// comes back from malloc as pages the kernel must fault in again.
 #pragma once
 #include <napi.h>
 
@@ -31,14 +23,9 @@ Napi::Object NewHeapSlab(Napi::Env env, size_t size, uint8_t** data);
 // every packet starts aligned.
 inline size_t SlabPlace(size_t length) { return (length + 15) & ~static_cast<size_t>(15); }
 
-// Pooled memory the reader thread reads batches into, which JS then sees
-// without a copy, each part of it as a Buffer of its own (WrapSlabPart): no
-// Buffer covers memory the thread may still write, so user code that
-// detaches or transfers one takes only packets it was given. The memory goes
-// back to the pool when the last reference is dropped: the thread's (until
-// it moves on to another slab), each published batch's (until the loop has
-// taken it) and each part Buffer's (until it is collected). Any thread may
-// drop one.
+// Pooled memory the reader thread reads into, shown to JS a published part at a time, so no Buffer
+// covers bytes the thread may still write. Refcounted (the thread, each published batch, each part
+// Buffer); any thread may drop a reference.
 class SharedSlab {
  public:
   // A slab of `size` bytes with one reference, the caller's; nullptr when

@@ -18,11 +18,8 @@ namespace tuntap {
 
 namespace {
 
-// glibc's read() and write() are cancellation points: in a multi-threaded
-// process (every Node process is one) each call brackets the system call with
-// __pthread_enable_asynccancel / __pthread_disable_asynccancel, two atomic
-// updates per packet that showed up in perf on the rx path. Nothing here uses
-// pthread cancellation, so the hot paths make the system calls directly.
+// Raw system calls: glibc's read() and write() are cancellation points, two atomic updates per
+// packet in a multi-threaded process, and nothing here uses pthread cancellation.
 inline ssize_t SysRead(int fd, void* buffer, size_t length) { return syscall(SYS_read, fd, buffer, length); }
 inline ssize_t SysWrite(int fd, const void* buffer, size_t length) { return syscall(SYS_write, fd, buffer, length); }
 
@@ -100,16 +97,8 @@ TunHandle::TunHandle(const Napi::CallbackInfo& info) : PolledHandle<TunHandle>(i
     ::close(fd);
     throw;
   }
-  // A slab holds many packets of the usual size but always has room for one
-  // of the largest; a smaller slab would force a fresh one every read. Why
-  // 1 MiB: each slab costs a fixed amount (an external Buffer, the finalizer
-  // Node runs on the loop once it is collected, the page faults of memory
-  // the pool could not keep), and `readable` at 1400 bytes a packet fills
-  // one every 186 packets at 256 KiB. In `npm run bench`'s 'rx drain 1400B'
-  // (5 rounds, --baseline) `readable` read 0.79 of C against 0.71 at
-  // 256 KiB, with readerThread 0.99 against 0.93, and half the page faults;
-  // 4 MiB did no better. The price: a packet kept pins 1 MiB (copy kept
-  // packets; the guide says so).
+  // Room for many usual packets and always one of the largest. 1 MiB because each slab has a fixed
+  // cost (an external Buffer, its finalizer, page faults); the price is that a kept packet pins it.
   slabSize_ = std::max<size_t>(1024 * 1024, 4 * static_cast<size_t>(maxPacketSize_));
   Adopt(env, fd);  // closes fd if it fails
   if (info.Length() > 7 && info[7].ToBoolean().Value()) {
@@ -249,19 +238,9 @@ void TunHandle::NewDescriptors(Napi::Env env) {
 }
 
 void TunHandle::NewSlab(Napi::Env env) {
-  // Which memory: pooled (slab_pool.h) for packets of the usual sizes, V8's
-  // own where the last slab's packets were large (super-packets with
-  // offloads, jumbo frames). V8 collects its young generation once JS has
-  // allocated enough objects, or enough bytes of ArrayBuffers of its own;
-  // external memory (the pool's) counts only towards a major collection. A
-  // packet of 1400 bytes comes with a view object, and the views drive the
-  // young collections that give the slabs back; packets of 50 KiB come with
-  // 35 times fewer, so the slabs piled up until V8 ran major collections:
-  // in `npm run bench`'s 'forward TCP offload' through `readable`, 0.86 of
-  // C's Gbit/s with pooled slabs, 0.96 with V8's (3 rounds each). Pooled
-  // memory still serves the usual sizes better: in 'rx drain 1400B' V8's
-  // slabs took 21 page faults per 1,000 packets against 7 (0.76 against 0.78
-  // of C).
+  // Pooled memory (slab_pool.h) for usual sizes; V8's own after large packets, whose few view
+  // objects rarely trigger the young collections that give pooled slabs back, so those pile up
+  // until a major collection.
   bool large = slabPackets_ > 0 && slabUsed_ / slabPackets_ >= kLargePacket;
   slab_ = Napi::Persistent(large ? NewHeapSlab(env, slabSize_, &slabData_) : NewPooledSlab(env, slabSize_, &slabData_));
   slabUsed_ = 0;
@@ -269,17 +248,9 @@ void TunHandle::NewSlab(Napi::Env env) {
 }
 
 bool TunHandle::ReadBatch(Napi::Env env) {
-  // Bounded so that one busy device cannot starve the loop: libuv's poll is
-  // level-triggered, so packets left in the ring wake us again next turn.
-  // Within that bound, a part that filled the budget is followed by another
-  // while JS still reads: `readable` keeps no more than its highWaterMark
-  // and a wake-up still takes up to maxBatch_ packets from the kernel.
-  //
-  // One callback scope around the parts: Node runs `readable`'s nextTick
-  // work (maybeReadMore) and the microtasks once per wake-up, as with a
-  // single part, not after each. Without it, `npm run bench`'s 'rx drain 64B'
-  // through readable (highWaterMark 64, maxBatch 256) took 0.84 instead of
-  // 0.72 us of CPU a packet in the same run (--baseline).
+  // Bounded so one busy device cannot starve the loop (libuv's poll is level-triggered). One
+  // callback scope around all parts, so Node runs `readable`'s nextTick work and the microtasks
+  // once per wake-up, not once per part.
   napi_callback_scope scope = nullptr;
   if (napi_open_callback_scope(env, Value(), AsyncContext(), &scope) != napi_ok) scope = nullptr;
   InRead inRead(this);
@@ -336,15 +307,9 @@ void TunHandle::ReadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part
   if (part->stop != 0 && part->stop != EAGAIN) ReportError(part->stop, "read");
 }
 
-// Up to `limit` packets of the reader thread's front batch, handed to JS as
-// ReadPart does. A part of kWrapBytes or more goes as it is, a Buffer over
-// the thread's slab (WrapSlabPart), so the loop thread does not copy it; a
-// smaller one is copied into the JS slab, as a Buffer of its own (its
-// creation, its finalizer on the loop, its collection) costs about what
-// copying a few KiB does. kWrapBytes is a bound, not a tuned figure: at 64
-// bytes a packet, parts of 64 packets handed over as they were cost the same
-// as copied (`npm run bench` 'rx drain 64B', 5 rounds, 0.08-0.09 us a packet
-// on the loop either way).
+// Up to `limit` packets of the reader thread's front batch, as ReadPart hands them. A part of
+// kWrapBytes or more goes as a Buffer over the thread's slab (no copy); a smaller one is copied,
+// since a Buffer of its own (creation, finalizer, collection) costs about as much as the copy.
 void TunHandle::ReadThreadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part) {
   *part = Part();
   BeginPart(env);
@@ -386,11 +351,8 @@ void TunHandle::ReadThreadPart(Napi::Env env, uint32_t limit, bool inScope, Part
   HandOver(env, buffer, got, bytes, inScope);
 }
 
-// What every part does first. User code had the last batch's arrays and may
-// have detached them: their memory then belongs to someone else, and is
-// never written again here. With slab reuse, every batch goes in the same
-// memory: it stays in the cache, and no slab is allocated (and later
-// collected) per few hundred KiB read.
+// What every part does first: arrays user code detached are replaced, never written. With slab
+// reuse every batch goes in the same memory, which stays in the cache and allocates nothing.
 void TunHandle::BeginPart(Napi::Env env) {
   if (Detached(env, descriptorsRef_)) NewDescriptors(env);
   if (!slab_.IsEmpty() && Detached(env, slab_)) slab_.Reset();
@@ -454,15 +416,9 @@ Napi::Value TunHandle::Write(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(WritePacket(io_.fd(), packet.Data(), packet.ByteLength())));
 }
 
-// writeViews(buffers: Uint8Array[], descriptors: Float64Array, count) -> how
-// many were tried. Packet i is buffers[d[3i]][d[3i+1], d[3i+1] + d[3i+2]):
-// JS groups a burst's packets by the memory they view (usually one pool or
-// read slab), so this asks N-API about each distinct buffer once rather than
-// fetching and inspecting every packet object (about 0.4 us a packet less in
-// `npm run bench`'s tx case when this came in, commit 2813fbd).
-// writeResults[i] holds bytes written or -errno for packet i. It stops early
-// only at EAGAIN (that packet was not written and has no result) or at a
-// closed fd; any other error belongs to one packet and the batch goes on.
+// writeViews(buffers, descriptors: Float64Array, count) -> how many were tried; packet i is
+// buffers[d[3i]][d[3i+1], +d[3i+2]), grouped so N-API is asked about each buffer once. Stops early
+// only at EAGAIN or a closed fd; writeResults[i] holds bytes written or -errno.
 Napi::Value TunHandle::WriteViews(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   napi_value buffers = info[0];
@@ -527,11 +483,9 @@ Napi::Value TunHandle::WriteSlab(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, done);
 }
 
-// stopReader(deliver) -> [packets, bytes] the reader thread had read and
-// that were discarded, or undefined without a thread. The thread is joined
-// first: nothing more leaves the kernel. With `deliver` its batches go to
-// onRead, in order, unless a read callback is running: the rest of its part
-// would then come after them, so they are discarded instead.
+// stopReader(deliver) -> [packets, bytes] discarded, or undefined without a thread. Joins the thread
+// first; with `deliver` its batches go to onRead in order, unless a read callback is running
+// (the rest of its part would come after them), when they are discarded.
 Napi::Value TunHandle::StopReader(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (thread_ == nullptr) return env.Undefined();

@@ -1,25 +1,6 @@
-// TunHandle: one open TUN/TAP queue fd, driven by a uv_poll on the
-// environment's own loop (so it works in worker_threads too).
-//
-// Reads: on each wake-up the handle reads packets until EAGAIN or a bound, into
-// a slab of memory that JS owns (a Buffer), and calls the JS `onRead` for the
-// batch with the slab, a Uint32Array of [offset, length] pairs and a count. A
-// wake-up reads up to maxBatch packets, handed over in parts of at most the
-// read budget (setReadBudget) while JS keeps room: `readable` sets it to what
-// its highWaterMark leaves free, readBatches to maxBatch (one call). Both
-// arrays are reused batch after batch; a region of a slab is handed out once
-// and never written again (unless JS asked for slab reuse), so JS can give
-// users views, not copies. User code can detach either array
-// (postMessage with a transfer list, ArrayBuffer.prototype.transfer): every
-// batch checks, and a detached one is replaced rather than written into.
-//
-// With a reader thread (the constructor's `readerThread`, see
-// reader_thread.h) the reads happen on that thread into native memory, and a
-// wake-up of the loop copies what it has read into the slab instead: the
-// same batches, parts, budget, slab and detach rules as above.
-//
-// Writes: synchronous non-blocking write(2) per packet, one crossing for a
-// whole batch; on EAGAIN JS asks to be told (onWritable) when to go on.
+// TunHandle: one open TUN/TAP queue fd, polled on the environment's own loop (worker-safe). A slab
+// region is handed to JS once and never written again, so JS gives users views, not copies; every
+// batch checks its arrays for detach, since user code can transfer them.
 #pragma once
 #include <napi.h>
 #include <uv.h>
@@ -56,6 +37,7 @@ class TunHandle : public PolledHandle<TunHandle> {
   Napi::Value StopReading(const Napi::CallbackInfo& info);
   Napi::Value SetSlabReuse(const Napi::CallbackInfo& info);
   Napi::Value SetReadBudget(const Napi::CallbackInfo& info);
+  // Non-blocking write(2) per packet, one crossing per batch; on EAGAIN JS asks for onWritable.
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value WriteViews(const Napi::CallbackInfo& info);
   Napi::Value WriteSlab(const Napi::CallbackInfo& info);
@@ -101,8 +83,7 @@ class TunHandle : public PolledHandle<TunHandle> {
   bool SlabRoom(Napi::Env env, size_t bytes, bool partHasPackets);
   void Placed(uint32_t i, size_t length);
   void HandOver(Napi::Env env, Napi::Value slab, uint32_t count, double bytes, bool inScope);
-  // A part of the thread's batch this large is handed to JS in the thread's
-  // slab; a smaller one is copied into the JS slab.
+  // A part of the thread's batch this large is handed to JS in the thread's slab (see ReadThreadPart).
   static constexpr size_t kWrapBytes = 32 * 1024;
   // Packets of this size on average are large (see NewSlab).
   static constexpr size_t kLargePacket = 8 * 1024;
@@ -128,8 +109,8 @@ class TunHandle : public PolledHandle<TunHandle> {
   Napi::ObjectReference writeResultsRef_;
 
   std::unique_ptr<ReaderThread> thread_;  // only with readerThread
-  // The thread reads the fd, not the loop (reader_thread.h, "Who reads");
-  // only ever true while thread_ is set.
+  // The thread reads the fd, not the loop (ReaderThread::kLightStreak); only ever true while
+  // thread_ is set.
   bool threadReads_ = false;
   PolledFd notify_;  // thread_'s notifyFd(), polled
 };

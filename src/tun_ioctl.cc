@@ -27,11 +27,8 @@ void Check(Napi::Env env, int rc, const char* syscall) {
   if (rc < 0) throw ErrnoError(env, errno, syscall);
 }
 
-// TUNATTACHFILTER keeps the pointer it was given, not the program: the
-// kernel copies the program from that address again whenever a queue of the
-// device is attached later (tun_attach on TUNSETQUEUE). So a program must stay
-// at its address for as long as the process lives; each distinct program is
-// kept once, here, and never freed.
+// TUNATTACHFILTER keeps the pointer, not the program: the kernel copies it again whenever a queue
+// is attached later (TUNSETQUEUE), so each distinct program is kept here, once, for good.
 const std::string& KeptProgram(const std::string& program) {
   static std::mutex mutex;
   static auto* kept = new std::set<std::string>();
@@ -57,14 +54,8 @@ const char* SyscallOf(Op op) {
   return "ioctl";
 }
 
-// One ioctl on the thread pool. Every TUN ioctl takes the kernel's rtnl
-// lock, which device creation, deletion and every netlink change hold too:
-// under such load one can wait for milliseconds, and not on the event loop.
-//
-// It works on a duplicate of the queue's fd, made on the JS thread: the
-// duplicate names the same open file, so the ioctl acts on the same queue,
-// and a close() of the device meanwhile cannot hand the number to another
-// file that the ioctl would then act on.
+// One ioctl on the thread pool, since TUN ioctls take the kernel's rtnl lock. On a dup of the
+// queue's fd made on the JS thread, so a close() meanwhile cannot hand the number to another file.
 class IoctlWorker : public Napi::AsyncWorker {
  public:
   IoctlWorker(Napi::Env env, int fd, Op op, long arg, const std::string* program)

@@ -1,8 +1,5 @@
-// Offloads on a TUN/TAP queue opened with IFF_VNET_HDR: the size of the
-// virtio_net_hdr in front of every packet, its byte order, and which
-// offloads (TUNSETOFFLOAD) the kernel may hand us. Each entry point is one
-// ioctl; which flags to ask for, and what a refusal means, is decided in
-// lib/device/offload.ts.
+// Offloads on a TUN/TAP queue opened with IFF_VNET_HDR, one ioctl an entry point: the header's
+// size and byte order, and which offloads the kernel may hand us (policy: lib/device/offload.ts).
 #include <net/if.h>  // before linux/if_tun.h, which would pull in linux/if.h
 #include <linux/ethtool.h>
 #include <linux/if_tun.h>

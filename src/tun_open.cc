@@ -73,13 +73,9 @@ struct Opened {
   const char* syscall = "";
 };
 
-// Opens one queue as `spec` says and applies its kernel-side options. No
-// N-API here: it runs on a thread-pool thread. The fd is non-blocking from
-// the start (libuv drives it; a blocking read would freeze the event loop).
-// With netns, the whole open runs in that namespace: a TUN file belongs to
-// the namespace of the thread that opened /dev/net/tun, and TUNSETIFF makes
-// the device there; the index is looked up there too, since it means nothing
-// elsewhere. The guard takes the thread home on every way out.
+// Opens one queue as `spec` says, on a thread-pool thread (no N-API), non-blocking for libuv.
+// With netns, all of it runs in that namespace: TUNSETIFF makes the device in the opening
+// thread's namespace, and the index means nothing elsewhere.
 Opened OpenQueue(const OpenSpec& spec) {
   Opened r;
   NetnsGuard guard(spec.netns);

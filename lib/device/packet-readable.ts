@@ -1,9 +1,6 @@
-// `readable` as a user sees it: Node's Readable types its chunks as `any`;
-// a device's readable gives one Buffer per packet, and says so. Each 'data'
-// overload is followed by Readable's catch-all overload for the other events
-// (its `any[]` is @types/node's): without it a PacketReadable would not be
-// assignable to Readable, and pipeline() and friends would refuse it. The
-// catch-all excludes 'data', or a listener taking a string would match it.
+// `readable` typed as one Buffer per packet. Each 'data' overload is followed by Readable's
+// catch-all, which excludes 'data': without it pipeline() would refuse a PacketReadable; with
+// 'data' in it, a listener taking a string would match.
 /* eslint-disable @typescript-eslint/no-explicit-any -- the catch-all overloads repeat @types/node's Readable, `any[]` and all */
 import type { Readable } from 'node:stream';
 

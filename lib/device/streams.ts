@@ -181,12 +181,8 @@ function fixDetachedLength(stream: Writable): void {
 }
 
 /**
- * The class of every Buffer Node makes (its FastBuffer), which Buffer names
- * as its species. Constructing a packet's view with it directly costs about
- * half of slab.subarray(), which clamps its arguments and reads the slab's
- * buffer and offset per call; the view is the same kind of Buffer. Should a
- * Node version not name it, Buffer.from(arrayBuffer, offset, length) makes
- * the same view through a checked path.
+ * Node's own Buffer class (FastBuffer, Buffer's species), which makes a packet's view without the
+ * argument clamping of slab.subarray(); Buffer.from(memory, offset, length) where Node hides it.
  */
 export const PacketView: new (memory: ArrayBufferLike, offset: number, length: number) => Buffer = (() => {
   const species = (Buffer as unknown as { [Symbol.species]?: unknown })[Symbol.species];

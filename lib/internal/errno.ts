@@ -1,8 +1,6 @@
-// Linux's errno numbers, names and messages (as glibc's strerror words them),
-// in JavaScript so that an error can be named and described without the
-// native addon: on a machine where it is missing or failed to load, and on
-// other platforms, whose own numbers differ (ENOTSUP is 45 on macOS, 95 on
-// Linux), so os.constants.errno cannot name a Linux errno there. Entry i is errno i + 1; 41 and 58 are unused on Linux.
+// Linux's errno names and glibc's messages in JavaScript, so errors are named without the addon
+// and on platforms whose numbers differ (os.constants.errno would misname them there).
+// Entry i is errno i + 1; 41 and 58 are unused on Linux.
 const TABLE: readonly (string | undefined)[] = [
   'EPERM Operation not permitted',
   'ENOENT No such file or directory',

@@ -243,10 +243,8 @@ const rebuildHint =
   'on Debian/Ubuntu `apt-get install g++ make python3`, on Alpine `apk add g++ make python3`)';
 
 /**
- * Why this JavaScript runtime cannot run the core, or undefined when it can.
- * The core drives its fds with libuv (uv_poll, uv_fs_close on the thread
- * pool): Bun aborts the process at uv_poll_init, and Deno lacks uv_fs_close
- * (the process dies at the first close). Asked before the addon is loaded.
+ * Why this runtime cannot run the core (undefined when it can), asked before loading the addon:
+ * Bun aborts at uv_poll_init, and Deno lacks uv_fs_close (the process dies at the first close).
  */
 export function unsupportedRuntime(
   versions: Readonly<Record<string, string | undefined>>,
@@ -293,10 +291,8 @@ export function prebuildForLibc(
 }
 
 /**
- * Finds and loads the addon, or says in a TunError why it cannot. Loading
- * waits for the first use, so that importing the package never throws: the
- * packet helpers need no addon, and neither does a program that only imports
- * the package on macOS or Windows.
+ * Finds and loads the addon, or says in a TunError why it cannot. Only at first use, so importing
+ * the package never throws (the packet helpers need no addon, on any platform).
  */
 function loadBinding(): NativeBinding {
   if (process.platform !== 'linux') {
@@ -371,9 +367,8 @@ export function binding(): NativeBinding {
 }
 
 /**
- * The addon, as an object whose first property access loads it (and throws
- * the loader's TunError when that fails). The property gets are all on
- * open/configure paths; a device's per-packet calls go to its handle object.
+ * The addon, loaded (or the loader's TunError thrown) at first property access; only open and
+ * configure paths get here, as per-packet calls go to a handle object.
  */
 export const native: NativeBinding = new Proxy({} as NativeBinding, {
   get: (_target, key) => Reflect.get(binding(), key),

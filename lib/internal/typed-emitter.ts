@@ -1,8 +1,5 @@
-// The typed face of an EventEmitter: typed-emitter's idea (an interface over
-// Node's EventEmitter, keyed by an events map), declared here so the package's
-// .d.ts refers to nothing users must install. typed-emitter itself is types
-// only and pulls rxjs into an install for its optional rxjs typings; a test
-// (test/types) checks that a TunDevice still is a typed-emitter TypedEmitter.
+// typed-emitter's idea, declared here so the package's .d.ts needs nothing users must install
+// (typed-emitter pulls in rxjs); test/types checks a TunDevice still is its TypedEmitter.
 
 /** Event names to listener signatures, as in {@link TunDeviceEvents}. */
 export type EventMap = {

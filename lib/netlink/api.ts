@@ -129,14 +129,9 @@ export const kTunLink = Symbol('tunLink');
 export const kDeleteLink = Symbol('deleteLink');
 
 /**
- * The library's rtnetlink client: one NETLINK_ROUTE socket for requests.
- * Every method sends one request (or a dump) and settles when the kernel
- * answers; any number may be in flight at once. Holds the event loop only
- * while a request is in flight.
- * A dump the kernel marks as inconsistent (the table changed while it was
- * read) is taken again; after three such dumps in a row the call rejects
- * with a TunError whose code is 'EINTR', as iproute2 does.
- * Every request takes an AbortSignal (see {@link RequestOptions}).
+ * The library's rtnetlink client: one socket, any number of requests in flight, each settling when
+ * the kernel answers and taking an AbortSignal ({@link RequestOptions}); holds the event loop only
+ * while one is in flight. An inconsistent dump is retried; three in a row reject with 'EINTR'.
  *
  * ```ts
  * const nl = await Netlink.open();

@@ -1,9 +1,6 @@
-// The request/reply half of rtnetlink: sequence numbers, matching replies to
-// requests (an ACK, an NLMSG_ERROR, or a multi-part dump up to NLMSG_DONE),
-// any number of requests in flight, and everything else handed on as a
-// notification. Nothing here blocks: a request is one non-blocking send, and
-// its promise settles when the reply's datagram comes up through the poll.
-import { abortError, abortable } from '../internal/abort';
+// The request/reply half of rtnetlink: replies matched to requests by sequence number, any number
+// in flight, everything else handed on as a notification. A request is one non-blocking send.
+import { abortError, abortable, listenForAbort } from '../internal/abort';
 import { EBADMSG, ENOBUFS } from '../internal/errno';
 import { netlinkClosed } from '../internal/errors';
 import { native, type CreatedNetlinkSocket, type NetnsTarget } from '../internal/native';
@@ -215,8 +212,7 @@ export class NetlinkClient {
           this.#updateRef();
           reject(abortError(signal));
         };
-        signal.addEventListener('abort', onAbort, { once: true });
-        p.release = () => signal.removeEventListener('abort', onAbort);
+        p.release = listenForAbort(signal, onAbort);
       }
       this.#pending.set(seq, p);
       this.#updateRef();
@@ -326,10 +322,8 @@ export class NetlinkClient {
   }
 
   #malformed(malformed: MalformedMessage, seq: number | undefined, pid: number | undefined): void {
-    // The reply we could not read may have been the end of a request: fail
-    // that request rather than leave it waiting for ever. A dump goes on in
-    // the datagrams after this one (the kernel cut an oversized one and sent
-    // the rest): those belong to the failed request, not to the watchers.
+    // The unreadable reply may have ended a request: fail it rather than leave it waiting, and
+    // treat the rest of a cut dump as that request's, not the watchers'.
     if (seq !== undefined && pid === this.#transport.portId && this.#pending.has(seq)) {
       this.#settle(seq, `malformed reply: ${malformed.reason}`, EBADMSG);
       this.#abandon(seq);

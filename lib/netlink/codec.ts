@@ -1,9 +1,5 @@
-// rtnetlink messages: building requests and reading what the kernel sends.
-// Everything here is pure (Buffers in, values out) and bounds-checked: a
-// truncated or corrupt message gives a `MalformedMessage` value, never an
-// exception and never a read past the end. Layouts are from
-// <linux/netlink.h>, <linux/rtnetlink.h>, <linux/if_link.h>, <linux/if_addr.h>;
-// all fields are in host byte order.
+// rtnetlink messages, built and read as pure, bounds-checked code: a truncated or corrupt message
+// gives a `MalformedMessage` value, never an exception or a read past the end. Host byte order.
 import os from 'node:os';
 import { formatIp, formatMac } from '../packet/address';
 

@@ -1,11 +1,6 @@
-// Link-state events for one interface (what TunDevice emits as 'linkChange',
-// 'up', 'down', 'addressAdded', 'addressRemoved').
-//
-// One socket both subscribes to the groups and asks for the link's state, so
-// the snapshot and the events come through one queue in the kernel's order:
-// an event queued before the snapshot's reply is older than the snapshot, and
-// one queued after it is newer. That is what lets 'up'/'down' be reported as
-// changes without guessing the state they changed from.
+// Link-state events for one interface ('linkChange', 'up', 'down', 'addressAdded', ...). One
+// socket subscribes and asks for the snapshot, so both arrive in the kernel's order and 'up'/'down'
+// are reported as changes without guessing the state they changed from.
 import { ENOBUFS } from '../internal/errno';
 import { TunError, fromNative } from '../internal/errors';
 import type { NetnsTarget } from '../internal/native';
@@ -44,14 +39,8 @@ export class LinkMonitor {
   constructor(index: number, sink: LinkEventSink, netns: NetnsTarget = '', keepAlive = true) {
     this.#index = index;
     this.#sink = sink;
-    // Made on the JS thread, not the pool, on purpose: the monitor starts
-    // from dev.on('up', ...), which cannot wait, and a caller may change the
-    // link on the very next line (`dev.on('up', f); await dev.up()`). The
-    // socket must be subscribed before on() returns, or that change could
-    // reach the kernel before our bind and be taken for the starting state
-    // of the snapshot: the 'up' event would be lost. In our own namespace
-    // that is one socket() and bind(); a device in another namespace adds a
-    // setns() pair (about 0.06 ms here, by bench/netlink-open.ts).
+    // Made on the JS thread: dev.on('up', f) cannot wait, and a change on the next line must not
+    // reach the kernel before our bind, or it would be taken for the snapshot's starting state.
     try {
       this.#client = NetlinkClient.openSync(
         RTMGRP.LINK | RTMGRP.IPV4_IFADDR | RTMGRP.IPV6_IFADDR,

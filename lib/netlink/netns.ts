@@ -1,7 +1,5 @@
-// Binding to a network namespace at open: the path a caller gives
-// (/var/run/netns/NAME) is opened once, and what the device or socket does
-// later goes to that namespace through the fd, even after the name is
-// deleted and made again for another namespace.
+// A namespace path (/var/run/netns/NAME) is opened once at open, so later work reaches that
+// namespace through the fd even after the name is deleted and made again.
 import { fromNative } from '../internal/errors';
 import { native, type NativeNetnsFile, type NetnsTarget } from '../internal/native';
 import { validateObject, validatePath } from '../internal/validators';

@@ -1,7 +1,7 @@
 // NetlinkWatcher: typed events for changes to links, addresses and routes in
 // a network namespace, from a socket subscribed to rtnetlink's multicast groups.
 import { EventEmitter } from 'node:events';
-import { abortError } from '../internal/abort';
+import { abortError, listenForAbort } from '../internal/abort';
 import { ENOBUFS } from '../internal/errno';
 import { TunError, fromNative } from '../internal/errors';
 import type { TypedEmitter } from '../internal/typed-emitter';
@@ -89,8 +89,7 @@ export const kOpen = Symbol('open');
  */
 export class NetlinkWatcher extends TypedEventEmitter implements Disposable {
   readonly #client: NetlinkClient;
-  readonly #signal: AbortSignal | undefined;
-  readonly #onAbort = (): void => this.close();
+  readonly #stopListening: (() => void) | undefined;
 
   /**
    * @internal Netlink.watch(): the socket is made and bound on the thread
@@ -145,8 +144,7 @@ export class NetlinkWatcher extends TypedEventEmitter implements Disposable {
   constructor(client: NetlinkClient, signal?: AbortSignal) {
     super();
     this.#client = client;
-    this.#signal = signal;
-    signal?.addEventListener('abort', this.#onAbort, { once: true });
+    this.#stopListening = signal === undefined ? undefined : listenForAbort(signal, () => this.close());
   }
 
   /** Whether close() has run. */
@@ -178,7 +176,7 @@ export class NetlinkWatcher extends TypedEventEmitter implements Disposable {
   /** Stops watching and closes the socket. Idempotent. */
   close(): void {
     // A long-lived signal must not keep a closed watcher reachable.
-    this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#stopListening?.();
     this.#client.close();
   }
 
