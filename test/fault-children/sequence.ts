@@ -190,7 +190,12 @@ async function perform(op: Op, q: Queue, rng: SeededRandom, c: Context): Promise
       dev.readable.resume();
       return;
     case 'readBatches':
-      dev.readBatches((_slab, _d, n) => (tally.read += n), { reuseSlab: rng.next() < 0.5 });
+      dev.readBatches(
+        (_slab, _d, n) => {
+          tally.read += n;
+        },
+        { reuseSlab: rng.next() < 0.5 },
+      );
       return;
     case 'pauseBatches':
       dev.pauseBatches();
