@@ -76,3 +76,4 @@ export {
 export type { PcapSource } from './packet/pcap';
 export type { PacketReadable } from './device/packet-readable';
 export type { EventMap, TypedEmitter } from './internal/typed-emitter';
+export * from './tunnel';
