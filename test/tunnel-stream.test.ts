@@ -20,7 +20,7 @@ interface Joined {
 }
 
 /** Two namespaces whose devices are joined by tunnels over one TCP connection on lo. */
-async function joined(options: TunnelOptions = {}): Promise<Joined> {
+async function joined(options: TunnelOptions = {}, optionsB = options): Promise<Joined> {
   const pair = await netnsPair({}, {});
   const server = net.createServer();
   server.listen(0, '127.0.0.1');
@@ -31,7 +31,7 @@ async function joined(options: TunnelOptions = {}): Promise<Joined> {
   const [[sb]] = await Promise.all([accepted, once(sa, 'connect')]);
   server.close();
   const ta = tunnel(pair.a, sa, options);
-  const tb = tunnel(pair.b, sb, options);
+  const tb = tunnel(pair.b, sb, optionsB);
   return {
     pair,
     ta,
@@ -227,5 +227,63 @@ privilegedTest('tunnel() checks its arguments', async () => {
   } finally {
     x.destroy();
     await dev.close();
+  }
+});
+
+privilegedTest('an onBatch hook that zeroes a length drops that packet, counted as filtered', async () => {
+  // Drops A's IPv4 echo requests on their way out: ping fails, and the counter says why.
+  const isEchoRequest = (b: Buffer, at: number): boolean => b[at] === 0x45 && b[at + 9] === 1 && b[at + 20] === 8;
+  const j = await joined({
+    onBatch: (b, d, n, direction) => {
+      if (direction !== 'toTransport') return;
+      for (let i = 0; i < n; i++) if (isEchoRequest(b, d[2 * i])) d[2 * i + 1] = 0;
+    },
+  });
+  try {
+    const { pair } = j;
+    const ping = await run('ip', ['netns', 'exec', pair.nsA, 'ping', '-c', '2', '-i', '0.2', '-W', '1', pair.addressB]);
+    assert.notEqual(ping.code, 0, 'no reply');
+    assert.equal(j.ta.stats.dropped.filtered, 2);
+    // The rest passes: IPv6 echo requests are not what the hook looks for.
+    await inNs(pair.nsA, 'ping', '-6', '-c', '2', '-i', '0.2', '-W', '5', pair.addressB6);
+    assert.equal(j.ta.stats.dropped.filtered, 2);
+  } finally {
+    await j.close();
+  }
+});
+
+privilegedTest('a bad length prefix is a framing error: the tunnel reports it and closes, the device stays open', async () => {
+  const j = await joined({ framing: 'length32' });
+  try {
+    const failed = once(j.tb, 'error');
+    j.sa.write(Buffer.from([0xff, 0xff, 0xff, 0xff]));
+    const [error] = (await failed) as [Error & { code: string }];
+    assert.equal(error.code, 'ERR_TUNNEL_FRAMING');
+    // close() of a closing tunnel resolves on its 'close' (which may come before a listener could be added).
+    await j.tb.close();
+    assert.equal(j.pair.b.closed, false);
+  } finally {
+    await j.close();
+  }
+});
+
+privilegedTest('a hook that throws destroys the tunnel with its error', async () => {
+  const boom = new Error('hook failed');
+  const j = await joined(
+    {
+      onBatch: () => {
+        throw boom;
+      },
+    },
+    {},
+  );
+  try {
+    const failed = once(j.ta, 'error');
+    await run('ip', ['netns', 'exec', j.pair.nsA, 'ping', '-c', '1', '-W', '1', j.pair.addressB]);
+    assert.equal((await failed)[0], boom);
+    await j.ta.close();
+    assert.equal(j.pair.a.closed, false);
+  } finally {
+    await j.close();
   }
 });

@@ -55,7 +55,7 @@ export interface SplitResult {
   resyncs: number;
   /** The bytes ended in garbage: pass it as `inGarbage` to the next call, so a run split over chunks counts once. */
   inGarbage: boolean;
-  /** A length prefix of 0 or over `max` (length framings): the stream cannot be followed past `consumed`. */
+  /** A length prefix of 0 or over `max` (length framings): the stream cannot be followed past `consumed`. -1: none. */
   badLength: number;
 }
 
@@ -82,7 +82,7 @@ export function splitPackets(
   let count = 0;
   let garbageBytes = 0;
   let resyncs = 0;
-  let badLength = 0;
+  let badLength = -1;
   while (count < room && at < end) {
     let offset: number;
     let length: number;

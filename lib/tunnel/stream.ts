@@ -240,9 +240,7 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
 
   /** One batch from the device: one write to the transport; false (pause) when the transport is full. */
   #fromDevice(slab: Buffer, d: Uint32Array, count: number): boolean {
-    if (this.#state !== 'open') return false;
-    this.#hook?.(slab, d, count, 'toTransport');
-    if (this.#state !== 'open') return false;
+    if (this.#state !== 'open' || !this.#runHook(slab, d, count, 'toTransport')) return false;
     const flow = this.#stats.toTransport;
     let kept = 0;
     for (let i = 0; i < count; i++) {
@@ -283,7 +281,7 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
       this.#inGarbage = split.inGarbage;
       this.#stats.dropped.garbageBytes += split.garbageBytes;
       this.#stats.resyncs += split.resyncs;
-      if (split.badLength !== 0) {
+      if (split.badLength >= 0) {
         this.#fail(new TunnelFramingError(split.badLength, this.maxPacketSize));
         return;
       }
@@ -297,9 +295,19 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
     if (start < bytes.length && this.#state === 'open') this.#pending = Buffer.from(bytes.subarray(start));
   }
 
+  /** False when the tunnel is no longer open after the hook (it threw: the tunnel is destroyed with its error). */
+  #runHook(buffer: Buffer, d: Uint32Array, count: number, direction: TunnelDirection): boolean {
+    try {
+      this.#hook?.(buffer, d, count, direction);
+    } catch (error) {
+      this.#fail(error instanceof Error ? error : new Error(String(error)));
+    }
+    return this.#state === 'open';
+  }
+
   /** Runs the hook on packets from the transport and packs the kept ones to the front of `d`. */
   #filter(bytes: Buffer, d: Uint32Array, count: number): number {
-    this.#hook?.(bytes, d, count, 'toDevice');
+    if (!this.#runHook(bytes, d, count, 'toDevice')) return 0;
     let kept = 0;
     for (let i = 0; i < count; i++) {
       if (d[2 * i + 1] === 0) {
@@ -375,6 +383,8 @@ function ignoreError(): void {}
  * 'ip' framing resyncs on garbage: it skips one byte at a time until a
  * plausible header (an IPv4 header whose checksum verifies, or an IPv6 header
  * with a non-zero payload length; in both a length within maxPacketSize).
+ * IPv6 has no header checksum, so garbage can pass for an IPv6 header: what
+ * follows is then misread until the next resync (the kernel refuses or drops it).
  *
  * ```ts
  * const t = tunnel(dev, tls.connect({ host, port }), { framing: 'ip' });
