@@ -3,7 +3,10 @@
 // links' kernel counters are the oracle.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { TunDevice, tunnel, type Framing, type Tunnel, type TunnelOptions } from '../lib';
 import { ipJson, privilegedTest, run, uniqueName } from './helpers';
 import { until } from './kernel-helpers';
@@ -19,15 +22,16 @@ interface Joined {
   close(): Promise<void>;
 }
 
-/** Two namespaces whose devices are joined by tunnels over one TCP connection on lo. */
-async function joined(options: TunnelOptions = {}, optionsB = options): Promise<Joined> {
+/** Two namespaces whose devices are joined by tunnels over one TCP connection on lo (or a Unix socket at `unixPath`). */
+async function joined(options: TunnelOptions = {}, optionsB = options, unixPath?: string): Promise<Joined> {
   const pair = await netnsPair({}, {});
   const server = net.createServer();
-  server.listen(0, '127.0.0.1');
+  if (unixPath === undefined) server.listen(0, '127.0.0.1');
+  else server.listen(unixPath);
   await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
   const accepted = once(server, 'connection') as Promise<[net.Socket]>;
-  const sa = net.connect(port, '127.0.0.1');
+  const sa =
+    unixPath === undefined ? net.connect((server.address() as net.AddressInfo).port, '127.0.0.1') : net.connect(unixPath);
   const [[sb]] = await Promise.all([accepted, once(sa, 'connect')]);
   server.close();
   const ta = tunnel(pair.a, sa, options);
@@ -126,6 +130,19 @@ for (const framing of ['ip', 'length16'] as Framing[]) {
     }
   });
 }
+
+privilegedTest('over a Unix socket with length32 framing, ping crosses both ways', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tunnel-'));
+  const j = await joined({ framing: 'length32' }, undefined, path.join(dir, 'tunnel.sock'));
+  try {
+    await inNs(j.pair.nsA, 'ping', '-c', '2', '-i', '0.2', '-W', '5', j.pair.addressB);
+    await inNs(j.pair.nsB, 'ping', '-6', '-c', '2', '-i', '0.2', '-W', '5', j.pair.addressA6);
+    assert.ok(j.ta.stats.toDevice.packets >= 4 && j.tb.stats.toDevice.packets >= 4);
+  } finally {
+    await j.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 privilegedTest(
   'garbage written into the stream is skipped up to the next plausible header, counted, and ping goes on',
