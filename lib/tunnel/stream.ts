@@ -188,7 +188,11 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
     return this.#state !== 'open';
   }
 
-  /** Stops reading the device and ends the transport; resolves on 'close'. */
+  /**
+   * Stops reading the device and ends the transport; resolves on 'close',
+   * once the transport has closed (the peer ended too, or destroy()). The
+   * device's batches stay paused: readBatches() with a new handler reads again.
+   */
   close(): Promise<void> {
     if (this.#state === 'open') {
       this.#state = 'closing';
@@ -222,7 +226,8 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
     transport.off('end', this.#onEnd);
     transport.off('drain', this.#onDrain);
     transport.off('close', this.#onTransportClose);
-    // Errors after the end are the transport's own business, but must not go unheard.
+    // A late error (ECONNRESET after the end) would otherwise crash a process
+    // that left the transport to the tunnel; it changes nothing now.
     transport.off('error', this.#onTransportError);
     transport.on('error', ignoreError);
     device.off('close', this.#onDeviceClose);
