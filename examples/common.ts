@@ -168,3 +168,11 @@ export function fail(error: unknown): never {
   console.error(error instanceof Error ? `${error.name}: ${error.message}` : error);
   process.exit(1);
 }
+
+/** An `address:port` option ('192.0.2.1:5555', '[fd00::1]:5555'), or a clear error naming it. */
+export function endpoint(option: string, value: string | undefined): { host: string; port: number } {
+  const match = value === undefined ? null : /^\[?([^\]]+?)\]?:(\d+)$/.exec(value);
+  if (match === null || net.isIP(match[1]) === 0)
+    throw new Error(`--${option} must be address:port, such as 192.0.2.1:5555 or [fd00::1]:5555`);
+  return { host: match[1], port: Number(match[2]) };
+}

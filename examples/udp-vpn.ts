@@ -23,7 +23,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { ipVersion } from '../lib';
-import { closeDevice, exitOnSignal, fail, openConfigured } from './common';
+import { closeDevice, endpoint, exitOnSignal, fail, openConfigured } from './common';
 
 const NONCE = 12;
 const TAG = 16;
@@ -39,13 +39,6 @@ const { values } = parseArgs({
     mtu: { type: 'string', default: '1400' },
   },
 });
-
-function endpoint(option: string, value: string | undefined): { host: string; port: number } {
-  const match = value === undefined ? null : /^\[?([^\]]+?)\]?:(\d+)$/.exec(value);
-  if (match === null || net.isIP(match[1]) === 0)
-    throw new Error(`--${option} must be address:port, such as 192.0.2.1:5555 or [fd00::1]:5555`);
-  return { host: match[1], port: Number(match[2]) };
-}
 
 function parseKey(hex: string | undefined): Buffer | undefined {
   if (hex === undefined) return undefined;

@@ -37,5 +37,4 @@ export { OffloadNotSupportedError } from './device/offload';
 export type { EnabledOffloads, OffloadOptions } from './device/offload';
 export type { PacketReadable } from './device/packet-readable';
 export type { EventMap, TypedEmitter } from './internal/typed-emitter';
-export { UdpTunnel, udpTunnel } from './tunnel/udp';
-export type { UdpBatch, UdpBatchHook, UdpPeer, UdpTunnelCounters, UdpTunnelOptions } from './tunnel/udp';
+export * from './tunnel';

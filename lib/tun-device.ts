@@ -138,6 +138,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.#markReleased = resolve;
   });
   #onWritable: (() => void) | undefined;
+  /** whenWritable()'s promises: settled together when the fd takes writes again, or the device closes. */
+  #writableWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
   #detached = false;
   /** The namespace the device was opened in, held from open to close; undefined for ours. */
   #netnsFile: NativeNetnsFile | undefined;
@@ -267,7 +269,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
         opts.maxBatch,
         this.#writeResults,
         (slab, descriptors, count, bytes) => this.#onRead(slab, descriptors, count, bytes),
-        () => this.#onWritable?.(),
+        () => this.#writableAgain(),
         (errno, syscall) => this.destroy(new TunError(errno, syscall, { device: this.name })),
         opts.readerThread !== undefined,
         opts.readerThread?.cpu ?? -1,
@@ -570,6 +572,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     const waiting = this.#onWritable;
     this.#onWritable = undefined;
     waiting?.();
+    for (const waiter of this.#writableWaiters.splice(0)) waiter.reject(deviceClosed('whenWritable()', this.name));
     // Writable's own destroy calls their callbacks with ERR_STREAM_DESTROYED.
     for (const packet of queued) this.#drop(packet, discardedError(), false);
   }
@@ -595,7 +598,11 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.#packetsRead += count;
     this.#bytesRead += bytes;
     if (this.#batchHandler !== undefined) {
-      this.#batchHandler(slab, d, count);
+      // false pauses as pauseBatches() would, but keeps the signal's listener.
+      if (this.#batchHandler(slab, d, count) === false && this.#reading && !this.#isClosed()) {
+        this.#reading = false;
+        this.#handle.stopReading();
+      }
       return;
     }
     const r = this.readable;
@@ -693,6 +700,11 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    * the memory stays in the CPU cache), so views are valid only until the
    * handler returns: copy what you keep, and do not queue views on a stream.
    *
+   * Backpressure: a handler that returns `false` gets no batch until
+   * resumeBatches(); the kernel queues meanwhile (txqueuelen packets) and
+   * counts the rest as TX drops. The library holds no packet between batches,
+   * except with `readerThread` (at most 12 batches read ahead into its slabs).
+   *
    * Calling it again replaces the handler and options. From the first call
    * on, `readable` cannot be used (it is destroyed with ERR_READ_SIDE_TAKEN if
    * read); if `readable` has already been read from, this throws
@@ -728,7 +740,10 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     return this;
   }
 
-  /** Stops the batches readBatches() started (packets queue in the kernel, then drop); readBatches() resumes. */
+  /**
+   * Stops the batches readBatches() started (packets queue in the kernel's
+   * ring, txqueuelen deep, then drop); resumeBatches() or readBatches() resumes.
+   */
   pauseBatches(): this {
     this.#stopAbortListening?.();
     this.#stopAbortListening = undefined;
@@ -740,13 +755,49 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   /**
+   * Resumes the batches paused by pauseBatches() or by the handler returning
+   * false, with the same handler and options; the packets the kernel queued
+   * meanwhile come first. Does nothing before readBatches().
+   */
+  resumeBatches(): this {
+    this.#assertOpen('resumeBatches()');
+    if (this.#batchHandler !== undefined && !this.#reading) {
+      this.#reading = true;
+      this.#handle.startReading();
+    }
+    return this;
+  }
+
+  /**
+   * Resolves when the device's fd takes writes again: what to await after
+   * writePackets() consumed fewer than asked because the queue was full
+   * (EAGAIN). The kernel calls a TUN fd writable while its send buffer has
+   * room and the link is up: on a down link (where writes fail with EIO) this
+   * waits for `up`. Rejects with ERR_DEVICE_CLOSED if the device closes first.
+   */
+  whenWritable(): Promise<void> {
+    if (this.#isClosed()) return Promise.reject(deviceClosed('whenWritable()', this.name));
+    return new Promise((resolve, reject) => {
+      this.#writableWaiters.push({ resolve, reject });
+      this.#handle.waitWritable();
+    });
+  }
+
+  #writableAgain(): void {
+    this.#onWritable?.();
+    for (const waiter of this.#writableWaiters.splice(0)) waiter.resolve();
+  }
+
+  /**
    * Writes `count` packets given as [offset, length] pairs in `descriptors`
    * (the layout {@link readBatches} hands out) straight to the device, with
    * one crossing into native code per 256 and no object per packet, so a
    * forwarder passes a batch on without touching it. Synchronous: returns how
    * many packets were consumed (written, or refused by the kernel and emitted
    * as `drop`). Fewer than `count` means the device's queue was full (EAGAIN)
-   * or the device closed: the rest were not written. It bypasses `writable`,
+   * or the device closed: the rest were not written; `await whenWritable()`
+   * and pass them again. It holds nothing once it returns (TUN's write path
+   * frees each packet before write() returns here, so EAGAIN needs a kernel that queues). It bypasses `writable`,
    * so packets still queued there may go out after these.
    *
    * ```ts

@@ -150,12 +150,13 @@ export interface ReaderThreadOptions {
 /**
  * Called by {@link TunDevice.readBatches} once per batch. Packet i is
  * `slab.subarray(descriptors[2 * i], descriptors[2 * i] + descriptors[2 * i + 1])`.
+ * Returning `false` pauses the batches until {@link TunDevice.resumeBatches}.
  *
  * ```ts
  * const onBatch: PacketBatchHandler = (slab, d, count) => { packets += count; };
  * ```
  */
-export type PacketBatchHandler = (slab: Buffer, descriptors: Uint32Array, count: number) => void;
+export type PacketBatchHandler = (slab: Buffer, descriptors: Uint32Array, count: number) => boolean | void;
 
 /** Options of {@link TunDevice.readBatches}. */
 export interface ReadBatchesOptions {

@@ -83,6 +83,8 @@ const OPS = [
   'resume',
   'readBatches',
   'pauseBatches',
+  'resumeBatches',
+  'whenWritable',
   'close',
   'destroy',
   'detachQueue',
@@ -190,10 +192,26 @@ async function perform(op: Op, q: Queue, rng: SeededRandom, c: Context): Promise
       dev.readable.resume();
       return;
     case 'readBatches':
-      dev.readBatches((_slab, _d, n) => (tally.read += n), { reuseSlab: rng.next() < 0.5 });
+      dev.readBatches(
+        (_slab, _d, n) => {
+          tally.read += n;
+          // Now and then a handler pauses by returning false (without drawing from rng: replays stay exact).
+          return tally.read % 5 === 0 ? false : undefined;
+        },
+        { reuseSlab: rng.next() < 0.5 },
+      );
       return;
     case 'pauseBatches':
       dev.pauseBatches();
+      return;
+    case 'resumeBatches':
+      dev.resumeBatches();
+      return;
+    case 'whenWritable':
+      // Not awaited: on a down link it waits for up; a close must reject it with a documented error.
+      dev.whenWritable().catch((error: unknown) => {
+        if (!documented(error)) fail(`whenWritable: ${String(error)}`);
+      });
       return;
     case 'close':
       // Awaited half the time; else it runs on while the sequence goes on.
