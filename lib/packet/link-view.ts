@@ -16,22 +16,22 @@ const VLAN_STAG = 0x88a8;
  * ```
  */
 export class EthernetView extends LayerView {
-  #tags = 0;
+  private _tags = 0;
 
   reset(buffer: Uint8Array, offset = 0, length = buffer.length - offset): boolean {
-    this.#tags = 0;
+    this._tags = 0;
     if (length < 14 || offset < 0 || offset + length > buffer.length) return this.invalid('truncated');
     let type = u16(buffer, offset + 12);
-    while ((type === VLAN_CTAG || type === VLAN_STAG) && this.#tags < 2) {
-      if (18 + this.#tags * 4 > length) return this.invalid('truncated');
-      this.#tags++;
-      type = u16(buffer, offset + 12 + this.#tags * 4);
+    while ((type === VLAN_CTAG || type === VLAN_STAG) && this._tags < 2) {
+      if (18 + this._tags * 4 > length) return this.invalid('truncated');
+      this._tags++;
+      type = u16(buffer, offset + 12 + this._tags * 4);
     }
     return this.accept(buffer, offset, length);
   }
 
   protected override invalid(reason: ViewReason): false {
-    this.#tags = 0;
+    this._tags = 0;
     return super.invalid(reason);
   }
 
@@ -51,31 +51,31 @@ export class EthernetView extends LayerView {
   }
   /** The EtherType after any VLAN tags. */
   get etherType(): number {
-    return u16(this.b, this.o + 12 + this.#tags * 4);
+    return u16(this.b, this.o + 12 + this._tags * 4);
   }
   /** How many VLAN tags (0-2) precede the EtherType. */
   get vlanTagCount(): number {
-    return this.#tags;
+    return this._tags;
   }
   /** The outermost tag's VLAN id, priority (PCP) and drop eligible bit; -1, 0, false untagged. */
   get vlanId(): number {
-    return this.#tags === 0 ? -1 : u16(this.b, this.o + 14) & 0x0fff;
+    return this._tags === 0 ? -1 : u16(this.b, this.o + 14) & 0x0fff;
   }
   get vlanPriority(): number {
-    return this.#tags === 0 ? 0 : this.b[this.o + 14] >> 5;
+    return this._tags === 0 ? 0 : this.b[this.o + 14] >> 5;
   }
   get vlanDropEligible(): boolean {
-    return this.#tags !== 0 && (this.b[this.o + 14] & 0x10) !== 0;
+    return this._tags !== 0 && (this.b[this.o + 14] & 0x10) !== 0;
   }
   /** The inner tag's VLAN id of a double-tagged (QinQ) frame; -1 otherwise. */
   get innerVlanId(): number {
-    return this.#tags < 2 ? -1 : u16(this.b, this.o + 18) & 0x0fff;
+    return this._tags < 2 ? -1 : u16(this.b, this.o + 18) & 0x0fff;
   }
   get payloadOffset(): number {
-    return this.valid ? this.o + 14 + this.#tags * 4 : -1;
+    return this.valid ? this.o + 14 + this._tags * 4 : -1;
   }
   get payloadLength(): number {
-    return this.valid ? this.len - 14 - this.#tags * 4 : 0;
+    return this.valid ? this.len - 14 - this._tags * 4 : 0;
   }
 }
 
