@@ -14,7 +14,7 @@ export { internetChecksum, ipVersion, ipv6PseudoHeaderSum, onesComplementSum } f
 export { icmpPacket, ipv4UdpPacket, tcpPacket, udpPacket } from './build';
 export type { IcmpPacketFields, IpPacketFields, TcpPacketFields, UdpDatagramFields, UdpPacketFields } from './build';
 export { ipPacketLength, packPackets, splitIpStream } from './stream';
-export type { StreamSplit } from './stream';
+export type { Framing, PackOptions, SplitOptions, StreamSplit } from './stream';
 export { echoReply, neighborAdvertisement, neighborReply } from './responders';
 export type { NeighborAdvertisementFields } from './responders';
 export { LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapWriter, pcapFileHeader, pcapHeaderLength, pcapLinkType, pcapRecord } from './pcap';

@@ -1,51 +1,112 @@
-// IP packets over a byte stream (a tunnel over TLS or TCP): the IP header
-// says how long each packet is, so packets go back to back with no framing.
+// IP packets over a byte stream (a tunnel over TLS, TCP or a Unix socket):
+// back to back, each one's IP header giving its length ('ip'), or each behind
+// a 16- or 32-bit big-endian length ('length16', 'length32').
 import { invalidType, outOfRange } from '../internal/errors';
-import { validateBytes, validateInteger } from '../internal/validators';
-import { u16, type ViewReason } from './view-common';
+import { validateBoolean, validateBytes, validateInteger, validateObject, validateOneOf } from '../internal/validators';
+import { fold, setU16, setU32, u16, u32, type ViewReason } from './view-common';
+
+/** How packets follow each other on a stream: raw IP ('ip') or behind a big-endian length prefix. */
+export type Framing = 'ip' | 'length16' | 'length32';
+
+const FRAMINGS: readonly Framing[] = ['ip', 'length16', 'length32'];
+
+/** @internal The largest packet each framing carries: an IPv6 header with the largest payload, or the prefix's largest value. */
+export const FRAMING_MAX: Readonly<Record<Framing, number>> = { ip: 65575, length16: 0xffff, length32: 0xffffffff };
+
+function prefixSize(framing: Framing): number {
+  return framing === 'length16' ? 2 : framing === 'length32' ? 4 : 0;
+}
+
+/** Why a header is not plausible, indexed by the negated result of lengthAt. */
+const NOT_A_HEADER = ['ok', 'bad-version', 'bad-header-length', 'bad-length', 'bad-checksum'] as const;
 
 /**
- * The length of the IP packet starting at `offset`, from its IPv4 total
- * length or IPv6 payload length; 0 when too few bytes are there to tell
- * (4 for IPv4, 6 for IPv6); -1 when the bytes there are not an IP header.
+ * The length of the IP packet whose header starts at `offset`, from its IPv4
+ * total length or IPv6 payload length; 0 when too few bytes are there to
+ * tell; -1 when they are not a plausible header. Plausible: IPv4 with a header
+ * of 20 to 60 bytes, a total length that holds it and a header checksum that
+ * verifies; or IPv6 with a non-zero payload length (0 is a jumbogram, which no
+ * stream carries). A length over `maxPacketSize` is not plausible either.
  *
  * ```ts
  * const n = ipPacketLength(received, 0);
  * if (n > 0 && received.length >= n) dev.writable.write(received.subarray(0, n));
  * ```
  */
-export function ipPacketLength(bytes: Uint8Array, offset = 0): number {
+export function ipPacketLength(bytes: Uint8Array, offset = 0, maxPacketSize = FRAMING_MAX.ip): number {
   validateBytes(bytes, 'bytes');
-  return lengthAt(bytes, offset, bytes.length);
+  validateInteger(offset, 'offset', 0, bytes.length);
+  validateInteger(maxPacketSize, 'maxPacketSize', 1, FRAMING_MAX.ip);
+  const length = lengthAt(bytes, offset, bytes.length, maxPacketSize);
+  return length < 0 ? -1 : length;
 }
 
-function lengthAt(bytes: Uint8Array, offset: number, end: number): number {
+/** ipPacketLength within `end`, telling why with a negative index into NOT_A_HEADER. */
+function lengthAt(bytes: Uint8Array, offset: number, end: number, max: number): number {
   if (offset >= end) return 0;
   const version = bytes[offset] >> 4;
   if (version === 4) {
+    const headerLength = (bytes[offset] & 0x0f) * 4;
+    if (headerLength < 20) return -2;
     if (offset + 4 > end) return 0;
-    const total = u16(bytes, offset + 2);
-    return total < 20 || total < (bytes[offset] & 0x0f) * 4 ? -1 : total;
+    const length = u16(bytes, offset + 2);
+    if (length < headerLength || length > max) return -3;
+    if (offset + headerLength > end) return 0;
+    // The checksum is what makes a resync after garbage trustworthy: a random
+    // byte passes the version and length checks far too often on its own.
+    let sum = 0;
+    for (let i = offset; i < offset + headerLength; i += 2) sum += u16(bytes, i);
+    return fold(sum) === 0xffff ? length : -4;
   }
-  if (version === 6) return offset + 6 > end ? 0 : 40 + u16(bytes, offset + 4);
+  if (version === 6) {
+    if (offset + 6 > end) return 0;
+    const length = 40 + u16(bytes, offset + 4);
+    return length === 40 || length > max ? -3 : length;
+  }
   return -1;
+}
+
+/** How {@link splitIpStream} reads the stream. */
+export interface SplitOptions {
+  /** Default 'ip'. */
+  framing?: Framing;
+  /** A longer packet is not plausible ('ip') or stops the split ('bad-length'). Default: the most the framing carries. */
+  maxPacketSize?: number;
+  /** 'ip' framing: skip what is not a plausible header one byte at a time instead of stopping. Default false. */
+  resync?: boolean;
+  /** The last call's `inGarbage`: a run of garbage split over reads then counts once in `resyncs`. */
+  inGarbage?: boolean;
 }
 
 /** What {@link splitIpStream} found. */
 export interface StreamSplit {
   /** Whole packets described, at descriptors[0 .. 2 * packets). */
   packets: number;
-  /** Bytes those packets take from the start: keep the rest for the next read. */
+  /** Bytes used from `offset` on (packets, prefixes, garbage skipped): keep the rest for the next read. */
   bytes: number;
-  /** 'ok', or 'bad-version' / 'bad-length' when the bytes at `offset + bytes` are not an IP header: the stream is out of step. */
-  reason: ViewReason;
+  /**
+   * 'ok', or why the bytes at `offset + bytes` stop the split: not a plausible
+   * IP header (without `resync`) or a length prefix of 0 or over the maximum
+   * ('bad-length'). The stream is then out of step.
+   */
+  reason: ViewReason | 'bad-checksum';
+  /** The length prefix that stopped the split ('bad-length' in a length framing), else -1. */
+  badLength: number;
+  /** Bytes skipped as garbage (`resync`). */
+  garbageBytes: number;
+  /** Runs of garbage skipped (`resync`); a run that goes on from the last call is not counted again. */
+  resyncs: number;
+  /** The bytes ended in garbage: pass it as `inGarbage` with the next read. */
+  inGarbage: boolean;
 }
 
 /**
- * Splits the bytes received on a stream into whole IP packets, writing
+ * Splits the bytes received on a stream into whole packets, writing
  * `[offset, length]` pairs into `descriptors` (the layout writePackets
  * takes) until the bytes, or the descriptors, run out. A packet cut by the
- * end of the bytes is left for the next call.
+ * end of the bytes is left for the next call. With `resync`, 'ip' framing
+ * skips garbage one byte at a time until {@link ipPacketLength} finds a
+ * plausible header; a length framing has nothing to resync on.
  *
  * ```ts
  * const d = new Uint32Array(512);
@@ -62,45 +123,94 @@ export function splitIpStream(
   descriptors: Uint32Array,
   offset = 0,
   length = bytes.length - offset,
+  options: SplitOptions = {},
 ): StreamSplit {
   validateBytes(bytes, 'bytes');
   if (!(descriptors instanceof Uint32Array)) throw invalidType('descriptors', 'a Uint32Array', descriptors);
   validateInteger(offset, 'offset', 0, bytes.length);
   validateInteger(length, 'length', 0, bytes.length - offset);
+  validateObject(options, 'options');
+  const framing = validateOneOf(options.framing ?? 'ip', 'options.framing', FRAMINGS);
+  const max =
+    options.maxPacketSize === undefined
+      ? FRAMING_MAX[framing]
+      : validateInteger(options.maxPacketSize, 'options.maxPacketSize', 1, FRAMING_MAX[framing]);
+  const resync = validateBoolean(options.resync, 'options.resync', false);
+  let inGarbage = validateBoolean(options.inGarbage, 'options.inGarbage', false);
+  const prefix = prefixSize(framing);
   const end = offset + length;
-  const max = descriptors.length >>> 1;
+  const room = descriptors.length >>> 1;
   let at = offset;
   let packets = 0;
-  let reason: ViewReason = 'ok';
-  while (packets < max && at < end) {
-    const size = lengthAt(bytes, at, end);
-    if (size < 0) {
-      reason = bytes[at] >> 4 === 4 ? 'bad-length' : 'bad-version';
-      break;
+  let reason: StreamSplit['reason'] = 'ok';
+  let badLength = -1;
+  let garbageBytes = 0;
+  let resyncs = 0;
+  while (packets < room && at < end) {
+    const start = at + prefix;
+    let size: number;
+    if (prefix === 0) {
+      size = lengthAt(bytes, at, end, max);
+      if (size < 0) {
+        if (!resync) {
+          reason = NOT_A_HEADER[-size];
+          break;
+        }
+        if (!inGarbage) resyncs++;
+        inGarbage = true;
+        garbageBytes++;
+        at++;
+        continue;
+      }
+    } else {
+      if (end - at < prefix) break;
+      size = prefix === 2 ? u16(bytes, at) : u32(bytes, at);
+      if (size === 0 || size > max) {
+        reason = 'bad-length';
+        badLength = size;
+        break;
+      }
     }
-    if (size === 0 || at + size > end) break;
-    descriptors[2 * packets] = at;
+    if (size === 0 || start + size > end) break;
+    inGarbage = false;
+    descriptors[2 * packets] = start;
     descriptors[2 * packets + 1] = size;
     packets++;
-    at += size;
+    at = start + size;
   }
-  return { packets, bytes: at - offset, reason };
+  return { packets, bytes: at - offset, reason, badLength, garbageBytes, resyncs, inGarbage };
+}
+
+/** How {@link packPackets} writes the packets. */
+export interface PackOptions {
+  /** Default 'ip' (back to back, no prefix). */
+  framing?: Framing;
 }
 
 /**
  * Copies `count` packets described by `descriptors` (as readBatches hands
- * them: each in its own 16-byte-aligned place in the slab) back to back into
- * one Buffer, ready for a stream's write(). Into `target` when given (it must
- * be large enough), else a new Buffer; returns the bytes written as a view.
+ * them: each in its own 16-byte-aligned place in the slab) into one Buffer in
+ * `framing`, ready for a stream's write(); a length of 0 is skipped. Into
+ * `target` when given (it must be large enough), else a new Buffer; returns
+ * the bytes written as a view.
  *
  * ```ts
  * dev.readBatches((slab, d, count) => socket.write(packPackets(slab, d, count)));
  * ```
  */
-export function packPackets(buffer: Uint8Array, descriptors: Uint32Array, count: number, target?: Uint8Array): Buffer {
+export function packPackets(
+  buffer: Uint8Array,
+  descriptors: Uint32Array,
+  count: number,
+  target?: Uint8Array,
+  options: PackOptions = {},
+): Buffer {
   validateBytes(buffer, 'buffer');
   if (!(descriptors instanceof Uint32Array)) throw invalidType('descriptors', 'a Uint32Array', descriptors);
   validateInteger(count, 'count', 0, descriptors.length >>> 1);
+  validateObject(options, 'options');
+  const framing = validateOneOf(options.framing ?? 'ip', 'options.framing', FRAMINGS);
+  const prefix = prefixSize(framing);
   let total = 0;
   for (let i = 0; i < count; i++) {
     const offset = descriptors[2 * i];
@@ -111,15 +221,22 @@ export function packPackets(buffer: Uint8Array, descriptors: Uint32Array, count:
         `inside the buffer (${buffer.length} bytes)`,
         `[${offset}, ${length}]`,
       );
-    total += length;
+    if (prefix === 2 && length > 0xffff)
+      throw outOfRange(`descriptors[${2 * i + 1}]`, "<= 65535 (the most 'length16' carries)", length);
+    if (length !== 0) total += prefix + length;
   }
   const out = target === undefined ? Buffer.allocUnsafe(total) : validateBytes(target, 'target');
   if (out.length < total) throw outOfRange('target.length', `>= ${total}`, out.length);
   let at = 0;
   for (let i = 0; i < count; i++) {
     const offset = descriptors[2 * i];
-    out.set(buffer.subarray(offset, offset + descriptors[2 * i + 1]), at);
-    at += descriptors[2 * i + 1];
+    const length = descriptors[2 * i + 1];
+    if (length === 0) continue;
+    if (prefix === 2) setU16(out, at, length);
+    else if (prefix === 4) setU32(out, at, length);
+    at += prefix;
+    out.set(buffer.subarray(offset, offset + length), at);
+    at += length;
   }
   return Buffer.from(out.buffer, out.byteOffset, total);
 }

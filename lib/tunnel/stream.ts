@@ -1,14 +1,14 @@
 // tunnel(): a device joined to a byte-stream transport (TCP, TLS, a Unix
 // socket, a WebSocket stream). Each batch read from the device goes out as
 // one write; bytes from the transport are split into packets and written to
-// the device in batches. Policy lives here; the framing is in ./framing.
+// the device in batches. Policy lives here; the framing is in ../packet/stream.
 import { EventEmitter } from 'node:events';
 import { Duplex } from 'node:stream';
 import { invalidType, invalidValue } from '../internal/errors';
 import type { TypedEmitter } from '../internal/typed-emitter';
 import { validateBoolean, validateInteger, validateObject, validateOneOf } from '../internal/validators';
 import { TunDevice } from '../tun-device';
-import { packPackets, splitPackets, type Framing } from './framing';
+import { FRAMING_MAX, packPackets, splitIpStream, type Framing } from '../packet/stream';
 
 /** 'toTransport': read from the device; 'toDevice': read from the transport. */
 export type TunnelDirection = 'toTransport' | 'toDevice';
@@ -91,8 +91,6 @@ export class TunnelFramingError extends Error {
 
 type TunnelState = 'open' | 'closing' | 'closed';
 
-/** The largest packet each framing carries. */
-const FRAMING_MAX: Record<Framing, number> = { ip: 65575, length16: 0xffff, length32: 0xffffffff };
 /** Packets split out of the transport's bytes per writePackets() call. */
 const SPLIT_BATCH = 256;
 
@@ -263,7 +261,7 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
     flow.packets += kept;
     // The stream's own backpressure: stop reading the device (the kernel's
     // ring fills, then drops) until the transport drains.
-    return this.transport.write(packPackets(slab, d, count, this.framing));
+    return this.transport.write(packPackets(slab, d, count, undefined, { framing: this.framing }));
   }
 
   #fromTransport(chunk: Buffer | string): void {
@@ -282,7 +280,12 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
   #writeFrom(bytes: Buffer, start: number): void {
     const d = this.#descriptors;
     while (this.#state === 'open' && !this.device.closed) {
-      const split = splitPackets(bytes, start, bytes.length, this.framing, this.maxPacketSize, d, this.#inGarbage);
+      const split = splitIpStream(bytes, d, start, bytes.length - start, {
+        framing: this.framing,
+        maxPacketSize: this.maxPacketSize,
+        resync: true,
+        inGarbage: this.#inGarbage,
+      });
       this.#inGarbage = split.inGarbage;
       this.#stats.dropped.garbageBytes += split.garbageBytes;
       this.#stats.resyncs += split.resyncs;
@@ -290,11 +293,11 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
         this.#fail(new TunnelFramingError(split.badLength, this.maxPacketSize));
         return;
       }
-      start = split.consumed;
-      if (split.count === 0) break;
-      const count = this.#filter(bytes, d, split.count);
+      start += split.bytes;
+      if (split.packets === 0) break;
+      const count = this.#filter(bytes, d, split.packets);
       if (count > 0 && !this.#writeRun(bytes, d, count, start)) return;
-      if (split.count < SPLIT_BATCH) break;
+      if (split.packets < SPLIT_BATCH) break;
     }
     // An incomplete packet is copied: a view would keep the whole chunk alive.
     if (start < bytes.length && this.#state === 'open') this.#pending = Buffer.from(bytes.subarray(start));
