@@ -83,7 +83,7 @@ export class EthernetView extends LayerView {
  * An ARP packet for IPv4 over Ethernet (RFC 826); anything else is 'bad-version'.
  *
  * ```ts
- * if (eth.etherType === ETHERTYPE_ARP && arp.reset(frame, eth.payloadOffset, eth.payloadLength) && arp.operation === 1) reply(arp);
+ * if (eth.etherType === ETHERTYPE_ARP && arp.reset(frame, eth.payloadOffset, eth.payloadLength) && arp.operation === 1) answer(arp);
  * ```
  */
 export class ArpView extends LayerView {

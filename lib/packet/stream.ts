@@ -94,7 +94,7 @@ export function splitIpStream(
  * be large enough), else a new Buffer; returns the bytes written as a view.
  *
  * ```ts
- * dev.readBatches((slab, d, count) => socket.write(packPackets(slab, d, count)));
+ * dev.readBatches((slab, d, count) => stream.write(packPackets(slab, d, count)));
  * ```
  */
 export function packPackets(buffer: Uint8Array, descriptors: Uint32Array, count: number, target?: Uint8Array): Buffer {
