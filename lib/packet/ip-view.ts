@@ -145,6 +145,7 @@ export class IpView {
   get reason(): ViewReason {
     return this.#reason;
   }
+  /** Whether the last reset() found a well-formed packet. */
   get valid(): boolean {
     return this.#reason === 'ok';
   }
@@ -184,6 +185,7 @@ export class IpView {
   get fragmentOffset(): number {
     return this.#fragmentOffset;
   }
+  /** More fragments follow (IPv4 MF, or the IPv6 fragment header's M flag). */
   get moreFragments(): boolean {
     return this.#moreFragments;
   }
@@ -244,6 +246,7 @@ export class IpView {
   get optionsOffset(): number {
     return this.#version === 4 && this.#headerLength > 20 ? this.#o + 20 : -1;
   }
+  /** Bytes of IPv4 options; 0 when there are none. */
   get optionsLength(): number {
     return this.#version === 4 ? this.#headerLength - 20 : 0;
   }
@@ -251,12 +254,15 @@ export class IpView {
   get hopByHopOffset(): number {
     return this.#hopByHop;
   }
+  /** Offset of the IPv6 routing header; -1 when absent. */
   get routingOffset(): number {
     return this.#routing;
   }
+  /** Offset of the IPv6 fragment header; -1 when absent. */
   get fragmentHeaderOffset(): number {
     return this.#fragmentHeader;
   }
+  /** Offset of the IPv6 destination options header; -1 when absent. */
   get destinationOptionsOffset(): number {
     return this.#destinationOptions;
   }
@@ -264,6 +270,7 @@ export class IpView {
   get routingType(): number {
     return this.#routing < 0 ? -1 : this.#b[this.#routing + 2];
   }
+  /** The IPv6 routing header's segments left; -1 without one. */
   get segmentsLeft(): number {
     return this.#routing < 0 ? -1 : this.#b[this.#routing + 3];
   }
@@ -275,6 +282,7 @@ export class IpView {
   get sourceOffset(): number {
     return this.#version === 0 ? -1 : this.#o + (this.#version === 4 ? 12 : 8);
   }
+  /** Where the destination address is (network byte order). */
   get destinationOffset(): number {
     return this.#version === 0 ? -1 : this.#o + (this.#version === 4 ? 16 : 24);
   }
@@ -282,6 +290,7 @@ export class IpView {
   get source4(): number {
     return u32(this.#b, this.#o + (this.#version === 6 ? 20 : 12));
   }
+  /** The IPv4 destination as an unsigned 32-bit number; for IPv6, its last 32 bits. */
   get destination4(): number {
     return u32(this.#b, this.#o + (this.#version === 6 ? 36 : 16));
   }
@@ -289,6 +298,7 @@ export class IpView {
   sourceWord(index: number): number {
     return index >= 0 && index < this.addressLength / 4 ? u32(this.#b, this.sourceOffset + index * 4) : 0;
   }
+  /** The 32-bit word `index` (0-3) of the destination address; IPv4 has only word 0. */
   destinationWord(index: number): number {
     return index >= 0 && index < this.addressLength / 4 ? u32(this.#b, this.destinationOffset + index * 4) : 0;
   }
@@ -296,6 +306,7 @@ export class IpView {
   sourceString(): string {
     return this.#version === 0 ? '' : formatIp(this.#b.subarray(this.sourceOffset, this.sourceOffset + this.addressLength));
   }
+  /** The destination as text: allocates, so only when asked. */
   destinationString(): string {
     return this.#version === 0
       ? ''
