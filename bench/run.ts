@@ -17,7 +17,7 @@
 // have no default route and the target address must route into the case's
 // TUN device, or the run stops.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -179,6 +179,7 @@ type Variant =
   | 'node-batch'
   | 'thread-stream'
   | 'thread-batch'
+  | 'views-batch'
   | 'peer'
   | 'base-stream'
   | 'base-batch'
@@ -216,7 +217,8 @@ function tunSide(variant: Variant, args: string[]): Proc {
   // BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the workers.
   const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
   const script = variant.startsWith('base-') ? path.join(baselineDir!, 'dist', 'bench', 'worker.js') : worker;
-  const api = variant.endsWith('batch') ? 'batch' : 'stream';
+  // views-batch: node-batch that also reads each packet's 5-tuple and TCP flags through PacketViews.
+  const api = variant === 'views-batch' ? 'batch+views' : variant.endsWith('batch') ? 'batch' : 'stream';
   // readerThread: JS on CPU 1 as in every variant, its reader thread pinned
   // to CPU 0, idle in the drain cases (in the paced ones the sender's too).
   const threaded = variant.startsWith('thread-') || variant.startsWith('base-thread-');
@@ -238,7 +240,8 @@ function tunSide(variant: Variant, args: string[]): Proc {
 function queuesSide(variant: Variant, dev: string, queues: number): Proc {
   const cpus = ['-c', queues === 1 ? '1' : '0-1'];
   if (variant === 'C') return new Proc('taskset', [...cpus, path.join(buildDir, 'tunref'), 'mq', dev, String(queues)]);
-  const api = variant.endsWith('batch') ? 'batch' : 'stream';
+  // views-batch: node-batch that also reads each packet's 5-tuple and TCP flags through PacketViews.
+  const api = variant === 'views-batch' ? 'batch+views' : variant.endsWith('batch') ? 'batch' : 'stream';
   return new Proc('taskset', [...cpus, process.execPath, path.join(__dirname, 'queues-worker.js'), api, dev, String(queues)]);
 }
 
@@ -719,6 +722,18 @@ function cases(o: Options): CaseDef[] {
     ...[64, 1400].map((b) =>
       simple(`rx drain ${b}B`, withCmt, 'pkt/s', (v) => drainRun(v, b, drainN.warm, drainN.count), { also: cpu }),
     ),
+    // The views' cost in a read loop: the same drain with and without the
+    // parse, alternated; the CPU row's xPlain is views-batch over node-batch.
+    {
+      name: 'rx drain 64B parse',
+      unit: 'pkt/s',
+      also: cpu,
+      variants: [
+        { group: 'rx drain 64B parse', side: 'node-batch' },
+        { group: 'rx drain 64B parse', side: 'views-batch', plainGroup: 'rx drain 64B parse', plainSide: 'node-batch' },
+      ],
+      run: (v) => drainRun(v.side, 64, drainN.warm, drainN.count),
+    },
     ...[64, 1400].map((b) =>
       simple(`rx paced ${b}B ${offered / 1000}k/s`, [...withCmt, 'C-uv'], 'µs/pkt', (v) => rxRun(v, b, z, offered), {
         lowerIsBetter: true,
@@ -965,6 +980,11 @@ async function main(): Promise<void> {
     }));
   results.seconds = (Date.now() - started) / 1000;
   results.loadAvgAtEnd = loadavg();
+  // npm run bench:parse keeps its rows in the same file, under "parse"; this run has its own drain rows.
+  if (existsSync(o.out)) {
+    const { parse } = JSON.parse(readFileSync(o.out, 'utf8')) as { parse?: { readBatches?: unknown } };
+    if (parse !== undefined) results.parse = { ...parse, readBatches: undefined };
+  }
   writeFileSync(o.out, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`results: ${o.out} (${results.seconds} s)`);
 }

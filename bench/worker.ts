@@ -8,6 +8,7 @@
 // API is 'stream' (readable / writable, as a user would write it) or 'batch'
 // (readBatches() and writePackets(): one crossing per batch, no object per packet),
 // or either with '-thread:CPU' ('stream-thread:0'): the device opened with readerThread: { cpu: CPU }.
+// 'batch+views' (drain only): readBatches, each packet's 5-tuple and TCP flags read through PacketViews.
 // rx ... slow (stream only, for bench/run.ts --soak): a consumer that reads with
 // `for await` and waits a millisecond after every 64 packets, far slower than
 // a flood, so `readable` stays full and backpressure holds the rest in the kernel.
@@ -20,7 +21,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { TunDevice, coalesceTcp, splitGso, withVirtioNetHeader, type TunDeviceOptions } from '../lib';
+import { PacketViews } from '../lib/packet';
 import { internetChecksum } from '../lib/packet/ip';
+import { sumFiveTuple } from './parse';
 import { forward } from '../test/netns-pair';
 
 type Api = 'stream' | 'batch';
@@ -125,7 +128,7 @@ async function main(argv: string[]): Promise<void> {
     return d;
   };
   if (mode === 'drain') {
-    await drain(api, await open(rest[0]));
+    await drain(api, await open(rest[0]), apiArg === 'batch+views');
     return;
   }
   let go: () => void;
@@ -380,7 +383,7 @@ function readerCpuNs(): number {
  * take up to a batch more from the kernel during the next fill: they are
  * counted in the next drain, whose total is still N.
  */
-async function drain(api: Api, dev: TunDevice): Promise<void> {
+async function drain(api: Api, dev: TunDevice, parse = false): Promise<void> {
   let want = 0;
   let n = 0;
   let bytes = 0;
@@ -390,6 +393,7 @@ async function drain(api: Api, dev: TunDevice): Promise<void> {
   let delay0 = 0;
   let loop0 = 0;
   let reader0 = 0;
+  let sum = 0;
   const done = (): void => {
     const seconds = (performance.now() - t0) / 1000;
     const used = process.cpuUsage(cpu0);
@@ -400,7 +404,7 @@ async function drain(api: Api, dev: TunDevice): Promise<void> {
     if (api === 'stream') dev.readable.pause();
     else dev.pauseBatches();
     process.stdout.write(
-      `${JSON.stringify({ mode: 'drain', api, packets: n, bytes, seconds, cpu: (used.user + used.system) / 1e6, loopCpu, readerCpu, faults, runDelay })}\n`,
+      `${JSON.stringify({ mode: 'drain', api, packets: n, bytes, seconds, cpu: (used.user + used.system) / 1e6, loopCpu, readerCpu, faults, runDelay, ...(parse ? { sum } : {}) })}\n`,
     );
   };
   const onPacket = (p: Buffer): void => {
@@ -409,6 +413,19 @@ async function drain(api: Api, dev: TunDevice): Promise<void> {
   };
   const onBatch = (slab: Buffer, d: Uint32Array, count: number): void => {
     for (let i = 0; i < count; i++) bytes += d[2 * i + 1];
+    n += count;
+    if (n >= want) done();
+  };
+  // What a flow table reads of each packet (as bench/parse.ts does): the views' cost in a read loop.
+  const views = new PacketViews(dev);
+  const onBatchViews = (slab: Buffer, d: Uint32Array, count: number): void => {
+    // A local small integer: a double kept in the closure would be a heap number allocated per packet.
+    let s = 0;
+    for (let i = 0; i < count; i++) {
+      bytes += d[2 * i + 1];
+      if (views.reset(slab, d[2 * i], d[2 * i + 1])) s = (s + sumFiveTuple(views)) | 0;
+    }
+    sum = (sum + s) | 0;
     n += count;
     if (n >= want) done();
   };
@@ -425,7 +442,7 @@ async function drain(api: Api, dev: TunDevice): Promise<void> {
     reader0 = readerCpuNs();
     cpu0 = process.cpuUsage();
     t0 = performance.now();
-    if (api === 'batch') dev.readBatches(onBatch, { reuseSlab: true });
+    if (api === 'batch') dev.readBatches(parse ? onBatchViews : onBatch, { reuseSlab: true });
     else if (dev.readable.listenerCount('data') === 0) dev.readable.on('data', onPacket);
     else dev.readable.resume();
   });

@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { test } from 'node:test';
+import { batch, buildParseC, runC, viewsFields } from '../bench/parse';
 import { privilegedTest, run } from './helpers';
 
 interface ResultRow {
@@ -50,6 +52,16 @@ privilegedTest(
         // Every variant moved packets: a broken worker reports 0.
         for (const row of rows) assert.ok(row.median > 0, `${name} ${row.variant}: ${row.median}`);
       }
+      // The views' cost in a read loop: the same drain with and without the parse, the CPU ratio on the views' row.
+      assert.deepEqual(
+        results.rows
+          .filter((row) => row.case === 'rx drain 64B parse CPU')
+          .map((row) => [row.variant, row.speedupOverPlain !== null]),
+        [
+          ['node-batch', false],
+          ['views-batch', true],
+        ],
+      );
       // The multi-queue cases: 1 and 2 queues, each reader thread on its own queue.
       for (const kind of ['drain', 'flood']) {
         for (const q of [1, 2]) {
@@ -128,3 +140,42 @@ privilegedTest(
   },
   { timeout: 600_000 },
 );
+
+test('the parse bench: the views read the same 5-tuple and TCP flags as C, packet by packet', () => {
+  const exe = buildParseC();
+  for (const version of [4, 6] as const) {
+    const { slab, d } = batch(version, 256);
+    const c = runC(exe, slab, d, 'dump').trimEnd().split('\n');
+    assert.equal(c.length, 256);
+    // Not all zero: C found IP packets with ports.
+    assert.ok(
+      c.every((line) => line.startsWith(`${version} `) && !line.endsWith(' 0 0 0')),
+      c[0],
+    );
+    assert.deepEqual(viewsFields(slab, d, 256), c);
+  }
+});
+
+test('node bench/parse.js --quick times every parser and writes its rows', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tuntap-parse-bench-'));
+  try {
+    const out = path.join(dir, 'results.json');
+    const r = await run(process.execPath, [path.join(__dirname, '..', 'bench', 'parse.js'), '--quick', '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    const { parse } = JSON.parse(readFileSync(out, 'utf8')) as {
+      parse: { rows: Array<{ case: string; variant: string; median: number }>; skipped: Record<string, Record<string, string>> };
+    };
+    for (const version of [4, 6]) {
+      const rows = parse.rows.filter((row) => row.case === `parse IPv${version} 5-tuple+flags`);
+      assert.deepEqual(
+        rows.slice(0, 3).map((row) => row.variant),
+        ['C', 'PacketViews', 'by hand'],
+      );
+      for (const row of rows) assert.ok(row.median > 0, `IPv${version} ${row.variant}`);
+      // A decoder that did not load says why (here or not, it is the bench's dev dependency, not the project's).
+      for (const why of Object.values(parse.skipped[`IPv${version}`])) assert.ok(why.length > 0);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -244,7 +244,7 @@ function guarded(packet: Uint8Array): { buffer: Uint8Array; offset: number; outs
   return { buffer, offset, outside };
 }
 
-/** Reads every getter and argument-free method of every view (and indexed ones at 0-4). */
+/** Reads every getter and argument-free method of every view (and indexed ones at 0-4); `_` names are internal. */
 function readEverything(v: PacketViews): void {
   for (const view of [v, v.ethernet, v.arp, v.ip, v.tcp, v.udp, v.icmp]) {
     for (let proto = Object.getPrototypeOf(view); proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
@@ -252,6 +252,7 @@ function readEverything(v: PacketViews): void {
         if (d.get !== undefined) d.get.call(view);
         else if (
           typeof d.value === 'function' &&
+          !name.startsWith('_') &&
           !['constructor', 'reset', 'resetFrom', 'clear', 'setAddress', 'accept', 'invalid', 'fromIp'].includes(name)
         ) {
           for (let i = 0; i < 5; i++) (d.value as (i: number) => unknown).call(view, i);

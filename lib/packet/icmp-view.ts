@@ -62,22 +62,22 @@ function ndpFixedLength(type: number): number {
  * ```
  */
 export class IcmpView extends LayerView {
-  #version: 4 | 6 = 4;
-  #ndpOptions = -1;
-  #sourceLinkLayer = -1;
-  #targetLinkLayer = -1;
-  #prefixInformation = -1;
-  #mtuOption = -1;
+  private _version: 4 | 6 = 4;
+  private _ndpOptions = -1;
+  private _sourceLinkLayer = -1;
+  private _targetLinkLayer = -1;
+  private _prefixInformation = -1;
+  private _mtuOption = -1;
 
   /** Points the view at an ICMP (`version` 4) or ICMPv6 (`version` 6) message. */
   reset(buffer: Uint8Array, offset = 0, length = buffer.length - offset, version: 4 | 6 = 4): boolean {
-    this.#version = version;
-    this.#ndpOptions = this.#sourceLinkLayer = this.#targetLinkLayer = this.#prefixInformation = this.#mtuOption = -1;
+    this._version = version;
+    this._ndpOptions = this._sourceLinkLayer = this._targetLinkLayer = this._prefixInformation = this._mtuOption = -1;
     if (length < 8 || offset < 0 || offset + length > buffer.length) return this.invalid('truncated');
     if (version === 6) {
       const fixed = ndpFixedLength(buffer[offset]);
       if (fixed > length) return this.invalid('truncated');
-      if (fixed > 0 && !this.#walkNdpOptions(buffer, offset + fixed, offset + length)) return this.invalid('bad-option');
+      if (fixed > 0 && !this._walkNdpOptions(buffer, offset + fixed, offset + length)) return this.invalid('bad-option');
     }
     return this.accept(buffer, offset, length);
   }
@@ -90,21 +90,21 @@ export class IcmpView extends LayerView {
   }
 
   protected override invalid(reason: ViewReason): false {
-    this.#ndpOptions = this.#sourceLinkLayer = this.#targetLinkLayer = this.#prefixInformation = this.#mtuOption = -1;
+    this._ndpOptions = this._sourceLinkLayer = this._targetLinkLayer = this._prefixInformation = this._mtuOption = -1;
     return super.invalid(reason);
   }
 
   // Each option is type, length in units of 8 bytes (0 is illegal), data.
-  #walkNdpOptions(b: Uint8Array, at: number, end: number): boolean {
-    this.#ndpOptions = at;
+  private _walkNdpOptions(b: Uint8Array, at: number, end: number): boolean {
+    this._ndpOptions = at;
     while (at + 2 <= end) {
       const size = b[at + 1] * 8;
       if (size === 0 || at + size > end) return false;
       const type = b[at];
-      if (type === 1 && this.#sourceLinkLayer < 0) this.#sourceLinkLayer = at;
-      else if (type === 2 && this.#targetLinkLayer < 0) this.#targetLinkLayer = at;
-      else if (type === 3 && this.#prefixInformation < 0 && size >= 32) this.#prefixInformation = at;
-      else if (type === 5 && this.#mtuOption < 0 && size >= 8) this.#mtuOption = at;
+      if (type === 1 && this._sourceLinkLayer < 0) this._sourceLinkLayer = at;
+      else if (type === 2 && this._targetLinkLayer < 0) this._targetLinkLayer = at;
+      else if (type === 3 && this._prefixInformation < 0 && size >= 32) this._prefixInformation = at;
+      else if (type === 5 && this._mtuOption < 0 && size >= 8) this._mtuOption = at;
       at += size;
     }
     return at === end;
@@ -112,7 +112,7 @@ export class IcmpView extends LayerView {
 
   /** 4 for ICMP, 6 for ICMPv6. */
   get version(): 4 | 6 {
-    return this.#version;
+    return this._version;
   }
   /** The message type: {@link IcmpType} or {@link Icmpv6Type}. */
   get type(): number {
@@ -128,17 +128,17 @@ export class IcmpView extends LayerView {
   }
   /** An echo request (ping) of its version. */
   get isEchoRequest(): boolean {
-    return this.valid && this.type === (this.#version === 6 ? 128 : 8);
+    return this.valid && this.type === (this._version === 6 ? 128 : 8);
   }
   /** An echo reply of its version. */
   get isEchoReply(): boolean {
-    return this.valid && this.type === (this.#version === 6 ? 129 : 0);
+    return this.valid && this.type === (this._version === 6 ? 129 : 0);
   }
   /** An error message that quotes the packet that caused it. */
   get isError(): boolean {
     if (!this.valid) return false;
     const t = this.type;
-    return this.#version === 6 ? t >= 1 && t <= 4 : t === 3 || t === 4 || t === 5 || t === 11 || t === 12;
+    return this._version === 6 ? t >= 1 && t <= 4 : t === 3 || t === 4 || t === 5 || t === 11 || t === 12;
   }
   /** Echo identifier and sequence number; 0 for other types. */
   get identifier(): number {
@@ -150,7 +150,7 @@ export class IcmpView extends LayerView {
   }
   /** The MTU of ICMPv6 packet too big, or of ICMPv4 fragmentation needed (type 3 code 4); else 0. */
   get mtu(): number {
-    if (this.#version === 6) return this.type === 2 && this.valid ? u32(this.b, this.o + 4) : 0;
+    if (this._version === 6) return this.type === 2 && this.valid ? u32(this.b, this.o + 4) : 0;
     return this.type === 3 && this.code === 4 ? u16(this.b, this.o + 6) : 0;
   }
   /** Where the quoted packet of an error message starts (an IpView can read it); -1 for other types. */
@@ -173,7 +173,7 @@ export class IcmpView extends LayerView {
   /** Where a neighbour solicitation's, advertisement's or redirect's target address is; -1 for other types. */
   get targetAddressOffset(): number {
     const t = this.type;
-    return this.#version === 6 && this.valid && (t === 135 || t === 136 || t === 137) ? this.o + 8 : -1;
+    return this._version === 6 && this.valid && (t === 135 || t === 136 || t === 137) ? this.o + 8 : -1;
   }
   /** The target address as RFC 5952 text ('' when absent); allocates. */
   targetAddressString(): string {
@@ -182,51 +182,51 @@ export class IcmpView extends LayerView {
   }
   /** Neighbour advertisement flags: router (R), solicited (S), override (O). */
   get routerFlag(): boolean {
-    return this.#version === 6 && this.type === 136 && (this.b[this.o + 4] & 0x80) !== 0;
+    return this._version === 6 && this.type === 136 && (this.b[this.o + 4] & 0x80) !== 0;
   }
   /** Neighbour advertisement: solicited (S). */
   get solicitedFlag(): boolean {
-    return this.#version === 6 && this.type === 136 && (this.b[this.o + 4] & 0x40) !== 0;
+    return this._version === 6 && this.type === 136 && (this.b[this.o + 4] & 0x40) !== 0;
   }
   /** Neighbour advertisement: override (O). */
   get overrideFlag(): boolean {
-    return this.#version === 6 && this.type === 136 && (this.b[this.o + 4] & 0x20) !== 0;
+    return this._version === 6 && this.type === 136 && (this.b[this.o + 4] & 0x20) !== 0;
   }
   /** Router advertisement: current hop limit, M and O flags, router lifetime (s), reachable time and retransmit timer (ms). */
   get curHopLimit(): number {
-    return this.#isRa() ? this.b[this.o + 4] : 0;
+    return this._isRa() ? this.b[this.o + 4] : 0;
   }
   /** Router advertisement: managed address configuration (M). */
   get managedFlag(): boolean {
-    return this.#isRa() && (this.b[this.o + 5] & 0x80) !== 0;
+    return this._isRa() && (this.b[this.o + 5] & 0x80) !== 0;
   }
   /** Router advertisement: other configuration (O). */
   get otherConfigFlag(): boolean {
-    return this.#isRa() && (this.b[this.o + 5] & 0x40) !== 0;
+    return this._isRa() && (this.b[this.o + 5] & 0x40) !== 0;
   }
   /** Router advertisement: router lifetime in seconds. */
   get routerLifetime(): number {
-    return this.#isRa() ? u16(this.b, this.o + 6) : 0;
+    return this._isRa() ? u16(this.b, this.o + 6) : 0;
   }
   /** Router advertisement: reachable time in milliseconds. */
   get reachableTime(): number {
-    return this.#isRa() ? u32(this.b, this.o + 8) : 0;
+    return this._isRa() ? u32(this.b, this.o + 8) : 0;
   }
   /** Router advertisement: retransmit timer in milliseconds. */
   get retransTimer(): number {
-    return this.#isRa() ? u32(this.b, this.o + 12) : 0;
+    return this._isRa() ? u32(this.b, this.o + 12) : 0;
   }
   /** Where the NDP options start; -1 unless this is an NDP message. */
   get ndpOptionsOffset(): number {
-    return this.#ndpOptions;
+    return this._ndpOptions;
   }
   /** Where the source / target link-layer address options' addresses are (6 bytes); -1 when absent. */
   get sourceLinkLayerOffset(): number {
-    return this.#sourceLinkLayer < 0 ? -1 : this.#sourceLinkLayer + 2;
+    return this._sourceLinkLayer < 0 ? -1 : this._sourceLinkLayer + 2;
   }
   /** Where the target link-layer address option's address is (6 bytes); -1 when absent. */
   get targetLinkLayerOffset(): number {
-    return this.#targetLinkLayer < 0 ? -1 : this.#targetLinkLayer + 2;
+    return this._targetLinkLayer < 0 ? -1 : this._targetLinkLayer + 2;
   }
   /** The source link-layer address option as 'aa:bb:...' ('' when absent); allocates. */
   sourceLinkLayerString(): string {
@@ -240,30 +240,30 @@ export class IcmpView extends LayerView {
   }
   /** The first prefix information option: prefix length, L and A flags, lifetimes and where the 16-byte prefix is (-1 when absent). */
   get prefixOffset(): number {
-    return this.#prefixInformation < 0 ? -1 : this.#prefixInformation + 16;
+    return this._prefixInformation < 0 ? -1 : this._prefixInformation + 16;
   }
   /** The first prefix information option's prefix length; 0 when absent. */
   get prefixLength(): number {
-    return this.#prefixInformation < 0 ? 0 : this.b[this.#prefixInformation + 2];
+    return this._prefixInformation < 0 ? 0 : this.b[this._prefixInformation + 2];
   }
   /** The first prefix information option's flags byte (L 0x80, A 0x40). */
   get prefixFlags(): number {
-    return this.#prefixInformation < 0 ? 0 : this.b[this.#prefixInformation + 3];
+    return this._prefixInformation < 0 ? 0 : this.b[this._prefixInformation + 3];
   }
   /** The first prefix information option's valid lifetime in seconds. */
   get prefixValidLifetime(): number {
-    return this.#prefixInformation < 0 ? 0 : u32(this.b, this.#prefixInformation + 4);
+    return this._prefixInformation < 0 ? 0 : u32(this.b, this._prefixInformation + 4);
   }
   /** The first prefix information option's preferred lifetime in seconds. */
   get prefixPreferredLifetime(): number {
-    return this.#prefixInformation < 0 ? 0 : u32(this.b, this.#prefixInformation + 8);
+    return this._prefixInformation < 0 ? 0 : u32(this.b, this._prefixInformation + 8);
   }
   /** The MTU option's value; 0 when absent. */
   get mtuOption(): number {
-    return this.#mtuOption < 0 ? 0 : u32(this.b, this.#mtuOption + 4);
+    return this._mtuOption < 0 ? 0 : u32(this.b, this._mtuOption + 4);
   }
 
-  #isRa(): boolean {
-    return this.#version === 6 && this.valid && this.type === 134;
+  private _isRa(): boolean {
+    return this._version === 6 && this.valid && this.type === 134;
   }
 }

@@ -36,20 +36,20 @@ export const IpProtocol = {
  * ```
  */
 export class IpView {
-  #b: Uint8Array = ZERO_BYTES;
-  #o = 0;
-  #length = 0;
-  #version: 0 | 4 | 6 = 0;
-  #headerLength = 0;
-  #protocol = 0;
-  #payloadOffset = -1;
-  #fragmentOffset = 0;
-  #moreFragments = false;
-  #fragmentHeader = -1;
-  #hopByHop = -1;
-  #routing = -1;
-  #destinationOptions = -1;
-  #reason: ViewReason = 'absent';
+  private _b: Uint8Array = ZERO_BYTES;
+  private _o = 0;
+  private _length = 0;
+  private _version: 0 | 4 | 6 = 0;
+  private _headerLength = 0;
+  private _protocol = 0;
+  private _payloadOffset = -1;
+  private _fragmentOffset = 0;
+  private _moreFragments = false;
+  private _fragmentHeader = -1;
+  private _hopByHop = -1;
+  private _routing = -1;
+  private _destinationOptions = -1;
+  private _reason: ViewReason = 'absent';
 
   /**
    * Points the view at the packet of `length` bytes at `offset` of `buffer`.
@@ -57,156 +57,161 @@ export class IpView {
    * (Ethernet padding) are left out.
    */
   reset(buffer: Uint8Array, offset = 0, length = buffer.length - offset): boolean {
-    this.#b = buffer;
-    this.#o = offset;
-    this.#fragmentOffset = 0;
-    this.#moreFragments = false;
-    this.#fragmentHeader = this.#hopByHop = this.#routing = this.#destinationOptions = -1;
-    if (length < 1 || offset + length > buffer.length) return this.#invalid('truncated');
+    this._b = buffer;
+    this._o = offset;
+    this._fragmentOffset = 0;
+    this._moreFragments = false;
+    this._fragmentHeader = this._hopByHop = this._routing = this._destinationOptions = -1;
+    if (length < 1 || offset + length > buffer.length) return this._invalid('truncated');
     const version = buffer[offset] >> 4;
     if (version === 4) {
-      if (length < 20) return this.#invalid('truncated');
+      if (length < 20) return this._invalid('truncated');
       const ihl = (buffer[offset] & 0x0f) * 4;
-      if (ihl < 20) return this.#invalid('bad-header-length');
+      if (ihl < 20) return this._invalid('bad-header-length');
       const total = u16(buffer, offset + 2);
-      if (total < ihl) return this.#invalid('bad-length');
-      if (total > length) return this.#invalid('truncated');
-      this.#version = 4;
-      this.#length = total;
-      this.#headerLength = ihl;
-      this.#protocol = buffer[offset + 9];
-      this.#payloadOffset = offset + ihl;
+      if (total < ihl) return this._invalid('bad-length');
+      if (total > length) return this._invalid('truncated');
+      this._version = 4;
+      this._length = total;
+      this._headerLength = ihl;
+      this._protocol = buffer[offset + 9];
+      this._payloadOffset = offset + ihl;
       const frag = u16(buffer, offset + 6);
-      this.#fragmentOffset = (frag & 0x1fff) * 8;
-      this.#moreFragments = (frag & 0x2000) !== 0;
-      this.#reason = 'ok';
+      this._fragmentOffset = (frag & 0x1fff) * 8;
+      this._moreFragments = (frag & 0x2000) !== 0;
+      this._reason = 'ok';
       return true;
     }
-    if (version !== 6) return this.#invalid('bad-version');
-    if (length < 40) return this.#invalid('truncated');
+    return version === 6 ? this._reset6(buffer, offset, length) : this._invalid('bad-version');
+  }
+
+  // Apart from reset() so that the IPv4 path stays small enough to inline into a caller's loop.
+  private _reset6(buffer: Uint8Array, offset: number, length: number): boolean {
+    if (length < 40) return this._invalid('truncated');
     const total = 40 + u16(buffer, offset + 4);
-    if (total > length) return this.#invalid('truncated');
-    this.#version = 6;
-    this.#length = total;
-    this.#headerLength = 40;
-    return this.#walkExtensions(buffer, offset, total);
+    if (total > length) return this._invalid('truncated');
+    this._version = 6;
+    this._length = total;
+    this._headerLength = 40;
+    return this._walkExtensions(buffer, offset, total);
   }
 
   // Hop-by-hop, routing, fragment, destination options and AH each say their
   // own length; anything else is the upper layer (ESP included: opaque).
-  #walkExtensions(b: Uint8Array, offset: number, total: number): boolean {
+  private _walkExtensions(b: Uint8Array, offset: number, total: number): boolean {
     let next = b[offset + 6];
     let at = offset + 40;
     const end = offset + total;
     for (;;) {
       if (next !== 0 && next !== 43 && next !== 60 && next !== 44 && next !== 51) break;
-      if (at + 8 > end) return this.#invalid('truncated');
+      if (at + 8 > end) return this._invalid('truncated');
       const size = next === 44 ? 8 : next === 51 ? (b[at + 1] + 2) * 4 : (b[at + 1] + 1) * 8;
-      if (at + size > end) return this.#invalid('bad-option');
+      if (at + size > end) return this._invalid('bad-option');
       if (next === 0) {
-        if (this.#hopByHop < 0) this.#hopByHop = at;
+        if (this._hopByHop < 0) this._hopByHop = at;
       } else if (next === 43) {
-        if (this.#routing < 0) this.#routing = at;
+        if (this._routing < 0) this._routing = at;
       } else if (next === 60) {
-        if (this.#destinationOptions < 0) this.#destinationOptions = at;
-      } else if (next === 44 && this.#fragmentHeader < 0) {
-        this.#fragmentHeader = at;
+        if (this._destinationOptions < 0) this._destinationOptions = at;
+      } else if (next === 44 && this._fragmentHeader < 0) {
+        this._fragmentHeader = at;
         const frag = u16(b, at + 2);
-        this.#fragmentOffset = frag & 0xfff8;
-        this.#moreFragments = (frag & 1) !== 0;
+        this._fragmentOffset = frag & 0xfff8;
+        this._moreFragments = (frag & 1) !== 0;
       }
       next = b[at];
       at += size;
     }
-    this.#protocol = next;
-    this.#payloadOffset = at;
-    this.#reason = 'ok';
+    this._protocol = next;
+    this._payloadOffset = at;
+    this._reason = 'ok';
     return true;
   }
 
   /** Points the view at nothing: reason 'absent'. */
   clear(): void {
-    this.#fragmentOffset = 0;
-    this.#moreFragments = false;
-    this.#fragmentHeader = this.#hopByHop = this.#routing = this.#destinationOptions = -1;
-    this.#invalid('absent');
+    if (this._reason === 'absent') return;
+    this._fragmentOffset = 0;
+    this._moreFragments = false;
+    this._fragmentHeader = this._hopByHop = this._routing = this._destinationOptions = -1;
+    this._invalid('absent');
   }
 
-  #invalid(reason: ViewReason): false {
-    this.#b = ZERO_BYTES;
-    this.#o = 0;
-    this.#length = this.#headerLength = this.#protocol = this.#version = 0;
-    this.#payloadOffset = -1;
-    this.#reason = reason;
+  private _invalid(reason: ViewReason): false {
+    this._b = ZERO_BYTES;
+    this._o = 0;
+    this._length = this._headerLength = this._protocol = this._version = 0;
+    this._payloadOffset = -1;
+    this._reason = reason;
     return false;
   }
 
   /** 'ok', or why the last reset() returned false. */
   get reason(): ViewReason {
-    return this.#reason;
+    return this._reason;
   }
   /** Whether the last reset() found a well-formed packet. */
   get valid(): boolean {
-    return this.#reason === 'ok';
+    return this._reason === 'ok';
   }
   /** The buffer the view reads (a zero-filled one while invalid). */
   get buffer(): Uint8Array {
-    return this.#b;
+    return this._b;
   }
   /** Where the packet starts in {@link buffer}. */
   get offset(): number {
-    return this.#o;
+    return this._o;
   }
   /** 4, 6, or 0 while invalid. */
   get version(): 0 | 4 | 6 {
-    return this.#version;
+    return this._version;
   }
   /** The packet's length by its own header (IPv4 total length, IPv6 40 + payload length). */
   get length(): number {
-    return this.#length;
+    return this._length;
   }
   /** The IPv4 header with options (IHL × 4), or IPv6's fixed 40 bytes. */
   get headerLength(): number {
-    return this.#headerLength;
+    return this._headerLength;
   }
   /** The upper-layer protocol: IPv4's protocol field, or the next header after IPv6's extension headers. */
   get protocol(): number {
-    return this.#protocol;
+    return this._protocol;
   }
   /** Where the upper layer starts (after IPv4 options or IPv6 extension headers); -1 while invalid. */
   get payloadOffset(): number {
-    return this.#payloadOffset;
+    return this._payloadOffset;
   }
   /** Bytes of the upper layer. */
   get payloadLength(): number {
-    return this.#payloadOffset < 0 ? 0 : this.#o + this.#length - this.#payloadOffset;
+    return this._payloadOffset < 0 ? 0 : this._o + this._length - this._payloadOffset;
   }
   /** Where this fragment's data belongs in the original packet, in bytes; 0 for the first fragment or an unfragmented packet. */
   get fragmentOffset(): number {
-    return this.#fragmentOffset;
+    return this._fragmentOffset;
   }
   /** More fragments follow (IPv4 MF, or the IPv6 fragment header's M flag). */
   get moreFragments(): boolean {
-    return this.#moreFragments;
+    return this._moreFragments;
   }
   /** A fragment (of IPv4, or with an IPv6 fragment header): the upper layer is whole only after reassembly. */
   get isFragment(): boolean {
-    return this.#moreFragments || this.#fragmentOffset !== 0 || this.#fragmentHeader >= 0;
+    return this._moreFragments || this._fragmentOffset !== 0 || this._fragmentHeader >= 0;
   }
   /** IPv4 Don't Fragment. */
   get dontFragment(): boolean {
-    return this.#version === 4 && (this.#b[this.#o + 6] & 0x40) !== 0;
+    return this._version === 4 && (this._b[this._o + 6] & 0x40) !== 0;
   }
   /** The IPv4 identification (16 bits), or the IPv6 fragment header's (32 bits); 0 when absent. */
   get identification(): number {
-    if (this.#version === 4) return u16(this.#b, this.#o + 4);
-    return this.#fragmentHeader < 0 ? 0 : u32(this.#b, this.#fragmentHeader + 4);
+    if (this._version === 4) return u16(this._b, this._o + 4);
+    return this._fragmentHeader < 0 ? 0 : u32(this._b, this._fragmentHeader + 4);
   }
   /** IPv4 traffic class byte (DSCP and ECN), or IPv6's traffic class. */
   get trafficClass(): number {
-    const b = this.#b;
-    const o = this.#o;
-    return this.#version === 6 ? ((b[o] & 0x0f) << 4) | (b[o + 1] >> 4) : b[o + 1];
+    const b = this._b;
+    const o = this._o;
+    return this._version === 6 ? ((b[o] & 0x0f) << 4) | (b[o + 1] >> 4) : b[o + 1];
   }
   /** Differentiated services code point (RFC 2474). */
   get dscp(): number {
@@ -218,118 +223,124 @@ export class IpView {
   }
   /** The IPv6 flow label; 0 for IPv4. */
   get flowLabel(): number {
-    if (this.#version !== 6) return 0;
-    return ((this.#b[this.#o + 1] & 0x0f) << 16) | u16(this.#b, this.#o + 2);
+    if (this._version !== 6) return 0;
+    return ((this._b[this._o + 1] & 0x0f) << 16) | u16(this._b, this._o + 2);
   }
   /** IPv4 time to live, or IPv6 hop limit. */
   get ttl(): number {
-    return this.#b[this.#o + (this.#version === 6 ? 7 : 8)];
+    return this._b[this._o + (this._version === 6 ? 7 : 8)];
   }
   /** Sets the TTL / hop limit, updating the IPv4 header checksum. */
   set ttl(value: number) {
-    if (this.#version === 0) return;
-    const at = this.#o + (this.#version === 6 ? 7 : 8);
-    if (this.#version === 4)
-      adjustChecksum(this.#b, this.#o + 10, u16(this.#b, this.#o + 8), ((value & 0xff) << 8) | this.#b[this.#o + 9]);
-    this.#b[at] = value;
+    if (this._version === 0) return;
+    const at = this._o + (this._version === 6 ? 7 : 8);
+    if (this._version === 4)
+      adjustChecksum(this._b, this._o + 10, u16(this._b, this._o + 8), ((value & 0xff) << 8) | this._b[this._o + 9]);
+    this._b[at] = value;
   }
   /** The IPv4 header checksum; 0 for IPv6. */
   get headerChecksum(): number {
-    return this.#version === 4 ? u16(this.#b, this.#o + 10) : 0;
+    return this._version === 4 ? u16(this._b, this._o + 10) : 0;
   }
   /** Whether the IPv4 header checksum is right (always true for IPv6, which has none). */
   headerChecksumValid(): boolean {
-    if (this.#version !== 4) return this.#version === 6;
-    return onesComplementSum(this.#b.subarray(this.#o, this.#o + this.#headerLength)) === 0xffff;
+    if (this._version !== 4) return this._version === 6;
+    return onesComplementSum(this._b.subarray(this._o, this._o + this._headerLength)) === 0xffff;
   }
   /** The IPv4 options' offset (-1 when there are none) and length. */
   get optionsOffset(): number {
-    return this.#version === 4 && this.#headerLength > 20 ? this.#o + 20 : -1;
+    return this._version === 4 && this._headerLength > 20 ? this._o + 20 : -1;
   }
   /** Bytes of IPv4 options; 0 when there are none. */
   get optionsLength(): number {
-    return this.#version === 4 ? this.#headerLength - 20 : 0;
+    return this._version === 4 ? this._headerLength - 20 : 0;
   }
   /** Offset of the first IPv6 hop-by-hop, routing, fragment or destination options header; -1 when absent. */
   get hopByHopOffset(): number {
-    return this.#hopByHop;
+    return this._hopByHop;
   }
   /** Offset of the IPv6 routing header; -1 when absent. */
   get routingOffset(): number {
-    return this.#routing;
+    return this._routing;
   }
   /** Offset of the IPv6 fragment header; -1 when absent. */
   get fragmentHeaderOffset(): number {
-    return this.#fragmentHeader;
+    return this._fragmentHeader;
   }
   /** Offset of the IPv6 destination options header; -1 when absent. */
   get destinationOptionsOffset(): number {
-    return this.#destinationOptions;
+    return this._destinationOptions;
   }
   /** The IPv6 routing header's type and segments left; -1 without one. */
   get routingType(): number {
-    return this.#routing < 0 ? -1 : this.#b[this.#routing + 2];
+    return this._routing < 0 ? -1 : this._b[this._routing + 2];
   }
   /** The IPv6 routing header's segments left; -1 without one. */
   get segmentsLeft(): number {
-    return this.#routing < 0 ? -1 : this.#b[this.#routing + 3];
+    return this._routing < 0 ? -1 : this._b[this._routing + 3];
   }
   /** Bytes per address: 4 or 16 (0 while invalid). */
   get addressLength(): number {
-    return this.#version === 4 ? 4 : this.#version === 6 ? 16 : 0;
+    return this._version === 4 ? 4 : this._version === 6 ? 16 : 0;
   }
   /** Where the source and destination addresses are (network byte order). */
   get sourceOffset(): number {
-    return this.#version === 0 ? -1 : this.#o + (this.#version === 4 ? 12 : 8);
+    return this._version === 0 ? -1 : this._o + (this._version === 4 ? 12 : 8);
   }
   /** Where the destination address is (network byte order). */
   get destinationOffset(): number {
-    return this.#version === 0 ? -1 : this.#o + (this.#version === 4 ? 16 : 24);
+    return this._version === 0 ? -1 : this._o + (this._version === 4 ? 16 : 24);
   }
   /** The IPv4 source as an unsigned 32-bit number; for IPv6, its last 32 bits. */
   get source4(): number {
-    return u32(this.#b, this.#o + (this.#version === 6 ? 20 : 12));
+    return u32(this._b, this._o + (this._version === 6 ? 20 : 12));
   }
   /** The IPv4 destination as an unsigned 32-bit number; for IPv6, its last 32 bits. */
   get destination4(): number {
-    return u32(this.#b, this.#o + (this.#version === 6 ? 36 : 16));
+    return u32(this._b, this._o + (this._version === 6 ? 36 : 16));
   }
   /** The 32-bit word `index` (0-3) of the IPv6 source or destination; IPv4 has only word 0. */
   sourceWord(index: number): number {
-    return index >= 0 && index < this.addressLength / 4 ? u32(this.#b, this.sourceOffset + index * 4) : 0;
+    return this._word(index, 12, 8);
   }
   /** The 32-bit word `index` (0-3) of the destination address; IPv4 has only word 0. */
   destinationWord(index: number): number {
-    return index >= 0 && index < this.addressLength / 4 ? u32(this.#b, this.destinationOffset + index * 4) : 0;
+    return this._word(index, 16, 24);
+  }
+
+  // Word `index` of the address at `at4` (IPv4) or `at6` (IPv6) from the packet's start; 0 past its end.
+  private _word(index: number, at4: number, at6: number): number {
+    const words = this._version === 6 ? 4 : this._version === 4 ? 1 : 0;
+    return index >= 0 && index < words ? u32(this._b, this._o + (words === 4 ? at6 : at4) + index * 4) : 0;
   }
   /** The source as text ('10.0.0.1', RFC 5952 for IPv6): allocates, so only when asked. */
   sourceString(): string {
-    return this.#version === 0 ? '' : formatIp(this.#b.subarray(this.sourceOffset, this.sourceOffset + this.addressLength));
+    return this._version === 0 ? '' : formatIp(this._b.subarray(this.sourceOffset, this.sourceOffset + this.addressLength));
   }
   /** The destination as text: allocates, so only when asked. */
   destinationString(): string {
-    return this.#version === 0
+    return this._version === 0
       ? ''
-      : formatIp(this.#b.subarray(this.destinationOffset, this.destinationOffset + this.addressLength));
+      : formatIp(this._b.subarray(this.destinationOffset, this.destinationOffset + this.addressLength));
   }
   /** The one's-complement sum of the pseudo-header for the upper layer (RFC 768/793/8200). */
   pseudoHeaderSum(): number {
-    if (this.#version === 0) return 0;
+    if (this._version === 0) return 0;
     const from = this.sourceOffset;
     const length = this.payloadLength;
-    const sum = onesComplementSum(this.#b.subarray(from, from + 2 * this.addressLength));
-    return fold(sum + this.#protocol + (length >>> 16) + (length & 0xffff));
+    const sum = onesComplementSum(this._b.subarray(from, from + 2 * this.addressLength));
+    return fold(sum + this._protocol + (length >>> 16) + (length & 0xffff));
   }
   /**
    * Whether the upper layer's checksum (TCP, UDP, ICMP, ICMPv6) is right.
    * True for other protocols, a UDP/IPv4 checksum of 0 (none), and fragments (not checkable).
    */
   payloadChecksumValid(): boolean {
-    const p = this.#protocol;
-    if (this.#version === 0) return false;
+    const p = this._protocol;
+    if (this._version === 0) return false;
     if (this.isFragment || (p !== 6 && p !== 17 && p !== 1 && p !== 58)) return true;
-    const data = this.#b.subarray(this.#payloadOffset, this.#o + this.#length);
-    if (p === 17 && this.#version === 4 && data.length >= 8 && u16(data, 6) === 0) return true;
+    const data = this._b.subarray(this._payloadOffset, this._o + this._length);
+    if (p === 17 && this._version === 4 && data.length >= 8 && u16(data, 6) === 0) return true;
     const initial = p === 1 ? 0 : this.pseudoHeaderSum();
     return onesComplementSum(data, initial) === 0xffff;
   }
@@ -343,22 +354,22 @@ export class IpView {
   setAddress(which: 'source' | 'destination', address: Uint8Array, at = 0): boolean {
     const size = this.addressLength;
     if (size === 0 || at < 0 || at + size > address.length) return false;
-    const b = this.#b;
+    const b = this._b;
     const field = which === 'source' ? this.sourceOffset : this.destinationOffset;
-    if (this.#version === 4) adjustChecksumFor(b, this.#o + 10, field, address, at, size);
-    const check = this.#transportChecksumAt();
-    if (check >= 0) adjustChecksumFor(b, check, field, address, at, size, this.#protocol === 17);
+    if (this._version === 4) adjustChecksumFor(b, this._o + 10, field, address, at, size);
+    const check = this._transportChecksumAt();
+    if (check >= 0) adjustChecksumFor(b, check, field, address, at, size, this._protocol === 17);
     b.set(address.subarray(at, at + size), field);
     return true;
   }
 
   /** Where the upper layer's checksum is if it covers the addresses (TCP, UDP, ICMPv6 in a first fragment); else -1. */
-  #transportChecksumAt(): number {
-    if (this.#fragmentOffset !== 0) return -1;
+  private _transportChecksumAt(): number {
+    if (this._fragmentOffset !== 0) return -1;
     const room = this.payloadLength;
-    if (this.#protocol === 6 && room >= 18) return this.#payloadOffset + 16;
-    if (this.#protocol === 17 && room >= 8) return this.#payloadOffset + 6;
-    if (this.#protocol === 58 && room >= 4) return this.#payloadOffset + 2;
+    if (this._protocol === 6 && room >= 18) return this._payloadOffset + 16;
+    if (this._protocol === 17 && room >= 8) return this._payloadOffset + 6;
+    if (this._protocol === 58 && room >= 4) return this._payloadOffset + 2;
     return -1;
   }
 }

@@ -16,23 +16,23 @@ const VLAN_STAG = 0x88a8;
  * ```
  */
 export class EthernetView extends LayerView {
-  #tags = 0;
+  private _tags = 0;
 
   /** Points the view at a frame of `length` bytes at `offset`; false (and `reason`) if it is not well formed. */
   reset(buffer: Uint8Array, offset = 0, length = buffer.length - offset): boolean {
-    this.#tags = 0;
+    this._tags = 0;
     if (length < 14 || offset < 0 || offset + length > buffer.length) return this.invalid('truncated');
     let type = u16(buffer, offset + 12);
-    while ((type === VLAN_CTAG || type === VLAN_STAG) && this.#tags < 2) {
-      if (18 + this.#tags * 4 > length) return this.invalid('truncated');
-      this.#tags++;
-      type = u16(buffer, offset + 12 + this.#tags * 4);
+    while ((type === VLAN_CTAG || type === VLAN_STAG) && this._tags < 2) {
+      if (18 + this._tags * 4 > length) return this.invalid('truncated');
+      this._tags++;
+      type = u16(buffer, offset + 12 + this._tags * 4);
     }
     return this.accept(buffer, offset, length);
   }
 
   protected override invalid(reason: ViewReason): false {
-    this.#tags = 0;
+    this._tags = 0;
     return super.invalid(reason);
   }
 
@@ -54,35 +54,35 @@ export class EthernetView extends LayerView {
   }
   /** The EtherType after any VLAN tags. */
   get etherType(): number {
-    return u16(this.b, this.o + 12 + this.#tags * 4);
+    return u16(this.b, this.o + 12 + this._tags * 4);
   }
   /** How many VLAN tags (0-2) precede the EtherType. */
   get vlanTagCount(): number {
-    return this.#tags;
+    return this._tags;
   }
   /** The outermost tag's VLAN id, priority (PCP) and drop eligible bit; -1, 0, false untagged. */
   get vlanId(): number {
-    return this.#tags === 0 ? -1 : u16(this.b, this.o + 14) & 0x0fff;
+    return this._tags === 0 ? -1 : u16(this.b, this.o + 14) & 0x0fff;
   }
   /** The outermost tag's priority (PCP); 0 untagged. */
   get vlanPriority(): number {
-    return this.#tags === 0 ? 0 : this.b[this.o + 14] >> 5;
+    return this._tags === 0 ? 0 : this.b[this.o + 14] >> 5;
   }
   /** The outermost tag's drop eligible bit; false untagged. */
   get vlanDropEligible(): boolean {
-    return this.#tags !== 0 && (this.b[this.o + 14] & 0x10) !== 0;
+    return this._tags !== 0 && (this.b[this.o + 14] & 0x10) !== 0;
   }
   /** The inner tag's VLAN id of a double-tagged (QinQ) frame; -1 otherwise. */
   get innerVlanId(): number {
-    return this.#tags < 2 ? -1 : u16(this.b, this.o + 18) & 0x0fff;
+    return this._tags < 2 ? -1 : u16(this.b, this.o + 18) & 0x0fff;
   }
   /** Where the payload starts, after the VLAN tags. */
   get payloadOffset(): number {
-    return this.valid ? this.o + 14 + this.#tags * 4 : -1;
+    return this.valid ? this.o + 14 + this._tags * 4 : -1;
   }
   /** Bytes after the header and tags. */
   get payloadLength(): number {
-    return this.valid ? this.len - 14 - this.#tags * 4 : 0;
+    return this.valid ? this.len - 14 - this._tags * 4 : 0;
   }
 }
 

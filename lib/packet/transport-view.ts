@@ -21,15 +21,15 @@ abstract class LayerView {
   protected b: Uint8Array = ZERO_BYTES;
   protected o = 0;
   protected len = 0;
-  #reason: ViewReason = 'absent';
+  private _reason: ViewReason = 'absent';
 
   /** 'ok', or why the last reset() returned false. */
   get reason(): ViewReason {
-    return this.#reason;
+    return this._reason;
   }
   /** Whether the last reset() found a well-formed header. */
   get valid(): boolean {
-    return this.#reason === 'ok';
+    return this._reason === 'ok';
   }
   /** Where the header starts in the buffer. */
   get offset(): number {
@@ -42,14 +42,14 @@ abstract class LayerView {
 
   /** Points the view at nothing: reason 'absent'. */
   clear(): void {
-    this.invalid('absent');
+    if (this._reason !== 'absent') this.invalid('absent');
   }
 
   protected accept(buffer: Uint8Array, offset: number, length: number): true {
     this.b = buffer;
     this.o = offset;
     this.len = length;
-    this.#reason = 'ok';
+    this._reason = 'ok';
     return true;
   }
 
@@ -57,7 +57,7 @@ abstract class LayerView {
     this.b = ZERO_BYTES;
     this.o = 0;
     this.len = 0;
-    this.#reason = reason;
+    this._reason = reason;
     return false;
   }
 
@@ -83,7 +83,7 @@ abstract class PortsView extends LayerView {
   }
   /** Sets the port, updating the checksum (RFC 1624; a UDP checksum of 0, "none", stays 0). */
   set sourcePort(port: number) {
-    this.#setWord(0, port);
+    this._setWord(0, port);
   }
   /** The destination port. */
   get destinationPort(): number {
@@ -91,14 +91,14 @@ abstract class PortsView extends LayerView {
   }
   /** Sets the port, updating the checksum (RFC 1624; a UDP checksum of 0, "none", stays 0). */
   set destinationPort(port: number) {
-    this.#setWord(2, port);
+    this._setWord(2, port);
   }
   /** The checksum field as it is in the packet. */
   get checksum(): number {
     return u16(this.b, this.o + this.checksumAt);
   }
 
-  #setWord(at: number, value: number): void {
+  private _setWord(at: number, value: number): void {
     if (!this.valid) return;
     adjustChecksum(this.b, this.o + this.checksumAt, u16(this.b, this.o + at), value & 0xffff, this.zeroMeansNone);
     setU16(this.b, this.o + at, value);
@@ -116,29 +116,29 @@ abstract class PortsView extends LayerView {
 export class TcpView extends PortsView {
   protected readonly checksumAt = 16;
   protected readonly zeroMeansNone = false;
-  #headerLength = 0;
-  #optionsRead = false;
-  #optionsValid = true;
-  #mss = 0;
-  #windowScale = -1;
-  #sackPermitted = false;
-  #timestamps = -1;
-  #sack = -1;
-  #sackCount = 0;
+  private _headerLength = 0;
+  private _optionsRead = false;
+  private _optionsValid = true;
+  private _mss = 0;
+  private _windowScale = -1;
+  private _sackPermitted = false;
+  private _timestamps = -1;
+  private _sack = -1;
+  private _sackCount = 0;
 
   /** Points the view at a TCP header of `length` bytes (header and payload) at `offset`. */
   reset(buffer: Uint8Array, offset = 0, length = buffer.length - offset): boolean {
-    this.#optionsRead = false;
+    this._optionsRead = false;
     if (length < 20 || offset < 0 || offset + length > buffer.length) return this.invalid('truncated');
     const size = (buffer[offset + 12] >> 4) * 4;
     if (size < 20) return this.invalid('bad-header-length');
     if (size > length) return this.invalid('truncated');
-    this.#headerLength = size;
+    this._headerLength = size;
     return this.accept(buffer, offset, length);
   }
 
   protected override invalid(reason: ViewReason): false {
-    this.#optionsRead = false;
+    this._optionsRead = false;
     return super.invalid(reason);
   }
 
@@ -157,7 +157,7 @@ export class TcpView extends PortsView {
   }
   /** The data offset in bytes (header with options). */
   get headerLength(): number {
-    return this.valid ? this.#headerLength : 0;
+    return this.valid ? this._headerLength : 0;
   }
   /** The eight flag bits: {@link TcpFlags}. */
   get flags(): number {
@@ -173,71 +173,71 @@ export class TcpView extends PortsView {
   }
   /** Where the payload starts, and its length. */
   get payloadOffset(): number {
-    return this.valid ? this.o + this.#headerLength : -1;
+    return this.valid ? this.o + this._headerLength : -1;
   }
   /** Bytes of payload. */
   get payloadLength(): number {
-    return this.valid ? this.len - this.#headerLength : 0;
+    return this.valid ? this.len - this._headerLength : 0;
   }
   /** False if an option runs past the header (the options before it are still read). */
   get optionsValid(): boolean {
-    this.#readOptions();
-    return this.#optionsValid;
+    this._readOptions();
+    return this._optionsValid;
   }
   /** Maximum segment size option; 0 when absent. */
   get mss(): number {
-    this.#readOptions();
-    return this.#mss;
+    this._readOptions();
+    return this._mss;
   }
   /** Window scale shift count; -1 when absent. */
   get windowScale(): number {
-    this.#readOptions();
-    return this.#windowScale;
+    this._readOptions();
+    return this._windowScale;
   }
   /** The SACK permitted option is present. */
   get sackPermitted(): boolean {
-    this.#readOptions();
-    return this.#sackPermitted;
+    this._readOptions();
+    return this._sackPermitted;
   }
   /** The timestamps option is present. */
   get hasTimestamps(): boolean {
-    this.#readOptions();
-    return this.#timestamps >= 0;
+    this._readOptions();
+    return this._timestamps >= 0;
   }
   /** TSval and TSecr of the timestamps option; 0 when absent. */
   get timestampValue(): number {
-    this.#readOptions();
-    return this.#timestamps < 0 ? 0 : u32(this.b, this.#timestamps);
+    this._readOptions();
+    return this._timestamps < 0 ? 0 : u32(this.b, this._timestamps);
   }
   /** TSecr of the timestamps option; 0 when absent. */
   get timestampEcho(): number {
-    this.#readOptions();
-    return this.#timestamps < 0 ? 0 : u32(this.b, this.#timestamps + 4);
+    this._readOptions();
+    return this._timestamps < 0 ? 0 : u32(this.b, this._timestamps + 4);
   }
   /** SACK blocks: how many, and the left and right edge of block `index` (0 when out of range). */
   get sackBlockCount(): number {
-    this.#readOptions();
-    return this.#sackCount;
+    this._readOptions();
+    return this._sackCount;
   }
   /** The left edge of SACK block `index`; 0 when out of range. */
   sackLeft(index: number): number {
-    return index >= 0 && index < this.sackBlockCount ? u32(this.b, this.#sack + index * 8) : 0;
+    return index >= 0 && index < this.sackBlockCount ? u32(this.b, this._sack + index * 8) : 0;
   }
   /** The right edge of SACK block `index`; 0 when out of range. */
   sackRight(index: number): number {
-    return index >= 0 && index < this.sackBlockCount ? u32(this.b, this.#sack + index * 8 + 4) : 0;
+    return index >= 0 && index < this.sackBlockCount ? u32(this.b, this._sack + index * 8 + 4) : 0;
   }
 
-  #readOptions(): void {
-    if (this.#optionsRead) return;
-    this.#optionsRead = true;
-    this.#optionsValid = true;
-    this.#mss = this.#sackCount = 0;
-    this.#windowScale = this.#timestamps = this.#sack = -1;
-    this.#sackPermitted = false;
+  private _readOptions(): void {
+    if (this._optionsRead) return;
+    this._optionsRead = true;
+    this._optionsValid = true;
+    this._mss = this._sackCount = 0;
+    this._windowScale = this._timestamps = this._sack = -1;
+    this._sackPermitted = false;
     if (!this.valid) return;
     const b = this.b;
-    const end = this.o + this.#headerLength;
+    const end = this.o + this._headerLength;
     let at = this.o + 20;
     while (at < end) {
       const kind = b[at];
@@ -248,16 +248,16 @@ export class TcpView extends PortsView {
       }
       const size = at + 1 < end ? b[at + 1] : 0;
       if (size < 2 || at + size > end) {
-        this.#optionsValid = false;
+        this._optionsValid = false;
         return;
       }
-      if (kind === 2 && size === 4) this.#mss = u16(b, at + 2);
-      else if (kind === 3 && size === 3) this.#windowScale = b[at + 2];
-      else if (kind === 4 && size === 2) this.#sackPermitted = true;
-      else if (kind === 8 && size === 10) this.#timestamps = at + 2;
+      if (kind === 2 && size === 4) this._mss = u16(b, at + 2);
+      else if (kind === 3 && size === 3) this._windowScale = b[at + 2];
+      else if (kind === 4 && size === 2) this._sackPermitted = true;
+      else if (kind === 8 && size === 10) this._timestamps = at + 2;
       else if (kind === 5 && size >= 10 && (size - 2) % 8 === 0) {
-        this.#sack = at + 2;
-        this.#sackCount = (size - 2) / 8;
+        this._sack = at + 2;
+        this._sackCount = (size - 2) / 8;
       }
       at += size;
     }
