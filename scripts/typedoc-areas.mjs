@@ -36,7 +36,7 @@ const MEMBER_GROUPS = {
       'setMacAddress',
       'setTxQueueLength',
     ],
-    Batches: ['readBatches', 'pauseBatches', 'writePackets'],
+    Batches: ['readBatches', 'pauseBatches', 'resumeBatches', 'writePackets', 'whenWritable'],
     'What the device is': [
       'name',
       'mode',

@@ -3,7 +3,7 @@
 // starting with what users call first), the link check itself, and every
 // code sample of the README and the guide compiled against the library.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -116,26 +116,38 @@ function docCommentSamples(): Sample[] {
   });
 }
 
-/** Every name lib/index.ts exports, to import into a sample that uses them without importing. */
-function libraryExports(): string[] {
-  const index = readFileSync(path.join(repoRoot, 'lib', 'index.ts'), 'utf8');
-  return [...index.matchAll(/export (?:type )?\{([^}]*)\}/g)].flatMap((m) =>
+/** Every name lib/index.ts exports (following `export *`), to import into a sample that uses them without importing. */
+function libraryExports(file = path.join(repoRoot, 'lib', 'index.ts')): string[] {
+  const text = readFileSync(file, 'utf8');
+  const named = [...text.matchAll(/export (?:type )?\{([^}]*)\}/g)].flatMap((m) =>
     m[1]
       .split(',')
       .map((n) => n.trim())
       .filter(Boolean),
   );
+  const starred = [...text.matchAll(/export \* from '(\.[^']+)'/g)].flatMap(([, from]) => {
+    const base = path.resolve(path.dirname(file), from);
+    return libraryExports(existsSync(`${base}.ts`) ? `${base}.ts` : path.join(base, 'index.ts'));
+  });
+  return [...named, ...starred];
 }
 
 // What the fragments take as already there: a device or two, a socket, a packet...
-const SAMPLE_GLOBALS = `import type { EthernetFrame, Netlink, NetlinkWatcher, TunDevice } from 'tuntap-ts';
+const SAMPLE_GLOBALS = `import type { ArpView, EthernetFrame, EthernetView, IcmpView, IpView, Netlink, NetlinkWatcher } from 'tuntap-ts';
+import type { TcpView, TunDevice, UdpView } from 'tuntap-ts';
 import type { Socket } from 'node:dgram';
+import type { Writable } from 'node:stream';
 declare global {
   const dev: TunDevice, other: TunDevice, a: TunDevice, b: TunDevice, queues: TunDevice[];
   const nl: Netlink, watcher: NetlinkWatcher, controller: AbortController, socket: Socket;
   const packet: Buffer, frame: Buffer & EthernetFrame, reply: Buffer, request: Buffer, ipPacket: Buffer, header: Buffer;
-  const payload: Buffer, segmentsFromTheNetwork: Buffer[];
-  let packets: number;
+  const payload: Buffer, segmentsFromTheNetwork: Buffer[], segments: Buffer[], received: Buffer, stream: Writable;
+  let packets: number, pending: Buffer;
+  const ip: IpView, tcp: TcpView, udp: UdpView, icmp: IcmpView, eth: EthernetView, arp: ArpView, syn: TcpView, tap: TunDevice;
+  const flows: { count(ip: IpView): void; add(ip: IpView, tcp: TcpView): void };
+  const id: number, seq: number, host: string, port: number;
+  function answer(arp: ArpView): void;
+  function dns(payload: Buffer): void;
   const peerMac: string, myMac: string, udpLength: number, payloadLength: number;
   function handle(packet: Buffer): void;
   function handle(slab: Buffer, offset: number, length: number): void;
@@ -146,7 +158,7 @@ export {};
 
 /**
  * Type-checks each sample as a module of its own (tsc --strict) against
- * lib/ as 'tuntap-ts'; a sample that imports nothing gets every export. A
+ * lib/ as 'tuntap-ts' (and 'tuntap-ts/packet'); a sample that imports nothing gets every export. A
  * line that ends in "does not compile" must not. Returns the errors.
  */
 function compileSamples(samples: Sample[]): string[] {
@@ -156,8 +168,10 @@ function compileSamples(samples: Sample[]): string[] {
     const where = new Map<string, string>();
     for (const [i, { where: shown, code }] of samples.entries()) {
       const file = path.join(dir, `sample-${i}.ts`);
-      const imports = /from 'tuntap-ts'/.test(code) ? '' : `import { ${names.join(', ')} } from 'tuntap-ts';\n`;
-      const builtins = ['fs', 'dgram']
+      // Every export, but a name the sample declares itself (`const tunnel = udpTunnel(...)`).
+      const used = names.filter((n) => !new RegExp(`\\b(?:const|let|function) ${n}\\b`).test(code));
+      const imports = /from 'tuntap-ts(\/packet)?'/.test(code) ? '' : `import { ${used.join(', ')} } from 'tuntap-ts';\n`;
+      const builtins = ['fs', 'dgram', 'net', 'tls']
         .filter((m) => new RegExp(`\\b${m}\\.`).test(code) && !code.includes(`'node:${m}'`))
         .map((m) => `import ${m} from 'node:${m}';\n`)
         .join('');
@@ -178,7 +192,10 @@ function compileSamples(samples: Sample[]): string[] {
       skipLibCheck: true,
       types: ['node'],
       typeRoots: [path.join(repoRoot, 'node_modules', '@types')],
-      paths: { 'tuntap-ts': [path.join(repoRoot, 'lib', 'index.ts')] },
+      paths: {
+        'tuntap-ts': [path.join(repoRoot, 'lib', 'index.ts')],
+        'tuntap-ts/packet': [path.join(repoRoot, 'lib', 'packet', 'index.ts')],
+      },
     });
     return ts
       .getPreEmitDiagnostics(program)

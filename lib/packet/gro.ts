@@ -96,7 +96,7 @@ export function coalesceTcp(packets: readonly Uint8Array[], options: CoalesceOpt
  *
  * ```ts
  * const dev = await TunDevice.open({ offload: true });
- * for (const p of coalesce(packets, { udp: dev.offload?.uso })) dev.writable.write(p);
+ * for (const p of coalesce(segments, { udp: dev.offload?.uso })) dev.writable.write(p);
  * ```
  */
 export function coalesce(packets: readonly Uint8Array[], options: CoalesceAllOptions = {}): Buffer[] {

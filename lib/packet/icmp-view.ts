@@ -114,18 +114,23 @@ export class IcmpView extends LayerView {
   get version(): 4 | 6 {
     return this._version;
   }
+  /** The message type: {@link IcmpType} or {@link Icmpv6Type}. */
   get type(): number {
     return this.b[this.o];
   }
+  /** The message code. */
   get code(): number {
     return this.b[this.o + 1];
   }
+  /** The checksum field as it is in the message. */
   get checksum(): number {
     return u16(this.b, this.o + 2);
   }
+  /** An echo request (ping) of its version. */
   get isEchoRequest(): boolean {
     return this.valid && this.type === (this._version === 6 ? 128 : 8);
   }
+  /** An echo reply of its version. */
   get isEchoReply(): boolean {
     return this.valid && this.type === (this._version === 6 ? 129 : 0);
   }
@@ -139,6 +144,7 @@ export class IcmpView extends LayerView {
   get identifier(): number {
     return this.isEchoRequest || this.isEchoReply ? u16(this.b, this.o + 4) : 0;
   }
+  /** Echo sequence number; 0 for other types. */
   get sequence(): number {
     return this.isEchoRequest || this.isEchoReply ? u16(this.b, this.o + 6) : 0;
   }
@@ -159,6 +165,7 @@ export class IcmpView extends LayerView {
   get payloadOffset(): number {
     return this.isEchoRequest || this.isEchoReply ? this.o + 8 : -1;
   }
+  /** Bytes of echo data; 0 for other types. */
   get payloadLength(): number {
     return this.isEchoRequest || this.isEchoReply ? this.len - 8 : 0;
   }
@@ -177,9 +184,11 @@ export class IcmpView extends LayerView {
   get routerFlag(): boolean {
     return this._version === 6 && this.type === 136 && (this.b[this.o + 4] & 0x80) !== 0;
   }
+  /** Neighbour advertisement: solicited (S). */
   get solicitedFlag(): boolean {
     return this._version === 6 && this.type === 136 && (this.b[this.o + 4] & 0x40) !== 0;
   }
+  /** Neighbour advertisement: override (O). */
   get overrideFlag(): boolean {
     return this._version === 6 && this.type === 136 && (this.b[this.o + 4] & 0x20) !== 0;
   }
@@ -187,18 +196,23 @@ export class IcmpView extends LayerView {
   get curHopLimit(): number {
     return this._isRa() ? this.b[this.o + 4] : 0;
   }
+  /** Router advertisement: managed address configuration (M). */
   get managedFlag(): boolean {
     return this._isRa() && (this.b[this.o + 5] & 0x80) !== 0;
   }
+  /** Router advertisement: other configuration (O). */
   get otherConfigFlag(): boolean {
     return this._isRa() && (this.b[this.o + 5] & 0x40) !== 0;
   }
+  /** Router advertisement: router lifetime in seconds. */
   get routerLifetime(): number {
     return this._isRa() ? u16(this.b, this.o + 6) : 0;
   }
+  /** Router advertisement: reachable time in milliseconds. */
   get reachableTime(): number {
     return this._isRa() ? u32(this.b, this.o + 8) : 0;
   }
+  /** Router advertisement: retransmit timer in milliseconds. */
   get retransTimer(): number {
     return this._isRa() ? u32(this.b, this.o + 12) : 0;
   }
@@ -210,6 +224,7 @@ export class IcmpView extends LayerView {
   get sourceLinkLayerOffset(): number {
     return this._sourceLinkLayer < 0 ? -1 : this._sourceLinkLayer + 2;
   }
+  /** Where the target link-layer address option's address is (6 bytes); -1 when absent. */
   get targetLinkLayerOffset(): number {
     return this._targetLinkLayer < 0 ? -1 : this._targetLinkLayer + 2;
   }
@@ -218,6 +233,7 @@ export class IcmpView extends LayerView {
     const at = this.sourceLinkLayerOffset;
     return at < 0 ? '' : formatMac(this.b.subarray(at, at + 6));
   }
+  /** The target link-layer address option as 'aa:bb:...' ('' when absent); allocates. */
   targetLinkLayerString(): string {
     const at = this.targetLinkLayerOffset;
     return at < 0 ? '' : formatMac(this.b.subarray(at, at + 6));
@@ -226,15 +242,19 @@ export class IcmpView extends LayerView {
   get prefixOffset(): number {
     return this._prefixInformation < 0 ? -1 : this._prefixInformation + 16;
   }
+  /** The first prefix information option's prefix length; 0 when absent. */
   get prefixLength(): number {
     return this._prefixInformation < 0 ? 0 : this.b[this._prefixInformation + 2];
   }
+  /** The first prefix information option's flags byte (L 0x80, A 0x40). */
   get prefixFlags(): number {
     return this._prefixInformation < 0 ? 0 : this.b[this._prefixInformation + 3];
   }
+  /** The first prefix information option's valid lifetime in seconds. */
   get prefixValidLifetime(): number {
     return this._prefixInformation < 0 ? 0 : u32(this.b, this._prefixInformation + 4);
   }
+  /** The first prefix information option's preferred lifetime in seconds. */
   get prefixPreferredLifetime(): number {
     return this._prefixInformation < 0 ? 0 : u32(this.b, this._prefixInformation + 8);
   }

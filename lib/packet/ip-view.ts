@@ -150,6 +150,7 @@ export class IpView {
   get reason(): ViewReason {
     return this._reason;
   }
+  /** Whether the last reset() found a well-formed packet. */
   get valid(): boolean {
     return this._reason === 'ok';
   }
@@ -189,6 +190,7 @@ export class IpView {
   get fragmentOffset(): number {
     return this._fragmentOffset;
   }
+  /** More fragments follow (IPv4 MF, or the IPv6 fragment header's M flag). */
   get moreFragments(): boolean {
     return this._moreFragments;
   }
@@ -249,6 +251,7 @@ export class IpView {
   get optionsOffset(): number {
     return this._version === 4 && this._headerLength > 20 ? this._o + 20 : -1;
   }
+  /** Bytes of IPv4 options; 0 when there are none. */
   get optionsLength(): number {
     return this._version === 4 ? this._headerLength - 20 : 0;
   }
@@ -256,12 +259,15 @@ export class IpView {
   get hopByHopOffset(): number {
     return this._hopByHop;
   }
+  /** Offset of the IPv6 routing header; -1 when absent. */
   get routingOffset(): number {
     return this._routing;
   }
+  /** Offset of the IPv6 fragment header; -1 when absent. */
   get fragmentHeaderOffset(): number {
     return this._fragmentHeader;
   }
+  /** Offset of the IPv6 destination options header; -1 when absent. */
   get destinationOptionsOffset(): number {
     return this._destinationOptions;
   }
@@ -269,6 +275,7 @@ export class IpView {
   get routingType(): number {
     return this._routing < 0 ? -1 : this._b[this._routing + 2];
   }
+  /** The IPv6 routing header's segments left; -1 without one. */
   get segmentsLeft(): number {
     return this._routing < 0 ? -1 : this._b[this._routing + 3];
   }
@@ -280,6 +287,7 @@ export class IpView {
   get sourceOffset(): number {
     return this._version === 0 ? -1 : this._o + (this._version === 4 ? 12 : 8);
   }
+  /** Where the destination address is (network byte order). */
   get destinationOffset(): number {
     return this._version === 0 ? -1 : this._o + (this._version === 4 ? 16 : 24);
   }
@@ -287,6 +295,7 @@ export class IpView {
   get source4(): number {
     return u32(this._b, this._o + (this._version === 6 ? 20 : 12));
   }
+  /** The IPv4 destination as an unsigned 32-bit number; for IPv6, its last 32 bits. */
   get destination4(): number {
     return u32(this._b, this._o + (this._version === 6 ? 36 : 16));
   }
@@ -294,6 +303,7 @@ export class IpView {
   sourceWord(index: number): number {
     return this._word(index, 12, 8);
   }
+  /** The 32-bit word `index` (0-3) of the destination address; IPv4 has only word 0. */
   destinationWord(index: number): number {
     return this._word(index, 16, 24);
   }
@@ -307,6 +317,7 @@ export class IpView {
   sourceString(): string {
     return this._version === 0 ? '' : formatIp(this._b.subarray(this.sourceOffset, this.sourceOffset + this.addressLength));
   }
+  /** The destination as text: allocates, so only when asked. */
   destinationString(): string {
     return this._version === 0
       ? ''

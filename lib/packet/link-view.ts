@@ -18,6 +18,7 @@ const VLAN_STAG = 0x88a8;
 export class EthernetView extends LayerView {
   private _tags = 0;
 
+  /** Points the view at a frame of `length` bytes at `offset`; false (and `reason`) if it is not well formed. */
   reset(buffer: Uint8Array, offset = 0, length = buffer.length - offset): boolean {
     this._tags = 0;
     if (length < 14 || offset < 0 || offset + length > buffer.length) return this.invalid('truncated');
@@ -39,6 +40,7 @@ export class EthernetView extends LayerView {
   get destinationOffset(): number {
     return this.valid ? this.o : -1;
   }
+  /** Where the 6-byte source address is. */
   get sourceOffset(): number {
     return this.valid ? this.o + 6 : -1;
   }
@@ -46,6 +48,7 @@ export class EthernetView extends LayerView {
   destinationString(): string {
     return this.valid ? formatMac(this.b.subarray(this.o, this.o + 6)) : '';
   }
+  /** The source address as 'aa:bb:cc:dd:ee:ff' ('' while invalid); allocates. */
   sourceString(): string {
     return this.valid ? formatMac(this.b.subarray(this.o + 6, this.o + 12)) : '';
   }
@@ -61,9 +64,11 @@ export class EthernetView extends LayerView {
   get vlanId(): number {
     return this._tags === 0 ? -1 : u16(this.b, this.o + 14) & 0x0fff;
   }
+  /** The outermost tag's priority (PCP); 0 untagged. */
   get vlanPriority(): number {
     return this._tags === 0 ? 0 : this.b[this.o + 14] >> 5;
   }
+  /** The outermost tag's drop eligible bit; false untagged. */
   get vlanDropEligible(): boolean {
     return this._tags !== 0 && (this.b[this.o + 14] & 0x10) !== 0;
   }
@@ -71,9 +76,11 @@ export class EthernetView extends LayerView {
   get innerVlanId(): number {
     return this._tags < 2 ? -1 : u16(this.b, this.o + 18) & 0x0fff;
   }
+  /** Where the payload starts, after the VLAN tags. */
   get payloadOffset(): number {
     return this.valid ? this.o + 14 + this._tags * 4 : -1;
   }
+  /** Bytes after the header and tags. */
   get payloadLength(): number {
     return this.valid ? this.len - 14 - this._tags * 4 : 0;
   }
@@ -83,10 +90,11 @@ export class EthernetView extends LayerView {
  * An ARP packet for IPv4 over Ethernet (RFC 826); anything else is 'bad-version'.
  *
  * ```ts
- * if (eth.etherType === ETHERTYPE_ARP && arp.reset(frame, eth.payloadOffset, eth.payloadLength) && arp.operation === 1) reply(arp);
+ * if (eth.etherType === ETHERTYPE_ARP && arp.reset(frame, eth.payloadOffset, eth.payloadLength) && arp.operation === 1) answer(arp);
  * ```
  */
 export class ArpView extends LayerView {
+  /** Points the view at an ARP packet of `length` bytes at `offset`; false (and `reason`) if it is not ARP for IPv4 over Ethernet. */
   reset(buffer: Uint8Array, offset = 0, length = buffer.length - offset): boolean {
     if (length < 28 || offset < 0 || offset + length > buffer.length) return this.invalid('truncated');
     // Hardware type 1 (Ethernet), protocol IPv4, 6-byte and 4-byte addresses.
@@ -103,6 +111,7 @@ export class ArpView extends LayerView {
   get senderMacOffset(): number {
     return this.valid ? this.o + 8 : -1;
   }
+  /** Where the target's 6-byte hardware address is. */
   get targetMacOffset(): number {
     return this.valid ? this.o + 18 : -1;
   }
@@ -110,6 +119,7 @@ export class ArpView extends LayerView {
   get senderIp4(): number {
     return u32(this.b, this.o + 14);
   }
+  /** The target IPv4 address as an unsigned 32-bit number. */
   get targetIp4(): number {
     return u32(this.b, this.o + 24);
   }
@@ -117,12 +127,15 @@ export class ArpView extends LayerView {
   senderMacString(): string {
     return this.valid ? formatMac(this.b.subarray(this.o + 8, this.o + 14)) : '';
   }
+  /** The sender's IPv4 address as text; allocates. */
   senderIpString(): string {
     return this.valid ? formatIp(this.b.subarray(this.o + 14, this.o + 18)) : '';
   }
+  /** The target's hardware address as text; allocates. */
   targetMacString(): string {
     return this.valid ? formatMac(this.b.subarray(this.o + 18, this.o + 24)) : '';
   }
+  /** The target's IPv4 address as text; allocates. */
   targetIpString(): string {
     return this.valid ? formatIp(this.b.subarray(this.o + 24, this.o + 28)) : '';
   }

@@ -195,7 +195,7 @@ export interface PackOptions {
  * the bytes written as a view.
  *
  * ```ts
- * dev.readBatches((slab, d, count) => socket.write(packPackets(slab, d, count)));
+ * dev.readBatches((slab, d, count) => stream.write(packPackets(slab, d, count)));
  * ```
  */
 export function packPackets(

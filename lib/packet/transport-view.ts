@@ -27,6 +27,7 @@ abstract class LayerView {
   get reason(): ViewReason {
     return this._reason;
   }
+  /** Whether the last reset() found a well-formed header. */
   get valid(): boolean {
     return this._reason === 'ok';
   }
@@ -76,6 +77,7 @@ abstract class PortsView extends LayerView {
   /** UDP: a checksum of 0 means none and stays so. */
   protected abstract readonly zeroMeansNone: boolean;
 
+  /** The source port. */
   get sourcePort(): number {
     return u16(this.b, this.o);
   }
@@ -83,12 +85,15 @@ abstract class PortsView extends LayerView {
   set sourcePort(port: number) {
     this._setWord(0, port);
   }
+  /** The destination port. */
   get destinationPort(): number {
     return u16(this.b, this.o + 2);
   }
+  /** Sets the port, updating the checksum (RFC 1624; a UDP checksum of 0, "none", stays 0). */
   set destinationPort(port: number) {
     this._setWord(2, port);
   }
+  /** The checksum field as it is in the packet. */
   get checksum(): number {
     return u16(this.b, this.o + this.checksumAt);
   }
@@ -142,9 +147,11 @@ export class TcpView extends PortsView {
     return this.fromIp(ip, 6);
   }
 
+  /** The sequence number. */
   get sequenceNumber(): number {
     return u32(this.b, this.o + 4);
   }
+  /** The acknowledgment number (meaningful with the ACK flag). */
   get acknowledgmentNumber(): number {
     return u32(this.b, this.o + 8);
   }
@@ -156,9 +163,11 @@ export class TcpView extends PortsView {
   get flags(): number {
     return this.b[this.o + 13];
   }
+  /** The window field, not scaled. */
   get window(): number {
     return u16(this.b, this.o + 14);
   }
+  /** The urgent pointer (meaningful with the URG flag). */
   get urgentPointer(): number {
     return u16(this.b, this.o + 18);
   }
@@ -166,6 +175,7 @@ export class TcpView extends PortsView {
   get payloadOffset(): number {
     return this.valid ? this.o + this._headerLength : -1;
   }
+  /** Bytes of payload. */
   get payloadLength(): number {
     return this.valid ? this.len - this._headerLength : 0;
   }
@@ -184,10 +194,12 @@ export class TcpView extends PortsView {
     this._readOptions();
     return this._windowScale;
   }
+  /** The SACK permitted option is present. */
   get sackPermitted(): boolean {
     this._readOptions();
     return this._sackPermitted;
   }
+  /** The timestamps option is present. */
   get hasTimestamps(): boolean {
     this._readOptions();
     return this._timestamps >= 0;
@@ -197,6 +209,7 @@ export class TcpView extends PortsView {
     this._readOptions();
     return this._timestamps < 0 ? 0 : u32(this.b, this._timestamps);
   }
+  /** TSecr of the timestamps option; 0 when absent. */
   get timestampEcho(): number {
     this._readOptions();
     return this._timestamps < 0 ? 0 : u32(this.b, this._timestamps + 4);
@@ -206,9 +219,11 @@ export class TcpView extends PortsView {
     this._readOptions();
     return this._sackCount;
   }
+  /** The left edge of SACK block `index`; 0 when out of range. */
   sackLeft(index: number): number {
     return index >= 0 && index < this.sackBlockCount ? u32(this.b, this._sack + index * 8) : 0;
   }
+  /** The right edge of SACK block `index`; 0 when out of range. */
   sackRight(index: number): number {
     return index >= 0 && index < this.sackBlockCount ? u32(this.b, this._sack + index * 8 + 4) : 0;
   }
@@ -273,9 +288,11 @@ export class UdpView extends PortsView {
     return this.fromIp(ip, 17);
   }
 
+  /** Where the payload starts, after the 8-byte header. */
   get payloadOffset(): number {
     return this.valid ? this.o + 8 : -1;
   }
+  /** Bytes of payload. */
   get payloadLength(): number {
     return this.valid ? this.len - 8 : 0;
   }

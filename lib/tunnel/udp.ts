@@ -32,6 +32,7 @@ export interface UdpTunnelCounters {
   errors: Record<string, number>;
 }
 
+/** A device joined to a UDP socket; made by {@link udpTunnel}. */
 export class UdpTunnel {
   readonly device: TunDevice;
   /** The local UDP port. */
@@ -94,6 +95,7 @@ export class UdpTunnel {
     return { ...c, dropped, errors: { ...c.errors } };
   }
 
+  /** Whether close() was called or the device closed. */
   get closed(): boolean {
     return this.#closing !== undefined;
   }
@@ -112,6 +114,7 @@ export class UdpTunnel {
     return this.#closing;
   }
 
+  /** Closes the tunnel: `await using t = udpTunnel(...)`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
