@@ -129,7 +129,8 @@ function libraryExports(file = path.join(repoRoot, 'lib', 'index.ts')): string[]
     const base = path.resolve(path.dirname(file), from);
     return libraryExports(existsSync(`${base}.ts`) ? `${base}.ts` : path.join(base, 'index.ts'));
   });
-  return [...named, ...starred];
+  // A name two modules re-export (Framing) is imported once.
+  return [...new Set([...named, ...starred])];
 }
 
 // What the fragments take as already there: a device or two, a socket, a packet...
