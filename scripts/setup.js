@@ -6,7 +6,7 @@
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { ARM64_NODE, CROSS_PACKAGES, arm64NodePath, arm64NodePrefix } = require('./cross-tools');
+const { CROSS_PACKAGES, NPM_BINARIES, npmBinaryPath, npmPrefix } = require('./cross-tools');
 const { TOOLS: BASE_TOOLS } = require('./test-tools');
 const { root, runOrExit } = require('./lib');
 
@@ -40,11 +40,11 @@ const missing = [
       .map(([, pkg]) => pkg),
   ),
 ];
-const needArm64Node = cross && !fs.existsSync(arm64NodePath());
+const missingNpm = cross ? NPM_BINARIES.filter((pkg) => !fs.existsSync(npmBinaryPath(pkg))) : [];
 if (checkOnly) {
   for (const pkg of missing) console.log(`missing: ${pkg}`);
-  if (needArm64Node) console.log(`missing: npm ${ARM64_NODE.name}@${ARM64_NODE.version}`);
-  process.exit(missing.length > 0 || needArm64Node ? 1 : 0);
+  for (const pkg of missingNpm) console.log(`missing: npm ${pkg.name}@${pkg.version}`);
+  process.exit(missing.length > 0 || missingNpm.length > 0 ? 1 : 0);
 }
 
 const canInstall = process.getuid() === 0 && have('apt-get');
@@ -61,18 +61,18 @@ if (missing.length > 0) {
   }
 }
 
-if (needArm64Node) {
-  // The package declares cpu arm64, which `npm install` refuses on x64; it is
-  // only a Node binary in a tarball, so it is fetched and unpacked instead.
-  console.log(
-    `setup: fetching ${ARM64_NODE.name}@${ARM64_NODE.version} (an arm64 Node for the prebuild tests) into ${arm64NodePrefix()}`,
-  );
-  fs.rmSync(arm64NodePrefix(), { recursive: true, force: true });
-  fs.mkdirSync(arm64NodePrefix(), { recursive: true });
-  run('npm', ['pack', '--silent', '--pack-destination', arm64NodePrefix(), `${ARM64_NODE.name}@${ARM64_NODE.version}`]);
-  const tarball = fs.readdirSync(arm64NodePrefix()).find((f) => f.endsWith('.tgz'));
-  run('tar', ['xzf', path.join(arm64NodePrefix(), tarball), '-C', arm64NodePrefix()]);
-  fs.rmSync(path.join(arm64NodePrefix(), tarball));
+for (const pkg of missingNpm) {
+  // The arm64 Node declares cpu arm64, which `npm install` refuses on x64, and
+  // the others need no install scripts: each is only binaries in a tarball,
+  // so it is fetched and unpacked instead.
+  const prefix = npmPrefix(pkg);
+  console.log(`setup: fetching ${pkg.name}@${pkg.version} (for the cross and runtime tests) into ${prefix}`);
+  fs.rmSync(prefix, { recursive: true, force: true });
+  fs.mkdirSync(prefix, { recursive: true });
+  run('npm', ['pack', '--silent', '--pack-destination', prefix, `${pkg.name}@${pkg.version}`]);
+  const tarball = fs.readdirSync(prefix).find((f) => f.endsWith('.tgz'));
+  run('tar', ['xzf', path.join(prefix, tarball), '-C', prefix]);
+  fs.rmSync(path.join(prefix, tarball));
 }
 
 const stamp = path.join(root, 'node_modules', '.package-lock.json');

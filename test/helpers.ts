@@ -5,7 +5,7 @@
 import { execFileSync, spawn, type SpawnOptions } from 'node:child_process';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
-import { readFileSync, readlinkSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, readdirSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 
@@ -178,6 +178,20 @@ export function rejectAfter(ms: number, why: () => string): Promise<never> {
 export function skipOrFail(t: TestContext, reason: string): void {
   if (inCI) throw new Error(`privileged test could not run in CI: ${reason}`);
   t.skip(reason);
+}
+
+function have(command: string): boolean {
+  return execFileSync('/bin/sh', ['-c', `command -v '${command}' || true`], { encoding: 'utf8' }).trim() !== '';
+}
+
+/** Skips (outside CI) or fails (in CI, where scripts/setup.js installed them) when a tool is absent. */
+export function needTools(t: TestContext, tools: string[]): boolean {
+  const absent = tools.filter((tool) => (tool.startsWith('/') ? !existsSync(tool) : !have(tool)));
+  if (absent.length === 0) return true;
+  const reason = `needs ${absent.join(', ')} (node scripts/setup.js --cross installs them)`;
+  if (inCI) throw new Error(`could not run in CI: ${reason}`);
+  t.skip(reason);
+  return false;
 }
 
 /** Gives a device host 1 of `net` (/24) and brings it up, with ip (the oracle's tool, not the library's). */

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { TunError } from '../lib';
 import { libcOf, prebuildForLibc, unsupportedRuntime } from '../lib/internal/native';
-import { privilegedTest } from './helpers';
+import { needTools, privilegedTest } from './helpers';
+import { cross } from './package-helpers';
 
 const lib = path.join(__dirname, '..', 'lib');
 const prebuilds = path.join(__dirname, '..', '..', 'prebuilds', `linux-${process.arch}`);
@@ -173,18 +174,15 @@ test('a runtime that looks like Deno gets ENOTSUP at every entry point, with a h
   }
 });
 
-// The real runtimes, when a path to one is given (npm's @oven/bun-linux-x64
-// and @deno/linux-x64-glibc ship the binaries).
-for (const [runtime, variable, args] of [
-  ['Bun', 'TUNTAP_TEST_BUN', []],
-  ['Deno', 'TUNTAP_TEST_DENO', ['run', '-A']],
+// The real runtimes: the variable's binary, else the one scripts/setup.js
+// unpacked from npm in CI (or with --cross).
+for (const [runtime, variable, installed, args] of [
+  ['Bun', 'TUNTAP_TEST_BUN', cross.bunPath(), []],
+  ['Deno', 'TUNTAP_TEST_DENO', cross.denoPath(), ['run', '-A']],
 ] as const) {
-  const binary = process.env[variable];
+  const binary = process.env[variable] || installed;
   privilegedTest(`under ${runtime}, TunDevice.open rejects with ENOTSUP instead of ending the process`, (t) => {
-    if (binary === undefined || binary === '') {
-      t.skip(`set ${variable} to a ${runtime} binary`);
-      return;
-    }
+    if (!needTools(t, [binary])) return;
     const dir = mkdtempSync(path.join(os.tmpdir(), 'tuntap-runtime-'));
     try {
       const script = path.join(dir, 'open.cjs');

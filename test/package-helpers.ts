@@ -8,6 +8,16 @@ import path from 'node:path';
 /** The repository's root (dist/test/ is two levels below it). */
 export const repoRoot = path.join(__dirname, '..', '..');
 
+/** Where scripts/setup.js put the cross and runtime test tools (plain CommonJS shared with it). */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const cross = require(path.join(repoRoot, 'scripts', 'cross-tools.js')) as {
+  ARM64_SYSROOT: string;
+  NPM_BINARIES: { name: string; version: string }[];
+  arm64NodePath(): string;
+  bunPath(): string;
+  denoPath(): string;
+};
+
 /**
  * A program that opens a TUN device with the package, gives it an address,
  * and moves one packet each way: a UDP datagram the kernel routes into the

@@ -8,8 +8,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { inCI, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
-import { packetMoverScript, repoRoot } from './package-helpers';
+import { needTools, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
+import { cross, packetMoverScript, repoRoot } from './package-helpers';
 
 // Plain CommonJS shared with the scripts (setup, prebuild), loaded from the repository.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -17,8 +17,6 @@ const { sourceHash, HASH_FILE } = require(path.join(repoRoot, 'scripts', 'source
   sourceHash(root: string): string;
   HASH_FILE: string;
 };
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const cross = require(path.join(repoRoot, 'scripts', 'cross-tools.js')) as { arm64NodePath(): string; ARM64_SYSROOT: string };
 
 const PREBUILDS = [
   'linux-x64/tuntap-ts.glibc.node',
@@ -27,20 +25,6 @@ const PREBUILDS = [
   'linux-arm64/tuntap-ts.musl.node',
 ].map((f) => path.join(repoRoot, 'prebuilds', f));
 const GLIBC_FLOOR = '2.28';
-
-function have(command: string): boolean {
-  return execFileSync('/bin/sh', ['-c', `command -v '${command}' || true`], { encoding: 'utf8' }).trim() !== '';
-}
-
-/** Skips (outside CI) or fails (in CI, where scripts/setup.js installed them) when a tool is absent. */
-function needTools(t: TestContext, tools: string[]): boolean {
-  const absent = tools.filter((tool) => (tool.startsWith('/') ? !existsSync(tool) : !have(tool)));
-  if (absent.length === 0) return true;
-  const reason = `needs ${absent.join(', ')} (node scripts/setup.js --cross installs them)`;
-  if (inCI) throw new Error(`could not run in CI: ${reason}`);
-  t.skip(reason);
-  return false;
-}
 
 function dynamicSymbols(file: string): { name: string; defined: boolean; bind: string }[] {
   return execFileSync('readelf', ['--dyn-syms', '--wide', file], { encoding: 'utf8' })

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { run } from './helpers';
-import { repoRoot } from './package-helpers';
+import { cross, repoRoot } from './package-helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { TOOLS } = require(path.join(repoRoot, 'scripts', 'test-tools.js')) as { TOOLS: Record<string, string> };
@@ -56,6 +56,19 @@ test('setup on a machine with every tool reports nothing missing', async () => {
   });
   assert.equal(r.stdout, '');
   assert.equal(r.code, 0);
+});
+
+test('setup --cross --check reports each npm binary not unpacked in the cache', async () => {
+  const cache = mkdtempSync(path.join(os.tmpdir(), 'tuntap-cache-'));
+  try {
+    const r = await run(process.execPath, [path.join(repoRoot, 'scripts', 'setup.js'), '--check', '--cross'], {
+      env: { ...process.env, CI: '', XDG_CACHE_HOME: cache },
+    });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    for (const pkg of cross.NPM_BINARIES) assert.ok(r.stdout.includes(`missing: npm ${pkg.name}@${pkg.version}\n`), r.stdout);
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
+  }
 });
 
 test('build:native leaves an addon built from the current sources alone, silently', async (t) => {
