@@ -13,6 +13,7 @@ const TOOLS = {
   mount: 'mount',
   sysctl: 'procps',
   tcpdump: 'tcpdump',
+  git: 'git',
   tshark: 'tshark',
   ethtool: 'ethtool',
   'wireguard-go': 'wireguard-go',
