@@ -169,10 +169,16 @@ export function fail(error: unknown): never {
   process.exit(1);
 }
 
-/** An `address:port` option ('192.0.2.1:5555', '[fd00::1]:5555'), or a clear error naming it. */
-export function endpoint(option: string, value: string | undefined): { host: string; port: number } {
-  const match = value === undefined ? null : /^\[?([^\]]+?)\]?:(\d+)$/.exec(value);
-  if (match === null || net.isIP(match[1]) === 0)
-    throw new Error(`--${option} must be address:port, such as 192.0.2.1:5555 or [fd00::1]:5555`);
+/** `address:port` ('192.0.2.1:5555', '[fd00::1]:5555'), or null when `text` is not one. */
+export function parseEndpoint(text: string | undefined): { host: string; port: number } | null {
+  const match = text === undefined ? null : /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(text);
+  if (match === null || net.isIP(match[1]) === 0 || Number(match[2]) > 65535) return null;
   return { host: match[1], port: Number(match[2]) };
+}
+
+/** An `address:port` option, or a clear error naming it. */
+export function endpoint(option: string, value: string | undefined): { host: string; port: number } {
+  const parsed = parseEndpoint(value);
+  if (parsed === null) throw new Error(`--${option} must be address:port, such as 192.0.2.1:5555 or [fd00::1]:5555`);
+  return parsed;
 }

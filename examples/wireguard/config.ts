@@ -4,9 +4,9 @@
 // 32 bytes. wg-quick's own keys (Address, DNS, ...) are refused, so a file is
 // read the way `wg` would read it or not at all.
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import net from 'node:net';
 import { parseCidr, type Cidr } from '../../lib';
 import { KEY_LENGTH, privateKeyObject, rawPublicKey } from './noise';
+import { parseEndpoint } from '../common';
 
 export interface PeerConfig {
   publicKey: Buffer;
@@ -38,12 +38,12 @@ export function publicKeyOf(privateKey: Buffer): Buffer {
   return rawPublicKey(createPublicKey(privateKeyObject(privateKey)));
 }
 
-function parseEndpoint(text: string): { host: string; port: number } {
-  const match = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(text);
-  if (match === null || net.isIP(match[1]) === 0 || Number(match[2]) > 65535) {
+function endpointOf(text: string): { host: string; port: number } {
+  const parsed = parseEndpoint(text);
+  if (parsed === null) {
     throw new Error(`Endpoint must be address:port, such as 192.0.2.1:51820 or [fd00::1]:51820, not ${JSON.stringify(text)}`);
   }
-  return { host: match[1], port: Number(match[2]) };
+  return parsed;
 }
 
 function parseNumber(text: string, what: string, max: number): number {
@@ -88,7 +88,7 @@ export function parseConfig(text: string): InterfaceConfig {
     else if (section === 'Interface' && key === 'ListenPort') listenPort = parseNumber(value, 'ListenPort', 65535);
     else if (peer !== undefined && key === 'PublicKey') peer.publicKey = parseKey(value, 'PublicKey');
     else if (peer !== undefined && key === 'PresharedKey') peer.presharedKey = parseKey(value, 'PresharedKey');
-    else if (peer !== undefined && key === 'Endpoint') peer.endpoint = parseEndpoint(value);
+    else if (peer !== undefined && key === 'Endpoint') peer.endpoint = endpointOf(value);
     else if (peer !== undefined && key === 'AllowedIPs') {
       peer.allowedIps = [...(peer.allowedIps ?? []), ...value.split(',').map((c) => parseCidr(c.trim(), 'AllowedIPs', true))];
     } else if (peer !== undefined && key === 'PersistentKeepalive') {
