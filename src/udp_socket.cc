@@ -1,6 +1,7 @@
 #include "udp_socket.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -46,6 +47,7 @@ Napi::Function UdpSocket::Init(Napi::Env env) {
       InstanceAccessor<&UdpSocket::GetLocalPort>("localPort"),
       InstanceAccessor<&UdpSocket::GetTruncated>("truncated"),
       StaticMethod<&UdpSocket::Open>("open"),
+      StaticMethod<&UdpSocket::Inspect>("inspect"),
   };
   AddCommonMethods(methods);
   return DefineClass(env, "UdpSocket", methods);
@@ -92,6 +94,36 @@ Napi::Value UdpSocket::Open(const Napi::CallbackInfo& info) {
   Napi::Object result = Napi::Object::New(env);
   result.Set("fd", fd);
   result.Set("port", ntohs(family == AF_INET ? name4->sin_port : name.sin6_port));
+  return result;
+}
+
+// inspect(fd, dup) -> { type, domain, port, fd }: what a socket the user
+// already has is, and (dup) a close-on-exec duplicate for a UdpSocket to own.
+Napi::Value UdpSocket::Inspect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  bool dup = info[1].As<Napi::Boolean>().Value();
+  int type = 0;
+  int domain = 0;
+  socklen_t size = sizeof(int);
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &size) < 0) throw ErrnoError(env, errno, "getsockopt(SO_TYPE)");
+  size = sizeof(int);
+  if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &size) < 0)
+    throw ErrnoError(env, errno, "getsockopt(SO_DOMAIN)");
+  sockaddr_in6 name;
+  std::memset(&name, 0, sizeof(name));
+  socklen_t length = sizeof(name);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&name), &length) < 0) throw ErrnoError(env, errno, "getsockname");
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("type", type);
+  result.Set("domain", domain == AF_INET ? 4 : domain == AF_INET6 ? 6 : 0);
+  result.Set("port", ntohs(name.sin6_port));  // sin_port sits at the same offset
+  result.Set("fd", fd);
+  if (dup) {
+    int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) throw ErrnoError(env, errno, "fcntl(F_DUPFD_CLOEXEC)");
+    result.Set("fd", copy);
+  }
   return result;
 }
 
@@ -169,7 +201,7 @@ int UdpSocket::ReceiveBatch(Napi::Env env) {
   }
   int got;
   do {
-    got = ::recvmmsg(fd, messages_.data(), maxBatch_, 0, nullptr);
+    got = ::recvmmsg(fd, messages_.data(), maxBatch_, MSG_DONTWAIT, nullptr);
   } while (got < 0 && errno == EINTR);
   if (got < 0) {
     int err = errno;
@@ -212,7 +244,7 @@ int UdpSocket::ReceiveBatch(Napi::Env env) {
       if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
         int size = 0;
         std::memcpy(&size, CMSG_DATA(c), sizeof(size));
-        if (static_cast<size_t>(size) < length) segments[count] = static_cast<uint32_t>(size);
+        if (size > 0 && static_cast<size_t>(size) < messages_[i].msg_len) segments[count] = static_cast<uint32_t>(size);
       }
     }
     offset += SlabPlace(length);
@@ -228,7 +260,8 @@ int UdpSocket::ReceiveBatch(Napi::Env env) {
 //   buffer, descriptors: the payloads, [offset, length] pairs (JS checked them)
 //   headers: headerLength bytes per datagram, from datagram `start` on, or null
 //   peers: 28-byte sockaddrs; peerIndex: a Uint16Array per datagram, or null (all peers[0])
-//   segmentSize: > 0: each payload goes as one UDP_SEGMENT send, cut by the kernel
+//   segmentSize: > 0: each datagram (header included) goes as one UDP_SEGMENT send, cut by
+//   the kernel into datagrams of that size; or a Uint16Array of one size per datagram
 Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   lastError_ = 0;
@@ -245,7 +278,10 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
   uint8_t* peers = peerTable.Data();
   size_t peerCount = peerTable.ByteLength() / kAddressSize;
   uint16_t* peerIndex = info[6].IsNull() ? nullptr : info[6].As<Napi::Uint16Array>().Data();
-  uint16_t segmentSize = static_cast<uint16_t>(info[7].As<Napi::Number>().Uint32Value());
+  // One segment size for all, or a Uint16Array of one per datagram (0: not cut).
+  uint16_t segmentSize = info[7].IsNumber() ? static_cast<uint16_t>(info[7].As<Napi::Number>().Uint32Value()) : 0;
+  uint16_t* segmentSizes = info[7].IsTypedArray() ? info[7].As<Napi::Uint16Array>().Data() : nullptr;
+  size_t segmentRoom = segmentSizes == nullptr ? count : info[7].As<Napi::Uint16Array>().ElementLength();
   // Hooks in JS may have written anything into these arrays (or detached
   // them): nothing outside them is read, whatever they hold.
   size_t headerRoom =
@@ -253,7 +289,7 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
   size_t indexRoom = peerIndex == nullptr ? count : info[6].As<Napi::Uint16Array>().ElementLength();
   if (start > descriptors.ElementLength() / 2) start = static_cast<uint32_t>(descriptors.ElementLength() / 2);
   count = std::min<uint32_t>(count, static_cast<uint32_t>(descriptors.ElementLength() / 2) - start);
-  std::vector<uint8_t> control(segmentSize > 0 ? kSendChunk * kControlSize : 0);
+  std::vector<uint8_t> control(segmentSize > 0 || segmentSizes != nullptr ? kSendChunk * kControlSize : 0);
   uint32_t done = 0;
   while (done < count) {
     uint32_t n = std::min(count - done, kSendChunk);
@@ -262,7 +298,8 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
       uint32_t i = start + done + k;
       uint16_t p = peerIndex == nullptr ? 0 : peerIndex[i - start];
       bool fits = static_cast<size_t>(descriptors[2 * i]) + descriptors[2 * i + 1] <= buffer.ByteLength() &&
-                  p < peerCount && i - start < indexRoom && (headerLength_ == 0 || i - start < headerRoom);
+                  p < peerCount && i - start < indexRoom && (headers == nullptr || i - start < headerRoom) &&
+                  i - start < segmentRoom;
       if (!fits) break;
       mmsghdr& m = messages_[k];
       std::memset(&m, 0, sizeof(m));
@@ -277,14 +314,16 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
         m.msg_hdr.msg_name = peer;
         m.msg_hdr.msg_namelen = AddressLength(peer);
       }
-      if (segmentSize > 0 && descriptors[2 * i + 1] > segmentSize) {
+      uint16_t size = segmentSizes == nullptr ? segmentSize : segmentSizes[i - start];
+      size_t datagram = descriptors[2 * i + 1] + (headers == nullptr ? 0 : headerLength_);
+      if (size > 0 && datagram > size) {
         m.msg_hdr.msg_control = control.data() + k * kControlSize;
         m.msg_hdr.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
         cmsghdr* c = CMSG_FIRSTHDR(&m.msg_hdr);
         c->cmsg_level = SOL_UDP;
         c->cmsg_type = UDP_SEGMENT;
         c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-        std::memcpy(CMSG_DATA(c), &segmentSize, sizeof(segmentSize));
+        std::memcpy(CMSG_DATA(c), &size, sizeof(size));
       }
     }
     if (k == 0) {
@@ -294,7 +333,7 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
     n = k;
     int sent;
     do {
-      sent = ::sendmmsg(io_.fd(), messages_.data(), n, 0);
+      sent = ::sendmmsg(io_.fd(), messages_.data(), n, MSG_DONTWAIT);
     } while (sent < 0 && errno == EINTR);
     if (sent < 0) {
       lastError_ = errno;
