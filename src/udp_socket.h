@@ -8,6 +8,9 @@
 //   UdpSocket.inspect(fd, dup) -> { type, domain, port, fd }
 //                          a socket the user has: SO_TYPE, 4/6/0, bound port;
 //                          fd: a close-on-exec dup of it when `dup`
+//   UdpSocket.segment(slab, descriptors, count, gap) -> { buffer, descriptors, group, count, malformed }
+//                          packets read from an offload device cut into plain
+//                          IP packets (see lib/packet/gso.ts), gap bytes before each
 //   new UdpSocket(fd, maxDatagram, maxBatch, headerLength, gro, onData, onError)
 //                          owns fd from its first line; headerLength bytes
 //                          lead every datagram both ways (sent from `headers`,
@@ -46,6 +49,7 @@ class UdpSocket : public PolledHandle<UdpSocket> {
   explicit UdpSocket(const Napi::CallbackInfo& info);
   static Napi::Value Open(const Napi::CallbackInfo& info);
   static Napi::Value Inspect(const Napi::CallbackInfo& info);
+  static Napi::Value Segment(const Napi::CallbackInfo& info);
 
   // PolledHandle's hooks.
   void OnEvents(int status, int events);

@@ -132,6 +132,16 @@ export interface NativeUdpSocketConstructor {
   open(family: 4 | 6, address: string, port: number, receiveBuffer: number, sendBuffer: number): { fd: number; port: number };
   /** SO_TYPE, the family (0: neither) and bound port of a socket; `fd`: a CLOEXEC dup of it when `dup`. Throws. */
   inspect(fd: number, dup: boolean): { type: number; domain: 0 | 4 | 6; port: number; fd: number };
+  /**
+   * Packets read from an offload device (virtio_net_hdr first) cut into plain IP packets, as
+   * splitGso() does, `gap` zeroed bytes before each; group[i]: the packet segment i came from.
+   */
+  segment(
+    slab: Uint8Array,
+    descriptors: Uint32Array,
+    count: number,
+    gap: number,
+  ): { buffer: Buffer; descriptors: Uint32Array; group: Uint32Array; count: number; malformed: number };
   /** Owns `fd` from then on, even if it throws. */
   new (
     fd: number,

@@ -1,8 +1,8 @@
 // The offload path of a UDP tunnel, for a device opened with `offload`:
-// super-packets cut into plain IP segments laid out for one UDP_SEGMENT send
+// super-packets cut into plain IP segments (natively) laid out for one UDP_SEGMENT send
 // each, and UDP_GRO datagrams split into packets and coalesced for the device.
 import { coalesce } from '../packet/gro';
-import { splitGso } from '../packet/gso';
+import { native } from '../internal/native';
 import { GsoType, VIRTIO_NET_HDR_SIZE, parseVirtioNetHeader } from '../packet/virtio-net';
 import type { TunDevice } from '../tun-device';
 
@@ -69,39 +69,11 @@ export class OffloadPath {
     this.maxPacket = device.maxPacketSize - VIRTIO_NET_HDR_SIZE;
   }
 
-  /** Cuts every packet read from the device into plain IP packets (splitGso), `header` bytes apart. */
+  /** Cuts every packet read from the device into plain IP packets (as splitGso does), `header` bytes apart. */
   segment(slab: Buffer, d: Uint32Array, count: number): Segmented {
-    const h = this.#header;
-    const parts: Buffer[][] = [];
-    let total = 0;
-    let n = 0;
-    let malformed = 0;
-    for (let i = 0; i < count; i++) {
-      const r = splitGso(slab.subarray(d[2 * i], d[2 * i] + d[2 * i + 1]));
-      if (!r.ok) {
-        malformed++;
-        continue;
-      }
-      parts.push(r.packets);
-      for (const p of r.packets) total += h + p.length;
-      n += r.packets.length;
-    }
-    const buffer = Buffer.allocUnsafe(Math.max(total, 1));
-    const descriptors = new Uint32Array(2 * n);
-    const group = new Uint32Array(n);
-    let at = 0;
-    let k = 0;
-    parts.forEach((packets, g) => {
-      for (const p of packets) {
-        at += h;
-        descriptors[2 * k] = at;
-        descriptors[2 * k + 1] = p.length;
-        at += p.copy(buffer, at);
-        group[k++] = g;
-      }
-    });
-    const headers = h > 0 ? Buffer.alloc(n * h) : null;
-    return { buffer, descriptors, count: n, headers, peer: new Uint16Array(n), group, malformed };
+    const s = native.UdpSocket.segment(slab, d, count, this.#header);
+    const headers = this.#header > 0 ? Buffer.alloc(s.count * this.#header) : null;
+    return { ...s, headers, peer: new Uint16Array(s.count) };
   }
 
   /**
