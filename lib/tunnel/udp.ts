@@ -4,7 +4,16 @@
 // No JS call and no object per packet; the hooks see whole batches.
 import { EAGAIN, EINVAL } from '../internal/errno';
 import { native, type NativeUdpSocket } from '../internal/native';
-import { TunError, errnoName, fromNative, invalidType, invalidValue, outOfRange, tunnelClosed } from '../internal/errors';
+import {
+  TunError,
+  errnoName,
+  fromNative,
+  invalidType,
+  isNativeErrnoError,
+  invalidValue,
+  outOfRange,
+  tunnelClosed,
+} from '../internal/errors';
 import { validateBytes, validateInteger } from '../internal/validators';
 import { TunDevice } from '../tun-device';
 import { findPeer, SOCKADDR_SIZE, validateUdpTunnelOptions, type ValidUdpTunnelOptions } from './udp-options';
@@ -87,15 +96,20 @@ export class UdpTunnel {
       : undefined;
     const created = options.fd === undefined ? openSocket(options) : adoptSocket(options.fd, options.family, !options.closeFd);
     this.port = created.port;
-    this.#socket = new native.UdpSocket(
-      created.fd,
-      offload ? MAX_UDP_PAYLOAD : options.header + device.maxPacketSize,
-      options.maxBatch,
-      options.header,
-      offload,
-      (batch, d, count, headers, addresses, segments) => this.#onDatagrams(batch, d, count, headers, addresses, segments),
-      (errno) => this.#count(this.#counters.errors, errnoName(errno), 1),
-    );
+    try {
+      this.#socket = new native.UdpSocket(
+        created.fd,
+        offload ? MAX_UDP_PAYLOAD : options.header + device.maxPacketSize,
+        options.maxBatch,
+        options.header,
+        offload,
+        (batch, d, count, headers, addresses, segments) => this.#onDatagrams(batch, d, count, headers, addresses, segments),
+        (errno) => this.#count(this.#counters.errors, errnoName(errno), 1),
+      );
+    } catch (error) {
+      const gro = isNativeErrnoError(error) && error.syscall === 'setsockopt(UDP_GRO)';
+      throw fromNative(error, gro ? { hint: 'UDP_GRO needs Linux 5.0: pass offload: false on an older kernel.' } : {});
+    }
     // One peer: a connected socket keeps its route (no lookup per datagram)
     // and the kernel turns away every other sender. An adopted socket stays as it was.
     try {
