@@ -1,6 +1,7 @@
 #include "udp_socket.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -36,6 +37,133 @@ socklen_t AddressLength(const uint8_t* address) {
   return family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
 }
 
+uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
+void Put16(uint8_t* p, uint32_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+
+// The one's-complement sum of big-endian 16-bit words, folded to 16 bits.
+uint32_t OnesSum(const uint8_t* data, size_t length, uint64_t sum = 0) {
+  size_t i = 0;
+  for (; i + 1 < length; i += 2) sum += Get16(data + i);
+  if (i < length) sum += static_cast<uint32_t>(data[i]) << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint32_t>(sum);
+}
+
+// A packet read with a virtio_net_hdr, as Segment() will cut it.
+struct Plan {
+  const uint8_t* ip;
+  uint32_t length;    // bytes of IP packet (by its own length field for a super-packet)
+  uint32_t headers;   // IP + TCP/UDP header bytes; 0: copied whole
+  uint32_t ipLength;  // IP header bytes
+  uint32_t mss;
+  uint32_t count;
+  uint8_t version;
+  bool tcp;
+  int checksumAt;  // NEEDS_CSUM on a single packet: where the checksum goes, else -1
+  uint32_t checksumStart;
+};
+
+constexpr uint8_t kTcp = 6;
+constexpr uint8_t kUdp = 17;
+
+// What Segment() makes of one packet (virtio_net_hdr first), or false for one
+// it cannot cut; the checks are those of lib/packet/gso.ts's splitGso.
+bool PlanPacket(const uint8_t* p, uint32_t n, Plan* plan) {
+  if (n < 10) return false;
+  const uint8_t gso = p[1] & 0x7f;
+  const uint32_t gsoSize = p[4] | (p[5] << 8);
+  const uint32_t csumStart = p[6] | (p[7] << 8);
+  const uint32_t csumOffset = p[8] | (p[9] << 8);
+  *plan = Plan{p + 10, n - 10, 0, 0, 0, 1, 0, false, -1, 0};
+  if (gso == 0) {
+    if ((p[0] & 1) == 0) return true;
+    if (csumStart + csumOffset + 2 > plan->length) return false;
+    plan->checksumAt = static_cast<int>(csumStart + csumOffset);
+    plan->checksumStart = csumStart;
+    return true;
+  }
+  if (gso != 1 && gso != 4 && gso != 5) return false;
+  const uint8_t* ip = plan->ip;
+  const uint32_t size = plan->length;
+  if (size < 1) return false;
+  uint8_t version = ip[0] >> 4;
+  uint32_t ipLength, total;
+  uint8_t protocol;
+  if (version == 4) {
+    if (size < 20) return false;
+    ipLength = (ip[0] & 0x0f) * 4;
+    total = Get16(ip + 2);
+    protocol = ip[9];
+    if (ipLength < 20 || ((ip[6] & 0x3f) | ip[7]) != 0) return false;
+  } else if (version == 6) {
+    if (size < 40) return false;
+    ipLength = 40;
+    total = 40 + Get16(ip + 4);
+    protocol = ip[6];
+  } else {
+    return false;
+  }
+  if (total > size || (protocol != kTcp && protocol != kUdp)) return false;
+  if ((gso != 5) != (protocol == kTcp)) return false;
+  if (gso != 5 && version != (gso == 1 ? 4 : 6)) return false;
+  uint32_t l4 = 8;
+  if (protocol == kTcp) {
+    if (ipLength + 20 > total) return false;
+    l4 = (ip[ipLength + 12] >> 4) * 4;
+    if (l4 < 20) return false;
+  }
+  if (ipLength + l4 > total || gsoSize == 0) return false;
+  const uint32_t payload = total - ipLength - l4;
+  plan->length = total;
+  plan->headers = ipLength + l4;
+  plan->ipLength = ipLength;
+  plan->mss = gsoSize;
+  plan->count = std::max<uint32_t>(1, (payload + gsoSize - 1) / gsoSize);
+  plan->version = version;
+  plan->tcp = protocol == kTcp;
+  return true;
+}
+
+// Writes segment i of a planned super-packet at `out`; returns its length.
+uint32_t WriteSegment(const Plan& p, uint32_t i, uint8_t* out) {
+  const uint32_t start = p.headers + i * p.mss;
+  const uint32_t length = std::min(p.mss, p.length - start);
+  const uint32_t size = p.headers + length;
+  std::memcpy(out, p.ip, p.headers);
+  std::memcpy(out + p.headers, p.ip + start, length);
+  const uint32_t t = p.ipLength;
+  if (p.version == 4) {
+    Put16(out + 2, size);
+    Put16(out + 4, Get16(p.ip + 4) + i);
+    Put16(out + 10, 0);
+    Put16(out + 10, ~OnesSum(out, t) & 0xffff);
+  } else {
+    Put16(out + 4, size - 40);
+  }
+  if (p.tcp) {
+    uint32_t seq = (static_cast<uint32_t>(Get16(p.ip + t + 4)) << 16 | Get16(p.ip + t + 6)) + i * p.mss;
+    Put16(out + t + 4, seq >> 16);
+    Put16(out + t + 6, seq & 0xffff);
+    uint8_t flags = p.ip[t + 13];
+    if (i != p.count - 1) flags &= ~0x09;  // FIN, PSH: on the last segment only
+    if (i != 0) flags &= ~0x80;            // CWR: on the first only
+    out[t + 13] = flags;
+  } else {
+    Put16(out + t + 4, size - t);
+  }
+  const uint32_t at = t + (p.tcp ? 16 : 6);
+  Put16(out + at, 0);
+  uint64_t pseudo = p.version == 4 ? OnesSum(out + 12, 8) : OnesSum(out + 8, 32);
+  pseudo += (p.tcp ? kTcp : kUdp) + (size - t);
+  uint32_t check = ~OnesSum(out + t, size - t, pseudo) & 0xffff;
+  if (check == 0 && !p.tcp) check = 0xffff;  // a zero UDP checksum means none
+  Put16(out + at, check);
+  return size;
+}
+
 }  // namespace
 
 Napi::Function UdpSocket::Init(Napi::Env env) {
@@ -46,6 +174,8 @@ Napi::Function UdpSocket::Init(Napi::Env env) {
       InstanceAccessor<&UdpSocket::GetLocalPort>("localPort"),
       InstanceAccessor<&UdpSocket::GetTruncated>("truncated"),
       StaticMethod<&UdpSocket::Open>("open"),
+      StaticMethod<&UdpSocket::Inspect>("inspect"),
+      StaticMethod<&UdpSocket::Segment>("segment"),
   };
   AddCommonMethods(methods);
   return DefineClass(env, "UdpSocket", methods);
@@ -92,6 +222,99 @@ Napi::Value UdpSocket::Open(const Napi::CallbackInfo& info) {
   Napi::Object result = Napi::Object::New(env);
   result.Set("fd", fd);
   result.Set("port", ntohs(family == AF_INET ? name4->sin_port : name.sin6_port));
+  return result;
+}
+
+// inspect(fd, dup) -> { type, domain, port, fd }: what a socket the user
+// already has is, and (dup) a close-on-exec duplicate for a UdpSocket to own.
+Napi::Value UdpSocket::Inspect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  bool dup = info[1].As<Napi::Boolean>().Value();
+  int type = 0;
+  int domain = 0;
+  socklen_t size = sizeof(int);
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &size) < 0) throw ErrnoError(env, errno, "getsockopt(SO_TYPE)");
+  size = sizeof(int);
+  if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &size) < 0)
+    throw ErrnoError(env, errno, "getsockopt(SO_DOMAIN)");
+  sockaddr_in6 name;
+  std::memset(&name, 0, sizeof(name));
+  socklen_t length = sizeof(name);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&name), &length) < 0) throw ErrnoError(env, errno, "getsockname");
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("type", type);
+  result.Set("domain", domain == AF_INET ? 4 : domain == AF_INET6 ? 6 : 0);
+  result.Set("port", ntohs(name.sin6_port));  // sin_port sits at the same offset
+  result.Set("fd", fd);
+  if (dup) {
+    int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) throw ErrnoError(env, errno, "fcntl(F_DUPFD_CLOEXEC)");
+    result.Set("fd", copy);
+  }
+  return result;
+}
+
+// segment(slab, descriptors, count, gap) -> { buffer, descriptors, group, count, malformed }
+// Cuts each packet read from an offload device into plain IP packets with
+// complete headers and checksums, `gap` free bytes before each (a tunnel header's room).
+Napi::Value UdpSocket::Segment(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto slab = info[0].As<Napi::Uint8Array>();
+  auto in = info[1].As<Napi::Uint32Array>();
+  uint32_t count = std::min<uint32_t>(info[2].As<Napi::Number>().Uint32Value(), in.ElementLength() / 2);
+  uint32_t gap = info[3].As<Napi::Number>().Uint32Value();
+  std::vector<Plan> plans;
+  plans.reserve(count);
+  size_t total = 0;
+  uint32_t segments = 0;
+  uint32_t malformed = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    Plan plan;
+    if (static_cast<size_t>(in[2 * i]) + in[2 * i + 1] > slab.ByteLength() ||
+        !PlanPacket(slab.Data() + in[2 * i], in[2 * i + 1], &plan)) {
+      malformed++;
+      continue;
+    }
+    uint32_t payload = plan.headers == 0 ? plan.length : plan.length - plan.headers;
+    total += static_cast<size_t>(plan.count) * (gap + plan.headers) + payload;
+    segments += plan.count;
+    plans.push_back(plan);
+  }
+  Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(env, std::max<size_t>(total, 1));
+  Napi::Uint32Array descriptors = Napi::Uint32Array::New(env, 2 * segments);
+  Napi::Uint32Array group = Napi::Uint32Array::New(env, segments);
+  uint8_t* out = buffer.Data();
+  size_t at = 0;
+  uint32_t k = 0;
+  for (uint32_t g = 0; g < plans.size(); g++) {
+    const Plan& p = plans[g];
+    for (uint32_t i = 0; i < p.count; i++) {
+      std::memset(out + at, 0, gap);
+      at += gap;
+      uint32_t length = p.length;
+      if (p.headers != 0) {
+        length = WriteSegment(p, i, out + at);
+      } else {
+        std::memcpy(out + at, p.ip, p.length);
+        if (p.checksumAt >= 0) {
+          // The field holds the pseudo-header sum: summing from csumStart completes it.
+          uint32_t sum = OnesSum(out + at + p.checksumStart, p.length - p.checksumStart);
+          Put16(out + at + p.checksumAt, ~sum & 0xffff);
+        }
+      }
+      descriptors[2 * k] = static_cast<uint32_t>(at);
+      descriptors[2 * k + 1] = length;
+      group[k++] = g;
+      at += length;
+    }
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("buffer", buffer);
+  result.Set("descriptors", descriptors);
+  result.Set("group", group);
+  result.Set("count", k);
+  result.Set("malformed", malformed);
   return result;
 }
 
@@ -169,7 +392,7 @@ int UdpSocket::ReceiveBatch(Napi::Env env) {
   }
   int got;
   do {
-    got = ::recvmmsg(fd, messages_.data(), maxBatch_, 0, nullptr);
+    got = ::recvmmsg(fd, messages_.data(), maxBatch_, MSG_DONTWAIT, nullptr);
   } while (got < 0 && errno == EINTR);
   if (got < 0) {
     int err = errno;
@@ -212,7 +435,7 @@ int UdpSocket::ReceiveBatch(Napi::Env env) {
       if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
         int size = 0;
         std::memcpy(&size, CMSG_DATA(c), sizeof(size));
-        if (static_cast<size_t>(size) < length) segments[count] = static_cast<uint32_t>(size);
+        if (size > 0 && static_cast<size_t>(size) < messages_[i].msg_len) segments[count] = static_cast<uint32_t>(size);
       }
     }
     offset += SlabPlace(length);
@@ -228,7 +451,8 @@ int UdpSocket::ReceiveBatch(Napi::Env env) {
 //   buffer, descriptors: the payloads, [offset, length] pairs (JS checked them)
 //   headers: headerLength bytes per datagram, from datagram `start` on, or null
 //   peers: 28-byte sockaddrs; peerIndex: a Uint16Array per datagram, or null (all peers[0])
-//   segmentSize: > 0: each payload goes as one UDP_SEGMENT send, cut by the kernel
+//   segmentSize: > 0: each datagram (header included) goes as one UDP_SEGMENT send, cut by
+//   the kernel into datagrams of that size; or a Uint16Array of one size per datagram
 Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   lastError_ = 0;
@@ -245,7 +469,10 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
   uint8_t* peers = peerTable.Data();
   size_t peerCount = peerTable.ByteLength() / kAddressSize;
   uint16_t* peerIndex = info[6].IsNull() ? nullptr : info[6].As<Napi::Uint16Array>().Data();
-  uint16_t segmentSize = static_cast<uint16_t>(info[7].As<Napi::Number>().Uint32Value());
+  // One segment size for all, or a Uint16Array of one per datagram (0: not cut).
+  uint16_t segmentSize = info[7].IsNumber() ? static_cast<uint16_t>(info[7].As<Napi::Number>().Uint32Value()) : 0;
+  uint16_t* segmentSizes = info[7].IsTypedArray() ? info[7].As<Napi::Uint16Array>().Data() : nullptr;
+  size_t segmentRoom = segmentSizes == nullptr ? count : info[7].As<Napi::Uint16Array>().ElementLength();
   // Hooks in JS may have written anything into these arrays (or detached
   // them): nothing outside them is read, whatever they hold.
   size_t headerRoom =
@@ -253,7 +480,7 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
   size_t indexRoom = peerIndex == nullptr ? count : info[6].As<Napi::Uint16Array>().ElementLength();
   if (start > descriptors.ElementLength() / 2) start = static_cast<uint32_t>(descriptors.ElementLength() / 2);
   count = std::min<uint32_t>(count, static_cast<uint32_t>(descriptors.ElementLength() / 2) - start);
-  std::vector<uint8_t> control(segmentSize > 0 ? kSendChunk * kControlSize : 0);
+  std::vector<uint8_t> control(segmentSize > 0 || segmentSizes != nullptr ? kSendChunk * kControlSize : 0);
   uint32_t done = 0;
   while (done < count) {
     uint32_t n = std::min(count - done, kSendChunk);
@@ -262,7 +489,8 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
       uint32_t i = start + done + k;
       uint16_t p = peerIndex == nullptr ? 0 : peerIndex[i - start];
       bool fits = static_cast<size_t>(descriptors[2 * i]) + descriptors[2 * i + 1] <= buffer.ByteLength() &&
-                  p < peerCount && i - start < indexRoom && (headerLength_ == 0 || i - start < headerRoom);
+                  p < peerCount && i - start < indexRoom && (headers == nullptr || i - start < headerRoom) &&
+                  i - start < segmentRoom;
       if (!fits) break;
       mmsghdr& m = messages_[k];
       std::memset(&m, 0, sizeof(m));
@@ -277,14 +505,16 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
         m.msg_hdr.msg_name = peer;
         m.msg_hdr.msg_namelen = AddressLength(peer);
       }
-      if (segmentSize > 0 && descriptors[2 * i + 1] > segmentSize) {
+      uint16_t size = segmentSizes == nullptr ? segmentSize : segmentSizes[i - start];
+      size_t datagram = descriptors[2 * i + 1] + (headers == nullptr ? 0 : headerLength_);
+      if (size > 0 && datagram > size) {
         m.msg_hdr.msg_control = control.data() + k * kControlSize;
         m.msg_hdr.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
         cmsghdr* c = CMSG_FIRSTHDR(&m.msg_hdr);
         c->cmsg_level = SOL_UDP;
         c->cmsg_type = UDP_SEGMENT;
         c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-        std::memcpy(CMSG_DATA(c), &segmentSize, sizeof(segmentSize));
+        std::memcpy(CMSG_DATA(c), &size, sizeof(size));
       }
     }
     if (k == 0) {
@@ -294,7 +524,7 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
     n = k;
     int sent;
     do {
-      sent = ::sendmmsg(io_.fd(), messages_.data(), n, 0);
+      sent = ::sendmmsg(io_.fd(), messages_.data(), n, MSG_DONTWAIT);
     } while (sent < 0 && errno == EINTR);
     if (sent < 0) {
       lastError_ = errno;

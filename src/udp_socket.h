@@ -5,6 +5,12 @@
 //
 //   UdpSocket.open(family, address, port, receiveBuffer, sendBuffer) -> { fd, port }
 //                          a socket made and bound here (0 buffers: the default)
+//   UdpSocket.inspect(fd, dup) -> { type, domain, port, fd }
+//                          a socket the user has: SO_TYPE, 4/6/0, bound port;
+//                          fd: a close-on-exec dup of it when `dup`
+//   UdpSocket.segment(slab, descriptors, count, gap) -> { buffer, descriptors, group, count, malformed }
+//                          packets read from an offload device cut into plain
+//                          IP packets (see lib/packet/gso.ts), gap bytes before each
 //   new UdpSocket(fd, maxDatagram, maxBatch, headerLength, gro, onData, onError)
 //                          owns fd from its first line; headerLength bytes
 //                          lead every datagram both ways (sent from `headers`,
@@ -17,7 +23,7 @@
 //   onError(errno, syscall)    a receive error; the socket goes on
 //   connect(peer)              one peer only from here on: the kernel keeps its
 //                              route (no lookup per datagram) and filters senders
-//   sendBatch(buffer, descriptors, start, count, headers, peers, peerIndex, segmentSize)
+//   sendBatch(buffer, descriptors, start, count, headers, peers, peerIndex, segmentSizes)
 //       -> datagrams handled; fewer than count: `lastError` says why (EAGAIN: the
 //       socket buffer is full). Nothing is queued here: what was not sent is the
 //       caller's to count as dropped, as the kernel would drop it.
@@ -42,6 +48,8 @@ class UdpSocket : public PolledHandle<UdpSocket> {
   static Napi::Function Init(Napi::Env env);
   explicit UdpSocket(const Napi::CallbackInfo& info);
   static Napi::Value Open(const Napi::CallbackInfo& info);
+  static Napi::Value Inspect(const Napi::CallbackInfo& info);
+  static Napi::Value Segment(const Napi::CallbackInfo& info);
 
   // PolledHandle's hooks.
   void OnEvents(int status, int events);

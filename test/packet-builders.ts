@@ -168,3 +168,15 @@ export function pattern(length: number, seed = 1): Buffer {
   }
   return b;
 }
+
+/** `packets` back to back in one buffer, with the [offset, length] pairs a batch has. */
+export function asBatch(packets: Buffer[]): { slab: Buffer; descriptors: Uint32Array } {
+  const descriptors = new Uint32Array(2 * packets.length);
+  let at = 0;
+  packets.forEach((p, i) => {
+    descriptors[2 * i] = at;
+    descriptors[2 * i + 1] = p.length;
+    at += p.length;
+  });
+  return { slab: Buffer.concat(packets), descriptors };
+}

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { TunDevice } from '../lib';
 import { echoReply, ipPacketLength, packPackets, splitIpStream, tcpPacket, udpPacket, type Framing } from '../lib/packet';
 import { bringUp, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
+import { asBatch } from './packet-builders';
 
 function udp4(n: number): Buffer {
   return udpPacket({
@@ -29,15 +30,8 @@ function ipv6(payload: number): Buffer {
 
 /** Packs `packets` into one stream in `framing`. */
 function pack(packets: Buffer[], framing: Framing): Buffer {
-  const buffer = Buffer.concat(packets);
-  const d = new Uint32Array(2 * packets.length);
-  let at = 0;
-  packets.forEach((p, i) => {
-    d[2 * i] = at;
-    d[2 * i + 1] = p.length;
-    at += p.length;
-  });
-  return packPackets(buffer, d, packets.length, undefined, { framing });
+  const { slab, descriptors } = asBatch(packets);
+  return packPackets(slab, descriptors, packets.length, undefined, { framing });
 }
 
 /** Feeds `stream` cut at `cut` as two chunks with resync on, carrying the rest the way tunnel() does. */

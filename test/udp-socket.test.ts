@@ -8,9 +8,11 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { TunDevice, udpTunnel } from '../lib';
+import test from 'node:test';
+import { GsoType, TunDevice, splitGso, udpTunnel } from '../lib';
 import { native, type NativeUdpSocket } from '../lib/internal/native';
 import { openFdCount, privilegedTest } from './helpers';
+import { asBatch, asSuperPacket, checksumsValid, pattern, tcpPacket, udpPacket } from './packet-builders';
 
 interface Received {
   payloads: Buffer[];
@@ -232,5 +234,35 @@ privilegedTest('udpTunnel checks its arguments before opening anything', async (
     assert.equal(openFdCount(), fds, 'the socket opened is closed again');
   } finally {
     await dev.close();
+  }
+});
+
+test('segment() cuts super-packets exactly as splitGso does, with room for a header before each', () => {
+  const options = Buffer.from([1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]); // NOP NOP timestamps
+  const inputs = [
+    asSuperPacket(tcpPacket({ payload: pattern(9000, 3), flags: 0x18 | 0x01 | 0x80, options }), GsoType.TCPV4, 1448),
+    asSuperPacket(tcpPacket({ version: 6, payload: pattern(4001, 5), seq: 0xfffff000 }), GsoType.TCPV6, 1000),
+    asSuperPacket(udpPacket(4, pattern(3000, 7)), GsoType.UDP_L4, 1200),
+    asSuperPacket(udpPacket(6, pattern(2400, 9)), GsoType.UDP_L4, 1200),
+    asSuperPacket(tcpPacket({ payload: pattern(500, 11) }), GsoType.NONE, 0),
+    Buffer.concat([Buffer.alloc(10), udpPacket(4, pattern(77, 13))]),
+    Buffer.concat([Buffer.from([0, 1]), Buffer.alloc(8), udpPacket(4, pattern(50, 1))]), // TCPV4 on UDP: malformed
+    Buffer.alloc(4), // shorter than a header: malformed
+  ];
+  const { slab, descriptors: d } = asBatch(inputs);
+  const gap = 16;
+  const out = native.UdpSocket.segment(slab, d, inputs.length, gap);
+  const expected = inputs.flatMap((p, g) => {
+    const r = splitGso(p);
+    return r.ok ? r.packets.map((packet) => ({ packet, g })) : [];
+  });
+  assert.equal(out.malformed, 2);
+  assert.equal(out.count, expected.length);
+  for (let i = 0; i < out.count; i++) {
+    const start = out.descriptors[2 * i];
+    assert.deepEqual(out.buffer.subarray(start, start + out.descriptors[2 * i + 1]), expected[i].packet, `segment ${i}`);
+    assert.deepEqual(out.buffer.subarray(start - gap, start), Buffer.alloc(gap));
+    assert.equal(out.group[i], expected[i].g);
+    assert.ok(checksumsValid(expected[i].packet));
   }
 });

@@ -5,7 +5,11 @@ import assert from 'node:assert/strict';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
-import { udpTunnel, type UdpBatch, type UdpTunnel, type UdpTunnelOptions } from '../lib';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { TunDevice, udpTunnel, type UdpBatch, type UdpTunnel, type UdpTunnelOptions } from '../lib';
+import { native } from '../lib/internal/native';
 import { openFdCount, privilegedTest, run } from './helpers';
 import { netnsPair, tcpTransfer, type NetnsPair } from './netns-pair';
 
@@ -316,12 +320,12 @@ privilegedTest('a port already taken fails with a TunError: EADDRINUSE, syscall 
   }
 });
 
-privilegedTest('two offload devices joined by UDP tunnels carry 4 MB of TCP byte-exact, super-packets as read', async () => {
+privilegedTest('offload: false carries 4 MB of TCP byte-exact between offload devices, super-packets as read', async () => {
   const pair = await netnsPair({ offload: true }, { offload: true });
   const [portA, portB] = [nextPort++, nextPort++];
   const end = (port: number) => ({ address: '127.0.0.1', port });
-  const ta = udpTunnel(pair.a, { bind: end(portA), peer: end(portB) });
-  const tb = udpTunnel(pair.b, { bind: end(portB), peer: end(portA) });
+  const ta = udpTunnel(pair.a, { bind: end(portA), peer: end(portB), offload: false });
+  const tb = udpTunnel(pair.b, { bind: end(portB), peer: end(portA), offload: false });
   try {
     const r = await tcpTransfer(pair, 4 << 20);
     assert.equal(r.receivedHash, r.sentHash);
@@ -329,6 +333,7 @@ privilegedTest('two offload devices joined by UDP tunnels carry 4 MB of TCP byte
       ta.counters.bytesOut / ta.counters.packetsOut > 1500,
       `super-packets went as they were: ${JSON.stringify(ta.counters)}`,
     );
+    assert.equal(ta.counters.gsoSends + tb.counters.groReceives, 0);
   } finally {
     await Promise.all([ta.close(), tb.close()]);
     await pair.close();
@@ -350,4 +355,168 @@ privilegedTest('a peer that goes away and comes back: its port unreachables are 
   } finally {
     await t.close();
   }
+});
+
+/** Two offload devices in two namespaces joined by tunnels with `extra`; `body` runs, then all is closed. */
+async function offloadTunnels(extra: Partial<UdpTunnelOptions>, body: (t: Tunnels) => Promise<void>): Promise<void> {
+  const pair = await netnsPair({ offload: true }, { offload: true });
+  const [portA, portB] = [nextPort++, nextPort++];
+  const end = (port: number) => ({ address: '127.0.0.1', port });
+  const t: Tunnels = {
+    pair,
+    ta: udpTunnel(pair.a, { bind: end(portA), peer: end(portB), ...extra }),
+    tb: udpTunnel(pair.b, { bind: end(portB), peer: end(portA), ...extra }),
+    close: async () => {
+      await Promise.all([t.ta.close(), t.tb.close()]);
+      await pair.close();
+    },
+  };
+  try {
+    await body(t);
+  } finally {
+    await t.close();
+  }
+}
+
+privilegedTest('offload devices: 8 MB of TCP byte-exact, super-packets out as UDP_SEGMENT sends, in by UDP_GRO', async () => {
+  await offloadTunnels({}, async (t) => {
+    const r = await tcpTransfer(t.pair, 8 << 20);
+    assert.equal(r.receivedHash, r.sentHash);
+    const a = t.ta.counters;
+    const b = t.tb.counters;
+    const all = JSON.stringify({ a, b });
+    assert.ok(a.gsoSends > 0, `segments of a super-packet left in one sendmsg: ${all}`);
+    assert.ok(b.groReceives > 0, `datagrams came in coalesced: ${all}`);
+    assert.ok(b.superPacketsIn > 0 && b.superPacketsIn < b.packetsIn / 4, `the device got few large writes: ${all}`);
+    assert.ok(a.bytesOut / a.packetsOut <= 1500, `plain MTU-sized packets on the wire: ${all}`);
+  });
+});
+
+privilegedTest('offload devices with a header and AES hooks: the hooks see each segment, TCP arrives byte-exact', async () => {
+  const key = randomBytes(32);
+  let largest = 0;
+  const encrypt = aesHook(key, false);
+  await offloadTunnels(
+    {
+      header: 16,
+      onOutgoing: (batch) => {
+        for (let i = 0; i < batch.count; i++) largest = Math.max(largest, batch.descriptors[2 * i + 1]);
+        encrypt(batch);
+      },
+      onIncoming: aesHook(key, true),
+    },
+    async (t) => {
+      const r = await tcpTransfer(t.pair, 4 << 20);
+      assert.equal(r.receivedHash, r.sentHash);
+      const all = JSON.stringify({ a: t.ta.counters, b: t.tb.counters });
+      assert.ok(largest > 1000 && largest <= 1500, `the hook saw segments, not super-packets (largest ${largest})`);
+      assert.ok(t.ta.counters.gsoSends > 0 && t.tb.counters.groReceives > 0, all);
+    },
+  );
+});
+
+privilegedTest('send() carries a control datagram; the incoming hook consumes it, counted apart from drops', async () => {
+  const control = Buffer.from('\x01handshake initiation');
+  const got: Buffer[] = [];
+  const t = await tunnels(
+    {},
+    {
+      onIncoming: (batch) => {
+        const { buffer, descriptors: d } = batch;
+        for (let i = 0; i < batch.count; i++) {
+          if (buffer[d[2 * i]] >> 4 === 0) {
+            got.push(Buffer.from(buffer.subarray(d[2 * i], d[2 * i] + d[2 * i + 1])));
+            batch.consume(i);
+          }
+        }
+      },
+    },
+  );
+  try {
+    assert.equal(t.ta.send(control), true);
+    assert.equal(t.ta.send(new Uint8Array([1, 2, 3]), 0), true);
+    assert.equal(await ping(t.pair.nsA, t.pair.addressB, 2), 0, 'device packets pass the hook untouched');
+    assert.deepEqual(got, [control, Buffer.from([1, 2, 3])]);
+    assert.equal(t.ta.counters.controlOut, 2);
+    assert.equal(t.tb.counters.consumed, 2);
+    assert.deepEqual(t.tb.counters.dropped, {});
+    assert.throws(() => t.ta.send('x' as never), { code: 'ERR_INVALID_ARG_TYPE' });
+    assert.throws(() => t.ta.send(control, 1), { code: 'ERR_OUT_OF_RANGE' });
+    assert.throws(() => t.ta.send(Buffer.alloc(65508)), { code: 'ERR_OUT_OF_RANGE' });
+    await t.ta.close();
+    assert.throws(() => t.ta.send(control), { code: 'ERR_TUNNEL_CLOSED' });
+  } finally {
+    await t.close();
+  }
+});
+
+privilegedTest('fd: a bound UDP socket of the caller carries the tunnel and stays open after close unless closeFd', async () => {
+  const pair = await netnsPair({}, {});
+  const a = native.UdpSocket.open(4, '127.0.0.1', 0, 0, 0);
+  const b = native.UdpSocket.open(4, '127.0.0.1', 0, 0, 0);
+  const fds = openFdCount();
+  try {
+    const ta = udpTunnel(pair.a, { fd: a.fd, peer: { address: '127.0.0.1', port: b.port } });
+    const tb = udpTunnel(pair.b, { fd: b.fd, closeFd: true, peer: { address: '127.0.0.1', port: a.port } });
+    assert.equal(ta.port, a.port);
+    assert.equal(await ping(pair.nsA, pair.addressB), 0);
+    await Promise.all([ta.close(), tb.close()]);
+    assert.equal(native.UdpSocket.inspect(a.fd, false).port, a.port, 'the adopted fd is still open');
+    assert.throws(() => fs.fstatSync(b.fd), { code: 'EBADF' }, 'closeFd closed it');
+    assert.equal(openFdCount(), fds - 1);
+  } finally {
+    fs.closeSync(a.fd);
+    await pair.close();
+  }
+});
+
+privilegedTest(
+  'fd: what is not a bound UDP socket of the peers family is refused with EINVAL or ENOTSOCK and a hint',
+  async () => {
+    const dev = await TunDevice.open();
+    const peer = { address: '127.0.0.1', port: 9 };
+    const file = fs.openSync('/dev/null', 'r');
+    const server = net.createServer().listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const v6 = native.UdpSocket.open(6, '::1', 0, 0, 0);
+    const fds = openFdCount();
+    try {
+      assert.throws(() => udpTunnel(dev, { fd: file, peer }), { name: 'TunError', code: 'ENOTSOCK', hint: /UDP/ });
+      const tcp = (server as unknown as { _handle: { fd: number } })._handle.fd;
+      assert.throws(() => udpTunnel(dev, { fd: tcp, peer }), { code: 'EINVAL', hint: /SOCK_DGRAM/ });
+      assert.throws(() => udpTunnel(dev, { fd: v6.fd, peer }), { code: 'EINVAL', hint: /IPv4/ });
+      assert.throws(() => udpTunnel(dev, { fd: 1.5, peer }), { code: 'ERR_INVALID_ARG_TYPE' });
+      assert.throws(() => udpTunnel(dev, { fd: v6.fd, peer, bind: {} }), { code: 'ERR_INVALID_ARG_VALUE' });
+      assert.throws(() => udpTunnel(dev, { peer, offload: true }), { code: 'ERR_INVALID_ARG_VALUE' });
+      assert.equal(openFdCount(), fds);
+    } finally {
+      fs.closeSync(file);
+      fs.closeSync(v6.fd);
+      server.close();
+      await dev.close();
+    }
+  },
+);
+
+// A child with a device and a tunnel, and a timer that does not hold the loop:
+// it fires only if the tunnel does.
+const CHILD = `
+const { TunDevice, udpTunnel } = require(process.argv[1]);
+(async () => {
+  const dev = await TunDevice.open();
+  const t = udpTunnel(dev, { bind: { address: '127.0.0.1' }, peer: { address: '127.0.0.1', port: 9 } });
+  if (process.argv[2] === 'unref') t.unref(); else t.unref().ref();
+  setTimeout(() => { console.log('held'); void t.close(); void dev.close(); }, 200).unref();
+  process.on('exit', () => console.log('exit'));
+})();
+`;
+
+privilegedTest('unref() lets the process exit with the tunnel open; ref() holds it again', async () => {
+  const lib = path.join(__dirname, '..', 'lib');
+  const unref = await run(process.execPath, ['-e', CHILD, lib, 'unref']);
+  assert.equal(unref.code, 0, unref.stderr);
+  assert.equal(unref.stdout.trim(), 'exit');
+  const ref = await run(process.execPath, ['-e', CHILD, lib, 'ref']);
+  assert.equal(ref.code, 0, ref.stderr);
+  assert.equal(ref.stdout.trim(), 'held\nexit');
 });

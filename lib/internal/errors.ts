@@ -250,10 +250,15 @@ export type StateErrorCode =
   | 'ERR_PACKET_DETACHED'
   | 'ERR_READ_SIDE_TAKEN'
   | 'ERR_STREAM_DESTROYED'
-  | 'ERR_STREAM_WRITE_AFTER_END';
+  | 'ERR_STREAM_WRITE_AFTER_END'
+  | 'ERR_TUNNEL_CLOSED';
 
 export function deviceClosed(what: string, device: string): StateError {
   return new StateError('ERR_DEVICE_CLOSED', `Cannot use ${what}: device '${device}' is closed`);
+}
+
+export function tunnelClosed(what: string): StateError {
+  return new StateError('ERR_TUNNEL_CLOSED', `Cannot use ${what}: the tunnel is closed`);
 }
 
 export function netlinkClosed(): StateError {

@@ -118,7 +118,7 @@ export interface NativeUdpSocket {
     headers: Uint8Array | null,
     peers: Uint8Array,
     peerIndex: Uint16Array | null,
-    segmentSize: number,
+    segmentSize: number | Uint16Array,
   ): number;
   /** One peer (a 28-byte sockaddr) from now on: sends ignore `peers`, and only it is heard. Throws. */
   connect(peer: Uint8Array): void;
@@ -130,6 +130,18 @@ export interface NativeUdpSocket {
 export interface NativeUdpSocketConstructor {
   /** socket() + bind(); the fd is the caller's until a UdpSocket takes it. */
   open(family: 4 | 6, address: string, port: number, receiveBuffer: number, sendBuffer: number): { fd: number; port: number };
+  /** SO_TYPE, the family (0: neither) and bound port of a socket; `fd`: a CLOEXEC dup of it when `dup`. Throws. */
+  inspect(fd: number, dup: boolean): { type: number; domain: 0 | 4 | 6; port: number; fd: number };
+  /**
+   * Packets read from an offload device (virtio_net_hdr first) cut into plain IP packets, as
+   * splitGso() does, `gap` zeroed bytes before each; group[i]: the packet segment i came from.
+   */
+  segment(
+    slab: Uint8Array,
+    descriptors: Uint32Array,
+    count: number,
+    gap: number,
+  ): { buffer: Buffer; descriptors: Uint32Array; group: Uint32Array; count: number; malformed: number };
   /** Owns `fd` from then on, even if it throws. */
   new (
     fd: number,

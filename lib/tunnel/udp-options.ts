@@ -25,6 +25,11 @@ export interface UdpBatch {
   headers: Buffer | null;
   /** Outgoing: the index in `peers` each packet goes to (0 for all to start with); incoming: where each came from. */
   peer: Uint16Array;
+  /**
+   * Marks packet i as handled by the hook (a handshake, a keepalive): it goes
+   * no further and counts as `consumed`, not as dropped.
+   */
+  consume(index: number): void;
 }
 
 /** The hook called once per batch, before it is sent (outgoing) or written to the device (incoming). */
@@ -34,6 +39,22 @@ export type UdpBatchHook = (batch: UdpBatch) => void;
 export interface UdpTunnelOptions {
   /** The local end. Default: address 0.0.0.0 (:: when the first peer is IPv6), port 0 (the kernel picks). */
   bind?: { address?: string; port?: number };
+  /**
+   * A bound UDP socket of yours (SOCK_DGRAM, the peers' family) to use
+   * instead of opening one: the tunnel works on a duplicate, so your fd stays
+   * open after close() unless `closeFd`. Not with `bind` or the buffer sizes.
+   */
+  fd?: number;
+  /** With `fd`: close it too when the tunnel closes. Default false. */
+  closeFd?: boolean;
+  /**
+   * For a device opened with `offload`: send plain IP packets, each
+   * super-packet cut into segments and sent as one UDP_SEGMENT sendmsg;
+   * receive with UDP_GRO and coalesce for the device. The hooks see the
+   * segments. Default true on such a device; false sends packets as read,
+   * virtio_net_hdr included (the peer's device must then match).
+   */
+  offload?: boolean;
   /** The one peer; or `peers`. */
   peer?: UdpPeer;
   /** Several peers: a hook picks each packet's (batch.peer[i]). Datagrams from anyone else are dropped. */
@@ -67,6 +88,9 @@ export interface ValidUdpTunnelOptions {
   receiveBufferSize: number;
   sendBufferSize: number;
   closeDevice: boolean;
+  fd: number | undefined;
+  closeFd: boolean;
+  offload: boolean | undefined;
 }
 
 /** A sockaddr_in or sockaddr_in6 takes this many bytes in the peer table. */
@@ -111,6 +135,12 @@ export function validateUdpTunnelOptions(value: unknown): ValidUdpTunnelOptions 
       throw invalidValue(`${where}.address`, peer.address, 'must be of the same family as the first peer');
     encodePeer(peers, i, ip.family, ip.bytes, port);
   });
+  const fd = options.fd === undefined ? undefined : validateInteger(options.fd, 'options.fd', 0, 0x7fffffff);
+  if (fd !== undefined) {
+    for (const key of ['bind', 'receiveBufferSize', 'sendBufferSize'] as const) {
+      if (options[key] !== undefined) throw invalidValue(`options.${key}`, options[key], 'cannot be set with `options.fd`');
+    }
+  }
   const bind = options.bind === undefined ? {} : validateObject(options.bind, 'options.bind');
   const bindAddress = bind.address === undefined ? (family === 6 ? '::' : '0.0.0.0') : bind.address;
   if (parseIp(bindAddress, 'options.bind.address').family !== family) {
@@ -129,6 +159,9 @@ export function validateUdpTunnelOptions(value: unknown): ValidUdpTunnelOptions 
     receiveBufferSize: optionalInteger(options.receiveBufferSize, 'options.receiveBufferSize', 0, 0, 0x7fffffff),
     sendBufferSize: optionalInteger(options.sendBufferSize, 'options.sendBufferSize', 0, 0, 0x7fffffff),
     closeDevice: validateBoolean(options.closeDevice, 'options.closeDevice', false),
+    fd,
+    closeFd: validateBoolean(options.closeFd, 'options.closeFd', false),
+    offload: options.offload === undefined ? undefined : validateBoolean(options.offload, 'options.offload'),
   };
 }
 

@@ -2,14 +2,25 @@
 // both directions: the device's readBatches() → the outgoing hook → one
 // sendmmsg; one recvmmsg → the incoming hook → the device's writePackets().
 // No JS call and no object per packet; the hooks see whole batches.
-import { EAGAIN } from '../internal/errno';
+import { EAGAIN, EINVAL } from '../internal/errno';
 import { native, type NativeUdpSocket } from '../internal/native';
-import { errnoName, fromNative, invalidType } from '../internal/errors';
+import {
+  TunError,
+  errnoName,
+  fromNative,
+  invalidType,
+  isNativeErrnoError,
+  invalidValue,
+  outOfRange,
+  tunnelClosed,
+} from '../internal/errors';
+import { validateBytes, validateInteger } from '../internal/validators';
 import { TunDevice } from '../tun-device';
 import { findPeer, SOCKADDR_SIZE, validateUdpTunnelOptions, type ValidUdpTunnelOptions } from './udp-options';
+import { OffloadPath } from './udp-offload';
 
 export type { UdpBatch, UdpBatchHook, UdpPeer, UdpTunnelOptions } from './udp-options';
-import type { UdpTunnelOptions } from './udp-options';
+import type { UdpBatch, UdpTunnelOptions } from './udp-options';
 
 /** What a tunnel has carried and dropped so far. */
 export interface UdpTunnelCounters {
@@ -24,12 +35,25 @@ export interface UdpTunnelCounters {
    * (the send buffer was full: EAGAIN), 'device-full', 'unknown-peer',
    * 'short' (no payload after the header), 'too-big', 'truncated' (a
    * datagram larger than the device's packets), 'invalid' (a hook
-   * pointed outside the buffer or at no peer), or
+   * pointed outside the buffer or at no peer), 'malformed' (a packet from
+   * an offload device that could not be cut into segments), or
    * the errno name a send failed with ('EMSGSIZE').
    */
   dropped: Record<string, number>;
   /** Receive errors by errno name; the socket goes on after each. */
   errors: Record<string, number>;
+  /** Datagrams a hook took for itself with `consume(i)` (handshakes, keepalives). */
+  consumed: number;
+  /** Datagrams sent with send(). */
+  controlOut: number;
+  /**
+   * Offload path: sendmsgs that carried several segments (UDP_SEGMENT),
+   * datagrams received holding several (UDP_GRO), and super-packets
+   * coalesced from several packets written to the device.
+   */
+  gsoSends: number;
+  groReceives: number;
+  superPacketsIn: number;
 }
 
 /** A device joined to a UDP socket; made by {@link udpTunnel}. */
@@ -39,7 +63,21 @@ export class UdpTunnel {
   readonly port: number;
   readonly #options: ValidUdpTunnelOptions;
   readonly #socket: NativeUdpSocket;
-  readonly #counters: UdpTunnelCounters = { packetsOut: 0, bytesOut: 0, packetsIn: 0, bytesIn: 0, dropped: {}, errors: {} };
+  readonly #counters: UdpTunnelCounters = {
+    packetsOut: 0,
+    bytesOut: 0,
+    packetsIn: 0,
+    bytesIn: 0,
+    dropped: {},
+    errors: {},
+    consumed: 0,
+    controlOut: 0,
+    gsoSends: 0,
+    groReceives: 0,
+    superPacketsIn: 0,
+  };
+  readonly #offload: OffloadPath | undefined;
+  #consumedInBatch = 0;
   #headers: Buffer;
   #peerIndex: Uint16Array;
   #closing: Promise<void> | undefined;
@@ -49,28 +87,33 @@ export class UdpTunnel {
   constructor(device: TunDevice, options: ValidUdpTunnelOptions) {
     this.device = device;
     this.#options = options;
-    let created: { fd: number; port: number };
-    try {
-      const o = options;
-      created = native.UdpSocket.open(o.family, o.bindAddress, o.bindPort, o.receiveBufferSize, o.sendBufferSize);
-    } catch (error) {
-      const where = `${options.bindAddress} port ${options.bindPort}`;
-      throw fromNative(error, { hint: `The socket could not be bound to ${where}: another address, or port 0 (any free one).` });
+    const offload = options.offload ?? device.offload !== null;
+    if (offload && device.offload === null) {
+      throw invalidValue('options.offload', true, `needs a device opened with \`offload\`; '${device.name}' was not`);
     }
+    this.#offload = offload
+      ? new OffloadPath(device, options.header, options.family === 4 ? MAX_UDP_PAYLOAD_V4 : MAX_UDP_PAYLOAD)
+      : undefined;
+    const created = options.fd === undefined ? openSocket(options) : adoptSocket(options.fd, options.family, !options.closeFd);
     this.port = created.port;
-    this.#socket = new native.UdpSocket(
-      created.fd,
-      options.header + device.maxPacketSize,
-      options.maxBatch,
-      options.header,
-      false,
-      (batch, d, count, headers, addresses) => this.#onDatagrams(batch, d, count, headers, addresses),
-      (errno) => this.#count(this.#counters.errors, errnoName(errno), 1),
-    );
-    // One peer: a connected socket keeps its route (no lookup per datagram)
-    // and the kernel turns away every other sender.
     try {
-      if (options.peerCount === 1) this.#socket.connect(options.peers);
+      this.#socket = new native.UdpSocket(
+        created.fd,
+        offload ? MAX_UDP_PAYLOAD : options.header + device.maxPacketSize,
+        options.maxBatch,
+        options.header,
+        offload,
+        (batch, d, count, headers, addresses, segments) => this.#onDatagrams(batch, d, count, headers, addresses, segments),
+        (errno) => this.#count(this.#counters.errors, errnoName(errno), 1),
+      );
+    } catch (error) {
+      const gro = isNativeErrnoError(error) && error.syscall === 'setsockopt(UDP_GRO)';
+      throw fromNative(error, gro ? { hint: 'UDP_GRO needs Linux 5.0: pass offload: false on an older kernel.' } : {});
+    }
+    // One peer: a connected socket keeps its route (no lookup per datagram)
+    // and the kernel turns away every other sender. An adopted socket stays as it was.
+    try {
+      if (options.peerCount === 1 && options.fd === undefined) this.#socket.connect(options.peers);
     } catch (error) {
       this.#socket.close();
       throw fromNative(error);
@@ -93,6 +136,44 @@ export class UdpTunnel {
     const truncated = this.#socket.truncated;
     if (truncated > 0) dropped.truncated = truncated;
     return { ...c, dropped, errors: { ...c.errors } };
+  }
+
+  /** Lets the process exit while the tunnel is open (its socket and its device), like dgram's socket.unref(). */
+  unref(): this {
+    if (!this.closed) this.#socket.unref();
+    if (!this.device.closed) this.device.unref();
+    return this;
+  }
+
+  /** Undoes unref(). */
+  ref(): this {
+    if (!this.closed) this.#socket.ref();
+    if (!this.device.closed) this.device.ref();
+    return this;
+  }
+
+  /**
+   * Sends one datagram that is not a device packet (a handshake, a
+   * keepalive) to `peers[peer]`, as it is: no tunnel header is added, no hook
+   * sees it. Returns false when the socket's send buffer is full; throws a
+   * TunError for any other refusal.
+   */
+  send(data: Uint8Array, peer = 0): boolean {
+    validateBytes(data, 'data');
+    const { family, peers, peerCount } = this.#options;
+    const max = family === 4 ? MAX_UDP_PAYLOAD_V4 : MAX_UDP_PAYLOAD;
+    if (data.length > max) throw outOfRange('data.length', `<= ${max}`, data.length);
+    validateInteger(peer, 'peer', 0, peerCount - 1);
+    if (this.closed) throw tunnelClosed('send()');
+    const d = new Uint32Array([0, data.length]);
+    const sent = this.#socket.sendBatch(data, d, 0, 1, null, peers, new Uint16Array([peer]), 0);
+    if (sent === 1) {
+      this.#counters.controlOut++;
+      return true;
+    }
+    const err = this.#socket.lastError;
+    if (err === EAGAIN) return false;
+    throw new TunError(err === 0 ? EINVAL : err, 'sendmmsg');
   }
 
   /** Whether close() was called or the device closed. */
@@ -123,9 +204,30 @@ export class UdpTunnel {
     if (n > 0) table[reason] = (table[reason] ?? 0) + n;
   }
 
+  /** The hook's view of a batch; consume(i) empties packet i and counts it. */
+  #batch(buffer: Buffer, descriptors: Uint32Array, count: number, headers: Buffer | null, peer: Uint16Array): UdpBatch {
+    this.#consumedInBatch = 0;
+    const consume = (i: number): void => {
+      validateInteger(i, 'index', 0, count - 1);
+      if (descriptors[2 * i + 1] === 0) return;
+      descriptors[2 * i + 1] = 0;
+      this.#consumedInBatch++;
+    };
+    return { buffer, descriptors, count, headers, peer, consume };
+  }
+
+  /** Empties counted by #compact as the hook's drops, less those it consumed. */
+  #takeConsumed(): number {
+    const n = this.#consumedInBatch;
+    this.#consumedInBatch = 0;
+    this.#counters.consumed += n;
+    return n;
+  }
+
   /** Packets read from the device, out to the peers. */
   #onPackets(slab: Buffer, d: Uint32Array, count: number): void {
     if (this.closed) return;
+    if (this.#offload !== undefined) return this.#sendOffloaded(slab, d, count);
     const { header, onOutgoing, peers } = this.#options;
     if (this.#peerIndex.length < count) {
       this.#peerIndex = new Uint16Array(count);
@@ -135,9 +237,9 @@ export class UdpTunnel {
     const headers = header > 0 ? this.#headers.subarray(0, count * header) : null;
     let n = count;
     if (onOutgoing !== undefined) {
-      onOutgoing({ buffer: slab, descriptors: d, count, headers, peer });
+      onOutgoing(this.#batch(slab, d, count, headers, peer));
       if (this.closed) return;
-      n = this.#compact(slab, d, count, headers, peer, 'hook');
+      n = this.#compact(slab, d, count, headers, peer, 'hook', this.#takeConsumed());
     }
     let start = 0;
     while (start < n && !this.closed) {
@@ -167,13 +269,27 @@ export class UdpTunnel {
   }
 
   /** Datagrams from the socket, into the device. */
-  #onDatagrams(batch: Buffer, d: Uint32Array, count: number, headers: Buffer | null, addresses: Buffer): void {
+  #onDatagrams(
+    batch: Buffer,
+    d: Uint32Array,
+    count: number,
+    headers: Buffer | null,
+    addresses: Buffer,
+    segments: Uint32Array,
+  ): void {
     if (this.closed) return;
     const { peers, peerCount, onIncoming } = this.#options;
-    const max = this.device.maxPacketSize;
+    const offload = this.#offload;
+    let source: Uint32Array | undefined;
+    if (offload !== undefined) {
+      const split = offload.split(batch, d, count, headers, segments);
+      this.#counters.groReceives += split.coalesced;
+      ({ descriptors: d, count, headers, source } = split);
+    }
+    const max = offload !== undefined ? offload.maxPacket : this.device.maxPacketSize;
     const peer = new Uint16Array(count);
     for (let i = 0; i < count; i++) {
-      const p = findPeer(peers, peerCount, addresses, i * SOCKADDR_SIZE);
+      const p = findPeer(peers, peerCount, addresses, (source?.[i] ?? i) * SOCKADDR_SIZE);
       const length = d[2 * i + 1];
       const reason = p < 0 ? 'unknown-peer' : length === 0 ? 'short' : undefined;
       if (reason !== undefined) {
@@ -185,7 +301,7 @@ export class UdpTunnel {
     }
     let n = this.#compact(batch, d, count, headers, peer, '');
     if (onIncoming !== undefined && n > 0) {
-      onIncoming({ buffer: batch, descriptors: d, count: n, headers, peer });
+      onIncoming(this.#batch(batch, d, n, headers, peer));
       if (this.closed) return;
     }
     for (let i = 0; i < n; i++) {
@@ -194,23 +310,91 @@ export class UdpTunnel {
         d[2 * i + 1] = 0;
       }
     }
-    n = this.#compact(batch, d, n, headers, peer, 'hook');
+    n = this.#compact(batch, d, n, headers, peer, 'hook', this.#takeConsumed());
     if (n === 0 || this.device.closed) return;
+    if (offload !== undefined) {
+      const c = this.#counters;
+      const w = offload.write(batch, d, n);
+      c.packetsIn += w.packets;
+      c.bytesIn += w.bytes;
+      c.superPacketsIn += w.superPackets;
+      this.#count(c.dropped, 'device-full', w.dropped);
+      return;
+    }
     const written = this.device.writePackets(batch, d, n);
     for (let i = 0; i < written; i++) this.#counters.bytesIn += d[2 * i + 1];
     this.#counters.packetsIn += written;
     this.#count(this.#counters.dropped, 'device-full', n - written);
   }
 
+  /** Offload path out: segments, the hook per segment, then runs of equal segments as single UDP_SEGMENT sends. */
+  #sendOffloaded(slab: Buffer, d: Uint32Array, count: number): void {
+    const offload = this.#offload!;
+    const { onOutgoing, peers } = this.#options;
+    const c = this.#counters;
+    const out = offload.segment(slab, d, count);
+    this.#count(c.dropped, 'malformed', out.malformed);
+    let n = out.count;
+    if (onOutgoing !== undefined && n > 0) {
+      onOutgoing(this.#batch(out.buffer, out.descriptors, n, out.headers, out.peer));
+      if (this.closed) return;
+      n = this.#compact(out.buffer, out.descriptors, n, out.headers, out.peer, 'hook', this.#takeConsumed(), out.group);
+    }
+    const runs = offload.runs(out, n);
+    let start = 0;
+    while (start < runs.count && !this.closed) {
+      const sent = this.#socket.sendBatch(
+        out.buffer,
+        runs.descriptors,
+        start,
+        runs.count - start,
+        runs.headers?.subarray(start * this.#options.header) ?? null,
+        peers,
+        runs.peer.subarray(start),
+        runs.segmentSize.subarray(start),
+      );
+      for (let i = start; i < start + sent; i++) {
+        c.packetsOut += runs.packets[i];
+        c.bytesOut += runs.bytes[i];
+        if (runs.packets[i] > 1) c.gsoSends++;
+      }
+      start += sent;
+      if (start >= runs.count) break;
+      const err = this.#socket.lastError;
+      if (err === EAGAIN || err === 0) {
+        let left = 0;
+        for (let i = start; i < runs.count; i++) left += runs.packets[i];
+        this.#count(c.dropped, 'socket-full', left);
+        break;
+      }
+      this.#count(c.dropped, errnoName(err), runs.packets[start]);
+      start++;
+    }
+  }
+
   /**
    * Moves the packets of nonzero length to the front (descriptors, headers
-   * and peer indexes alike) and counts the empty ones under `reason` ('': counted already).
+   * and peer indexes alike, and `group`) and counts the empty ones, but
+   * `consumed` of them, under `reason` ('': counted already).
    */
-  #compact(buffer: Buffer, d: Uint32Array, count: number, headers: Buffer | null, peer: Uint16Array, reason: string): number {
+  #compact(
+    buffer: Buffer,
+    d: Uint32Array,
+    count: number,
+    headers: Buffer | null,
+    peer: Uint16Array,
+    reason: string,
+    consumed = 0,
+    group?: Uint32Array,
+  ): number {
     const { header, peerCount } = this.#options;
     let n = 0;
+    let empty = 0;
     for (let i = 0; i < count; i++) {
-      if (d[2 * i + 1] === 0) continue;
+      if (d[2 * i + 1] === 0) {
+        empty++;
+        continue;
+      }
       // A hook may have written anything: a packet outside the buffer, or a peer that does not exist, goes nowhere.
       if (d[2 * i] + d[2 * i + 1] > buffer.length || peer[i] >= peerCount) {
         this.#count(this.#counters.dropped, 'invalid', 1);
@@ -220,21 +404,64 @@ export class UdpTunnel {
         d[2 * n] = d[2 * i];
         d[2 * n + 1] = d[2 * i + 1];
         peer[n] = peer[i];
+        if (group !== undefined) group[n] = group[i];
         headers?.copy(headers, n * header, i * header, (i + 1) * header);
       }
       n++;
     }
-    if (reason !== '') this.#count(this.#counters.dropped, reason, count - n);
+    if (reason !== '') this.#count(this.#counters.dropped, reason, empty - consumed);
     return n;
+  }
+}
+
+/** The largest UDP payload over IPv6, and over IPv4 (20 bytes of IP header less). */
+const MAX_UDP_PAYLOAD = 65527;
+const MAX_UDP_PAYLOAD_V4 = 65507;
+const SOCK_DGRAM = 2;
+
+function openSocket(o: ValidUdpTunnelOptions): { fd: number; port: number } {
+  try {
+    return native.UdpSocket.open(o.family, o.bindAddress, o.bindPort, o.receiveBufferSize, o.sendBufferSize);
+  } catch (error) {
+    const where = `${o.bindAddress} port ${o.bindPort}`;
+    throw fromNative(error, { hint: `The socket could not be bound to ${where}: another address, or port 0 (any free one).` });
+  }
+}
+
+/** Checks that `fd` is a bound UDP socket of the peers' family; returns a duplicate when `dup`. */
+function adoptSocket(fd: number, family: 4 | 6, dup: boolean): { fd: number; port: number } {
+  let s: ReturnType<typeof native.UdpSocket.inspect>;
+  try {
+    s = native.UdpSocket.inspect(fd, false);
+  } catch (error) {
+    throw fromNative(error, { hint: 'options.fd must be an open socket: a bound UDP (SOCK_DGRAM) socket of yours.' });
+  }
+  const wrong =
+    s.type !== SOCK_DGRAM
+      ? 'is not a datagram (SOCK_DGRAM) socket'
+      : s.domain !== family
+        ? `is not an IPv${family} socket, the family of the peers`
+        : s.port === 0
+          ? 'is not bound: bind it to a port first'
+          : undefined;
+  if (wrong !== undefined) {
+    throw new TunError(EINVAL, 'udpTunnel(options.fd)', { hint: `fd ${fd} ${wrong}` });
+  }
+  if (!dup) return { fd, port: s.port };
+  try {
+    return { fd: native.UdpSocket.inspect(fd, true).fd, port: s.port };
+  } catch (error) {
+    throw fromNative(error);
   }
 }
 
 /**
  * Carries `device`'s packets to a peer over UDP and writes what the peers
  * send into the device, a batch per wake-up each way. Packets go as the
- * device reads them (a virtio_net_hdr, packet information or an Ethernet
- * header included): open the peer's device the same way. A datagram larger
- * than UDP allows (an offload super-packet near 64 KiB) is dropped as 'EMSGSIZE'.
+ * device reads them (packet information or an Ethernet header included):
+ * open the peer's device the same way. A device opened with `offload` sends
+ * plain IP packets, a super-packet as one UDP_SEGMENT sendmsg of its
+ * segments, and receives with UDP_GRO (see `options.offload`).
  *
  * ```ts
  * const tunnel = udpTunnel(dev, { bind: { port: 51820 }, peer: { address: '192.0.2.7', port: 51820 } });
