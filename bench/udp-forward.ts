@@ -1,8 +1,10 @@
 // bench/udp-forward.ts: a TUN device joined to one UDP peer by udpTunnel(),
 // by a dgram pump on today's API (a call per packet), and by C
 // (bench/c/udppump.c), alternately in one run, both ways. Out (device → UDP):
-// `load flood` into the device, `load sink` on loopback as the peer; C reads
-// and sends with sendmmsg, or with UDP_SEGMENT. In (UDP → device): `load
+// `load flood` into the device; the peer is behind a veth whose other end
+// drops every frame at once (addressed to a MAC not its own): a NIC, so the
+// pump pays for its own sends and not for a receiver's, as on loopback;
+// C reads and sends with sendmmsg, or with UDP_SEGMENT. In (UDP → device): `load
 // ipflood` sends IP packets in datagrams from a fixed port, the pump writes
 // them into the device, `load sink` behind it receives them; C takes them with
 // recvmmsg and a write(2) each. Each pump is a process of its own and reports
@@ -28,6 +30,8 @@ const PACKETS = quick ? 20_000 : 300_000;
 const ROUNDS = quick ? 1 : 3;
 const PACKET = 1400; // IP packets of 1400 bytes, each way
 const SINK_PORT = 9100;
+/** Out: the peer, on the veth's subnet, at a MAC no one has. */
+const NIC = { device: 'udpnic0', other: 'udpnic1', address: '10.200.0.1/24', peer: '10.200.0.2', mac: '02:00:00:00:00:02' };
 /** In: the pump's UDP port, and the port its peer sends from. */
 const PUMP_PORT = 9200;
 const PEER_PORT = 9300;
@@ -46,7 +50,7 @@ interface Result {
 
 function pump(direction: Direction, variant: string, dev: string, max: number): ChildProcess {
   const port = direction === 'out' ? SINK_PORT : PUMP_PORT;
-  const args = [dev, '127.0.0.1', String(port), String(max)];
+  const args = [dev, direction === 'out' ? NIC.peer : '127.0.0.1', String(port), String(max)];
   if (variant.startsWith('C')) {
     return spawn(path.join(buildDir, 'udppump'), [...args, { 'C mmsg': 'mmsg', 'C gso': 'gso' }[variant] ?? 'recv']);
   }
@@ -85,9 +89,10 @@ async function runOnce(direction: Direction, variant: string, round: number): Pr
     if ((await lines.next()).value !== 'ready') throw new Error(`${variant}: the pump did not start`);
     execFileSync('ip', ['addr', 'add', `${subnet}.1/24`, 'dev', dev]);
     execFileSync('ip', ['link', 'set', dev, 'up']);
-    // Out, the sink is the pump's peer; in, it receives what the pump writes into the device.
-    children.push(load('sink', direction === 'out' ? '127.0.0.1' : `${subnet}.1`, String(SINK_PORT), '120'));
-    await sinkBound();
+    if (direction === 'in') {
+      children.push(load('sink', `${subnet}.1`, String(SINK_PORT), '120'));
+      await sinkBound();
+    }
     p.stdin!.write('go\n');
     // The flood stops at its bound or when the pump is done, whichever is first.
     const bound = String(PACKETS * 20);
@@ -164,15 +169,23 @@ async function main(): Promise<void> {
   execFileSync('cc', ['-O2', '-Wall', '-o', path.join(buildDir, 'udppump'), path.join(root, 'bench', 'c', 'udppump.c')]);
   execFileSync('cc', ['-O2', '-Wall', '-o', path.join(buildDir, 'load'), path.join(root, 'bench', 'c', 'load.c')]);
   execFileSync('ip', ['link', 'set', 'lo', 'up']);
+  execFileSync('ip', ['link', 'add', NIC.device, 'type', 'veth', 'peer', 'name', NIC.other]);
+  execFileSync('ip', ['addr', 'add', NIC.address, 'dev', NIC.device]);
+  for (const end of [NIC.device, NIC.other]) execFileSync('ip', ['link', 'set', end, 'up']);
+  execFileSync('ip', ['neigh', 'add', NIC.peer, 'lladdr', NIC.mac, 'dev', NIC.device, 'nud', 'permanent']);
   const loadAvgAtStart = loadavg();
   const results = { out: new Map<string, Result[]>(), in: new Map<string, Result[]>() };
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const direction of ['out', 'in'] as const) {
-      for (const v of variants[direction]) {
-        const r = await runOnce(direction, v, round);
-        results[direction].set(v, [...(results[direction].get(v) ?? []), r]);
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const direction of ['out', 'in'] as const) {
+        for (const v of variants[direction]) {
+          const r = await runOnce(direction, v, round);
+          results[direction].set(v, [...(results[direction].get(v) ?? []), r]);
+        }
       }
     }
+  } finally {
+    execFileSync('ip', ['link', 'del', NIC.device]);
   }
   console.log(`udp tunnel, ${PACKET}-byte IP packets, ${PACKETS} per run, ${ROUNDS} round(s)${quick ? ' (--quick)' : ''}`);
   const rows = [...rowsOf('out', results.out), ...rowsOf('in', results.in)];
@@ -189,7 +202,7 @@ async function main(): Promise<void> {
     saved.udp = {
       node: process.version,
       date: new Date().toISOString(),
-      case: `a TUN device and one UDP peer on loopback, ${PACKET}-byte IP packets`,
+      case: `a TUN device and one UDP peer (out: behind a veth that drops; in: on loopback), ${PACKET}-byte IP packets`,
       packetsPerRun: PACKETS,
       rounds: ROUNDS,
       quick,

@@ -37,7 +37,7 @@ async function main(): Promise<void> {
     const inward = mode === 'tunnel-in';
     const ends = inward
       ? { bind: { address: peer, port }, peer: { address: peer, port: Number(fromText) } }
-      : { bind: { address: '127.0.0.1' }, peer: { address: peer, port } };
+      : { peer: { address: peer, port } };
     const tunnel = udpTunnel(dev, ends);
     const poll = countFrom(() => (inward ? tunnel.counters.packetsIn : tunnel.counters.packetsOut));
     stop = () => {
