@@ -179,3 +179,22 @@ test('node bench/parse.js --quick times every parser and writes its rows', async
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+privilegedTest('node bench/udp-forward.js --quick runs every UDP pump both ways and writes its rows', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tuntap-udp-bench-'));
+  try {
+    const out = path.join(dir, 'results.json');
+    const r = await run(process.execPath, [path.join(__dirname, '..', 'bench', 'udp-forward.js'), '--quick', '--out', out]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const { udp } = JSON.parse(readFileSync(out, 'utf8')) as {
+      udp: { rows: Array<{ direction: string; variant: string; kpps: number; cpuMicrosPerPacket: number; ratioToC: number }> };
+    };
+    assert.deepEqual(
+      udp.rows.map((row) => `${row.direction} ${row.variant}`),
+      ['out C mmsg', 'out C gso', 'out Node tunnel', 'out Node dgram', 'in C recvmmsg', 'in Node tunnel', 'in Node dgram'],
+    );
+    for (const row of udp.rows) assert.ok(row.kpps > 0 && row.cpuMicrosPerPacket > 0 && row.ratioToC > 0, JSON.stringify(row));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TunDevice, tunnel, type Framing, type Tunnel, type TunnelOptions } from '../lib';
 import { ipJson, privilegedTest, run, uniqueName } from './helpers';
+import { gc } from './gc';
 import { until } from './kernel-helpers';
 import { netnsPair, type NetnsPair } from './netns-pair';
 
@@ -193,6 +194,65 @@ privilegedTest(
       assert.equal(j.ta.heldBytes, 0);
     } finally {
       await j.close();
+    }
+  },
+);
+
+/** What the process holds in Buffers and native memory, and its RSS, after a full collection. */
+function memory(): { buffers: number; rss: number } {
+  gc();
+  const m = process.memoryUsage();
+  return { buffers: m.arrayBuffers + m.external, rss: m.rss };
+}
+
+privilegedTest(
+  'with a peer that reads slowly, the tunnel holds at most highWaterMark + one batch and memory stays flat',
+  async () => {
+    const pair = await netnsPair({}, {});
+    const server = net.createServer().listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+    const sa = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    const [[far]] = await Promise.all([accepted, once(sa, 'connect')]);
+    server.close();
+    const ta = tunnel(pair.a, sa);
+    // The far end pauses 20 ms, reads at most 8 KiB, pauses again: far slower than the flood.
+    far.pause();
+    let farBytes = 0;
+    const reader = setInterval(() => (farBytes += far.read(Math.min(8192, far.readableLength))?.length ?? 0), 20);
+    let maxQueued = 0;
+    let maxHeld = 0;
+    const watch = setInterval(() => {
+      maxQueued = Math.max(maxQueued, sa.writableLength);
+      maxHeld = Math.max(maxHeld, ta.heldBytes);
+    }, 1);
+    const flood = async (rounds: number): Promise<void> => {
+      for (let round = 0; round < rounds; round++) {
+        await inNs(pair.nsA, process.execPath, '-e', UDP_SENDER, pair.addressB, '2000', '1400');
+      }
+    };
+    try {
+      const before = txDropped(pair.nsA, pair.deviceA);
+      await flood(3);
+      const warm = memory();
+      await flood(9);
+      const after = memory();
+      assert.ok(farBytes > 0, 'the slow peer read something');
+      assert.ok(txDropped(pair.nsA, pair.deviceA) > before, 'the kernel dropped what the tunnel could not pass on');
+      // The documented bound: the transport's highWaterMark plus one batch (maxBatch 256).
+      const bound = sa.writableHighWaterMark + 256 * (1400 + 28);
+      assert.ok(maxQueued <= bound, `${maxQueued} bytes queued in the transport, bound ${bound}`);
+      assert.equal(maxHeld, 0, 'the tunnel itself holds nothing toward the transport');
+      const growth = `${JSON.stringify(warm)} after warm-up, ${JSON.stringify(after)} after 9 more rounds`;
+      assert.ok(after.buffers <= warm.buffers * 1.1, `Buffers and native memory flat: ${growth}`);
+      assert.ok(after.rss <= warm.rss * 1.1, `RSS flat within 10%: ${growth}`);
+      console.log(`# slow peer read ${farBytes} bytes; at most ${maxQueued} queued (bound ${bound}); ${growth}`);
+    } finally {
+      clearInterval(watch);
+      clearInterval(reader);
+      ta.destroy();
+      far.destroy();
+      await pair.close();
     }
   },
 );

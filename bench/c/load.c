@@ -2,6 +2,8 @@
 // sockets, only to addresses the harness routed into a TUN device inside its
 // own network namespace.
 //   load flood   DST PORT PAYLOAD SECONDS MAXPACKETS [FLOWS]  UDP with sendmmsg, as fast as it goes
+//   load ipflood DST PORT FROMPORT INNER INNERPORT PAYLOAD SECONDS MAXPACKETS
+//                                                        flood from FROMPORT, each datagram an IPv4/UDP packet
 //   load paced   DST PORT PAYLOAD RATE SECONDS MAXPACKETS UDP at RATE packets/s
 //   load sink    BIND PORT SECONDS [busy]                 counts UDP datagrams; busy: never sleeps
 //                (polls with MSG_DONTWAIT), so no packet's delivery wakes it
@@ -74,10 +76,12 @@ static void sent_line(uint64_t sent, uint64_t errors, double seconds) {
 
 // FLOWS (default 1) sockets, each its own source port, take turns: a
 // multi-queue device spreads flows over its queues by hash.
+static int send_all(const int *fds, int flows, uint64_t max, double deadline);
+
 static int flood(char **a, int argc) {
   size_t payload = (size_t)atoi(a[2]);
   double deadline = now_s() + atof(a[3]);
-  uint64_t max = strtoull(a[4], NULL, 10), sent = 0, errors = 0;
+  uint64_t max = strtoull(a[4], NULL, 10);
   enum { MAX_FLOWS = 64 };
   int flows = argc > 5 ? atoi(a[5]) : 1;
   if (flows < 1 || flows > MAX_FLOWS) return 2;
@@ -88,6 +92,12 @@ static int flood(char **a, int argc) {
   // split of 64 flows over 2 queues came out anywhere from 62:100 to 99:100
   // between runs, and a drain's rate (the slower queue's) with it.
   for (int i = 0; i < flows; i++) fds[i] = udp_sender(a[0], atoi(a[1]), payload, flows > 1 ? 40000 + i : 0);
+  return send_all(fds, flows, max, deadline);
+}
+
+// Sends `max` datagrams (or until the deadline) in batches, the sockets taking turns; prints one line.
+static int send_all(const int *fds, int flows, uint64_t max, double deadline) {
+  uint64_t sent = 0, errors = 0;
   double start = now_s();
   for (int turn = 0; sent < max && !stop_requested; turn = (turn + 1) % flows) {
     unsigned n = (unsigned)(max - sent < BATCH ? max - sent : BATCH);
@@ -102,6 +112,34 @@ static int flood(char **a, int argc) {
   }
   sent_line(sent, errors, now_s() - start);
   return 0;
+}
+
+// What a tunnel's peer sends: every datagram carries an IPv4/UDP packet of
+// PAYLOAD bytes from INNER's .2 to INNER:INNERPORT (the receiver writes it
+// into its device), from the fixed source port FROMPORT (the peer it expects).
+static int ipflood(char **a) {
+  size_t payload = (size_t)atoi(a[5]);
+  int port = atoi(a[4]);
+  if (payload < 28 || payload > 65535) return 2;
+  int fd = udp_sender(a[0], atoi(a[1]), payload, atoi(a[2]));
+  struct sockaddr_in inner = addr_of(a[3], port);
+  uint8_t *p = msgs[0].msg_hdr.msg_iov->iov_base;
+  uint32_t dst = ntohl(inner.sin_addr.s_addr), src = (dst & ~0xffu) | 2;
+  uint8_t ip[20] = {0x45, 0, (uint8_t)(payload >> 8), (uint8_t)payload, 0, 0, 0x40, 0, 64, 17, 0, 0};
+  for (int k = 0; k < 4; k++) {
+    ip[12 + k] = (uint8_t)(src >> (24 - 8 * k));
+    ip[16 + k] = (uint8_t)(dst >> (24 - 8 * k));
+  }
+  uint32_t sum = 0;
+  for (int k = 0; k < 20; k += 2) sum += (uint32_t)(ip[k] << 8 | ip[k + 1]);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
+  ip[10] = (uint8_t)(~sum >> 8);
+  ip[11] = (uint8_t)~sum;
+  memcpy(p, ip, sizeof ip);
+  size_t udp = payload - 20;  // the UDP header (checksum 0: none, allowed over IPv4), then zeros
+  uint8_t h[8] = {0x27, 0x0f, (uint8_t)(port >> 8), (uint8_t)port, (uint8_t)(udp >> 8), (uint8_t)udp, 0, 0};
+  memcpy(p + 20, h, sizeof h);
+  return send_all(&fd, 1, strtoull(a[7], NULL, 10), now_s() + atof(a[6]));
 }
 
 // A fixed offered load: RATE packets/s, whatever the reader does. Every TICK
@@ -282,6 +320,7 @@ int main(int argc, char **argv) {
   if (argc < 2) return 2;
   const char *m = argv[1];
   if (!strcmp(m, "flood") && (argc == 7 || argc == 8)) return flood(argv + 2, argc - 2);
+  if (!strcmp(m, "ipflood") && argc == 10) return ipflood(argv + 2);
   if (!strcmp(m, "paced") && argc == 8) return paced(argv + 2);
   if (!strcmp(m, "sink") && (argc == 5 || argc == 6)) return sink(argv + 2);
   if (!strcmp(m, "ping") && argc == 8) return ping(argv + 2);
