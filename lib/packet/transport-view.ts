@@ -116,7 +116,6 @@ abstract class PortsView extends LayerView {
 export class TcpView extends PortsView {
   protected readonly checksumAt = 16;
   protected readonly zeroMeansNone = false;
-  private _headerLength = 0;
   private _optionsRead = false;
   private _optionsValid = true;
   private _mss = 0;
@@ -129,12 +128,17 @@ export class TcpView extends PortsView {
   /** Points the view at a TCP header of `length` bytes (header and payload) at `offset`. */
   reset(buffer: Uint8Array, offset = 0, length = buffer.length - offset): boolean {
     this._optionsRead = false;
+    if (length >= 20 && offset >= 0 && offset + length <= buffer.length) {
+      const size = (buffer[offset + 12] >> 4) * 4;
+      if (size >= 20 && size <= length) return this.accept(buffer, offset, length);
+    }
+    return this._reject(buffer, offset, length);
+  }
+
+  // Why reset() refused the header: apart from it, so that what a well-formed segment runs stays small.
+  private _reject(buffer: Uint8Array, offset: number, length: number): false {
     if (length < 20 || offset < 0 || offset + length > buffer.length) return this.invalid('truncated');
-    const size = (buffer[offset + 12] >> 4) * 4;
-    if (size < 20) return this.invalid('bad-header-length');
-    if (size > length) return this.invalid('truncated');
-    this._headerLength = size;
-    return this.accept(buffer, offset, length);
+    return this.invalid((buffer[offset + 12] >> 4) * 4 < 20 ? 'bad-header-length' : 'truncated');
   }
 
   protected override invalid(reason: ViewReason): false {
@@ -157,7 +161,7 @@ export class TcpView extends PortsView {
   }
   /** The data offset in bytes (header with options). */
   get headerLength(): number {
-    return this.valid ? this._headerLength : 0;
+    return (this.b[this.o + 12] >> 4) * 4;
   }
   /** The eight flag bits: {@link TcpFlags}. */
   get flags(): number {
@@ -173,11 +177,11 @@ export class TcpView extends PortsView {
   }
   /** Where the payload starts, and its length. */
   get payloadOffset(): number {
-    return this.valid ? this.o + this._headerLength : -1;
+    return this.valid ? this.o + this.headerLength : -1;
   }
   /** Bytes of payload. */
   get payloadLength(): number {
-    return this.valid ? this.len - this._headerLength : 0;
+    return this.valid ? this.len - this.headerLength : 0;
   }
   /** False if an option runs past the header (the options before it are still read). */
   get optionsValid(): boolean {
@@ -237,7 +241,7 @@ export class TcpView extends PortsView {
     this._sackPermitted = false;
     if (!this.valid) return;
     const b = this.b;
-    const end = this.o + this._headerLength;
+    const end = this.o + this.headerLength;
     let at = this.o + 20;
     while (at < end) {
       const kind = b[at];
@@ -276,11 +280,17 @@ export class UdpView extends PortsView {
   protected readonly zeroMeansNone = true;
   /** Points the view at a UDP header at `offset` with `length` bytes after it in the packet. */
   reset(buffer: Uint8Array, offset = 0, length = buffer.length - offset): boolean {
+    if (length >= 8 && offset >= 0 && offset + length <= buffer.length) {
+      const size = (buffer[offset + 4] << 8) | buffer[offset + 5];
+      if (size >= 8 && size <= length) return this.accept(buffer, offset, size);
+    }
+    return this._reject(buffer, offset, length);
+  }
+
+  // Why reset() refused the header, apart from it as TCP's.
+  private _reject(buffer: Uint8Array, offset: number, length: number): false {
     if (length < 8 || offset < 0 || offset + length > buffer.length) return this.invalid('truncated');
-    const size = u16(buffer, offset + 4);
-    if (size < 8) return this.invalid('bad-length');
-    if (size > length) return this.invalid('truncated');
-    return this.accept(buffer, offset, size);
+    return this.invalid(u16(buffer, offset + 4) < 8 ? 'bad-length' : 'truncated');
   }
 
   /** Points the view at `ip`'s UDP datagram; false ('absent') for another protocol or a non-first fragment. */
