@@ -21,7 +21,7 @@ abstract class LayerView {
   protected b: Uint8Array = ZERO_BYTES;
   protected o = 0;
   protected len = 0;
-  private _reason: ViewReason = 'absent';
+  protected _reason: ViewReason = 'absent';
 
   /** 'ok', or why the last reset() returned false. */
   get reason(): ViewReason {
@@ -40,7 +40,10 @@ abstract class LayerView {
     return this.len;
   }
 
-  /** Points the view at nothing: reason 'absent'. */
+  /**
+   * Points the view at nothing: reason 'absent'. Each view has its own copy: V8 keeps type feedback
+   * per function, and one copy for every kind of view would be polymorphic where PacketViews calls it.
+   */
   clear(): void {
     if (this._reason !== 'absent') this.invalid('absent');
   }
@@ -149,6 +152,9 @@ export class TcpView extends PortsView {
   /** Points the view at `ip`'s TCP segment; false ('absent') for another protocol or a non-first fragment. */
   resetFrom(ip: IpView): boolean {
     return this.fromIp(ip, 6);
+  }
+  override clear(): void {
+    if (this._reason !== 'absent') this.invalid('absent');
   }
 
   /** The sequence number. */
@@ -296,6 +302,9 @@ export class UdpView extends PortsView {
   /** Points the view at `ip`'s UDP datagram; false ('absent') for another protocol or a non-first fragment. */
   resetFrom(ip: IpView): boolean {
     return this.fromIp(ip, 17);
+  }
+  override clear(): void {
+    if (this._reason !== 'absent') this.invalid('absent');
   }
 
   /** Where the payload starts, after the 8-byte header. */
