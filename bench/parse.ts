@@ -366,6 +366,8 @@ function main(): void {
   if (values.out !== undefined) {
     const out = path.resolve(values.out);
     const results = existsSync(out) ? (JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>) : {};
+    // The read-loop rows npm run bench keeps under the same key stay.
+    const { readBatches } = (results.parse ?? {}) as { readBatches?: unknown };
     results.parse = {
       node: process.version,
       date: new Date().toISOString(),
@@ -375,7 +377,9 @@ function main(): void {
       loadAvgAtStart,
       loadAvgAtEnd: loadavg(),
       skipped: skippedByVersion,
+      isolation: 'each JS parser in a process of its own, C in its own; order alternated per repeat',
       rows,
+      ...(readBatches === undefined ? {} : { readBatches }),
     };
     writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
     console.log(`results: ${out} (parse)`);
