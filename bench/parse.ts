@@ -1,9 +1,9 @@
 // The packet-parse bench: the 5-tuple and TCP flags of a batch of IPv4 and
 // IPv6 packets (in one slab, 16-byte aligned, as readBatches hands them out),
 // read through PacketViews, by hand-written byte reads, by the npm decoders
-// ip-packet (IPv4 only), pcap and cap, and by C, alternately in one run; ns
-// per packet of CPU time, as ratios to C and of the fastest npm decoder to
-// the views.
+// ip-packet (IPv4 only), pcap and cap, and by C, alternately in one run, each
+// in a process of its own; ns per packet of CPU time, as ratios to C and of
+// the fastest npm decoder to the views.
 // Decoders that do not load are skipped with the reason (pcap and cap build
 // against libpcap: npm install --prefix bench).
 //
@@ -70,11 +70,13 @@ export function sumFiveTuple(views: PacketViews): number {
   return sum;
 }
 
-const views = new PacketViews('tun');
-const throughViews: Parse = (slab, d, count) => {
-  let sum = 0;
-  for (let i = 0; i < count; i++) if (views.reset(slab, d[2 * i], d[2 * i + 1])) sum += sumFiveTuple(views);
-  return sum;
+const throughViews = (): Parse => {
+  const views = new PacketViews('tun');
+  return (slab, d, count) => {
+    let sum = 0;
+    for (let i = 0; i < count; i++) if (views.reset(slab, d[2 * i], d[2 * i + 1])) sum += sumFiveTuple(views);
+    return sum;
+  };
 };
 
 /** The fields the views read, one line per packet in the format of `parse <slab> <d> dump` (bench/c/parse.c). */
@@ -275,6 +277,28 @@ interface Row {
   samples: number[];
 }
 
+/** The JS contenders of IP `version`, by name (the npm ones end in '(npm)'); a skipped decoder maps to why. */
+function contenders(version: 4 | 6): { parses: Array<[string, Parse]>; skipped: Record<string, string> } {
+  const { parses, skipped } = decoders(version);
+  return { parses: [['PacketViews', throughViews()], ['by hand', byHand], ...parses], skipped };
+}
+
+// One contender alone in a process: a parser timed after others would run with their type feedback
+// in the functions it shares with them (Buffer methods, the loop), and they with its.
+function child(name: string, version: 4 | 6, rounds: number, count: number): void {
+  const found = contenders(version).parses.find(([n]) => n === name);
+  if (found === undefined) throw new Error(`no parser ${name} for IPv${version}`);
+  const { slab, d } = batch(version, count);
+  time(found[1], slab, d, count, Math.ceil(rounds / 4));
+  console.log(JSON.stringify({ nsPerPacket: time(found[1], slab, d, count, rounds) }));
+}
+
+function inChild(name: string, version: 4 | 6, rounds: number): number {
+  const args = [__filename, '--child', name, '--ip-version', String(version), '--rounds', String(rounds)];
+  const out = execFileSync(process.execPath, args, { encoding: 'utf8' });
+  return (JSON.parse(out) as { nsPerPacket: number }).nsPerPacket;
+}
+
 function main(): void {
   const { values } = parseArgs({
     options: {
@@ -282,29 +306,34 @@ function main(): void {
       repeat: { type: 'string' },
       quick: { type: 'boolean', default: false },
       out: { type: 'string' },
+      child: { type: 'string' },
+      'ip-version': { type: 'string' },
     },
   });
   const quick = values.quick === true;
   const rounds = Number(values.rounds ?? (quick ? 20 : 2000));
   const repeat = Number(values.repeat ?? (quick ? 1 : 5));
   const count = 256;
+  if (values.child !== undefined) return child(values.child, values['ip-version'] === '6' ? 6 : 4, rounds, count);
   const exe = buildParseC();
   const rows: Row[] = [];
   const skippedByVersion: Record<string, Record<string, string>> = {};
   const loadAvgAtStart = loadavg();
   for (const version of [4, 6] as const) {
     const { slab, d } = batch(version, count);
-    const { parses, skipped } = decoders(version);
+    const { parses, skipped } = contenders(version);
     skippedByVersion[`IPv${version}`] = skipped;
     for (const [name, why] of Object.entries(skipped)) console.log(`IPv${version} ${name}: skipped (${why})`);
+    // Each JS contender in a process of its own, C in its own; the order alternates with every repeat.
     const variants: Array<[string, () => number]> = [
       ['C', () => (JSON.parse(runC(exe, slab, d, rounds * 10)) as { nsPerPacket: number }).nsPerPacket],
-      ['PacketViews', () => time(throughViews, slab, d, count, rounds)],
-      ['by hand', () => time(byHand, slab, d, count, rounds)],
-      ...parses.map(([name, parse]): [string, () => number] => [name, () => time(parse, slab, d, count, rounds)]),
+      ...parses.map(([name]): [string, () => number] => [name, () => inChild(name, version, rounds)]),
     ];
     const samples = new Map<string, number[]>(variants.map(([name]) => [name, []]));
-    for (let k = 0; k < repeat; k++) for (const [name, run] of variants) samples.get(name)!.push(run());
+    for (let k = 0; k < repeat; k++) {
+      const order = k % 2 === 0 ? variants : [...variants].reverse();
+      for (const [name, run] of order) samples.get(name)!.push(run());
+    }
     const cMedian = median(samples.get('C')!);
     const npm = [...samples].filter(([name]) => name.endsWith('(npm)')).map(([, xs]) => median(xs));
     const fastestNpm = npm.length === 0 ? 0 : Math.min(...npm);
@@ -337,6 +366,8 @@ function main(): void {
   if (values.out !== undefined) {
     const out = path.resolve(values.out);
     const results = existsSync(out) ? (JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>) : {};
+    // The read-loop rows npm run bench keeps under the same key stay.
+    const { readBatches } = (results.parse ?? {}) as { readBatches?: unknown };
     results.parse = {
       node: process.version,
       date: new Date().toISOString(),
@@ -346,7 +377,9 @@ function main(): void {
       loadAvgAtStart,
       loadAvgAtEnd: loadavg(),
       skipped: skippedByVersion,
+      isolation: 'each JS parser in a process of its own, C in its own; order alternated per repeat',
       rows,
+      ...(readBatches === undefined ? {} : { readBatches }),
     };
     writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
     console.log(`results: ${out} (parse)`);

@@ -185,6 +185,46 @@ test('the IPv6 extension-header chain is walked to the upper layer: hop-by-hop, 
   assert.deepEqual([v.ip.valid, v.ip.protocol, v.ip.payloadOffset, v.transport], [false, 0, -1, 'none']);
 });
 
+test('a view reset after an extension-header chain or a fragment reads none of it on the next packet', () => {
+  const v = new PacketViews();
+  const chain = withExtensionHeaders();
+  const plain = [
+    udpPacket({ source: 'fd00::1', destination: 'fd00::2', sourcePort: 1, destinationPort: 2 }),
+    udpPacket({ source: '10.0.0.1', destination: '10.0.0.2', sourcePort: 1, destinationPort: 2 }),
+  ];
+  for (const next of plain) {
+    assert.ok(v.reset(chain));
+    assert.ok(v.reset(next), v.reason);
+    assert.deepEqual(
+      [
+        v.ip.hopByHopOffset,
+        v.ip.routingOffset,
+        v.ip.fragmentHeaderOffset,
+        v.ip.destinationOptionsOffset,
+        v.ip.identification === 0x12345678,
+        v.ip.isFragment,
+        v.ip.fragmentOffset,
+        v.ip.moreFragments,
+        v.ip.routingType,
+        v.ip.payloadOffset,
+        v.ip.headerLength,
+      ],
+      [-1, -1, -1, -1, false, false, 0, false, -1, v.ip.version === 6 ? 40 : 20, v.ip.version === 6 ? 40 : 20],
+    );
+  }
+  // An IPv4 fragment's fields come from its header: offset 8 x 185 with more to come, then the last one.
+  const fragment = Buffer.from(plain[1]);
+  fragment.writeUInt16BE(0x2000 | 185, 6);
+  assert.ok(v.reset(fragment));
+  assert.deepEqual([v.ip.fragmentOffset, v.ip.moreFragments, v.ip.isFragment, v.transport], [1480, true, true, 'none']);
+  fragment.writeUInt16BE(185, 6);
+  assert.ok(v.reset(fragment));
+  assert.deepEqual([v.ip.fragmentOffset, v.ip.moreFragments, v.ip.isFragment, v.udp.valid], [1480, false, true, false]);
+  fragment.writeUInt16BE(0x2000, 6);
+  assert.ok(v.reset(fragment));
+  assert.deepEqual([v.ip.fragmentOffset, v.ip.moreFragments, v.ip.isFragment, v.transport], [0, true, true, 'udp']);
+});
+
 test('neighborReply answers a neighbour solicitation for its address and nothing else', () => {
   const ns = icmpPacket({
     source: 'fd00::1',

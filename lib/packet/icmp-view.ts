@@ -88,6 +88,9 @@ export class IcmpView extends LayerView {
     if (!ip.valid || ip.protocol !== protocol || ip.fragmentOffset !== 0) return this.invalid('absent');
     return this.reset(ip.buffer, ip.payloadOffset, ip.payloadLength, ip.version === 6 ? 6 : 4);
   }
+  override clear(): void {
+    if (this._reason !== 'absent') this.invalid('absent');
+  }
 
   protected override invalid(reason: ViewReason): false {
     this._ndpOptions = this._sourceLinkLayer = this._targetLinkLayer = this._prefixInformation = this._mtuOption = -1;

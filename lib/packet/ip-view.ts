@@ -20,6 +20,11 @@ export const IpProtocol = {
   DESTINATION_OPTIONS: 60,
 } as const;
 
+// The IPv6 extension headers the views walk, by next-header value: hop-by-hop, routing, fragment,
+// destination options and AH (which says its length as they do); ESP is opaque, an upper layer.
+const EXTENSION_HEADER = new Uint8Array(256);
+for (const next of [0, 43, 44, 51, 60]) EXTENSION_HEADER[next] = 1;
+
 /**
  * An IPv4 or IPv6 packet in a buffer. After {@link IpView.reset} returns
  * true, every getter reads inside the packet; after it returns false
@@ -40,11 +45,10 @@ export class IpView {
   private _o = 0;
   private _length = 0;
   private _version: 0 | 4 | 6 = 0;
-  private _headerLength = 0;
   private _protocol = 0;
   private _payloadOffset = -1;
-  private _fragmentOffset = 0;
-  private _moreFragments = false;
+  // The extension headers' offsets are written only by a walk that meets one; 1 while any is set.
+  private _extensions = 0;
   private _fragmentHeader = -1;
   private _hopByHop = -1;
   private _routing = -1;
@@ -57,42 +61,50 @@ export class IpView {
    * (Ethernet padding) are left out.
    */
   reset(buffer: Uint8Array, offset = 0, length = buffer.length - offset): boolean {
+    if (this._extensions !== 0) this._forgetExtensions();
+    // Well-formed IPv4 here, IPv6 in _reset6(); the rest (and every reason) in _resetOther().
+    if (length < 20 || offset + length > buffer.length || buffer[offset] >> 4 !== 4) return this._reset6(buffer, offset, length);
+    const ihl = (buffer[offset] & 0x0f) * 4;
+    const total = (buffer[offset + 2] << 8) | buffer[offset + 3];
+    if (ihl < 20 || total < ihl || total > length) return this._resetOther(buffer, offset, length);
+    return this._accept(buffer, offset, 4, total, buffer[offset + 9], offset + ihl);
+  }
+
+  // IPv6 without extension headers; anything else to _resetOther().
+  private _reset6(buffer: Uint8Array, offset: number, length: number): boolean {
+    if (length < 40 || offset + length > buffer.length || buffer[offset] >> 4 !== 6)
+      return this._resetOther(buffer, offset, length);
+    const total = 40 + ((buffer[offset + 4] << 8) | buffer[offset + 5]);
+    const next = buffer[offset + 6];
+    if (total > length || EXTENSION_HEADER[next] !== 0) return this._resetOther(buffer, offset, length);
+    return this._accept(buffer, offset, 6, total, next, offset + 40);
+  }
+
+  private _accept(buffer: Uint8Array, offset: number, version: 4 | 6, length: number, protocol: number, payload: number): true {
     this._b = buffer;
     this._o = offset;
-    this._fragmentOffset = 0;
-    this._moreFragments = false;
-    this._fragmentHeader = this._hopByHop = this._routing = this._destinationOptions = -1;
+    this._version = version;
+    this._length = length;
+    this._protocol = protocol;
+    this._payloadOffset = payload;
+    this._reason = 'ok';
+    return true;
+  }
+
+  // IPv6 with extension headers, and every reason a packet is not well formed.
+  private _resetOther(buffer: Uint8Array, offset: number, length: number): boolean {
     if (length < 1 || offset + length > buffer.length) return this._invalid('truncated');
     const version = buffer[offset] >> 4;
     if (version === 4) {
       if (length < 20) return this._invalid('truncated');
       const ihl = (buffer[offset] & 0x0f) * 4;
       if (ihl < 20) return this._invalid('bad-header-length');
-      const total = u16(buffer, offset + 2);
-      if (total < ihl) return this._invalid('bad-length');
-      if (total > length) return this._invalid('truncated');
-      this._version = 4;
-      this._length = total;
-      this._headerLength = ihl;
-      this._protocol = buffer[offset + 9];
-      this._payloadOffset = offset + ihl;
-      const frag = u16(buffer, offset + 6);
-      this._fragmentOffset = (frag & 0x1fff) * 8;
-      this._moreFragments = (frag & 0x2000) !== 0;
-      this._reason = 'ok';
-      return true;
+      return this._invalid(u16(buffer, offset + 2) < ihl ? 'bad-length' : 'truncated');
     }
-    return version === 6 ? this._reset6(buffer, offset, length) : this._invalid('bad-version');
-  }
-
-  // Apart from reset() so that the IPv4 path stays small enough to inline into a caller's loop.
-  private _reset6(buffer: Uint8Array, offset: number, length: number): boolean {
+    if (version !== 6) return this._invalid('bad-version');
     if (length < 40) return this._invalid('truncated');
     const total = 40 + u16(buffer, offset + 4);
     if (total > length) return this._invalid('truncated');
-    this._version = 6;
-    this._length = total;
-    this._headerLength = 40;
     return this._walkExtensions(buffer, offset, total);
   }
 
@@ -102,8 +114,9 @@ export class IpView {
     let next = b[offset + 6];
     let at = offset + 40;
     const end = offset + total;
+    this._extensions = 1;
     for (;;) {
-      if (next !== 0 && next !== 43 && next !== 60 && next !== 44 && next !== 51) break;
+      if (EXTENSION_HEADER[next] === 0) break;
       if (at + 8 > end) return this._invalid('truncated');
       const size = next === 44 ? 8 : next === 51 ? (b[at + 1] + 2) * 4 : (b[at + 1] + 1) * 8;
       if (at + size > end) return this._invalid('bad-option');
@@ -115,32 +128,28 @@ export class IpView {
         if (this._destinationOptions < 0) this._destinationOptions = at;
       } else if (next === 44 && this._fragmentHeader < 0) {
         this._fragmentHeader = at;
-        const frag = u16(b, at + 2);
-        this._fragmentOffset = frag & 0xfff8;
-        this._moreFragments = (frag & 1) !== 0;
       }
       next = b[at];
       at += size;
     }
-    this._protocol = next;
-    this._payloadOffset = at;
-    this._reason = 'ok';
-    return true;
+    return this._accept(b, offset, 6, total, next, at);
+  }
+
+  private _forgetExtensions(): void {
+    this._extensions = 0;
+    this._fragmentHeader = this._hopByHop = this._routing = this._destinationOptions = -1;
   }
 
   /** Points the view at nothing: reason 'absent'. */
   clear(): void {
-    if (this._reason === 'absent') return;
-    this._fragmentOffset = 0;
-    this._moreFragments = false;
-    this._fragmentHeader = this._hopByHop = this._routing = this._destinationOptions = -1;
-    this._invalid('absent');
+    if (this._reason !== 'absent') this._invalid('absent');
   }
 
   private _invalid(reason: ViewReason): false {
+    if (this._extensions !== 0) this._forgetExtensions();
     this._b = ZERO_BYTES;
     this._o = 0;
-    this._length = this._headerLength = this._protocol = this._version = 0;
+    this._length = this._protocol = this._version = 0;
     this._payloadOffset = -1;
     this._reason = reason;
     return false;
@@ -172,7 +181,7 @@ export class IpView {
   }
   /** The IPv4 header with options (IHL × 4), or IPv6's fixed 40 bytes. */
   get headerLength(): number {
-    return this._headerLength;
+    return this._version === 6 ? 40 : (this._b[this._o] & 0x0f) * 4;
   }
   /** The upper-layer protocol: IPv4's protocol field, or the next header after IPv6's extension headers. */
   get protocol(): number {
@@ -188,15 +197,17 @@ export class IpView {
   }
   /** Where this fragment's data belongs in the original packet, in bytes; 0 for the first fragment or an unfragmented packet. */
   get fragmentOffset(): number {
-    return this._fragmentOffset;
+    if (this._version === 4) return (u16(this._b, this._o + 6) & 0x1fff) * 8;
+    return this._fragmentHeader < 0 ? 0 : u16(this._b, this._fragmentHeader + 2) & 0xfff8;
   }
   /** More fragments follow (IPv4 MF, or the IPv6 fragment header's M flag). */
   get moreFragments(): boolean {
-    return this._moreFragments;
+    if (this._version === 4) return (this._b[this._o + 6] & 0x20) !== 0;
+    return this._fragmentHeader >= 0 && (this._b[this._fragmentHeader + 3] & 1) !== 0;
   }
   /** A fragment (of IPv4, or with an IPv6 fragment header): the upper layer is whole only after reassembly. */
   get isFragment(): boolean {
-    return this._moreFragments || this._fragmentOffset !== 0 || this._fragmentHeader >= 0;
+    return this._version === 4 ? (u16(this._b, this._o + 6) & 0x3fff) !== 0 : this._fragmentHeader >= 0;
   }
   /** IPv4 Don't Fragment. */
   get dontFragment(): boolean {
@@ -245,15 +256,15 @@ export class IpView {
   /** Whether the IPv4 header checksum is right (always true for IPv6, which has none). */
   headerChecksumValid(): boolean {
     if (this._version !== 4) return this._version === 6;
-    return onesComplementSum(this._b.subarray(this._o, this._o + this._headerLength)) === 0xffff;
+    return onesComplementSum(this._b.subarray(this._o, this._o + this.headerLength)) === 0xffff;
   }
   /** The IPv4 options' offset (-1 when there are none) and length. */
   get optionsOffset(): number {
-    return this._version === 4 && this._headerLength > 20 ? this._o + 20 : -1;
+    return this._version === 4 && this.headerLength > 20 ? this._o + 20 : -1;
   }
   /** Bytes of IPv4 options; 0 when there are none. */
   get optionsLength(): number {
-    return this._version === 4 ? this._headerLength - 20 : 0;
+    return this._version === 4 ? this.headerLength - 20 : 0;
   }
   /** Offset of the first IPv6 hop-by-hop, routing, fragment or destination options header; -1 when absent. */
   get hopByHopOffset(): number {
@@ -301,17 +312,13 @@ export class IpView {
   }
   /** The 32-bit word `index` (0-3) of the IPv6 source or destination; IPv4 has only word 0. */
   sourceWord(index: number): number {
-    return this._word(index, 12, 8);
+    const v = this._version;
+    return index >= 0 && index < (v === 6 ? 4 : v >> 2) ? u32(this._b, this._o + (v === 6 ? 8 : 12) + index * 4) : 0;
   }
   /** The 32-bit word `index` (0-3) of the destination address; IPv4 has only word 0. */
   destinationWord(index: number): number {
-    return this._word(index, 16, 24);
-  }
-
-  // Word `index` of the address at `at4` (IPv4) or `at6` (IPv6) from the packet's start; 0 past its end.
-  private _word(index: number, at4: number, at6: number): number {
-    const words = this._version === 6 ? 4 : this._version === 4 ? 1 : 0;
-    return index >= 0 && index < words ? u32(this._b, this._o + (words === 4 ? at6 : at4) + index * 4) : 0;
+    const v = this._version;
+    return index >= 0 && index < (v === 6 ? 4 : v >> 2) ? u32(this._b, this._o + (v === 6 ? 24 : 16) + index * 4) : 0;
   }
   /** The source as text ('10.0.0.1', RFC 5952 for IPv6): allocates, so only when asked. */
   sourceString(): string {
@@ -365,7 +372,7 @@ export class IpView {
 
   /** Where the upper layer's checksum is if it covers the addresses (TCP, UDP, ICMPv6 in a first fragment); else -1. */
   private _transportChecksumAt(): number {
-    if (this._fragmentOffset !== 0) return -1;
+    if (this.fragmentOffset !== 0) return -1;
     const room = this.payloadLength;
     if (this._protocol === 6 && room >= 18) return this._payloadOffset + 16;
     if (this._protocol === 17 && room >= 8) return this._payloadOffset + 6;

@@ -102,6 +102,9 @@ export class ArpView extends LayerView {
       return this.invalid('bad-version');
     return this.accept(buffer, offset, 28);
   }
+  override clear(): void {
+    if (this._reason !== 'absent') this.invalid('absent');
+  }
 
   /** 1: request, 2: reply. */
   get operation(): number {

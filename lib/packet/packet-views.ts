@@ -39,6 +39,8 @@ export class PacketViews {
   readonly icmp = new IcmpView();
   private readonly _ethernet: boolean;
   private readonly _skip: number;
+  // Nothing before the IP header: a TUN device without packet information or offload header.
+  private readonly _bare: boolean;
   private _transport: TransportKind = 'none';
   private _reason: ViewReason = 'absent';
   private _start = -1;
@@ -48,6 +50,7 @@ export class PacketViews {
   constructor(source: TunMode | PcapSource = 'tun') {
     this._ethernet = (typeof source === 'string' ? source : source.mode) === 'tap';
     this._skip = pcapHeaderLength(source);
+    this._bare = !this._ethernet && this._skip === 0;
   }
 
   /**
@@ -56,62 +59,90 @@ export class PacketViews {
    * {@link reason} is the first layer's reason.
    */
   reset(buffer: Uint8Array, offset = 0, length = buffer.length - offset): boolean {
+    return this._reset(buffer, offset, length);
+  }
+
+  // Every path in one method: too big for V8 to inline into the caller's loop, so it is compiled
+  // on its own with the views' resets inlined, and the loop keeps its inlining budget for getters.
+  private _reset(buffer: Uint8Array, offset: number, length: number): boolean {
+    const { ip, tcp, udp, icmp, arp } = this;
+    // An unfragmented IP packet with a whole TCP or UDP header, first (an IPv6 fragment header goes the long way).
+    if (this._bare && ip.reset(buffer, offset, length)) {
+      const protocol = ip.protocol;
+      const whole = ip.version === 6 ? ip.fragmentHeaderOffset < 0 : ((buffer[offset + 6] & 0x1f) | buffer[offset + 7]) === 0;
+      if (whole && protocol === 6 && tcp.reset(buffer, ip.payloadOffset, ip.payloadLength)) {
+        this._transport = 'tcp';
+        udp.clear();
+        return this._pointedIp(offset);
+      }
+      if (whole && protocol === 17 && udp.reset(buffer, ip.payloadOffset, ip.payloadLength)) {
+        this._transport = 'udp';
+        tcp.clear();
+        return this._pointedIp(offset);
+      }
+    }
     this._transport = 'none';
     this._pointed = 0;
-    const reason = this._point(buffer, offset, length);
+    // The layers the packet carries, outermost first; the first layer's reason.
+    let reason: ViewReason = 'ok';
+    this._start = offset;
+    if (length < this._skip || offset + length > buffer.length) {
+      this.ethernet.clear();
+      this._start = -1;
+      reason = 'truncated';
+    } else {
+      offset += this._skip;
+      length -= this._skip;
+      let ipAt = true;
+      if (this._ethernet) {
+        const eth = this.ethernet;
+        const type = eth.reset(buffer, offset, length) ? eth.etherType : -1;
+        ipAt = type === 0x0800 || type === 0x86dd;
+        if (type < 0) reason = eth.reason;
+        else if (type === 0x0806) {
+          this._pointed = POINTED_ARP;
+          if (!arp.reset(buffer, eth.payloadOffset, eth.payloadLength)) reason = arp.reason;
+        }
+        offset = eth.payloadOffset;
+        length = eth.payloadLength;
+      }
+      if (ipAt) {
+        this._pointed = POINTED_IP;
+        const protocol = ip.reset(buffer, offset, length) ? ip.protocol : -1;
+        const version = ip.version;
+        if (protocol < 0) reason = ip.reason;
+        else if (ip.fragmentOffset !== 0) this._transport = 'none';
+        else if (protocol === 6) {
+          this._transport = 'tcp';
+          if (!tcp.reset(buffer, ip.payloadOffset, ip.payloadLength)) reason = tcp.reason;
+        } else if (protocol === 17) {
+          this._transport = 'udp';
+          if (!udp.reset(buffer, ip.payloadOffset, ip.payloadLength)) reason = udp.reason;
+        } else if (protocol === (version === 6 ? 58 : 1)) {
+          this._transport = 'icmp';
+          if (!icmp.reset(buffer, ip.payloadOffset, ip.payloadLength, version === 6 ? 6 : 4)) reason = icmp.reason;
+        } else this._transport = 'other';
+      }
+    }
     // Only the views this packet left out are cleared: clearing one about to be reset doubles its cost.
     const transport = this.transport;
-    if ((this._pointed & POINTED_IP) === 0) this.ip.clear();
-    if ((this._pointed & POINTED_ARP) === 0) this.arp.clear();
-    if (transport !== 'tcp') this.tcp.clear();
-    if (transport !== 'udp') this.udp.clear();
-    if (transport !== 'icmp') this.icmp.clear();
+    if ((this._pointed & POINTED_IP) === 0) ip.clear();
+    if ((this._pointed & POINTED_ARP) === 0) arp.clear();
+    if (transport !== 'tcp') tcp.clear();
+    if (transport !== 'udp') udp.clear();
+    if (transport !== 'icmp') icmp.clear();
     this._reason = reason;
     return reason === 'ok';
   }
 
-  /** Resets the views of the layers the packet carries, outermost first; the first layer's reason. */
-  private _point(buffer: Uint8Array, offset: number, length: number): ViewReason {
-    const { ip, tcp, udp, icmp, arp } = this;
-    if (length < this._skip || offset + length > buffer.length) {
-      this.ethernet.clear();
-      this._start = -1;
-      return 'truncated';
-    }
-    this._start = offset;
-    offset += this._skip;
-    length -= this._skip;
-    if (this._ethernet) {
-      const eth = this.ethernet;
-      if (!eth.reset(buffer, offset, length)) return eth.reason;
-      const type = eth.etherType;
-      if (type === 0x0806) {
-        this._pointed = POINTED_ARP;
-        return arp.reset(buffer, eth.payloadOffset, eth.payloadLength) ? 'ok' : arp.reason;
-      }
-      if (type !== 0x0800 && type !== 0x86dd) return 'ok';
-      offset = eth.payloadOffset;
-      length = eth.payloadLength;
-    }
+  // What the fast path of reset() leaves: the views neither TCP nor UDP use, and the state.
+  private _pointedIp(start: number): true {
+    this.icmp.clear();
+    this.arp.clear();
+    this._start = start;
     this._pointed = POINTED_IP;
-    if (!ip.reset(buffer, offset, length)) return ip.reason;
-    if (ip.fragmentOffset !== 0) return 'ok';
-    const protocol = ip.protocol;
-    if (protocol === 6) {
-      this._transport = 'tcp';
-      return tcp.reset(buffer, ip.payloadOffset, ip.payloadLength) ? 'ok' : tcp.reason;
-    }
-    if (protocol === 17) {
-      this._transport = 'udp';
-      return udp.reset(buffer, ip.payloadOffset, ip.payloadLength) ? 'ok' : udp.reason;
-    }
-    const version = ip.version;
-    if (protocol === (version === 6 ? 58 : 1)) {
-      this._transport = 'icmp';
-      return icmp.reset(buffer, ip.payloadOffset, ip.payloadLength, version === 6 ? 6 : 4) ? 'ok' : icmp.reason;
-    }
-    this._transport = 'other';
-    return 'ok';
+    this._reason = 'ok';
+    return true;
   }
 
   /** 'ok', or the reason of the first layer that is not well formed. */

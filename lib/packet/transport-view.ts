@@ -21,7 +21,7 @@ abstract class LayerView {
   protected b: Uint8Array = ZERO_BYTES;
   protected o = 0;
   protected len = 0;
-  private _reason: ViewReason = 'absent';
+  protected _reason: ViewReason = 'absent';
 
   /** 'ok', or why the last reset() returned false. */
   get reason(): ViewReason {
@@ -40,7 +40,10 @@ abstract class LayerView {
     return this.len;
   }
 
-  /** Points the view at nothing: reason 'absent'. */
+  /**
+   * Points the view at nothing: reason 'absent'. Each view has its own copy: V8 keeps type feedback
+   * per function, and one copy for every kind of view would be polymorphic where PacketViews calls it.
+   */
   clear(): void {
     if (this._reason !== 'absent') this.invalid('absent');
   }
@@ -116,7 +119,6 @@ abstract class PortsView extends LayerView {
 export class TcpView extends PortsView {
   protected readonly checksumAt = 16;
   protected readonly zeroMeansNone = false;
-  private _headerLength = 0;
   private _optionsRead = false;
   private _optionsValid = true;
   private _mss = 0;
@@ -129,12 +131,17 @@ export class TcpView extends PortsView {
   /** Points the view at a TCP header of `length` bytes (header and payload) at `offset`. */
   reset(buffer: Uint8Array, offset = 0, length = buffer.length - offset): boolean {
     this._optionsRead = false;
+    if (length >= 20 && offset >= 0 && offset + length <= buffer.length) {
+      const size = (buffer[offset + 12] >> 4) * 4;
+      if (size >= 20 && size <= length) return this.accept(buffer, offset, length);
+    }
+    return this._reject(buffer, offset, length);
+  }
+
+  // Why reset() refused the header: apart from it, so that what a well-formed segment runs stays small.
+  private _reject(buffer: Uint8Array, offset: number, length: number): false {
     if (length < 20 || offset < 0 || offset + length > buffer.length) return this.invalid('truncated');
-    const size = (buffer[offset + 12] >> 4) * 4;
-    if (size < 20) return this.invalid('bad-header-length');
-    if (size > length) return this.invalid('truncated');
-    this._headerLength = size;
-    return this.accept(buffer, offset, length);
+    return this.invalid((buffer[offset + 12] >> 4) * 4 < 20 ? 'bad-header-length' : 'truncated');
   }
 
   protected override invalid(reason: ViewReason): false {
@@ -145,6 +152,9 @@ export class TcpView extends PortsView {
   /** Points the view at `ip`'s TCP segment; false ('absent') for another protocol or a non-first fragment. */
   resetFrom(ip: IpView): boolean {
     return this.fromIp(ip, 6);
+  }
+  override clear(): void {
+    if (this._reason !== 'absent') this.invalid('absent');
   }
 
   /** The sequence number. */
@@ -157,7 +167,7 @@ export class TcpView extends PortsView {
   }
   /** The data offset in bytes (header with options). */
   get headerLength(): number {
-    return this.valid ? this._headerLength : 0;
+    return (this.b[this.o + 12] >> 4) * 4;
   }
   /** The eight flag bits: {@link TcpFlags}. */
   get flags(): number {
@@ -173,11 +183,11 @@ export class TcpView extends PortsView {
   }
   /** Where the payload starts, and its length. */
   get payloadOffset(): number {
-    return this.valid ? this.o + this._headerLength : -1;
+    return this.valid ? this.o + this.headerLength : -1;
   }
   /** Bytes of payload. */
   get payloadLength(): number {
-    return this.valid ? this.len - this._headerLength : 0;
+    return this.valid ? this.len - this.headerLength : 0;
   }
   /** False if an option runs past the header (the options before it are still read). */
   get optionsValid(): boolean {
@@ -237,7 +247,7 @@ export class TcpView extends PortsView {
     this._sackPermitted = false;
     if (!this.valid) return;
     const b = this.b;
-    const end = this.o + this._headerLength;
+    const end = this.o + this.headerLength;
     let at = this.o + 20;
     while (at < end) {
       const kind = b[at];
@@ -276,16 +286,25 @@ export class UdpView extends PortsView {
   protected readonly zeroMeansNone = true;
   /** Points the view at a UDP header at `offset` with `length` bytes after it in the packet. */
   reset(buffer: Uint8Array, offset = 0, length = buffer.length - offset): boolean {
+    if (length >= 8 && offset >= 0 && offset + length <= buffer.length) {
+      const size = (buffer[offset + 4] << 8) | buffer[offset + 5];
+      if (size >= 8 && size <= length) return this.accept(buffer, offset, size);
+    }
+    return this._reject(buffer, offset, length);
+  }
+
+  // Why reset() refused the header, apart from it as TCP's.
+  private _reject(buffer: Uint8Array, offset: number, length: number): false {
     if (length < 8 || offset < 0 || offset + length > buffer.length) return this.invalid('truncated');
-    const size = u16(buffer, offset + 4);
-    if (size < 8) return this.invalid('bad-length');
-    if (size > length) return this.invalid('truncated');
-    return this.accept(buffer, offset, size);
+    return this.invalid(u16(buffer, offset + 4) < 8 ? 'bad-length' : 'truncated');
   }
 
   /** Points the view at `ip`'s UDP datagram; false ('absent') for another protocol or a non-first fragment. */
   resetFrom(ip: IpView): boolean {
     return this.fromIp(ip, 17);
+  }
+  override clear(): void {
+    if (this._reason !== 'absent') this.invalid('absent');
   }
 
   /** Where the payload starts, after the 8-byte header. */
