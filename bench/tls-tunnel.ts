@@ -7,6 +7,8 @@
 // that iperf3 received, beside the rate.
 //   npm run bench:tls [-- --quick] [-- --rounds 3 --seconds 5]
 // --out FILE: the rows go into FILE's "tls" key (the rest of FILE is kept).
+// --mtu N, --only native|tunnel: one case; --profile DIR: the Node clients
+// write CPU profiles (node --cpu-prof) into DIR.
 // appium-ios-tuntap is a bench-only dependency (npm install --prefix bench,
 // built against Debian's libssl-dev); without it, only tunnel() is measured.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -27,11 +29,14 @@ const { values } = parseArgs({
     rounds: { type: 'string' },
     seconds: { type: 'string' },
     out: { type: 'string', default: path.join(root, 'bench', 'results.json') },
+    mtu: { type: 'string' },
+    only: { type: 'string' },
+    profile: { type: 'string' },
   },
 });
 const ROUNDS = Number(values.rounds ?? (values.quick ? 1 : 3));
 const SECONDS = Number(values.seconds ?? (values.quick ? 2 : 5));
-const MTUS = [1280, 16000];
+const MTUS = values.mtu === undefined ? [1280, 16000] : [Number(values.mtu)];
 const NS_A = 'tlsbench-a';
 const NS_B = 'tlsbench-b';
 const VETH_A = '10.250.0.1';
@@ -172,11 +177,13 @@ async function round(variant: Variant, mtu: number, peerExe: string, certs: { ce
     sh('ip', '-n', NS_B, 'addr', 'add', `${SERVER6}/64`, 'dev', PEER_DEV, 'nodad');
     sh('ip', '-n', NS_B, 'link', 'set', PEER_DEV, 'mtu', String(mtu), 'up');
     const worker = path.join(__dirname, 'tls-tunnel-worker.js');
+    const profile = values.profile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', path.resolve(values.profile)];
     client = new Proc('ip', [
       'netns',
       'exec',
       NS_A,
       process.execPath,
+      ...profile,
       worker,
       variant,
       VETH_B,
@@ -274,7 +281,7 @@ async function main(): Promise<void> {
     skipped.native = (error as Error).message;
     console.log(`${LABEL.native}: skipped (${skipped.native})`);
   }
-  const running = variants.filter((v) => skipped[v] === undefined);
+  const running = variants.filter((v) => skipped[v] === undefined && (values.only === undefined || values.only === v));
   const peerExe = buildPeer();
   const dir = mkdtempSync(path.join(tmpdir(), 'tuntap-tls-'));
   const loadAvgAtStart = loadavg();

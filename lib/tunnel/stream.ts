@@ -8,7 +8,7 @@ import { invalidType, invalidValue } from '../internal/errors';
 import type { TypedEmitter } from '../internal/typed-emitter';
 import { validateBoolean, validateInteger, validateObject, validateOneOf } from '../internal/validators';
 import { TunDevice } from '../tun-device';
-import { FRAMING_MAX, packPackets, splitIpStream, type Framing } from '../packet/stream';
+import { FRAMING_MAX, framedLength, packPackets, splitIpStream, type Framing } from '../packet/stream';
 
 /** 'toTransport': read from the device; 'toDevice': read from the transport. */
 export type TunnelDirection = 'toTransport' | 'toDevice';
@@ -119,6 +119,8 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
   #pending: Buffer | undefined;
   /** Bytes from the transport not yet written while the device's fd is full. */
   #waitingBytes = 0;
+  /** Bytes from the transport that follow the waiting ones, written once those are in. */
+  #queued: Buffer | undefined;
   /** The transport's bytes so far ended in garbage ('ip' framing). */
   #inGarbage = false;
   readonly #stats: TunnelStats = {
@@ -176,9 +178,9 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
     return { ...s, toTransport: { ...s.toTransport }, toDevice: { ...s.toDevice }, dropped: { ...s.dropped } };
   }
 
-  /** Bytes the tunnel itself holds now: an incomplete packet, and a run waiting for the device's fd. */
+  /** Bytes the tunnel itself holds now: an incomplete packet, a run waiting for the device's fd and what came after it. */
   get heldBytes(): number {
-    return (this.#pending?.length ?? 0) + this.#waitingBytes;
+    return (this.#pending?.length ?? 0) + this.#waitingBytes + (this.#queued?.length ?? 0);
   }
 
   /** Whether close() or destroy() was called, or either side ended. */
@@ -235,6 +237,7 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
       if (this.#closeDevice) void device.close();
     }
     this.#pending = undefined;
+    this.#queued = undefined;
     process.nextTick(() => {
       this.emit('close');
       this.#markClosed();
@@ -270,10 +273,26 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
       this.#fail(invalidType('transport data', 'bytes (no setEncoding on the transport)', chunk));
       return;
     }
+    if (this.#waitingBytes > 0) {
+      this.#queued = this.#queued === undefined ? chunk : Buffer.concat([this.#queued, chunk]);
+      return;
+    }
     const pending = this.#pending;
     this.#pending = undefined;
-    const bytes = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
-    this.#writeFrom(bytes, 0);
+    if (pending === undefined) return this.#writeFrom(chunk, 0);
+    // The cut packet is completed on its own: copying the whole chunk behind
+    // it would copy every byte of the stream once more.
+    const total = framedLength(pending, 0, pending.length, this.framing, this.maxPacketSize);
+    const need = total - pending.length;
+    if (total <= 0) return this.#writeFrom(Buffer.concat([pending, chunk]), 0);
+    if (need > chunk.length) {
+      this.#pending = Buffer.concat([pending, chunk]);
+      return;
+    }
+    this.#writeFrom(Buffer.concat([pending, chunk.subarray(0, need)], total), 0);
+    if (this.#state !== 'open' || need === chunk.length) return;
+    if (this.#waitingBytes > 0) this.#queued = chunk.subarray(need);
+    else this.#writeFrom(chunk, need);
   }
 
   /** Splits and writes `bytes` from `start` on; pauses the transport if the device's fd fills. */
@@ -357,6 +376,9 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
         if (this.#state !== 'open') return;
         if (this.#writeRun(bytes, rest, rest.length >>> 1, next)) {
           this.#writeFrom(bytes, next);
+          const queued = this.#queued;
+          this.#queued = undefined;
+          if (queued !== undefined && this.#state === 'open') this.#fromTransport(queued);
           if (this.#waitingBytes === 0 && this.#state === 'open') this.transport.resume();
         }
       },
