@@ -7,7 +7,7 @@
 // that iperf3 received, beside the rate.
 //   npm run bench:tls [-- --quick] [-- --rounds 3 --seconds 5]
 // --out FILE: the rows go into FILE's "tls" key (the rest of FILE is kept).
-// --mtu N, --only native|tunnel: one case; --profile DIR: the Node clients
+// --mtu N, --only native|tunnel, --direction send|receive: one case; --profile DIR: the Node clients
 // write CPU profiles (node --cpu-prof) into DIR.
 // appium-ios-tuntap is a bench-only dependency (npm install --prefix bench,
 // built against Debian's libssl-dev); without it, only tunnel() is measured.
@@ -31,6 +31,7 @@ const { values } = parseArgs({
     out: { type: 'string', default: path.join(root, 'bench', 'results.json') },
     mtu: { type: 'string' },
     only: { type: 'string' },
+    direction: { type: 'string' },
     profile: { type: 'string' },
   },
 });
@@ -47,6 +48,7 @@ const SERVER6 = 'fd00:7e5::1';
 const PEER_DEV = 'tlspeer0';
 
 const variants = ['native', 'tunnel'] as const;
+const DIRECTIONS = (['send', 'receive'] as const).filter((d) => values.direction === undefined || values.direction === d);
 type Variant = (typeof variants)[number];
 const LABEL: Record<Variant, string> = { native: 'appium-ios-tuntap 2.0.5', tunnel: 'tunnel()' };
 type Direction = 'send' | 'receive';
@@ -205,7 +207,7 @@ async function round(variant: Variant, mtu: number, peerExe: string, certs: { ce
     }
     if (!up) throw new Error(`${variant}: no ping through the tunnel`);
     const samples: Sample[] = [];
-    for (const direction of ['send', 'receive'] as const) {
+    for (const direction of DIRECTIONS) {
       const [cpu0, peer0] = [cpuOf(pid), cpuOf(peerPid)];
       const r = await iperf(direction);
       const [cpu, peerCpu] = [cpuOf(pid) - cpu0, cpuOf(peerPid) - peer0];

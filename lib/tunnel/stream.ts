@@ -115,8 +115,10 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
   readonly #pauseWhenFull: boolean;
   readonly #closeDevice: boolean;
   readonly #descriptors = new Uint32Array(2 * SPLIT_BATCH);
-  /** The start of an incomplete packet, kept for the next chunk. */
-  #pending: Buffer | undefined;
+  /** Holds the start of a packet cut by the end of a chunk until the next one completes it; reused. */
+  #cut: Buffer | undefined;
+  /** Bytes of #cut in use. */
+  #cutLength = 0;
   /** Bytes from the transport not yet written while the device's fd is full. */
   #waitingBytes = 0;
   /** Bytes from the transport that follow the waiting ones, written once those are in. */
@@ -180,7 +182,7 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
 
   /** Bytes the tunnel itself holds now: an incomplete packet, a run waiting for the device's fd and what came after it. */
   get heldBytes(): number {
-    return (this.#pending?.length ?? 0) + this.#waitingBytes + (this.#queued?.length ?? 0);
+    return this.#cutLength + this.#waitingBytes + (this.#queued?.length ?? 0);
   }
 
   /** Whether close() or destroy() was called, or either side ended. */
@@ -236,7 +238,8 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
       device.pauseBatches();
       if (this.#closeDevice) void device.close();
     }
-    this.#pending = undefined;
+    this.#cut = undefined;
+    this.#cutLength = 0;
     this.#queued = undefined;
     process.nextTick(() => {
       this.emit('close');
@@ -277,22 +280,27 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
       this.#queued = this.#queued === undefined ? chunk : Buffer.concat([this.#queued, chunk]);
       return;
     }
-    const pending = this.#pending;
-    this.#pending = undefined;
-    if (pending === undefined) return this.#writeFrom(chunk, 0);
-    // The cut packet is completed on its own: copying the whole chunk behind
-    // it would copy every byte of the stream once more.
-    const total = framedLength(pending, 0, pending.length, this.framing, this.maxPacketSize);
-    const need = total - pending.length;
-    if (total <= 0) return this.#writeFrom(Buffer.concat([pending, chunk]), 0);
-    if (need > chunk.length) {
-      this.#pending = Buffer.concat([pending, chunk]);
-      return;
+    const held = this.#cutLength;
+    if (held === 0) return this.#writeFrom(chunk, 0);
+    const cut = this.#cut!;
+    // Only the cut packet is copied, once: copying the whole chunk behind it
+    // would copy every byte of the stream once more.
+    const total = framedLength(cut, 0, held, this.framing, this.maxPacketSize);
+    if (total <= 0) {
+      this.#cutLength = 0;
+      return this.#writeFrom(Buffer.concat([cut.subarray(0, held), chunk]), 0);
     }
-    this.#writeFrom(Buffer.concat([pending, chunk.subarray(0, need)], total), 0);
-    if (this.#state !== 'open' || need === chunk.length) return;
-    if (this.#waitingBytes > 0) this.#queued = chunk.subarray(need);
-    else this.#writeFrom(chunk, need);
+    const take = Math.min(total - held, chunk.length);
+    chunk.copy(cut, held, 0, take);
+    this.#cutLength = held + take;
+    if (held + take < total) return;
+    this.#cutLength = 0;
+    this.#writeFrom(cut.subarray(0, total), 0);
+    // A run left waiting for the device's fd keeps that buffer: the next cut gets a new one.
+    if (this.#waitingBytes > 0) this.#cut = undefined;
+    if (this.#state !== 'open' || take === chunk.length) return;
+    if (this.#waitingBytes > 0) this.#queued = chunk.subarray(take);
+    else this.#writeFrom(chunk, take);
   }
 
   /** Splits and writes `bytes` from `start` on; pauses the transport if the device's fd fills. */
@@ -319,7 +327,14 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
       if (split.packets < SPLIT_BATCH) break;
     }
     // An incomplete packet is copied: a view would keep the whole chunk alive.
-    if (start < bytes.length && this.#state === 'open') this.#pending = Buffer.from(bytes.subarray(start));
+    if (start < bytes.length && this.#state === 'open') this.#keepCut(bytes, start);
+  }
+
+  #keepCut(bytes: Buffer, start: number): void {
+    const n = bytes.length - start;
+    if (this.#cut === undefined || this.#cut.length < n) this.#cut = Buffer.allocUnsafe(Math.max(n, this.maxPacketSize + 4));
+    bytes.copy(this.#cut, 0, start);
+    this.#cutLength = n;
   }
 
   /** False when the tunnel is no longer open after the hook (it threw: the tunnel is destroyed with its error). */
