@@ -955,10 +955,11 @@ async function main(): Promise<void> {
     }));
   results.seconds = (Date.now() - started) / 1000;
   results.loadAvgAtEnd = loadavg();
-  // npm run bench:parse keeps its rows in the same file, under "parse"; this run has its own drain rows.
+  // npm run bench:parse and bench:tls keep their rows in the same file, under "parse" and "tls"; this run has its own drain rows.
   if (existsSync(o.out)) {
-    const { parse } = JSON.parse(readFileSync(o.out, 'utf8')) as { parse?: { readBatches?: unknown } };
+    const { parse, tls } = JSON.parse(readFileSync(o.out, 'utf8')) as { parse?: { readBatches?: unknown }; tls?: unknown };
     if (parse !== undefined) results.parse = { ...parse, readBatches: undefined };
+    if (tls !== undefined) results.tls = tls;
   }
   writeFileSync(o.out, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`results: ${o.out} (${results.seconds} s)`);

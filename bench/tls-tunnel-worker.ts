@@ -20,8 +20,12 @@ interface NativeModule {
 // TypeScript would turn import() into require(), which cannot load an ES module.
 const importEsm = new Function('p', 'return import(p)') as (p: string) => Promise<NativeModule>;
 
-/** appium-ios-tuntap from the project's or bench/'s node_modules. */
-export function nativeEntry(): string {
+/** appium-ios-tuntap from the project's or bench/'s node_modules, loaded (its addon with it). */
+export async function loadNative(): Promise<NativeModule> {
+  return importEsm(pathToFileURL(nativeEntry()).href);
+}
+
+function nativeEntry(): string {
   const root = path.join(__dirname, '..', '..');
   const errors: string[] = [];
   for (const from of [path.join(root, 'package.json'), path.join(root, 'bench', 'package.json')]) {
@@ -91,7 +95,7 @@ async function viaTunnel(host: string, port: number, cert: string, key: string, 
 }
 
 async function viaNative(host: string, port: number, cert: string, key: string, mtu: number): Promise<() => Promise<void>> {
-  const native = await importEsm(pathToFileURL(nativeEntry()).href);
+  const native = await loadNative();
   process.env.APPIUM_TUNTAP_MTU_REQUEST_SIZE = String(mtu);
   const socket = net.connect({ host, port });
   await once(socket, 'connect');

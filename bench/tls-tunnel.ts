@@ -20,7 +20,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { throwawayCertificate } from '../test/helpers';
 import { defaultRoutes, enterNamespace } from './netns';
-import { nativeEntry } from './tls-tunnel-worker';
+import { loadNative } from './tls-tunnel-worker';
 
 const root = path.join(__dirname, '..', '..');
 const { values } = parseArgs({
@@ -278,9 +278,9 @@ async function main(): Promise<void> {
   if (defaultRoutes() > 0) throw new Error('this namespace has a default route: refusing to run');
   const skipped: Record<string, string> = {};
   try {
-    nativeEntry();
+    await loadNative();
   } catch (error) {
-    skipped.native = (error as Error).message;
+    skipped.native = (error as Error).message.split('\n')[0] ?? '';
     console.log(`${LABEL.native}: skipped (${skipped.native})`);
   }
   const running = variants.filter((v) => skipped[v] === undefined && (values.only === undefined || values.only === v));
