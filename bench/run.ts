@@ -16,12 +16,13 @@
 // (test/netns-pair.ts, the offload tests' topology) and deletes them in `finally`. Before any load starts, the namespace must
 // have no default route and the target address must route into the case's
 // TUN device, or the run stops.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { namespacesAround, type Namespaces } from '../test/netns-pair';
+import { defaultRoutes, enterNamespace } from './netns';
 
 const root = path.join(__dirname, '..', '..');
 const buildDir = path.join(root, 'bench', 'build');
@@ -139,13 +140,6 @@ function sh(command: string, ...args: string[]): string {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function defaultRoutes(netns?: string): number {
-  const pre = netns === undefined ? [] : ['-n', netns];
-  const v4 = JSON.parse(sh('ip', ...pre, '-j', 'route', 'show', 'default') || '[]') as unknown[];
-  const v6 = JSON.parse(sh('ip', ...pre, '-j', '-6', 'route', 'show', 'default') || '[]') as unknown[];
-  return v4.length + v6.length;
-}
 
 /** Refuses to send unless `dst` leaves through `dev` in this namespace and nothing leads out. */
 function assertRoutedInto(dst: string, dev: string, netns?: string): void {
@@ -927,25 +921,6 @@ async function soak(o: Options): Promise<Record<string, unknown>> {
   return out;
 }
 
-/**
- * Re-runs this script in a namespace of its own (even when started inside
- * npm test's: the sysctls it sets must not leak into other tests). Returns
- * true when already there.
- */
-function enterNamespace(): boolean {
-  const here = readlinkSync('/proc/self/ns/net');
-  if (process.env.TUNTAP_BENCH_NETNS === '1' && process.env.TUNTAP_NETNS === here && process.env.TUNTAP_OUTER_NETNS !== here) {
-    return true;
-  }
-  const r = spawnSync(
-    process.execPath,
-    [path.join(root, 'scripts', 'in-netns.js'), process.execPath, __filename, ...process.argv.slice(2)],
-    { stdio: 'inherit', env: { ...process.env, TUNTAP_BENCH_NETNS: '1' } },
-  );
-  process.exitCode = r.status ?? 1;
-  return false;
-}
-
 function buildC(): void {
   mkdirSync(buildDir, { recursive: true });
   for (const name of ['tunref', 'load']) {
@@ -956,7 +931,7 @@ function buildC(): void {
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (network namespaces, TUN devices)');
-  if (!enterNamespace()) return;
+  if (!enterNamespace(__filename)) return;
   if (defaultRoutes() > 0) throw new Error('this namespace has a default route: refusing to run');
   buildC();
   // Read by every C and Node program the harness starts (bench/c/common.h, bench/worker.ts).
@@ -980,10 +955,12 @@ async function main(): Promise<void> {
     }));
   results.seconds = (Date.now() - started) / 1000;
   results.loadAvgAtEnd = loadavg();
-  // npm run bench:parse keeps its rows in the same file, under "parse"; this run has its own drain rows.
+  // The other benches (bench:parse, :tls, :udp, :wireguard) keep their rows in the same file under their own keys.
   if (existsSync(o.out)) {
-    const { parse } = JSON.parse(readFileSync(o.out, 'utf8')) as { parse?: { readBatches?: unknown } };
-    if (parse !== undefined) results.parse = { ...parse, readBatches: undefined };
+    const previous = JSON.parse(readFileSync(o.out, 'utf8')) as Record<string, unknown> & { parse?: object };
+    for (const key of ['tls', 'udp', 'wireguard']) if (previous[key] !== undefined) results[key] = previous[key];
+    // This run measures the readBatches drain itself.
+    if (previous.parse !== undefined) results.parse = { ...previous.parse, readBatches: undefined };
   }
   writeFileSync(o.out, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`results: ${o.out} (${results.seconds} s)`);

@@ -2,42 +2,11 @@
 // namespaces joined by a veth pair (test scaffolding, made with ip); each
 // side's tunnel and TUN device are the example's.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ExampleProcess } from './example-helpers';
-import { ip, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
-
-/** A self-signed P-256 certificate for the name 'tunnel', made by openssl. */
-function throwawayCertificate(dir: string): { cert: string; key: string } {
-  const cert = path.join(dir, 'cert.pem');
-  const key = path.join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=tunnel',
-      '-addext',
-      'subjectAltName=DNS:tunnel',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { stdio: 'ignore' },
-  );
-  return { cert, key };
-}
+import { ip, privilegedTest, run, throwawayCertificate, uniqueName, uniqueSubnet } from './helpers';
 
 privilegedTest(
   'two tls-tunnel examples carry IPv6 ping both ways over TLS 1.2, and the client ends with the server',

@@ -6,6 +6,7 @@ import { execFileSync, spawn, type SpawnOptions } from 'node:child_process';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { existsSync, readFileSync, readlinkSync, readdirSync } from 'node:fs';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 
@@ -211,4 +212,34 @@ export async function boundUdpSocket(address: string): Promise<{ socket: dgram.S
   socket.bind(0, address);
   await once(socket, 'listening');
   return { socket, port: socket.address().port };
+}
+
+/** A self-signed P-256 certificate for the name 'tunnel', made by openssl. */
+export function throwawayCertificate(dir: string): { cert: string; key: string } {
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=tunnel',
+      '-addext',
+      'subjectAltName=DNS:tunnel',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { stdio: 'ignore' },
+  );
+  return { cert, key };
 }

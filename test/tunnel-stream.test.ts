@@ -2,13 +2,15 @@
 // TCP (or TLS) connection in the test's namespace. ping, UDP sockets and the
 // links' kernel counters are the oracle.
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { TunDevice, tunnel, type Framing, type Tunnel, type TunnelOptions } from '../lib';
-import { ipJson, privilegedTest, run, uniqueName } from './helpers';
+import { Duplex } from 'node:stream';
+import { TunDevice, tunnel, udpPacket, type Framing, type Tunnel, type TunnelOptions } from '../lib';
+import { ipJson, privilegedTest, run, uniqueName, uniqueSubnet } from './helpers';
 import { gc } from './gc';
 import { until } from './kernel-helpers';
 import { netnsPair, type NetnsPair } from './netns-pair';
@@ -364,3 +366,63 @@ privilegedTest('a hook that throws destroys the tunnel with its error', async ()
     await j.close();
   }
 });
+
+for (const framing of ['ip', 'length16'] as const) {
+  privilegedTest(
+    `with '${framing}' framing, packets cut anywhere in the stream reach the device whole and in order`,
+    async () => {
+      const net4 = uniqueSubnet();
+      const dev = await TunDevice.open({ name: uniqueName('tcut') });
+      const socket = dgram.createSocket('udp4');
+      const transport = new Duplex({ read() {}, write: (_chunk, _encoding, done) => done() });
+      const t = tunnel(dev, transport, { framing });
+      try {
+        await dev.addAddress(`${net4.host(1)}/24`);
+        await dev.setMtu(9000);
+        await dev.up();
+        socket.bind(0, net4.host(1));
+        await once(socket, 'listening');
+        const got: number[] = [];
+        socket.on('message', (m: Buffer) => got.push(m.readUInt32BE(0)));
+        // Sizes around the header and prefix lengths, and packets longer than two chunks.
+        const sizes = [4, 57, 500, 1372, 6000];
+        const cuts = [1, 2, 5, 19, 20, 21, 333, 1500, 2000];
+        const count = 60;
+        let at = 0;
+        for (let group = 0; group < count; group += 10) {
+          const packets = [];
+          for (let i = group; i < group + 10; i++) {
+            const payload = Buffer.alloc(sizes[i % sizes.length], i & 0xff);
+            payload.writeUInt32BE(i, 0);
+            const p = udpPacket({
+              source: net4.host(2),
+              destination: net4.host(1),
+              sourcePort: 4000,
+              destinationPort: (socket.address() as AddressInfo).port,
+              payload,
+            });
+            packets.push(framing === 'ip' ? p : Buffer.concat([Buffer.from([p.length >> 8, p.length & 0xff]), p]));
+          }
+          const stream = Buffer.concat(packets);
+          for (let from = 0; from < stream.length; at++) {
+            const to = Math.min(stream.length, from + cuts[at % cuts.length]);
+            transport.push(stream.subarray(from, to));
+            from = to;
+          }
+          await until(() => got.length >= group + 10, `packets ${group} to ${group + 9}`, 10_000);
+        }
+        assert.deepEqual(
+          got,
+          Array.from({ length: count }, (_, i) => i),
+        );
+        assert.equal(t.stats.toDevice.packets, count);
+        assert.equal(t.stats.dropped.garbageBytes, 0);
+        assert.equal(t.heldBytes, 0);
+      } finally {
+        socket.close();
+        t.destroy();
+        await dev.close();
+      }
+    },
+  );
+}

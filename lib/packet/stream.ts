@@ -66,6 +66,19 @@ function lengthAt(bytes: Uint8Array, offset: number, end: number, max: number): 
   return -1;
 }
 
+/**
+ * @internal The bytes the packet at `offset` takes in the stream, its prefix
+ * included; 0 when too few bytes are there to tell; -1 when there is no
+ * plausible header ('ip') or the prefix is 0 or over `max`.
+ */
+export function framedLength(bytes: Uint8Array, offset: number, end: number, framing: Framing, max: number): number {
+  const prefix = prefixSize(framing);
+  if (prefix === 0) return Math.max(lengthAt(bytes, offset, end, max), -1);
+  if (end - offset < prefix) return 0;
+  const size = prefix === 2 ? u16(bytes, offset) : u32(bytes, offset);
+  return size === 0 || size > max ? -1 : prefix + size;
+}
+
 /** How {@link splitIpStream} reads the stream. */
 export interface SplitOptions {
   /** Default 'ip'. */

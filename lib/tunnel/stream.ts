@@ -8,7 +8,7 @@ import { invalidType, invalidValue } from '../internal/errors';
 import type { TypedEmitter } from '../internal/typed-emitter';
 import { validateBoolean, validateInteger, validateObject, validateOneOf } from '../internal/validators';
 import { TunDevice } from '../tun-device';
-import { FRAMING_MAX, packPackets, splitIpStream, type Framing } from '../packet/stream';
+import { FRAMING_MAX, framedLength, packPackets, splitIpStream, type Framing } from '../packet/stream';
 
 /** 'toTransport': read from the device; 'toDevice': read from the transport. */
 export type TunnelDirection = 'toTransport' | 'toDevice';
@@ -115,10 +115,14 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
   readonly #pauseWhenFull: boolean;
   readonly #closeDevice: boolean;
   readonly #descriptors = new Uint32Array(2 * SPLIT_BATCH);
-  /** The start of an incomplete packet, kept for the next chunk. */
-  #pending: Buffer | undefined;
+  /** Holds the start of a packet cut by the end of a chunk until the next one completes it; reused. */
+  #cut: Buffer | undefined;
+  /** Bytes of #cut in use. */
+  #cutLength = 0;
   /** Bytes from the transport not yet written while the device's fd is full. */
   #waitingBytes = 0;
+  /** Bytes from the transport that follow the waiting ones, written once those are in. */
+  #queued: Buffer | undefined;
   /** The transport's bytes so far ended in garbage ('ip' framing). */
   #inGarbage = false;
   readonly #stats: TunnelStats = {
@@ -176,9 +180,9 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
     return { ...s, toTransport: { ...s.toTransport }, toDevice: { ...s.toDevice }, dropped: { ...s.dropped } };
   }
 
-  /** Bytes the tunnel itself holds now: an incomplete packet, and a run waiting for the device's fd. */
+  /** Bytes the tunnel itself holds now: an incomplete packet, a run waiting for the device's fd and what came after it. */
   get heldBytes(): number {
-    return (this.#pending?.length ?? 0) + this.#waitingBytes;
+    return this.#cutLength + this.#waitingBytes + (this.#queued?.length ?? 0);
   }
 
   /** Whether close() or destroy() was called, or either side ended. */
@@ -234,7 +238,9 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
       device.pauseBatches();
       if (this.#closeDevice) void device.close();
     }
-    this.#pending = undefined;
+    this.#cut = undefined;
+    this.#cutLength = 0;
+    this.#queued = undefined;
     process.nextTick(() => {
       this.emit('close');
       this.#markClosed();
@@ -270,10 +276,31 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
       this.#fail(invalidType('transport data', 'bytes (no setEncoding on the transport)', chunk));
       return;
     }
-    const pending = this.#pending;
-    this.#pending = undefined;
-    const bytes = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
-    this.#writeFrom(bytes, 0);
+    if (this.#waitingBytes > 0) {
+      this.#queued = this.#queued === undefined ? chunk : Buffer.concat([this.#queued, chunk]);
+      return;
+    }
+    const held = this.#cutLength;
+    if (held === 0) return this.#writeFrom(chunk, 0);
+    const cut = this.#cut!;
+    // Only the cut packet is copied, once: copying the whole chunk behind it
+    // would copy every byte of the stream once more.
+    const total = framedLength(cut, 0, held, this.framing, this.maxPacketSize);
+    if (total <= 0) {
+      this.#cutLength = 0;
+      return this.#writeFrom(Buffer.concat([cut.subarray(0, held), chunk]), 0);
+    }
+    const take = Math.min(total - held, chunk.length);
+    chunk.copy(cut, held, 0, take);
+    this.#cutLength = held + take;
+    if (held + take < total) return;
+    this.#cutLength = 0;
+    this.#writeFrom(cut.subarray(0, total), 0);
+    // A run left waiting for the device's fd keeps that buffer: the next cut gets a new one.
+    if (this.#waitingBytes > 0) this.#cut = undefined;
+    if (this.#state !== 'open' || take === chunk.length) return;
+    if (this.#waitingBytes > 0) this.#queued = chunk.subarray(take);
+    else this.#writeFrom(chunk, take);
   }
 
   /** Splits and writes `bytes` from `start` on; pauses the transport if the device's fd fills. */
@@ -300,7 +327,14 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
       if (split.packets < SPLIT_BATCH) break;
     }
     // An incomplete packet is copied: a view would keep the whole chunk alive.
-    if (start < bytes.length && this.#state === 'open') this.#pending = Buffer.from(bytes.subarray(start));
+    if (start < bytes.length && this.#state === 'open') this.#keepCut(bytes, start);
+  }
+
+  #keepCut(bytes: Buffer, start: number): void {
+    const n = bytes.length - start;
+    if (this.#cut === undefined || this.#cut.length < n) this.#cut = Buffer.allocUnsafe(Math.max(n, this.maxPacketSize + 4));
+    bytes.copy(this.#cut, 0, start);
+    this.#cutLength = n;
   }
 
   /** False when the tunnel is no longer open after the hook (it threw: the tunnel is destroyed with its error). */
@@ -357,6 +391,9 @@ export class Tunnel extends (EventEmitter as new () => TypedEmitter<TunnelEvents
         if (this.#state !== 'open') return;
         if (this.#writeRun(bytes, rest, rest.length >>> 1, next)) {
           this.#writeFrom(bytes, next);
+          const queued = this.#queued;
+          this.#queued = undefined;
+          if (queued !== undefined && this.#state === 'open') this.#fromTransport(queued);
           if (this.#waitingBytes === 0 && this.#state === 'open') this.transport.resume();
         }
       },
