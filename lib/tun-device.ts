@@ -6,8 +6,7 @@
 // private state they update.
 import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
-import { markAsUntransferable } from 'node:worker_threads';
-import { abortError, abortable, listenForAbort } from './internal/abort';
+import { abortError, abortable } from './internal/abort';
 import { toBuffer } from './internal/bytes';
 import { EAGAIN, EOPNOTSUPP } from './internal/errno';
 import {
@@ -19,7 +18,6 @@ import {
   fromNative,
   invalidType,
   outOfRange,
-  readSideTaken,
 } from './internal/errors';
 import { native, type NativeNetnsFile, type NativeTunHandle } from './internal/native';
 import type { TypedEmitter } from './internal/typed-emitter';
@@ -41,9 +39,10 @@ import {
   type ValidOptions,
 } from './device/options';
 import type { PacketReadable } from './device/packet-readable';
-import { DROPPED_AT_CLOSE, dropHint, FATAL_WRITE_ERRORS, warnUnheardDrop, type TunDeviceStats } from './device/stats';
-import { DeviceReadable, PacketView as PacketViewClass, PacketWritable } from './device/streams';
-import { kBatchReading, kStartReading, kStopReading, kWrite, kWriteFailed, kWritev } from './device/symbols';
+import { DeviceCounters, dropHint, FATAL_WRITE_ERRORS, warnUnheardDrop, type TunDeviceStats } from './device/stats';
+import { DeviceReader } from './device/read-side';
+import { PacketWritable } from './device/streams';
+import { kWrite, kWriteFailed, kWritev, type DeviceCore } from './device/symbols';
 import type { AddressInfo, LinkInfo } from './netlink/codec';
 import { LinkMonitor } from './netlink/device-link';
 import {
@@ -56,9 +55,6 @@ import {
 } from './netlink/api';
 import { netnsTarget, openNetnsFile } from './netlink/netns';
 import { encodeFilter, type BpfInstruction } from './packet/filter';
-
-// A module constant, so that #onRead's `new` per packet reads no export property.
-const PacketView = PacketViewClass;
 
 /** writePackets() reports a fatal error by its return value and the device's 'error'. */
 function ignoreResult(): void {}
@@ -117,20 +113,11 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   readonly #writable: PacketWritable;
   #writeResults: Int32Array;
   #viewDescriptors: Float64Array;
-  #reading = false;
-  /** #onRead is pushing a batch into `readable`: an end must wait for the batch's last packet. */
-  #pushing = false;
-  /** The memory of the last batch pushed into `readable`, marked untransferable (#onRead). */
-  #pushedMemory: ArrayBufferLike | undefined;
-  #endAfterPush = false;
+  readonly #reader: DeviceReader;
+  readonly #counters = new DeviceCounters();
   #state: Lifecycle = 'open';
   /** Whether the device holds the event loop open (ref()/unref()). */
   #refed = true;
-  #packetsRead = 0;
-  #bytesRead = 0;
-  #packetsWritten = 0;
-  #bytesWritten = 0;
-  #dropped: Record<string, number> = {};
   #dropWarned = false;
   #markReleased: () => void = ignoreResult;
   /** Settles when the fd is released: what close() returns, however the device closes. */
@@ -140,16 +127,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   #onWritable: (() => void) | undefined;
   /** whenWritable()'s promises: settled together when the fd takes writes again, or the device closes. */
   #writableWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
-  #detached = false;
   /** The namespace the device was opened in, held from open to close; undefined for ours. */
   #netnsFile: NativeNetnsFile | undefined;
-  readonly #maxBatch: number;
-  /** Packets the native side hands over per onRead call: `readable`'s free room, or maxBatch for readBatches(). */
-  #readBudget: number;
-  /** Set by readBatches(): from then on the batches, not `readable`, get the packets. */
-  #batchHandler: PacketBatchHandler | undefined;
-  /** Removes the abort listener of readBatches()'s signal, so the signal does not hold the device. */
-  #stopAbortListening: (() => void) | undefined;
 
   /** Opens a device; see {@link TunDeviceOptions}. Needs CAP_NET_ADMIN unless the device is persistent and owned by this user. */
   static async open(options: TunDeviceOptions = {}): Promise<TunDevice> {
@@ -258,8 +237,6 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.#writeResults = new Int32Array(256);
     this.#viewDescriptors = new Float64Array(3 * 256);
     this.index = opened.index;
-    this.#maxBatch = opts.maxBatch;
-    this.#readBudget = opts.maxBatch;
     try {
       // From this call on the handle owns the fd, and closes it if it fails.
       this.#handle = new native.TunHandle(
@@ -268,7 +245,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
         this.maxPacketSize + 64,
         opts.maxBatch,
         this.#writeResults,
-        (slab, descriptors, count, bytes) => this.#onRead(slab, descriptors, count, bytes),
+        (slab, descriptors, count, bytes) => this.#reader.onRead(slab, descriptors, count, bytes),
         () => this.#writableAgain(),
         (errno, syscall) => this.destroy(new TunError(errno, syscall, { device: this.name })),
         opts.readerThread !== undefined,
@@ -277,7 +254,9 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     } catch (error) {
       throw fromNative(error, { device: this.name });
     }
-    this.readable = new DeviceReadable(this, opts.readableHighWaterMark) as PacketReadable;
+    const core = this.#core();
+    this.#reader = new DeviceReader(core, this.#handle, this.#counters, opts.maxBatch, opts.readableHighWaterMark);
+    this.readable = this.#reader.readable;
     this.writable = this.#writable = new PacketWritable(this, opts.writableHighWaterMark);
     // Link events need a netlink socket: open it only for someone who
     // listens, and close it when the last listener goes.
@@ -303,14 +282,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
 
   /** What the device has read, written and dropped so far: a snapshot, no syscall. */
   get stats(): TunDeviceStats {
-    return {
-      packetsRead: this.#packetsRead,
-      bytesRead: this.#bytesRead,
-      packetsWritten: this.#packetsWritten,
-      bytesWritten: this.#bytesWritten,
-      packetsDropped: Object.values(this.#dropped).reduce((sum, n) => sum + n, 0),
-      dropped: { ...this.#dropped },
-    };
+    return this.#counters.snapshot();
   }
 
   /**
@@ -406,7 +378,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
 
   /** Whether this queue is attached (false between detachQueue() and attachQueue()). */
   get queueAttached(): boolean {
-    return !this.#detached;
+    return this.#reader.queueAttached;
   }
 
   /**
@@ -424,10 +396,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   async detachQueue(): Promise<void> {
     this.#requireMultiQueue();
     await this.#ioctl('detachQueue()', native.ioctlOps.setQueue, 0);
-    if (this.#isClosed()) return;
-    this.#detached = true;
-    // Nothing will arrive on a detached queue: stop polling for reads.
-    this.#handle.stopReading();
+    if (!this.#isClosed()) this.#reader.onQueueDetached();
   }
 
   /**
@@ -438,11 +407,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   async attachQueue(): Promise<void> {
     this.#requireMultiQueue();
     await this.#ioctl('attachQueue()', native.ioctlOps.setQueue, 1);
-    if (this.#isClosed()) return;
-    if (this.#detached) {
-      this.#detached = false;
-      if (this.#reading) this.#handle.startReading();
-    }
+    if (!this.#isClosed()) this.#reader.onQueueAttached();
   }
 
   /** One ioctl on the thread pool; a closed device rejects with ERR_DEVICE_CLOSED. */
@@ -527,21 +492,9 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   /** The one move to 'closed': stops everything and closes the fd; #released settles once it is. */
   #teardown(error: Error | undefined): void {
     this.#state = 'closed';
-    this.#reading = false;
-    this.#stopAbortListening?.();
-    this.#stopAbortListening = undefined;
+    this.#reader.stop(error === undefined);
     this.#closeNetlink();
     this.#netnsFile?.close();
-    // What a reader thread took from the kernel reaches readable or the batch
-    // handler before the end; what cannot (destroy(error), a close from
-    // inside a read callback) is counted.
-    const rest = this.#handle.stopReader(error === undefined);
-    if (rest !== undefined && rest[0] > 0) {
-      this.#packetsRead += rest[0];
-      this.#bytesRead += rest[1];
-      this.#discardedAtClose(rest[0]);
-    }
-    this.#pushedMemory = undefined;
     // Closing a TUN queue takes the kernel's rtnl lock and an RCU grace
     // period (synchronize_net): native code does it off the event loop.
     // 'error' at once (on the next tick), 'close' when the fd is really gone.
@@ -550,20 +503,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       this.emit('close');
       this.#markReleased();
     });
-    // The streams get the error only where someone listens for it; the device
-    // itself reports it once, so an unhandled fatal error throws once.
-    const r = this.readable;
-    if (!r.destroyed) {
-      if (error !== undefined) {
-        // Read, pushed, and never to be read from readable.
-        this.#discardedAtClose(r.readableLength);
-        r.destroy(r.listenerCount('error') > 0 ? error : undefined);
-      }
-      // Closed from a 'data' handler: the rest of the batch, already taken
-      // from the kernel, is pushed before the end.
-      else if (this.#pushing) this.#endAfterPush = true;
-      else r.push(null);
-    }
+    this.#reader.end(error);
     const w = this.#writable;
     const queued = w.destroyed ? [] : w.queuedPackets();
     if (!w.destroyed) w.destroy(error !== undefined && w.listenerCount('error') > 0 ? error : undefined);
@@ -585,110 +525,25 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     return this.#state === 'closed';
   }
 
-  /** Packets read from the kernel that closing the device discarded before anyone got them. */
-  #discardedAtClose(packets: number): void {
-    if (packets > 0) this.#dropped[DROPPED_AT_CLOSE] = (this.#dropped[DROPPED_AT_CLOSE] ?? 0) + packets;
-  }
-
   #assertOpen(what: string): void {
     if (this.#isClosed()) throw deviceClosed(what, this.name);
   }
 
-  #onRead(slab: Buffer, d: Uint32Array, count: number, bytes: number): void {
-    this.#packetsRead += count;
-    this.#bytesRead += bytes;
-    if (this.#batchHandler !== undefined) {
-      // false pauses as pauseBatches() would, but keeps the signal's listener.
-      if (this.#batchHandler(slab, d, count) === false && this.#reading && !this.#isClosed()) {
-        this.#reading = false;
-        this.#handle.stopReading();
-      }
-      return;
-    }
-    const r = this.readable;
-    const memory = slab.buffer;
-    const base = slab.byteOffset;
-    // A packet's memory holds the packets after it too. A 'data' handler that
-    // transferred it (postMessage(p.buffer, [p.buffer]) to a worker) would
-    // detach it under the rest of this batch, and under packets buffered in
-    // `readable`. Marked untransferable, it is copied instead, as Node does
-    // with its Buffer pool. (Pooled slabs are copied anyway; slabs of V8's
-    // own memory, for large packets, would not be.)
-    if (memory !== this.#pushedMemory) {
-      this.#pushedMemory = memory;
-      markAsUntransferable(memory);
-    }
-    let more = true;
-    let i = 0;
-    // push() runs 'data' handlers, which may close or destroy the device.
-    this.#pushing = true;
-    try {
-      for (; i < count && !r.destroyed; i++) {
-        more = r.push(new PacketView(memory, base + d[2 * i], d[2 * i + 1]));
-      }
-    } finally {
-      this.#pushing = false;
-    }
-    // readable was destroyed under the batch (destroy(error) from a handler).
-    if (i < count) this.#discardedAtClose(count - i);
-    if (this.#endAfterPush) {
-      this.#endAfterPush = false;
-      if (!r.destroyed) r.push(null);
-    } else if (!more) {
-      this[kStopReading]();
-    } else if (!this.#isClosed()) {
-      this.#setReadBudget(r.readableHighWaterMark - r.readableLength);
-    }
+  /** What the read and write sides may ask of the device. */
+  #core(): DeviceCore {
+    return {
+      name: this.name,
+      mode: this.mode,
+      packetInfo: this.packetInfo,
+      offload: this.offload,
+      maxPacketSize: this.maxPacketSize,
+      isClosed: () => this.#isClosed(),
+      assertOpen: (what) => this.#assertOpen(what),
+      destroy: (error) => this.destroy(error),
+      hasDropListener: () => this.listenerCount('drop') > 0,
+      emitDrop: (packet, error) => this.emit('drop', packet, error),
+    };
   }
-
-  /**
-   * The next onRead call brings at most `packets`: `readable` then never
-   * holds more than its highWaterMark (a batch read whole would overshoot it
-   * by up to maxBatch packets, and their slabs), while one wake-up still
-   * reads up to maxBatch in several calls.
-   */
-  #setReadBudget(packets: number): void {
-    if (packets !== this.#readBudget) {
-      this.#readBudget = packets;
-      this.#handle.setReadBudget(packets);
-    }
-  }
-
-  /** @internal Whether readBatches() owns the read side. */
-  get [kBatchReading](): boolean {
-    return this.#batchHandler !== undefined;
-  }
-
-  /** @internal Called by `readable` when it wants packets. */
-  [kStartReading](): void {
-    if (this.#batchHandler !== undefined) {
-      this.readable.destroy(readSideTaken('readable', 'readBatches()'));
-      return;
-    }
-    if (this.#isClosed()) return;
-    const r = this.readable;
-    this.#setReadBudget(Math.max(1, r.readableHighWaterMark - r.readableLength));
-    if (!this.#reading) {
-      this.#reading = true;
-      if (!this.#detached) this.#handle.startReading();
-    }
-  }
-
-  /** @internal Called when `readable` is full or destroyed. */
-  [kStopReading](): void {
-    // readable's pause or destroy must not stop readBatches().
-    if (this.#reading && this.#batchHandler === undefined) {
-      this.#reading = false;
-      this.#handle.stopReading();
-    }
-  }
-
-  // ---- Batches: the read and write sides without the streams -------------
-  // One handler call per kernel wake-up with the native slab and the shared
-  // descriptor array, so a batch allocates nothing in JS; `readable` pays one
-  // view and one push per packet on top. Only one of the two may read: a
-  // packet the kernel hands over is gone, so two readers would each see a
-  // random half.
 
   /**
    * Reads packets in batches instead of through `readable`: `handler` is called
@@ -717,26 +572,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    * ```
    */
   readBatches(handler: PacketBatchHandler, options: ReadBatchesOptions = {}): this {
-    if (typeof handler !== 'function') throw invalidType('handler', 'a function', handler);
-    validateObject(options, 'options');
-    const reuseSlab = validateBoolean(options.reuseSlab, 'options.reuseSlab', false);
-    const { signal } = options;
-    if (signal !== undefined) validateAbortSignal(signal, 'options.signal');
-    this.#assertOpen('readBatches()');
-    const r = this.readable;
-    if (this.#batchHandler === undefined && (this.#reading || r.readableFlowing !== null || r.readableDidRead || r.destroyed)) {
-      throw readSideTaken('readBatches()', 'readable');
-    }
-    this.#batchHandler = handler;
-    this.#handle.setSlabReuse(reuseSlab);
-    this.#setReadBudget(this.#maxBatch);
-    // This call's options replace the last one's, its signal included.
-    this.#stopAbortListening?.();
-    this.#stopAbortListening = undefined;
-    if (signal?.aborted) return this;
-    this.#reading = true;
-    this.#handle.startReading();
-    if (signal !== undefined) this.#stopAbortListening = listenForAbort(signal, () => this.pauseBatches());
+    this.#reader.readBatches(handler, options);
     return this;
   }
 
@@ -745,12 +581,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    * ring, txqueuelen deep, then drop); resumeBatches() or readBatches() resumes.
    */
   pauseBatches(): this {
-    this.#stopAbortListening?.();
-    this.#stopAbortListening = undefined;
-    if (this.#batchHandler !== undefined && this.#reading) {
-      this.#reading = false;
-      this.#handle.stopReading();
-    }
+    this.#reader.pauseBatches();
     return this;
   }
 
@@ -760,11 +591,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    * meanwhile come first. Does nothing before readBatches().
    */
   resumeBatches(): this {
-    this.#assertOpen('resumeBatches()');
-    if (this.#batchHandler !== undefined && !this.#reading) {
-      this.#reading = true;
-      this.#handle.startReading();
-    }
+    this.#reader.resumeBatches();
     return this;
   }
 
@@ -862,8 +689,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     }
     const written = this.#handle.write(packet);
     if (written >= 0) {
-      this.#packetsWritten++;
-      this.#bytesWritten += written;
+      this.#counters.packetsWritten++;
+      this.#counters.bytesWritten += written;
       // Called back after the caller's synchronous code: the writes it makes
       // meanwhile queue up and reach the kernel as one _writev burst.
       queueMicrotask(callback);
@@ -982,7 +809,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    * discard destroy() asked for is not warned about.
    */
   #drop(packet: Uint8Array, error: TunError | StateError, warn: boolean): void {
-    this.#dropped[error.code] = (this.#dropped[error.code] ?? 0) + 1;
+    this.#counters.dropped[error.code] = (this.#counters.dropped[error.code] ?? 0) + 1;
     if (this.listenerCount('drop') > 0) {
       // A detached packet has no bytes left to show (and no memory to view).
       this.emit('drop', packet.byteLength === 0 ? EMPTY_PACKET : toBuffer(packet), error);
@@ -1005,8 +832,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       if (results[i] >= 0) bytes += results[i];
       else (failures ??= []).push(i, -results[i]);
     }
-    this.#packetsWritten += tried - (failures === undefined ? 0 : failures.length / 2);
-    this.#bytesWritten += bytes;
+    this.#counters.packetsWritten += tried - (failures === undefined ? 0 : failures.length / 2);
+    this.#counters.bytesWritten += bytes;
     return failures ?? NO_FAILURES;
   }
 

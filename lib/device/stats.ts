@@ -39,6 +39,32 @@ export interface TunDeviceStats {
 /** The `dropped` reason of packets read that closing discarded. */
 export const DROPPED_AT_CLOSE = 'closed';
 
+/** A device's counters, shared by its read and write sides. */
+export class DeviceCounters {
+  packetsRead = 0;
+  bytesRead = 0;
+  packetsWritten = 0;
+  bytesWritten = 0;
+  readonly dropped: Record<string, number> = {};
+
+  /** Packets read from the kernel that closing the device discarded before anyone got them. */
+  discardedAtClose(packets: number): void {
+    if (packets > 0) this.dropped[DROPPED_AT_CLOSE] = (this.dropped[DROPPED_AT_CLOSE] ?? 0) + packets;
+  }
+
+  /** dev.stats: a copy, so the caller's object does not change under it. */
+  snapshot(): TunDeviceStats {
+    return {
+      packetsRead: this.packetsRead,
+      bytesRead: this.bytesRead,
+      packetsWritten: this.packetsWritten,
+      bytesWritten: this.bytesWritten,
+      packetsDropped: Object.values(this.dropped).reduce((sum, n) => sum + n, 0),
+      dropped: { ...this.dropped },
+    };
+  }
+}
+
 /** Errors after which the fd is useless: the device is closed with them. */
 export const FATAL_WRITE_ERRORS = new Set(['EBADF', 'EBADFD', 'ENODEV', 'ENXIO']);
 
