@@ -1,24 +1,11 @@
-// The public TunDevice: one open queue of a TUN/TAP device. This file is the
-// table of contents; the parts live in lib/device/ (options, opening and
-// adopting a queue, the streams, offloads, stats), lib/netlink/ (the link
-// helpers and events) and lib/packet/ (the BPF encoder). The per-packet paths
-// (#onRead, [kWrite], [kWritev], writePackets, #tally) stay here, next to the
-// private state they update.
+// The public TunDevice: one open queue of a TUN/TAP device, and the table of
+// contents of its parts: the fd, the lifecycle and the ioctls live here; the
+// read and write sides, options and opening in lib/device/, links in lib/netlink/.
 import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
 import { abortError, abortable } from './internal/abort';
-import { toBuffer } from './internal/bytes';
-import { EAGAIN, EOPNOTSUPP } from './internal/errno';
-import {
-  StateError,
-  TunError,
-  deviceClosed,
-  detachedError,
-  discardedError,
-  fromNative,
-  invalidType,
-  outOfRange,
-} from './internal/errors';
+import { EOPNOTSUPP } from './internal/errno';
+import { TunError, deviceClosed, fromNative } from './internal/errors';
 import { native, type NativeNetnsFile, type NativeTunHandle } from './internal/native';
 import type { TypedEmitter } from './internal/typed-emitter';
 import { validateAbortSignal, validateBoolean, validateObject } from './internal/validators';
@@ -39,10 +26,10 @@ import {
   type ValidOptions,
 } from './device/options';
 import type { PacketReadable } from './device/packet-readable';
-import { DeviceCounters, dropHint, FATAL_WRITE_ERRORS, warnUnheardDrop, type TunDeviceStats } from './device/stats';
 import { DeviceReader } from './device/read-side';
-import { PacketWritable } from './device/streams';
-import { kWrite, kWriteFailed, kWritev, type DeviceCore } from './device/symbols';
+import { DeviceCounters, type TunDeviceStats } from './device/stats';
+import type { DeviceCore } from './device/symbols';
+import { DeviceWriter } from './device/write-side';
 import type { AddressInfo, LinkInfo } from './netlink/codec';
 import { LinkMonitor } from './netlink/device-link';
 import {
@@ -56,11 +43,7 @@ import {
 import { netnsTarget, openNetnsFile } from './netlink/netns';
 import { encodeFilter, type BpfInstruction } from './packet/filter';
 
-/** writePackets() reports a fatal error by its return value and the device's 'error'. */
 function ignoreResult(): void {}
-
-const NO_FAILURES: number[] = [];
-const EMPTY_PACKET = Buffer.alloc(0);
 
 /**
  * Where the device is in its life, as Node's HandleWrap keeps it: 'closing'
@@ -109,24 +92,17 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   readonly netns: string | undefined;
 
   #handle: NativeTunHandle;
-  /** `writable`, as the class the write paths report a failed write to. */
-  readonly #writable: PacketWritable;
-  #writeResults: Int32Array;
-  #viewDescriptors: Float64Array;
+  readonly #writer: DeviceWriter;
   readonly #reader: DeviceReader;
   readonly #counters = new DeviceCounters();
   #state: Lifecycle = 'open';
   /** Whether the device holds the event loop open (ref()/unref()). */
   #refed = true;
-  #dropWarned = false;
   #markReleased: () => void = ignoreResult;
   /** Settles when the fd is released: what close() returns, however the device closes. */
   readonly #released = new Promise<void>((resolve) => {
     this.#markReleased = resolve;
   });
-  #onWritable: (() => void) | undefined;
-  /** whenWritable()'s promises: settled together when the fd takes writes again, or the device closes. */
-  #writableWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
   /** The namespace the device was opened in, held from open to close; undefined for ours. */
   #netnsFile: NativeNetnsFile | undefined;
 
@@ -234,8 +210,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.packetInfo = opts.packetInfo;
     this.offload = opened.offload;
     this.maxPacketSize = maxPacketSize(opts, opened.offload?.headerSize ?? 0);
-    this.#writeResults = new Int32Array(256);
-    this.#viewDescriptors = new Float64Array(3 * 256);
+    const writeResults = new Int32Array(256);
     this.index = opened.index;
     try {
       // From this call on the handle owns the fd, and closes it if it fails.
@@ -244,9 +219,9 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
         // Room for the largest packet the kernel could hand us, so no read is truncated.
         this.maxPacketSize + 64,
         opts.maxBatch,
-        this.#writeResults,
+        writeResults,
         (slab, descriptors, count, bytes) => this.#reader.onRead(slab, descriptors, count, bytes),
-        () => this.#writableAgain(),
+        () => this.#writer.writableAgain(),
         (errno, syscall) => this.destroy(new TunError(errno, syscall, { device: this.name })),
         opts.readerThread !== undefined,
         opts.readerThread?.cpu ?? -1,
@@ -257,7 +232,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     const core = this.#core();
     this.#reader = new DeviceReader(core, this.#handle, this.#counters, opts.maxBatch, opts.readableHighWaterMark);
     this.readable = this.#reader.readable;
-    this.writable = this.#writable = new PacketWritable(this, opts.writableHighWaterMark);
+    this.#writer = new DeviceWriter(core, this.#handle, writeResults, this.#counters, opts.writableHighWaterMark);
+    this.writable = this.#writer.writable;
     // Link events need a netlink socket: open it only for someone who
     // listens, and close it when the last listener goes.
     const emitter = this as unknown as EventEmitter;
@@ -504,17 +480,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       this.#markReleased();
     });
     this.#reader.end(error);
-    const w = this.#writable;
-    const queued = w.destroyed ? [] : w.queuedPackets();
-    if (!w.destroyed) w.destroy(error !== undefined && w.listenerCount('error') > 0 ? error : undefined);
-    // A burst waiting for the fd to take more discards its unwritten rest
-    // (now that `writable` is destroyed, its callback cannot error the stream).
-    const waiting = this.#onWritable;
-    this.#onWritable = undefined;
-    waiting?.();
-    for (const waiter of this.#writableWaiters.splice(0)) waiter.reject(deviceClosed('whenWritable()', this.name));
-    // Writable's own destroy calls their callbacks with ERR_STREAM_DESTROYED.
-    for (const packet of queued) this.#drop(packet, discardedError(), false);
+    this.#writer.close(error);
   }
 
   /**
@@ -596,26 +562,6 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   /**
-   * Resolves when the device's fd takes writes again: what to await after
-   * writePackets() consumed fewer than asked because the queue was full
-   * (EAGAIN). The kernel calls a TUN fd writable while its send buffer has
-   * room and the link is up: on a down link (where writes fail with EIO) this
-   * waits for `up`. Rejects with ERR_DEVICE_CLOSED if the device closes first.
-   */
-  whenWritable(): Promise<void> {
-    if (this.#isClosed()) return Promise.reject(deviceClosed('whenWritable()', this.name));
-    return new Promise((resolve, reject) => {
-      this.#writableWaiters.push({ resolve, reject });
-      this.#handle.waitWritable();
-    });
-  }
-
-  #writableAgain(): void {
-    this.#onWritable?.();
-    for (const waiter of this.#writableWaiters.splice(0)) waiter.resolve();
-  }
-
-  /**
    * Writes `count` packets given as [offset, length] pairs in `descriptors`
    * (the layout {@link readBatches} hands out) straight to the device, with
    * one crossing into native code per 256 and no object per packet, so a
@@ -632,209 +578,18 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
    * ```
    */
   writePackets(buffer: Uint8Array, descriptors: Uint32Array, count: number): number {
-    if (!(buffer instanceof Uint8Array)) throw invalidType('buffer', 'a Buffer or Uint8Array', buffer);
-    if (!(descriptors instanceof Uint32Array)) throw invalidType('descriptors', 'a Uint32Array', descriptors);
-    if (!Number.isInteger(count)) throw invalidType('count', 'an integer', count);
-    if (count < 0 || count > descriptors.length >>> 1)
-      throw outOfRange('count', `>= 0 and <= ${descriptors.length >>> 1}`, count);
-    this.#assertOpen('writePackets()');
-    // The same checks as writable.write(), for every packet, before any is written.
-    for (let i = 0; i < count; i++) {
-      const offset = descriptors[2 * i];
-      const length = descriptors[2 * i + 1];
-      if (length === 0 || length > this.maxPacketSize || offset + length > buffer.byteLength) {
-        throw outOfRange(
-          `descriptors[${2 * i}..${2 * i + 1}]`,
-          `a packet of 1 to ${this.maxPacketSize} bytes inside the buffer (${buffer.byteLength} bytes)`,
-          `[${offset}, ${length}]`,
-        );
-      }
-    }
-    let start = 0;
-    while (start < count && !this.#isClosed()) {
-      // A 'drop' handler may have detached the memory: the rest is gone with it.
-      if (buffer.byteLength === 0 || descriptors.length === 0) {
-        for (; start < count && !this.#isClosed(); start++) this.#drop(EMPTY_PACKET, detachedError(), true);
-        return start;
-      }
-      const tried = this.#handle.writeSlab(buffer, descriptors, start, Math.min(count - start, this.#writeResults.length));
-      const failures = this.#tally(tried);
-      for (let f = 0; f < failures.length; f += 2) {
-        const i = start + failures[f];
-        const packet =
-          buffer.byteLength === 0 ? buffer : buffer.subarray(descriptors[2 * i], descriptors[2 * i] + descriptors[2 * i + 1]);
-        if (this.#packetFailed(packet, failures[f + 1], ignoreResult)) return i;
-        // A 'drop' handler may have closed the device.
-        if (this.#isClosed()) return i + 1;
-      }
-      start += tried;
-      if (tried === 0) break;
-    }
-    return start;
-  }
-  // ---- end of batch reading and writing ----------------------------------
-
-  /** @internal Writes one packet (write number `n`); calls back once it is written or dropped. */
-  [kWrite](packet: Uint8Array, n: number, callback: (error?: Error | null) => void): void {
-    // Only a burst that waited for the fd gets here closed: destroy() discards the packet.
-    if (this.#isClosed()) {
-      this.#failWrite(packet, n, discardedError(), false);
-      callback();
-      return;
-    }
-    if (packet.byteLength === 0) {
-      this.#failWrite(packet, n, detachedError(), true);
-      queueMicrotask(callback);
-      return;
-    }
-    const written = this.#handle.write(packet);
-    if (written >= 0) {
-      this.#counters.packetsWritten++;
-      this.#counters.bytesWritten += written;
-      // Called back after the caller's synchronous code: the writes it makes
-      // meanwhile queue up and reach the kernel as one _writev burst.
-      queueMicrotask(callback);
-    } else if (written === -EAGAIN) {
-      this.#onWritable = () => {
-        this.#onWritable = undefined;
-        this[kWrite](packet, n, callback);
-      };
-      this.#handle.waitWritable();
-    } else {
-      if (!this.#packetFailed(packet, -written, callback)) callback();
-    }
+    return this.#writer.writePackets(buffer, descriptors, count);
   }
 
   /**
-   * @internal Writes a burst of packets (Writable's queued chunks, write
-   * numbers from `first`) with one crossing into native code per 256. A
-   * chunk whose memory was detached while queued fails alone.
+   * Resolves when the device's fd takes writes again: what to await after
+   * writePackets() consumed fewer than asked because the queue was full
+   * (EAGAIN). The kernel calls a TUN fd writable while its send buffer has
+   * room and the link is up: on a down link (where writes fail with EIO) this
+   * waits for `up`. Rejects with ERR_DEVICE_CLOSED if the device closes first.
    */
-  [kWritev](chunks: ReadonlyArray<{ chunk: Uint8Array }>, first: number, callback: (error?: Error | null) => void): void {
-    let start = 0;
-    const step = (): void => {
-      while (start < chunks.length) {
-        if (this.#isClosed()) {
-          // destroy() discards the rest; the packets written before it succeeded.
-          for (; start < chunks.length; start++) this.#failWrite(chunks[start].chunk, first + start, discardedError(), false);
-          break;
-        }
-        if (chunks[start].chunk.byteLength === 0) {
-          this.#failWrite(chunks[start].chunk, first + start, detachedError(), true);
-          start++;
-          continue;
-        }
-        const count = Math.min(chunks.length - start, this.#writeResults.length);
-        const tried = this.#writeViews(chunks, start, count);
-        const failures = this.#tally(tried);
-        for (let f = 0; f < failures.length && !this.#isClosed(); f += 2) {
-          if (this.#packetFailed(chunks[start + failures[f]].chunk, failures[f + 1], callback)) return;
-        }
-        start += tried;
-        // Fewer tried with the next chunk intact: the fd is full (EAGAIN).
-        if (tried < count && !this.#isClosed() && chunks[start].chunk.byteLength !== 0) {
-          this.#onWritable = () => {
-            this.#onWritable = undefined;
-            step();
-          };
-          this.#handle.waitWritable();
-          return;
-        }
-      }
-      // After the caller's synchronous code, as _write does: Writable checks
-      // for 'finish' when the callback runs, and an end() made inside this
-      // burst (a 'drop' handler closing the device) is only seen after it.
-      queueMicrotask(callback);
-    };
-    step();
-  }
-
-  /**
-   * Hands chunks[start, start + count) to native code as views of a few
-   * buffers: the packets of a burst mostly share one ArrayBuffer (Node's
-   * Buffer pool, a read slab, one packet written again and again), and
-   * reading offsets here is far cheaper than N-API inspecting every packet
-   * object. Offsets are doubles so no ArrayBuffer size can wrap them. Stops
-   * before a chunk whose memory is gone (detached): the caller drops it.
-   */
-  #writeViews(chunks: ReadonlyArray<{ chunk: Uint8Array }>, start: number, count: number): number {
-    const d = this.#viewDescriptors;
-    const buffers: Uint8Array[] = [];
-    let last: ArrayBufferLike | undefined;
-    for (let i = 0; i < count; i++) {
-      const packet = chunks[start + i].chunk;
-      if (packet.byteLength === 0) {
-        count = i;
-        break;
-      }
-      const memory = packet.buffer;
-      if (memory !== last) {
-        last = memory;
-        buffers.push(new Uint8Array(memory));
-      }
-      d[3 * i] = buffers.length - 1;
-      d[3 * i + 1] = packet.byteOffset;
-      d[3 * i + 2] = packet.byteLength;
-    }
-    return count === 0 ? 0 : this.#handle.writeViews(buffers, d, count);
-  }
-
-  /**
-   * A packet the kernel refused: one bad packet is a `drop`, and the stream
-   * goes on; an fd that is gone is fatal. Returns true when it was fatal (the
-   * callback has then been called).
-   */
-  #packetFailed(packet: Uint8Array, errno: number, callback: (error?: Error | null) => void): boolean {
-    const error = new TunError(errno, 'write', { device: this.name, hint: dropHint(packet, errno, this) });
-    if (FATAL_WRITE_ERRORS.has(error.code)) {
-      // Destroyed first, so the callback's error cannot make `writable` emit one of its own.
-      this.destroy(error);
-      callback(error);
-      return true;
-    }
-    // Not fatal: the stream's callback reports success so the next packet goes.
-    this.#drop(packet, error, true);
-    return false;
-  }
-
-  /** Write number `n` failed alone (detached, or discarded): its callback gets `error`, and it is a `drop`. */
-  #failWrite(packet: Uint8Array, n: number, error: StateError, warn: boolean): void {
-    this.#writable[kWriteFailed](n, error);
-    this.#drop(packet, error, warn);
-  }
-
-  /**
-   * A packet not written: counted by reason and emitted as `drop`; with
-   * nobody listening, said once (`warn`) rather than lost in silence. A
-   * discard destroy() asked for is not warned about.
-   */
-  #drop(packet: Uint8Array, error: TunError | StateError, warn: boolean): void {
-    this.#counters.dropped[error.code] = (this.#counters.dropped[error.code] ?? 0) + 1;
-    if (this.listenerCount('drop') > 0) {
-      // A detached packet has no bytes left to show (and no memory to view).
-      this.emit('drop', packet.byteLength === 0 ? EMPTY_PACKET : toBuffer(packet), error);
-    } else if (warn && !this.#dropWarned) {
-      this.#dropWarned = true;
-      warnUnheardDrop(error, this.name);
-    }
-  }
-
-  /**
-   * The results of one native write call: successes go into the stats; the
-   * failures come back as [index, errno] pairs, copied out before any 'drop'
-   * handler runs (a handler may write again, and that reuses the results array).
-   */
-  #tally(tried: number): number[] {
-    const results = this.#writeResults;
-    let failures: number[] | undefined;
-    let bytes = 0;
-    for (let i = 0; i < tried; i++) {
-      if (results[i] >= 0) bytes += results[i];
-      else (failures ??= []).push(i, -results[i]);
-    }
-    this.#counters.packetsWritten += tried - (failures === undefined ? 0 : failures.length / 2);
-    this.#counters.bytesWritten += bytes;
-    return failures ?? NO_FAILURES;
+  whenWritable(): Promise<void> {
+    return this.#writer.whenWritable();
   }
 
   // ---- rtnetlink helpers and link-state events ----------------------------
