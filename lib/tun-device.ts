@@ -30,17 +30,11 @@ import { DeviceReader } from './device/read-side';
 import { DeviceCounters, type TunDeviceStats } from './device/stats';
 import type { DeviceCore } from './device/symbols';
 import { DeviceWriter } from './device/write-side';
-import type { AddressInfo, LinkInfo } from './netlink/codec';
+import type { AddressInfo, LinkInfo } from './netlink/decode';
 import { LinkMonitor } from './netlink/device-link';
-import {
-  kLinkNames,
-  openNetlink,
-  type AddAddressOptions,
-  type Netlink,
-  type RequestOptions,
-  type RouteOptions,
-} from './netlink/api';
+import { kLinkNames, openNetlink, type Netlink } from './netlink/api';
 import { netnsTarget, openNetnsFile } from './netlink/netns';
+import type { AddAddressOptions, RequestOptions, RouteOptions } from './netlink/requests';
 import { encodeFilter, type BpfInstruction } from './packet/filter';
 
 function ignoreResult(): void {}

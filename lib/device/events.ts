@@ -1,6 +1,6 @@
 // The events a TunDevice emits, and which of them need a netlink socket.
 import type { StateError, TunError } from '../internal/errors';
-import type { AddressInfo, LinkInfo } from '../netlink/codec';
+import type { AddressInfo, LinkInfo } from '../netlink/decode';
 
 /**
  * The events a TunDevice emits.

@@ -7,20 +7,8 @@ import { TunError, fromNative } from '../internal/errors';
 import type { TypedEmitter } from '../internal/typed-emitter';
 import { validateAbortSignal, validateBoolean } from '../internal/validators';
 import { NetlinkClient } from './client';
-import {
-  AF_UNSPEC,
-  MalformedMessage,
-  RTM,
-  RTMGRP,
-  decodeAddress,
-  decodeLink,
-  decodeRoute,
-  linkFamily,
-  type AddressInfo,
-  type LinkInfo,
-  type NetlinkMessage,
-  type RouteInfo,
-} from './codec';
+import { AF_UNSPEC, MalformedMessage, RTM, RTMGRP, type NetlinkMessage } from './codec';
+import { decodeAddress, decodeLink, decodeRoute, linkFamily, type AddressInfo, type LinkInfo, type RouteInfo } from './decode';
 import { netnsContext, validateNetns, type NetlinkOptions } from './netns';
 
 /**
