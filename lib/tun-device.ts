@@ -9,7 +9,7 @@ import { TunError, deviceClosed, fromNative } from './internal/errors';
 import { native, type NativeNetnsFile, type NativeTunHandle } from './internal/native';
 import type { TypedEmitter } from './internal/typed-emitter';
 import { validateAbortSignal, validateBoolean, validateObject } from './internal/validators';
-import { LINK_EVENTS, type TunDeviceEvents } from './device/events';
+import type { TunDeviceEvents } from './device/events';
 import { checkId, checkSendBufferSize, decodeFlags, type TunFlags } from './device/kernel';
 import type { EnabledOffloads } from './device/offload';
 import { adoptQueue, closeQueue, deleteDevice, openQueue, type OpenedQueue } from './device/open';
@@ -26,14 +26,13 @@ import {
   type ValidOptions,
 } from './device/options';
 import type { PacketReadable } from './device/packet-readable';
+import { DeviceLink } from './device/link';
 import { DeviceReader } from './device/read-side';
 import { DeviceCounters, type TunDeviceStats } from './device/stats';
 import type { DeviceCore } from './device/symbols';
 import { DeviceWriter } from './device/write-side';
 import type { AddressInfo, LinkInfo } from './netlink/decode';
-import { LinkMonitor } from './netlink/device-link';
-import { kLinkNames, openNetlink, type Netlink } from './netlink/api';
-import { netnsTarget, openNetnsFile } from './netlink/netns';
+import { openNetnsFile } from './netlink/netns';
 import type { AddAddressOptions, RequestOptions, RouteOptions } from './netlink/requests';
 import { encodeFilter, type BpfInstruction } from './packet/filter';
 
@@ -89,6 +88,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   readonly #writer: DeviceWriter;
   readonly #reader: DeviceReader;
   readonly #counters = new DeviceCounters();
+  readonly #link: DeviceLink;
   #state: Lifecycle = 'open';
   /** Whether the device holds the event loop open (ref()/unref()). */
   #refed = true;
@@ -228,16 +228,20 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.readable = this.#reader.readable;
     this.#writer = new DeviceWriter(core, this.#handle, writeResults, this.#counters, opts.writableHighWaterMark);
     this.writable = this.#writer.writable;
+    this.#link = new DeviceLink(core, this.index, netns, {
+      linkChange: (link) => this.emit('linkChange', link),
+      up: (link) => this.emit('up', link),
+      down: (link) => this.emit('down', link),
+      addressAdded: (address) => this.emit('addressAdded', address),
+      addressRemoved: (address) => this.emit('addressRemoved', address),
+    });
     // Link events need a netlink socket: open it only for someone who
     // listens, and close it when the last listener goes.
     const emitter = this as unknown as EventEmitter;
-    emitter.on('newListener', (event: string | symbol) => this.#linkEventListenerAdded(event));
-    emitter.on('removeListener', (event: string | symbol) => this.#linkEventListenerRemoved(event));
-  }
-
-  /** The device's MTU, as the kernel has it now (asked by index, so a rename does not matter). */
-  async getMtu(): Promise<number> {
-    return (await this.#nl('getMtu()').link(this.index)).mtu;
+    emitter.on('newListener', (event: string | symbol) => this.#link.listenerAdded(event, this.#refed));
+    emitter.on('removeListener', (event: string | symbol) =>
+      this.#link.listenerRemoved(event, (name) => this.listenerCount(name as keyof TunDeviceEvents) > 0),
+    );
   }
 
   /** The file descriptor of the queue (-1 once it is being released). For inspection, not for reading. */
@@ -253,6 +257,152 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   /** What the device has read, written and dropped so far: a snapshot, no syscall. */
   get stats(): TunDeviceStats {
     return this.#counters.snapshot();
+  }
+
+  /**
+   * Reads packets in batches instead of through `readable`: `handler` is called
+   * once per event-loop wake-up with up to `maxBatch` packets. Packet i is
+   * `slab.subarray(descriptors[2 * i], descriptors[2 * i] + descriptors[2 * i + 1])`.
+   * `descriptors` is reused by the next batch: read it before returning. By
+   * default a slab region is never reused, so views may be kept; with
+   * `{ reuseSlab: true }` every batch overwrites the last (no allocation, and
+   * the memory stays in the CPU cache), so views are valid only until the
+   * handler returns: copy what you keep, and do not queue views on a stream.
+   *
+   * Backpressure: a handler that returns `false` gets no batch until
+   * resumeBatches(); the kernel queues meanwhile (txqueuelen packets) and
+   * counts the rest as TX drops. The library holds no packet between batches,
+   * except with `readerThread` (at most 12 batches read ahead into its slabs).
+   *
+   * Calling it again replaces the handler and options. From the first call
+   * on, `readable` cannot be used (it is destroyed with ERR_READ_SIDE_TAKEN if
+   * read); if `readable` has already been read from, this throws
+   * ERR_READ_SIDE_TAKEN.
+   *
+   * ```ts
+   * dev.readBatches((slab, d, count) => {
+   *   for (let i = 0; i < count; i++) handle(slab, d[2 * i], d[2 * i + 1]);
+   * });
+   * ```
+   */
+  readBatches(handler: PacketBatchHandler, options: ReadBatchesOptions = {}): this {
+    this.#reader.readBatches(handler, options);
+    return this;
+  }
+
+  /**
+   * Stops the batches readBatches() started (packets queue in the kernel's
+   * ring, txqueuelen deep, then drop); resumeBatches() or readBatches() resumes.
+   */
+  pauseBatches(): this {
+    this.#reader.pauseBatches();
+    return this;
+  }
+
+  /**
+   * Resumes the batches paused by pauseBatches() or by the handler returning
+   * false, with the same handler and options; the packets the kernel queued
+   * meanwhile come first. Does nothing before readBatches().
+   */
+  resumeBatches(): this {
+    this.#reader.resumeBatches();
+    return this;
+  }
+
+  /**
+   * Writes `count` packets given as [offset, length] pairs in `descriptors`
+   * (the layout {@link readBatches} hands out) straight to the device, with
+   * one crossing into native code per 256 and no object per packet, so a
+   * forwarder passes a batch on without touching it. Synchronous: returns how
+   * many packets were consumed (written, or refused by the kernel and emitted
+   * as `drop`). Fewer than `count` means the device's queue was full (EAGAIN)
+   * or the device closed: the rest were not written; `await whenWritable()`
+   * and pass them again. It holds nothing once it returns (TUN's write path
+   * frees each packet before write() returns here, so EAGAIN needs a kernel that queues). It bypasses `writable`,
+   * so packets still queued there may go out after these.
+   *
+   * ```ts
+   * a.readBatches((slab, d, count) => { b.writePackets(slab, d, count); });
+   * ```
+   */
+  writePackets(buffer: Uint8Array, descriptors: Uint32Array, count: number): number {
+    return this.#writer.writePackets(buffer, descriptors, count);
+  }
+
+  /**
+   * Resolves when the device's fd takes writes again: what to await after
+   * writePackets() consumed fewer than asked because the queue was full
+   * (EAGAIN). The kernel calls a TUN fd writable while its send buffer has
+   * room and the link is up: on a down link (where writes fail with EIO) this
+   * waits for `up`. Rejects with ERR_DEVICE_CLOSED if the device closes first.
+   */
+  whenWritable(): Promise<void> {
+    return this.#writer.whenWritable();
+  }
+
+  // ---- rtnetlink helpers: by index, so a rename does not matter; async, so a
+  // closed device rejects rather than throws.
+
+  /** Adds an address ('10.0.0.1/24', 'fd00::1/64'); see {@link Netlink.addAddress}. */
+  async addAddress(cidr: string, options?: AddAddressOptions): Promise<void> {
+    return this.#link.netlink('addAddress').addAddress(this.index, cidr, options);
+  }
+
+  /** Removes an address (prefix length included). */
+  async removeAddress(cidr: string, options?: RequestOptions): Promise<void> {
+    return this.#link.netlink('removeAddress').removeAddress(this.index, cidr, options);
+  }
+
+  /** The device's addresses. */
+  async addresses(options?: RequestOptions): Promise<AddressInfo[]> {
+    return this.#link.netlink('addresses').addresses(this.index, options);
+  }
+
+  /** Brings the link up. `await dev.up()`, then packets can flow. */
+  async up(options?: RequestOptions): Promise<void> {
+    return this.#link.netlink('up').setUp(this.index, options);
+  }
+
+  /** Takes the link down. */
+  async down(options?: RequestOptions): Promise<void> {
+    return this.#link.netlink('down').setDown(this.index, options);
+  }
+
+  /** The device's MTU, as the kernel has it now (asked by index, so a rename does not matter). */
+  async getMtu(): Promise<number> {
+    return (await this.#link.netlink('getMtu()').link(this.index)).mtu;
+  }
+
+  /** Sets the MTU (68 to 65535). */
+  async setMtu(mtu: number, options?: RequestOptions): Promise<void> {
+    return this.#link.netlink('setMtu').setMtu(this.index, mtu, options);
+  }
+
+  /** The link as the kernel has it now, counters included. */
+  async link(options?: RequestOptions): Promise<LinkInfo> {
+    return this.#link.netlink('link').link(this.index, options);
+  }
+
+  /** Sets the hardware address (TAP devices; TUN devices have none). */
+  async setMacAddress(mac: string, options?: RequestOptions): Promise<void> {
+    return this.#link.netlink('setMacAddress').setMacAddress(this.index, mac, options);
+  }
+
+  /** Sets the transmit queue length (the TUN ring, 500 by default). */
+  async setTxQueueLength(length: number, options?: RequestOptions): Promise<void> {
+    return this.#link.netlink('setTxQueueLength').setTxQueueLength(this.index, length, options);
+  }
+
+  /** Adds a route through this device: `await dev.addRoute('10.33.0.0/16')`. */
+  async addRoute(cidr: string, options: Omit<RouteOptions, 'device'> = {}): Promise<void> {
+    validateObject(options, 'options');
+    return this.#link.netlink('addRoute').addRoute(cidr, { ...options, device: this.index });
+  }
+
+  /** Removes a route through this device. */
+  async removeRoute(cidr: string, options: Omit<RouteOptions, 'device'> = {}): Promise<void> {
+    validateObject(options, 'options');
+    return this.#link.netlink('removeRoute').removeRoute(cidr, { ...options, device: this.index });
   }
 
   /**
@@ -404,7 +554,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   unref(): this {
     this.#refed = false;
     if (!this.#isClosed()) this.#handle.unref();
-    this.#linkMonitor?.setKeepAlive(false);
+    this.#link.setKeepAlive(false);
     return this;
   }
 
@@ -412,7 +562,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   ref(): this {
     this.#refed = true;
     if (!this.#isClosed()) this.#handle.ref();
-    this.#linkMonitor?.setKeepAlive(true);
+    this.#link.setKeepAlive(true);
     return this;
   }
 
@@ -463,7 +613,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   #teardown(error: Error | undefined): void {
     this.#state = 'closed';
     this.#reader.stop(error === undefined);
-    this.#closeNetlink();
+    this.#link.close();
     this.#netnsFile?.close();
     // Closing a TUN queue takes the kernel's rtnl lock and an RCU grace
     // period (synchronize_net): native code does it off the event loop.
@@ -503,191 +653,5 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       hasDropListener: () => this.listenerCount('drop') > 0,
       emitDrop: (packet, error) => this.emit('drop', packet, error),
     };
-  }
-
-  /**
-   * Reads packets in batches instead of through `readable`: `handler` is called
-   * once per event-loop wake-up with up to `maxBatch` packets. Packet i is
-   * `slab.subarray(descriptors[2 * i], descriptors[2 * i] + descriptors[2 * i + 1])`.
-   * `descriptors` is reused by the next batch: read it before returning. By
-   * default a slab region is never reused, so views may be kept; with
-   * `{ reuseSlab: true }` every batch overwrites the last (no allocation, and
-   * the memory stays in the CPU cache), so views are valid only until the
-   * handler returns: copy what you keep, and do not queue views on a stream.
-   *
-   * Backpressure: a handler that returns `false` gets no batch until
-   * resumeBatches(); the kernel queues meanwhile (txqueuelen packets) and
-   * counts the rest as TX drops. The library holds no packet between batches,
-   * except with `readerThread` (at most 12 batches read ahead into its slabs).
-   *
-   * Calling it again replaces the handler and options. From the first call
-   * on, `readable` cannot be used (it is destroyed with ERR_READ_SIDE_TAKEN if
-   * read); if `readable` has already been read from, this throws
-   * ERR_READ_SIDE_TAKEN.
-   *
-   * ```ts
-   * dev.readBatches((slab, d, count) => {
-   *   for (let i = 0; i < count; i++) handle(slab, d[2 * i], d[2 * i + 1]);
-   * });
-   * ```
-   */
-  readBatches(handler: PacketBatchHandler, options: ReadBatchesOptions = {}): this {
-    this.#reader.readBatches(handler, options);
-    return this;
-  }
-
-  /**
-   * Stops the batches readBatches() started (packets queue in the kernel's
-   * ring, txqueuelen deep, then drop); resumeBatches() or readBatches() resumes.
-   */
-  pauseBatches(): this {
-    this.#reader.pauseBatches();
-    return this;
-  }
-
-  /**
-   * Resumes the batches paused by pauseBatches() or by the handler returning
-   * false, with the same handler and options; the packets the kernel queued
-   * meanwhile come first. Does nothing before readBatches().
-   */
-  resumeBatches(): this {
-    this.#reader.resumeBatches();
-    return this;
-  }
-
-  /**
-   * Writes `count` packets given as [offset, length] pairs in `descriptors`
-   * (the layout {@link readBatches} hands out) straight to the device, with
-   * one crossing into native code per 256 and no object per packet, so a
-   * forwarder passes a batch on without touching it. Synchronous: returns how
-   * many packets were consumed (written, or refused by the kernel and emitted
-   * as `drop`). Fewer than `count` means the device's queue was full (EAGAIN)
-   * or the device closed: the rest were not written; `await whenWritable()`
-   * and pass them again. It holds nothing once it returns (TUN's write path
-   * frees each packet before write() returns here, so EAGAIN needs a kernel that queues). It bypasses `writable`,
-   * so packets still queued there may go out after these.
-   *
-   * ```ts
-   * a.readBatches((slab, d, count) => { b.writePackets(slab, d, count); });
-   * ```
-   */
-  writePackets(buffer: Uint8Array, descriptors: Uint32Array, count: number): number {
-    return this.#writer.writePackets(buffer, descriptors, count);
-  }
-
-  /**
-   * Resolves when the device's fd takes writes again: what to await after
-   * writePackets() consumed fewer than asked because the queue was full
-   * (EAGAIN). The kernel calls a TUN fd writable while its send buffer has
-   * room and the link is up: on a down link (where writes fail with EIO) this
-   * waits for `up`. Rejects with ERR_DEVICE_CLOSED if the device closes first.
-   */
-  whenWritable(): Promise<void> {
-    return this.#writer.whenWritable();
-  }
-
-  // ---- rtnetlink helpers and link-state events ----------------------------
-  // Thin delegations to one Netlink owned by the device (opened on first use,
-  // closed in #teardown), always by index, so a rename does not matter. Async,
-  // so a closed device rejects rather than throws.
-
-  #netlink: Netlink | undefined;
-  #linkMonitor: LinkMonitor | undefined;
-
-  /** Adds an address ('10.0.0.1/24', 'fd00::1/64'); see {@link Netlink.addAddress}. */
-  async addAddress(cidr: string, options?: AddAddressOptions): Promise<void> {
-    return this.#nl('addAddress').addAddress(this.index, cidr, options);
-  }
-
-  /** Removes an address (prefix length included). */
-  async removeAddress(cidr: string, options?: RequestOptions): Promise<void> {
-    return this.#nl('removeAddress').removeAddress(this.index, cidr, options);
-  }
-
-  /** The device's addresses. */
-  async addresses(options?: RequestOptions): Promise<AddressInfo[]> {
-    return this.#nl('addresses').addresses(this.index, options);
-  }
-
-  /** Sets the MTU (68 to 65535). */
-  async setMtu(mtu: number, options?: RequestOptions): Promise<void> {
-    return this.#nl('setMtu').setMtu(this.index, mtu, options);
-  }
-
-  /** Brings the link up. `await dev.up()`, then packets can flow. */
-  async up(options?: RequestOptions): Promise<void> {
-    return this.#nl('up').setUp(this.index, options);
-  }
-
-  /** Takes the link down. */
-  async down(options?: RequestOptions): Promise<void> {
-    return this.#nl('down').setDown(this.index, options);
-  }
-
-  /** Adds a route through this device: `await dev.addRoute('10.33.0.0/16')`. */
-  async addRoute(cidr: string, options: Omit<RouteOptions, 'device'> = {}): Promise<void> {
-    validateObject(options, 'options');
-    return this.#nl('addRoute').addRoute(cidr, { ...options, device: this.index });
-  }
-
-  /** Removes a route through this device. */
-  async removeRoute(cidr: string, options: Omit<RouteOptions, 'device'> = {}): Promise<void> {
-    validateObject(options, 'options');
-    return this.#nl('removeRoute').removeRoute(cidr, { ...options, device: this.index });
-  }
-
-  /** The link as the kernel has it now, counters included. */
-  async link(options?: RequestOptions): Promise<LinkInfo> {
-    return this.#nl('link').link(this.index, options);
-  }
-
-  /** Sets the hardware address (TAP devices; TUN devices have none). */
-  async setMacAddress(mac: string, options?: RequestOptions): Promise<void> {
-    return this.#nl('setMacAddress').setMacAddress(this.index, mac, options);
-  }
-
-  /** Sets the transmit queue length (the TUN ring, 500 by default). */
-  async setTxQueueLength(length: number, options?: RequestOptions): Promise<void> {
-    return this.#nl('setTxQueueLength').setTxQueueLength(this.index, length, options);
-  }
-
-  #nl(what: string): Netlink {
-    this.#assertOpen(what);
-    if (this.#netlink === undefined) {
-      // The device's index names it only in its own namespace.
-      this.#netlink = openNetlink(netnsTarget(this.#netnsFile));
-      this.#netlink[kLinkNames].set(this.index, this.name);
-    }
-    return this.#netlink;
-  }
-
-  #linkEventListenerAdded(event: string | symbol): void {
-    if (this.#isClosed() || this.#linkMonitor !== undefined || !LINK_EVENTS.has(event)) return;
-    this.#linkMonitor = new LinkMonitor(
-      this.index,
-      {
-        linkChange: (link) => this.emit('linkChange', link),
-        up: (link) => this.emit('up', link),
-        down: (link) => this.emit('down', link),
-        addressAdded: (address) => this.emit('addressAdded', address),
-        addressRemoved: (address) => this.emit('addressRemoved', address),
-      },
-      netnsTarget(this.#netnsFile),
-      this.#refed,
-    );
-  }
-
-  #linkEventListenerRemoved(event: string | symbol): void {
-    if (this.#linkMonitor === undefined || !LINK_EVENTS.has(event)) return;
-    for (const name of LINK_EVENTS) if (this.listenerCount(name as keyof TunDeviceEvents) > 0) return;
-    this.#linkMonitor.close();
-    this.#linkMonitor = undefined;
-  }
-
-  #closeNetlink(): void {
-    this.#linkMonitor?.close();
-    this.#linkMonitor = undefined;
-    this.#netlink?.close();
-    this.#netlink = undefined;
   }
 }
