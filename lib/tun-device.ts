@@ -38,11 +38,7 @@ import { encodeFilter, type BpfInstruction } from './packet/filter';
 
 function ignoreResult(): void {}
 
-/**
- * Where the device is in its life, as Node's HandleWrap keeps it: 'closing'
- * while close() flushes `writable` (the fd still works), 'closed' from the
- * moment the fd is being released. Every entry point asks this one field.
- */
+/** 'closing' while close() flushes `writable` (the fd still works); 'closed' once the fd is being released. */
 type Lifecycle = 'open' | 'closing' | 'closed';
 
 // EventEmitter typed by TunDeviceEvents (typed-emitter is types only).
@@ -63,11 +59,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   readonly name: string;
   /** 'tun' (IP packets) or 'tap' (Ethernet frames). */
   readonly mode: TunMode;
-  /**
-   * The interface index: stays right if the device is renamed. In the
-   * device's own namespace (see `netns`); 0 for a device from fromFd() that
-   * is not in ours.
-   */
+  /** The interface index in the device's namespace (stays right across renames); 0 for a fromFd() device not in ours. */
   readonly index: number;
   /** Whether packets carry the 4-byte packet information header. */
   readonly packetInfo: boolean;
@@ -77,7 +69,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   readonly writable: Writable;
   /** The largest packet `writable` accepts, headers included. */
   readonly maxPacketSize: number;
-  /** The device's offloads, or null when packets carry no virtio_net_hdr (set at open: they are the device's, for all its queues). */
+  /** The device's offloads (for all its queues), or null when packets carry no virtio_net_hdr. */
   readonly offload: EnabledOffloads | null;
   /** Whether this is one queue of a multi-queue device. */
   readonly multiQueue: boolean;
@@ -135,15 +127,11 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   /**
-   * Creates a persistent device and lets it go: it stays, with no fd
-   * attached (NO-CARRIER), until {@link TunDevice.delete}. With `owner` or
-   * `group`, that user or group can later open it without CAP_NET_ADMIN.
-   * Resolves to the device's name (the kernel's pick for '' or 'vpn%d').
+   * Creates a persistent device with no fd attached; it stays until {@link TunDevice.delete}.
+   * With `owner` or `group`, they can later open it without CAP_NET_ADMIN. Resolves to its name.
    *
    * ```ts
-   * const name = await TunDevice.create({ name: 'vpn0', owner: 1000 }); // as root
-   * // later, as uid 1000 with no capabilities:
-   * const dev = await TunDevice.open({ name: 'vpn0' });
+   * const name = await TunDevice.create({ name: 'vpn0', owner: 1000 }); // as root; then uid 1000 may open it
    * ```
    */
   static async create(options: TunCreateOptions = {}): Promise<string> {
@@ -160,30 +148,19 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   /**
-   * Deletes a TUN/TAP device as `ip link del` does (RTM_DELLINK, in the
-   * device's namespace with `netns`): persistent or not, whether or not
-   * queues are open, here or in other processes. Open queues stay usable
-   * objects: their reads end and writes fail (EBADFD or EIO), and close() works.
-   * ENODEV when there is no link of that name; EINVAL when it is not a TUN/TAP
-   * device, or not of the `mode` or `multiQueue` given. Needs CAP_NET_ADMIN;
-   * without it, the owner of a persistent device can still delete it while
-   * no queue holds it (attach, clear IFF_PERSIST, close; else EBUSY or EPERM).
-   *
-   * ```ts
-   * await TunDevice.delete('vpn0');
-   * ```
+   * Deletes a TUN/TAP device as `ip link del` does, persistent or not, even with queues open
+   * (their reads end, writes fail with EBADFD or EIO). ENODEV: no such link; EINVAL: not a
+   * TUN/TAP device of the `mode` or `multiQueue` given. Needs CAP_NET_ADMIN, or to be the owner
+   * of a persistent device no queue holds.
    */
   static async delete(name: string, options: TunDeleteOptions = {}): Promise<void> {
     return deleteDevice(name, options);
   }
 
   /**
-   * Wraps a TUN/TAP queue fd that was opened elsewhere, typically passed in
-   * by a privileged parent (spawn's stdio, SCM_RIGHTS). The kernel says which
-   * device it is (TUNGETIFF); the fd is made non-blocking (for every holder:
-   * the flag belongs to the open file) and close-on-exec. The TunDevice owns
-   * the fd from then on and closes it. Say `packetInfo: true` if the queue
-   * was opened with it: the kernel cannot tell.
+   * Wraps and owns a TUN/TAP queue fd opened elsewhere (a privileged parent's spawn stdio or
+   * SCM_RIGHTS), made non-blocking (for every holder) and close-on-exec. Say `packetInfo: true`
+   * if it was opened with it: the kernel cannot tell.
    *
    * ```ts
    * const dev = await TunDevice.fromFd(3); // spawn(..., { stdio: [0, 1, 2, tunFd] })
@@ -260,24 +237,12 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   /**
-   * Reads packets in batches instead of through `readable`: `handler` is called
-   * once per event-loop wake-up with up to `maxBatch` packets. Packet i is
-   * `slab.subarray(descriptors[2 * i], descriptors[2 * i] + descriptors[2 * i + 1])`.
-   * `descriptors` is reused by the next batch: read it before returning. By
-   * default a slab region is never reused, so views may be kept; with
-   * `{ reuseSlab: true }` every batch overwrites the last (no allocation, and
-   * the memory stays in the CPU cache), so views are valid only until the
-   * handler returns: copy what you keep, and do not queue views on a stream.
-   *
-   * Backpressure: a handler that returns `false` gets no batch until
-   * resumeBatches(); the kernel queues meanwhile (txqueuelen packets) and
-   * counts the rest as TX drops. The library holds no packet between batches,
-   * except with `readerThread` (at most 12 batches read ahead into its slabs).
-   *
-   * Calling it again replaces the handler and options. From the first call
-   * on, `readable` cannot be used (it is destroyed with ERR_READ_SIDE_TAKEN if
-   * read); if `readable` has already been read from, this throws
-   * ERR_READ_SIDE_TAKEN.
+   * Reads packets in batches instead of through `readable`: `handler` gets up to `maxBatch`
+   * packets per wake-up; packet i is `slab.subarray(d[2 * i], d[2 * i] + d[2 * i + 1])`, and `d`
+   * is reused by the next batch. With `{ reuseSlab: true }` each batch overwrites the last, so
+   * views are valid only until the handler returns. A handler returning `false` pauses until
+   * resumeBatches() (the kernel queues, then drops). Calling it again replaces the handler; from
+   * the first call, `readable` is taken (ERR_READ_SIDE_TAKEN), and a read-from `readable` makes it throw.
    *
    * ```ts
    * dev.readBatches((slab, d, count) => {
@@ -290,36 +255,23 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     return this;
   }
 
-  /**
-   * Stops the batches readBatches() started (packets queue in the kernel's
-   * ring, txqueuelen deep, then drop); resumeBatches() or readBatches() resumes.
-   */
+  /** Stops the batches (the kernel queues txqueuelen packets, then drops) until resumeBatches(). */
   pauseBatches(): this {
     this.#reader.pauseBatches();
     return this;
   }
 
-  /**
-   * Resumes the batches paused by pauseBatches() or by the handler returning
-   * false, with the same handler and options; the packets the kernel queued
-   * meanwhile come first. Does nothing before readBatches().
-   */
+  /** Resumes paused batches with the same handler; the packets queued meanwhile come first. */
   resumeBatches(): this {
     this.#reader.resumeBatches();
     return this;
   }
 
   /**
-   * Writes `count` packets given as [offset, length] pairs in `descriptors`
-   * (the layout {@link readBatches} hands out) straight to the device, with
-   * one crossing into native code per 256 and no object per packet, so a
-   * forwarder passes a batch on without touching it. Synchronous: returns how
-   * many packets were consumed (written, or refused by the kernel and emitted
-   * as `drop`). Fewer than `count` means the device's queue was full (EAGAIN)
-   * or the device closed: the rest were not written; `await whenWritable()`
-   * and pass them again. It holds nothing once it returns (TUN's write path
-   * frees each packet before write() returns here, so EAGAIN needs a kernel that queues). It bypasses `writable`,
-   * so packets still queued there may go out after these.
+   * Writes `count` packets given as [offset, length] pairs (the layout of {@link readBatches})
+   * straight to the device, bypassing `writable`. Returns how many were consumed (written, or a
+   * `drop`); fewer means the queue was full or the device closed: `await whenWritable()` and pass
+   * the rest again. It holds nothing once it returns.
    *
    * ```ts
    * a.readBatches((slab, d, count) => { b.writePackets(slab, d, count); });
@@ -330,11 +282,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   /**
-   * Resolves when the device's fd takes writes again: what to await after
-   * writePackets() consumed fewer than asked because the queue was full
-   * (EAGAIN). The kernel calls a TUN fd writable while its send buffer has
-   * room and the link is up: on a down link (where writes fail with EIO) this
-   * waits for `up`. Rejects with ERR_DEVICE_CLOSED if the device closes first.
+   * Resolves when the fd takes writes again after writePackets() stopped short (EAGAIN); on a
+   * down link that means waiting for `up`. Rejects with ERR_DEVICE_CLOSED if the device closes first.
    */
   whenWritable(): Promise<void> {
     return this.#writer.whenWritable();
@@ -405,27 +354,12 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     return this.#link.netlink('removeRoute').removeRoute(cidr, { ...options, device: this.index });
   }
 
-  /**
-   * The device's flags as the kernel has them now (TUNGETIFF), detached
-   * queue or not. Rejects with EBADFD after the device was deleted.
-   *
-   * ```ts
-   * const { persist, multiQueue } = await dev.getFlags();
-   * ```
-   */
+  /** The device's flags as the kernel has them now (TUNGETIFF); EBADFD once it was deleted. */
   async getFlags(): Promise<TunFlags> {
     return decodeFlags((await this.#ioctl<{ name: string; flags: number }>('getFlags()', native.ioctlOps.getIff)).flags);
   }
 
-  /**
-   * Sets or clears IFF_PERSIST. Clearing it on a persistent device makes the
-   * kernel delete the device when its last fd closes.
-   *
-   * ```ts
-   * await dev.setPersist(false);
-   * await dev.close(); // the device is gone
-   * ```
-   */
+  /** Sets or clears IFF_PERSIST; once cleared, the kernel deletes the device when its last fd closes. */
   async setPersist(persist: boolean): Promise<void> {
     validateBoolean(persist, 'persist');
     await this.#ioctl('setPersist()', native.ioctlOps.setPersist, persist ? 1 : 0);
@@ -443,34 +377,20 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     await this.#ioctl('setGroup()', native.ioctlOps.setGroup, gid);
   }
 
-  /**
-   * The send buffer of the device's queues in bytes (TUNGETSNDBUF);
-   * 2147483647 (unlimited) unless set.
-   */
+  /** The send buffer of the device's queues in bytes (TUNGETSNDBUF); unlimited (INT_MAX) unless set. */
   async getSendBufferSize(): Promise<number> {
     return this.#ioctl<number>('getSendBufferSize()', native.ioctlOps.getSndBuf);
   }
 
-  /**
-   * Sets the send buffer (TUNSETSNDBUF). The kernel applies it to every
-   * queue of the device; it bounds the bytes of written packets the stack
-   * has not yet consumed.
-   *
-   * ```ts
-   * await dev.setSendBufferSize(1 << 20);
-   * ```
-   */
+  /** Sets the send buffer of every queue (TUNSETSNDBUF): the bytes written and not yet consumed by the stack. */
   async setSendBufferSize(bytes: number): Promise<void> {
     checkSendBufferSize('bytes', bytes);
     await this.#ioctl('setSendBufferSize()', native.ioctlOps.setSndBuf, bytes);
   }
 
   /**
-   * Attaches a classic BPF program that the kernel runs on every frame
-   * before queueing it for reading; frames for which it returns 0 are
-   * dropped (TUNATTACHFILTER). It applies to every queue of the device,
-   * including queues opened later. TAP devices only: the kernel refuses it
-   * for TUN (ENOTSUP here). The program sees the Ethernet frame.
+   * Attaches a classic BPF program the kernel runs on every frame before queueing it for reading,
+   * dropping those it returns 0 for (TUNATTACHFILTER), on every queue. TAP devices only (ENOTSUP).
    *
    * ```ts
    * // Keep IPv4 UDP only.
@@ -502,16 +422,9 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   /**
-   * Takes this queue out of the device (TUNSETQUEUE, IFF_DETACH_QUEUE): the
-   * kernel sends it nothing and drops what it had queued. Reading pauses
-   * until {@link TunDevice.attachQueue}; writes still reach the kernel (a
-   * detached queue's fd stays writable). Multi-queue devices only (ENOTSUP else);
-   * detaching twice is EINVAL, as is detaching after the device was deleted.
-   *
-   * ```ts
-   * await dev.detachQueue(); // let the other queues take the traffic
-   * await dev.attachQueue();
-   * ```
+   * Takes this queue out of the device (IFF_DETACH_QUEUE): it gets nothing and loses what it had
+   * queued; writes still work. Reading pauses until {@link TunDevice.attachQueue}. Multi-queue
+   * devices only (ENOTSUP); EINVAL when detached already or the device is gone.
    */
   async detachQueue(): Promise<void> {
     this.#requireMultiQueue();
@@ -519,11 +432,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     if (!this.#isClosed()) this.#reader.onQueueDetached();
   }
 
-  /**
-   * Puts a detached queue back (TUNSETQUEUE, IFF_ATTACH_QUEUE). EINVAL when
-   * it is attached already or the device is gone; EPERM for a process that
-   * may no longer open the device.
-   */
+  /** Puts a detached queue back (IFF_ATTACH_QUEUE); EINVAL when attached already, EPERM if we may no longer open it. */
   async attachQueue(): Promise<void> {
     this.#requireMultiQueue();
     await this.#ioctl('attachQueue()', native.ioctlOps.setQueue, 1);
@@ -566,11 +475,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     return this;
   }
 
-  /**
-   * Flushes the packets queued on `writable`, stops reading, ends `readable`
-   * (packets already read stay readable) and closes the fd. Idempotent: every
-   * call returns the same promise.
-   */
+  /** Flushes `writable`, ends `readable` (packets read stay readable) and closes the fd; every call returns the same promise. */
   close(): Promise<void> {
     if (this.#state === 'open') {
       this.#state = 'closing';
@@ -593,11 +498,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   /**
-   * Closes at once, also while close() is flushing: the packets still queued
-   * on `writable` are discarded (each one a 'drop' with ERR_STREAM_DESTROYED,
-   * its write's callback gets the same). With an error, emits `error` first.
-   * The fd is closed on the thread pool; `close` is emitted (and close()
-   * resolves) once it is.
+   * Closes at once, even mid-close(): packets queued on `writable` are each a 'drop' with
+   * ERR_STREAM_DESTROYED. With an error, emits `error` first; `close` comes once the fd is closed.
    */
   destroy(error?: Error): this {
     if (!this.#isClosed()) this.#teardown(error);
@@ -615,9 +517,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.#reader.stop(error === undefined);
     this.#link.close();
     this.#netnsFile?.close();
-    // Closing a TUN queue takes the kernel's rtnl lock and an RCU grace
-    // period (synchronize_net): native code does it off the event loop.
-    // 'error' at once (on the next tick), 'close' when the fd is really gone.
+    // Closing a TUN queue waits for an RCU grace period: native code does it
+    // off the event loop. 'error' on the next tick, 'close' when the fd is gone.
     if (error !== undefined) process.nextTick(() => this.emit('error', error));
     this.#handle.close(() => {
       this.emit('close');
@@ -627,10 +528,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.#writer.close(error);
   }
 
-  /**
-   * Whether the fd is gone (or going): the question every entry point asks.
-   * A method, as user code run meanwhile ('drop', 'data') may have closed it.
-   */
+  /** Whether the fd is gone (or going); a method, as user code ('drop', 'data') may close it meanwhile. */
   #isClosed(): boolean {
     return this.#state === 'closed';
   }
