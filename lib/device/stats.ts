@@ -20,18 +20,13 @@ export interface TunDeviceStats {
   readonly packetsWritten: number;
   readonly bytesWritten: number;
   /**
-   * Packets not delivered: each one the kernel refused, whose memory was
-   * detached while queued, or that destroy() discarded from `writable`'s
-   * queue is a 'drop' event (the stream went on); packets read that closing
-   * discarded are counted under 'closed' with no event.
+   * Packets not delivered: refused by the kernel, detached while queued, or discarded by
+   * destroy() (each a 'drop' event); and packets read that closing discarded ('closed', no event).
    */
   readonly packetsDropped: number;
   /**
-   * packetsDropped by reason: the kernel's ('EINVAL', 'EIO', ...),
-   * 'ERR_PACKET_DETACHED', 'ERR_STREAM_DESTROYED', or 'closed': packets read
-   * from the kernel (and in packetsRead) that nobody got because
-   * destroy(error), or a close from inside a read handler, discarded them (a
-   * plain close() delivers every packet read).
+   * packetsDropped by reason: the kernel's ('EINVAL', 'EIO', ...), 'ERR_PACKET_DETACHED',
+   * 'ERR_STREAM_DESTROYED', or 'closed' (read, but discarded by destroy(error) or a close from a read handler).
    */
   readonly dropped: Readonly<Record<string, number>>;
 }
