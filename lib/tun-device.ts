@@ -1,30 +1,15 @@
-// The public TunDevice: one open queue of a TUN/TAP device. This file is the
-// table of contents; the parts live in lib/device/ (options, opening and
-// adopting a queue, the streams, offloads, stats), lib/netlink/ (the link
-// helpers and events) and lib/packet/ (the BPF encoder). The per-packet paths
-// (#onRead, [kWrite], [kWritev], writePackets, #tally) stay here, next to the
-// private state they update.
+// The public TunDevice: one open queue of a TUN/TAP device, and the table of
+// contents of its parts: the fd, the lifecycle and the ioctls live here; the
+// read and write sides, options and opening in lib/device/, links in lib/netlink/.
 import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
-import { markAsUntransferable } from 'node:worker_threads';
-import { abortError, abortable, listenForAbort } from './internal/abort';
-import { toBuffer } from './internal/bytes';
-import { EAGAIN, EOPNOTSUPP } from './internal/errno';
-import {
-  StateError,
-  TunError,
-  deviceClosed,
-  detachedError,
-  discardedError,
-  fromNative,
-  invalidType,
-  outOfRange,
-  readSideTaken,
-} from './internal/errors';
+import { abortError, abortable } from './internal/abort';
+import { EOPNOTSUPP } from './internal/errno';
+import { TunError, deviceClosed, fromNative } from './internal/errors';
 import { native, type NativeNetnsFile, type NativeTunHandle } from './internal/native';
 import type { TypedEmitter } from './internal/typed-emitter';
 import { validateAbortSignal, validateBoolean, validateObject } from './internal/validators';
-import { LINK_EVENTS, type TunDeviceEvents } from './device/events';
+import type { TunDeviceEvents } from './device/events';
 import { checkId, checkSendBufferSize, decodeFlags, type TunFlags } from './device/kernel';
 import type { EnabledOffloads } from './device/offload';
 import { adoptQueue, closeQueue, deleteDevice, openQueue, type OpenedQueue } from './device/open';
@@ -41,36 +26,19 @@ import {
   type ValidOptions,
 } from './device/options';
 import type { PacketReadable } from './device/packet-readable';
-import { DROPPED_AT_CLOSE, dropHint, FATAL_WRITE_ERRORS, warnUnheardDrop, type TunDeviceStats } from './device/stats';
-import { DeviceReadable, PacketView as PacketViewClass, PacketWritable } from './device/streams';
-import { kBatchReading, kStartReading, kStopReading, kWrite, kWriteFailed, kWritev } from './device/symbols';
-import type { AddressInfo, LinkInfo } from './netlink/codec';
-import { LinkMonitor } from './netlink/device-link';
-import {
-  kLinkNames,
-  openNetlink,
-  type AddAddressOptions,
-  type Netlink,
-  type RequestOptions,
-  type RouteOptions,
-} from './netlink/api';
-import { netnsTarget, openNetnsFile } from './netlink/netns';
+import { DeviceLink } from './device/link';
+import { DeviceReader } from './device/read-side';
+import { DeviceCounters, type TunDeviceStats } from './device/stats';
+import type { DeviceCore } from './device/symbols';
+import { DeviceWriter } from './device/write-side';
+import type { AddressInfo, LinkInfo } from './netlink/decode';
+import { openNetnsFile } from './netlink/netns';
+import type { AddAddressOptions, RequestOptions, RouteOptions } from './netlink/requests';
 import { encodeFilter, type BpfInstruction } from './packet/filter';
 
-// A module constant, so that #onRead's `new` per packet reads no export property.
-const PacketView = PacketViewClass;
-
-/** writePackets() reports a fatal error by its return value and the device's 'error'. */
 function ignoreResult(): void {}
 
-const NO_FAILURES: number[] = [];
-const EMPTY_PACKET = Buffer.alloc(0);
-
-/**
- * Where the device is in its life, as Node's HandleWrap keeps it: 'closing'
- * while close() flushes `writable` (the fd still works), 'closed' from the
- * moment the fd is being released. Every entry point asks this one field.
- */
+/** 'closing' while close() flushes `writable` (the fd still works); 'closed' once the fd is being released. */
 type Lifecycle = 'open' | 'closing' | 'closed';
 
 // EventEmitter typed by TunDeviceEvents (typed-emitter is types only).
@@ -91,11 +59,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   readonly name: string;
   /** 'tun' (IP packets) or 'tap' (Ethernet frames). */
   readonly mode: TunMode;
-  /**
-   * The interface index: stays right if the device is renamed. In the
-   * device's own namespace (see `netns`); 0 for a device from fromFd() that
-   * is not in ours.
-   */
+  /** The interface index in the device's namespace (stays right across renames); 0 for a fromFd() device not in ours. */
   readonly index: number;
   /** Whether packets carry the 4-byte packet information header. */
   readonly packetInfo: boolean;
@@ -105,7 +69,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   readonly writable: Writable;
   /** The largest packet `writable` accepts, headers included. */
   readonly maxPacketSize: number;
-  /** The device's offloads, or null when packets carry no virtio_net_hdr (set at open: they are the device's, for all its queues). */
+  /** The device's offloads (for all its queues), or null when packets carry no virtio_net_hdr. */
   readonly offload: EnabledOffloads | null;
   /** Whether this is one queue of a multi-queue device. */
   readonly multiQueue: boolean;
@@ -113,43 +77,20 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   readonly netns: string | undefined;
 
   #handle: NativeTunHandle;
-  /** `writable`, as the class the write paths report a failed write to. */
-  readonly #writable: PacketWritable;
-  #writeResults: Int32Array;
-  #viewDescriptors: Float64Array;
-  #reading = false;
-  /** #onRead is pushing a batch into `readable`: an end must wait for the batch's last packet. */
-  #pushing = false;
-  /** The memory of the last batch pushed into `readable`, marked untransferable (#onRead). */
-  #pushedMemory: ArrayBufferLike | undefined;
-  #endAfterPush = false;
+  readonly #writer: DeviceWriter;
+  readonly #reader: DeviceReader;
+  readonly #counters = new DeviceCounters();
+  readonly #link: DeviceLink;
   #state: Lifecycle = 'open';
   /** Whether the device holds the event loop open (ref()/unref()). */
   #refed = true;
-  #packetsRead = 0;
-  #bytesRead = 0;
-  #packetsWritten = 0;
-  #bytesWritten = 0;
-  #dropped: Record<string, number> = {};
-  #dropWarned = false;
   #markReleased: () => void = ignoreResult;
   /** Settles when the fd is released: what close() returns, however the device closes. */
   readonly #released = new Promise<void>((resolve) => {
     this.#markReleased = resolve;
   });
-  #onWritable: (() => void) | undefined;
-  /** whenWritable()'s promises: settled together when the fd takes writes again, or the device closes. */
-  #writableWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
-  #detached = false;
   /** The namespace the device was opened in, held from open to close; undefined for ours. */
   #netnsFile: NativeNetnsFile | undefined;
-  readonly #maxBatch: number;
-  /** Packets the native side hands over per onRead call: `readable`'s free room, or maxBatch for readBatches(). */
-  #readBudget: number;
-  /** Set by readBatches(): from then on the batches, not `readable`, get the packets. */
-  #batchHandler: PacketBatchHandler | undefined;
-  /** Removes the abort listener of readBatches()'s signal, so the signal does not hold the device. */
-  #stopAbortListening: (() => void) | undefined;
 
   /** Opens a device; see {@link TunDeviceOptions}. Needs CAP_NET_ADMIN unless the device is persistent and owned by this user. */
   static async open(options: TunDeviceOptions = {}): Promise<TunDevice> {
@@ -186,15 +127,11 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   /**
-   * Creates a persistent device and lets it go: it stays, with no fd
-   * attached (NO-CARRIER), until {@link TunDevice.delete}. With `owner` or
-   * `group`, that user or group can later open it without CAP_NET_ADMIN.
-   * Resolves to the device's name (the kernel's pick for '' or 'vpn%d').
+   * Creates a persistent device with no fd attached; it stays until {@link TunDevice.delete}.
+   * With `owner` or `group`, they can later open it without CAP_NET_ADMIN. Resolves to its name.
    *
    * ```ts
-   * const name = await TunDevice.create({ name: 'vpn0', owner: 1000 }); // as root
-   * // later, as uid 1000 with no capabilities:
-   * const dev = await TunDevice.open({ name: 'vpn0' });
+   * const name = await TunDevice.create({ name: 'vpn0', owner: 1000 }); // as root; then uid 1000 may open it
    * ```
    */
   static async create(options: TunCreateOptions = {}): Promise<string> {
@@ -211,30 +148,19 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   /**
-   * Deletes a TUN/TAP device as `ip link del` does (RTM_DELLINK, in the
-   * device's namespace with `netns`): persistent or not, whether or not
-   * queues are open, here or in other processes. Open queues stay usable
-   * objects: their reads end and writes fail (EBADFD or EIO), and close() works.
-   * ENODEV when there is no link of that name; EINVAL when it is not a TUN/TAP
-   * device, or not of the `mode` or `multiQueue` given. Needs CAP_NET_ADMIN;
-   * without it, the owner of a persistent device can still delete it while
-   * no queue holds it (attach, clear IFF_PERSIST, close; else EBUSY or EPERM).
-   *
-   * ```ts
-   * await TunDevice.delete('vpn0');
-   * ```
+   * Deletes a TUN/TAP device as `ip link del` does, persistent or not, even with queues open
+   * (their reads end, writes fail with EBADFD or EIO). ENODEV: no such link; EINVAL: not a
+   * TUN/TAP device of the `mode` or `multiQueue` given. Needs CAP_NET_ADMIN, or to be the owner
+   * of a persistent device no queue holds.
    */
   static async delete(name: string, options: TunDeleteOptions = {}): Promise<void> {
     return deleteDevice(name, options);
   }
 
   /**
-   * Wraps a TUN/TAP queue fd that was opened elsewhere, typically passed in
-   * by a privileged parent (spawn's stdio, SCM_RIGHTS). The kernel says which
-   * device it is (TUNGETIFF); the fd is made non-blocking (for every holder:
-   * the flag belongs to the open file) and close-on-exec. The TunDevice owns
-   * the fd from then on and closes it. Say `packetInfo: true` if the queue
-   * was opened with it: the kernel cannot tell.
+   * Wraps and owns a TUN/TAP queue fd opened elsewhere (a privileged parent's spawn stdio or
+   * SCM_RIGHTS), made non-blocking (for every holder) and close-on-exec. Say `packetInfo: true`
+   * if it was opened with it: the kernel cannot tell.
    *
    * ```ts
    * const dev = await TunDevice.fromFd(3); // spawn(..., { stdio: [0, 1, 2, tunFd] })
@@ -255,11 +181,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     this.packetInfo = opts.packetInfo;
     this.offload = opened.offload;
     this.maxPacketSize = maxPacketSize(opts, opened.offload?.headerSize ?? 0);
-    this.#writeResults = new Int32Array(256);
-    this.#viewDescriptors = new Float64Array(3 * 256);
+    const writeResults = new Int32Array(256);
     this.index = opened.index;
-    this.#maxBatch = opts.maxBatch;
-    this.#readBudget = opts.maxBatch;
     try {
       // From this call on the handle owns the fd, and closes it if it fails.
       this.#handle = new native.TunHandle(
@@ -267,9 +190,9 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
         // Room for the largest packet the kernel could hand us, so no read is truncated.
         this.maxPacketSize + 64,
         opts.maxBatch,
-        this.#writeResults,
-        (slab, descriptors, count, bytes) => this.#onRead(slab, descriptors, count, bytes),
-        () => this.#writableAgain(),
+        writeResults,
+        (slab, descriptors, count, bytes) => this.#reader.onRead(slab, descriptors, count, bytes),
+        () => this.#writer.writableAgain(),
         (errno, syscall) => this.destroy(new TunError(errno, syscall, { device: this.name })),
         opts.readerThread !== undefined,
         opts.readerThread?.cpu ?? -1,
@@ -277,18 +200,25 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     } catch (error) {
       throw fromNative(error, { device: this.name });
     }
-    this.readable = new DeviceReadable(this, opts.readableHighWaterMark) as PacketReadable;
-    this.writable = this.#writable = new PacketWritable(this, opts.writableHighWaterMark);
+    const core = this.#core();
+    this.#reader = new DeviceReader(core, this.#handle, this.#counters, opts.maxBatch, opts.readableHighWaterMark);
+    this.readable = this.#reader.readable;
+    this.#writer = new DeviceWriter(core, this.#handle, writeResults, this.#counters, opts.writableHighWaterMark);
+    this.writable = this.#writer.writable;
+    this.#link = new DeviceLink(core, this.index, netns, {
+      linkChange: (link) => this.emit('linkChange', link),
+      up: (link) => this.emit('up', link),
+      down: (link) => this.emit('down', link),
+      addressAdded: (address) => this.emit('addressAdded', address),
+      addressRemoved: (address) => this.emit('addressRemoved', address),
+    });
     // Link events need a netlink socket: open it only for someone who
     // listens, and close it when the last listener goes.
     const emitter = this as unknown as EventEmitter;
-    emitter.on('newListener', (event: string | symbol) => this.#linkEventListenerAdded(event));
-    emitter.on('removeListener', (event: string | symbol) => this.#linkEventListenerRemoved(event));
-  }
-
-  /** The device's MTU, as the kernel has it now (asked by index, so a rename does not matter). */
-  async getMtu(): Promise<number> {
-    return (await this.#nl('getMtu()').link(this.index)).mtu;
+    emitter.on('newListener', (event: string | symbol) => this.#link.listenerAdded(event, this.#refed));
+    emitter.on('removeListener', (event: string | symbol) =>
+      this.#link.listenerRemoved(event, (name) => this.listenerCount(name as keyof TunDeviceEvents) > 0),
+    );
   }
 
   /** The file descriptor of the queue (-1 once it is being released). For inspection, not for reading. */
@@ -303,37 +233,133 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
 
   /** What the device has read, written and dropped so far: a snapshot, no syscall. */
   get stats(): TunDeviceStats {
-    return {
-      packetsRead: this.#packetsRead,
-      bytesRead: this.#bytesRead,
-      packetsWritten: this.#packetsWritten,
-      bytesWritten: this.#bytesWritten,
-      packetsDropped: Object.values(this.#dropped).reduce((sum, n) => sum + n, 0),
-      dropped: { ...this.#dropped },
-    };
+    return this.#counters.snapshot();
   }
 
   /**
-   * The device's flags as the kernel has them now (TUNGETIFF), detached
-   * queue or not. Rejects with EBADFD after the device was deleted.
+   * Reads packets in batches instead of through `readable`: `handler` gets up to `maxBatch`
+   * packets per wake-up; packet i is `slab.subarray(d[2 * i], d[2 * i] + d[2 * i + 1])`, and `d`
+   * is reused by the next batch. With `{ reuseSlab: true }` each batch overwrites the last, so
+   * views are valid only until the handler returns. A handler returning `false` pauses until
+   * resumeBatches() (the kernel queues, then drops). Calling it again replaces the handler; from
+   * the first call, `readable` is taken (ERR_READ_SIDE_TAKEN), and a read-from `readable` makes it throw.
    *
    * ```ts
-   * const { persist, multiQueue } = await dev.getFlags();
+   * dev.readBatches((slab, d, count) => {
+   *   for (let i = 0; i < count; i++) handle(slab, d[2 * i], d[2 * i + 1]);
+   * });
    * ```
    */
+  readBatches(handler: PacketBatchHandler, options: ReadBatchesOptions = {}): this {
+    this.#reader.readBatches(handler, options);
+    return this;
+  }
+
+  /** Stops the batches (the kernel queues txqueuelen packets, then drops) until resumeBatches(). */
+  pauseBatches(): this {
+    this.#reader.pauseBatches();
+    return this;
+  }
+
+  /** Resumes paused batches with the same handler; the packets queued meanwhile come first. */
+  resumeBatches(): this {
+    this.#reader.resumeBatches();
+    return this;
+  }
+
+  /**
+   * Writes `count` packets given as [offset, length] pairs (the layout of {@link readBatches})
+   * straight to the device, bypassing `writable`. Returns how many were consumed (written, or a
+   * `drop`); fewer means the queue was full or the device closed: `await whenWritable()` and pass
+   * the rest again. It holds nothing once it returns.
+   *
+   * ```ts
+   * a.readBatches((slab, d, count) => { b.writePackets(slab, d, count); });
+   * ```
+   */
+  writePackets(buffer: Uint8Array, descriptors: Uint32Array, count: number): number {
+    return this.#writer.writePackets(buffer, descriptors, count);
+  }
+
+  /**
+   * Resolves when the fd takes writes again after writePackets() stopped short (EAGAIN); on a
+   * down link that means waiting for `up`. Rejects with ERR_DEVICE_CLOSED if the device closes first.
+   */
+  whenWritable(): Promise<void> {
+    return this.#writer.whenWritable();
+  }
+
+  // ---- rtnetlink helpers: by index, so a rename does not matter; async, so a
+  // closed device rejects rather than throws.
+
+  /** Adds an address ('10.0.0.1/24', 'fd00::1/64'); see {@link Netlink.addAddress}. */
+  async addAddress(cidr: string, options?: AddAddressOptions): Promise<void> {
+    return this.#link.netlink('addAddress').addAddress(this.index, cidr, options);
+  }
+
+  /** Removes an address (prefix length included). */
+  async removeAddress(cidr: string, options?: RequestOptions): Promise<void> {
+    return this.#link.netlink('removeAddress').removeAddress(this.index, cidr, options);
+  }
+
+  /** The device's addresses. */
+  async addresses(options?: RequestOptions): Promise<AddressInfo[]> {
+    return this.#link.netlink('addresses').addresses(this.index, options);
+  }
+
+  /** Brings the link up. `await dev.up()`, then packets can flow. */
+  async up(options?: RequestOptions): Promise<void> {
+    return this.#link.netlink('up').setUp(this.index, options);
+  }
+
+  /** Takes the link down. */
+  async down(options?: RequestOptions): Promise<void> {
+    return this.#link.netlink('down').setDown(this.index, options);
+  }
+
+  /** The device's MTU, as the kernel has it now (asked by index, so a rename does not matter). */
+  async getMtu(): Promise<number> {
+    return (await this.#link.netlink('getMtu()').link(this.index)).mtu;
+  }
+
+  /** Sets the MTU (68 to 65535). */
+  async setMtu(mtu: number, options?: RequestOptions): Promise<void> {
+    return this.#link.netlink('setMtu').setMtu(this.index, mtu, options);
+  }
+
+  /** The link as the kernel has it now, counters included. */
+  async link(options?: RequestOptions): Promise<LinkInfo> {
+    return this.#link.netlink('link').link(this.index, options);
+  }
+
+  /** Sets the hardware address (TAP devices; TUN devices have none). */
+  async setMacAddress(mac: string, options?: RequestOptions): Promise<void> {
+    return this.#link.netlink('setMacAddress').setMacAddress(this.index, mac, options);
+  }
+
+  /** Sets the transmit queue length (the TUN ring, 500 by default). */
+  async setTxQueueLength(length: number, options?: RequestOptions): Promise<void> {
+    return this.#link.netlink('setTxQueueLength').setTxQueueLength(this.index, length, options);
+  }
+
+  /** Adds a route through this device: `await dev.addRoute('10.33.0.0/16')`. */
+  async addRoute(cidr: string, options: Omit<RouteOptions, 'device'> = {}): Promise<void> {
+    validateObject(options, 'options');
+    return this.#link.netlink('addRoute').addRoute(cidr, { ...options, device: this.index });
+  }
+
+  /** Removes a route through this device. */
+  async removeRoute(cidr: string, options: Omit<RouteOptions, 'device'> = {}): Promise<void> {
+    validateObject(options, 'options');
+    return this.#link.netlink('removeRoute').removeRoute(cidr, { ...options, device: this.index });
+  }
+
+  /** The device's flags as the kernel has them now (TUNGETIFF); EBADFD once it was deleted. */
   async getFlags(): Promise<TunFlags> {
     return decodeFlags((await this.#ioctl<{ name: string; flags: number }>('getFlags()', native.ioctlOps.getIff)).flags);
   }
 
-  /**
-   * Sets or clears IFF_PERSIST. Clearing it on a persistent device makes the
-   * kernel delete the device when its last fd closes.
-   *
-   * ```ts
-   * await dev.setPersist(false);
-   * await dev.close(); // the device is gone
-   * ```
-   */
+  /** Sets or clears IFF_PERSIST; once cleared, the kernel deletes the device when its last fd closes. */
   async setPersist(persist: boolean): Promise<void> {
     validateBoolean(persist, 'persist');
     await this.#ioctl('setPersist()', native.ioctlOps.setPersist, persist ? 1 : 0);
@@ -351,34 +377,20 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
     await this.#ioctl('setGroup()', native.ioctlOps.setGroup, gid);
   }
 
-  /**
-   * The send buffer of the device's queues in bytes (TUNGETSNDBUF);
-   * 2147483647 (unlimited) unless set.
-   */
+  /** The send buffer of the device's queues in bytes (TUNGETSNDBUF); unlimited (INT_MAX) unless set. */
   async getSendBufferSize(): Promise<number> {
     return this.#ioctl<number>('getSendBufferSize()', native.ioctlOps.getSndBuf);
   }
 
-  /**
-   * Sets the send buffer (TUNSETSNDBUF). The kernel applies it to every
-   * queue of the device; it bounds the bytes of written packets the stack
-   * has not yet consumed.
-   *
-   * ```ts
-   * await dev.setSendBufferSize(1 << 20);
-   * ```
-   */
+  /** Sets the send buffer of every queue (TUNSETSNDBUF): the bytes written and not yet consumed by the stack. */
   async setSendBufferSize(bytes: number): Promise<void> {
     checkSendBufferSize('bytes', bytes);
     await this.#ioctl('setSendBufferSize()', native.ioctlOps.setSndBuf, bytes);
   }
 
   /**
-   * Attaches a classic BPF program that the kernel runs on every frame
-   * before queueing it for reading; frames for which it returns 0 are
-   * dropped (TUNATTACHFILTER). It applies to every queue of the device,
-   * including queues opened later. TAP devices only: the kernel refuses it
-   * for TUN (ENOTSUP here). The program sees the Ethernet frame.
+   * Attaches a classic BPF program the kernel runs on every frame before queueing it for reading,
+   * dropping those it returns 0 for (TUNATTACHFILTER), on every queue. TAP devices only (ENOTSUP).
    *
    * ```ts
    * // Keep IPv4 UDP only.
@@ -406,43 +418,25 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
 
   /** Whether this queue is attached (false between detachQueue() and attachQueue()). */
   get queueAttached(): boolean {
-    return !this.#detached;
+    return this.#reader.queueAttached;
   }
 
   /**
-   * Takes this queue out of the device (TUNSETQUEUE, IFF_DETACH_QUEUE): the
-   * kernel sends it nothing and drops what it had queued. Reading pauses
-   * until {@link TunDevice.attachQueue}; writes still reach the kernel (a
-   * detached queue's fd stays writable). Multi-queue devices only (ENOTSUP else);
-   * detaching twice is EINVAL, as is detaching after the device was deleted.
-   *
-   * ```ts
-   * await dev.detachQueue(); // let the other queues take the traffic
-   * await dev.attachQueue();
-   * ```
+   * Takes this queue out of the device (IFF_DETACH_QUEUE): it gets nothing and loses what it had
+   * queued; writes still work. Reading pauses until {@link TunDevice.attachQueue}. Multi-queue
+   * devices only (ENOTSUP); EINVAL when detached already or the device is gone.
    */
   async detachQueue(): Promise<void> {
     this.#requireMultiQueue();
     await this.#ioctl('detachQueue()', native.ioctlOps.setQueue, 0);
-    if (this.#isClosed()) return;
-    this.#detached = true;
-    // Nothing will arrive on a detached queue: stop polling for reads.
-    this.#handle.stopReading();
+    if (!this.#isClosed()) this.#reader.onQueueDetached();
   }
 
-  /**
-   * Puts a detached queue back (TUNSETQUEUE, IFF_ATTACH_QUEUE). EINVAL when
-   * it is attached already or the device is gone; EPERM for a process that
-   * may no longer open the device.
-   */
+  /** Puts a detached queue back (IFF_ATTACH_QUEUE); EINVAL when attached already, EPERM if we may no longer open it. */
   async attachQueue(): Promise<void> {
     this.#requireMultiQueue();
     await this.#ioctl('attachQueue()', native.ioctlOps.setQueue, 1);
-    if (this.#isClosed()) return;
-    if (this.#detached) {
-      this.#detached = false;
-      if (this.#reading) this.#handle.startReading();
-    }
+    if (!this.#isClosed()) this.#reader.onQueueAttached();
   }
 
   /** One ioctl on the thread pool; a closed device rejects with ERR_DEVICE_CLOSED. */
@@ -469,7 +463,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   unref(): this {
     this.#refed = false;
     if (!this.#isClosed()) this.#handle.unref();
-    this.#linkMonitor?.setKeepAlive(false);
+    this.#link.setKeepAlive(false);
     return this;
   }
 
@@ -477,15 +471,11 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   ref(): this {
     this.#refed = true;
     if (!this.#isClosed()) this.#handle.ref();
-    this.#linkMonitor?.setKeepAlive(true);
+    this.#link.setKeepAlive(true);
     return this;
   }
 
-  /**
-   * Flushes the packets queued on `writable`, stops reading, ends `readable`
-   * (packets already read stay readable) and closes the fd. Idempotent: every
-   * call returns the same promise.
-   */
+  /** Flushes `writable`, ends `readable` (packets read stay readable) and closes the fd; every call returns the same promise. */
   close(): Promise<void> {
     if (this.#state === 'open') {
       this.#state = 'closing';
@@ -508,11 +498,8 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   }
 
   /**
-   * Closes at once, also while close() is flushing: the packets still queued
-   * on `writable` are discarded (each one a 'drop' with ERR_STREAM_DESTROYED,
-   * its write's callback gets the same). With an error, emits `error` first.
-   * The fd is closed on the thread pool; `close` is emitted (and close()
-   * resolves) once it is.
+   * Closes at once, even mid-close(): packets queued on `writable` are each a 'drop' with
+   * ERR_STREAM_DESTROYED. With an error, emits `error` first; `close` comes once the fd is closed.
    */
   destroy(error?: Error): this {
     if (!this.#isClosed()) this.#teardown(error);
@@ -527,591 +514,42 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
   /** The one move to 'closed': stops everything and closes the fd; #released settles once it is. */
   #teardown(error: Error | undefined): void {
     this.#state = 'closed';
-    this.#reading = false;
-    this.#stopAbortListening?.();
-    this.#stopAbortListening = undefined;
-    this.#closeNetlink();
+    this.#reader.stop(error === undefined);
+    this.#link.close();
     this.#netnsFile?.close();
-    // What a reader thread took from the kernel reaches readable or the batch
-    // handler before the end; what cannot (destroy(error), a close from
-    // inside a read callback) is counted.
-    const rest = this.#handle.stopReader(error === undefined);
-    if (rest !== undefined && rest[0] > 0) {
-      this.#packetsRead += rest[0];
-      this.#bytesRead += rest[1];
-      this.#discardedAtClose(rest[0]);
-    }
-    this.#pushedMemory = undefined;
-    // Closing a TUN queue takes the kernel's rtnl lock and an RCU grace
-    // period (synchronize_net): native code does it off the event loop.
-    // 'error' at once (on the next tick), 'close' when the fd is really gone.
+    // Closing a TUN queue waits for an RCU grace period: native code does it
+    // off the event loop. 'error' on the next tick, 'close' when the fd is gone.
     if (error !== undefined) process.nextTick(() => this.emit('error', error));
     this.#handle.close(() => {
       this.emit('close');
       this.#markReleased();
     });
-    // The streams get the error only where someone listens for it; the device
-    // itself reports it once, so an unhandled fatal error throws once.
-    const r = this.readable;
-    if (!r.destroyed) {
-      if (error !== undefined) {
-        // Read, pushed, and never to be read from readable.
-        this.#discardedAtClose(r.readableLength);
-        r.destroy(r.listenerCount('error') > 0 ? error : undefined);
-      }
-      // Closed from a 'data' handler: the rest of the batch, already taken
-      // from the kernel, is pushed before the end.
-      else if (this.#pushing) this.#endAfterPush = true;
-      else r.push(null);
-    }
-    const w = this.#writable;
-    const queued = w.destroyed ? [] : w.queuedPackets();
-    if (!w.destroyed) w.destroy(error !== undefined && w.listenerCount('error') > 0 ? error : undefined);
-    // A burst waiting for the fd to take more discards its unwritten rest
-    // (now that `writable` is destroyed, its callback cannot error the stream).
-    const waiting = this.#onWritable;
-    this.#onWritable = undefined;
-    waiting?.();
-    for (const waiter of this.#writableWaiters.splice(0)) waiter.reject(deviceClosed('whenWritable()', this.name));
-    // Writable's own destroy calls their callbacks with ERR_STREAM_DESTROYED.
-    for (const packet of queued) this.#drop(packet, discardedError(), false);
+    this.#reader.end(error);
+    this.#writer.close(error);
   }
 
-  /**
-   * Whether the fd is gone (or going): the question every entry point asks.
-   * A method, as user code run meanwhile ('drop', 'data') may have closed it.
-   */
+  /** Whether the fd is gone (or going); a method, as user code ('drop', 'data') may close it meanwhile. */
   #isClosed(): boolean {
     return this.#state === 'closed';
-  }
-
-  /** Packets read from the kernel that closing the device discarded before anyone got them. */
-  #discardedAtClose(packets: number): void {
-    if (packets > 0) this.#dropped[DROPPED_AT_CLOSE] = (this.#dropped[DROPPED_AT_CLOSE] ?? 0) + packets;
   }
 
   #assertOpen(what: string): void {
     if (this.#isClosed()) throw deviceClosed(what, this.name);
   }
 
-  #onRead(slab: Buffer, d: Uint32Array, count: number, bytes: number): void {
-    this.#packetsRead += count;
-    this.#bytesRead += bytes;
-    if (this.#batchHandler !== undefined) {
-      // false pauses as pauseBatches() would, but keeps the signal's listener.
-      if (this.#batchHandler(slab, d, count) === false && this.#reading && !this.#isClosed()) {
-        this.#reading = false;
-        this.#handle.stopReading();
-      }
-      return;
-    }
-    const r = this.readable;
-    const memory = slab.buffer;
-    const base = slab.byteOffset;
-    // A packet's memory holds the packets after it too. A 'data' handler that
-    // transferred it (postMessage(p.buffer, [p.buffer]) to a worker) would
-    // detach it under the rest of this batch, and under packets buffered in
-    // `readable`. Marked untransferable, it is copied instead, as Node does
-    // with its Buffer pool. (Pooled slabs are copied anyway; slabs of V8's
-    // own memory, for large packets, would not be.)
-    if (memory !== this.#pushedMemory) {
-      this.#pushedMemory = memory;
-      markAsUntransferable(memory);
-    }
-    let more = true;
-    let i = 0;
-    // push() runs 'data' handlers, which may close or destroy the device.
-    this.#pushing = true;
-    try {
-      for (; i < count && !r.destroyed; i++) {
-        more = r.push(new PacketView(memory, base + d[2 * i], d[2 * i + 1]));
-      }
-    } finally {
-      this.#pushing = false;
-    }
-    // readable was destroyed under the batch (destroy(error) from a handler).
-    if (i < count) this.#discardedAtClose(count - i);
-    if (this.#endAfterPush) {
-      this.#endAfterPush = false;
-      if (!r.destroyed) r.push(null);
-    } else if (!more) {
-      this[kStopReading]();
-    } else if (!this.#isClosed()) {
-      this.#setReadBudget(r.readableHighWaterMark - r.readableLength);
-    }
-  }
-
-  /**
-   * The next onRead call brings at most `packets`: `readable` then never
-   * holds more than its highWaterMark (a batch read whole would overshoot it
-   * by up to maxBatch packets, and their slabs), while one wake-up still
-   * reads up to maxBatch in several calls.
-   */
-  #setReadBudget(packets: number): void {
-    if (packets !== this.#readBudget) {
-      this.#readBudget = packets;
-      this.#handle.setReadBudget(packets);
-    }
-  }
-
-  /** @internal Whether readBatches() owns the read side. */
-  get [kBatchReading](): boolean {
-    return this.#batchHandler !== undefined;
-  }
-
-  /** @internal Called by `readable` when it wants packets. */
-  [kStartReading](): void {
-    if (this.#batchHandler !== undefined) {
-      this.readable.destroy(readSideTaken('readable', 'readBatches()'));
-      return;
-    }
-    if (this.#isClosed()) return;
-    const r = this.readable;
-    this.#setReadBudget(Math.max(1, r.readableHighWaterMark - r.readableLength));
-    if (!this.#reading) {
-      this.#reading = true;
-      if (!this.#detached) this.#handle.startReading();
-    }
-  }
-
-  /** @internal Called when `readable` is full or destroyed. */
-  [kStopReading](): void {
-    // readable's pause or destroy must not stop readBatches().
-    if (this.#reading && this.#batchHandler === undefined) {
-      this.#reading = false;
-      this.#handle.stopReading();
-    }
-  }
-
-  // ---- Batches: the read and write sides without the streams -------------
-  // One handler call per kernel wake-up with the native slab and the shared
-  // descriptor array, so a batch allocates nothing in JS; `readable` pays one
-  // view and one push per packet on top. Only one of the two may read: a
-  // packet the kernel hands over is gone, so two readers would each see a
-  // random half.
-
-  /**
-   * Reads packets in batches instead of through `readable`: `handler` is called
-   * once per event-loop wake-up with up to `maxBatch` packets. Packet i is
-   * `slab.subarray(descriptors[2 * i], descriptors[2 * i] + descriptors[2 * i + 1])`.
-   * `descriptors` is reused by the next batch: read it before returning. By
-   * default a slab region is never reused, so views may be kept; with
-   * `{ reuseSlab: true }` every batch overwrites the last (no allocation, and
-   * the memory stays in the CPU cache), so views are valid only until the
-   * handler returns: copy what you keep, and do not queue views on a stream.
-   *
-   * Backpressure: a handler that returns `false` gets no batch until
-   * resumeBatches(); the kernel queues meanwhile (txqueuelen packets) and
-   * counts the rest as TX drops. The library holds no packet between batches,
-   * except with `readerThread` (at most 12 batches read ahead into its slabs).
-   *
-   * Calling it again replaces the handler and options. From the first call
-   * on, `readable` cannot be used (it is destroyed with ERR_READ_SIDE_TAKEN if
-   * read); if `readable` has already been read from, this throws
-   * ERR_READ_SIDE_TAKEN.
-   *
-   * ```ts
-   * dev.readBatches((slab, d, count) => {
-   *   for (let i = 0; i < count; i++) handle(slab, d[2 * i], d[2 * i + 1]);
-   * });
-   * ```
-   */
-  readBatches(handler: PacketBatchHandler, options: ReadBatchesOptions = {}): this {
-    if (typeof handler !== 'function') throw invalidType('handler', 'a function', handler);
-    validateObject(options, 'options');
-    const reuseSlab = validateBoolean(options.reuseSlab, 'options.reuseSlab', false);
-    const { signal } = options;
-    if (signal !== undefined) validateAbortSignal(signal, 'options.signal');
-    this.#assertOpen('readBatches()');
-    const r = this.readable;
-    if (this.#batchHandler === undefined && (this.#reading || r.readableFlowing !== null || r.readableDidRead || r.destroyed)) {
-      throw readSideTaken('readBatches()', 'readable');
-    }
-    this.#batchHandler = handler;
-    this.#handle.setSlabReuse(reuseSlab);
-    this.#setReadBudget(this.#maxBatch);
-    // This call's options replace the last one's, its signal included.
-    this.#stopAbortListening?.();
-    this.#stopAbortListening = undefined;
-    if (signal?.aborted) return this;
-    this.#reading = true;
-    this.#handle.startReading();
-    if (signal !== undefined) this.#stopAbortListening = listenForAbort(signal, () => this.pauseBatches());
-    return this;
-  }
-
-  /**
-   * Stops the batches readBatches() started (packets queue in the kernel's
-   * ring, txqueuelen deep, then drop); resumeBatches() or readBatches() resumes.
-   */
-  pauseBatches(): this {
-    this.#stopAbortListening?.();
-    this.#stopAbortListening = undefined;
-    if (this.#batchHandler !== undefined && this.#reading) {
-      this.#reading = false;
-      this.#handle.stopReading();
-    }
-    return this;
-  }
-
-  /**
-   * Resumes the batches paused by pauseBatches() or by the handler returning
-   * false, with the same handler and options; the packets the kernel queued
-   * meanwhile come first. Does nothing before readBatches().
-   */
-  resumeBatches(): this {
-    this.#assertOpen('resumeBatches()');
-    if (this.#batchHandler !== undefined && !this.#reading) {
-      this.#reading = true;
-      this.#handle.startReading();
-    }
-    return this;
-  }
-
-  /**
-   * Resolves when the device's fd takes writes again: what to await after
-   * writePackets() consumed fewer than asked because the queue was full
-   * (EAGAIN). The kernel calls a TUN fd writable while its send buffer has
-   * room and the link is up: on a down link (where writes fail with EIO) this
-   * waits for `up`. Rejects with ERR_DEVICE_CLOSED if the device closes first.
-   */
-  whenWritable(): Promise<void> {
-    if (this.#isClosed()) return Promise.reject(deviceClosed('whenWritable()', this.name));
-    return new Promise((resolve, reject) => {
-      this.#writableWaiters.push({ resolve, reject });
-      this.#handle.waitWritable();
-    });
-  }
-
-  #writableAgain(): void {
-    this.#onWritable?.();
-    for (const waiter of this.#writableWaiters.splice(0)) waiter.resolve();
-  }
-
-  /**
-   * Writes `count` packets given as [offset, length] pairs in `descriptors`
-   * (the layout {@link readBatches} hands out) straight to the device, with
-   * one crossing into native code per 256 and no object per packet, so a
-   * forwarder passes a batch on without touching it. Synchronous: returns how
-   * many packets were consumed (written, or refused by the kernel and emitted
-   * as `drop`). Fewer than `count` means the device's queue was full (EAGAIN)
-   * or the device closed: the rest were not written; `await whenWritable()`
-   * and pass them again. It holds nothing once it returns (TUN's write path
-   * frees each packet before write() returns here, so EAGAIN needs a kernel that queues). It bypasses `writable`,
-   * so packets still queued there may go out after these.
-   *
-   * ```ts
-   * a.readBatches((slab, d, count) => { b.writePackets(slab, d, count); });
-   * ```
-   */
-  writePackets(buffer: Uint8Array, descriptors: Uint32Array, count: number): number {
-    if (!(buffer instanceof Uint8Array)) throw invalidType('buffer', 'a Buffer or Uint8Array', buffer);
-    if (!(descriptors instanceof Uint32Array)) throw invalidType('descriptors', 'a Uint32Array', descriptors);
-    if (!Number.isInteger(count)) throw invalidType('count', 'an integer', count);
-    if (count < 0 || count > descriptors.length >>> 1)
-      throw outOfRange('count', `>= 0 and <= ${descriptors.length >>> 1}`, count);
-    this.#assertOpen('writePackets()');
-    // The same checks as writable.write(), for every packet, before any is written.
-    for (let i = 0; i < count; i++) {
-      const offset = descriptors[2 * i];
-      const length = descriptors[2 * i + 1];
-      if (length === 0 || length > this.maxPacketSize || offset + length > buffer.byteLength) {
-        throw outOfRange(
-          `descriptors[${2 * i}..${2 * i + 1}]`,
-          `a packet of 1 to ${this.maxPacketSize} bytes inside the buffer (${buffer.byteLength} bytes)`,
-          `[${offset}, ${length}]`,
-        );
-      }
-    }
-    let start = 0;
-    while (start < count && !this.#isClosed()) {
-      // A 'drop' handler may have detached the memory: the rest is gone with it.
-      if (buffer.byteLength === 0 || descriptors.length === 0) {
-        for (; start < count && !this.#isClosed(); start++) this.#drop(EMPTY_PACKET, detachedError(), true);
-        return start;
-      }
-      const tried = this.#handle.writeSlab(buffer, descriptors, start, Math.min(count - start, this.#writeResults.length));
-      const failures = this.#tally(tried);
-      for (let f = 0; f < failures.length; f += 2) {
-        const i = start + failures[f];
-        const packet =
-          buffer.byteLength === 0 ? buffer : buffer.subarray(descriptors[2 * i], descriptors[2 * i] + descriptors[2 * i + 1]);
-        if (this.#packetFailed(packet, failures[f + 1], ignoreResult)) return i;
-        // A 'drop' handler may have closed the device.
-        if (this.#isClosed()) return i + 1;
-      }
-      start += tried;
-      if (tried === 0) break;
-    }
-    return start;
-  }
-  // ---- end of batch reading and writing ----------------------------------
-
-  /** @internal Writes one packet (write number `n`); calls back once it is written or dropped. */
-  [kWrite](packet: Uint8Array, n: number, callback: (error?: Error | null) => void): void {
-    // Only a burst that waited for the fd gets here closed: destroy() discards the packet.
-    if (this.#isClosed()) {
-      this.#failWrite(packet, n, discardedError(), false);
-      callback();
-      return;
-    }
-    if (packet.byteLength === 0) {
-      this.#failWrite(packet, n, detachedError(), true);
-      queueMicrotask(callback);
-      return;
-    }
-    const written = this.#handle.write(packet);
-    if (written >= 0) {
-      this.#packetsWritten++;
-      this.#bytesWritten += written;
-      // Called back after the caller's synchronous code: the writes it makes
-      // meanwhile queue up and reach the kernel as one _writev burst.
-      queueMicrotask(callback);
-    } else if (written === -EAGAIN) {
-      this.#onWritable = () => {
-        this.#onWritable = undefined;
-        this[kWrite](packet, n, callback);
-      };
-      this.#handle.waitWritable();
-    } else {
-      if (!this.#packetFailed(packet, -written, callback)) callback();
-    }
-  }
-
-  /**
-   * @internal Writes a burst of packets (Writable's queued chunks, write
-   * numbers from `first`) with one crossing into native code per 256. A
-   * chunk whose memory was detached while queued fails alone.
-   */
-  [kWritev](chunks: ReadonlyArray<{ chunk: Uint8Array }>, first: number, callback: (error?: Error | null) => void): void {
-    let start = 0;
-    const step = (): void => {
-      while (start < chunks.length) {
-        if (this.#isClosed()) {
-          // destroy() discards the rest; the packets written before it succeeded.
-          for (; start < chunks.length; start++) this.#failWrite(chunks[start].chunk, first + start, discardedError(), false);
-          break;
-        }
-        if (chunks[start].chunk.byteLength === 0) {
-          this.#failWrite(chunks[start].chunk, first + start, detachedError(), true);
-          start++;
-          continue;
-        }
-        const count = Math.min(chunks.length - start, this.#writeResults.length);
-        const tried = this.#writeViews(chunks, start, count);
-        const failures = this.#tally(tried);
-        for (let f = 0; f < failures.length && !this.#isClosed(); f += 2) {
-          if (this.#packetFailed(chunks[start + failures[f]].chunk, failures[f + 1], callback)) return;
-        }
-        start += tried;
-        // Fewer tried with the next chunk intact: the fd is full (EAGAIN).
-        if (tried < count && !this.#isClosed() && chunks[start].chunk.byteLength !== 0) {
-          this.#onWritable = () => {
-            this.#onWritable = undefined;
-            step();
-          };
-          this.#handle.waitWritable();
-          return;
-        }
-      }
-      // After the caller's synchronous code, as _write does: Writable checks
-      // for 'finish' when the callback runs, and an end() made inside this
-      // burst (a 'drop' handler closing the device) is only seen after it.
-      queueMicrotask(callback);
+  /** What the read and write sides may ask of the device. */
+  #core(): DeviceCore {
+    return {
+      name: this.name,
+      mode: this.mode,
+      packetInfo: this.packetInfo,
+      offload: this.offload,
+      maxPacketSize: this.maxPacketSize,
+      isClosed: () => this.#isClosed(),
+      assertOpen: (what) => this.#assertOpen(what),
+      destroy: (error) => this.destroy(error),
+      hasDropListener: () => this.listenerCount('drop') > 0,
+      emitDrop: (packet, error) => this.emit('drop', packet, error),
     };
-    step();
-  }
-
-  /**
-   * Hands chunks[start, start + count) to native code as views of a few
-   * buffers: the packets of a burst mostly share one ArrayBuffer (Node's
-   * Buffer pool, a read slab, one packet written again and again), and
-   * reading offsets here is far cheaper than N-API inspecting every packet
-   * object. Offsets are doubles so no ArrayBuffer size can wrap them. Stops
-   * before a chunk whose memory is gone (detached): the caller drops it.
-   */
-  #writeViews(chunks: ReadonlyArray<{ chunk: Uint8Array }>, start: number, count: number): number {
-    const d = this.#viewDescriptors;
-    const buffers: Uint8Array[] = [];
-    let last: ArrayBufferLike | undefined;
-    for (let i = 0; i < count; i++) {
-      const packet = chunks[start + i].chunk;
-      if (packet.byteLength === 0) {
-        count = i;
-        break;
-      }
-      const memory = packet.buffer;
-      if (memory !== last) {
-        last = memory;
-        buffers.push(new Uint8Array(memory));
-      }
-      d[3 * i] = buffers.length - 1;
-      d[3 * i + 1] = packet.byteOffset;
-      d[3 * i + 2] = packet.byteLength;
-    }
-    return count === 0 ? 0 : this.#handle.writeViews(buffers, d, count);
-  }
-
-  /**
-   * A packet the kernel refused: one bad packet is a `drop`, and the stream
-   * goes on; an fd that is gone is fatal. Returns true when it was fatal (the
-   * callback has then been called).
-   */
-  #packetFailed(packet: Uint8Array, errno: number, callback: (error?: Error | null) => void): boolean {
-    const error = new TunError(errno, 'write', { device: this.name, hint: dropHint(packet, errno, this) });
-    if (FATAL_WRITE_ERRORS.has(error.code)) {
-      // Destroyed first, so the callback's error cannot make `writable` emit one of its own.
-      this.destroy(error);
-      callback(error);
-      return true;
-    }
-    // Not fatal: the stream's callback reports success so the next packet goes.
-    this.#drop(packet, error, true);
-    return false;
-  }
-
-  /** Write number `n` failed alone (detached, or discarded): its callback gets `error`, and it is a `drop`. */
-  #failWrite(packet: Uint8Array, n: number, error: StateError, warn: boolean): void {
-    this.#writable[kWriteFailed](n, error);
-    this.#drop(packet, error, warn);
-  }
-
-  /**
-   * A packet not written: counted by reason and emitted as `drop`; with
-   * nobody listening, said once (`warn`) rather than lost in silence. A
-   * discard destroy() asked for is not warned about.
-   */
-  #drop(packet: Uint8Array, error: TunError | StateError, warn: boolean): void {
-    this.#dropped[error.code] = (this.#dropped[error.code] ?? 0) + 1;
-    if (this.listenerCount('drop') > 0) {
-      // A detached packet has no bytes left to show (and no memory to view).
-      this.emit('drop', packet.byteLength === 0 ? EMPTY_PACKET : toBuffer(packet), error);
-    } else if (warn && !this.#dropWarned) {
-      this.#dropWarned = true;
-      warnUnheardDrop(error, this.name);
-    }
-  }
-
-  /**
-   * The results of one native write call: successes go into the stats; the
-   * failures come back as [index, errno] pairs, copied out before any 'drop'
-   * handler runs (a handler may write again, and that reuses the results array).
-   */
-  #tally(tried: number): number[] {
-    const results = this.#writeResults;
-    let failures: number[] | undefined;
-    let bytes = 0;
-    for (let i = 0; i < tried; i++) {
-      if (results[i] >= 0) bytes += results[i];
-      else (failures ??= []).push(i, -results[i]);
-    }
-    this.#packetsWritten += tried - (failures === undefined ? 0 : failures.length / 2);
-    this.#bytesWritten += bytes;
-    return failures ?? NO_FAILURES;
-  }
-
-  // ---- rtnetlink helpers and link-state events ----------------------------
-  // Thin delegations to one Netlink owned by the device (opened on first use,
-  // closed in #teardown), always by index, so a rename does not matter. Async,
-  // so a closed device rejects rather than throws.
-
-  #netlink: Netlink | undefined;
-  #linkMonitor: LinkMonitor | undefined;
-
-  /** Adds an address ('10.0.0.1/24', 'fd00::1/64'); see {@link Netlink.addAddress}. */
-  async addAddress(cidr: string, options?: AddAddressOptions): Promise<void> {
-    return this.#nl('addAddress').addAddress(this.index, cidr, options);
-  }
-
-  /** Removes an address (prefix length included). */
-  async removeAddress(cidr: string, options?: RequestOptions): Promise<void> {
-    return this.#nl('removeAddress').removeAddress(this.index, cidr, options);
-  }
-
-  /** The device's addresses. */
-  async addresses(options?: RequestOptions): Promise<AddressInfo[]> {
-    return this.#nl('addresses').addresses(this.index, options);
-  }
-
-  /** Sets the MTU (68 to 65535). */
-  async setMtu(mtu: number, options?: RequestOptions): Promise<void> {
-    return this.#nl('setMtu').setMtu(this.index, mtu, options);
-  }
-
-  /** Brings the link up. `await dev.up()`, then packets can flow. */
-  async up(options?: RequestOptions): Promise<void> {
-    return this.#nl('up').setUp(this.index, options);
-  }
-
-  /** Takes the link down. */
-  async down(options?: RequestOptions): Promise<void> {
-    return this.#nl('down').setDown(this.index, options);
-  }
-
-  /** Adds a route through this device: `await dev.addRoute('10.33.0.0/16')`. */
-  async addRoute(cidr: string, options: Omit<RouteOptions, 'device'> = {}): Promise<void> {
-    validateObject(options, 'options');
-    return this.#nl('addRoute').addRoute(cidr, { ...options, device: this.index });
-  }
-
-  /** Removes a route through this device. */
-  async removeRoute(cidr: string, options: Omit<RouteOptions, 'device'> = {}): Promise<void> {
-    validateObject(options, 'options');
-    return this.#nl('removeRoute').removeRoute(cidr, { ...options, device: this.index });
-  }
-
-  /** The link as the kernel has it now, counters included. */
-  async link(options?: RequestOptions): Promise<LinkInfo> {
-    return this.#nl('link').link(this.index, options);
-  }
-
-  /** Sets the hardware address (TAP devices; TUN devices have none). */
-  async setMacAddress(mac: string, options?: RequestOptions): Promise<void> {
-    return this.#nl('setMacAddress').setMacAddress(this.index, mac, options);
-  }
-
-  /** Sets the transmit queue length (the TUN ring, 500 by default). */
-  async setTxQueueLength(length: number, options?: RequestOptions): Promise<void> {
-    return this.#nl('setTxQueueLength').setTxQueueLength(this.index, length, options);
-  }
-
-  #nl(what: string): Netlink {
-    this.#assertOpen(what);
-    if (this.#netlink === undefined) {
-      // The device's index names it only in its own namespace.
-      this.#netlink = openNetlink(netnsTarget(this.#netnsFile));
-      this.#netlink[kLinkNames].set(this.index, this.name);
-    }
-    return this.#netlink;
-  }
-
-  #linkEventListenerAdded(event: string | symbol): void {
-    if (this.#isClosed() || this.#linkMonitor !== undefined || !LINK_EVENTS.has(event)) return;
-    this.#linkMonitor = new LinkMonitor(
-      this.index,
-      {
-        linkChange: (link) => this.emit('linkChange', link),
-        up: (link) => this.emit('up', link),
-        down: (link) => this.emit('down', link),
-        addressAdded: (address) => this.emit('addressAdded', address),
-        addressRemoved: (address) => this.emit('addressRemoved', address),
-      },
-      netnsTarget(this.#netnsFile),
-      this.#refed,
-    );
-  }
-
-  #linkEventListenerRemoved(event: string | symbol): void {
-    if (this.#linkMonitor === undefined || !LINK_EVENTS.has(event)) return;
-    for (const name of LINK_EVENTS) if (this.listenerCount(name as keyof TunDeviceEvents) > 0) return;
-    this.#linkMonitor.close();
-    this.#linkMonitor = undefined;
-  }
-
-  #closeNetlink(): void {
-    this.#linkMonitor?.close();
-    this.#linkMonitor = undefined;
-    this.#netlink?.close();
-    this.#netlink = undefined;
   }
 }

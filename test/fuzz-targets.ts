@@ -23,19 +23,16 @@ import {
   RTA,
   RTM,
   attr,
-  decodeAddress,
   decodeDone,
   decodeError,
-  decodeLink,
-  decodeRoute,
   encodeMessage,
   ifaddrmsg,
   ifinfomsg,
-  linkFamily,
   parseAttributes,
   parseDatagram,
   rtmsg,
 } from '../lib/netlink/codec';
+import { decodeAddress, decodeLink, decodeRoute, linkFamily } from '../lib/netlink/decode';
 import { ipVersion, onesComplementSum } from '../lib/packet/ip';
 import { echoReply } from '../lib/packet/responders';
 import { pcapRecord } from '../lib/packet/pcap';

@@ -13,15 +13,14 @@ import {
   NLM_F,
   RTM,
   attr,
-  decodeAddress,
   decodeError,
-  decodeLink,
   encodeMessage,
   ifaddrmsg,
   ifinfomsg,
   parseAttributes,
   parseDatagram,
 } from '../lib/netlink/codec';
+import { decodeAddress, decodeLink } from '../lib/netlink/decode';
 
 const LE = os.endianness() === 'LE';
 function u32(v: number): Buffer {

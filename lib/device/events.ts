@@ -1,6 +1,6 @@
 // The events a TunDevice emits, and which of them need a netlink socket.
 import type { StateError, TunError } from '../internal/errors';
-import type { AddressInfo, LinkInfo } from '../netlink/codec';
+import type { AddressInfo, LinkInfo } from '../netlink/decode';
 
 /**
  * The events a TunDevice emits.
@@ -16,10 +16,8 @@ export type TunDeviceEvents = {
   /** A fatal error (the fd broke, the device was deleted); `close` follows. */
   error: (error: Error) => void;
   /**
-   * One packet was not written, and `writable` goes on with the next one:
-   * the kernel rejected it (a malformed header, say: a TunError), its memory
-   * was detached while it was queued (a StateError, ERR_PACKET_DETACHED; the
-   * packet is then empty) or destroy() discarded it (ERR_STREAM_DESTROYED).
+   * One packet was not written and `writable` goes on: the kernel refused it (a TunError), its
+   * memory was detached while queued (ERR_PACKET_DETACHED, empty packet), or destroy() discarded it.
    */
   drop: (packet: Buffer, error: TunError | StateError) => void;
   /**

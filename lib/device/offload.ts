@@ -107,11 +107,8 @@ function describe(o: { tso: boolean; tsoEcn: boolean; uso: boolean }): string {
 }
 
 /**
- * The offloads of a queue just opened, whose device has `flags` (TUNGETIFF)
- * and `deviceOffloads` on (TUN_F_*, negative if unknown). A queue that
- * `joined` a multi-queue device takes the device's offloads when its
- * options agree, and changes nothing for the other queues; any other queue
- * sets them (or clears them, without `offload`). Throws if they disagree.
+ * The offloads of a queue just opened. One that joined a multi-queue device takes the device's
+ * when its options agree (throws if not), changing nothing for the others; any other queue sets them.
  */
 export function queueOffload(
   fd: number,

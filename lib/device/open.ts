@@ -72,10 +72,8 @@ export function closeQueue(fd: NativeOwnedFd): Promise<void> {
 }
 
 /**
- * TunDevice.delete(): RTM_DELLINK in the device's namespace, as `ip link del`
- * does, once the link is known to be a TUN/TAP device of the mode and queue
- * setting asked for. Without CAP_NET_ADMIN (EPERM), the owner of a persistent
- * device that no queue holds can still delete it: attach, clear IFF_PERSIST, close.
+ * TunDevice.delete(): RTM_DELLINK once the link is known to be the TUN/TAP device asked for.
+ * Without CAP_NET_ADMIN, the owner of a persistent device no queue holds attaches, clears IFF_PERSIST, closes.
  */
 export async function deleteDevice(name: string, options: TunDeleteOptions): Promise<void> {
   validateName(name);

@@ -29,96 +29,53 @@ export interface TunDeviceOptions {
   name?: string;
   /** Default 'tun'. */
   mode?: TunMode;
-  /**
-   * Keep the kernel's 4-byte packet information header (flags, then the
-   * EtherType of the packet) in front of every packet read and written.
-   * Default false (IFF_NO_PI).
-   */
+  /** Keep the kernel's 4-byte packet information header (flags, EtherType) on every packet. Default false (IFF_NO_PI). */
   packetInfo?: boolean;
   /** The clone device; default '/dev/net/tun'. */
   path?: string;
-  /**
-   * Packets `readable` buffers before it stops reading from the kernel, and
-   * the most it ever holds: a wake-up hands it no more than its free room
-   * (the rest waits in the kernel's ring). Default 64.
-   */
+  /** Packets `readable` buffers before it stops reading, and the most it ever holds (the rest waits in the kernel). Default 64. */
   readableHighWaterMark?: number;
   /** Bytes `writable` queues before write() returns false. Default 256 KiB. */
   writableHighWaterMark?: number;
   /**
-   * Packets read from the kernel per event-loop wake-up, at most. Default 256.
-   * Each wake-up costs about as much as one or two reads (an epoll_wait and a
-   * call into JS), so bigger batches cost less per packet under load; a full
-   * batch holds the event loop for as long as its packets' handlers take:
-   * about 0.5 ms at 256 in the `npm run bench` case 'rx 1400B' (node-stream,
-   * about 540k packets a second in bench/results.json).
+   * Packets read from the kernel per event-loop wake-up, at most. Default 256. Bigger batches
+   * cost less per packet under load, but a full batch holds the event loop while its handlers run.
    */
   maxBatch?: number;
   /**
-   * Read on a thread of the device's own (one per queue) while the queue is
-   * busy: the thread reads batches into pooled slabs while JS handles the
-   * batches before, so the reads overlap your handlers' work. `readable`
-   * gets large parts of a batch as they were read (the loop copies nothing);
-   * small parts, large packets and readBatches with `reuseSlab` are copied
-   * on the loop. The event loop reads as without it
-   * until a wake-up finds a full batch (or half a slab) and more waiting;
-   * the thread hands the reading back after 16 batches in a row of a few
-   * packets each, so a light load costs about what it costs without a
-   * thread. `{ cpu: n }` also pins the thread to CPU n (one the loop thread
-   * does not use is best: left to the scheduler, the two often end up
-   * sharing one). Costs: a thread, and the copies above; see the guide's
-   * "Performance and scaling" for figures. Backpressure still holds: the
-   * thread reads only while `readable` (or readBatches) does, and at most 12
-   * batches of `maxBatch` packets wait in its slabs (1 MiB each) besides
-   * what `readable` buffers. Packets keep their order
-   * across the hand-overs. Default false.
+   * Read on a thread of the queue's own while it is busy, so reads overlap your handlers' work;
+   * a light load is read on the event loop as without it. `{ cpu: n }` pins the thread to CPU n
+   * (best one the loop thread does not use). Backpressure holds, and packets keep their order;
+   * costs a thread and some copies (see the guide's "Performance and scaling"). Default false.
    */
   readerThread?: boolean | ReaderThreadOptions;
   /**
-   * Offloads (IFF_VNET_HDR + TUNSETOFFLOAD): every packet read then starts
-   * with a 10-byte virtio_net_hdr and may be a super-packet of up to 64 KiB;
-   * every packet written must start with one too. `true` takes checksum, TSO
-   * and USO as far as the kernel has them; an object asks for each and fails
-   * with ENOTSUP naming the flag the kernel refuses. Without it, the device's
-   * offloads are turned off. The header and the offloads belong to the
-   * device: see `multiQueue` for a queue joining one. Default false.
+   * Offloads (IFF_VNET_HDR + TUNSETOFFLOAD): every packet read or written starts with a
+   * virtio_net_hdr, and reads may be super-packets up to 64 KiB. `true` takes what the kernel
+   * has; an object asks for each (ENOTSUP names a refused flag). Default false (offloads off).
    */
   offload?: boolean | OffloadOptions;
   /**
-   * Open one queue of a multi-queue device (IFF_MULTI_QUEUE). Every open of
-   * the same name with multiQueue adds a queue with its own fd and streams;
-   * the kernel spreads flows over the attached queues. The kernel gives every
-   * queue the packet format of the first (virtio header, packet information):
-   * a queue whose `offload` or `packetInfo` differs from the device's fails
-   * with EINVAL; one with `offload: true` takes the device's offloads.
-   * Default false.
+   * Open one queue of a multi-queue device (IFF_MULTI_QUEUE); the kernel spreads flows over the
+   * queues. Every queue has the first one's packet format: a differing `offload` or `packetInfo`
+   * is EINVAL (`offload: true` takes the device's). Default false.
    */
   multiQueue?: boolean;
-  /**
-   * Set (true) or clear (false) IFF_PERSIST: a persistent device stays when
-   * its last fd closes, until deleted. Omitted: left as it is. Applied last:
-   * an open that fails or is aborted leaves no device that it made.
-   */
+  /** Set or clear IFF_PERSIST (the device outlives its last fd); omitted: left as it is. Applied last, so a failed open leaves nothing. */
   persist?: boolean;
   /** The uid that may open the device without CAP_NET_ADMIN (TUNSETOWNER). */
   owner?: number;
   /** The gid whose members may open the device without CAP_NET_ADMIN (TUNSETGROUP). */
   group?: number;
   /**
-   * Open the device in this network namespace: a file such as
-   * '/var/run/netns/NAME' or '/proc/PID/ns/net'. Only the opening thread
-   * enters it, for the duration of the open; the device then lives there.
-   * The namespace file is held open until the device closes, so the device's
-   * helpers keep acting on that namespace even if the path is deleted and
-   * made again for another one. Needs CAP_SYS_ADMIN.
+   * Open the device in this network namespace ('/var/run/netns/NAME', '/proc/PID/ns/net'). The
+   * file is held until the device closes, so its helpers act there even if the path is remade.
+   * Needs CAP_SYS_ADMIN.
    */
   netns?: string;
   /** The queue's send buffer in bytes (TUNSETSNDBUF); the kernel's default is unlimited. */
   sendBufferSize?: number;
-  /**
-   * Aborting it makes open() reject with an AbortError (and closes the fd if
-   * the kernel had already opened it, which removes a device this open made).
-   */
+  /** Aborting it makes open() reject with an AbortError (and removes a device this open made). */
   signal?: AbortSignal;
 }
 
@@ -131,11 +88,7 @@ export type TunCreateOptions = Pick<
 /** What {@link TunDevice.delete} needs to find a device; mode and multiQueue, when given, must be the device's. */
 export type TunDeleteOptions = Pick<TunDeviceOptions, 'mode' | 'multiQueue' | 'path' | 'netns'>;
 
-/**
- * Options for {@link TunDevice.fromFd}. Name, mode and multi-queue come from
- * the fd; `packetInfo` must be said (default false), because TUNGETIFF
- * reports IFF_NO_PI in a bit it shares with IFF_NOFILTER.
- */
+/** Options for {@link TunDevice.fromFd}; name, mode and multi-queue come from the fd, but the kernel cannot tell `packetInfo`. */
 export type TunFromFdOptions = Pick<
   TunDeviceOptions,
   'packetInfo' | 'readableHighWaterMark' | 'writableHighWaterMark' | 'maxBatch' | 'readerThread'

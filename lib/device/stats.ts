@@ -20,24 +20,45 @@ export interface TunDeviceStats {
   readonly packetsWritten: number;
   readonly bytesWritten: number;
   /**
-   * Packets not delivered: each one the kernel refused, whose memory was
-   * detached while queued, or that destroy() discarded from `writable`'s
-   * queue is a 'drop' event (the stream went on); packets read that closing
-   * discarded are counted under 'closed' with no event.
+   * Packets not delivered: refused by the kernel, detached while queued, or discarded by
+   * destroy() (each a 'drop' event); and packets read that closing discarded ('closed', no event).
    */
   readonly packetsDropped: number;
   /**
-   * packetsDropped by reason: the kernel's ('EINVAL', 'EIO', ...),
-   * 'ERR_PACKET_DETACHED', 'ERR_STREAM_DESTROYED', or 'closed': packets read
-   * from the kernel (and in packetsRead) that nobody got because
-   * destroy(error), or a close from inside a read handler, discarded them (a
-   * plain close() delivers every packet read).
+   * packetsDropped by reason: the kernel's ('EINVAL', 'EIO', ...), 'ERR_PACKET_DETACHED',
+   * 'ERR_STREAM_DESTROYED', or 'closed' (read, but discarded by destroy(error) or a close from a read handler).
    */
   readonly dropped: Readonly<Record<string, number>>;
 }
 
 /** The `dropped` reason of packets read that closing discarded. */
 export const DROPPED_AT_CLOSE = 'closed';
+
+/** A device's counters, shared by its read and write sides. */
+export class DeviceCounters {
+  packetsRead = 0;
+  bytesRead = 0;
+  packetsWritten = 0;
+  bytesWritten = 0;
+  readonly dropped: Record<string, number> = {};
+
+  /** Packets read from the kernel that closing the device discarded before anyone got them. */
+  discardedAtClose(packets: number): void {
+    if (packets > 0) this.dropped[DROPPED_AT_CLOSE] = (this.dropped[DROPPED_AT_CLOSE] ?? 0) + packets;
+  }
+
+  /** dev.stats: a copy, so the caller's object does not change under it. */
+  snapshot(): TunDeviceStats {
+    return {
+      packetsRead: this.packetsRead,
+      bytesRead: this.bytesRead,
+      packetsWritten: this.packetsWritten,
+      bytesWritten: this.bytesWritten,
+      packetsDropped: Object.values(this.dropped).reduce((sum, n) => sum + n, 0),
+      dropped: { ...this.dropped },
+    };
+  }
+}
 
 /** Errors after which the fd is useless: the device is closed with them. */
 export const FATAL_WRITE_ERRORS = new Set(['EBADF', 'EBADFD', 'ENODEV', 'ENXIO']);

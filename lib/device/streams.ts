@@ -118,9 +118,8 @@ export class PacketWritable extends Writable {
   }
 
   /**
-   * @internal The packets queued and not yet handed to the device, which
-   * destroy() discards. Writable's writableBuffer (a getter since Node 12
-   * that @types/node does not declare); none where a runtime lacks it.
+   * @internal The packets queued and not yet handed to the device, which destroy() discards:
+   * Writable's writableBuffer (undeclared in @types/node); none where a runtime lacks it.
    */
   queuedPackets(): Uint8Array[] {
     const queued = (this as unknown as { writableBuffer?: ReadonlyArray<{ chunk: Uint8Array }> }).writableBuffer;
@@ -170,10 +169,8 @@ export class PacketWritable extends Writable {
 }
 
 /**
- * Makes the write Writable is starting (a lone queued chunk, from its
- * buffer) take away all the bytes Writable counts, as the chunk did before
- * its memory was detached. Writable's state is internal: a runtime without
- * these fields is left alone.
+ * Makes the lone queued chunk Writable is starting take away all the bytes Writable counts, as
+ * it did before its memory was detached. Writable's state is internal: without it, nothing to do.
  */
 function fixDetachedLength(stream: Writable): void {
   const state = (stream as unknown as { _writableState?: { length?: unknown; writelen?: unknown } })._writableState;

@@ -199,11 +199,8 @@ export interface NativeBinding {
   setOffload(fd: number, flags: number): number;
   readonly offloadConstants: NativeOffloadConstants;
   /**
-   * On the thread pool. netns: the namespace to open the device in (an fd
-   * held open, a path, or '' for ours); options: [owner, group,
-   * sendBufferSize, persist], -1 each for "leave it". offloads: the
-   * TUN_F_* flags a device with IFF_VNET_HDR has on (0 without; -errno if
-   * they could not be read).
+   * On the thread pool, in `netns` (an fd, a path, or '' for ours). options: [owner, group,
+   * sendBufferSize, persist], -1 each to leave it. offloads: the device's TUN_F_* flags (-errno: unread).
    */
   openTun(
     path: string,

@@ -97,10 +97,8 @@ export class NetlinkClient {
   #keepAlive: boolean;
 
   /**
-   * A client on a new native socket bound to `groups` (0: requests only),
-   * made on the thread pool (in `netns`: a setns() pair there, not on the
-   * event loop). An abort before the socket is ready rejects with an
-   * AbortError; the socket, when it comes, is closed.
+   * A client on a new socket bound to `groups` (0: requests only), made on the thread pool (a
+   * setns() pair for `netns` stays off the event loop). An abort closes the socket when it comes.
    */
   static async open(
     groups: number,
@@ -169,10 +167,8 @@ export class NetlinkClient {
   }
 
   /**
-   * Sends a request; settles with the reply's data messages or the kernel's
-   * error. With `signal`, an abort rejects at once with an AbortError and the
-   * reply, when it comes, is dropped; rtnetlink acts on a request inside the
-   * send itself, so a change sent before the abort is made all the same.
+   * Sends a request; settles with the reply's data messages or the kernel's error. An abort
+   * rejects at once and drops the reply; rtnetlink acts inside the send, so a sent change stays made.
    */
   request(request: Request, error: ErrorFactory, signal?: AbortSignal): Promise<Reply> {
     if (this.#closed) return Promise.reject(netlinkClosed());

@@ -6,19 +6,8 @@ import { TunError, fromNative } from '../internal/errors';
 import type { NetnsTarget } from '../internal/native';
 import { NetlinkClient } from './client';
 import { netnsContext } from './netns';
-import {
-  AF_UNSPEC,
-  MalformedMessage,
-  RTM,
-  RTMGRP,
-  decodeAddress,
-  decodeLink,
-  ifinfomsg,
-  linkFamily,
-  type AddressInfo,
-  type LinkInfo,
-  type NetlinkMessage,
-} from './codec';
+import { AF_UNSPEC, MalformedMessage, RTM, RTMGRP, ifinfomsg, type NetlinkMessage } from './codec';
+import { decodeAddress, decodeLink, linkFamily, type AddressInfo, type LinkInfo } from './decode';
 
 export interface LinkEventSink {
   linkChange(link: LinkInfo): void;

@@ -7,20 +7,8 @@ import { TunError, fromNative } from '../internal/errors';
 import type { TypedEmitter } from '../internal/typed-emitter';
 import { validateAbortSignal, validateBoolean } from '../internal/validators';
 import { NetlinkClient } from './client';
-import {
-  AF_UNSPEC,
-  MalformedMessage,
-  RTM,
-  RTMGRP,
-  decodeAddress,
-  decodeLink,
-  decodeRoute,
-  linkFamily,
-  type AddressInfo,
-  type LinkInfo,
-  type NetlinkMessage,
-  type RouteInfo,
-} from './codec';
+import { AF_UNSPEC, MalformedMessage, RTM, RTMGRP, type NetlinkMessage } from './codec';
+import { decodeAddress, decodeLink, decodeRoute, linkFamily, type AddressInfo, type LinkInfo, type RouteInfo } from './decode';
 import { netnsContext, validateNetns, type NetlinkOptions } from './netns';
 
 /**
@@ -92,11 +80,8 @@ export class NetlinkWatcher extends TypedEventEmitter implements Disposable {
   readonly #stopListening: (() => void) | undefined;
 
   /**
-   * @internal Netlink.watch(): the socket is made and bound on the thread
-   * pool (in another namespace, with its setns() pair, off the event loop).
-   * It is subscribed from its bind on: events the kernel queues before the
-   * caller gets the watcher wait in the socket and come after its first
-   * listeners are on.
+   * @internal Netlink.watch(): the socket is made and bound on the thread pool. Subscribed from
+   * its bind on, events queued before the caller has the watcher wait for its first listeners.
    */
   static async [kOpen](options: WatchOptions = {}): Promise<NetlinkWatcher> {
     const netns = validateNetns(options);
@@ -153,9 +138,8 @@ export class NetlinkWatcher extends TypedEventEmitter implements Disposable {
   }
 
   /**
-   * The bytes of events the kernel queues for this watcher before it drops
-   * them (and reports ENOBUFS): 4 MiB asked, granted in full with
-   * CAP_NET_ADMIN, else capped by net.core.rmem_max (about 208 KiB by default).
+   * The bytes of events the kernel queues for this watcher before it drops them (ENOBUFS):
+   * what was asked with CAP_NET_ADMIN, else capped by net.core.rmem_max.
    */
   get receiveBufferSize(): number {
     return this.#client.receiveBufferSize;

@@ -114,10 +114,8 @@ function field(instructions: readonly BpfInstruction[], i: number, key: keyof Bp
 }
 
 /**
- * Checks a program's shape and lays it out as the kernel's `struct
- * sock_filter[]` (8 bytes per instruction, host byte order). Whether the
- * program is valid BPF (jumps in range, ends in RET) the kernel decides when
- * it is attached (EINVAL).
+ * Checks a program's shape and lays it out as the kernel's `struct sock_filter[]` (host byte
+ * order); whether it is valid BPF the kernel decides when it is attached (EINVAL).
  */
 export function encodeFilter(instructions: readonly BpfInstruction[]): Uint8Array {
   validateArray(instructions, 'instructions');

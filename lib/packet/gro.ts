@@ -1,10 +1,6 @@
-// Coalescing for writes, in the manner of the kernel's GRO: consecutive TCP
-// segments of one flow, in sequence, or equal-sized UDP datagrams of one flow,
-// become one super-packet with a virtio_net_hdr (gso_type TCPV4/TCPV6/UDP_L4,
-// gso_size) that a device opened with offloads takes in one write, so the
-// kernel's receive path runs once for many segments. Everything that cannot be
-// merged passes through unchanged, behind a header that says "single packet,
-// checksum complete".
+// Coalescing for writes, as the kernel's GRO does: segments of one flow become
+// one super-packet a device with offloads takes in one write, so the kernel's
+// receive path runs once for many. What cannot merge passes through unchanged.
 import { toBuffer } from '../internal/bytes';
 import { validateArray, validateBoolean, validateBytes, validateInteger, validateObject } from '../internal/validators';
 import { onesComplementSum } from './ip';
@@ -16,11 +12,7 @@ const TCP_ACK = 0x10;
 const TCP_PSH = 0x08;
 /** The largest IP packet a super-packet may become (without BIG TCP). */
 const MAX_SUPER_PACKET = 65535;
-/**
- * Datagrams in one UDP super-packet: the kernel refuses a UDP_L4 write that
- * would cut into more than UDP_MAX_SEGMENTS, which is 64 on the oldest kernels
- * with USO on TUN (later ones allow 128).
- */
+/** Datagrams in one UDP super-packet: the least UDP_MAX_SEGMENTS of the kernels with USO on TUN. */
 const MAX_UDP_SEGMENTS = 64;
 
 /** Options of {@link coalesceTcp} and {@link coalesce}. */
@@ -28,10 +20,8 @@ export interface CoalesceOptions {
   /** Largest IP length of a super-packet; default and maximum 65535. */
   maxSize?: number;
   /**
-   * Check each segment's TCP checksum and leave a bad one unmerged (the
-   * kernel then drops it). A merged packet's checksum is redone by the
-   * kernel, so without this check a corrupted segment would be accepted.
-   * Default true; turn off only for packets you built yourself.
+   * Leave a segment with a bad TCP checksum unmerged, so the kernel drops it (it redoes a merged
+   * packet's checksum, which would hide the corruption). Default true; off only for your own packets.
    */
   verifyChecksums?: boolean;
 }
@@ -61,19 +51,11 @@ interface Group {
 }
 
 /**
- * Merges the TCP segments among `packets` (plain IPv4/IPv6 packets, no
- * header) into as few super-packets as the kernel's GRO would, and returns
- * packets ready to write to a device with offloads (each with a 10-byte
- * virtio_net_hdr). A segment joins the super-packet of its flow when it comes
- * next in sequence, carries ACK (PSH ends the super-packet), has the same
- * ack number, window and options, is no longer than the first, and the one
- * before it was full-sized. Malformed or other packets pass through in place.
- *
- * No packet overtakes another of its flow (addresses, ports, protocol): one
- * that does not join the flow's super-packet ends it. So a segment out of
- * sequence (reordered, sent again, or after a loss) starts the next
- * super-packet, as the kernel's GRO flushes, and the receiving TCP sees the
- * segments in the order they came, as it would without coalescing.
+ * Merges the TCP segments among `packets` (plain IP packets) into as few super-packets as the
+ * kernel's GRO would, each with a virtio_net_hdr, ready for a device with offloads. A segment
+ * joins its flow's super-packet when it is next in sequence with the same ACK, window and
+ * options; anything else ends it, so no packet overtakes another of its flow. Malformed or
+ * other packets pass through in place.
  *
  * ```ts
  * const dev = await TunDevice.open({ offload: { tso: true } });
@@ -85,14 +67,9 @@ export function coalesceTcp(packets: readonly Uint8Array[], options: CoalesceOpt
 }
 
 /**
- * {@link coalesceTcp}, and with `udp: true` UDP as well: consecutive
- * datagrams of one flow (addresses, ports, TOS or traffic class, TTL or hop
- * limit, DF) that are equal in size, but for a shorter last one, become one
- * UDP_L4 super-packet of at most 64 datagrams, which the kernel cuts back into
- * the very same datagrams. A datagram longer than the first, or any after a
- * shorter one, starts the flow's next super-packet; as for TCP, no datagram
- * overtakes another of its flow. One with a zero checksum (IPv4 "none") is
- * never merged: the kernel writes a checksum into each datagram it cuts.
+ * {@link coalesceTcp}, and with `udp: true` UDP as well: consecutive equal-sized datagrams of
+ * one flow (a shorter one may end it) become one UDP_L4 super-packet, which the kernel cuts back
+ * into the same datagrams. One with a zero checksum is never merged (the kernel would add one).
  *
  * ```ts
  * const dev = await TunDevice.open({ offload: true });
@@ -144,10 +121,8 @@ function flowKey(ip: Buffer, h: TransportHeaders): string {
 }
 
 /**
- * What else must match for two packets of a flow to merge, or undefined for
- * a packet that never merges: not TCP (or UDP when `udp`), no payload, TCP
- * flags other than ACK/PSH, a UDP length that disagrees with the IP length or
- * a zero UDP checksum, IP options, a bad checksum.
+ * What else must match for two packets of a flow to merge, or undefined for one that never
+ * merges (no payload, flags beyond ACK/PSH, IP options, a bad or zero checksum, ...).
  */
 function mergeableKey(ip: Buffer, h: TransportHeaders, verify: boolean, udp: boolean): string | undefined {
   const t = h.ipLength;

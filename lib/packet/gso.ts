@@ -1,8 +1,6 @@
-// Generic segmentation in TypeScript: a TCP or UDP super-packet, as a device
-// with offloads hands it over (virtio_net_hdr + up to 64 KiB of IP packet), cut
-// into the MTU-sized packets the kernel would have put on a wire, each with
-// its own complete IP and TCP/UDP headers and checksums. For a program that
-// wants offloads on the device (fewer, larger reads) but plain packets in hand.
+// Generic segmentation in TypeScript: a super-packet from a device with
+// offloads cut into the packets the kernel would have put on a wire, for a
+// program that wants fewer, larger reads but plain packets in hand.
 import { toBuffer } from '../internal/bytes';
 import { validateBytes } from '../internal/validators';
 import { onesComplementSum } from './ip';
@@ -93,15 +91,10 @@ export function fillIpv4Checksum(ip: Buffer, ipLength: number): void {
 export type SplitResult = { ok: true; packets: Buffer[] } | { ok: false; error: string };
 
 /**
- * Turns one packet read from a device with offloads (virtio_net_hdr first)
- * into plain IP packets, without the header: a super-packet (gso_type TCPV4,
- * TCPV6 or UDP_L4) into gso_size-byte segments with their own IP lengths,
- * IPv4 ids (counting up), TCP sequence numbers (FIN and PSH only on the last
- * segment, CWR only on the first) or UDP lengths, and complete checksums; a
- * single packet whose checksum the kernel left partial (NEEDS_CSUM) into one
- * with the checksum done; any other packet into itself (a view, not a copy).
- * Never throws on bad input: a packet it cannot make sense of gives
- * `{ ok: false, error }`.
+ * Turns one packet read from a device with offloads (virtio_net_hdr first) into plain IP
+ * packets: a super-packet into gso_size segments with their own headers and checksums, a
+ * packet with a partial checksum (NEEDS_CSUM) into one with it done, any other into a view of
+ * itself. Never throws on bad input: it gives `{ ok: false, error }`.
  *
  * ```ts
  * const dev = await TunDevice.open({ offload: { tso: true } });

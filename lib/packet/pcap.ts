@@ -37,11 +37,9 @@ export interface PcapSource {
 }
 
 /**
- * The link type for packets read from a device: LINKTYPE_RAW (101) for TUN,
- * LINKTYPE_ETHERNET (1) for TAP. No link type describes the packet
- * information or virtio_net_hdr header in front, so the packets must be
- * written without it: {@link PcapWriter.forDevice} strips it
- * ({@link pcapHeaderLength} says how many bytes).
+ * The link type for packets read from a device: LINKTYPE_RAW (101) for TUN, LINKTYPE_ETHERNET (1)
+ * for TAP. None describes a packet information or virtio_net_hdr header, so write packets without
+ * it ({@link PcapWriter.forDevice} strips {@link pcapHeaderLength} bytes).
  *
  * ```ts
  * const linkType = pcapLinkType(dev); // 101 for TUN, 1 for TAP

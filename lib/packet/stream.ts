@@ -21,12 +21,9 @@ function prefixSize(framing: Framing): number {
 const NOT_A_HEADER = ['ok', 'bad-version', 'bad-header-length', 'bad-length', 'bad-checksum'] as const;
 
 /**
- * The length of the IP packet whose header starts at `offset`, from its IPv4
- * total length or IPv6 payload length; 0 when too few bytes are there to
- * tell; -1 when they are not a plausible header. Plausible: IPv4 with a header
- * of 20 to 60 bytes, a total length that holds it and a header checksum that
- * verifies; or IPv6 with a non-zero payload length (0 is a jumbogram, which no
- * stream carries). A length over `maxPacketSize` is not plausible either.
+ * The length of the IP packet whose header starts at `offset`; 0 when too few bytes are there
+ * to tell; -1 when they are not a plausible header (IPv4 with a verifying header checksum, or
+ * IPv6 with a non-zero payload length, no longer than `maxPacketSize`).
  *
  * ```ts
  * const n = ipPacketLength(received, 0);
@@ -114,12 +111,9 @@ export interface StreamSplit {
 }
 
 /**
- * Splits the bytes received on a stream into whole packets, writing
- * `[offset, length]` pairs into `descriptors` (the layout writePackets
- * takes) until the bytes, or the descriptors, run out. A packet cut by the
- * end of the bytes is left for the next call. With `resync`, 'ip' framing
- * skips garbage one byte at a time until {@link ipPacketLength} finds a
- * plausible header; a length framing has nothing to resync on.
+ * Splits bytes received on a stream into whole packets as `[offset, length]` pairs in
+ * `descriptors` (the layout writePackets takes); a packet cut by the end waits for the next
+ * call. With `resync`, 'ip' framing skips garbage until {@link ipPacketLength} finds a header.
  *
  * ```ts
  * const d = new Uint32Array(512);
@@ -201,11 +195,9 @@ export interface PackOptions {
 }
 
 /**
- * Copies `count` packets described by `descriptors` (as readBatches hands
- * them: each in its own 16-byte-aligned place in the slab) into one Buffer in
- * `framing`, ready for a stream's write(); a length of 0 is skipped. Into
- * `target` when given (it must be large enough), else a new Buffer; returns
- * the bytes written as a view.
+ * Copies `count` packets described by `descriptors` (as readBatches hands them) into one Buffer
+ * in `framing`, ready for a stream's write(), skipping lengths of 0. Into `target` when given
+ * (large enough), else a new Buffer; returns the bytes written as a view.
  *
  * ```ts
  * dev.readBatches((slab, d, count) => stream.write(packPackets(slab, d, count)));
