@@ -116,10 +116,10 @@ async function startLeft(lab: Lab, which: Case, tag: string, profile: string | u
     `[Interface]\nPrivateKey = ${lab.keys.left.privateKey}\nListenPort = ${LEFT_PORT}\n\n` +
       `[Peer]\nPublicKey = ${peer.publicKey}\nEndpoint = ${peer.endpoint}\nAllowedIPs = ${peer.inner}/32\n`,
   );
-  const nodeOptions = profile === undefined ? [] : [`NODE_OPTIONS=--cpu-prof --cpu-prof-dir=${profile}`];
+  const nodeFlags = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
   const main = path.join(root, 'dist', 'examples', 'wireguard', 'main.js');
   const args = ['--config', config, '--name', `wbo${tag}`, '--address', `${INNER.left}/24`];
-  const ours = ExampleProcess.program('env', [...nodeOptions, process.execPath, main, ...args], { netns: lab.left });
+  const ours = ExampleProcess.program(process.execPath, [...nodeFlags, main, ...args], { netns: lab.left });
   lab.processes.push(ours);
   await ours.waitFor(/^Listening on /m);
   return ours;
