@@ -1,4 +1,4 @@
-// npm run bench:wireguard [-- --quick] [-- --rounds N] [-- --seconds S] [-- --out FILE] [-- --profile DIR]
+// npm run bench:wireguard [-- --quick] [-- --rounds N] [-- --seconds S] [-- --out FILE] [-- --profile DIR] [-- --ours MAIN_JS]
 //
 // TCP through WireGuard, two cases in the same run, alternating rounds (a, b, a, b ...):
 //   a: wireguard-go ↔ wireguard-go       b: our peer (examples/wireguard) ↔ wireguard-go
@@ -34,10 +34,18 @@ interface Options {
   seconds: number;
   out: string;
   profile: string | undefined;
+  /** Our peer's main.js: another build of it (an older commit's) can be measured the same way. */
+  ours: string;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { rounds: 3, seconds: 5, out: path.join(root, 'bench', 'results.json'), profile: undefined };
+  const o: Options = {
+    rounds: 3,
+    seconds: 5,
+    out: path.join(root, 'bench', 'results.json'),
+    profile: undefined,
+    ours: path.join(root, 'dist', 'examples', 'wireguard', 'main.js'),
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') [o.rounds, o.seconds] = [1, 3];
@@ -45,6 +53,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--seconds') o.seconds = Number(argv[++i]);
     else if (a === '--out') o.out = path.resolve(argv[++i]);
     else if (a === '--profile') o.profile = path.resolve(argv[++i]);
+    else if (a === '--ours') o.ours = path.resolve(argv[++i]);
     else throw new Error(`unknown argument ${a}`);
   }
   if (!Number.isInteger(o.rounds) || o.rounds < 1 || o.rounds > 20) throw new Error('--rounds: 1..20');
@@ -107,7 +116,7 @@ async function startWireguardGo(
 }
 
 /** Starts the left end: wireguard-go (case a) or our peer (case b). */
-async function startLeft(lab: Lab, which: Case, tag: string, profile: string | undefined): Promise<ExampleProcess> {
+async function startLeft(lab: Lab, which: Case, tag: string, o: Options): Promise<ExampleProcess> {
   const peer = { publicKey: lab.keys.right.publicKey, endpoint: `${UNDER.right}:${RIGHT_PORT}`, inner: INNER.right };
   if (which === 'a') return startWireguardGo(lab, lab.left, `wbl${tag}`, lab.keys.left.privateKey, LEFT_PORT, peer, INNER.left);
   const config = path.join(lab.dir, 'left.conf');
@@ -116,10 +125,9 @@ async function startLeft(lab: Lab, which: Case, tag: string, profile: string | u
     `[Interface]\nPrivateKey = ${lab.keys.left.privateKey}\nListenPort = ${LEFT_PORT}\n\n` +
       `[Peer]\nPublicKey = ${peer.publicKey}\nEndpoint = ${peer.endpoint}\nAllowedIPs = ${peer.inner}/32\n`,
   );
-  const nodeFlags = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
-  const main = path.join(root, 'dist', 'examples', 'wireguard', 'main.js');
+  const nodeFlags = o.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.profile}`];
   const args = ['--config', config, '--name', `wbo${tag}`, '--address', `${INNER.left}/24`];
-  const ours = ExampleProcess.program(process.execPath, [...nodeFlags, main, ...args], { netns: lab.left });
+  const ours = ExampleProcess.program(process.execPath, [...nodeFlags, o.ours, ...args], { netns: lab.left });
   lab.processes.push(ours);
   await ours.waitFor(/^Listening on /m);
   return ours;
@@ -181,7 +189,7 @@ async function round(lab: Lab, which: Case, n: number, o: Options): Promise<Reco
   const tag = `${n}${which}`;
   const started = lab.processes.length;
   try {
-    const leftEnd = await startLeft(lab, which, tag, o.profile);
+    const leftEnd = await startLeft(lab, which, tag, o);
     const rightPeer = { publicKey: lab.keys.left.publicKey, endpoint: `${UNDER.left}:${LEFT_PORT}`, inner: INNER.left };
     const rightEnd = await startWireguardGo(
       lab,
@@ -194,12 +202,15 @@ async function round(lab: Lab, which: Case, n: number, o: Options): Promise<Reco
     );
     const ping = await run('ip', ['netns', 'exec', lab.left, 'ping', '-n', '-c', '2', '-i', '0.3', '-W', '5', INNER.right]);
     assert.match(ping.stdout, / 0% packet loss/, `the tunnel works before the run\n${ping.stdout}${leftEnd.transcript()}`);
-    const server = ExampleProcess.program('iperf3', ['-s', '-B', INNER.right, '--forceflush'], { netns: lab.right });
-    lab.processes.push(server);
-    await server.waitFor(/Server listening/);
     const [left, right] = [leftEnd.child.pid!, rightEnd.child.pid!];
     const out = {} as Record<Direction, Measure>;
-    for (const d of ['leftSends', 'leftReceives'] as const) out[d] = await measure(lab, d, o.seconds, left, right);
+    for (const d of ['leftSends', 'leftReceives'] as const) {
+      // A server per run (-1): a long-lived one can still be busy with the last test when the next connects.
+      const server = ExampleProcess.program('iperf3', ['-s', '-1', '-B', INNER.right, '--forceflush'], { netns: lab.right });
+      lab.processes.push(server);
+      await server.waitFor(/Server listening/);
+      out[d] = await measure(lab, d, o.seconds, left, right);
+    }
     return out;
   } finally {
     await Promise.all(lab.processes.splice(started).map((p) => p.stop('SIGINT', 5000)));
@@ -276,6 +287,7 @@ async function main(): Promise<void> {
     wireguardGo: execFileSync('wireguard-go', ['--version'], { encoding: 'utf8' }).trim(),
     date: new Date().toISOString(),
     command: 'npm run bench:wireguard',
+    ours: path.relative(root, o.ours),
     rounds: o.rounds,
     secondsPerRun: o.seconds,
     cpus: os.cpus().length,
