@@ -1,7 +1,8 @@
-// npm run bench:wireguard [-- --quick] [-- --rounds N] [-- --seconds S] [-- --out FILE] [-- --profile DIR] [-- --ours MAIN_JS]
+// npm run bench:wireguard [-- --quick] [-- --rounds N] [-- --seconds S] [-- --out FILE] [-- --profile DIR] [-- --ours MAIN_JS] [-- --baseline MAIN_JS]
 //
 // TCP through WireGuard, two cases in the same run, alternating rounds (a, b, a, b ...):
 //   a: wireguard-go ↔ wireguard-go       b: our peer (examples/wireguard) ↔ wireguard-go
+//   c (with --baseline): another build of our peer ↔ wireguard-go, to compare two versions in one run
 // The side under test sits in namespace "left"; wireguard-go in "right" is the fixed far end. Each
 // round runs iperf3 both ways (left sending, left receiving) and reads the CPU time (utime + stime in
 // /proc/PID/stat) of the WireGuard process on each end before and after. Reported per case and
@@ -25,9 +26,13 @@ const UNDER = { left: '192.0.2.1', right: '192.0.2.2' };
 const INNER = { left: '10.77.0.1', right: '10.77.0.2' };
 const TICKS = 100; // USER_HZ: /proc/PID/stat counts CPU time in these.
 
-type Case = 'a' | 'b';
+type Case = 'a' | 'b' | 'c';
 type Direction = 'leftSends' | 'leftReceives';
-const CASES: Record<Case, string> = { a: 'wireguard-go <-> wireguard-go', b: 'our peer <-> wireguard-go' };
+const CASES: Record<Case, string> = {
+  a: 'wireguard-go <-> wireguard-go',
+  b: 'our peer <-> wireguard-go',
+  c: 'a baseline build of our peer <-> wireguard-go',
+};
 
 interface Options {
   rounds: number;
@@ -36,6 +41,8 @@ interface Options {
   profile: string | undefined;
   /** Our peer's main.js: another build of it (an older commit's) can be measured the same way. */
   ours: string;
+  /** A case c: another build of our peer (--baseline MAIN_JS), in the same rounds. */
+  baseline: string | undefined;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -45,6 +52,7 @@ function parseArgs(argv: string[]): Options {
     out: path.join(root, 'bench', 'results.json'),
     profile: undefined,
     ours: path.join(root, 'dist', 'examples', 'wireguard', 'main.js'),
+    baseline: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -54,6 +62,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--out') o.out = path.resolve(argv[++i]);
     else if (a === '--profile') o.profile = path.resolve(argv[++i]);
     else if (a === '--ours') o.ours = path.resolve(argv[++i]);
+    else if (a === '--baseline') o.baseline = path.resolve(argv[++i]);
     else throw new Error(`unknown argument ${a}`);
   }
   if (!Number.isInteger(o.rounds) || o.rounds < 1 || o.rounds > 20) throw new Error('--rounds: 1..20');
@@ -127,7 +136,9 @@ async function startLeft(lab: Lab, which: Case, tag: string, o: Options): Promis
   );
   const nodeFlags = o.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.profile}`];
   const args = ['--config', config, '--name', `wbo${tag}`, '--address', `${INNER.left}/24`];
-  const ours = ExampleProcess.program(process.execPath, [...nodeFlags, o.ours, ...args], { netns: lab.left });
+  const ours = ExampleProcess.program(process.execPath, [...nodeFlags, which === 'c' ? o.baseline! : o.ours, ...args], {
+    netns: lab.left,
+  });
   lab.processes.push(ours);
   await ours.waitFor(/^Listening on /m);
   return ours;
@@ -229,14 +240,13 @@ async function main(): Promise<void> {
   };
   const loadAvgAtStart = loadavg();
   const started = Date.now();
-  const samples: Record<Case, Record<Direction, Measure[]>> = {
-    a: { leftSends: [], leftReceives: [] },
-    b: { leftSends: [], leftReceives: [] },
-  };
+  const cases: Case[] = o.baseline === undefined ? ['a', 'b'] : ['a', 'b', 'c'];
+  const samples = {} as Record<Case, Record<Direction, Measure[]>>;
+  for (const c of cases) samples[c] = { leftSends: [], leftReceives: [] };
   try {
     makeNamespaces(lab, tag);
     for (let n = 0; n < o.rounds; n++) {
-      for (const which of ['a', 'b'] as const) {
+      for (const which of cases) {
         const r = await round(lab, which, n, o);
         for (const d of ['leftSends', 'leftReceives'] as const) {
           samples[which][d].push(r[d]);
@@ -263,31 +273,43 @@ async function main(): Promise<void> {
   const rows = [];
   for (const d of ['leftSends', 'leftReceives'] as const) {
     const med = (c: Case, k: keyof Measure): number => median(samples[c][d].map((m) => m[k]));
-    const row = {
-      direction: d,
-      a: { case: CASES.a, mbps: med('a', 'mbps'), cpuLeft: med('a', 'cpuLeft'), cpuRight: med('a', 'cpuRight') },
-      b: { case: CASES.b, mbps: med('b', 'mbps'), cpuLeft: med('b', 'cpuLeft'), cpuRight: med('b', 'cpuRight') },
-      cpuPerGbLeft: { a: med('a', 'cpuPerGbLeft'), b: med('b', 'cpuPerGbLeft') },
-      ranges: {
-        a: samples.a[d].map((m) => Math.round(m.mbps)),
-        b: samples.b[d].map((m) => Math.round(m.mbps)),
-      },
-      ratio: { throughput: med('b', 'mbps') / med('a', 'mbps'), cpuPerGb: med('b', 'cpuPerGbLeft') / med('a', 'cpuPerGbLeft') },
-    };
+    const row: Record<string, unknown> = { direction: d };
+    for (const c of cases) {
+      row[c] = {
+        case: CASES[c],
+        mbps: med(c, 'mbps'),
+        cpuLeft: med(c, 'cpuLeft'),
+        cpuRight: med(c, 'cpuRight'),
+        cpuPerGbLeft: med(c, 'cpuPerGbLeft'),
+        mbpsPerRound: samples[c][d].map((m) => Math.round(m.mbps)),
+        cpuPerGbLeftPerRound: samples[c][d].map((m) => Number(m.cpuPerGbLeft.toFixed(2))),
+      };
+    }
+    const ratio = (c: Case): { throughput: number; cpuPerGb: number } => ({
+      throughput: med(c, 'mbps') / med('a', 'mbps'),
+      cpuPerGb: med(c, 'cpuPerGbLeft') / med('a', 'cpuPerGbLeft'),
+    });
+    row.ratio = Object.fromEntries(cases.slice(1).map((c) => [`${c}/a`, ratio(c)]));
     rows.push(row);
-    console.log(
-      `${d}: a ${row.a.mbps.toFixed(0)} Mbit/s ${row.cpuPerGbLeft.a.toFixed(2)} CPU s/GB; ` +
-        `b ${row.b.mbps.toFixed(0)} Mbit/s ${row.cpuPerGbLeft.b.toFixed(2)} CPU s/GB; ` +
-        `b/a throughput ${row.ratio.throughput.toFixed(2)} (target >= 0.8), CPU/GB ${row.ratio.cpuPerGb.toFixed(2)} (target <= 1.25)`,
-    );
+    for (const c of cases) {
+      const r = ratio(c);
+      console.log(
+        `${d} ${c}: ${med(c, 'mbps').toFixed(0)} Mbit/s, ${med(c, 'cpuPerGbLeft').toFixed(2)} CPU s/GB` +
+          (c === 'a'
+            ? ''
+            : `; ${c}/a throughput ${r.throughput.toFixed(2)} (target >= 0.8), CPU/GB ${r.cpuPerGb.toFixed(2)} (target <= 1.25)`),
+      );
+    }
   }
   const results = existsSync(o.out) ? (JSON.parse(readFileSync(o.out, 'utf8')) as Record<string, unknown>) : {};
   results.wireguard = {
     node: process.version,
-    wireguardGo: execFileSync('wireguard-go', ['--version'], { encoding: 'utf8' }).trim(),
+    wireguardGo: execFileSync('wireguard-go', ['--version'], { encoding: 'utf8' }).split('\n')[0],
     date: new Date().toISOString(),
     command: 'npm run bench:wireguard',
     ours: path.relative(root, o.ours),
+    baseline: o.baseline === undefined ? undefined : path.relative(root, o.baseline),
+    cases: Object.fromEntries(cases.map((c) => [c, CASES[c]])),
     rounds: o.rounds,
     secondsPerRun: o.seconds,
     cpus: os.cpus().length,
