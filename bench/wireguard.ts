@@ -1,4 +1,5 @@
 // npm run bench:wireguard [-- --quick] [-- --rounds N] [-- --seconds S] [-- --out FILE] [-- --profile DIR] [-- --ours MAIN_JS] [-- --baseline MAIN_JS]
+//                         [-- --ours-arg ARG ...]
 //
 // TCP through WireGuard, two cases in the same run, alternating rounds (a, b, a, b ...):
 //   a: wireguard-go ↔ wireguard-go       b: our peer (examples/wireguard) ↔ wireguard-go
@@ -43,6 +44,8 @@ interface Options {
   ours: string;
   /** A case c: another build of our peer (--baseline MAIN_JS), in the same rounds. */
   baseline: string | undefined;
+  /** Extra arguments for our peer in case b (--ours-arg, repeatable), such as --offload. */
+  oursArgs: string[];
 }
 
 function parseArgs(argv: string[]): Options {
@@ -53,6 +56,7 @@ function parseArgs(argv: string[]): Options {
     profile: undefined,
     ours: path.join(root, 'dist', 'examples', 'wireguard', 'main.js'),
     baseline: undefined,
+    oursArgs: [],
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -63,6 +67,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--profile') o.profile = path.resolve(argv[++i]);
     else if (a === '--ours') o.ours = path.resolve(argv[++i]);
     else if (a === '--baseline') o.baseline = path.resolve(argv[++i]);
+    else if (a === '--ours-arg') o.oursArgs.push(argv[++i]);
     else throw new Error(`unknown argument ${a}`);
   }
   if (!Number.isInteger(o.rounds) || o.rounds < 1 || o.rounds > 20) throw new Error('--rounds: 1..20');
@@ -135,7 +140,7 @@ async function startLeft(lab: Lab, which: Case, tag: string, o: Options): Promis
       `[Peer]\nPublicKey = ${peer.publicKey}\nEndpoint = ${peer.endpoint}\nAllowedIPs = ${peer.inner}/32\n`,
   );
   const nodeFlags = o.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.profile}`];
-  const args = ['--config', config, '--name', `wbo${tag}`, '--address', `${INNER.left}/24`];
+  const args = ['--config', config, '--name', `wbo${tag}`, '--address', `${INNER.left}/24`, ...(which === 'b' ? o.oursArgs : [])];
   const ours = ExampleProcess.program(process.execPath, [...nodeFlags, which === 'c' ? o.baseline! : o.ours, ...args], {
     netns: lab.left,
   });
@@ -308,6 +313,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     command: 'npm run bench:wireguard',
     ours: path.relative(root, o.ours),
+    oursArgs: o.oursArgs,
     baseline: o.baseline === undefined ? undefined : path.relative(root, o.baseline),
     cases: Object.fromEntries(cases.map((c) => [c, CASES[c]])),
     rounds: o.rounds,
