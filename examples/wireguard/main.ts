@@ -5,6 +5,7 @@
 // example to read, not an audited VPN: see README.md beside this file.
 //
 //   node dist/examples/wireguard/main.js --config wg0.conf --address 10.7.0.1/24 [--address fd07::1/64] [--name wg0]
+//     [--offload gro|tso]
 //
 // Each dropped datagram is printed with its reason and the running count;
 // Ctrl-C prints the totals, closes the device and exits 0.
@@ -67,14 +68,18 @@ class DeviceBatch {
 
   constructor(readonly write: (slab: Buffer, descriptors: Uint32Array, count: number) => number) {}
 
-  push(packet: Buffer): void {
-    if (packet.length > this.#slab.length) return void this.refused++;
-    if (this.#count === DeviceBatch.MAX_PACKETS || this.#used + packet.length > this.#slab.length) this.flush();
+  /** Queues `packet`, behind `zeros` zero bytes (an empty virtio_net_hdr) when given. */
+  push(packet: Buffer, zeros = 0): void {
+    const length = zeros + packet.length;
+    if (length > this.#slab.length) return void this.refused++;
+    if (this.#count === DeviceBatch.MAX_PACKETS || this.#used + length > this.#slab.length) this.flush();
     const i = this.#count++;
     this.#descriptors[2 * i] = this.#used;
-    this.#descriptors[2 * i + 1] = packet.length;
+    this.#descriptors[2 * i + 1] = length;
+    this.#slab.fill(0, this.#used, this.#used + zeros);
+    packet.copy(this.#slab, this.#used + zeros);
     // Aligned to 16 bytes, as the device's own slabs are.
-    this.#used += (packet.copy(this.#slab, this.#used) + 15) & ~15;
+    this.#used += (length + 15) & ~15;
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(this.#flushSoon);
@@ -99,9 +104,13 @@ class CoalescingBatch {
     this.#scheduled = false;
     const packets = this.#packets;
     this.#packets = [];
-    const merged = coalesceTcp(packets);
-    this.merged += packets.length - merged.length;
-    for (const packet of merged) this.device.push(packet);
+    // A lone packet has nothing to merge with: it goes behind an empty header, with no copy of its own.
+    if (packets.length === 1) this.device.push(packets[0], VIRTIO_NET_HDR_SIZE);
+    else {
+      const merged = coalesceTcp(packets);
+      this.merged += packets.length - merged.length;
+      for (const packet of merged) this.device.push(packet);
+    }
     this.device.flush();
   };
 
