@@ -2,7 +2,7 @@
 // that keeps an example's subnet off the real network, and the Ctrl-C handler
 // every example installs (close the device, exit 0).
 import net from 'node:net';
-import { Netlink, PacketViews, TunDevice, formatIp, parseCidr, type TunMode } from '../lib';
+import { Netlink, PacketViews, TunDevice, formatIp, parseCidr, type OffloadOptions, type TunMode } from '../lib';
 
 export { formatIp };
 
@@ -139,12 +139,14 @@ export interface DeviceSetup {
   /** Addresses with prefix ('10.0.0.1/24', 'fd00::1/64'); each must be a subnet no other interface has. */
   addresses: string[];
   mtu?: number;
+  /** Offloads (a virtio_net_hdr on every packet); default none. */
+  offload?: OffloadOptions;
 }
 
 /** Opens a device, gives it its addresses (and MTU) and brings it up, all through the library. */
 export async function openConfigured(setup: DeviceSetup): Promise<TunDevice> {
   for (const cidr of setup.addresses) await assertSubnetIsFree(cidr);
-  const dev = await TunDevice.open({ name: setup.name, mode: setup.mode });
+  const dev = await TunDevice.open({ name: setup.name, mode: setup.mode, offload: setup.offload });
   try {
     for (const cidr of setup.addresses) await dev.addAddress(cidr);
     if (setup.mtu !== undefined) await dev.setMtu(setup.mtu);

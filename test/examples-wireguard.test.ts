@@ -487,3 +487,35 @@ privilegedTest(
   },
   { timeout: 90_000 },
 );
+
+for (const mode of ['tso', 'gro'] as const) {
+  privilegedTest(
+    `with --offload ${mode}, TCP streams both ways arrive intact: ${mode === 'tso' ? 'super-packets cut on the way out, ' : ''}segments merged on the way in`,
+    async (t) => {
+      const lab = await wireguardLab(t, { args: ['--offload', mode] });
+      assert.match(await ping(lab.ours, lab.tunnel.theirs, 1), / 0% packet loss/, lab.peer.transcript());
+      for (const [from, to, address] of [
+        [lab.ours, lab.theirs, lab.tunnel.theirs],
+        [lab.theirs, lab.ours, lab.tunnel.ours],
+      ]) {
+        const sink = ExampleProcess.script(TCP_SINK, [address], { netns: to });
+        lab.processes.push(sink);
+        await sink.waitFor(/^listening$/m);
+        const source = ExampleProcess.script(STREAM, [address], { netns: from });
+        lab.processes.push(source);
+        await source.waitFor(/^connected$/m);
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        await source.stop('SIGINT');
+        const [, sent] = await source.waitFor(/^sent (\d+ [0-9a-f]{64})$/m);
+        const [, received] = await sink.waitFor(/^received (\d+ [0-9a-f]{64})$/m, 30_000);
+        assert.equal(received, sent, `the same bytes arrive, in order, from ${from}`);
+        assert.ok(Number(sent.split(' ')[0]) > 1 << 20, 'more than a megabyte went');
+      }
+      await lab.peer.assertStopsCleanlyOnSigint(lab.tunName);
+      const [, cut, merged] = /; (\d+) super-packets cut, 0 could not be; (\d+) segments merged$/m.exec(lab.peer.stdout) ?? [];
+      assert.ok((mode === 'tso' ? Number(cut) > 0 : cut === '0') && Number(merged) > 0, lab.peer.stdout);
+      assert.match(lab.peer.stdout, /^Dropped 0 datagrams;/m);
+    },
+    { timeout: 90_000 },
+  );
+}

@@ -87,12 +87,14 @@ export function dh(privateKey: KeyObject, publicKey: Uint8Array): Buffer {
   return diffieHellman({ privateKey, publicKey: publicKeyObject(publicKey) });
 }
 
+// One nonce buffer for every AEAD call: createCipheriv copies it, so a packet needs no buffer of its own.
+const NONCE = Buffer.alloc(12);
+
 /** 32 zero bits, then the counter as 64-bit little-endian (a Number: exact below 2^53). */
 function nonce(counter: number): Buffer {
-  const n = Buffer.alloc(12);
-  n.writeUInt32LE(counter >>> 0, 4);
-  n.writeUInt32LE(Math.floor(counter / 0x1_0000_0000), 8);
-  return n;
+  NONCE.writeUInt32LE(counter >>> 0, 4);
+  NONCE.writeUInt32LE(Math.floor(counter / 0x1_0000_0000), 8);
+  return NONCE;
 }
 
 /** AEAD(key, counter, plaintext, aad): ciphertext followed by the 16-byte tag. */
@@ -100,6 +102,27 @@ export function seal(key: Uint8Array, counter: number, plaintext: Uint8Array, aa
   const cipher = createCipheriv('chacha20-poly1305', key, nonce(counter), { authTagLength: TAG_LENGTH });
   if (aad !== undefined) cipher.setAAD(aad, { plaintextLength: plaintext.length });
   return Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+}
+
+const ZEROS = new Uint8Array(16);
+
+/**
+ * AEAD(key, counter, plaintext + `padding` zero bytes, no aad) written into
+ * `out` at `at`: the ciphertext, then the tag. `out` must have the room.
+ */
+export function sealInto(
+  key: Uint8Array,
+  counter: number,
+  plaintext: Uint8Array,
+  padding: number,
+  out: Buffer,
+  at: number,
+): void {
+  const cipher = createCipheriv('chacha20-poly1305', key, nonce(counter), { authTagLength: TAG_LENGTH });
+  let end = at + cipher.update(plaintext).copy(out, at);
+  if (padding > 0) end += cipher.update(ZEROS.subarray(0, padding)).copy(out, end);
+  cipher.final();
+  cipher.getAuthTag().copy(out, end);
 }
 
 /** The plaintext, or null when the tag does not authenticate. */

@@ -37,8 +37,59 @@ export interface TimerActions {
 
 type Name = 'retransmit' | 'keepalive' | 'newHandshake' | 'persistent' | 'erase';
 
+/**
+ * One named timer, armed lazily: arming or stopping it only moves its
+ * deadline (0: stopped), so a packet costs no setTimeout; the Node timer
+ * behind it wakes at the old deadline and sleeps again until the new one.
+ */
+class LazyTimer {
+  deadline = 0;
+  #handle: NodeJS.Timeout | undefined;
+  #wakesAt = 0;
+  fire: () => void = () => {};
+
+  arm(ms: number, fire: () => void): void {
+    this.deadline = Date.now() + ms;
+    this.fire = fire;
+    if (this.#handle === undefined || this.#wakesAt > this.deadline) this.#schedule(ms);
+  }
+
+  stop(): void {
+    this.deadline = 0;
+  }
+
+  /** Clears the Node timer too, so nothing is left scheduled. */
+  cancel(): void {
+    this.deadline = 0;
+    clearTimeout(this.#handle);
+    this.#handle = undefined;
+  }
+
+  #schedule(ms: number): void {
+    clearTimeout(this.#handle);
+    this.#wakesAt = Date.now() + ms;
+    // unref: a pending timer never holds the process open on its own.
+    this.#handle = setTimeout(this.#wake, ms).unref();
+  }
+
+  readonly #wake = (): void => {
+    this.#handle = undefined;
+    if (this.deadline === 0) return;
+    const left = this.deadline - Date.now();
+    if (left > 0) return this.#schedule(left);
+    this.deadline = 0;
+    this.fire();
+  };
+}
+
 export class PeerTimers {
-  readonly #timers = new Map<Name, NodeJS.Timeout>();
+  readonly #timers: Record<Name, LazyTimer> = {
+    retransmit: new LazyTimer(),
+    keepalive: new LazyTimer(),
+    newHandshake: new LazyTimer(),
+    persistent: new LazyTimer(),
+    erase: new LazyTimer(),
+  };
   #attempts = 0;
   #anotherKeepalive = false;
 
@@ -50,25 +101,27 @@ export class PeerTimers {
   ) {}
 
   #arm(name: Name, ms: number, fire: () => void): void {
-    this.#stop(name);
-    // unref: a pending timer never holds the process open on its own.
-    this.#timers.set(
-      name,
-      setTimeout(() => {
-        this.#timers.delete(name);
-        fire();
-      }, ms).unref(),
-    );
+    this.#timers[name].arm(ms, fire);
   }
 
   #stop(name: Name): void {
-    clearTimeout(this.#timers.get(name));
-    this.#timers.delete(name);
+    this.#timers[name].stop();
   }
 
   #pending(name: Name): boolean {
-    return this.#timers.has(name);
+    return this.#timers[name].deadline !== 0;
   }
+
+  // Made once: the per-packet events arm timers with these, not with a closure each time.
+  readonly #sendInitiation = (): void => this.actions.sendInitiation(false);
+  readonly #sendKeepalive = (): void => this.actions.sendKeepalive();
+  readonly #passiveKeepalive = (): void => {
+    this.actions.sendKeepalive();
+    if (this.#anotherKeepalive) {
+      this.#anotherKeepalive = false;
+      this.#arm('keepalive', this.timing.keepaliveTimeout, this.#passiveKeepalive);
+    }
+  };
 
   /** An initiation went out: retry after REKEY_TIMEOUT (plus jitter) until REKEY_ATTEMPT_TIME. */
   handshakeInitiated(): void {
@@ -91,9 +144,7 @@ export class PeerTimers {
   /** A data packet (not a keepalive) went out: if nothing comes back in time, the session may be dead. */
   dataSent(): void {
     if (!this.#pending('newHandshake')) {
-      this.#arm('newHandshake', this.timing.keepaliveTimeout + this.timing.rekeyTimeout, () =>
-        this.actions.sendInitiation(false),
-      );
+      this.#arm('newHandshake', this.timing.keepaliveTimeout + this.timing.rekeyTimeout, this.#sendInitiation);
     }
   }
 
@@ -108,14 +159,7 @@ export class PeerTimers {
       this.#anotherKeepalive = true;
       return;
     }
-    const fire = (): void => {
-      this.actions.sendKeepalive();
-      if (this.#anotherKeepalive) {
-        this.#anotherKeepalive = false;
-        this.#arm('keepalive', this.timing.keepaliveTimeout, fire);
-      }
-    };
-    this.#arm('keepalive', this.timing.keepaliveTimeout, fire);
+    this.#arm('keepalive', this.timing.keepaliveTimeout, this.#passiveKeepalive);
   }
 
   /** Any authenticated packet went out: no passive keepalive is owed. */
@@ -125,10 +169,10 @@ export class PeerTimers {
 
   /** Any authenticated packet went either way: restart the persistent keepalive. */
   authenticatedTraversed(): void {
-    if (this.persistentKeepalive > 0) this.#arm('persistent', this.persistentKeepalive, () => this.actions.sendKeepalive());
+    if (this.persistentKeepalive > 0) this.#arm('persistent', this.persistentKeepalive, this.#sendKeepalive);
   }
 
   stopAll(): void {
-    for (const name of [...this.#timers.keys()]) this.#stop(name);
+    for (const timer of Object.values(this.#timers)) timer.cancel();
   }
 }

@@ -2,7 +2,7 @@
 // keys and counters, the sliding replay window, and sealing an IP packet
 // padded to 16 bytes. A zero-length plaintext is a keepalive.
 import { MESSAGE_DATA, type SessionKeys } from './handshake';
-import { TAG_LENGTH, open, seal } from './noise';
+import { TAG_LENGTH, open, sealInto } from './noise';
 
 export const DATA_HEADER_LENGTH = 16;
 /** The smallest data message: a header and the tag of an empty (keepalive) payload. */
@@ -62,14 +62,14 @@ export class Keypair {
 /** A type 4 message carrying `packet` (empty for a keepalive), padded to 16 bytes but not past `mtu`. */
 export function sealData(keypair: Keypair, packet: Uint8Array, mtu: number): Buffer {
   const padded = Math.min(Math.ceil(packet.length / PADDING) * PADDING, Math.max(mtu, packet.length));
-  const plaintext = Buffer.alloc(padded);
-  plaintext.set(packet);
   const counter = keypair.sendCounter++;
-  const header = Buffer.alloc(DATA_HEADER_LENGTH);
-  header.writeUInt32LE(MESSAGE_DATA, 0);
-  header.writeUInt32LE(keypair.remoteIndex, 4);
-  writeCounter(header, counter);
-  return Buffer.concat([header, seal(keypair.keys.send, counter, plaintext)]);
+  // One buffer for the whole message: the header, then the cipher's output and tag copied in behind it.
+  const message = Buffer.allocUnsafe(DATA_HEADER_LENGTH + padded + TAG_LENGTH);
+  message.writeUInt32LE(MESSAGE_DATA, 0);
+  message.writeUInt32LE(keypair.remoteIndex, 4);
+  writeCounter(message, counter);
+  sealInto(keypair.keys.send, counter, packet, padded - packet.length, message, DATA_HEADER_LENGTH);
+  return message;
 }
 
 function writeCounter(header: Buffer, counter: number): void {
