@@ -127,7 +127,7 @@ void TunHandle::AfterClose() {
 
 void TunHandle::UpdatePoll() {
   PacketReader::Interest interest = reader_->Poll(reading_);
-  if (reader_->threaded()) Watch(notify_, interest.notify ? UV_READABLE : 0);
+  Watch(notify_, interest.notify ? UV_READABLE : 0);
   Watch((interest.fd ? UV_READABLE : 0) | (waitingWritable_ ? UV_WRITABLE : 0));
 }
 
