@@ -85,17 +85,19 @@ TunHandle::TunHandle(const Napi::CallbackInfo& info) : PolledHandle<TunHandle>(i
     ::close(fd);
     throw;
   }
-  Adopt(env, fd);  // closes fd if it fails
-  if (info.Length() > 7 && info[7].ToBoolean().Value()) {
-    try {
+  try {
+    Adopt(env, fd);  // closes fd if it fails
+    if (info.Length() > 7 && info[7].ToBoolean().Value()) {
       StartThread(env, info.Length() > 8 ? info[8].As<Napi::Number>().Int32Value() : -1);
-    } catch (...) {
-      Release();
-      throw;
     }
+    std::lock_guard<std::mutex> lock(ownedFdsMutex);
+    OwnedFds().insert(fd);
+  } catch (...) {
+    // Released here, not by ~PolledHandle, which runs after reader_ is gone: any N-API call
+    // throws once a worker is terminating.
+    Release();
+    throw;
   }
-  std::lock_guard<std::mutex> lock(ownedFdsMutex);
-  OwnedFds().insert(fd);
 }
 
 TunHandle::~TunHandle() { Release(); }
