@@ -13,6 +13,8 @@
 #include <cstring>
 #include <new>
 
+#include "sys_io.h"
+
 namespace tuntap {
 
 namespace {
@@ -21,18 +23,12 @@ namespace {
 // owner's order of teardown rules out.
 void Signal(int fd) {
   uint64_t one = 1;
-  ssize_t n;
-  do {
-    n = ::write(fd, &one, sizeof one);
-  } while (n < 0 && errno == EINTR);
+  SysWrite(fd, &one, sizeof one);
 }
 
 void Clear(int fd) {
   uint64_t value;
-  ssize_t n;
-  do {
-    n = ::read(fd, &value, sizeof value);
-  } while (n < 0 && errno == EINTR);
+  SysRead(fd, &value, sizeof value);
 }
 
 // close_range(2) (Linux 5.9); the number is the same on every architecture.
@@ -186,9 +182,7 @@ void ReaderThread::Run() {
     size_t used = slabUsed_;
     bool empty = false;
     while (error == 0 && count < maxBatch_ && slabBytes_ - used >= maxPacketSize_) {
-      // The system call itself: glibc's read() is a cancellation point and
-      // costs two atomics more (see SysRead in tun_handle.cc).
-      ssize_t n = syscall(SYS_read, fd_, data + used, maxPacketSize_);
+      ssize_t n = SysRead(fd_, data + used, maxPacketSize_);
       if (n > 0) {
         descriptors[2 * count] = static_cast<uint32_t>(used);
         descriptors[2 * count + 1] = static_cast<uint32_t>(n);
@@ -196,9 +190,8 @@ void ReaderThread::Run() {
         count++;
         continue;
       }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && errno != EAGAIN) {
-        error = errno;
+      if (n < 0 && n != -EAGAIN) {
+        error = static_cast<int>(-n);
       } else if (polledError) {
         error = EIO;
       } else {
@@ -316,6 +309,159 @@ void ReaderThread::Consume(uint32_t n) {
   Slot& slot = slots_[head_ % kSlots];
   position_ += n;
   if (position_ == slot.count && slot.error == 0 && !slot.handBack) Pop();
+}
+
+PacketReader::PacketReader(int fd, uint32_t maxPacketSize, uint32_t maxBatch, size_t slabBytes)
+    : fd_(fd), maxPacketSize_(maxPacketSize), maxBatch_(maxBatch), slabBytes_(slabBytes) {}
+
+int PacketReader::StartThread(int cpu) {
+  auto thread = std::make_unique<ReaderThread>(fd_, maxPacketSize_, maxBatch_, slabBytes_);
+  int err = thread->Start(cpu);
+  if (err == 0) thread_ = std::move(thread);
+  return err;
+}
+
+void PacketReader::Close() {
+  threadReads_ = false;
+  thread_.reset();
+  fd_ = -1;
+}
+
+PacketReader::Interest PacketReader::Poll(bool reading) {
+  if (thread_ == nullptr) return {reading, false};
+  thread_->SetActive(reading);
+  // What a paused wake-up left in the ring was told of already.
+  if (reading && threadReads_ && thread_->Ready()) thread_->Renotify();
+  return {reading && !threadReads_, reading && threadReads_};
+}
+
+void PacketReader::Deliver(PacketSink& sink, bool fromThread, uint32_t budget) {
+  if (!fromThread) {
+    if (threadReads_) return;
+    // A wake-up that took all it may and left packets in the kernel: the queue is busy, and the
+    // thread reads from now on. The loop stops polling the fd first, so the two never read at once.
+    if (ReadBatch(sink, budget) && thread_ != nullptr && sink.Reading()) {
+      threadReads_ = true;
+      sink.Repoll();
+      thread_->Engage();
+    }
+    return;
+  }
+  if (thread_ == nullptr) return;
+  thread_->ClearNotify();
+  ReadBatch(sink, budget);
+  if (thread_ == nullptr) return;  // closed by a handler
+  if (thread_->TakeHandBack()) {
+    // The thread parked after its last batch: the loop reads the fd again.
+    threadReads_ = false;
+    sink.Repoll();
+    return;
+  }
+  // A bounded wake-up may leave batches: wake again next turn, as the
+  // level-triggered poll of the fd does in the other mode.
+  if (sink.Reading() && thread_->Ready()) thread_->Renotify();
+}
+
+uint32_t PacketReader::StopThread(PacketSink* sink, double* bytes) {
+  *bytes = 0;
+  if (thread_ == nullptr) return 0;
+  thread_->Stop();
+  Part part;
+  // Each part takes at least a packet or a finished slot off the ring.
+  while (sink != nullptr && thread_ != nullptr && thread_->Ready() && sink->Open()) ThreadPart(*sink, maxBatch_, &part);
+  return thread_ != nullptr ? thread_->Discard(bytes) : 0;
+}
+
+bool PacketReader::ReadBatch(PacketSink& sink, uint32_t budget) {
+  uint32_t total = 0;
+  double bytes = 0;
+  Part part;
+  for (;;) {
+    uint32_t limit = std::min(budget, maxBatch_ - total);
+    if (threadReads_) {
+      ThreadPart(sink, limit, &part);
+    } else {
+      LoopPart(sink, limit, &part);
+    }
+    total += part.count;
+    bytes += part.bytes;
+    // The thread's batches end where its slabs do: a part that stopped
+    // there (or where the JS slab filled) is followed by the next.
+    bool partEnded = part.count < limit && !(threadReads_ && part.count > 0 && part.stop == 0);
+    if (partEnded || total >= maxBatch_ || !sink.Reading()) break;
+  }
+  // Packets left in the kernel after a full batch, or after half a slab's
+  // bytes (a slab that filled says nothing of what is left: at a light load
+  // a packet now and then is the one that fills it).
+  return part.stop == 0 && (total >= maxBatch_ || bytes >= static_cast<double>(slabBytes_) / 2);
+}
+
+void PacketReader::LoopPart(PacketSink& sink, uint32_t limit, Part* part) {
+  *part = Part();
+  uint32_t* descriptors = sink.BeginPart();
+  PacketSink::Slab* slab = sink.Room(maxPacketSize_);
+  uint32_t got = 0;
+  double bytes = 0;
+  size_t used = slab->used;
+  while (got < limit && slab->size - used >= maxPacketSize_) {
+    ssize_t n = SysRead(fd_, slab->data + used, maxPacketSize_);
+    if (n <= 0) {
+      // No packet (TUN reads are never empty): as at an empty ring.
+      part->stop = n == 0 ? EAGAIN : static_cast<int>(-n);
+      break;
+    }
+    descriptors[2 * got] = static_cast<uint32_t>(used);
+    descriptors[2 * got + 1] = static_cast<uint32_t>(n);
+    used += SlabPlace(static_cast<size_t>(n));
+    got++;
+    bytes += static_cast<double>(n);
+  }
+  slab->used = used;
+  slab->packets += got;
+  part->count = got;
+  part->bytes = bytes;
+  if (got > 0) sink.HandOver(got, bytes);
+  // The handler may have closed the device or stopped JS.
+  if (part->stop != 0 && part->stop != EAGAIN) sink.Failed(part->stop);
+}
+
+// The thread's front batch, as LoopPart hands packets: wrapped where WrapsPart says, else copied.
+void PacketReader::ThreadPart(PacketSink& sink, uint32_t limit, Part* part) {
+  *part = Part();
+  uint32_t* descriptors = sink.BeginPart();
+  ReaderThread::Packets run;
+  if (!thread_->Peek(limit, &run)) {
+    part->stop = errno;
+    if (part->stop != EAGAIN) sink.Failed(part->stop);
+    return;
+  }
+  const uint32_t* d = run.descriptors;
+  const size_t first = d[0];
+  const size_t span = d[2 * (run.count - 1)] + d[2 * run.count - 1] - first;
+  uint32_t got = 0;
+  double bytes = 0;
+  if (WrapsPart(span, run.count) && sink.Share(run.slab, first, span)) {
+    for (; got < run.count; got++) {
+      descriptors[2 * got] = static_cast<uint32_t>(d[2 * got] - first);
+      descriptors[2 * got + 1] = d[2 * got + 1];
+      bytes += d[2 * got + 1];
+    }
+  } else {
+    PacketSink::Slab* slab = sink.Room(d[1]);
+    for (; got < run.count && slab->size - slab->used >= d[2 * got + 1]; got++) {
+      memcpy(slab->data + slab->used, run.slab->data() + d[2 * got], d[2 * got + 1]);
+      descriptors[2 * got] = static_cast<uint32_t>(slab->used);
+      descriptors[2 * got + 1] = d[2 * got + 1];
+      slab->used += SlabPlace(d[2 * got + 1]);
+      slab->packets++;
+      bytes += d[2 * got + 1];
+    }
+  }
+  // Taken before JS runs: a handler may stop or close the reader.
+  thread_->Consume(got);
+  part->count = got;
+  part->bytes = bytes;
+  sink.HandOver(got, bytes);
 }
 
 }  // namespace tuntap

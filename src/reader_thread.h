@@ -1,6 +1,6 @@
-// ReaderThread: the opt-in reader of a TunHandle (TunDeviceOptions.readerThread).
-// It reads a busy queue while JS handles the batches before, so the queue moves at the rate of
-// the slower side, not their sum (figures: docs/guide/performance.md).
+// PacketReader: where a TunHandle's packets come from, read on the loop thread when the fd polls
+// readable, or by its opt-in ReaderThread (TunDeviceOptions.readerThread), which reads a busy queue
+// while JS handles the batches before (figures: docs/guide/performance.md).
 #pragma once
 #include <sys/types.h>
 
@@ -40,8 +40,8 @@ class ReaderThread {
   // Makes the eventfds and starts the thread (inactive), on CPU `cpu` only
   // if that is not negative; 0 or an errno (EINVAL: no such CPU for us).
   int Start(int cpu);
-  // Stops and joins the thread; idempotent. TunHandle::BeforeRelease calls it before the fd
-  // closes, so the thread never reads a closed or reused fd. Published batches stay for Peek().
+  // Stops and joins the thread; idempotent. PacketReader::Close calls it before the fd closes, so the thread never
+  // reads a closed or reused fd. Published batches stay for Peek().
   void Stop();
   // Drops every batch the loop has not taken: the packets (and *bytes).
   uint32_t Discard(double* bytes);
@@ -144,6 +144,88 @@ class ReaderThread {
   // The loop thread's own: where it is in the front slot.
   alignas(64) uint32_t position_ = 0;
   bool handedBack_ = false;
+};
+
+// What a PacketReader hands packets to (TunHandle): a part at a time, in the sink's slab or in
+// a Buffer over the reader thread's. Calls per part, never per packet.
+class PacketSink {
+ public:
+  // The sink's slab: `used` of `size` bytes at `data` taken, by `packets` packets.
+  struct Slab {
+    uint8_t* data = nullptr;
+    size_t used = 0;
+    size_t size = 0;
+    size_t packets = 0;
+  };
+  // A part begins: the [offset, length] pairs array to fill.
+  virtual uint32_t* BeginPart() = 0;
+  // The slab with `bytes` free at least (a fresh one if need be); a part's packets share a slab.
+  virtual Slab* Room(size_t bytes) = 0;
+  // Asks for this part in a Buffer over [offset, offset + span) of `slab`; false: copy it.
+  virtual bool Share(SharedSlab* slab, size_t offset, size_t span) = 0;
+  // The part's `count` packets, `bytes` in all, to JS (in the shared Buffer if Share() said so).
+  virtual void HandOver(uint32_t count, double bytes) = 0;
+  virtual void Failed(int err) = 0;
+  // Whether packets may still be handed over: open and JS callable; Reading(): and JS reads.
+  virtual bool Open() = 0;
+  virtual bool Reading() = 0;
+  // The reader changed which fd is to be polled (Poll()).
+  virtual void Repoll() = 0;
+
+ protected:
+  ~PacketSink() = default;
+};
+
+// One reading side at a time: the loop thread reads the fd when it polls readable; with a thread,
+// a wake-up that left the queue busy engages the thread, which reads until it hands back.
+class PacketReader {
+ public:
+  // Reads fd (not owned) in parts of maxPacketSize bytes, at most maxBatch packets a wake-up.
+  PacketReader(int fd, uint32_t maxPacketSize, uint32_t maxBatch, size_t slabBytes);
+  ~PacketReader() { Close(); }
+  PacketReader(const PacketReader&) = delete;
+  PacketReader& operator=(const PacketReader&) = delete;
+
+  // Starts a reader thread (ReaderThread::Start): 0 or an errno.
+  int StartThread(int cpu);
+  bool threaded() const { return thread_ != nullptr; }
+  // The thread's eventfd: readable while its batches wait.
+  int notifyFd() const { return thread_->notifyFd(); }
+  // Which fd to poll for reading, the device's or notifyFd(), while JS reads or not.
+  struct Interest {
+    bool fd;
+    bool notify;
+  };
+  Interest Poll(bool reading);
+  // One wake-up's batch to `sink`, at most `budget` packets a part, from the fd if it polled
+  // readable, else from the thread; switches sides as the load says.
+  void Deliver(PacketSink& sink, bool fromThread, uint32_t budget);
+  // Joins the thread; with a sink, hands it what the thread published first. What was left:
+  // the packets (and *bytes).
+  uint32_t StopThread(PacketSink* sink, double* bytes);
+  // Before the fd closes: the thread never reads a closed (or reused) fd.
+  void Close();
+
+ private:
+  struct Part {
+    uint32_t count = 0;  // packets
+    double bytes = 0;
+    int stop = 0;  // why it stopped, if not at its limit: 0 (the slab is full), EAGAIN, another errno
+  };
+  // Whether the queue looks busy: it read a full batch, or half a slab's
+  // bytes, and stopped without reaching EAGAIN.
+  bool ReadBatch(PacketSink& sink, uint32_t budget);
+  // Up to `limit` packets to the sink; fewer: it stopped at EAGAIN, an error, or a full slab.
+  void LoopPart(PacketSink& sink, uint32_t limit, Part* part);
+  void ThreadPart(PacketSink& sink, uint32_t limit, Part* part);
+
+  int fd_;
+  const uint32_t maxPacketSize_;
+  const uint32_t maxBatch_;
+  const size_t slabBytes_;
+  std::unique_ptr<ReaderThread> thread_;
+  // The thread reads the fd, not the loop (ReaderThread::kLightStreak); only while thread_ is set.
+  bool threadReads_ = false;
 };
 
 }  // namespace tuntap

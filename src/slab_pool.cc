@@ -112,14 +112,18 @@ Napi::Value WrapSlabPart(Napi::Env env, SharedSlab* slab, size_t offset, size_t 
   return buffer == nullptr ? Napi::Value() : Napi::Value(env, buffer);
 }
 
+namespace {
+
 Napi::Object NewHeapSlab(Napi::Env env, size_t size, uint8_t** data) {
   Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(env, size);
   *data = buffer.Data();
   return buffer;
 }
 
-Napi::Object NewPooledSlab(Napi::Env env, size_t size, uint8_t** data) {
-  if (externalBuffersAllowed) {
+}  // namespace
+
+Napi::Object NextSlab(Napi::Env env, size_t size, size_t lastAveragePacket, uint8_t** data) {
+  if (externalBuffersAllowed && lastAveragePacket < kLargePacket) {
     uint8_t* memory = Take(size);
     // No napi_adjust_external_memory: V8 already counts an external buffer's bytes, and telling
     // it again made it run major collections for memory a scavenge frees.

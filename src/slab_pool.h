@@ -10,14 +10,21 @@
 
 namespace tuntap {
 
-// A Buffer of `size` bytes over pooled memory; `*data` receives its bytes.
-// The memory returns to the pool when the Buffer is collected. Where
-// external buffers are not allowed (a runtime with V8's sandbox), it is an
-// ordinary Buffer and nothing is pooled.
-Napi::Object NewPooledSlab(Napi::Env env, size_t size, uint8_t** data);
+// A Buffer of `size` bytes for read parts to be placed in; `*data` receives its bytes. Pooled
+// memory (returned when the Buffer is collected) for usual sizes; V8's own when the last slab's
+// packets averaged kLargePacket or more, whose few views rarely trigger the young collections
+// that give pooled slabs back. Where external buffers are not allowed, always V8's own.
+Napi::Object NextSlab(Napi::Env env, size_t size, size_t lastAveragePacket, uint8_t** data);
 
-// A Buffer of `size` bytes of V8's own memory; `*data` receives its bytes.
-Napi::Object NewHeapSlab(Napi::Env env, size_t size, uint8_t** data);
+// Packets this large on average are large (see NextSlab).
+constexpr size_t kLargePacket = 8 * 1024;
+// A part of a SharedSlab this large goes to JS as a Buffer over it (WrapSlabPart): below, a
+// Buffer of its own (creation, finalizer, collection) costs about as much as a copy.
+constexpr size_t kWrapBytes = 32 * 1024;
+
+// Whether `count` packets spanning `span` bytes of a SharedSlab are wrapped rather than copied;
+// not large packets, for NextSlab's reason.
+inline bool WrapsPart(size_t span, uint32_t count) { return span >= kWrapBytes && span < count * kLargePacket; }
 
 // The bytes a packet of `length` takes in a slab: rounded up to 16, so that
 // every packet starts aligned.

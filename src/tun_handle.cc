@@ -1,6 +1,5 @@
 #include "tun_handle.h"
 
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,29 +12,14 @@
 #include "errno_error.h"
 #include "owned_fd.h"
 #include "slab_pool.h"
+#include "sys_io.h"
 
 namespace tuntap {
 
 namespace {
 
-// Raw system calls: glibc's read() and write() are cancellation points, two atomic updates per
-// packet in a multi-threaded process, and nothing here uses pthread cancellation.
-inline ssize_t SysRead(int fd, void* buffer, size_t length) { return syscall(SYS_read, fd, buffer, length); }
-inline ssize_t SysWrite(int fd, const void* buffer, size_t length) { return syscall(SYS_write, fd, buffer, length); }
-
 // One packet, one write(2): bytes written or -errno (-EBADF once closed).
-ssize_t WritePacket(int fd, const uint8_t* data, size_t length) {
-  if (fd < 0) return -EBADF;
-  ssize_t n;
-  do {
-    n = SysWrite(fd, data, length);
-  } while (n < 0 && errno == EINTR);
-  return n < 0 ? -errno : n;
-}
-
-}  // namespace
-
-namespace {
+ssize_t WritePacket(int fd, const uint8_t* data, size_t length) { return fd < 0 ? -EBADF : SysWrite(fd, data, length); }
 
 // Every fd a TunHandle holds, across the process's environments: the number
 // is the kernel's, shared by all threads, so a second wrap of the same fd
@@ -84,7 +68,7 @@ TunHandle::TunHandle(const Napi::CallbackInfo& info) : PolledHandle<TunHandle>(i
   }
   int fd = OwnedFd::Take(env, info[0]);
   try {
-    maxPacketSize_ = info[1].As<Napi::Number>().Uint32Value();
+    uint32_t maxPacketSize = info[1].As<Napi::Number>().Uint32Value();
     maxBatch_ = std::max<uint32_t>(1, info[2].As<Napi::Number>().Uint32Value());
     readBudget_ = maxBatch_;
     auto results = info[3].As<Napi::Int32Array>();
@@ -93,24 +77,27 @@ TunHandle::TunHandle(const Napi::CallbackInfo& info) : PolledHandle<TunHandle>(i
     writeResultsRef_ = Napi::Persistent(results.As<Napi::Object>());
     SetCallbacks(info, {info[4].As<Napi::Function>(), info[5].As<Napi::Function>(), info[6].As<Napi::Function>()});
     NewDescriptors(env);
+    // Room for many usual packets and always one of the largest. 1 MiB because each slab has a fixed
+    // cost (an external Buffer, its finalizer, page faults); the price is that a kept packet pins it.
+    room_.size = std::max<size_t>(1024 * 1024, 4 * static_cast<size_t>(maxPacketSize));
+    reader_ = std::make_unique<PacketReader>(fd, maxPacketSize, maxBatch_, room_.size);
   } catch (...) {
     ::close(fd);
     throw;
   }
-  // Room for many usual packets and always one of the largest. 1 MiB because each slab has a fixed
-  // cost (an external Buffer, its finalizer, page faults); the price is that a kept packet pins it.
-  slabSize_ = std::max<size_t>(1024 * 1024, 4 * static_cast<size_t>(maxPacketSize_));
-  Adopt(env, fd);  // closes fd if it fails
-  if (info.Length() > 7 && info[7].ToBoolean().Value()) {
-    try {
+  try {
+    Adopt(env, fd);  // closes fd if it fails
+    if (info.Length() > 7 && info[7].ToBoolean().Value()) {
       StartThread(env, info.Length() > 8 ? info[8].As<Napi::Number>().Int32Value() : -1);
-    } catch (...) {
-      Release();
-      throw;
     }
+    std::lock_guard<std::mutex> lock(ownedFdsMutex);
+    OwnedFds().insert(fd);
+  } catch (...) {
+    // Released here, not by ~PolledHandle, which runs after reader_ is gone: any N-API call
+    // throws once a worker is terminating.
+    Release();
+    throw;
   }
-  std::lock_guard<std::mutex> lock(ownedFdsMutex);
-  OwnedFds().insert(fd);
 }
 
 TunHandle::~TunHandle() { Release(); }
@@ -118,22 +105,18 @@ TunHandle::~TunHandle() { Release(); }
 // The thread's eventfd is polled on the loop like the fd itself, so the
 // wrapper's strong reference, ref/unref and teardown cover it the same way.
 void TunHandle::StartThread(Napi::Env env, int cpu) {
-  auto thread = std::make_unique<ReaderThread>(io_.fd(), maxPacketSize_, maxBatch_, slabSize_);
-  int err = thread->Start(cpu);
+  int err = reader_->StartThread(cpu);
   if (err != 0) throw ErrnoError(env, err, cpu >= 0 && err == EINVAL ? "sched_setaffinity" : "pthread_create");
-  int notify = dup(thread->notifyFd());
+  int notify = dup(reader_->notifyFd());
   if (notify < 0) throw ErrnoError(env, errno, "dup");
   notify_.Init(env, notify, this, OnPoll<&TunHandle::OnNotify>);
   AlsoPoll(&notify_);
-  thread_ = std::move(thread);
 }
 
 void TunHandle::BeforeRelease() {
   reading_ = false;
   waitingWritable_ = false;
-  // Joined before the fd closes: the thread never reads a closed (or reused) fd.
-  threadReads_ = false;
-  thread_.reset();
+  reader_->Close();
   notify_.Close();
   std::lock_guard<std::mutex> lock(ownedFdsMutex);
   OwnedFds().erase(io_.fd());
@@ -141,17 +124,13 @@ void TunHandle::BeforeRelease() {
 
 void TunHandle::AfterClose() {
   slab_.Reset();
-  slabData_ = nullptr;
+  room_.data = nullptr;
 }
 
 void TunHandle::UpdatePoll() {
-  if (thread_ != nullptr) {
-    thread_->SetActive(reading_);
-    Watch(notify_, reading_ && threadReads_ ? UV_READABLE : 0);
-    // What a paused wake-up left in the ring was told of already.
-    if (reading_ && threadReads_ && thread_->Ready()) thread_->Renotify();
-  }
-  Watch((reading_ && !threadReads_ ? UV_READABLE : 0) | (waitingWritable_ ? UV_WRITABLE : 0));
+  PacketReader::Interest interest = reader_->Poll(reading_);
+  Watch(notify_, interest.notify ? UV_READABLE : 0);
+  Watch((interest.fd ? UV_READABLE : 0) | (waitingWritable_ ? UV_WRITABLE : 0));
 }
 
 // The reader thread has batches ready (or an error for us).
@@ -160,20 +139,7 @@ void TunHandle::OnNotify(int status, int events) {
     OnNativeFailure(-status);
     return;
   }
-  Napi::Env env = Env();
-  if (!reading_ || io_.fd() < 0 || thread_ == nullptr) return;
-  thread_->ClearNotify();
-  ReadBatch(env);
-  if (thread_ == nullptr) return;  // closed by a handler
-  if (thread_->TakeHandBack()) {
-    // The thread parked after its last batch: the loop reads the fd again.
-    threadReads_ = false;
-    UpdatePoll();
-    return;
-  }
-  // A bounded wake-up may leave batches: wake again next turn, as the
-  // level-triggered poll of the fd does in the other mode.
-  if (reading_ && thread_->Ready()) thread_->Renotify();
+  if (reading_ && io_.fd() >= 0) ReadBatch(true);
 }
 
 void TunHandle::ReportError(int err, const char* syscall) {
@@ -189,13 +155,13 @@ void TunHandle::OnNativeFailure(int err) {
 }
 
 void TunHandle::OnEvents(int status, int events) {
-  Napi::Env env = Env();
   if (status < 0) {
     // libuv reports EPOLLERR as EBADF; the kernel's own reason (EBADFD when
     // the device was deleted under us) comes from a read.
     int err = -status;
     uint8_t probe;
-    if (::read(io_.fd(), &probe, 0) < 0 && errno != EAGAIN) err = errno;
+    ssize_t n = SysRead(io_.fd(), &probe, 0);
+    if (n < 0 && n != -EAGAIN) err = static_cast<int>(-n);
     reading_ = false;
     waitingWritable_ = false;
     UpdatePoll();
@@ -208,17 +174,19 @@ void TunHandle::OnEvents(int status, int events) {
     Call(kOnWritable, {});
   }
   // The writable callback may have closed or paused us, or JS may be stopping.
-  if ((events & UV_READABLE) == 0 || !reading_ || threadReads_ || io_.fd() < 0 || !JsAllowed()) return;
-  bool more = ReadBatch(env);
-  // A wake-up that took all it may (maxBatch_ packets, or a full slab) and
-  // left packets in the kernel: the queue is busy, and the reader thread (if
-  // there is one) reads from now on. The loop has stopped reading (UpdatePoll
-  // before Engage), so the two never read at once.
-  if (more && thread_ != nullptr && reading_ && io_.fd() >= 0) {
-    threadReads_ = true;
-    UpdatePoll();
-    thread_->Engage();
-  }
+  if ((events & UV_READABLE) != 0 && Reading()) ReadBatch(false);
+}
+
+void TunHandle::ReadBatch(bool fromThread) {
+  // Bounded so one busy device cannot starve the loop (libuv's poll is level-triggered). One
+  // callback scope around all parts, so Node runs `readable`'s nextTick work and the microtasks
+  // once per wake-up, not once per part.
+  napi_callback_scope scope = nullptr;
+  if (napi_open_callback_scope(Env(), Value(), AsyncContext(), &scope) != napi_ok) scope = nullptr;
+  InRead inRead(this, scope != nullptr);
+  reader_->Deliver(*this, fromThread, readBudget_);
+  inRead.End();
+  if (scope != nullptr) napi_close_callback_scope(Env(), scope);
 }
 
 bool TunHandle::Detached(Napi::Env env, const Napi::ObjectReference& typedArray) {
@@ -238,147 +206,43 @@ void TunHandle::NewDescriptors(Napi::Env env) {
 }
 
 void TunHandle::NewSlab(Napi::Env env) {
-  // Pooled memory (slab_pool.h) for usual sizes; V8's own after large packets, whose few view
-  // objects rarely trigger the young collections that give pooled slabs back, so those pile up
-  // until a major collection.
-  bool large = slabPackets_ > 0 && slabUsed_ / slabPackets_ >= kLargePacket;
-  slab_ = Napi::Persistent(large ? NewHeapSlab(env, slabSize_, &slabData_) : NewPooledSlab(env, slabSize_, &slabData_));
-  slabUsed_ = 0;
-  slabPackets_ = 0;
+  size_t average = room_.packets > 0 ? room_.used / room_.packets : 0;
+  slab_ = Napi::Persistent(NextSlab(env, room_.size, average, &room_.data));
+  room_.used = 0;
+  room_.packets = 0;
 }
 
-bool TunHandle::ReadBatch(Napi::Env env) {
-  // Bounded so one busy device cannot starve the loop (libuv's poll is level-triggered). One
-  // callback scope around all parts, so Node runs `readable`'s nextTick work and the microtasks
-  // once per wake-up, not once per part.
-  napi_callback_scope scope = nullptr;
-  if (napi_open_callback_scope(env, Value(), AsyncContext(), &scope) != napi_ok) scope = nullptr;
-  InRead inRead(this);
-  uint32_t total = 0;
-  double bytes = 0;
-  Part part;
-  for (;;) {
-    uint32_t limit = std::min(readBudget_, maxBatch_ - total);
-    if (threadReads_) {
-      ReadThreadPart(env, limit, scope != nullptr, &part);
-    } else {
-      ReadPart(env, limit, scope != nullptr, &part);
-    }
-    total += part.count;
-    bytes += part.bytes;
-    // The thread's batches end where its slabs do: a part that stopped
-    // there (or where the JS slab filled) is followed by the next.
-    bool partEnded = part.count < limit && !(threadReads_ && part.count > 0 && part.stop == 0);
-    if (partEnded || total >= maxBatch_ || !reading_ || io_.fd() < 0 || !JsAllowed()) break;
-  }
-  inRead.End();
-  if (scope != nullptr) napi_close_callback_scope(env, scope);
-  // Packets left in the kernel after a full batch, or after half a slab's
-  // bytes (a slab that filled says nothing of what is left: at a light load
-  // a packet now and then is the one that fills it).
-  return part.stop == 0 && (total >= maxBatch_ || bytes >= static_cast<double>(slabSize_) / 2);
-}
-
-// Reads up to `limit` packets and hands them to JS. Fewer than `limit`: it
-// stopped at EAGAIN, an error, or a full slab (part->stop says which).
-void TunHandle::ReadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part) {
-  *part = Part();
-  BeginPart(env);
-  uint32_t got = 0;
-  double bytes = 0;
-  while (got < limit && SlabRoom(env, maxPacketSize_, got > 0)) {
-    ssize_t n = SysRead(io_.fd(), slabData_ + slabUsed_, maxPacketSize_);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      part->stop = errno;
-      break;
-    }
-    if (n == 0) {
-      part->stop = EAGAIN;  // no packet (TUN reads are never empty): as at an empty ring
-      break;
-    }
-    Placed(got++, static_cast<size_t>(n));
-    bytes += static_cast<double>(n);
-  }
-  part->count = got;
-  part->bytes = bytes;
-  if (got > 0) HandOver(env, slab_.Value(), got, bytes, inScope);
-  // The handler may have closed the device or stopped JS.
-  if (part->stop != 0 && part->stop != EAGAIN) ReportError(part->stop, "read");
-}
-
-// Up to `limit` packets of the reader thread's front batch, as ReadPart hands them. A part of
-// kWrapBytes or more goes as a Buffer over the thread's slab (no copy); a smaller one is copied,
-// since a Buffer of its own (creation, finalizer, collection) costs about as much as the copy.
-void TunHandle::ReadThreadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part) {
-  *part = Part();
-  BeginPart(env);
-  ReaderThread::Packets run;
-  if (!thread_->Peek(limit, &run)) {
-    part->stop = errno;
-    if (part->stop != EAGAIN) ReportError(part->stop, "read");
-    return;
-  }
-  const uint32_t* d = run.descriptors;
-  const size_t first = d[0];
-  const size_t span = d[2 * (run.count - 1)] + d[2 * run.count - 1] - first;
-  Napi::Value buffer;
-  // Not with slab reuse (readBatches: a batch is done with when its handler
-  // returns, and a Buffer a batch would go uncollected for long), nor for
-  // large packets (see NewSlab: V8 collects its own memory sooner).
-  if (span >= kWrapBytes && !reuseSlab_ && span < run.count * kLargePacket) {
-    buffer = WrapSlabPart(env, run.slab, first, span);
-  }
-  uint32_t got = 0;
-  double bytes = 0;
-  if (!buffer.IsEmpty()) {
-    for (; got < run.count; got++) {
-      descriptors_[2 * got] = static_cast<uint32_t>(d[2 * got] - first);
-      descriptors_[2 * got + 1] = d[2 * got + 1];
-      bytes += d[2 * got + 1];
-    }
-  } else {
-    for (; got < run.count && SlabRoom(env, d[2 * got + 1], got > 0); got++) {
-      memcpy(slabData_ + slabUsed_, run.slab->data() + d[2 * got], d[2 * got + 1]);
-      Placed(got, d[2 * got + 1]);
-      bytes += d[2 * got + 1];
-    }
-    buffer = slab_.Value();
-  }
-  thread_->Consume(got);
-  part->count = got;
-  part->bytes = bytes;
-  HandOver(env, buffer, got, bytes, inScope);
-}
-
-// What every part does first: arrays user code detached are replaced, never written. With slab
-// reuse every batch goes in the same memory, which stays in the cache and allocates nothing.
-void TunHandle::BeginPart(Napi::Env env) {
+// Arrays user code detached are replaced, never written. With slab reuse
+// every batch goes in the same memory, which stays in the cache and allocates nothing.
+uint32_t* TunHandle::BeginPart() {
+  Napi::Env env = Env();
   if (Detached(env, descriptorsRef_)) NewDescriptors(env);
   if (!slab_.IsEmpty() && Detached(env, slab_)) slab_.Reset();
-  if (reuseSlab_) slabUsed_ = slabPackets_ = 0;
+  if (reuseSlab_) room_.used = room_.packets = 0;
+  shared_ = nullptr;
+  return descriptors_;
 }
 
-// Whether the JS slab has `bytes` free. A part's packets all live in one
-// slab: a part that has packets ends when it is full, and one that has none
-// gets a fresh slab.
-bool TunHandle::SlabRoom(Napi::Env env, size_t bytes, bool partHasPackets) {
-  if (!slab_.IsEmpty() && slabSize_ - slabUsed_ >= bytes) return true;
-  if (partHasPackets) return false;
-  NewSlab(env);
-  return true;
+PacketSink::Slab* TunHandle::Room(size_t bytes) {
+  if (slab_.IsEmpty() || room_.size - room_.used < bytes) NewSlab(Env());
+  return &room_;
 }
 
-// Packet i of the part, `length` bytes just put at slabUsed_ in the JS slab.
-void TunHandle::Placed(uint32_t i, size_t length) {
-  descriptors_[2 * i] = static_cast<uint32_t>(slabUsed_);
-  descriptors_[2 * i + 1] = static_cast<uint32_t>(length);
-  slabUsed_ += SlabPlace(length);
-  slabPackets_++;
+// Not with slab reuse (readBatches: a batch is done with when its handler
+// returns, and a Buffer a batch would go uncollected for long).
+bool TunHandle::Share(SharedSlab* slab, size_t offset, size_t span) {
+  if (reuseSlab_) return false;
+  Napi::Value buffer = WrapSlabPart(Env(), slab, offset, span);
+  shared_ = buffer.IsEmpty() ? nullptr : static_cast<napi_value>(buffer);
+  return shared_ != nullptr;
 }
 
-void TunHandle::HandOver(Napi::Env env, Napi::Value slab, uint32_t count, double bytes, bool inScope) {
-  Call(kOnRead, {slab, descriptorsRef_.Value(), Napi::Number::New(env, count), Napi::Number::New(env, bytes)}, inScope);
+void TunHandle::HandOver(uint32_t count, double bytes) {
+  napi_value slab = shared_ != nullptr ? shared_ : static_cast<napi_value>(slab_.Value());
+  shared_ = nullptr;
+  Call(kOnRead,
+       {slab, descriptorsRef_.Value(), Napi::Number::New(Env(), count), Napi::Number::New(Env(), bytes)},
+       inScope_);
 }
 
 Napi::Value TunHandle::StartReading(const Napi::CallbackInfo& info) {
@@ -488,21 +352,14 @@ Napi::Value TunHandle::WriteSlab(const Napi::CallbackInfo& info) {
 // (the rest of its part would come after them), when they are discarded.
 Napi::Value TunHandle::StopReader(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (thread_ == nullptr) return env.Undefined();
+  if (!reader_->threaded()) return env.Undefined();
   bool deliver = info[0].ToBoolean().Value() && !inRead_;
   reading_ = false;
   UpdatePoll();
-  thread_->Stop();
-  if (deliver) {
-    InRead inRead(this);
-    Part part;
-    // Each part takes at least a packet or a finished slot off the ring.
-    while (thread_ != nullptr && thread_->Ready() && io_.fd() >= 0 && JsAllowed()) {
-      ReadThreadPart(env, maxBatch_, true, &part);
-    }
-  }
+  InRead inRead(this, true);
   double bytes = 0;
-  uint32_t packets = thread_ != nullptr ? thread_->Discard(&bytes) : 0;
+  uint32_t packets = reader_->StopThread(deliver ? this : nullptr, &bytes);
+  inRead.End();
   Napi::Array rest = Napi::Array::New(env, 2);
   rest.Set(0u, Napi::Number::New(env, packets));
   rest.Set(1u, Napi::Number::New(env, bytes));

@@ -12,7 +12,7 @@
 
 namespace tuntap {
 
-class TunHandle : public PolledHandle<TunHandle> {
+class TunHandle : public PolledHandle<TunHandle>, private PacketSink {
  public:
   static Napi::Function Init(Napi::Env env);
   explicit TunHandle(const Napi::CallbackInfo& info);
@@ -44,63 +44,59 @@ class TunHandle : public PolledHandle<TunHandle> {
   Napi::Value WaitWritable(const Napi::CallbackInfo& info);
   Napi::Value StopReader(const Napi::CallbackInfo& info);
 
-  // inRead_ for a scope, exceptions included.
+  // inRead_ (and inScope_) for a scope, exceptions included.
   class InRead {
    public:
-    explicit InRead(TunHandle* handle) : handle_(handle), was_(handle->inRead_) { handle->inRead_ = true; }
+    InRead(TunHandle* handle, bool inScope) : handle_(handle), was_(handle->inRead_), wasInScope_(handle->inScope_) {
+      handle->inRead_ = true;
+      handle->inScope_ = inScope;
+    }
     ~InRead() { End(); }
     InRead(const InRead&) = delete;
     InRead& operator=(const InRead&) = delete;
     void End() {
-      if (handle_ != nullptr) handle_->inRead_ = was_;
+      if (handle_ == nullptr) return;
+      handle_->inRead_ = was_;
+      handle_->inScope_ = wasInScope_;
       handle_ = nullptr;
     }
 
    private:
     TunHandle* handle_;
     bool was_;
+    bool wasInScope_;
   };
 
   void UpdatePoll();
-  // Whether the queue looks busy: it read a full batch, or half a slab's
-  // bytes, and stopped without reaching EAGAIN.
-  bool ReadBatch(Napi::Env env);
-  struct Part {
-    uint32_t count = 0;  // packets
-    double bytes = 0;
-    int stop = 0;  // why it stopped, if not at its limit: 0 (the slab is full), EAGAIN, another errno
-  };
-  void ReadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part);
+  // A wake-up's packets from reader_, in one callback scope.
+  void ReadBatch(bool fromThread);
   bool Detached(Napi::Env env, const Napi::ObjectReference& typedArray);
   void NewSlab(Napi::Env env);
   void NewDescriptors(Napi::Env env);
   void ReportError(int err, const char* syscall);
   void StartThread(Napi::Env env, int cpu);
-  // ReadPart's counterpart while the reader thread reads.
-  void ReadThreadPart(Napi::Env env, uint32_t limit, bool inScope, Part* part);
-  // The pieces the two share (see tun_handle.cc).
-  void BeginPart(Napi::Env env);
-  bool SlabRoom(Napi::Env env, size_t bytes, bool partHasPackets);
-  void Placed(uint32_t i, size_t length);
-  void HandOver(Napi::Env env, Napi::Value slab, uint32_t count, double bytes, bool inScope);
-  // A part of the thread's batch this large is handed to JS in the thread's slab (see ReadThreadPart).
-  static constexpr size_t kWrapBytes = 32 * 1024;
-  // Packets of this size on average are large (see NewSlab).
-  static constexpr size_t kLargePacket = 8 * 1024;
+
+  // PacketSink's (see reader_thread.h).
+  uint32_t* BeginPart() override;
+  Slab* Room(size_t bytes) override;
+  bool Share(SharedSlab* slab, size_t offset, size_t span) override;
+  void HandOver(uint32_t count, double bytes) override;
+  void Failed(int err) override { ReportError(err, "read"); }
+  bool Open() override { return io_.fd() >= 0 && JsAllowed(); }
+  bool Reading() override { return reading_ && Open(); }
+  void Repoll() override { UpdatePoll(); }
 
   bool reading_ = false;
   bool waitingWritable_ = false;
-  bool inRead_ = false;  // ReadBatch (or StopReader) is handing packets to JS
+  bool inRead_ = false;   // ReadBatch (or StopReader) is handing packets to JS
+  bool inScope_ = false;  // ... inside a callback scope of AsyncContext()
 
-  uint32_t maxPacketSize_;  // room reserved for one read
   uint32_t maxBatch_;       // packets per wake-up at most
   uint32_t readBudget_;     // packets per onRead call at most (1..maxBatch_)
-  size_t slabSize_;
-  size_t slabUsed_ = 0;
-  size_t slabPackets_ = 0;  // packets in the slab
+  Slab room_;               // slab_'s bytes
   bool reuseSlab_ = false;  // JS promised not to keep views past the callback
-  uint8_t* slabData_ = nullptr;
   Napi::ObjectReference slab_;
+  napi_value shared_ = nullptr;  // this part's Buffer over the reader thread's slab (Share)
 
   uint32_t* descriptors_ = nullptr;  // [offset, length] pairs, maxBatch_ of them
   Napi::ObjectReference descriptorsRef_;
@@ -108,11 +104,8 @@ class TunHandle : public PolledHandle<TunHandle> {
   uint32_t writeResultsCapacity_ = 0;
   Napi::ObjectReference writeResultsRef_;
 
-  std::unique_ptr<ReaderThread> thread_;  // only with readerThread
-  // The thread reads the fd, not the loop (ReaderThread::kLightStreak); only ever true while
-  // thread_ is set.
-  bool threadReads_ = false;
-  PolledFd notify_;  // thread_'s notifyFd(), polled
+  std::unique_ptr<PacketReader> reader_;  // set before the fd is adopted
+  PolledFd notify_;                       // the reader thread's notifyFd(), polled
 };
 
 }  // namespace tuntap

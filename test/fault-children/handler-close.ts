@@ -19,7 +19,7 @@ const BURST = 32;
 const thread = how === 'thread';
 // With the thread, packets large enough (5 of 8028 bytes make 40 KiB) that
 // the parts it reads reach `readable` in its own memory, not copied
-// (TunHandle::ReadThreadPart): the handler closes inside such a part.
+// (PacketReader::ThreadPart): the handler closes inside such a part.
 const PAYLOAD = thread ? 8000 : 64;
 
 /** Datagrams into the device, sent before anyone reads, so the first read is a batch of them. */

@@ -27,7 +27,7 @@ async function flood(): Promise<void> {
   // A small maxBatch: the thread reads only once a wake-up finds a full batch
   // and more waiting, which bursts of 64 then do. Its packets are large
   // enough (32 of 1228 bytes) that parts of its batches reach `readable` in
-  // the thread's own memory, not copied (TunHandle::ReadThreadPart), so a
+  // the thread's own memory, not copied (PacketReader::ThreadPart), so a
   // worker ends with Buffers over the thread's slabs still uncollected.
   const thread = job.readerThread === true;
   const dev = await TunDevice.open({ name: job.name, readerThread: thread, ...(thread ? { maxBatch: 32 } : {}) });
