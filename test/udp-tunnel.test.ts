@@ -10,8 +10,9 @@ import net from 'node:net';
 import path from 'node:path';
 import { TunDevice, udpTunnel, type UdpBatch, type UdpTunnel, type UdpTunnelOptions } from '../lib';
 import { native } from '../lib/internal/native';
-import { openFdCount, privilegedTest, run } from './helpers';
+import { ipJson, openFdCount, privilegedTest, run } from './helpers';
 import { netnsPair, tcpTransfer, type NetnsPair } from './netns-pair';
+import { udpPacket } from './packet-builders';
 
 let nextPort = 40000 + (process.pid % 2000) * 8;
 
@@ -211,6 +212,47 @@ privilegedTest('with several peers, datagrams from a sender that is none of them
     assert.equal(t.tb.counters.dropped['unknown-peer'], 1);
   } finally {
     stranger.close();
+    await t.close();
+  }
+});
+
+privilegedTest('without an incoming hook, what the tunnel counts in is what the kernel counts the device received', async () => {
+  // The hook-less path writes natively; a packet the device refuses (EINVAL) is still the device's to report.
+  const t = await tunnels({}, {});
+  await t.ta.close();
+  const peer = dgram.createSocket('udp4');
+  const drops: string[] = [];
+  t.pair.b.on('drop', (_packet, error) => drops.push(error.code));
+  const rx = (): { packets: number; bytes: number } =>
+    ipJson<{ stats64: { rx: { packets: number; bytes: number } } }>('-n', t.pair.nsB, '-s', 'link', 'show', t.pair.deviceB)[0]
+      .stats64.rx;
+  try {
+    peer.bind(t.ta.port, '127.0.0.1');
+    await once(peer, 'listening');
+    const before = rx();
+    const N = 300;
+    let bytes = 0;
+    for (let i = 0; i < N + 2; i++) {
+      const packet =
+        i === 100 ? Buffer.alloc(0) : i === 200 ? Buffer.alloc(60) : udpPacket(4, Buffer.alloc(20 + (i % 900), i), i);
+      if (i !== 100 && i !== 200) bytes += packet.length;
+      await new Promise<void>((resolve, reject) => peer.send(packet, t.tb.port, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
+      if (i % 32 === 31) await new Promise((r) => setTimeout(r, 2));
+    }
+    for (let i = 0; i < 500 && t.tb.counters.packetsIn + (t.tb.counters.dropped.short ?? 0) < N + 2; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const c = t.tb.counters;
+    const after = rx();
+    assert.deepEqual(drops, ['EINVAL'], 'the version-0 packet, refused by the kernel, reported by the device');
+    assert.deepEqual(c.dropped, { short: 1 });
+    // packetsIn counts what the device consumed, the refused packet too (writePackets() does).
+    assert.equal(c.packetsIn, N + 1);
+    assert.equal(c.bytesIn, bytes + 60);
+    assert.equal(after.packets - before.packets, N, "the device's rx_packets");
+    assert.equal(after.bytes - before.bytes, bytes, "the device's rx_bytes");
+  } finally {
+    peer.close();
     await t.close();
   }
 });
