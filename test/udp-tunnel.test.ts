@@ -157,13 +157,13 @@ privilegedTest(
 privilegedTest('a tunnel without the decrypting hook writes garbage the kernel drops: ping fails', async () => {
   const key = randomBytes(32);
   const t = await tunnels({ header: 16, onOutgoing: aesHook(key, false) }, { header: 16 });
-  let refused = 0;
-  t.pair.b.on('drop', () => refused++);
+  t.pair.b.on('drop', () => {}); // refusals are expected here: no warning for them
   try {
     assert.notEqual(await ping(t.pair.nsA, t.pair.addressB, 2), 0);
     assert.ok(t.ta.counters.packetsOut >= 2);
     // Most garbage names no IP version and the device refuses it; the rest the kernel drops unseen.
-    assert.ok(refused + t.pair.b.stats.packetsWritten >= 2);
+    // Either way the device took each (packetsIn: written by the socket or by writePackets()).
+    assert.ok(t.tb.counters.packetsIn >= 2);
   } finally {
     await t.close();
   }
