@@ -10,7 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { TunDevice, udpTunnel, type UdpBatch, type UdpTunnel, type UdpTunnelOptions } from '../lib';
 import { native } from '../lib/internal/native';
-import { ipJson, openFdCount, privilegedTest, run } from './helpers';
+import { ipJson, linkExists, openFdCount, privilegedTest, run } from './helpers';
 import { netnsPair, tcpTransfer, type NetnsPair } from './netns-pair';
 import { udpPacket } from './packet-builders';
 
@@ -317,6 +317,38 @@ privilegedTest('closeDevice: closing the tunnel closes the device; closing the d
   } finally {
     await t.close();
   }
+});
+
+privilegedTest('a device closed while its hook-less tunnel writes a flood into it is gone once close() resolves', async () => {
+  // The socket writes into a dup of the device's fd: the tunnel must let it go before close() resolves.
+  const fds = openFdCount();
+  const dev = await TunDevice.open();
+  const flood = dgram.createSocket('udp4');
+  let flooding = true;
+  try {
+    flood.bind(0, '127.0.0.1');
+    await once(flood, 'listening');
+    const tunnel = udpTunnel(dev, { bind: { address: '127.0.0.1', port: 0 }, peer: flood.address() });
+    await run('ip', ['link', 'set', 'dev', dev.name, 'up']);
+    const packet = udpPacket(4, Buffer.alloc(200));
+    const pump = (): void => {
+      for (let i = 0; i < 32 && flooding; i++) flood.send(packet, tunnel.port, '127.0.0.1');
+      if (flooding) setImmediate(pump);
+    };
+    pump();
+    for (let i = 0; i < 500 && tunnel.counters.packetsIn < 200; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(tunnel.counters.packetsIn >= 200, 'the flood arrives');
+    const name = dev.name;
+    await dev.close();
+    assert.equal(tunnel.closed, true);
+    assert.equal(linkExists(name), false, 'no fd of ours holds the device');
+  } finally {
+    flooding = false;
+    flood.close();
+    await dev.close();
+  }
+  await new Promise((r) => setImmediate(r));
+  assert.equal(openFdCount(), fds);
 });
 
 privilegedTest(
