@@ -119,6 +119,10 @@ export class UdpTunnel {
         this.#socket.connect(options.peers);
         this.#connected = true;
       }
+      // Nothing to look at in JS: the socket writes what it receives into the device itself.
+      if (this.#connected && !offload && options.onIncoming === undefined) {
+        this.#socket.deliverTo(device.fd, device.maxPacketSize);
+      }
     } catch (error) {
       this.#socket.close();
       throw fromNative(error);
@@ -127,10 +131,6 @@ export class UdpTunnel {
     this.#peerIndex = new Uint16Array(0);
     try {
       device.readBatches((slab, d, count) => this.#onPackets(slab, d, count));
-      // Nothing to look at in JS: the socket writes what it receives into the device itself.
-      if (this.#connected && offload === false && options.onIncoming === undefined) {
-        this.#socket.deliverTo(device.fd, device.maxPacketSize);
-      }
     } catch (error) {
       this.#socket.close();
       throw error;
