@@ -384,7 +384,14 @@ void UdpSocket::OnEvents(int status, int events) {
 
 int UdpSocket::ReceiveBatch(Napi::Env env) {
   const int fd = io_.fd();
-  for (uint32_t i = 0; i < maxBatch_; i++) {
+  // Set up once (and again after a send used the messages): recvmmsg changes
+  // only the lengths and flags of those it filled, reset below.
+  for (uint32_t i = 0; i < receiveUsed_; i++) {
+    messages_[i].msg_hdr.msg_namelen = sizeof(sockaddr_in6);
+    messages_[i].msg_hdr.msg_controllen = kControlSize;
+    messages_[i].msg_hdr.msg_flags = 0;
+  }
+  for (uint32_t i = receiveReady_ ? maxBatch_ : 0; i < maxBatch_; i++) {
     mmsghdr& m = messages_[i];
     std::memset(&m, 0, sizeof(m));
     iovec* iov = &iovecs_[2 * i];
@@ -398,10 +405,12 @@ int UdpSocket::ReceiveBatch(Napi::Env env) {
     m.msg_hdr.msg_control = control_.data() + i * kControlSize;
     m.msg_hdr.msg_controllen = kControlSize;
   }
+  receiveReady_ = true;
   int got;
   do {
     got = ::recvmmsg(fd, messages_.data(), maxBatch_, MSG_DONTWAIT, nullptr);
   } while (got < 0 && errno == EINTR);
+  receiveUsed_ = got < 0 ? 1 : static_cast<uint32_t>(got);
   if (got < 0) {
     int err = errno;
     if (err != EAGAIN) ReportError(err, "recvmmsg");
@@ -530,6 +539,7 @@ Napi::Value UdpSocket::GetDelivered(const Napi::CallbackInfo& info) {
 Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   lastError_ = 0;
+  receiveReady_ = false;  // the messages are the send's from here
   if (io_.fd() < 0) {
     lastError_ = EBADF;
     return Napi::Number::New(env, 0);

@@ -90,8 +90,10 @@ class UdpSocket : public PolledHandle<UdpSocket> {
   int errorWakeups_ = 0;
   int lastError_ = 0;
   bool connected_ = false;
-  double truncated_ = 0;  // datagrams larger than a slot, dropped
-  int deviceFd_ = -1;     // ours (a dup): the device may close its own first
+  double truncated_ = 0;       // datagrams larger than a slot, dropped
+  bool receiveReady_ = false;  // messages_ hold the receive slots' set-up
+  uint32_t receiveUsed_ = 0;   // how many of them the last recvmmsg may have changed
+  int deviceFd_ = -1;          // ours (a dup): the device may close its own first
   uint32_t deviceMax_ = 0;
   double delivered_[5] = {0, 0, 0, 0, 0};  // as `delivered` lists them
   std::vector<uint8_t> slots_;
