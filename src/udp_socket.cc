@@ -28,6 +28,8 @@ namespace {
 constexpr size_t kAddressSize = sizeof(sockaddr_in6);
 // sendmmsg takes at most UIO_MAXIOV messages a call.
 constexpr uint32_t kSendChunk = 1024;
+// recvmmsg batches read per wake-up while each comes back full, when delivering natively.
+constexpr int kBatchesPerWakeup = 8;
 // Room for the one UDP_GRO (or UDP_SEGMENT) control message a datagram carries.
 constexpr size_t kControlSize = CMSG_SPACE(sizeof(int));
 
@@ -173,6 +175,8 @@ Napi::Function UdpSocket::Init(Napi::Env env) {
       InstanceAccessor<&UdpSocket::GetLastError>("lastError"),
       InstanceAccessor<&UdpSocket::GetLocalPort>("localPort"),
       InstanceAccessor<&UdpSocket::GetTruncated>("truncated"),
+      InstanceMethod<&UdpSocket::DeliverTo>("deliverTo"),
+      InstanceAccessor<&UdpSocket::GetDelivered>("delivered"),
       StaticMethod<&UdpSocket::Open>("open"),
       StaticMethod<&UdpSocket::Inspect>("inspect"),
       StaticMethod<&UdpSocket::Segment>("segment"),
@@ -357,6 +361,10 @@ void UdpSocket::OnEvents(int status, int events) {
   // handle before telling us, so it is started again below.
   if ((events & UV_READABLE) == 0 && status >= 0) return;
   int stop = ReceiveBatch(Env());
+  // Natively delivered batches call no JS: read on while they come full, a bounded number.
+  for (int i = 1; i < kBatchesPerWakeup && stop == 0 && deviceFd_ >= 0 && io_.fd() >= 0; i++) {
+    stop = ReceiveBatch(Env());
+  }
   if (io_.fd() < 0) return;  // a callback closed the socket
   if (status < 0) {
     // recvmmsg returned the error (a peer's ICMP port unreachable: ECONNREFUSED),
@@ -376,7 +384,14 @@ void UdpSocket::OnEvents(int status, int events) {
 
 int UdpSocket::ReceiveBatch(Napi::Env env) {
   const int fd = io_.fd();
-  for (uint32_t i = 0; i < maxBatch_; i++) {
+  // Set up once (and again after a send used the messages): recvmmsg changes
+  // only the lengths and flags of those it filled, reset below.
+  for (uint32_t i = 0; i < receiveUsed_; i++) {
+    messages_[i].msg_hdr.msg_namelen = sizeof(sockaddr_in6);
+    messages_[i].msg_hdr.msg_controllen = kControlSize;
+    messages_[i].msg_hdr.msg_flags = 0;
+  }
+  for (uint32_t i = receiveReady_ ? maxBatch_ : 0; i < maxBatch_; i++) {
     mmsghdr& m = messages_[i];
     std::memset(&m, 0, sizeof(m));
     iovec* iov = &iovecs_[2 * i];
@@ -390,32 +405,75 @@ int UdpSocket::ReceiveBatch(Napi::Env env) {
     m.msg_hdr.msg_control = control_.data() + i * kControlSize;
     m.msg_hdr.msg_controllen = kControlSize;
   }
+  receiveReady_ = true;
   int got;
   do {
     got = ::recvmmsg(fd, messages_.data(), maxBatch_, MSG_DONTWAIT, nullptr);
   } while (got < 0 && errno == EINTR);
+  receiveUsed_ = got < 0 ? 1 : static_cast<uint32_t>(got);
   if (got < 0) {
     int err = errno;
     if (err != EAGAIN) ReportError(err, "recvmmsg");
     return err;
   }
+  int from = deviceFd_ >= 0 ? Deliver(got) : 0;
+  if (from < got) CallOnData(env, from, got);
+  return static_cast<uint32_t>(got) == maxBatch_ ? 0 : EAGAIN;
+}
+
+int UdpSocket::Deliver(int got) {
+  bool full = false;
+  for (int i = 0; i < got; i++) {
+    const msghdr& h = messages_[i].msg_hdr;
+    if ((h.msg_flags & MSG_TRUNC) != 0) {
+      truncated_++;
+      continue;
+    }
+    size_t length = messages_[i].msg_len > headerLength_ ? messages_[i].msg_len - headerLength_ : 0;
+    if (length == 0 || length > deviceMax_) {
+      delivered_[length == 0 ? 2 : 3]++;
+      continue;
+    }
+    // A full device drops the rest of the batch, as writePackets() stopping at EAGAIN does.
+    if (full) {
+      delivered_[4]++;
+      continue;
+    }
+    ssize_t n;
+    do {
+      n = ::write(deviceFd_, slots_.data() + static_cast<size_t>(i) * maxDatagram_, length);
+    } while (n < 0 && errno == EINTR);
+    if (n >= 0) {
+      delivered_[0]++;
+      delivered_[1] += static_cast<double>(length);
+    } else if (errno == EAGAIN) {
+      full = true;
+      delivered_[4]++;
+    } else {
+      return i;  // the device's own writePackets() says what this error means
+    }
+  }
+  return got;
+}
+
+void UdpSocket::CallOnData(Napi::Env env, int from, int got) {
   size_t total = 0;
-  for (int i = 0; i < got; i++) total += SlabPlace(messages_[i].msg_len);
+  for (int i = from; i < got; i++) total += SlabPlace(messages_[i].msg_len);
   Napi::Buffer<uint8_t> batch = Napi::Buffer<uint8_t>::New(env, std::max<size_t>(total, 1));
-  Napi::Uint32Array descriptors = Napi::Uint32Array::New(env, 2 * got);
-  Napi::Uint32Array segments = Napi::Uint32Array::New(env, got);
-  Napi::Buffer<uint8_t> addresses = Napi::Buffer<uint8_t>::New(env, got * kAddressSize);
+  Napi::Uint32Array descriptors = Napi::Uint32Array::New(env, 2 * (got - from));
+  Napi::Uint32Array segments = Napi::Uint32Array::New(env, got - from);
+  Napi::Buffer<uint8_t> addresses = Napi::Buffer<uint8_t>::New(env, (got - from) * kAddressSize);
   Napi::Value headers = env.Null();
   uint8_t* headerData = nullptr;
   if (headerLength_ > 0) {
-    Napi::Buffer<uint8_t> h = Napi::Buffer<uint8_t>::New(env, got * headerLength_);
+    Napi::Buffer<uint8_t> h = Napi::Buffer<uint8_t>::New(env, (got - from) * headerLength_);
     headerData = h.Data();
     headers = h;
   }
   std::memset(addresses.Data(), 0, addresses.Length());
   size_t offset = 0;
   uint32_t count = 0;
-  for (int i = 0; i < got; i++) {
+  for (int i = from; i < got; i++) {
     const msghdr& h = messages_[i].msg_hdr;
     if ((h.msg_flags & MSG_TRUNC) != 0) {
       truncated_++;
@@ -444,7 +502,32 @@ int UdpSocket::ReceiveBatch(Napi::Env env) {
   if (count > 0) {
     Call(kOnData, {batch, descriptors, Napi::Number::New(env, count), headers, addresses, segments});
   }
-  return static_cast<uint32_t>(got) == maxBatch_ ? 0 : EAGAIN;
+}
+
+void UdpSocket::StopDelivery() {
+  if (deviceFd_ < 0) return;
+  ::close(deviceFd_);
+  deviceFd_ = -1;
+}
+
+// deliverTo(fd, maxPacket): throws on a failed dup.
+Napi::Value UdpSocket::DeliverTo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  StopDelivery();
+  if (fd < 0) return env.Undefined();
+  if (io_.fd() < 0) throw ErrnoError(env, EBADF, "deliverTo");
+  deviceFd_ = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (deviceFd_ < 0) throw ErrnoError(env, errno, "fcntl(F_DUPFD_CLOEXEC)");
+  deviceMax_ = info[1].As<Napi::Number>().Uint32Value();
+  return env.Undefined();
+}
+
+Napi::Value UdpSocket::GetDelivered(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array result = Napi::Array::New(env, 5);
+  for (uint32_t i = 0; i < 5; i++) result.Set(i, delivered_[i]);
+  return result;
 }
 
 // sendBatch(buffer, descriptors, start, count, headers, peers, peerIndex, segmentSize)
@@ -456,6 +539,7 @@ int UdpSocket::ReceiveBatch(Napi::Env env) {
 Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   lastError_ = 0;
+  receiveReady_ = false;  // the messages are the send's from here
   if (io_.fd() < 0) {
     lastError_ = EBADF;
     return Napi::Number::New(env, 0);

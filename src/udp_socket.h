@@ -23,6 +23,11 @@
 //   onError(errno, syscall)    a receive error; the socket goes on
 //   connect(peer)              one peer only from here on: the kernel keeps its
 //                              route (no lookup per datagram) and filters senders
+//   deliverTo(fd, maxPacket)   from here on, datagrams go straight into a dup of
+//                              the device fd `fd` with a write(2) each, onData not
+//                              called (but for the rest of a batch after a write
+//                              error other than EAGAIN); -1: stop and close the dup
+//   delivered -> [packets, bytes, short, tooBig, deviceFull]   what deliverTo did
 //   sendBatch(buffer, descriptors, start, count, headers, peers, peerIndex, segmentSizes)
 //       -> datagrams handled; fewer than count: `lastError` says why (EAGAIN: the
 //       socket buffer is full). Nothing is queued here: what was not sent is the
@@ -54,7 +59,7 @@ class UdpSocket : public PolledHandle<UdpSocket> {
   // PolledHandle's hooks.
   void OnEvents(int status, int events);
   void OnNativeFailure(int err);
-  void BeforeRelease() {}
+  void BeforeRelease() { StopDelivery(); }
   void AfterClose() {}
 
  private:
@@ -65,10 +70,18 @@ class UdpSocket : public PolledHandle<UdpSocket> {
   Napi::Value GetLastError(const Napi::CallbackInfo& info);
   Napi::Value GetLocalPort(const Napi::CallbackInfo& info);
   Napi::Value GetTruncated(const Napi::CallbackInfo& info);
+  Napi::Value DeliverTo(const Napi::CallbackInfo& info);
+  Napi::Value GetDelivered(const Napi::CallbackInfo& info);
+  void StopDelivery();
 
   // Reads one recvmmsg batch and hands it to JS; returns the errno that
   // stopped it (EAGAIN when the socket is empty), 0 when the batch was full.
   int ReceiveBatch(Napi::Env env);
+  // Writes datagrams of the batch just received into deviceFd_; returns the
+  // index of the first one JS must handle (got: none).
+  int Deliver(int got);
+  // Hands datagrams from..got-1 of the batch just received to onData.
+  void CallOnData(Napi::Env env, int from, int got);
   void ReportError(int err, const char* syscall);
 
   uint32_t maxDatagram_;
@@ -77,7 +90,12 @@ class UdpSocket : public PolledHandle<UdpSocket> {
   int errorWakeups_ = 0;
   int lastError_ = 0;
   bool connected_ = false;
-  double truncated_ = 0;  // datagrams larger than a slot, dropped
+  double truncated_ = 0;       // datagrams larger than a slot, dropped
+  bool receiveReady_ = false;  // messages_ hold the receive slots' set-up
+  uint32_t receiveUsed_ = 0;   // how many of them the last recvmmsg may have changed
+  int deviceFd_ = -1;          // ours (a dup): the device may close its own first
+  uint32_t deviceMax_ = 0;
+  double delivered_[5] = {0, 0, 0, 0, 0};  // as `delivered` lists them
   std::vector<uint8_t> slots_;
   std::vector<uint8_t> headers_;
   std::vector<sockaddr_in6> names_;

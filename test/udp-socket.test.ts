@@ -183,37 +183,52 @@ privilegedTest('sendBatch on a closed socket sends nothing and says EBADF', () =
 
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { native } = require(workerData);
+const { native } = require(workerData.native);
 const { fd, port } = native.UdpSocket.open(4, '127.0.0.1', 0, 0, 0);
 let told = false;
-new native.UdpSocket(fd, 2048, 64, 0, false, () => { if (!told) { told = true; parentPort.postMessage('got'); } }, () => {});
+const tell = () => { if (!told) { told = true; parentPort.postMessage('got'); } };
+const s = new native.UdpSocket(fd, 2048, 64, 0, false, tell, () => {});
+if (workerData.deliver) {
+  // Delivery into a dup of /dev/null's fd, closed here at once: the socket's dup is its own to close.
+  const out = require('node:fs').openSync('/dev/null', 'w');
+  s.deliverTo(out, 2048);
+  require('node:fs').closeSync(out);
+  const poll = setInterval(() => { if (s.delivered[0] > 0) { clearInterval(poll); tell(); } }, 1);
+}
 parentPort.postMessage(port);
 `;
 
-privilegedTest('workers terminated while their UdpSocket receives a flood crash nothing and leave no fd open', async () => {
-  const fds = openFdCount();
-  const flood = dgram.createSocket('udp4');
-  const payload = Buffer.alloc(200);
-  try {
-    for (let round = 0; round < 20; round++) {
-      const worker = new Worker(WORKER, { eval: true, workerData: path.join(__dirname, '../lib/internal/native.js') });
-      const [port] = (await once(worker, 'message')) as [number];
-      let flooding = true;
-      const pump = (): void => {
-        for (let i = 0; i < 32 && flooding; i++) flood.send(payload, port, '127.0.0.1');
-        if (flooding) setImmediate(pump);
-      };
-      pump();
-      await once(worker, 'message');
-      await worker.terminate();
-      flooding = false;
-    }
-  } finally {
-    flood.close();
-  }
-  await new Promise((r) => setImmediate(r));
-  assert.equal(openFdCount(), fds);
-});
+for (const deliver of [false, true]) {
+  const how = deliver ? ' into a device fd (deliverTo)' : '';
+  privilegedTest(
+    `workers terminated while their UdpSocket receives a flood${how} crash nothing and leave no fd open`,
+    async () => {
+      const fds = openFdCount();
+      const flood = dgram.createSocket('udp4');
+      const payload = Buffer.alloc(200);
+      try {
+        for (let round = 0; round < 20; round++) {
+          const native = path.join(__dirname, '../lib/internal/native.js');
+          const worker = new Worker(WORKER, { eval: true, workerData: { native, deliver } });
+          const [port] = (await once(worker, 'message')) as [number];
+          let flooding = true;
+          const pump = (): void => {
+            for (let i = 0; i < 32 && flooding; i++) flood.send(payload, port, '127.0.0.1');
+            if (flooding) setImmediate(pump);
+          };
+          pump();
+          await once(worker, 'message');
+          await worker.terminate();
+          flooding = false;
+        }
+      } finally {
+        flood.close();
+      }
+      await new Promise((r) => setImmediate(r));
+      assert.equal(openFdCount(), fds);
+    },
+  );
+}
 
 privilegedTest('udpTunnel checks its arguments before opening anything', async () => {
   const dev = await TunDevice.open();

@@ -122,6 +122,13 @@ export interface NativeUdpSocket {
   ): number;
   /** One peer (a 28-byte sockaddr) from now on: sends ignore `peers`, and only it is heard. Throws. */
   connect(peer: Uint8Array): void;
+  /**
+   * From now on, datagrams go straight into a dup of device fd `fd` (-1: stop
+   * and close the dup); onData sees only what follows a write error but EAGAIN.
+   */
+  deliverTo(fd: number, maxPacket: number): void;
+  /** What deliverTo() did: [packets, bytes, short, tooBig, deviceFull]. */
+  readonly delivered: [number, number, number, number, number];
   ref(): void;
   unref(): void;
   close(): void;

@@ -81,6 +81,8 @@ export class UdpTunnel {
   #headers: Buffer;
   #peerIndex: Uint16Array;
   #closing: Promise<void> | undefined;
+  /** Connected to its one peer: the kernel hears no one else, so senders need no check. */
+  #connected = false;
   readonly #onDeviceClose = (): void => void this.close();
 
   /** Use {@link udpTunnel}. */
@@ -113,7 +115,14 @@ export class UdpTunnel {
     // One peer: a connected socket keeps its route (no lookup per datagram)
     // and the kernel turns away every other sender. An adopted socket stays as it was.
     try {
-      if (options.peerCount === 1 && options.fd === undefined) this.#socket.connect(options.peers);
+      if (options.peerCount === 1 && options.fd === undefined) {
+        this.#socket.connect(options.peers);
+        this.#connected = true;
+      }
+      // Nothing to look at in JS: the socket writes what it receives into the device itself.
+      if (this.#connected && !offload && options.onIncoming === undefined) {
+        this.#socket.deliverTo(device.fd, device.maxPacketSize);
+      }
     } catch (error) {
       this.#socket.close();
       throw fromNative(error);
@@ -135,7 +144,11 @@ export class UdpTunnel {
     const dropped = { ...c.dropped };
     const truncated = this.#socket.truncated;
     if (truncated > 0) dropped.truncated = truncated;
-    return { ...c, dropped, errors: { ...c.errors } };
+    const [packets, bytes, short, tooBig, deviceFull] = this.#socket.delivered;
+    this.#count(dropped, 'short', short);
+    this.#count(dropped, 'too-big', tooBig);
+    this.#count(dropped, 'device-full', deviceFull);
+    return { ...c, packetsIn: c.packetsIn + packets, bytesIn: c.bytesIn + bytes, dropped, errors: { ...c.errors } };
   }
 
   /** Lets the process exit while the tunnel is open (its socket and its device), like dgram's socket.unref(). */
@@ -288,8 +301,9 @@ export class UdpTunnel {
     }
     const max = offload !== undefined ? offload.maxPacket : this.device.maxPacketSize;
     const peer = new Uint16Array(count);
+    const connected = this.#connected;
     for (let i = 0; i < count; i++) {
-      const p = findPeer(peers, peerCount, addresses, (source?.[i] ?? i) * SOCKADDR_SIZE);
+      const p = connected ? 0 : findPeer(peers, peerCount, addresses, (source?.[i] ?? i) * SOCKADDR_SIZE);
       const length = d[2 * i + 1];
       const reason = p < 0 ? 'unknown-peer' : length === 0 ? 'short' : undefined;
       if (reason !== undefined) {
