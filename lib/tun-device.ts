@@ -201,6 +201,7 @@ export class TunDevice extends TypedEventEmitter implements AsyncDisposable {
       throw fromNative(error, { device: this.name });
     }
     const core = this.#core();
+    DeviceCounters.of.set(this, this.#counters);
     this.#reader = new DeviceReader(core, this.#handle, this.#counters, opts.maxBatch, opts.readableHighWaterMark);
     this.readable = this.#reader.readable;
     this.#writer = new DeviceWriter(core, this.#handle, writeResults, this.#counters, opts.writableHighWaterMark);

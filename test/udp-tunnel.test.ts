@@ -230,6 +230,7 @@ privilegedTest('without an incoming hook, what the tunnel counts in is what the 
     peer.bind(t.ta.port, '127.0.0.1');
     await once(peer, 'listening');
     const before = rx();
+    const written = t.pair.b.stats;
     const N = 300;
     let bytes = 0;
     for (let i = 0; i < N + 2; i++) {
@@ -251,6 +252,12 @@ privilegedTest('without an incoming hook, what the tunnel counts in is what the 
     assert.equal(c.bytesIn, bytes + 60);
     assert.equal(after.packets - before.packets, N, "the device's rx_packets");
     assert.equal(after.bytes - before.bytes, bytes, "the device's rx_bytes");
+    // The device's own stats count what the socket wrote into it, before and after the tunnel closes.
+    const stats = t.pair.b.stats;
+    assert.deepEqual([stats.packetsWritten - written.packetsWritten, stats.bytesWritten - written.bytesWritten], [N, bytes]);
+    await t.tb.close();
+    const closed = t.pair.b.stats;
+    assert.deepEqual([closed.packetsWritten - written.packetsWritten, closed.bytesWritten - written.bytesWritten], [N, bytes]);
   } finally {
     peer.close();
     await t.close();

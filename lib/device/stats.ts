@@ -36,11 +36,27 @@ export const DROPPED_AT_CLOSE = 'closed';
 
 /** A device's counters, shared by its read and write sides. */
 export class DeviceCounters {
+  /** Each open device's counters, for the library's own writers into its fd. */
+  static readonly of = new WeakMap<object, DeviceCounters>();
+
   packetsRead = 0;
   bytesRead = 0;
   packetsWritten = 0;
   bytesWritten = 0;
   readonly dropped: Record<string, number> = {};
+  /** Writers into the device's fd that bypass its write side (a UDP tunnel's socket): [packets, bytes] so far. */
+  readonly #external = new Set<() => readonly [number, number]>();
+
+  /** Counts another writer's packets as written; the returned function folds in its last count and forgets it. */
+  addExternalWriter(count: () => readonly [number, number]): () => void {
+    this.#external.add(count);
+    return () => {
+      if (!this.#external.delete(count)) return;
+      const [packets, bytes] = count();
+      this.packetsWritten += packets;
+      this.bytesWritten += bytes;
+    };
+  }
 
   /** Packets read from the kernel that closing the device discarded before anyone got them. */
   discardedAtClose(packets: number): void {
@@ -49,11 +65,18 @@ export class DeviceCounters {
 
   /** dev.stats: a copy, so the caller's object does not change under it. */
   snapshot(): TunDeviceStats {
+    let packetsWritten = this.packetsWritten;
+    let bytesWritten = this.bytesWritten;
+    for (const count of this.#external) {
+      const [packets, bytes] = count();
+      packetsWritten += packets;
+      bytesWritten += bytes;
+    }
     return {
       packetsRead: this.packetsRead,
       bytesRead: this.bytesRead,
-      packetsWritten: this.packetsWritten,
-      bytesWritten: this.bytesWritten,
+      packetsWritten,
+      bytesWritten,
       packetsDropped: Object.values(this.dropped).reduce((sum, n) => sum + n, 0),
       dropped: { ...this.dropped },
     };

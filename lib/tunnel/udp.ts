@@ -16,6 +16,7 @@ import {
 } from '../internal/errors';
 import { validateBytes, validateInteger } from '../internal/validators';
 import { TunDevice } from '../tun-device';
+import { DeviceCounters } from '../device/stats';
 import { findPeer, SOCKADDR_SIZE, validateUdpTunnelOptions, type ValidUdpTunnelOptions } from './udp-options';
 import { OffloadPath } from './udp-offload';
 
@@ -83,6 +84,8 @@ export class UdpTunnel {
   #closing: Promise<void> | undefined;
   /** Connected to its one peer: the kernel hears no one else, so senders need no check. */
   #connected = false;
+  /** Stops the device's stats counting what the socket writes into it natively. */
+  #forgetDelivered: (() => void) | undefined;
   readonly #onDeviceClose = (): void => void this.close();
 
   /** Use {@link udpTunnel}. */
@@ -122,6 +125,11 @@ export class UdpTunnel {
       // Nothing to look at in JS: the socket writes what it receives into the device itself.
       if (this.#connected && !offload && options.onIncoming === undefined) {
         this.#socket.deliverTo(device.fd, device.maxPacketSize);
+        const delivered = (): readonly [number, number] => {
+          const [packets, bytes] = this.#socket.delivered;
+          return [packets, bytes];
+        };
+        this.#forgetDelivered = DeviceCounters.of.get(device)?.addExternalWriter(delivered);
       }
     } catch (error) {
       this.#socket.close();
@@ -204,6 +212,7 @@ export class UdpTunnel {
     this.device.off('close', this.#onDeviceClose);
     if (!this.device.closed) this.device.pauseBatches();
     this.#socket.close();
+    this.#forgetDelivered?.();
     this.#closing = this.#options.closeDevice ? this.device.close() : Promise.resolve();
     return this.#closing;
   }
