@@ -75,11 +75,9 @@ void ReleaseAll(napi_async_cleanup_hook_handle hook, void* arg) {
   }
 }
 
-// Keeps this shared object mapped for the life of the process. Node unloads
-// an addon with the last environment that loaded it (a worker's, when the
-// main thread never did), but V8 may still run a finalizer of ours after
-// that: a read slab's memory is released when the isolate frees the last
-// ArrayBuffer over it, and that can come after the environment is gone.
+// Keeps this shared object mapped for the life of the process: Node unloads an
+// addon with its last environment, but V8 may still run a slab finalizer of
+// ours after that, when the isolate frees the last ArrayBuffer over it.
 void PinThisLibrary() {
   Dl_info info;
   if (dladdr(reinterpret_cast<void*>(&PinThisLibrary), &info) != 0 && info.dli_fname != nullptr) {

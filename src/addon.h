@@ -35,10 +35,9 @@ void UntrackResource(Napi::Env env, NativeResource* resource);
 void HandleClosing(AddonData* data);
 void HandleClosed(AddonData* data);
 
-// Whether this environment may still run JS. A worker being terminated (and
-// any environment being torn down) keeps turning its loop for a while after
-// JS is stopped; a libuv callback that then creates JS values makes
-// node-addon-api fail fatally, so such callbacks ask first.
+// Whether this environment may still run JS: a terminated worker's loop turns
+// on after JS is stopped, and a libuv callback that creates JS values then
+// fails fatally in node-addon-api, so such callbacks ask first.
 bool CanCallIntoJs(Napi::Env env);
 // The same, asked of an object that exists already (a wrap's own): nothing is
 // allocated.

@@ -54,10 +54,9 @@ CreatedSocket CreateSocket(uint32_t groups, int receiveBufferSize, const NetnsTa
     r.fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (r.fd < 0) return Failed(r, "socket(AF_NETLINK)");
   }
-  // A watcher must not lose events in a burst (a device with many
-  // addresses going away): ask for a large buffer. SO_RCVBUFFORCE passes the
-  // rmem_max cap when we have CAP_NET_ADMIN; otherwise take what SO_RCVBUF
-  // gives (rmem_max, about 208 KiB by default); receiveBufferSize tells which.
+  // A watcher must not lose a burst of events: SO_RCVBUFFORCE passes the
+  // rmem_max cap with CAP_NET_ADMIN; otherwise SO_RCVBUF gives what it can,
+  // and receiveBufferSize reports which.
   if (::setsockopt(r.fd, SOL_SOCKET, SO_RCVBUFFORCE, &receiveBufferSize, sizeof(receiveBufferSize)) < 0) {
     ::setsockopt(r.fd, SOL_SOCKET, SO_RCVBUF, &receiveBufferSize, sizeof(receiveBufferSize));
   }
@@ -193,10 +192,9 @@ void NetlinkSocket::OnNativeFailure(int err) {
 }
 
 void NetlinkSocket::OnEvents(int status, int events) {
-  // EPOLLERR (status < 0) on a netlink socket is a pending socket error,
-  // ENOBUFS after an overrun: the recv in ReceiveBatch picks it up (and so
-  // clears it). libuv stopped the poll handle before telling us, so it is
-  // started again below, or the socket would hear nothing ever after.
+  // EPOLLERR (status < 0) is a pending socket error (ENOBUFS after an overrun)
+  // that ReceiveBatch's recv picks up and clears. libuv stopped the poll
+  // before telling us, so it is started again below, or nothing is heard again.
   if ((events & UV_READABLE) == 0 && status >= 0) return;
   int error = ReceiveBatch(Env());
   if (io_.fd() < 0) return;  // a callback closed the socket

@@ -1,8 +1,6 @@
-// NetlinkSocket: one NETLINK_ROUTE socket polled on the environment's loop; JS sends whole
-// requests and gets a wake-up's datagrams in one onData call.
-//   NetlinkSocket.open(groups, receiveBufferSize, netns?) -> Promise<{ fd: OwnedFd, portId }>
-//   new NetlinkSocket(fd: OwnedFd, portId, onData, onError)  takes the fd over first thing
-//   onData(batch: Buffer, lengths: number[]); onError(errno, syscall): ENOBUFS lost multicast only
+// NetlinkSocket: one NETLINK_ROUTE socket on the loop; JS sends whole requests and gets a
+// wake-up's datagrams in one onData(batch, lengths) call. The constructor takes the OwnedFd
+// over first thing; onError(errno, syscall) with ENOBUFS means multicast was lost, no more.
 #pragma once
 #include <napi.h>
 #include <uv.h>

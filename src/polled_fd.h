@@ -29,10 +29,9 @@ class PolledFd {
   int watching() const;
   void Ref();
   void Unref();
-  // Idempotent. uv_poll_stop takes the fd out of epoll at once, so the fd
-  // can be closed right after; the uv_poll_t is freed by uv_close's callback,
-  // which may run after the owner is gone, and which the environment's
-  // teardown waits for (see AddonData).
+  // Idempotent. uv_poll_stop takes the fd out of epoll at once, so it may be
+  // closed right after; the uv_poll_t is freed by uv_close's callback, which
+  // may outlive the owner and which environment teardown waits for.
   void Close();
   // Like Close(), but hands the fd over instead of closing it: -1 when closed already.
   int Detach();

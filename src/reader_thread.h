@@ -61,10 +61,9 @@ class ReaderThread {
     handedBack_ = false;
     return handedBack;
   }
-  // The front batch's next packets, at most `limit` of them, all in one
-  // slab: true and *run set, or false with errno set (EAGAIN: nothing ready
-  // now; else the thread's read error). The run's memory stays valid until
-  // Consume().
+  // The front batch's next packets (at most `limit`, in one slab): true and *run
+  // set, valid until Consume(); or false with errno set (EAGAIN: nothing ready;
+  // else the thread's read error).
   struct Packets {
     SharedSlab* slab;
     const uint32_t* descriptors;  // [offset in the slab, length] pairs
@@ -93,10 +92,9 @@ class ReaderThread {
 
   static void* Main(void* self);
   void Run();
-  // Waits while `blocked()` holds, until the loop thread changes something
-  // (a free slot, a resume, the stop). sleeping_ and the state are both
-  // sequentially consistent: either the loop thread sees sleeping_ set and
-  // signals, or blocked() sees its change.
+  // Waits while `blocked()` holds, until the loop thread frees a slot, resumes
+  // or stops. sleeping_ and the state are sequentially consistent: either the
+  // loop thread sees sleeping_ and signals, or blocked() sees its change.
   template <typename Blocked>
   void SleepWhile(Blocked blocked) {
     sleeping_ = true;

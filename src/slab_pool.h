@@ -10,10 +10,9 @@
 
 namespace tuntap {
 
-// A Buffer of `size` bytes for read parts to be placed in; `*data` receives its bytes. Pooled
-// memory (returned when the Buffer is collected) for usual sizes; V8's own when the last slab's
-// packets averaged kLargePacket or more, whose few views rarely trigger the young collections
-// that give pooled slabs back. Where external buffers are not allowed, always V8's own.
+// A Buffer of `size` bytes for read parts (`*data` its bytes): pooled for usual sizes; V8's
+// own after a slab of large packets (their few views rarely trigger the young collections that
+// return pooled slabs) and wherever external buffers are not allowed.
 Napi::Object NextSlab(Napi::Env env, size_t size, size_t lastAveragePacket, uint8_t** data);
 
 // Packets this large on average are large (see NextSlab).

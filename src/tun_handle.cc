@@ -21,10 +21,9 @@ namespace {
 // One packet, one write(2): bytes written or -errno (-EBADF once closed).
 ssize_t WritePacket(int fd, const uint8_t* data, size_t length) { return fd < 0 ? -EBADF : SysWrite(fd, data, length); }
 
-// Every fd a TunHandle holds, across the process's environments: the number
-// is the kernel's, shared by all threads, so a second wrap of the same fd
-// (fromFd on a queue this process already drives) is refused rather than
-// allowed to close the first one's fd under it.
+// Every fd a TunHandle holds, across environments: fd numbers are process-wide,
+// so a second wrap of one fd (fromFd on a queue already driven here) is refused
+// rather than allowed to close the first one's fd under it.
 std::mutex ownedFdsMutex;
 std::unordered_set<int>& OwnedFds() {
   static auto* fds = new std::unordered_set<int>();
@@ -54,12 +53,9 @@ Napi::Function TunHandle::Init(Napi::Env env) {
   return DefineClass(env, "TunHandle", methods);
 }
 
-// new TunHandle(fd: OwnedFd, maxPacketSize, maxBatch, writeResults: Int32Array,
-//               onRead(slab, descriptors, count, bytes), onWritable(), onError(errno, syscall),
-//               readerThread: boolean, readerCpu: number (-1: any))
-// The handle takes the fd over first thing, whatever happens next; the one
-// exception is an fd another TunHandle already holds (EEXIST), which stays
-// with that handle (the OwnedFd lets go of it, unclosed).
+// new TunHandle(fd, maxPacketSize, maxBatch, writeResults, onRead, onWritable, onError,
+// readerThread, readerCpu) takes the OwnedFd over first thing, except one another TunHandle
+// holds (EEXIST), which stays with that handle, unclosed.
 TunHandle::TunHandle(const Napi::CallbackInfo& info) : PolledHandle<TunHandle>(info, "TunHandle") {
   Napi::Env env = info.Env();
   if (OwnsFd(OwnedFd::Peek(env, info[0]))) {
@@ -319,10 +315,9 @@ Napi::Value TunHandle::WriteViews(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, done);
 }
 
-// writeSlab(buffer: Uint8Array, descriptors: Uint32Array, start, count) ->
-// how many were tried. Packet i is buffer[d[2i], d[2i] + d[2i+1]), as a read
-// batch hands them out, so a forwarder passes a batch on without one JS object
-// per packet. Results and early stops as writeViews.
+// writeSlab(buffer, descriptors, start, count) -> how many were tried. Packet i is
+// buffer[d[2i], d[2i] + d[2i+1]), as a read batch hands them out, so a forwarder passes a
+// batch on with no JS object per packet. Results and early stops as writeViews.
 Napi::Value TunHandle::WriteSlab(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto buffer = info[0].As<Napi::Uint8Array>();

@@ -209,10 +209,9 @@ Napi::Value TunGetIff(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// adoptFd(fd): an fd from elsewhere (another process, a parent) becomes one
-// we can drive: non-blocking, because libuv polls it and a blocking read
-// would freeze the loop, and close-on-exec, like every fd we open ourselves.
-// O_NONBLOCK belongs to the open file description, so the sender sees it too.
+// adoptFd(fd): an fd from elsewhere becomes non-blocking (libuv polls it) and
+// close-on-exec, like ours. O_NONBLOCK belongs to the open file description,
+// so the process that sent the fd sees it too.
 Napi::Value AdoptFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = FdArg(info);

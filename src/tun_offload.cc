@@ -82,10 +82,9 @@ int DeviceOffloads(const char* name) {
 
 namespace {
 
-// setVnetHeader(fd, size): TUNSETVNETHDRSZ, then TUNSETVNETLE so the header's
-// 16-bit fields are little-endian whatever the host (legacy virtio would use
-// the host's order). The size is per device and survives a re-attach, so it is
-// always set, even when it is the default.
+// setVnetHeader(fd, size): TUNSETVNETHDRSZ, then TUNSETVNETLE so the header is
+// little-endian on any host. The size is per device and survives a re-attach,
+// so it is always set, even to the default.
 Napi::Value SetVnetHeader(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();

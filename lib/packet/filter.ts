@@ -1,7 +1,6 @@
-// Classic BPF socket filters for a TAP queue (TUNATTACHFILTER). The kernel
-// runs the program on every frame it is about to queue for the reader and
-// drops the frame when the program returns 0, before any copy to user space;
-// the drops show as TX-dropped on the link.
+// Classic BPF socket filters for a TAP queue (TUNATTACHFILTER): the kernel runs
+// the program on every frame it would queue for the reader and drops it on 0,
+// before any copy to user space; the drops show as TX-dropped on the link.
 import { endianness } from 'node:os';
 import { outOfRange } from '../internal/errors';
 import { validateArray, validateInteger, validateObject } from '../internal/validators';

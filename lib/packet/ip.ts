@@ -1,7 +1,6 @@
-// Small packet helpers that a TUN program needs on day one: the IP version
-// and the Internet checksum (the one home of the checksum arithmetic).
-// They read plain Buffers and never throw on short input; what is not
-// bytes, or a number out of its field's range, is refused with Node's codes.
+// The IP version and the Internet checksum (its one home). They never throw on
+// short input; what is not bytes, or a number out of its field's range, is
+// refused with Node's codes.
 import { outOfRange } from '../internal/errors';
 import { validateBytes, validateInteger } from '../internal/validators';
 

@@ -1,7 +1,6 @@
-// The virtio_net_hdr that a TUN/TAP device opened with offloads puts in front
-// of every packet it hands us, and expects in front of every packet written to
-// it (include/uapi/linux/virtio_net.h). The device sets its fields
-// little-endian (TUNSETVNETLE), so these helpers read and write them so.
+// The virtio_net_hdr (include/uapi/linux/virtio_net.h) in front of every packet
+// read from or written to a device opened with offloads; the device keeps its
+// fields little-endian (TUNSETVNETLE), as these helpers read and write them.
 import { toBuffer } from '../internal/bytes';
 import { outOfRange } from '../internal/errors';
 import { validateBoolean, validateBytes, validateInteger, validateObject, validateOneOf } from '../internal/validators';

@@ -1,7 +1,6 @@
-// tunnel(): a device joined to a byte-stream transport (TCP, TLS, a Unix
-// socket, a WebSocket stream). Each batch read from the device goes out as
-// one write; bytes from the transport are split into packets and written to
-// the device in batches. Policy lives here; the framing is in ../packet/stream.
+// tunnel(): a device joined to a byte-stream transport (TCP, TLS, Unix, a
+// WebSocket stream): a batch read goes out as one write; bytes that come in are
+// split into packets and written in batches. Framing lives in ../packet/stream.
 import { EventEmitter } from 'node:events';
 import { Duplex } from 'node:stream';
 import { invalidType, invalidValue } from '../internal/errors';

@@ -1,7 +1,6 @@
-// A TUN device's packets carried over one UDP socket, a batch at a time in
-// both directions: the device's readBatches() → the outgoing hook → one
-// sendmmsg; one recvmmsg → the incoming hook → the device's writePackets().
-// No JS call and no object per packet; the hooks see whole batches.
+// A TUN device's packets over one UDP socket, a batch at a time both ways:
+// readBatches() → outgoing hook → sendmmsg; recvmmsg → incoming hook →
+// writePackets(). No JS call and no object per packet; hooks see whole batches.
 import { EAGAIN, EINVAL } from '../internal/errno';
 import { native, type NativeUdpSocket } from '../internal/native';
 import {
