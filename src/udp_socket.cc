@@ -600,8 +600,8 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
                   i - start < segmentRoom;
       if (!fits) break;
       size_t datagram = descriptors[2 * i + 1] + headerBytes;
-      bool join = runOpen && done + k >= plainBefore && p == runPeer && datagram > 0 && datagram <= runSize &&
-                  carried[m - 1] < kMaxSegments && runBytes + datagram <= runLimit;
+      bool join = runOpen && p == runPeer && datagram > 0 && datagram <= runSize && carried[m - 1] < kMaxSegments &&
+                  runBytes + datagram <= runLimit;
       mmsghdr& msg = messages_[join ? m - 1 : m];
       if (!join) {
         std::memset(&msg, 0, sizeof(msg));
@@ -624,7 +624,7 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
           msg.msg_hdr.msg_name = peer;
           msg.msg_hdr.msg_namelen = AddressLength(peer);
         }
-        runOpen = coalesce && datagram > 0 && datagram <= UINT16_MAX;
+        runOpen = coalesce && done + k >= plainBefore && datagram > 0 && datagram <= UINT16_MAX;
         runPeer = p;
         runSize = runBytes = datagram;
         runLimit = MaxGsoPayload(peer);
