@@ -30,6 +30,8 @@ constexpr size_t kAddressSize = sizeof(sockaddr_in6);
 constexpr uint32_t kSendChunk = 1024;
 // recvmmsg batches read per wake-up while each comes back full, when delivering natively.
 constexpr int kBatchesPerWakeup = 8;
+// The most segments the kernel takes in one UDP_SEGMENT message.
+constexpr uint16_t kMaxSegments = 64;
 // Room for the one UDP_GRO (or UDP_SEGMENT) control message a datagram carries.
 constexpr size_t kControlSize = CMSG_SPACE(sizeof(int));
 
@@ -37,6 +39,14 @@ socklen_t AddressLength(const uint8_t* address) {
   sa_family_t family;
   std::memcpy(&family, address, sizeof(family));
   return family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+}
+
+// The most bytes of UDP payload one message to `address` may carry.
+size_t MaxGsoPayload(const uint8_t* address) {
+  if (AddressLength(address) == sizeof(sockaddr_in)) return 65507;
+  sockaddr_in6 name;
+  std::memcpy(&name, address, sizeof(name));
+  return IN6_IS_ADDR_V4MAPPED(&name.sin6_addr) ? 65507 : 65527;
 }
 
 uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
@@ -175,6 +185,7 @@ Napi::Function UdpSocket::Init(Napi::Env env) {
       InstanceAccessor<&UdpSocket::GetLastError>("lastError"),
       InstanceAccessor<&UdpSocket::GetLocalPort>("localPort"),
       InstanceAccessor<&UdpSocket::GetTruncated>("truncated"),
+      InstanceAccessor<&UdpSocket::GetGsoMessages>("gsoMessages"),
       InstanceMethod<&UdpSocket::DeliverTo>("deliverTo"),
       InstanceAccessor<&UdpSocket::GetDelivered>("delivered"),
       StaticMethod<&UdpSocket::Open>("open"),
@@ -530,12 +541,14 @@ Napi::Value UdpSocket::GetDelivered(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// sendBatch(buffer, descriptors, start, count, headers, peers, peerIndex, segmentSize)
+// sendBatch(buffer, descriptors, start, count, headers, peers, peerIndex, segmentSize, coalesce)
 //   buffer, descriptors: the payloads, [offset, length] pairs (JS checked them)
 //   headers: headerLength bytes per datagram, from datagram `start` on, or null
 //   peers: 28-byte sockaddrs; peerIndex: a Uint16Array per datagram, or null (all peers[0])
 //   segmentSize: > 0: each datagram (header included) goes as one UDP_SEGMENT send, cut by
 //   the kernel into datagrams of that size; or a Uint16Array of one size per datagram
+//   coalesce (segmentSize 0 only): runs of datagrams to one peer, of one length (the last
+//   may be shorter), go as one UDP_SEGMENT message each, gathered in place by iovecs
 Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   lastError_ = 0;
@@ -557,6 +570,8 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
   uint16_t segmentSize = info[7].IsNumber() ? static_cast<uint16_t>(info[7].As<Napi::Number>().Uint32Value()) : 0;
   uint16_t* segmentSizes = info[7].IsTypedArray() ? info[7].As<Napi::Uint16Array>().Data() : nullptr;
   size_t segmentRoom = segmentSizes == nullptr ? count : info[7].As<Napi::Uint16Array>().ElementLength();
+  bool coalesce = segmentSize == 0 && segmentSizes == nullptr && segmentOffload_ && info[8].IsBoolean() &&
+                  info[8].As<Napi::Boolean>().Value();
   // Hooks in JS may have written anything into these arrays (or detached
   // them): nothing outside them is read, whatever they hold.
   size_t headerRoom =
@@ -564,11 +579,19 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
   size_t indexRoom = peerIndex == nullptr ? count : info[6].As<Napi::Uint16Array>().ElementLength();
   if (start > descriptors.ElementLength() / 2) start = static_cast<uint32_t>(descriptors.ElementLength() / 2);
   count = std::min<uint32_t>(count, static_cast<uint32_t>(descriptors.ElementLength() / 2) - start);
-  std::vector<uint8_t> control(segmentSize > 0 || segmentSizes != nullptr ? kSendChunk * kControlSize : 0);
+  if (sendControl_.empty()) sendControl_.resize(kSendChunk * kControlSize);
+  const uint32_t headerBytes = headers == nullptr ? 0 : headerLength_;
+  uint16_t carried[kSendChunk];  // datagrams in each message of the chunk
   uint32_t done = 0;
+  uint32_t plainBefore = 0;  // datagrams before this one go one per message
   while (done < count) {
     uint32_t n = std::min(count - done, kSendChunk);
-    uint32_t k = 0;
+    uint32_t k = 0;      // datagrams taken into this chunk
+    uint32_t m = 0;      // messages made of them
+    uint32_t parts = 0;  // iovecs used: a message's own stay contiguous
+    bool runOpen = false;
+    uint16_t runPeer = 0;
+    size_t runSize = 0, runBytes = 0, runLimit = 0;
     for (; k < n; k++) {
       uint32_t i = start + done + k;
       uint16_t p = peerIndex == nullptr ? 0 : peerIndex[i - start];
@@ -576,47 +599,76 @@ Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
                   p < peerCount && i - start < indexRoom && (headers == nullptr || i - start < headerRoom) &&
                   i - start < segmentRoom;
       if (!fits) break;
-      mmsghdr& m = messages_[k];
-      std::memset(&m, 0, sizeof(m));
-      iovec* iov = &iovecs_[2 * k];
-      int parts = 0;
-      if (headers != nullptr) iov[parts++] = {headers + static_cast<size_t>(i - start) * headerLength_, headerLength_};
-      iov[parts++] = {buffer.Data() + descriptors[2 * i], descriptors[2 * i + 1]};
-      m.msg_hdr.msg_iov = iov;
-      m.msg_hdr.msg_iovlen = parts;
-      uint8_t* peer = peers + p * kAddressSize;
-      if (!connected_) {
-        m.msg_hdr.msg_name = peer;
-        m.msg_hdr.msg_namelen = AddressLength(peer);
+      size_t datagram = descriptors[2 * i + 1] + headerBytes;
+      bool join = runOpen && p == runPeer && datagram > 0 && datagram <= runSize && carried[m - 1] < kMaxSegments &&
+                  runBytes + datagram <= runLimit;
+      mmsghdr& msg = messages_[join ? m - 1 : m];
+      if (!join) {
+        std::memset(&msg, 0, sizeof(msg));
+        msg.msg_hdr.msg_iov = &iovecs_[parts];
+        carried[m++] = 0;
       }
+      if (headers != nullptr) {
+        iovecs_[parts++] = {headers + static_cast<size_t>(i - start) * headerLength_, headerLength_};
+      }
+      iovecs_[parts++] = {buffer.Data() + descriptors[2 * i], descriptors[2 * i + 1]};
+      msg.msg_hdr.msg_iovlen = iovecs_.data() + parts - msg.msg_hdr.msg_iov;
       uint16_t size = segmentSizes == nullptr ? segmentSize : segmentSizes[i - start];
-      size_t datagram = descriptors[2 * i + 1] + (headers == nullptr ? 0 : headerLength_);
-      if (size > 0 && datagram > size) {
-        m.msg_hdr.msg_control = control.data() + k * kControlSize;
-        m.msg_hdr.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
-        cmsghdr* c = CMSG_FIRSTHDR(&m.msg_hdr);
+      if (join) {
+        size = static_cast<uint16_t>(runSize);
+        runBytes += datagram;
+        runOpen = datagram == runSize;  // a shorter one ends the run
+      } else {
+        uint8_t* peer = peers + p * kAddressSize;
+        if (!connected_) {
+          msg.msg_hdr.msg_name = peer;
+          msg.msg_hdr.msg_namelen = AddressLength(peer);
+        }
+        runOpen = coalesce && done + k >= plainBefore && datagram > 0 && datagram <= UINT16_MAX;
+        runPeer = p;
+        runSize = runBytes = datagram;
+        runLimit = MaxGsoPayload(peer);
+      }
+      // Once per message: when a second datagram joins it, or when JS asked for the cut.
+      if ((join && carried[m - 1] == 1) || (!join && size > 0 && datagram > size)) {
+        msg.msg_hdr.msg_control = sendControl_.data() + (m - 1) * kControlSize;
+        msg.msg_hdr.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+        cmsghdr* c = CMSG_FIRSTHDR(&msg.msg_hdr);
         c->cmsg_level = SOL_UDP;
         c->cmsg_type = UDP_SEGMENT;
         c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
         std::memcpy(CMSG_DATA(c), &size, sizeof(size));
       }
+      carried[m - 1]++;
     }
     if (k == 0) {
       lastError_ = EINVAL;  // datagram start + done lies outside what it was given
       break;
     }
-    n = k;
     int sent;
     do {
-      sent = ::sendmmsg(io_.fd(), messages_.data(), n, MSG_DONTWAIT);
+      sent = ::sendmmsg(io_.fd(), messages_.data(), m, MSG_DONTWAIT);
     } while (sent < 0 && errno == EINTR);
     if (sent < 0) {
+      // No UDP_SEGMENT here (an egress device without checksum offload, an old
+      // kernel): plain datagrams from now on, this batch too. A segment above the
+      // path MTU (EMSGSIZE): this run alone goes plain, to be fragmented as before.
+      if (carried[0] > 1 && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT)) {
+        segmentOffload_ = coalesce = false;
+        continue;
+      }
+      if (carried[0] > 1 && errno == EMSGSIZE) {
+        plainBefore = done + carried[0];
+        continue;
+      }
       lastError_ = errno;
       break;
     }
-    done += static_cast<uint32_t>(sent);
-    // sendmmsg stops at the first datagram that fails and reports it on the next call.
-    if (static_cast<uint32_t>(sent) < n) continue;
+    for (int j = 0; j < sent; j++) {
+      done += carried[j];
+      if (carried[j] > 1) gsoMessages_++;
+    }
+    // sendmmsg stops at the first message that fails and reports it on the next call.
   }
   return Napi::Number::New(env, done);
 }
@@ -649,6 +701,10 @@ Napi::Value UdpSocket::GetLocalPort(const Napi::CallbackInfo& info) {
 
 Napi::Value UdpSocket::GetTruncated(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), truncated_);
+}
+
+Napi::Value UdpSocket::GetGsoMessages(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), gsoMessages_);
 }
 
 }  // namespace tuntap

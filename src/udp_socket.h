@@ -28,10 +28,13 @@
 //                              called (but for the rest of a batch after a write
 //                              error other than EAGAIN); -1: stop and close the dup
 //   delivered -> [packets, bytes, short, tooBig, deviceFull]   what deliverTo did
-//   sendBatch(buffer, descriptors, start, count, headers, peers, peerIndex, segmentSizes)
+//   sendBatch(buffer, descriptors, start, count, headers, peers, peerIndex, segmentSizes, coalesce)
 //       -> datagrams handled; fewer than count: `lastError` says why (EAGAIN: the
 //       socket buffer is full). Nothing is queued here: what was not sent is the
-//       caller's to count as dropped, as the kernel would drop it.
+//       caller's to count as dropped, as the kernel would drop it. coalesce: runs
+//       to one peer of one length go as UDP_SEGMENT messages (plain ones for good
+//       once the kernel refuses one); the datagrams on the wire are the same.
+//   gsoMessages                the coalesced messages sent so far
 //
 // Memory: every batch is copied out of the socket's own receive slots into a
 // fresh Buffer, and sendBatch reads JS memory only during the call, so user
@@ -70,6 +73,7 @@ class UdpSocket : public PolledHandle<UdpSocket> {
   Napi::Value GetLastError(const Napi::CallbackInfo& info);
   Napi::Value GetLocalPort(const Napi::CallbackInfo& info);
   Napi::Value GetTruncated(const Napi::CallbackInfo& info);
+  Napi::Value GetGsoMessages(const Napi::CallbackInfo& info);
   Napi::Value DeliverTo(const Napi::CallbackInfo& info);
   Napi::Value GetDelivered(const Napi::CallbackInfo& info);
   void StopDelivery();
@@ -90,10 +94,12 @@ class UdpSocket : public PolledHandle<UdpSocket> {
   int errorWakeups_ = 0;
   int lastError_ = 0;
   bool connected_ = false;
-  double truncated_ = 0;       // datagrams larger than a slot, dropped
-  bool receiveReady_ = false;  // messages_ hold the receive slots' set-up
-  uint32_t receiveUsed_ = 0;   // how many of them the last recvmmsg may have changed
-  int deviceFd_ = -1;          // ours (a dup): the device may close its own first
+  double truncated_ = 0;        // datagrams larger than a slot, dropped
+  double gsoMessages_ = 0;      // coalesced sends that carried several datagrams
+  bool segmentOffload_ = true;  // false once the kernel refused a coalesced send
+  bool receiveReady_ = false;   // messages_ hold the receive slots' set-up
+  uint32_t receiveUsed_ = 0;    // how many of them the last recvmmsg may have changed
+  int deviceFd_ = -1;           // ours (a dup): the device may close its own first
   uint32_t deviceMax_ = 0;
   double delivered_[5] = {0, 0, 0, 0, 0};  // as `delivered` lists them
   std::vector<uint8_t> slots_;
@@ -102,6 +108,7 @@ class UdpSocket : public PolledHandle<UdpSocket> {
   std::vector<uint8_t> control_;
   std::vector<mmsghdr> messages_;
   std::vector<iovec> iovecs_;
+  std::vector<uint8_t> sendControl_;
 };
 
 }  // namespace tuntap

@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import test from 'node:test';
 import { GsoType, TunDevice, splitGso, udpTunnel } from '../lib';
 import { native, type NativeUdpSocket } from '../lib/internal/native';
-import { openFdCount, privilegedTest } from './helpers';
+import { openFdCount, privilegedTest, run } from './helpers';
 import { asBatch, asSuperPacket, checksumsValid, pattern, tcpPacket, udpPacket } from './packet-builders';
 
 interface Received {
@@ -179,6 +179,104 @@ privilegedTest('sendBatch on a closed socket sends nothing and says EBADF', () =
   s.close();
   assert.equal(s.sendBatch(Buffer.alloc(4), new Uint32Array([0, 4]), 0, 1, null, peer(9), null, 0), 0);
   assert.equal(s.lastError, 9);
+});
+
+/** [peer, payload length] runs: `times` datagrams each; laid out 16-byte aligned, not contiguous. */
+function layout(runs: [peer: number, length: number, times: number][]): {
+  data: Buffer;
+  d: Uint32Array;
+  headers: Buffer;
+  index: Uint16Array;
+  n: number;
+} {
+  const list = runs.flatMap(([p, length, times]) => new Array<[number, number]>(times).fill([p, length]));
+  const n = list.length;
+  const d = new Uint32Array(2 * n);
+  const index = new Uint16Array(n);
+  let at = 0;
+  list.forEach(([p, length], i) => {
+    [d[2 * i], d[2 * i + 1], index[i]] = [at, length, p];
+    at += (length + 31) & ~15;
+  });
+  const headers = randomBytes(4 * n);
+  return { data: randomBytes(at), d, headers, index, n };
+}
+
+privilegedTest(
+  'coalesce: runs to one peer of one length go as UDP_SEGMENT sends; each peer gets exactly its datagrams in order',
+  async () => {
+    const r = [receiver({ header: 4 }), receiver({ header: 4 })];
+    const s = sender(4);
+    try {
+      // GSO messages: 64 + (36 and a shorter 500), 2, 3 (peer 1), then 70 of 1204 bytes cut at 65507: 54 + 16.
+      const runs: [number, number, number][] = [
+        [0, 1000, 100],
+        [0, 500, 1],
+        [0, 1000, 2],
+        [1, 700, 3],
+        [0, 700, 1],
+        [1, 300, 1],
+        [1, 700, 1],
+        [0, 1200, 70],
+      ];
+      const { data, d, headers, index, n } = layout(runs);
+      const peers = Buffer.concat([peer(r[0].port), peer(r[1].port)]);
+      assert.equal(s.sendBatch(data, d, 0, n, headers, peers, index, 0, true), n);
+      assert.equal(s.gsoMessages, 6, 'the runs went as six UDP_SEGMENT sends');
+      for (const [p, rx] of r.entries()) {
+        const mine = [...index.keys()].filter((i) => index[i] === p);
+        await rx.until(mine.length);
+        assert.equal(rx.got.payloads.length, mine.length);
+        mine.forEach((i, k) => {
+          assert.deepEqual(rx.got.payloads[k], data.subarray(d[2 * i], d[2 * i] + d[2 * i + 1]), `datagram ${i}`);
+          assert.deepEqual(rx.got.headers[k], headers.subarray(4 * i, 4 * i + 4), `header ${i}`);
+        });
+      }
+    } finally {
+      for (const rx of r) rx.socket.close();
+      s.close();
+    }
+  },
+);
+
+privilegedTest('coalesce: a run whose segments exceed the path MTU goes as plain datagrams, the next ones coalesce', async () => {
+  // A veth of MTU 1000 (its peer answers no ARP): segments of 1004 bytes do not fit
+  // it (EMSGSIZE), plain datagrams are fragmented as they always were.
+  const r = receiver({ header: 4 });
+  // Bound to any address: a packet from 127.0.0.1 may not leave by another device.
+  const { fd } = native.UdpSocket.open(4, '0.0.0.0', 0, 0, 0);
+  const s = new native.UdpSocket(
+    fd,
+    2048,
+    8,
+    4,
+    false,
+    () => {},
+    () => {},
+  );
+  const ip = (...args: string[]) => run('ip', args);
+  try {
+    assert.equal((await ip('link', 'add', 'gso0', 'mtu', '1000', 'type', 'veth', 'peer', 'name', 'gso1')).code, 0);
+    assert.equal((await ip('addr', 'add', '10.77.0.1/24', 'dev', 'gso0')).code, 0);
+    for (const dev of ['gso0', 'gso1']) assert.equal((await ip('link', 'set', dev, 'up')).code, 0);
+    const far = peer(9);
+    Buffer.from([10, 77, 0, 2]).copy(far, 4);
+    const big = layout([[0, 1000, 10]]);
+    assert.equal(s.sendBatch(big.data, big.d, 0, 10, big.headers, far, null, 0, true), 10, 'sent, as plain datagrams');
+    assert.equal(s.gsoMessages, 0);
+    const { data, d, headers, n } = layout([[0, 100, 10]]);
+    assert.equal(s.sendBatch(data, d, 0, n, headers, peer(r.port), null, 0, true), n);
+    assert.equal(s.gsoMessages, 1, 'the next run went as one UDP_SEGMENT send');
+    await r.until(n);
+    for (let i = 0; i < n; i++) {
+      assert.deepEqual(r.got.payloads[i], data.subarray(d[2 * i], d[2 * i] + 100));
+      assert.deepEqual(r.got.headers[i], headers.subarray(4 * i, 4 * i + 4));
+    }
+  } finally {
+    r.socket.close();
+    s.close();
+    await ip('link', 'del', 'gso0');
+  }
 });
 
 const WORKER = `

@@ -108,7 +108,8 @@ export interface NativeUdpSocket {
   readonly truncated: number;
   /**
    * Sends datagrams start..start+count-1 of buffer/descriptors (pairs); headers and
-   * peerIndex start at datagram `start`; returns how many were handled.
+   * peerIndex start at datagram `start`; returns how many were handled. `coalesce`
+   * (segmentSize 0): runs to one peer of one length go as single UDP_SEGMENT sends.
    */
   sendBatch(
     buffer: Uint8Array,
@@ -119,7 +120,10 @@ export interface NativeUdpSocket {
     peers: Uint8Array,
     peerIndex: Uint16Array | null,
     segmentSize: number | Uint16Array,
+    coalesce?: boolean,
   ): number;
+  /** sendBatch() messages that carried several datagrams of a `coalesce` run (UDP_SEGMENT). */
+  readonly gsoMessages: number;
   /** One peer (a 28-byte sockaddr) from now on: sends ignore `peers`, and only it is heard. Throws. */
   connect(peer: Uint8Array): void;
   /**

@@ -47,9 +47,9 @@ export interface UdpTunnelCounters {
   /** Datagrams sent with send(). */
   controlOut: number;
   /**
-   * Offload path: sendmsgs that carried several segments (UDP_SEGMENT),
-   * datagrams received holding several (UDP_GRO), and super-packets
-   * coalesced from several packets written to the device.
+   * Sendmsgs that carried several datagrams (UDP_SEGMENT; on either path),
+   * and on the offload path: datagrams received holding several (UDP_GRO),
+   * and super-packets coalesced from several packets written to the device.
    */
   gsoSends: number;
   groReceives: number;
@@ -262,6 +262,7 @@ export class UdpTunnel {
       if (this.closed) return;
       n = this.#compact(slab, d, count, headers, peer, 'hook', this.#takeConsumed());
     }
+    const gsoBefore = this.#socket.gsoMessages;
     let start = 0;
     while (start < n && !this.closed) {
       const sent = this.#socket.sendBatch(
@@ -273,6 +274,7 @@ export class UdpTunnel {
         peers,
         peer.subarray(start),
         0,
+        true,
       );
       for (let i = start; i < start + sent; i++) this.#counters.bytesOut += d[2 * i + 1];
       this.#counters.packetsOut += sent;
@@ -287,6 +289,7 @@ export class UdpTunnel {
       this.#count(this.#counters.dropped, errnoName(err), 1);
       start++;
     }
+    this.#counters.gsoSends += this.#socket.gsoMessages - gsoBefore;
   }
 
   /** Datagrams from the socket, into the device. */
