@@ -541,14 +541,8 @@ Napi::Value UdpSocket::GetDelivered(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// sendBatch(buffer, descriptors, start, count, headers, peers, peerIndex, segmentSize, coalesce)
-//   buffer, descriptors: the payloads, [offset, length] pairs (JS checked them)
-//   headers: headerLength bytes per datagram, from datagram `start` on, or null
-//   peers: 28-byte sockaddrs; peerIndex: a Uint16Array per datagram, or null (all peers[0])
-//   segmentSize: > 0: each datagram (header included) goes as one UDP_SEGMENT send, cut by
-//   the kernel into datagrams of that size; or a Uint16Array of one size per datagram
-//   coalesce (segmentSize 0 only): runs of datagrams to one peer, of one length (the last
-//   may be shorter), go as one UDP_SEGMENT message each, gathered in place by iovecs
+// sendBatch(): see NativeUdpSocket.sendBatch in lib/internal/native.ts. A segmentSize sends each
+// datagram as one UDP_SEGMENT send; `coalesce` gathers runs of equal datagrams to one peer by iovecs.
 Napi::Value UdpSocket::SendBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   lastError_ = 0;

@@ -1,44 +1,6 @@
-// UdpSocket: one non-blocking UDP socket driven by a uv_poll on the
-// environment's loop, carrying datagrams in batches: recvmmsg on each
-// wake-up, sendmmsg per send call, so JS crosses once per batch, not once per
-// datagram. It knows nothing of tunnels: lib/tunnel/udp.ts holds the policy.
-//
-//   UdpSocket.open(family, address, port, receiveBuffer, sendBuffer) -> { fd, port }
-//                          a socket made and bound here (0 buffers: the default)
-//   UdpSocket.inspect(fd, dup) -> { type, domain, port, fd }
-//                          a socket the user has: SO_TYPE, 4/6/0, bound port;
-//                          fd: a close-on-exec dup of it when `dup`
-//   UdpSocket.segment(slab, descriptors, count, gap) -> { buffer, descriptors, group, count, malformed }
-//                          packets read from an offload device cut into plain
-//                          IP packets (see lib/packet/gso.ts), gap bytes before each
-//   new UdpSocket(fd, maxDatagram, maxBatch, headerLength, gro, onData, onError)
-//                          owns fd from its first line; headerLength bytes
-//                          lead every datagram both ways (sent from `headers`,
-//                          received into them)
-//   onData(batch, descriptors, count, headers, addresses, segments)
-//       batch: Buffer, the payloads; descriptors: Uint32Array of [offset, length]
-//       pairs into it; headers: the first headerLength bytes of each datagram,
-//       back to back (null when 0); addresses: 28 bytes of sockaddr per datagram;
-//       segments: Uint32Array, the GRO segment size of each (0: one datagram)
-//   onError(errno, syscall)    a receive error; the socket goes on
-//   connect(peer)              one peer only from here on: the kernel keeps its
-//                              route (no lookup per datagram) and filters senders
-//   deliverTo(fd, maxPacket)   from here on, datagrams go straight into a dup of
-//                              the device fd `fd` with a write(2) each, onData not
-//                              called (but for the rest of a batch after a write
-//                              error other than EAGAIN); -1: stop and close the dup
-//   delivered -> [packets, bytes, short, tooBig, deviceFull]   what deliverTo did
-//   sendBatch(buffer, descriptors, start, count, headers, peers, peerIndex, segmentSizes, coalesce)
-//       -> datagrams handled; fewer than count: `lastError` says why (EAGAIN: the
-//       socket buffer is full). Nothing is queued here: what was not sent is the
-//       caller's to count as dropped, as the kernel would drop it. coalesce: runs
-//       to one peer of one length go as UDP_SEGMENT messages (plain ones for good
-//       once the kernel refuses one); the datagrams on the wire are the same.
-//   gsoMessages                the coalesced messages sent so far
-//
-// Memory: every batch is copied out of the socket's own receive slots into a
-// fresh Buffer, and sendBatch reads JS memory only during the call, so user
-// code can keep, transfer or detach anything it was given.
+// UdpSocket: one non-blocking UDP socket polled on the loop, datagrams in batches (recvmmsg a
+// wake-up, sendmmsg a call); its JS interface is typed in lib/internal/native.ts, its policy in lib/tunnel.
+// Batches are copied into fresh Buffers and sends read JS memory only during the call: JS may detach any.
 #pragma once
 #include <napi.h>
 #include <netinet/in.h>
