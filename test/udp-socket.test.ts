@@ -379,3 +379,37 @@ test('segment() cuts super-packets exactly as splitGso does, with room for a hea
     assert.ok(checksumsValid(expected[i].packet));
   }
 });
+
+// A child whose main thread never loads the addon: only its worker does, and
+// the worker moves a received batch's memory away, then closes the socket from
+// inside onData or ends by itself with the socket open (unref'd).
+const ALONE = `
+const { Worker } = require('node:worker_threads');
+const body = \`
+const { parentPort, workerData } = require('node:worker_threads');
+const dgram = require('node:dgram');
+const { native } = require(workerData.native);
+const { fd, port } = native.UdpSocket.open(4, '127.0.0.1', 0, 0, 0);
+const s = new native.UdpSocket(fd, 2048, 64, 0, false, (batch, d, count) => {
+  const bytes = batch.buffer;
+  parentPort.postMessage({ bytes, offset: batch.byteOffset + d[0], length: d[1], count }, [bytes]);
+  if (workerData.mode === 'close') s.close();
+  else s.unref();
+}, () => {});
+const out = dgram.createSocket('udp4');
+out.send(Buffer.from('moved away'), port, '127.0.0.1', () => out.close());
+\`;
+const worker = new Worker(body, { eval: true, workerData: JSON.parse(process.argv[1]) });
+worker.on('message', (m) => console.log(JSON.stringify({ text: Buffer.from(m.bytes, m.offset, m.length).toString(), count: m.count })));
+worker.on('exit', (code) => { process.exitCode = code; });
+`;
+
+for (const mode of ['close', 'end'] as const) {
+  const how = mode === 'close' ? 'closes the socket from inside onData' : 'ends by itself with the socket open';
+  privilegedTest(`a worker that alone loads the addon transfers a received batch away and ${how}`, async () => {
+    const native = path.join(__dirname, '../lib/internal/native.js');
+    const r = await run(process.execPath, ['-e', ALONE, JSON.stringify({ native, mode })]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout.trim()), { text: 'moved away', count: 1 });
+  });
+}
