@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
+import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import test from 'node:test';
@@ -413,3 +414,47 @@ for (const mode of ['close', 'end'] as const) {
     assert.deepEqual(JSON.parse(r.stdout.trim()), { text: 'moved away', count: 1 });
   });
 }
+
+privilegedTest(
+  'an ICMP error that makes libuv stop the poll is reported once, and the socket hears its peer after it',
+  async () => {
+    const { fd } = native.UdpSocket.open(4, '127.0.0.1', 0, 0, 0);
+    const got: string[] = [];
+    const errors: Array<[number, string]> = [];
+    const s = new native.UdpSocket(
+      fd,
+      2048,
+      64,
+      0,
+      false,
+      (batch, d, count) => {
+        for (let i = 0; i < count; i++) got.push(batch.subarray(d[2 * i], d[2 * i] + d[2 * i + 1]).toString());
+      },
+      (errno, syscall) => errors.push([errno, syscall]),
+    );
+    // A port nobody listens on: the kernel answers port unreachable, which queues ECONNREFUSED (EPOLLERR).
+    const closed = dgram.createSocket('udp4');
+    closed.bind(0, '127.0.0.1');
+    await once(closed, 'listening');
+    const port = closed.address().port;
+    closed.close();
+    const far = dgram.createSocket('udp4');
+    try {
+      s.connect(peer(port));
+      const hello = Buffer.from('anyone?');
+      assert.equal(s.sendBatch(hello, new Uint32Array([0, hello.length]), 0, 1, null, peer(port), null, 0), 1);
+      for (let i = 0; i < 200 && errors.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(errors, [[os.constants.errno.ECONNREFUSED, 'recvmmsg']]);
+      // The peer appears on that port: what it sends arrives, so the poll was started again.
+      far.bind(port, '127.0.0.1');
+      await once(far, 'listening');
+      far.send('back', s.localPort, '127.0.0.1');
+      for (let i = 0; i < 200 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(got, ['back']);
+      assert.equal(errors.length, 1);
+    } finally {
+      far.close();
+      s.close();
+    }
+  },
+);
